@@ -1,0 +1,45 @@
+# virtbench: two commands for a fresh machine.
+#   make reproduce   set up, then execute every notebook (quick mode) and write reports/
+#   make test        set up, then run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEBIAN_PACKAGES := docker.io containerd iptables qemu-system-x86 qemu-utils clang lld wasi-libc \
+	libclang-rt-14-dev-wasm32 busybox-static cpio wrk e2fsprogs nodejs
+
+.PHONY: setup system-packages python-packages reproduce test lint clean
+
+setup: system-packages python-packages
+
+# Installs the Debian packages the suite uses, when some are missing and we run as root.
+system-packages:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ]; then echo "setup: Debian packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "setup: installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "setup: missing Debian packages (run as root to install): $$missing"; fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (virtbench)" >/dev/null
+	touch $@
+
+python-packages: $(VENV)/.installed
+
+reproduce: setup
+	$(VENV)/bin/virtbench reproduce --quick
+
+test: setup
+	$(VENV)/bin/python -m pytest -q -rs
+
+lint: python-packages
+	$(VENV)/bin/ruff check lib tests
+
+clean:
+	rm -rf reports .pytest_cache

@@ -1,0 +1,175 @@
+"""The experiment seam: a registered measurement step, and the runner that interleaves,
+stores and resumes it.
+
+An experiment measures one *cell* (one variant, one workload, one repetition) at a time and
+returns that cell's measurements. The runner decides the order (repetitions outside,
+variants inside, in a seeded shuffled order per repetition), skips cells already stored,
+turns unavailable variants and unsupported measurements into rows with a reason, and
+writes each cell to disk before the next one starts.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from virtbench import platforms
+from virtbench.host import write_host_json
+from virtbench.platforms.base import NotSupported, Platform, Workload
+from virtbench.results import Measurement, RunStore, make_rows
+
+
+@dataclass(frozen=True)
+class Params:
+    """Run parameters every experiment receives."""
+
+    quick: bool = False
+    reps: int = 10
+    warmup: int = 1
+    seed: int = 0
+    options: dict = field(default_factory=dict)
+
+
+MeasureFn = Callable[[Platform, Workload, Params], list[Measurement]]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named measurement step with its declared metrics and defaults."""
+
+    name: str
+    description: str
+    metrics: tuple[tuple[str, str], ...]   # (metric, unit) declared for "not measured" rows
+    measure: MeasureFn
+    workloads: tuple[str, ...] = ("noop",)
+    reps: int = 10
+    quick_reps: int = 3
+    warmup: int = 1
+    once: bool = False                     # a property (e.g. a size), measured a single time
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def get(name: str) -> Experiment:
+    """The experiment called ``name``; the error lists the valid names."""
+    from virtbench import experiments  # noqa: F401 - registers the built-in experiments
+
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; valid: {', '.join(sorted(EXPERIMENTS))}")
+    return EXPERIMENTS[name]
+
+
+Progress = Callable[[str], None]
+
+
+def _stderr_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(
+    experiment: Experiment,
+    variants: Sequence[str],
+    store: RunStore,
+    *,
+    reps: int | None = None,
+    quick: bool = False,
+    workloads: Sequence[Workload] | None = None,
+    seed: int = 0,
+    options: dict | None = None,
+    progress: Progress | None = _stderr_progress,
+) -> RunStore:
+    """Measure ``experiment`` on ``variants`` into ``store`` (resuming what is there)."""
+    if reps is None:
+        reps = experiment.quick_reps if quick else experiment.reps
+    if reps < 1:
+        raise ValueError(f"reps must be a positive integer, got {reps}")
+    if experiment.once:
+        reps = 1
+    warmup = 0 if experiment.once else experiment.warmup
+    params = Params(quick=quick, reps=reps, warmup=warmup, seed=seed, options=options or {})
+    workloads = list(workloads or [Workload(w) for w in experiment.workloads])
+    say = progress or (lambda _m: None)
+
+    plats = [platforms.create(v) for v in variants]
+    accelerators = {p.variant: p.availability.version for p in plats if p.availability.available}
+    write_host_json(store.dir, {
+        "experiment": experiment.name, "variants": list(variants), "reps": reps,
+        "quick": quick, "seed": seed, "options": options or {},
+        "workloads": [w.name for w in workloads],
+    }, accelerators)
+
+    try:
+        ready = _prepare(experiment, plats, workloads, store, params, say)
+        total = (warmup + reps) * len(ready) * len(workloads)
+        done = 0
+        order = random.Random(seed)
+        for rep in range(warmup + reps):
+            shuffled = list(ready)
+            order.shuffle(shuffled)
+            for plat in shuffled:
+                for wl in workloads:
+                    done += 1
+                    if store.done(experiment.name, plat.variant, wl.name, rep):
+                        continue
+                    label = "warm-up" if rep < warmup else f"rep {rep - warmup + 1}/{reps}"
+                    say(f"[{done}/{total}] {experiment.name} {plat.variant} {wl.name} {label}")
+                    ms = _measure_cell(experiment, plat, wl, params)
+                    store.write_cell(make_rows(
+                        ms, run_id=store.run_id, experiment=experiment.name,
+                        family=plat.family, variant=plat.variant, workload=wl.name, rep=rep,
+                        warmup=rep < warmup))
+    finally:
+        for p in plats:
+            p.close()
+    return store
+
+
+def _prepare(experiment: Experiment, plats: list[Platform], workloads: list[Workload],
+             store: RunStore, params: Params, say: Progress) -> list[Platform]:
+    """Keep the usable platforms; write a reason row for each one that is not."""
+    ready = []
+    for plat in plats:
+        avail = plat.availability
+        reason = "" if avail.available else f"not available: {avail.reason}"
+        if not reason:
+            try:
+                say(f"preparing {plat.variant} ...")
+                plat.prepare(workloads)
+            except Exception as exc:
+                reason = f"preparation failed: {exc}"
+        if not reason:
+            ready.append(plat)
+            continue
+        say(f"{plat.variant}: {reason}")
+        for wl in workloads:
+            if not store.done(experiment.name, plat.variant, wl.name, 0):
+                store.write_cell(make_rows(
+                    [Measurement.missing(m, u, reason) for m, u in experiment.metrics],
+                    run_id=store.run_id, experiment=experiment.name, family=plat.family,
+                    variant=plat.variant, workload=wl.name, rep=0))
+    return ready
+
+
+def _measure_cell(experiment: Experiment, plat: Platform, wl: Workload,
+                  params: Params) -> list[Measurement]:
+    """One cell's measurements; an unsupported or failed measurement becomes a reason row."""
+    try:
+        ms = experiment.measure(plat, wl, params)
+        if ms:
+            return ms
+        reason = "the measurement returned nothing"
+    except NotSupported as exc:
+        reason = f"not supported: {exc}"
+    except Exception as exc:
+        detail = traceback.format_exception_only(exc)[-1].strip()
+        reason = f"failed: {detail}"
+    return [Measurement.missing(m, u, reason) for m, u in experiment.metrics]

@@ -1,0 +1,125 @@
+"""Host facts for provenance: written as ``host.json`` beside every run."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from virtbench.paths import PROJECT_DIR
+from virtbench.process import tool_version
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _mem_total_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _distro() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit() -> str | None:
+    """The project's git commit (with ``-dirty`` when the tree has changes), if known."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True,
+                             text=True, timeout=10)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=PROJECT_DIR, capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return sorted(f for f in flags if f in {"vmx", "svm", "hypervisor"})
+    except OSError:
+        pass
+    return []
+
+
+def collect() -> dict:
+    """Everything about this host and its tools that a reader needs to judge the numbers."""
+    return {
+        "hostname": platform.node(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_virtualization_flags": _cpu_flags(),
+        "memory_bytes": _mem_total_bytes(),
+        "kernel": platform.release(),
+        "kernel_version": platform.version(),
+        "machine": platform.machine(),
+        "distro": _distro(),
+        "python": sys.version.split()[0],
+        "versions": {
+            "virtbench": _package_version("virtbench"),
+            "wasmtime-py": _package_version("wasmtime"),
+            "wasmtime-cli": tool_version([str(Path(sys.executable).parent / "wasmtime"),
+                                          "--version"]) or tool_version(["wasmtime", "--version"]),
+            "docker-sdk": _package_version("docker"),
+            "docker-engine": tool_version(["dockerd", "--version"]),
+            "qemu": tool_version(["qemu-system-x86_64", "--version"]),
+            "clang": tool_version(["clang", "--version"]),
+            "node": tool_version(["node", "--version"]),
+            "wrk": tool_version(["wrk", "-v"]),
+            "numpy": _package_version("numpy"),
+            "scipy": _package_version("scipy"),
+            "pandas": _package_version("pandas"),
+        },
+        "git_commit": git_commit(),
+        "collected_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write_host_json(run_dir: Path, parameters: dict, accelerators: dict | None = None) -> Path:
+    """Write (or extend) ``host.json`` in a run folder; earlier invocations are kept."""
+    path = run_dir / "host.json"
+    data = json.loads(path.read_text()) if path.exists() else {"invocations": []}
+    facts = collect()
+    data.update({k: v for k, v in facts.items() if k != "collected_at"})
+    data.setdefault("accelerators", {}).update(accelerators or {})
+    data["invocations"].append({"parameters": parameters, "started_at": facts["collected_at"],
+                                "git_commit": facts["git_commit"]})
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+    return path

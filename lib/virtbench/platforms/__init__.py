@@ -1,0 +1,101 @@
+"""Registry of platform variants, imported lazily so a missing SDK only disables its family."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+from virtbench.platforms.base import (
+    FAMILIES,
+    Availability,
+    NotSupported,
+    Platform,
+    RunOutcome,
+    Workload,
+)
+
+__all__ = [
+    "FAMILIES", "Availability", "NotSupported", "Platform", "RunOutcome", "Workload",
+    "VARIANTS", "create", "select", "family_of",
+]
+
+# variant name -> (family, "module:Class"); the order is the order of reports.
+VARIANTS: dict[str, tuple[str, str]] = {
+    "native/static": ("native", "virtbench.platforms.native:NativeStatic"),
+    "native/dynamic": ("native", "virtbench.platforms.native:NativeDynamic"),
+    "docker/runc": ("docker", "virtbench.platforms.container:DockerRunc"),
+    "docker+wasm/wasmtime-cli": ("docker", "virtbench.platforms.container:DockerWasmtime"),
+    "wasmtime-embedded/cranelift": ("wasm", "virtbench.platforms.wasm.embedded:Cranelift"),
+    "wasmtime-embedded/winch": ("wasm", "virtbench.platforms.wasm.embedded:Winch"),
+    "wasmtime-embedded/pulley": ("wasm", "virtbench.platforms.wasm.embedded:Pulley"),
+    "wasmtime-embedded/aot": ("wasm", "virtbench.platforms.wasm.embedded:Aot"),
+    "wasmtime-cli/jit": ("wasm", "virtbench.platforms.wasm.cli:Jit"),
+    "wasmtime-cli/aot": ("wasm", "virtbench.platforms.wasm.cli:Aot"),
+    "node-wasi/v8": ("wasm", "virtbench.platforms.wasm.node:NodeWasi"),
+    "wasmer/cranelift": ("wasm", "virtbench.platforms.wasm.wasmer:Wasmer"),
+    "qemu-kvm/pc": ("vm", "virtbench.platforms.vm:KvmPc"),
+    "qemu-kvm/microvm": ("vm", "virtbench.platforms.vm:KvmMicrovm"),
+    "qemu-tcg/pc": ("vm", "virtbench.platforms.vm:TcgPc"),
+    "qemu-tcg/microvm": ("vm", "virtbench.platforms.vm:TcgMicrovm"),
+}
+
+
+def register(variant: str, family: str, target: str) -> None:
+    """Add a variant to the registry (used by platform packages)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
+    VARIANTS[variant] = (family, target)
+
+
+def family_of(variant: str) -> str:
+    return VARIANTS[variant][0]
+
+
+def create(variant: str) -> Platform:
+    """Instantiate a variant by exact name; the error lists the valid names."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    module, _, cls = VARIANTS[variant][1].partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)()
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
+            return _Unimportable(variant, "not implemented in this version of virtbench", "")
+        return _Unimportable(variant, f"cannot import its module: {exc}",
+                             "run `make setup` to install the Python dependencies")
+    except (ImportError, AttributeError) as exc:
+        return _Unimportable(variant, f"cannot import its module: {exc}",
+                             "run `make setup` to install the Python dependencies")
+
+
+def select(families: Iterable[str] = (), variants: Iterable[str] = ()) -> list[str]:
+    """Variant names chosen by family and/or variant (exact name or the part before '/').
+
+    Nothing chosen means every variant. Unknown names raise ValueError listing valid ones.
+    """
+    families, variants = list(families), list(variants)
+    for f in families:
+        if f not in FAMILIES:
+            raise ValueError(f"unknown family {f!r}; valid: {', '.join(FAMILIES)}")
+    chosen: list[str] = []
+    for v in variants:
+        matches = [name for name in VARIANTS if name == v or name.split("/")[0] == v]
+        if not matches:
+            raise ValueError(f"unknown variant {v!r}; valid: {', '.join(VARIANTS)}")
+        chosen += matches
+    chosen += [name for name, (fam, _) in VARIANTS.items() if fam in families]
+    if not families and not variants:
+        chosen = list(VARIANTS)
+    return list(dict.fromkeys(chosen))
+
+
+class _Unimportable(Platform):
+    """Stands in for a variant whose module cannot be imported (missing SDK)."""
+
+    def __init__(self, variant: str, reason: str, fix: str) -> None:
+        self._reason, self._fix = reason, fix
+        self.family = VARIANTS[variant][0]
+        self.variant = variant
+
+    def check(self) -> Availability:
+        return Availability(False, self._reason, self._fix)

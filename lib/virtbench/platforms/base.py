@@ -1,0 +1,172 @@
+"""The platform seam: one class per way of running a workload.
+
+A platform variant says whether it is usable here (and why not), launches instances that
+always clean up, and offers measurement primitives that experiments call. A primitive that
+a variant cannot provide raises :class:`NotSupported` with the reason; experiments record
+that reason as a row with no value.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from virtbench.results import Measurement
+
+FAMILIES = ("native", "docker", "wasm", "vm")
+WORKDIR = "{workdir}"  # placeholder in workload args: a writable directory inside the instance
+
+
+class NotSupported(Exception):
+    """This variant cannot make this measurement; the message says why."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a variant can run here, why not, how to fix it, and what version runs it."""
+
+    available: bool
+    reason: str = ""
+    fix: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What to run: a built-in workload by name, or a user's own command and/or module.
+
+    ``command`` is a native argv (the user's program); ``wasm`` a ``.wasm`` file. Built-in
+    workloads leave both empty and are built by :mod:`virtbench.workloads`.
+    """
+
+    name: str
+    command: tuple[str, ...] = ()
+    wasm: Path | None = None
+
+    @property
+    def builtin(self) -> bool:
+        return not self.command and self.wasm is None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """One instance run to completion.
+
+    ``wall_ns`` covers ``interval`` (each platform says from which event to which);
+    ``result`` holds the workload's ``VB-RESULT`` key=value pairs (empty for user workloads
+    that print none); ``peak_rss_kib`` is the peak RSS of ``rss_of`` (None if unknown).
+    """
+
+    wall_ns: int
+    interval: str
+    returncode: int
+    stdout: str
+    result: dict[str, str] = field(default_factory=dict)
+    peak_rss_kib: int | None = None
+    rss_of: str = ""
+
+
+@dataclass
+class Handle:
+    """A running instance started by :meth:`Platform.instance`.
+
+    ``pids`` are the host processes that make up the instance (for CPU and memory
+    accounting: the workload process, or the QEMU process, or the container's processes and
+    its shim); ``port`` is the loopback port of a server instance; ``info`` free-form facts
+    (container id, network path, engine version) that go into row tags.
+    """
+
+    pids: list[int]
+    port: int | None = None
+    ready_ns: int | None = None
+    info: dict[str, str] = field(default_factory=dict)
+
+
+class Platform(ABC):
+    """Base of every platform variant."""
+
+    family: ClassVar[str]
+    variant: ClassVar[str]
+    summary: ClassVar[str] = ""
+
+    @functools.cached_property
+    def availability(self) -> Availability:
+        """Checked once per object; subclasses implement :meth:`check`."""
+        try:
+            return self.check()
+        except Exception as exc:  # a broken probe is a reason, not a crash
+            return Availability(False, f"availability check failed: {exc}")
+
+    @abstractmethod
+    def check(self) -> Availability:
+        """Decide whether this variant is usable here (cheap unless it must really try)."""
+
+    def prepare(self, workloads: Sequence[Workload]) -> None:
+        """Build or fetch what the workloads need (artifacts, images, kernels). Cached."""
+
+    def run(self, workload: Workload, args: Sequence[str] = (), *,
+            timeout: float = 300.0) -> RunOutcome:
+        """Launch one instance of ``workload`` with ``args`` and wait until it exits."""
+        raise NotSupported(f"{self.variant} cannot run workloads to completion")
+
+    def startup(self, workload: Workload) -> list[Measurement]:
+        """Startup measurements of ``workload`` (usually ``noop``); the default runs it once."""
+        out = self.run(workload)
+        ms = [Measurement("startup", out.wall_ns / 1e6, "ms", out.interval)]
+        if out.peak_rss_kib is not None:
+            ms.append(Measurement("peak_rss", out.peak_rss_kib / 1024, "MiB",
+                                  f"peak RSS (wait4 ru_maxrss) of {out.rss_of}"))
+        return ms
+
+    def memory(self, mib: int) -> list[Measurement]:
+        """Memory of one instance holding ``mib`` MiB (0 = idle)."""
+        raise NotSupported(f"memory is not implemented for {self.variant}")
+
+    def instance(self, workload: Workload, args: Sequence[str] = (), *,
+                 port: int | None = None, limits: dict | None = None,
+                 timeout: float = 120.0) -> AbstractContextManager[Handle]:
+        """Start one long-running instance; yield its :class:`Handle` once it is ready; stop it.
+
+        For the ``http`` workload, ``port`` is the loopback port on the host that must reach
+        the server (127.0.0.1 only); readiness means the server answers. ``limits`` are
+        platform limits for isolation experiments (e.g. ``{"memory_mib": 256, "cpus": 1}``).
+        """
+        raise NotSupported(f"long-running instances are not implemented for {self.variant}")
+
+    def disk(self) -> list[Measurement]:
+        """Bytes on disk needed to run the workloads on this variant."""
+        raise NotSupported(f"disk is not implemented for {self.variant}")
+
+    def close(self) -> None:
+        """Stop anything this object started (daemons, caches of instances)."""
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.variant}>"
+
+
+def substitute_workdir(args: Sequence[str], workdir: str) -> list[str]:
+    """Replace the ``{workdir}`` placeholder in workload arguments."""
+    return [a.replace(WORKDIR, workdir) for a in args]
+
+
+def which(name: str) -> str | None:
+    """Path of an executable on PATH or beside the running Python (venv bin), else None."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / name
+    if beside.exists() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)

@@ -1,0 +1,119 @@
+"""The bare process: the baseline every other platform is compared with."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from virtbench.platforms.base import (
+    Availability,
+    Handle,
+    NotSupported,
+    Platform,
+    RunOutcome,
+    Workload,
+    substitute_workdir,
+)
+from virtbench.process import read_proc_status, spawn_and_time, start_instance, tool_version
+from virtbench.results import Measurement
+from virtbench.workloads import build, parse_result_line, toolchain_status
+
+SPAWN_INTERVAL = {
+    "launch": "from fork() in the static launch helper to wait4() returning the exit status",
+    "python": "from Popen (fork of the Python harness) to os.wait4 returning the exit status",
+}
+
+
+class Native(Platform):
+    """A workload run as a plain child process of the harness."""
+
+    family = "native"
+    target = "static"
+
+    def check(self) -> Availability:
+        ok, why = toolchain_status()[self.target]
+        version = tool_version(["clang", "--version"]) or ""
+        if not ok:
+            return Availability(False, why, "run `make setup` (installs clang)", version)
+        return Availability(True, f"clang builds {self.target} binaries", version=version)
+
+    def argv(self, workload: Workload) -> list[str]:
+        """The command that runs ``workload`` as a native process."""
+        if workload.command:
+            return list(workload.command)
+        if not workload.builtin:
+            raise NotSupported(f"workload {workload.name!r} has no native command")
+        return [str(build(workload.name, self.target))]
+
+    def prepare(self, workloads: Sequence[Workload]) -> None:
+        for w in workloads:
+            if w.builtin:
+                build(w.name, self.target)
+
+    def run(self, workload: Workload, args: Sequence[str] = (), *,
+            timeout: float = 300.0) -> RunOutcome:
+        with tempfile.TemporaryDirectory(prefix="vb-native-") as workdir:
+            argv = self.argv(workload) + substitute_workdir(args, workdir)
+            done = spawn_and_time(argv, timeout=timeout).check()
+        result = parse_result_line(done.stdout) if workload.builtin else {}
+        return RunOutcome(done.wall_ns, SPAWN_INTERVAL[done.timed_by], done.returncode, done.stdout, result,
+                          done.peak_rss_kib, rss_of="the workload process")
+
+    def memory(self, mib: int) -> list[Measurement]:
+        """RSS and PSS of a process holding ``mib`` MiB, read while it holds, plus its peak."""
+        argv = self.argv(Workload("mem")) + [str(mib), "60000"]
+        with start_instance(argv) as inst:
+            inst.wait_for("VB-READY", timeout=60)
+            time.sleep(0.05)
+            status = read_proc_status(inst.pid)
+        if "VmRSS" not in status:
+            raise NotSupported("/proc/<pid>/status could not be read")
+        state = "idle" if mib == 0 else f"holding {mib} MiB"
+        ms = [Measurement("rss", status["VmRSS"] / 1024, "MiB",
+                          f"VmRSS of the workload process, {state}")]
+        if "Pss" in status:
+            ms.append(Measurement("pss", status["Pss"] / 1024, "MiB",
+                                  f"PSS (smaps_rollup) of the workload process, {state}"))
+        return ms
+
+    @contextmanager
+    def instance(self, workload: Workload, args: Sequence[str] = (), *,
+                 port: int | None = None, limits: dict | None = None,
+                 timeout: float = 120.0) -> Iterator[Handle]:
+        """A native process; the ``http`` workload listens on 127.0.0.1:``port``."""
+        if limits:
+            raise NotSupported("a bare process has no platform limits; use a cgroup variant")
+        args = list(args)
+        if workload.name == "http" and workload.builtin:
+            if port is None:
+                raise ValueError("the http workload needs a port")
+            args = ["--port", str(port), "--bind", "127.0.0.1", *args]
+        with tempfile.TemporaryDirectory(prefix="vb-native-") as workdir:
+            argv = self.argv(workload) + substitute_workdir(args, workdir)
+            with start_instance(argv) as inst:
+                ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
+                yield Handle(pids=[inst.pid], port=port, ready_ns=ready,
+                             info={"binary": self.target})
+
+    def disk(self) -> list[Measurement]:
+        return [
+            Measurement("artifact_size", build(name, self.target).stat().st_size, "B",
+                        f"size of the {self.target} {name} executable", workload=name)
+            for name in ("noop", "cpu", "http")
+        ]
+
+
+class NativeStatic(Native):
+    variant = "native/static"
+    summary = "statically linked executable (the baseline: the same binary the container runs)"
+    target = "static"
+
+
+class NativeDynamic(Native):
+    variant = "native/dynamic"
+    summary = "dynamically linked executable (glibc loaded at start)"
+    target = "native"
+
+

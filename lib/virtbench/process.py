@@ -1,0 +1,294 @@
+"""The one spawn-and-time helper: start a process, wait with ``wait4``, keep its rusage.
+
+The timed interval runs from just before ``fork()`` to the moment ``wait4`` returns with the
+child's exit status: it includes process creation, the program's own start-up, its work and
+its exit. ``peak_rss_kib`` is the child's ``ru_maxrss``.
+
+The fork happens in ``launch``, a tiny static helper built with the workloads: a child
+forked from the (large) Python harness would carry the harness's resident memory into its
+``ru_maxrss`` until ``exec``, and Python's fork of a big process costs milliseconds that are
+not the measured program's. Without a C compiler the helper falls back to ``Popen`` +
+``os.wait4`` and says so in ``Completed.timed_by``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ProcessTimeout(RuntimeError):
+    """A process exceeded its time limit and was killed."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished process: how long it ran, how it ended and what it printed."""
+
+    argv: tuple[str, ...]
+    wall_ns: int
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss_kib: int
+    user_s: float
+    system_s: float
+    timed_by: str = "launch"
+
+    def check(self) -> Completed:
+        """Raise RuntimeError with the process's stderr tail unless it exited 0."""
+        if self.returncode != 0:
+            tail = (self.stderr or self.stdout).strip()[-800:]
+            raise RuntimeError(f"{' '.join(self.argv)} exited {self.returncode}: {tail}")
+        return self
+
+
+def spawn_and_time(
+    argv: Sequence[str | os.PathLike],
+    *,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike | None = None,
+    stdin: int | None = subprocess.DEVNULL,
+    pass_fds: Sequence[int] = (),
+) -> Completed:
+    """Run ``argv`` to completion and time it from fork to exit (see module docstring)."""
+    args = tuple(str(a) for a in argv)
+    helper = launcher()
+    if helper is None:
+        return _spawn_with_python(args, timeout=timeout, env=env, cwd=cwd, stdin=stdin,
+                                  pass_fds=pass_fds)
+    with tempfile.NamedTemporaryFile(prefix="vb-launch-", suffix=".txt") as report:
+        done = _spawn_with_python((helper, report.name, *args), timeout=timeout, env=env,
+                                  cwd=cwd, stdin=stdin, pass_fds=pass_fds)
+        line = Path(report.name).read_text()
+    if not line.startswith("VB-LAUNCH"):
+        raise RuntimeError(f"launch helper failed for {' '.join(args)}: {done.stderr[-500:]}")
+    fields = parse_launch_line(line)
+    return Completed(
+        argv=args, wall_ns=fields["wall_ns"], returncode=fields["status"], stdout=done.stdout,
+        stderr=done.stderr, peak_rss_kib=fields["maxrss_kib"], user_s=fields["utime_us"] / 1e6,
+        system_s=fields["stime_us"] / 1e6, timed_by="launch",
+    )
+
+
+def parse_launch_line(line: str) -> dict[str, int]:
+    """Fields of the launch helper's ``VB-LAUNCH key=value ...`` report line."""
+    words = line.split()
+    if not words or words[0] != "VB-LAUNCH":
+        raise ValueError(f"not a VB-LAUNCH line: {line!r}")
+    return {k: int(v) for k, _, v in (w.partition("=") for w in words[1:])}
+
+
+_LAUNCHER: list[str | None] = []
+
+
+def launcher() -> str | None:
+    """Path of the static ``launch`` helper, built once; None when it cannot be built."""
+    if not _LAUNCHER:
+        try:
+            from virtbench.workloads import build
+
+            _LAUNCHER.append(str(build("launch", "static")))
+        except Exception:
+            _LAUNCHER.append(None)
+    return _LAUNCHER[0]
+
+
+def _spawn_with_python(
+    args: tuple[str, ...],
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None,
+    cwd: str | os.PathLike | None,
+    stdin: int | None,
+    pass_fds: Sequence[int],
+) -> Completed:
+    """Popen + os.wait4 from this process (the fallback, and the launcher's own carrier)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        status: dict = {}
+        start = time.perf_counter_ns()
+        proc = subprocess.Popen(
+            args, stdin=stdin, stdout=out, stderr=err, env=None if env is None else dict(env),
+            cwd=cwd, pass_fds=tuple(pass_fds), start_new_session=True,
+        )
+
+        def reap() -> None:
+            _, code, usage = os.wait4(proc.pid, 0)
+            status["end"] = time.perf_counter_ns()
+            status["code"] = code
+            status["usage"] = usage
+
+        waiter = threading.Thread(target=reap, daemon=True)
+        waiter.start()
+        waiter.join(timeout)
+        if waiter.is_alive():
+            kill_group(proc.pid)
+            waiter.join(5)
+            proc.returncode = -9
+            raise ProcessTimeout(f"{' '.join(args)} did not finish within {timeout:g} s; killed")
+        proc.returncode = os.waitstatus_to_exitcode(status["code"])
+        out.seek(0)
+        err.seek(0)
+        usage = status["usage"]
+        return Completed(
+            argv=args,
+            wall_ns=status["end"] - start,
+            returncode=proc.returncode,
+            stdout=out.read().decode(errors="replace"),
+            stderr=err.read().decode(errors="replace"),
+            peak_rss_kib=int(usage.ru_maxrss),
+            user_s=usage.ru_utime,
+            system_s=usage.ru_stime,
+            timed_by="python",
+        )
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL a process group started with ``start_new_session``; ignore if gone."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_tool(argv: Sequence[str | os.PathLike], timeout: float = 30.0, **kw) -> str:
+    """Run a helper tool (not a measurement) and return stdout; raise with stderr on failure."""
+    proc = subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, **kw
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))} exited {proc.returncode}: "
+                           f"{proc.stderr.strip()[-800:]}")
+    return proc.stdout
+
+
+def tool_version(argv: Sequence[str], timeout: float = 10.0) -> str | None:
+    """First line of a tool's version output, or None when it is not installed."""
+    try:
+        out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def read_proc_status(pid: int) -> dict[str, int]:
+    """VmRSS / VmHWM (KiB) from /proc/<pid>/status and Pss (KiB) from smaps_rollup."""
+    values: dict[str, int] = {}
+    for name, keys in (("status", ("VmRSS", "VmHWM")), ("smaps_rollup", ("Pss",))):
+        try:
+            text = Path(f"/proc/{pid}/{name}").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, _, rest = line.partition(":")
+            if key in keys:
+                values[key] = int(rest.split()[0])
+    return values
+
+
+class Instance:
+    """A long-running process started by :func:`start_instance` (a server, an idle guest)."""
+
+    def __init__(self, proc: subprocess.Popen, argv: tuple[str, ...], started_ns: int) -> None:
+        self.proc = proc
+        self.argv = argv
+        self.started_ns = started_ns
+        self.output: list[str] = []
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_for(self, marker: str, timeout: float) -> int:
+        """Read stdout lines until one contains ``marker``; return perf_counter_ns at that line.
+
+        Raises ProcessTimeout (with the output so far) if the marker does not come in time,
+        RuntimeError if the process exits first.
+        """
+        deadline = time.monotonic() + timeout
+        buf = b""
+        fd = self.proc.stdout.fileno()
+        os.set_blocking(fd, False)
+        import select
+
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ProcessTimeout(f"{self.argv[0]}: no {marker!r} within {timeout:g} s; "
+                                     f"output tail: {self.tail()!r}")
+            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if not ready:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.argv[0]} exited {self.proc.returncode} before "
+                                       f"{marker!r}; output tail: {self.tail()!r}")
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self.proc.wait(timeout=5)
+                raise RuntimeError(f"{self.argv[0]} exited {self.proc.returncode} before "
+                                   f"{marker!r}; output tail: {self.tail()!r}")
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                line = raw.decode(errors="replace")
+                self.output.append(line)
+                if marker in line:
+                    return time.perf_counter_ns()
+            if marker.encode() in buf:
+                self.output.append(buf.decode(errors="replace"))
+                buf = b""
+                return time.perf_counter_ns()
+
+    def tail(self, n: int = 15) -> str:
+        return "\n".join(self.output[-n:])[-1500:]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        """Signal the process (group), wait, then SIGKILL if needed; returns the exit code."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                kill_group(self.proc.pid)
+                self.proc.wait(timeout=10)
+        rest = self.proc.stdout.read() if self.proc.stdout else b""
+        if rest:
+            self.output.extend(rest.decode(errors="replace").splitlines())
+        return self.proc.returncode
+
+
+class start_instance:  # noqa: N801 - used as a context manager, reads like a function
+    """Start ``argv`` with stdout piped (stderr merged) and stop it, always, on exit."""
+
+    def __init__(self, argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = None,
+                 cwd: str | os.PathLike | None = None, pass_fds: Sequence[int] = (),
+                 stdin: int | None = subprocess.DEVNULL) -> None:
+        self.argv = tuple(str(a) for a in argv)
+        self.kw = dict(env=None if env is None else dict(env), cwd=cwd, pass_fds=tuple(pass_fds),
+                       stdin=stdin)
+        self.instance: Instance | None = None
+
+    def __enter__(self) -> Instance:
+        started = time.perf_counter_ns()
+        proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True, **self.kw)
+        self.instance = Instance(proc, self.argv, started)
+        return self.instance
+
+    def __exit__(self, *exc) -> None:
+        if self.instance is not None:
+            self.instance.stop()
+            if self.instance.proc.stdout:
+                self.instance.proc.stdout.close()

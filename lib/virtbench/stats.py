@@ -1,0 +1,369 @@
+"""Statistics for the benchmark suite: medians with bootstrap CIs, group comparisons, claim checks.
+
+Every confidence interval here is a seeded bootstrap (``scipy.stats.bootstrap``), so the same
+data and seed always give the same interval. NaNs in input samples are dropped.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "VERDICTS",
+    "Estimate",
+    "Verdict",
+    "check_claim",
+    "cliffs_delta",
+    "fit_slope",
+    "hodges_lehmann",
+    "mann_whitney_holm",
+    "median_ci",
+    "ratio_ci",
+    "stability_warnings",
+]
+
+VERDICTS = ("consistent", "lower than claimed", "higher than claimed", "inconclusive")
+
+# scipy >= 1.15 calls the seed argument ``rng``; older releases call it ``random_state``.
+_RNG_KEYWORD = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+
+_MANN_WHITNEY_COLUMNS = [
+    "group",
+    "reference",
+    "n",
+    "n_reference",
+    "u",
+    "p",
+    "p_holm",
+    "significant",
+    "cliffs_delta",
+    "hodges_lehmann",
+]
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    """A number with at most ``digits`` significant digits, in fixed-point notation."""
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    decimals = min(12, max(0, digits - 1 - math.floor(math.log10(abs(x)))))
+    text = f"{x:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its confidence interval (``nan`` bounds when not computable)."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def has_ci(self) -> bool:
+        """Whether both interval bounds are finite numbers."""
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    def __str__(self) -> str:
+        if not self.has_ci:
+            return f"{_fmt(self.value)} (n={self.n}, no CI)"
+        width = self.high - self.low
+        if width <= 0:
+            return f"{_fmt(self.value)} [{_fmt(self.low)}, {_fmt(self.high)}]"
+        # Enough decimals for at least five steps across the interval: 11.9..12.8 -> 1 decimal.
+        decimals = min(12, max(0, math.ceil(math.log10(5 / width))))
+        return f"{self.value:.{decimals}f} [{self.low:.{decimals}f}, {self.high:.{decimals}f}]"
+
+
+def _clean(sample: Sequence[float] | np.ndarray, name: str = "sample") -> np.ndarray:
+    """The sample as a flat float array without NaNs; ValueError if nothing is left."""
+    x = np.asarray(sample, dtype=float).ravel()
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        raise ValueError(f"{name} is empty (no non-NaN values)")
+    return x
+
+
+def _bootstrap_ci(
+    data: tuple[np.ndarray, ...],
+    statistic: Callable[..., np.ndarray],
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> tuple[float, float]:
+    """BCa bootstrap interval, falling back to the percentile method when BCa yields NaN."""
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            # Degenerate jackknife distributions (common for medians) make BCa warn and give NaN.
+            warnings.simplefilter("ignore")
+            result = stats.bootstrap(
+                data,
+                statistic,
+                n_resamples=n_resamples,
+                confidence_level=confidence,
+                method=method,
+                vectorized=True,
+                **{_RNG_KEYWORD: np.random.default_rng(seed)},
+            )
+        low, high = (float(v) for v in result.confidence_interval)
+        if math.isfinite(low) and math.isfinite(high):
+            return low, high
+    return math.nan, math.nan
+
+
+def _location_ci(
+    sample: Sequence[float] | np.ndarray,
+    statistic: Callable[..., np.ndarray],
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> Estimate:
+    x = _clean(sample)
+    value = float(statistic(x))
+    if x.size < 2:
+        return Estimate(value, math.nan, math.nan, int(x.size))
+    if np.all(x == x[0]):
+        return Estimate(value, value, value, int(x.size))
+    low, high = _bootstrap_ci((x,), statistic, confidence, n_resamples, seed)
+    return Estimate(value, low, high, int(x.size))
+
+
+def median_ci(
+    sample: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+    n_resamples: int = 9999,
+    seed: int = 0,
+) -> Estimate:
+    """Median with a seeded bootstrap CI (BCa, percentile fallback); n == 1 gives a NaN CI."""
+    return _location_ci(sample, np.median, confidence, n_resamples, seed)
+
+
+def _median_ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.median(a, axis=axis) / np.median(b, axis=axis)
+
+
+def ratio_ci(
+    numerator_sample: Sequence[float] | np.ndarray,
+    denominator_sample: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+    n_resamples: int = 9999,
+    seed: int = 0,
+) -> Estimate:
+    """median(a) / median(b) with an independent two-sample bootstrap CI.
+
+    ``n`` of the result is the smaller of the two sample sizes.
+    """
+    a = _clean(numerator_sample, "numerator_sample")
+    b = _clean(denominator_sample, "denominator_sample")
+    if np.median(b) == 0:
+        raise ValueError("denominator_sample has median 0; the ratio is undefined")
+    value = float(_median_ratio(a, b))
+    n = int(min(a.size, b.size))
+    if n < 2:
+        return Estimate(value, math.nan, math.nan, n)
+    if np.all(a == a[0]) and np.all(b == b[0]):
+        return Estimate(value, value, value, n)
+    low, high = _bootstrap_ci((a, b), _median_ratio, confidence, n_resamples, seed)
+    return Estimate(value, low, high, n)
+
+
+def cliffs_delta(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """Cliff's delta, P(a > b) - P(a < b), in [-1, 1]."""
+    x = _clean(a, "a")
+    y = np.sort(_clean(b, "b"))
+    below = np.searchsorted(y, x, side="left")  # for each a_i: how many b_j < a_i
+    above = y.size - np.searchsorted(y, x, side="right")  # how many b_j > a_i
+    return float((below.sum() - above.sum()) / (x.size * y.size))
+
+
+def hodges_lehmann(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
+    """Hodges-Lehmann shift: the median of all pairwise differences a_i - b_j."""
+    return float(np.median(np.subtract.outer(_clean(a, "a"), _clean(b, "b"))))
+
+
+def _holm(p: Sequence[float]) -> np.ndarray:
+    """Holm step-down adjusted p-values, in the input order."""
+    p = np.asarray(p, dtype=float)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
+
+
+def mann_whitney_holm(
+    groups: dict[str, Sequence[float]], reference: str, alpha: float = 0.05
+) -> pd.DataFrame:
+    """Two-sided Mann-Whitney U of every group against ``reference``, Holm-corrected.
+
+    ``u`` is the U statistic of the group (not of the reference); effect sizes are group minus
+    reference.
+    """
+    if reference not in groups:
+        valid = ", ".join(repr(name) for name in groups)
+        raise ValueError(f"unknown reference group {reference!r}; valid groups: {valid}")
+    ref = _clean(groups[reference], f"group {reference!r}")
+    rows = []
+    for name, values in groups.items():
+        if name == reference:
+            continue
+        x = _clean(values, f"group {name!r}")
+        test = stats.mannwhitneyu(x, ref, alternative="two-sided")
+        rows.append(
+            {
+                "group": name,
+                "reference": reference,
+                "n": int(x.size),
+                "n_reference": int(ref.size),
+                "u": float(test.statistic),
+                "p": float(test.pvalue),
+                "cliffs_delta": cliffs_delta(x, ref),
+                "hodges_lehmann": hodges_lehmann(x, ref),
+            }
+        )
+    table = pd.DataFrame(rows, columns=_MANN_WHITNEY_COLUMNS)
+    table["p_holm"] = _holm(table["p"].to_numpy())
+    table["significant"] = (table["p_holm"] < alpha).astype(bool)
+    return table
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a measured sample compares with a published claim (a point or a range)."""
+
+    verdict: str
+    estimate: Estimate
+    claim_low: float
+    claim_high: float
+
+    def __str__(self) -> str:
+        if self.claim_low == self.claim_high:
+            claim = _fmt(self.claim_low)
+        else:
+            claim = f"[{_fmt(self.claim_low)}, {_fmt(self.claim_high)}]"
+        return f"{self.verdict}: measured {self.estimate}, claimed {claim}"
+
+
+_STATISTICS: dict[str, Callable[..., np.ndarray]] = {"median": np.median, "mean": np.mean}
+
+
+def check_claim(
+    sample: Sequence[float] | np.ndarray,
+    low: float,
+    high: float | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+    statistic: str = "median",
+) -> Verdict:
+    """Compare the CI of the sample's median (or mean) with a claimed value or range [low, high].
+
+    The claim is "higher than claimed" / "lower than claimed" only when the whole CI lies above /
+    below the claimed interval; any overlap is "consistent"; no CI (n < 2) is "inconclusive".
+    """
+    if statistic not in _STATISTICS:
+        raise ValueError(f"unknown statistic {statistic!r}; valid: {', '.join(_STATISTICS)}")
+    claim_low = float(low)
+    claim_high = claim_low if high is None else float(high)
+    if claim_low > claim_high:
+        raise ValueError(f"claimed range is reversed: low {claim_low} > high {claim_high}")
+    estimate = _location_ci(sample, _STATISTICS[statistic], confidence, 9999, seed)
+    if not estimate.has_ci:
+        verdict = "inconclusive"
+    elif estimate.low > claim_high:
+        verdict = "higher than claimed"
+    elif estimate.high < claim_low:
+        verdict = "lower than claimed"
+    else:
+        verdict = "consistent"
+    return Verdict(verdict, estimate, claim_low, claim_high)
+
+
+def fit_slope(
+    x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, confidence: float = 0.95
+) -> Estimate:
+    """Least-squares slope of y on x with a t-based CI (NaN CI with fewer than 3 points)."""
+    xs = np.asarray(x, dtype=float).ravel()
+    ys = np.asarray(y, dtype=float).ravel()
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y differ in length: {xs.size} != {ys.size}")
+    keep = ~(np.isnan(xs) | np.isnan(ys))
+    xs, ys = xs[keep], ys[keep]
+    if xs.size < 2:
+        raise ValueError(f"need at least 2 (x, y) points without NaN, got {xs.size}")
+    if np.all(xs == xs[0]):
+        raise ValueError("all x values are equal; the slope is undefined")
+    fit = stats.linregress(xs, ys)
+    slope = float(fit.slope)
+    dof = xs.size - 2
+    if dof < 1:
+        return Estimate(slope, math.nan, math.nan, int(xs.size))
+    half = float(stats.t.ppf(0.5 + confidence / 2, dof)) * float(fit.stderr)
+    return Estimate(slope, slope - half, slope + half, int(xs.size))
+
+
+def _bimodality_coefficient(x: np.ndarray) -> float:
+    """Sarle's bimodality coefficient; values above 5/9 (0.555) hint at more than one mode."""
+    n = x.size
+    skew = stats.skew(x, bias=False)
+    kurt = stats.kurtosis(x, fisher=True, bias=False)
+    return float((skew**2 + 1) / (kurt + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+def stability_warnings(sample: Sequence[float] | np.ndarray, unit: str = "") -> list[str]:
+    """Human-readable warnings about a sample that may not be trustworthy (empty if it looks fine).
+
+    Checks the sample size, CI width, spread (relative MAD, coefficient of variation), a slow
+    first sample (warm-up) and a bimodality hint.
+    """
+    x = np.asarray(sample, dtype=float).ravel()
+    x = x[~np.isnan(x)]
+    n = int(x.size)
+    if n == 0:
+        return ["no samples"]
+
+    def show(v: float) -> str:
+        return f"{_fmt(v)} {unit}" if unit else _fmt(v)
+
+    found: list[str] = []
+    if n < 5:
+        found.append(f"only {n} samples" if n != 1 else "only 1 sample")
+    median = float(np.median(x))
+    if n >= 2 and median != 0:
+        est = median_ci(x)
+        if est.has_ci and (est.high - est.low) > 0.2 * abs(median):
+            pct = 100 * (est.high - est.low) / abs(median)
+            found.append(
+                f"wide CI: [{show(est.low)}, {show(est.high)}] spans {pct:.0f}% of the median "
+                f"{show(median)}"
+            )
+        rel_mad = float(stats.median_abs_deviation(x, scale="normal")) / abs(median)
+        mean = float(np.mean(x))
+        cv = float(np.std(x, ddof=1)) / abs(mean) if mean != 0 else math.inf
+        if rel_mad > 0.25 or cv > 0.25:
+            found.append(
+                f"unstable: relative MAD {rel_mad:.0%}, coefficient of variation {cv:.0%} (> 25%)"
+            )
+    if n >= 2:
+        rest = float(np.median(x[1:]))
+        if rest > 0 and x[0] > 1.5 * rest:
+            found.append(
+                f"first sample slower than the rest ({show(float(x[0]))} vs median "
+                f"{show(rest)}): warm-up effect?"
+            )
+    if n >= 10 and not np.all(x == x[0]):
+        bc = _bimodality_coefficient(x)
+        if bc > 5 / 9:
+            found.append(f"bimodal? bimodality coefficient {bc:.2f} > 0.555")
+    return found

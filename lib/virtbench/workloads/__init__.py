@@ -1,0 +1,34 @@
+"""The suite's benchmark workloads: C sources, a cached builder and the result-line parser.
+
+Every workload prints one ``VB-RESULT workload=<name> key=value ...`` line on stdout (and
+long-running ones a ``VB-READY workload=<name> ...`` line first); see ``src/*.c``.
+"""
+
+from virtbench.workloads.build import (
+    SRC_DIR,
+    TARGETS,
+    WORKLOADS,
+    BuildError,
+    artifact_name,
+    build,
+    build_all,
+    source_path,
+    toolchain_status,
+    wasi_sysroot,
+)
+from virtbench.workloads.result_line import as_number, parse_result_line
+
+__all__ = [
+    "SRC_DIR",
+    "TARGETS",
+    "WORKLOADS",
+    "BuildError",
+    "artifact_name",
+    "as_number",
+    "build",
+    "build_all",
+    "parse_result_line",
+    "source_path",
+    "toolchain_status",
+    "wasi_sysroot",
+]

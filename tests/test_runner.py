@@ -1,0 +1,135 @@
+"""The experiment runner's logic, with fake platforms (the real ones have integration tests)."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from virtbench import experiments, platforms
+from virtbench.experiments.core import Experiment
+from virtbench.platforms.base import Availability, NotSupported, Platform, Workload
+from virtbench.results import Measurement, RunStore
+
+CALLS: list[tuple[str, int]] = []
+
+
+class Counting(Platform):
+    family = "native"
+    variant = "fake/counting"
+
+    def check(self) -> Availability:
+        return Availability(True, "always", version="1.0")
+
+
+class Counting2(Counting):
+    variant = "fake/counting2"
+
+
+class Absent(Platform):
+    family = "vm"
+    variant = "fake/absent"
+
+    def check(self) -> Availability:
+        return Availability(False, "no such engine here", "install it")
+
+
+class Refusing(Counting):
+    variant = "fake/refusing"
+
+
+def measure(plat: Platform, wl: Workload, params) -> list[Measurement]:
+    if isinstance(plat, Refusing):
+        raise NotSupported("cannot do this")
+    CALLS.append((plat.variant, len(CALLS)))
+    return [Measurement("t", float(len(CALLS)), "ms", "a counter")]
+
+
+FAKE = Experiment("fake", "counts calls", (("t", "ms"),), measure, reps=3, warmup=1)
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    module = types.ModuleType("vb_fake_platforms")
+    for cls in (Counting, Counting2, Absent, Refusing):
+        setattr(module, cls.__name__, cls)
+    monkeypatch.setitem(sys.modules, "vb_fake_platforms", module)
+    for cls in (Counting, Counting2, Absent, Refusing):
+        monkeypatch.setitem(platforms.VARIANTS, cls.variant,
+                            (cls.family, f"vb_fake_platforms:{cls.__name__}"))
+    CALLS.clear()
+    yield
+
+
+def test_every_cell_is_measured_once_and_interleaved(fakes, tmp_path):
+    store = RunStore("r", root=tmp_path)
+    experiments.run(FAKE, ["fake/counting", "fake/counting2"], store, progress=None)
+    df = store.rows()
+    assert len(df) == 2 * (3 + 1)
+    assert df["warmup"].sum() == 2
+    order = [v for v, _ in CALLS]
+    # each repetition measures both variants before the next repetition starts
+    for i in range(0, len(order), 2):
+        assert set(order[i:i + 2]) == {"fake/counting", "fake/counting2"}
+
+
+def test_rerun_with_same_store_measures_nothing_again(fakes, tmp_path):
+    store = RunStore("r", root=tmp_path)
+    experiments.run(FAKE, ["fake/counting"], store, progress=None)
+    n = len(CALLS)
+    experiments.run(FAKE, ["fake/counting"], RunStore("r", root=tmp_path), progress=None)
+    assert len(CALLS) == n
+    assert len(RunStore("r", root=tmp_path).rows()) == 4
+
+
+def test_unavailable_variant_is_a_reason_row(fakes, tmp_path):
+    store = RunStore("r", root=tmp_path)
+    experiments.run(FAKE, ["fake/absent"], store, progress=None)
+    df = store.rows()
+    assert len(df) == 1
+    assert df["value"].isna().all()
+    assert "no such engine here" in df["reason"].iloc[0]
+
+
+def test_unsupported_measurement_is_a_reason_row_per_rep(fakes, tmp_path):
+    store = RunStore("r", root=tmp_path)
+    experiments.run(FAKE, ["fake/refusing"], store, reps=2, progress=None)
+    df = store.rows()
+    assert df["value"].isna().all()
+    assert set(df["reason"]) == {"not supported: cannot do this"}
+
+
+def test_host_json_records_parameters(fakes, tmp_path):
+    store = RunStore("r", root=tmp_path)
+    experiments.run(FAKE, ["fake/counting"], store, reps=2, quick=True, progress=None)
+    import json
+
+    host = json.loads((store.dir / "host.json").read_text())
+    assert host["invocations"][0]["parameters"]["reps"] == 2
+    assert host["invocations"][0]["parameters"]["quick"] is True
+    assert host["cpu_count"] >= 1 and host["kernel"]
+    assert host["accelerators"] == {"fake/counting": "1.0"}
+
+
+@pytest.mark.parametrize("reps", [0, -1])
+def test_non_positive_reps_are_refused(fakes, tmp_path, reps):
+    with pytest.raises(ValueError, match="positive"):
+        experiments.run(FAKE, ["fake/counting"], RunStore("r", root=tmp_path), reps=reps,
+                        progress=None)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match="valid: .*startup"):
+        experiments.get("startp")
+    with pytest.raises(ValueError, match="valid: .*native/static"):
+        platforms.select(variants=["wasmtme"])
+    with pytest.raises(ValueError, match="valid: native, docker, wasm, vm"):
+        platforms.select(families=["vms"])
+
+
+def test_select_by_family_and_by_prefix():
+    assert platforms.select(variants=["native"]) == ["native/static", "native/dynamic"]
+    vm = platforms.select(families=["vm"])
+    assert vm and all(v.startswith("qemu-") for v in vm)
+    assert platforms.select() == list(platforms.VARIANTS)

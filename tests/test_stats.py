@@ -1,0 +1,354 @@
+"""Unit tests for virtbench.stats."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+from virtbench.stats import (
+    VERDICTS,
+    Estimate,
+    Verdict,
+    _holm,
+    check_claim,
+    cliffs_delta,
+    fit_slope,
+    hodges_lehmann,
+    mann_whitney_holm,
+    median_ci,
+    ratio_ci,
+    stability_warnings,
+)
+
+# --- Estimate -------------------------------------------------------------------------------
+
+
+def test_estimate_str_matches_ci_precision() -> None:
+    assert str(Estimate(12.3, 11.9, 12.8, 10)) == "12.3 [11.9, 12.8]"
+    assert str(Estimate(1234.5, 1200.0, 1300.0, 10)) == "1234 [1200, 1300]"
+    assert str(Estimate(3.0, 3.0, 3.0, 4)) == "3 [3, 3]"
+    assert "no CI" in str(Estimate(3.0, math.nan, math.nan, 1))
+
+
+def test_estimate_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Estimate(1.0, 0.0, 2.0, 3).value = 5.0  # type: ignore[misc]
+
+
+# --- median_ci ------------------------------------------------------------------------------
+
+
+def test_median_ci_hand_case() -> None:
+    est = median_ci([1, 2, 3, 4, 5])
+    assert est.value == 3.0
+    assert est.n == 5
+    assert 1.0 <= est.low <= 3.0 <= est.high <= 5.0
+
+
+@pytest.mark.parametrize("size", [2, 7, 20, 101])
+def test_median_ci_value_is_numpy_median(size: int) -> None:
+    sample = np.random.default_rng(size).exponential(5.0, size)
+    est = median_ci(sample)
+    assert est.value == pytest.approx(np.median(sample))
+    assert est.low <= est.value <= est.high
+    assert est.n == size
+
+
+def test_median_ci_contains_true_median_of_large_normal_sample() -> None:
+    sample = np.random.default_rng(42).normal(loc=10.0, scale=2.0, size=1000)
+    est = median_ci(sample)
+    assert est.low < 10.0 < est.high
+    assert est.high - est.low < 0.5  # n=1000, sd=2: the median's CI is narrow
+
+
+def test_median_ci_is_deterministic_for_a_seed() -> None:
+    sample = np.random.default_rng(7).lognormal(2.0, 0.5, 40)
+    assert median_ci(sample, seed=3) == median_ci(sample, seed=3)
+
+
+def test_median_ci_single_value_has_no_ci() -> None:
+    est = median_ci([4.2])
+    assert est.value == 4.2 and est.n == 1
+    assert math.isnan(est.low) and math.isnan(est.high)
+
+
+def test_median_ci_all_equal_gives_zero_width_ci() -> None:
+    assert median_ci([5.0] * 8) == Estimate(5.0, 5.0, 5.0, 8)
+
+
+def test_median_ci_drops_nans() -> None:
+    est = median_ci([1.0, math.nan, 3.0])
+    assert est.value == 2.0 and est.n == 2
+
+
+@pytest.mark.parametrize("sample", [[], [math.nan, math.nan]])
+def test_median_ci_empty_raises(sample: list[float]) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        median_ci(sample)
+
+
+# --- ratio_ci -------------------------------------------------------------------------------
+
+
+def test_ratio_ci_of_halved_sample() -> None:
+    a = np.random.default_rng(1).lognormal(3.0, 0.2, 60)
+    est = ratio_ci(a, 2 * a)
+    assert est.value == pytest.approx(0.5)
+    assert est.low < 0.5 < est.high
+    assert est.n == 60
+
+
+def test_ratio_ci_is_deterministic_and_independent_samples_may_differ_in_size() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(20, 1, 30), rng.normal(10, 1, 12)
+    est = ratio_ci(a, b, seed=5)
+    assert est == ratio_ci(a, b, seed=5)
+    assert est.value == pytest.approx(np.median(a) / np.median(b))
+    assert est.low < 2.0 < est.high
+    assert est.n == 12
+
+
+def test_ratio_ci_edge_cases() -> None:
+    assert math.isnan(ratio_ci([4.0], [2.0, 2.0]).low)
+    assert ratio_ci([4.0, 4.0], [2.0, 2.0, 2.0]) == Estimate(2.0, 2.0, 2.0, 2)
+    with pytest.raises(ValueError, match="median 0"):
+        ratio_ci([1.0, 2.0], [0.0, 0.0, 1.0])
+
+
+# --- effect sizes ---------------------------------------------------------------------------
+
+
+def test_cliffs_delta_hand_cases() -> None:
+    assert cliffs_delta([1, 2, 3], [4, 5, 6]) == -1.0
+    assert cliffs_delta([4, 5, 6], [1, 2, 3]) == 1.0
+    assert cliffs_delta([1, 2, 3], [1, 2, 3]) == 0.0
+    # pairs: 1<2, 1<3, 2=2, 2<3 -> (0 - 3) / 4
+    assert cliffs_delta([1, 2], [2, 3]) == -0.75
+
+
+def test_cliffs_delta_matches_pairwise_definition() -> None:
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 10, 25).astype(float), rng.integers(2, 12, 17).astype(float)
+    diff = np.subtract.outer(a, b)
+    expected = (np.sum(diff > 0) - np.sum(diff < 0)) / diff.size
+    assert cliffs_delta(a, b) == pytest.approx(expected)
+
+
+def test_hodges_lehmann_hand_cases() -> None:
+    assert hodges_lehmann([1, 2, 3], [0]) == 2.0
+    # differences 9, 8, 19, 18 -> median 13.5
+    assert hodges_lehmann([10, 20], [1, 2]) == 13.5
+    assert hodges_lehmann([1, 2, 3], [1, 2, 3]) == 0.0
+
+
+# --- mann_whitney_holm ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_groups() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(11)
+    return {
+        "process": rng.normal(10.0, 1.0, 25),
+        "docker": rng.normal(10.4, 1.0, 25),
+        "wasm": rng.normal(11.5, 1.0, 20),
+        "vm": rng.normal(10.8, 1.0, 22),
+    }
+
+
+def test_mann_whitney_holm_raw_and_adjusted_p(three_groups: dict[str, np.ndarray]) -> None:
+    table = mann_whitney_holm(three_groups, reference="process", alpha=0.05)
+    assert list(table.columns) == [
+        "group",
+        "reference",
+        "n",
+        "n_reference",
+        "u",
+        "p",
+        "p_holm",
+        "significant",
+        "cliffs_delta",
+        "hodges_lehmann",
+    ]
+    assert list(table["group"]) == ["docker", "wasm", "vm"]
+    assert set(table["reference"]) == {"process"}
+
+    ref = three_groups["process"]
+    raw = {}
+    for row in table.itertuples():
+        expected = sps.mannwhitneyu(three_groups[row.group], ref, alternative="two-sided")
+        assert row.p == pytest.approx(expected.pvalue, rel=1e-12)
+        assert row.u == expected.statistic
+        assert row.n == len(three_groups[row.group]) and row.n_reference == 25
+        assert row.cliffs_delta == pytest.approx(cliffs_delta(three_groups[row.group], ref))
+        raw[row.group] = expected.pvalue
+
+    # Holm step-down by hand: sort ascending, multiply by m, m-1, 1, keep monotone, cap at 1.
+    names = sorted(raw, key=raw.get)
+    first = min(1.0, 3 * raw[names[0]])
+    second = max(first, min(1.0, 2 * raw[names[1]]))
+    third = max(second, min(1.0, 1 * raw[names[2]]))
+    expected_holm = dict(zip(names, [first, second, third], strict=True))
+    for row in table.itertuples():
+        assert row.p_holm == pytest.approx(expected_holm[row.group], rel=1e-12)
+        assert row.significant == (row.p_holm < 0.05)
+    assert table["significant"].any()  # wasm is 1.5 sd slower than the reference
+
+
+def test_holm_monotone_step() -> None:
+    # sorted 0.01, 0.03, 0.04 -> 0.03, 0.06, max(0.06, 0.04) = 0.06; back in input order
+    np.testing.assert_allclose(_holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    np.testing.assert_allclose(_holm([0.5, 0.9]), [1.0, 1.0])
+
+
+def test_mann_whitney_holm_unknown_reference(three_groups: dict[str, np.ndarray]) -> None:
+    with pytest.raises(ValueError, match="unknown reference") as info:
+        mann_whitney_holm(three_groups, reference="bare-metal")
+    for name in three_groups:
+        assert name in str(info.value)
+
+
+def test_mann_whitney_holm_reference_only() -> None:
+    table = mann_whitney_holm({"process": [1.0, 2.0, 3.0]}, reference="process")
+    assert table.empty and "p_holm" in table.columns
+
+
+# --- check_claim ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def around_ten() -> np.ndarray:
+    return np.random.default_rng(5).normal(10.0, 0.5, 200)
+
+
+def test_check_claim_consistent(around_ten: np.ndarray) -> None:
+    result = check_claim(around_ten, 10.0)
+    assert isinstance(result, Verdict)
+    assert result.verdict == "consistent"
+    assert result.claim_low == result.claim_high == 10.0
+    assert result.estimate == median_ci(around_ten)
+    # A range that only overlaps the CI at its lower end is still consistent.
+    assert check_claim(around_ten, result.estimate.high - 1e-9, 50.0).verdict == "consistent"
+
+
+def test_check_claim_higher_than_claimed(around_ten: np.ndarray) -> None:
+    assert check_claim(around_ten, 5.0).verdict == "higher than claimed"
+    assert check_claim(around_ten, 8.0, 9.0).verdict == "higher than claimed"
+
+
+def test_check_claim_lower_than_claimed(around_ten: np.ndarray) -> None:
+    assert check_claim(around_ten, 15.0).verdict == "lower than claimed"
+    assert check_claim(around_ten, 11.0, 12.0).verdict == "lower than claimed"
+
+
+def test_check_claim_uses_ci_not_point_estimate() -> None:
+    # Median 10.5, but with four noisy samples the CI is wide enough to include the claim 10.
+    sample = [9.0, 10.0, 11.0, 12.0]
+    result = check_claim(sample, 10.0)
+    assert result.estimate.value != 10.0
+    assert result.verdict == "consistent"
+
+
+def test_check_claim_inconclusive() -> None:
+    result = check_claim([12.0], 10.0)
+    assert result.verdict == "inconclusive"
+    assert result.verdict in VERDICTS
+    assert "inconclusive" in str(result)
+
+
+def test_check_claim_rejects_bad_arguments(around_ten: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="reversed"):
+        check_claim(around_ten, 12.0, 10.0)
+    with pytest.raises(ValueError, match="statistic"):
+        check_claim(around_ten, 10.0, statistic="mode")
+
+
+def test_check_claim_mean(around_ten: np.ndarray) -> None:
+    result = check_claim(around_ten, 10.0, statistic="mean")
+    assert result.estimate.value == pytest.approx(np.mean(around_ten))
+    assert result.verdict == "consistent"
+
+
+# --- fit_slope ------------------------------------------------------------------------------
+
+
+def test_fit_slope_recovers_known_slope() -> None:
+    rng = np.random.default_rng(9)
+    x = np.repeat(np.arange(1, 21), 3).astype(float)
+    y = 3.0 * x + 50.0 + rng.normal(0.0, 2.0, x.size)
+    est = fit_slope(x, y)
+    assert est.value == pytest.approx(sps.linregress(x, y).slope)
+    assert est.value == pytest.approx(3.0, abs=0.15)
+    assert est.low < 3.0 < est.high
+    assert est.high - est.low < 0.5
+    assert est.n == x.size
+
+
+def test_fit_slope_ci_is_t_based() -> None:
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    y = np.array([2.1, 3.9, 6.2, 7.8, 10.1])
+    fit = sps.linregress(x, y)
+    half = sps.t.ppf(0.975, 3) * fit.stderr
+    est = fit_slope(x, y)
+    assert est.low == pytest.approx(fit.slope - half)
+    assert est.high == pytest.approx(fit.slope + half)
+
+
+def test_fit_slope_edge_cases() -> None:
+    two = fit_slope([1.0, 2.0], [1.0, 3.0])
+    assert two.value == pytest.approx(2.0) and math.isnan(two.low)
+    with pytest.raises(ValueError, match="differ"):
+        fit_slope([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="equal"):
+        fit_slope([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])
+
+
+# --- stability_warnings ---------------------------------------------------------------------
+
+
+def _has(warnings: list[str], prefix: str) -> bool:
+    return any(w.startswith(prefix) for w in warnings)
+
+
+def test_stability_clean_sample_has_no_warnings() -> None:
+    clean = np.random.default_rng(0).normal(100.0, 1.0, 30)
+    assert stability_warnings(clean, unit="ms") == []
+
+
+def test_stability_few_samples() -> None:
+    found = stability_warnings([10.0, 10.1, 9.9])
+    assert "only 3 samples" in found
+
+
+def test_stability_wide_ci_without_large_spread() -> None:
+    # Six samples with ~14% spread: not "unstable", but the median's CI is > 20% of it.
+    found = stability_warnings([8.0, 9.0, 10.0, 10.0, 11.0, 12.0], unit="ms")
+    assert _has(found, "wide CI")
+    assert not _has(found, "unstable")
+    assert " ms" in next(w for w in found if w.startswith("wide CI"))
+
+
+def test_stability_unstable() -> None:
+    noisy = np.random.default_rng(4).lognormal(3.0, 0.8, 40)
+    assert _has(stability_warnings(noisy), "unstable")
+
+
+def test_stability_warm_up() -> None:
+    rest = np.random.default_rng(6).normal(10.0, 0.1, 19)
+    found = stability_warnings([30.0, *rest], unit="ms")
+    assert _has(found, "first sample slower")
+    assert not _has(stability_warnings([*rest, 30.0]), "first sample slower")
+
+
+def test_stability_bimodal() -> None:
+    rng = np.random.default_rng(8)
+    two_modes = rng.permutation(np.r_[rng.normal(10.0, 0.2, 20), rng.normal(14.0, 0.2, 20)])
+    found = stability_warnings(two_modes)
+    assert _has(found, "bimodal")
+    assert not _has(stability_warnings(rng.normal(10.0, 0.2, 40)), "bimodal")
+
+
+def test_stability_empty() -> None:
+    assert stability_warnings([]) == ["no samples"]
