@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from virtbench import published
 from virtbench.published import COLUMNS, PublishedDataError
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats as sps
+
 from virtbench.stats import (
     VERDICTS,
     Estimate,

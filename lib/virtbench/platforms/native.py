@@ -58,8 +58,8 @@ class Native(Platform):
             argv = self.argv(workload) + substitute_workdir(args, workdir)
             done = spawn_and_time(argv, timeout=timeout).check()
         result = parse_result_line(done.stdout) if workload.builtin else {}
-        return RunOutcome(done.wall_ns, SPAWN_INTERVAL[done.timed_by], done.returncode, done.stdout, result,
-                          done.peak_rss_kib, rss_of="the workload process")
+        return RunOutcome(done.wall_ns, SPAWN_INTERVAL[done.timed_by], done.returncode,
+                          done.stdout, result, done.peak_rss_kib, rss_of="the workload process")
 
     def memory(self, mib: int) -> list[Measurement]:
         """RSS and PSS of a process holding ``mib`` MiB, read while it holds, plus its peak."""
