@@ -84,7 +84,8 @@ class Native(Platform):
                  timeout: float = 120.0) -> Iterator[Handle]:
         """A native process; the ``http`` workload listens on 127.0.0.1:``port``."""
         if limits:
-            raise NotSupported("a bare process has no platform limits; use a cgroup variant")
+            raise NotSupported("a bare process runs without platform limits (no cgroup, no "
+                               "sandbox): only the unlimited case applies")
         args = list(args)
         if workload.name == "http" and workload.builtin:
             if port is None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from virtbench.paths import cache_dir
 
-WORKLOADS = ("noop", "cpu", "mem", "fileio", "http")
+WORKLOADS = ("noop", "cpu", "mem", "fileio", "http", "hog")
 #: Helper programs of the harness itself (native targets only), built like the workloads.
 TOOLS = ("launch",)
 TARGETS = ("native", "static", "wasm")

@@ -1,0 +1,73 @@
+"""Resource isolation (arXiv:2509.11242): a victim's slowdown while a co-located attacker of
+the same platform exhausts one resource, without and with the platform's limits.
+
+The victim is the ``cpu`` workload run to completion on the platform; its in-workload compute
+time under attack is divided by its compute time alone, measured in the same cell. The
+attacker is the ``hog`` workload (cpu, mem, io, fd, proc), started as long-running instances
+with ``limits`` (None = the platform's defaults).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+
+from virtbench.experiments.core import Experiment, Params, register
+from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
+from virtbench.results import Measurement
+from virtbench.workloads import as_number
+
+ATTACKS = ("cpu", "mem", "io", "fd", "proc")
+LIMITS = {"memory_mib": 256, "cpus": 1.0, "pids": 64, "nofile": 1024}
+
+
+def _victim_ms(plat: Platform, millions: int) -> float:
+    out = plat.run(Workload("cpu"), [str(millions)], timeout=600)
+    return as_number(out.result["elapsed_ns"]) / 1e6
+
+
+def _attack_args(kind: str, params: Params) -> list[str]:
+    o = params.options
+    amount = {"cpu": 0, "mem": int(o.get("attack_mem_mib", 512 if params.quick else 2048)),
+              "io": 256, "fd": 1_000_000, "proc": int(o.get("attack_procs", 2000))}[kind]
+    return [kind, "600", str(amount), WORKDIR]
+
+
+def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
+    """Slowdown of the victim under each attack, without and with limits."""
+    millions = int(params.options.get("victim_millions", 20 if params.quick else 100))
+    attackers = {"cpu": os.cpu_count() or 1}
+    alone = _victim_ms(plat, millions)
+    out = [Measurement("victim_alone", alone, "ms",
+                       "compute time of the cpu victim with no attacker (inside the workload)")]
+    for kind in ATTACKS:
+        for limited in (False, True):
+            metric = f"slowdown_{kind}" + ("_limited" if limited else "")
+            limits = LIMITS if limited else None
+            what = (f"victim compute time with {attackers.get(kind, 1)} '{kind}' attacker(s) "
+                    f"{'under limits ' + str(LIMITS) if limited else 'without limits'}, "
+                    "divided by the victim alone")
+            try:
+                with ExitStack() as stack:
+                    infos = [stack.enter_context(
+                        plat.instance(Workload("hog"), _attack_args(kind, params),
+                                      limits=limits)).info
+                        for _ in range(attackers.get(kind, 1))]
+                    attacked = _victim_ms(plat, millions)
+                tags = {"attack": kind, "limited": str(limited)}
+                tags.update({k: str(v) for k, v in (infos[0] if infos else {}).items()})
+                out.append(Measurement(metric, attacked / alone, "x", what, tags=tags))
+            except NotSupported as exc:
+                out.append(Measurement.missing(metric, "x", f"not supported: {exc}"))
+            except Exception as exc:
+                out.append(Measurement.missing(
+                    metric, "x", f"victim or attacker failed: {type(exc).__name__}: {exc}"))
+    return out
+
+
+register(Experiment(
+    "isolation", "victim slowdown under co-located resource-exhaustion attacks, with and "
+    "without the platform's limits",
+    (("victim_alone", "ms"),) + tuple((f"slowdown_{k}{s}", "x") for k in ATTACKS
+                                      for s in ("", "_limited")),
+    measure_isolation, workloads=("cpu",), reps=3, quick_reps=1, warmup=0))

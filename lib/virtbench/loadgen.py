@@ -1,0 +1,93 @@
+"""HTTP load with Debian's ``wrk``: run it against a loopback URL and parse its report."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+_TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+_COUNT_UNITS = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
+
+
+@dataclass(frozen=True)
+class WrkReport:
+    """What one wrk run measured; latencies in ms, as wrk's ``--latency`` percentiles."""
+
+    requests: int
+    duration_s: float
+    requests_per_s: float
+    latency_mean_ms: float
+    latency_max_ms: float
+    percentiles_ms: dict[int, float]
+    errors: int           # socket errors (connect, read, write, timeout) + non-2xx/3xx responses
+
+    @property
+    def p50_ms(self) -> float:
+        return self.percentiles_ms[50]
+
+    @property
+    def p99_ms(self) -> float:
+        return self.percentiles_ms[99]
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    return float(m.group(1)) * _TIME_UNITS[m.group(2)]
+
+
+def parse_wrk(output: str) -> WrkReport:
+    """Parse ``wrk --latency`` output; raise ValueError naming what is missing."""
+    if "unable to connect" in output:
+        raise ValueError(f"wrk could not connect: {output.strip()[:200]}")
+    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    latency = re.search(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)", output)
+    if not (done and rps and latency):
+        raise ValueError(f"not a wrk report (no 'requests in' / 'Requests/sec'): "
+                         f"{output.strip()[-300:]!r}")
+    percentiles = {int(p): _ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", output, re.M)}
+    if 50 not in percentiles or 99 not in percentiles:
+        raise ValueError("wrk output has no latency distribution; run it with --latency")
+    errors = 0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                     output)
+    if sock:
+        errors += sum(int(x) for x in sock.groups())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non2xx:
+        errors += int(non2xx.group(1))
+    return WrkReport(
+        requests=int(done.group(1)),
+        duration_s=_ms(done.group(2) + done.group(3)) / 1e3,
+        requests_per_s=float(rps.group(1)),
+        latency_mean_ms=_ms(latency.group(1)),
+        latency_max_ms=_ms(latency.group(3)),
+        percentiles_ms=percentiles,
+        errors=errors,
+    )
+
+
+def wrk_version() -> str | None:
+    """wrk's version line, or None when wrk is not installed."""
+    if shutil.which("wrk") is None:
+        return None
+    out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+    text = (out.stdout + out.stderr).strip()
+    return text.splitlines()[0] if text else "wrk"
+
+
+def run_wrk(port: int, *, duration_s: float, threads: int = 1, connections: int = 10,
+            host: str = "127.0.0.1") -> WrkReport:
+    """Load ``http://host:port/`` for ``duration_s`` seconds; loopback addresses only."""
+    if not host.startswith("127.") and host not in ("localhost", "::1"):
+        raise ValueError(f"load is only ever sent to loopback addresses, not {host!r}")
+    if shutil.which("wrk") is None:
+        raise FileNotFoundError("wrk is not installed (Debian package wrk; run `make setup`)")
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--latency",
+            "--timeout", "5s", f"http://{host}:{port}/"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
+    return parse_wrk(proc.stdout + proc.stderr)

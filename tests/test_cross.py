@@ -1,0 +1,73 @@
+"""Cross-platform experiments (HTTP, idle CPU, density, isolation) really run on native."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from virtbench import experiments, platforms
+from virtbench.results import RunStore, measured
+from virtbench.summary import summarize
+
+pytestmark = pytest.mark.integration
+FAST = {"http_duration_s": "1", "idle_window_s": "1", "density_max": "4",
+        "victim_millions": "5", "attack_mem_mib": "64", "attack_procs": "50"}
+
+
+def leftovers() -> str:
+    """Workload processes of the suite still running (there must be none)."""
+    out = subprocess.run(["pgrep", "-af", r"virtbench/build/.*/(http|mem|hog|cpu)( |$)"],
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def run(tmp_path):
+    def _run(name: str, variant: str = "native/static"):
+        store = RunStore("x", root=tmp_path)
+        experiments.run(experiments.get(name), [variant], store, reps=1, quick=True,
+                        options=FAST, progress=None)
+        assert leftovers() == "", f"{name} left processes running"
+        return store.rows()
+    return _run
+
+
+def test_http_gives_throughput_latency_and_cpu_share(run):
+    df = measured(run("http")).set_index("metric")["value"]
+    assert df["requests_per_s"] > 0
+    assert 0 < df["latency_p50"] <= df["latency_p99"]
+    assert df["errors"] == 0
+    assert 0 < df["cpu_percent_load"] <= 100 * 2
+
+
+def test_idle_cpu_is_small_and_non_negative(run):
+    value = measured(run("cpu_usage"))["value"].iloc[0]
+    assert 0 <= value < 50
+
+
+def test_density_fits_memory_per_instance(run):
+    df = measured(run("density")).set_index("metric")
+    assert df.loc["pss_per_instance", "value"] > 0
+    assert df.loc["memory_per_instance", "tags"].count("instances") == 1
+
+
+def test_isolation_reports_each_attack_and_why_limits_do_not_apply(run):
+    df = run("isolation")
+    got = measured(df).set_index("metric")["value"]
+    assert got["victim_alone"] > 0
+    for kind in ("cpu", "mem", "io", "fd", "proc"):
+        assert got[f"slowdown_{kind}"] > 0
+    limited = df[df["metric"].str.endswith("_limited")]
+    assert len(limited) == 5 and limited["value"].isna().all()
+    assert limited["reason"].str.contains("without platform limits").all()
+
+
+def test_summary_of_cross_experiment_has_cis(run):
+    s = summarize(run("http"))
+    assert set(s["metric"]) >= {"requests_per_s", "latency_p50", "latency_p99"}
+    assert (s["n"] == 1).all()
+
+
+def test_every_family_has_a_variant_for_cross_experiments():
+    assert {platforms.family_of(v) for v in platforms.VARIANTS} == set(platforms.FAMILIES)

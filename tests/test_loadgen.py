@@ -1,0 +1,40 @@
+"""Parsing wrk's report (captured real output) and running it against a native server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from virtbench.loadgen import parse_wrk, run_wrk
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_parse_captured_wrk_output():
+    r = parse_wrk((DATA / "wrk_latency.txt").read_text())
+    assert r.requests == 395581 and r.duration_s == 2.0
+    assert r.requests_per_s == pytest.approx(197686.52)
+    assert r.percentiles_ms == pytest.approx({50: 0.036, 75: 0.043, 90: 0.048, 99: 0.091})
+    assert r.latency_mean_ms == pytest.approx(0.03859)
+    assert r.latency_max_ms == pytest.approx(2.40)
+    assert r.errors == 0
+
+
+def test_parse_errors_and_mixed_units():
+    r = parse_wrk((DATA / "wrk_errors.txt").read_text())
+    assert r.errors == 2 + 1 + 4
+    assert r.p50_ms == pytest.approx(0.784) and r.p99_ms == pytest.approx(53.0)
+    assert r.percentiles_ms[90] == pytest.approx(0.95)
+
+
+def test_refused_connection_is_an_error():
+    with pytest.raises(ValueError, match="could not connect"):
+        parse_wrk((DATA / "wrk_refused.txt").read_text())
+    with pytest.raises(ValueError, match="not a wrk report"):
+        parse_wrk("hello")
+
+
+def test_load_goes_to_loopback_only():
+    with pytest.raises(ValueError, match="loopback"):
+        run_wrk(80, duration_s=1, host="10.0.0.1")
