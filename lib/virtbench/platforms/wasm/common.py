@@ -1,0 +1,229 @@
+"""What every WebAssembly variant shares: module lookup, guard rails and the worker protocol.
+
+An engine that runs inside a language runtime (wasmtime-py, wasmer-sdk, Node's WASI) is
+measured in a fresh *worker* process per measurement, so that a cold start is really cold
+and memory belongs to one process. A worker prints exactly one ``VB-WORKER {json}`` line;
+:func:`parse_worker_line` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from virtbench.platforms.base import NotSupported, RunOutcome, Workload
+from virtbench.process import Completed, ProcessTimeout, spawn_and_time
+from virtbench.results import Measurement
+from virtbench.stats import fit_slope
+from virtbench.workloads import build, parse_result_line
+
+GUEST_DIR = "/work"  # where the instance's work directory is preopened
+WASM_MAGIC = b"\0asm"
+CORE_MODULE_VERSION = b"\x01\x00\x00\x00"
+WORKER_MARKER = "VB-WORKER"
+DEFAULT_MEMORY_MIB = 1024
+DEFAULT_TIME_S = 300.0
+WORKER_MARGIN_S = 30.0  # worker start-up and compilation on top of the guest's time limit
+DENSITY_INSTANCES = 6  # instances in one process for the marginal-memory fit
+WARM_REPS = 5  # timed warm instantiations per worker (after one untimed)
+DISK_WORKLOADS = ("noop", "cpu", "http")
+PACKAGE_DIR = Path(__file__).resolve().parent
+LIB_DIR = PACKAGE_DIR.parents[2]
+
+
+class WasmModuleError(ValueError):
+    """A .wasm file that is missing or not a WebAssembly core module; the message names it."""
+
+
+class GuardRailError(RuntimeError):
+    """The module was stopped by its time or memory limit."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The guard rails every instance runs under: linear memory and wall time."""
+
+    memory_mib: int = DEFAULT_MEMORY_MIB
+    time_s: float = DEFAULT_TIME_S
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mib << 20
+
+    def merged(self, limits: dict | None = None, time_s: float | None = None) -> Limits:
+        """These limits with ``{"memory_mib": .., "time_s": ..}`` and a time limit applied."""
+        out = self
+        if time_s is not None:
+            out = replace(out, time_s=float(time_s))
+        for key, value in (limits or {}).items():
+            if key not in ("memory_mib", "time_s"):
+                raise NotSupported(f"wasm variants take the limits memory_mib and time_s, "
+                                   f"not {key!r}")
+            out = replace(out, **{key: type(getattr(out, key))(value)})
+        return out
+
+
+def check_module(path: str | os.PathLike) -> Path:
+    """``path`` if it is a WebAssembly core module; WasmModuleError naming it otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise WasmModuleError(f"WebAssembly module {path} does not exist")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head[:4] != WASM_MAGIC:
+        raise WasmModuleError(f"{path} is not a WebAssembly module (no \\0asm magic number at "
+                              f"its start; it begins with {head[:8]!r})")
+    if head[4:8] != CORE_MODULE_VERSION:
+        raise WasmModuleError(f"{path} is not a WebAssembly core module of version 1 (version "
+                              f"field {head[4:8].hex()}; components are not supported)")
+    return path
+
+
+def module_for(workload: Workload) -> Path:
+    """The .wasm file of a built-in workload (built on demand) or of a user's workload."""
+    if workload.builtin:
+        return build(workload.name, "wasm")
+    if workload.wasm is None:
+        raise NotSupported(f"workload {workload.name!r} has no .wasm module")
+    return check_module(workload.wasm)
+
+
+def parse_worker_line(text: str) -> dict:
+    """The JSON object of the last ``VB-WORKER {...}`` line in a worker's stdout."""
+    for line in reversed(text.splitlines()):
+        marker, _, payload = line.strip().partition(" ")
+        if marker == WORKER_MARKER:
+            try:
+                value = json.loads(payload)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"malformed {WORKER_MARKER} line: {exc}: {line[:200]!r}") from None
+            if not isinstance(value, dict):
+                raise ValueError(f"{WORKER_MARKER} line holds no JSON object: {line[:200]!r}")
+            return value
+    raise ValueError(f"no {WORKER_MARKER} line in the worker output; it ends with: "
+                     f"{text.strip()[-500:]!r}")
+
+
+def worker_env() -> dict[str, str]:
+    """Environment of worker processes: virtbench importable, short Rust error messages."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB_DIR), env.get("PYTHONPATH")) if p)
+    env["RUST_BACKTRACE"] = "0"
+    return env
+
+
+def call_worker(argv: Sequence[str], label: str, timeout: float) -> tuple[dict, Completed]:
+    """Run a worker to completion; return its JSON answer and the timed process."""
+    try:
+        done = spawn_and_time(argv, timeout=timeout, env=worker_env())
+    except ProcessTimeout:
+        raise GuardRailError(f"the {label} worker process did not finish within {timeout:g} s "
+                             "and was killed") from None
+    try:
+        answer = parse_worker_line(done.stdout)
+    except ValueError:
+        tail = (done.stderr or done.stdout).strip()[-800:]
+        raise RuntimeError(f"{label} worker exited {done.returncode} without an answer: "
+                           f"{tail}") from None
+    if answer.get("error"):
+        kind = answer.get("kind", "")
+        error = WasmModuleError if kind == "module" else RuntimeError
+        raise error(answer["error"])
+    return answer, done
+
+
+def python_worker(script: str, spec: dict) -> list[str]:
+    """argv of a Python worker script of this package (``-P``: no script dir on sys.path)."""
+    return [sys.executable, "-P", str(PACKAGE_DIR / script), json.dumps(spec)]
+
+
+def outcome(answer: dict, module: Path, limits: Limits, *, builtin: bool, wall_ns: int,
+            interval: str, done: Completed, rss_of: str, stopper: str) -> RunOutcome:
+    """A worker's run as a RunOutcome; guard-rail stops and failures raise with the reason."""
+    check_guest(answer, module, limits, stopper)
+    stdout = answer.get("stdout", "")
+    result = parse_result_line(stdout) if builtin else {}
+    return RunOutcome(wall_ns, interval, int(answer.get("exit_code", 0)), stdout, result,
+                      done.peak_rss_kib, rss_of)
+
+
+def check_guest(answer: dict, module: Path, limits: Limits, stopper: str) -> None:
+    """Raise GuardRailError / RuntimeError unless the guest ran to a zero exit."""
+    if answer.get("interrupted"):
+        raise GuardRailError(f"{module.name} was stopped at its time limit of "
+                             f"{limits.time_s:g} s ({stopper}): {answer.get('trap', '')}".strip())
+    if answer.get("trap"):
+        raise RuntimeError(f"{module.name} trapped: {answer['trap']}")
+    code = int(answer.get("exit_code", 0))
+    if code != 0:
+        tail = (answer.get("stderr") or answer.get("stdout") or "").strip()[-600:]
+        raise RuntimeError(f"{module.name} exited {code} (memory limit {limits.memory_mib} MiB)"
+                           f": {tail}")
+
+
+def mem_state(mib: int) -> str:
+    return "idle (mem 0)" if mib == 0 else f"holding {mib} MiB (mem {mib})"
+
+
+def instance_measurements(statuses: Sequence[dict], mib: int, holder: str) -> list[Measurement]:
+    """Memory of one instance, and the marginal memory per extra instance in one process.
+
+    ``statuses`` are /proc readings (KiB: VmRSS, VmHWM, Pss) of ``holder`` taken after 1, 2,
+    ... instances were started in it; the slope of VmRSS over the count is fitted.
+    """
+    if not statuses:
+        raise NotSupported("no memory readings were returned")
+    out = one_instance(statuses[0], mib, holder)
+    out += slope_measurement("rss_per_instance", [s["VmRSS"] / 1024 for s in statuses],
+                             f"VmRSS of {holder}", mib)
+    return out
+
+
+def one_instance(status: dict, mib: int, holder: str) -> list[Measurement]:
+    """rss, pss and peak_rss (MiB) of ``holder`` running one instance."""
+    state = mem_state(mib)
+    out = [Measurement("rss", status["VmRSS"] / 1024, "MiB",
+                       f"VmRSS of {holder} with one instance {state}")]
+    if "Pss" in status:
+        out.append(Measurement("pss", status["Pss"] / 1024, "MiB",
+                               f"PSS (smaps_rollup) of {holder} with one instance {state}"))
+    if "VmHWM" in status:
+        out.append(Measurement("peak_rss", status["VmHWM"] / 1024, "MiB",
+                               f"VmHWM (peak RSS) of {holder} with one instance {state}"))
+    return out
+
+
+def slope_measurement(metric: str, series: Sequence[float], what: str,
+                      mib: int) -> list[Measurement]:
+    """The least-squares slope of ``series`` (MiB after 1..n instances), CI in the tags."""
+    if len(series) < 3:
+        return [Measurement.missing(metric, "MiB", f"only {len(series)} instance readings")]
+    est = fit_slope(range(1, len(series) + 1), series)
+    return [Measurement(
+        metric, est.value, "MiB",
+        f"least-squares slope of {what} against the number of live instances "
+        f"(1..{len(series)}), each {mem_state(mib)}; 95% CI in the tags ci_low/ci_high",
+        tags={"ci_low": f"{est.low:.4f}", "ci_high": f"{est.high:.4f}",
+              "instances": str(len(series))})]
+
+
+def size_measurements(paths: dict[str, Path], metric: str, what: str) -> list[Measurement]:
+    """One size row per workload, with the native static binary's size beside it in a tag."""
+    out = []
+    for name, path in paths.items():
+        native = build(name, "static").stat().st_size
+        out.append(Measurement(metric, path.stat().st_size, "B", f"{what} of {name}",
+                               workload=name, tags={"native_static_b": str(native)}))
+    return out
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of a file, or of every regular file under a directory (no __pycache__)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts)

@@ -1,0 +1,119 @@
+"""wasmtime embedded in Python through the ``wasmtime`` wheel: Cranelift, Winch, Pulley, AOT.
+
+Every measurement runs in a fresh worker process (``worker.py``) so that a cold start is
+cold and memory belongs to one process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import ClassVar
+
+from virtbench.paths import cache_dir
+from virtbench.platforms.base import Availability, Workload
+from virtbench.results import Measurement
+
+from .common import DISK_WORKLOADS, Limits, call_worker, python_worker, size_measurements, tree_size
+from .engines import package_dir, package_version
+from .inprocess import InProcess
+
+WORKER = "worker.py"
+
+
+def compiled_artifact(wasm: Path, engine: dict) -> Path:
+    """``wasm`` compiled by wasmtime-py for ``engine`` and serialized; cached by content."""
+    version = package_version("wasmtime") or "unknown"
+    digest = hashlib.sha256(wasm.read_bytes()).hexdigest()[:16]
+    kind = engine.get("target") or engine.get("strategy", "auto")
+    out = cache_dir() / "wasm" / "aot" / f"wasmtime-py-{version}" / kind / \
+        f"{wasm.stem}-{digest}.cwasm"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        spec = {"mode": "compile", "engine": engine, "module": str(wasm), "output": str(out)}
+        call_worker(python_worker(WORKER, spec), f"wasmtime-py {kind} compile", 300.0)
+    return out
+
+
+class Embedded(InProcess):
+    """A WASI command module compiled and run in-process by wasmtime-py."""
+
+    strategy: ClassVar[str] = "cranelift"
+    target: ClassVar[str | None] = None
+    process = "Python worker process (wasmtime-py)"
+    excluded = "Python start and `import wasmtime`"
+    inst = "new Store with limits, WASI config, Linker.instantiate"
+    aot = "Module.deserialize_file of the .cwasm"
+    stopper = "wasmtime epoch interruption"
+    warm_pooling = True
+
+    def engine_spec(self) -> dict:
+        return {"strategy": self.strategy, "target": self.target}
+
+    def worker_argv(self, spec: dict, limits: Limits) -> list[str]:
+        return python_worker(WORKER, spec)
+
+    def check(self) -> Availability:
+        if package_version("wasmtime") is None:
+            return Availability(False, "the wasmtime Python package is not installed",
+                                "run `make setup` (installs the wasmtime wheel)")
+        probe = {"mode": "probe", "engine": self.engine_spec()}
+        answer, _ = call_worker(python_worker(WORKER, probe), self.variant, 60.0)
+        if self.target and not answer.get("is_pulley"):
+            return Availability(False, f"wasmtime-py {answer['version']} did not select the "
+                                f"Pulley interpreter for target {self.target}")
+        label = f"wasmtime-py {answer['version']} ({self.engine_label})"
+        return Availability(True, f"runs in-process through {label}", version=label)
+
+    def loaded(self, workload: Workload) -> Path:
+        wasm = self.module(workload)
+        return compiled_artifact(wasm, self.engine_spec()) if self.precompiled else wasm
+
+    def disk(self) -> list[Measurement]:
+        wasm = {name: self.module(Workload(name)) for name in DISK_WORKLOADS}
+        compiled = {name: compiled_artifact(path, self.engine_spec())
+                    for name, path in wasm.items()}
+        if self.precompiled:
+            out = size_measurements(compiled, "artifact_size",
+                                    "size of the precompiled .cwasm (Module.serialize)")
+        else:
+            out = size_measurements(wasm, "artifact_size", "size of the .wasm module")
+            out += size_measurements(compiled, "compiled_size",
+                                     f"size of Module.serialize() output ({self.engine_label})")
+        where = package_dir("wasmtime")
+        if where is not None:
+            out.append(Measurement("engine_size", tree_size(where), "B",
+                                   "all files of the installed wasmtime Python package "
+                                   "(bindings and _libwasmtime.so)"))
+        return out
+
+
+class Cranelift(Embedded):
+    variant = "wasmtime-embedded/cranelift"
+    summary = "wasmtime-py, Cranelift optimizing JIT, compiled and run in-process"
+    engine_label = "Cranelift JIT"
+    strategy = "cranelift"
+
+
+class Winch(Embedded):
+    variant = "wasmtime-embedded/winch"
+    summary = "wasmtime-py, Winch baseline compiler (strategy set through the C API)"
+    engine_label = "Winch baseline compiler"
+    strategy = "winch"
+
+
+class Pulley(Embedded):
+    variant = "wasmtime-embedded/pulley"
+    summary = "wasmtime-py, Pulley portable interpreter (target pulley64)"
+    engine_label = "Pulley interpreter, target pulley64"
+    strategy = "auto"
+    target = "pulley64"
+
+
+class Aot(Embedded):
+    variant = "wasmtime-embedded/aot"
+    summary = "wasmtime-py, Cranelift code compiled ahead of time, loaded with deserialize_file"
+    engine_label = "Cranelift, precompiled and deserialized"
+    strategy = "cranelift"
+    precompiled = True
+    cpu_measured_by = "wasmtime-embedded/cranelift"

@@ -1,0 +1,159 @@
+"""Engines embedded in a language runtime, measured through a fresh worker process each time.
+
+A subclass says how to start its worker (``worker_argv``) and describes its phases; the
+worker speaks the protocol of ``worker.py`` (modes run, warm, density). Times inside the
+worker are monotonic-clock intervals in ns; the worker process itself is timed from spawn
+to exit by :func:`virtbench.process.spawn_and_time`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from virtbench.platforms.base import RunOutcome, Workload, substitute_workdir
+from virtbench.process import Completed
+from virtbench.results import Measurement
+
+from .common import (
+    GUEST_DIR,
+    WARM_REPS,
+    WORKER_MARGIN_S,
+    Limits,
+    call_worker,
+    check_guest,
+    instance_measurements,
+    outcome,
+)
+from .platform import WasmPlatform
+
+PHASES = ("read_ns", "compile_ns", "deserialize_ns", "load_ns", "sandbox_ns", "instantiate_ns",
+          "run_ns")
+COLD = ("in a fresh {process}, from reading the .wasm file to _start returning: read + "
+        "compile ({engine}) + instantiate ({inst}) + run; {excluded} excluded")
+AOT = ("in a fresh {process}, from loading the precompiled code ({aot}) to _start returning: "
+       "load + instantiate ({inst}) + run; {excluded} excluded")
+PROCESS = ("from spawn of a fresh {process} to its exit (wait4): runtime start, {what}, "
+           "instantiate, run _start, exit")
+WARM = ("median of {n} consecutive instances in one {process}, each from creating the "
+        "instance ({inst}) to _start returning, with the module already compiled ({engine}) "
+        "and one untimed instance before{allocator}")
+
+
+def in_process_ns(answer: dict) -> int:
+    """Sum of the worker's timed phases (read + compile or load, instantiate, run)."""
+    return sum(int(answer[k]) for k in PHASES if k in answer)
+
+
+def phase_tags(answer: dict) -> dict[str, str]:
+    """The worker's phases in ms, as row tags (e.g. ``compile_ms``)."""
+    return {k.removesuffix("_ns") + "_ms": f"{int(answer[k]) / 1e6:.4f}"
+            for k in PHASES if k in answer}
+
+
+class InProcess(WasmPlatform):
+    """A variant whose engine runs inside a worker process (Python or Node.js)."""
+
+    precompiled: ClassVar[bool] = False
+    process: ClassVar[str] = "worker process"  # what the worker process holds
+    excluded: ClassVar[str] = "runtime start"  # what the in-process intervals leave out
+    inst: ClassVar[str] = ""  # what "instantiate" covers
+    aot: ClassVar[str] = ""  # how precompiled code is loaded
+    stopper: ClassVar[str] = ""  # what enforces the time limit
+    worker_margin_s: ClassVar[float] = WORKER_MARGIN_S
+    warm_pooling: ClassVar[bool] = False
+    density_how: ClassVar[str] = "instances run to completion and kept alive"
+
+    def worker_argv(self, spec: dict, limits: Limits) -> list[str]:
+        raise NotImplementedError
+
+    def engine_spec(self) -> dict:
+        return {}
+
+    def loaded(self, workload: Workload) -> Path:
+        """The file the worker loads for ``workload``."""
+        return self.module(workload)
+
+    def prepare(self, workloads: Sequence[Workload]) -> None:
+        for w in workloads:
+            self.loaded(w)
+
+    def spec(self, mode: str, module: Path, args: Sequence[str], limits: Limits,
+             **extra) -> dict:
+        return {"mode": mode, "engine": self.engine_spec(), "module": str(module),
+                "argv0": module.stem, "args": list(args), "memory_bytes": limits.memory_bytes,
+                "time_s": limits.time_s, "precompiled": self.precompiled, **extra}
+
+    def call(self, spec: dict, limits: Limits) -> tuple[dict, Completed]:
+        """Run the worker with a scratch directory that is removed even if it is killed."""
+        with tempfile.TemporaryDirectory(prefix="vb-wasm-scratch-") as scratch:
+            return call_worker(self.worker_argv({**spec, "scratch": scratch}, limits),
+                               self.variant, limits.time_s + self.worker_margin_s)
+
+    def interval(self) -> str:
+        template = AOT if self.precompiled else COLD
+        return template.format(process=self.process, engine=self.engine_label, inst=self.inst,
+                               aot=self.aot, excluded=self.excluded)
+
+    def execute(self, workload: Workload, args: Sequence[str] = (), *,
+                timeout: float = 300.0) -> RunOutcome:
+        module = self.loaded(workload)
+        limits = self.limits.merged(time_s=timeout)
+        with tempfile.TemporaryDirectory(prefix="vb-wasm-") as workdir:
+            spec = self.spec("run", module, substitute_workdir(args, GUEST_DIR), limits,
+                             preopen=workdir, guest=GUEST_DIR)
+            answer, done = self.call(spec, limits)
+        return outcome(answer, module, limits, builtin=workload.builtin,
+                       wall_ns=in_process_ns(answer), interval=self.interval(), done=done,
+                       rss_of=self.process, stopper=self.stopper)
+
+    def first_start(self, module: Path, metric: str) -> list[Measurement]:
+        """One run in a fresh worker: its in-process start, the whole process, peak RSS."""
+        limits = self.limits
+        answer, done = self.call(self.spec("run", module, [], limits), limits)
+        check_guest(answer, module, limits, self.stopper)
+        what = "load the precompiled code" if self.precompiled else "read + compile the .wasm"
+        return [
+            Measurement(metric, in_process_ns(answer) / 1e6, "ms", self.interval(),
+                        tags=phase_tags(answer)),
+            Measurement("startup_process", done.wall_ns / 1e6, "ms",
+                        PROCESS.format(process=self.process, what=what)),
+            Measurement("peak_rss", done.peak_rss_kib / 1024, "MiB",
+                        f"peak RSS (wait4 ru_maxrss) of {self.process}"),
+        ]
+
+    def warm_starts(self, module: Path) -> list[Measurement]:
+        """Warm starts: instantiate an already compiled module and run it (median of n)."""
+        limits = self.limits
+        spec = self.spec("warm", module, [], limits, reps=WARM_REPS, pooling=self.warm_pooling)
+        warm, _ = self.call(spec, limits)
+        kinds = [("startup_warm", "warm_ns", "")]
+        if self.warm_pooling:
+            kinds = [("startup_warm", "warm_ns", "; default on-demand instance allocator"),
+                     ("startup_warm_pooling", "warm_pooling_ns",
+                      "; pooling instance allocator (enabled through the C API "
+                      "wasmtime_pooling_allocation_strategy_set: the Python wrapper has no "
+                      "setter)")]
+        return [Measurement(metric, statistics.median(warm[key]) / 1e6, "ms",
+                            WARM.format(n=len(warm[key]), process=self.process, inst=self.inst,
+                                        engine=self.engine_label, allocator=allocator))
+                for metric, key, allocator in kinds]
+
+    def startup(self, workload: Workload) -> list[Measurement]:
+        """Cold (or AOT) start in a fresh worker, the whole worker process, warm starts."""
+        module = self.loaded(workload)
+        if self.precompiled:
+            return self.first_start(module, "startup_aot")
+        return self.first_start(module, "startup_cold") + self.warm_starts(module)
+
+    def instances_memory(self, mib: int, count: int) -> list[Measurement]:
+        module = self.loaded(Workload("mem"))
+        limits = self.limits
+        answer, _ = self.call(self.spec("density", module, [str(mib)], limits,
+                                        instances=count), limits)
+        check_guest(answer, module, limits, self.stopper)
+        return instance_measurements(answer["status"], mib, f"{self.process} "
+                                     f"({self.engine_label}; {self.density_how})")

@@ -1,0 +1,79 @@
+"""Node.js's built-in WASI (``node:wasi``, preview 1) on V8: a second engine.
+
+V8 compiles with Liftoff (baseline) and tiers hot code up to TurboFan. Node has no
+interpreter mode for WebAssembly (``--jitless`` disables WebAssembly). Guard rails:
+``--wasm-max-mem-pages`` caps linear memory; the time limit kills the node process (V8
+offers no in-process interruption of a WASI guest).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from virtbench.platforms.base import Availability, which
+from virtbench.results import Measurement
+
+from .common import Limits, call_worker
+from .inprocess import InProcess
+from .node_runner import runner_path
+
+KILL_MARGIN_S = 5.0  # node start + compile on top of the guest's time limit
+PAGE_BYTES = 65536
+# Node 20.20 aborts (uv_mutex_destroy in uvwasi_fd_table_free, from a GC started inside the
+# fast-API fd_write) when a second WASI instance with some MiB of memory writes to stdout.
+# Modes that create several instances therefore turn the fast API calls off.
+SEVERAL_INSTANCES = ("warm", "density")
+SLOW_API_FLAG = "--no-turbo-fast-api-calls"
+
+
+class NodeWasi(InProcess):
+    variant = "node-wasi/v8"
+    summary = "Node.js node:wasi (preview 1) on V8: Liftoff baseline, TurboFan tier-up"
+    engine_label = "V8 Liftoff + TurboFan"
+    process = "node process (Node.js, V8 and node:wasi)"
+    excluded = "Node.js start"
+    inst = "new WASI, new WebAssembly.Instance"
+    stopper = "the node process is killed by the harness; V8 cannot interrupt WASI guests"
+    worker_margin_s = KILL_MARGIN_S
+
+    def node(self) -> str | None:
+        return which("node")
+
+    def worker_argv(self, spec: dict, limits: Limits) -> list[str]:
+        node = self.node()
+        if node is None:
+            raise RuntimeError("node is not installed")
+        pages = max(1, limits.memory_bytes // PAGE_BYTES)
+        flags = [SLOW_API_FLAG] if spec.get("mode") in SEVERAL_INSTANCES else []
+        return [node, "--no-warnings", f"--wasm-max-mem-pages={pages}", *flags,
+                str(runner_path()), json.dumps(spec)]
+
+    def warm_starts(self, module: Path) -> list[Measurement]:
+        return [replace(m, description=f"{m.description}; node runs with {SLOW_API_FLAG} "
+                        "(Node 20 aborts in uvwasi when several WASI instances run with the "
+                        "fast API calls)") for m in super().warm_starts(module)]
+
+    def check(self) -> Availability:
+        if self.node() is None:
+            return Availability(False, "Node.js is not installed on this machine (no `node` "
+                                "on PATH)", "install Node.js 20 or newer (Debian: nodejs)")
+        answer, _ = call_worker(self.worker_argv({"mode": "probe"}, self.limits), self.variant,
+                                60.0)
+        if not answer.get("wasi"):
+            return Availability(False, f"node {answer.get('version')} has no node:wasi",
+                                "install Node.js 20 or newer")
+        label = f"node {answer['version']} (V8 {answer['v8']}, node:wasi preview1)"
+        return Availability(True, f"runs {self.node()}", version=label)
+
+    def disk(self) -> list[Measurement]:
+        out = super().disk()
+        node = self.node()
+        if node is not None:
+            real = Path(os.path.realpath(node))
+            out.append(Measurement("engine_size", real.stat().st_size, "B",
+                                   f"size of the node executable {real} (V8 and node:wasi "
+                                   "linked in)"))
+        return out

@@ -1,0 +1,155 @@
+"""The in-process runner for Node.js (``node:wasi`` on V8), written into the cache as an .mjs.
+
+``node runner.mjs SPEC_JSON`` speaks the worker protocol of ``worker.py`` (modes probe, run,
+warm, density; one ``VB-WORKER {json}`` line). Times are ``process.hrtime.bigint()`` ns.
+V8 cannot interrupt a running WASI guest from inside the process, so the time limit is
+enforced by the parent, which kills the process; the memory limit is the V8 flag
+``--wasm-max-mem-pages``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from virtbench.paths import cache_dir
+
+RUNNER_JS = r"""
+import { WASI } from 'node:wasi';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const MARKER = 'VB-WORKER';
+const spec = JSON.parse(process.argv[2]);
+const now = () => process.hrtime.bigint();
+const since = (t) => Number(now() - t);
+let count = 0;
+
+class ModuleFailure extends Error {}
+
+function status() {
+  const out = {};
+  for (const line of fs.readFileSync('/proc/self/status', 'utf8').split('\n')) {
+    const m = /^(VmRSS|VmHWM):\s+(\d+)/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  try {
+    const m = /^Pss:\s+(\d+)/m.exec(fs.readFileSync('/proc/self/smaps_rollup', 'utf8'));
+    if (m) out.Pss = Number(m[1]);
+  } catch (e) { /* no smaps_rollup */ }
+  return out;
+}
+
+function load() {
+  const t0 = now();
+  let bytes;
+  try { bytes = fs.readFileSync(spec.module); } catch (e) {
+    throw new ModuleFailure(`${spec.module}: cannot read: ${e.message}`);
+  }
+  const read_ns = since(t0);
+  const t1 = now();
+  let mod;
+  try { mod = new WebAssembly.Module(bytes); } catch (e) {
+    throw new ModuleFailure(`${spec.module}: cannot compile: ${e.message}`);
+  }
+  return [mod, { read_ns, compile_ns: since(t1) }];
+}
+
+function runOnce(mod, scratch) {
+  count += 1;
+  const outPath = path.join(scratch, `out${count}`);
+  const errPath = path.join(scratch, `err${count}`);
+  const t0 = now();
+  const out = fs.openSync(outPath, 'w');
+  const err = fs.openSync(errPath, 'w');
+  const wasi = new WASI({
+    version: 'preview1', args: [spec.argv0 || 'module', ...(spec.args || [])], env: {},
+    preopens: spec.preopen ? { [spec.guest || '/work']: spec.preopen } : {},
+    stdout: out, stderr: err, returnOnExit: true,
+  });
+  const instance = new WebAssembly.Instance(mod, wasi.getImportObject());
+  if (typeof instance.exports._start !== 'function') {
+    throw new ModuleFailure(
+      `${spec.module} exports no _start function (it is not a WASI command module)`);
+  }
+  const instantiate_ns = since(t0);
+  const t1 = now();
+  const result = { exit_code: 0, trap: '', interrupted: false };
+  try {
+    result.exit_code = wasi.start(instance);
+  } catch (e) {
+    result.exit_code = -1;
+    result.trap = String((e && e.message) || e);
+  }
+  const run_ns = since(t1);
+  fs.closeSync(out);
+  fs.closeSync(err);
+  Object.assign(result, {
+    instantiate_ns, run_ns,
+    stdout: fs.readFileSync(outPath, 'utf8'), stderr: fs.readFileSync(errPath, 'utf8'),
+  });
+  return [result, instance];
+}
+
+function main(scratch) {
+  const version = { version: process.version, v8: process.versions.v8 };
+  if (spec.mode === 'probe') {
+    new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+    return { ...version, wasi: typeof WASI === 'function' };
+  }
+  const [mod, phases] = load();
+  if (spec.mode === 'run') {
+    const [result] = runOnce(mod, scratch);
+    return { ...result, ...phases, ...version };
+  }
+  if (spec.mode === 'warm') {
+    const times = [];
+    for (let i = 0; i <= (spec.reps || 5); i++) {
+      const [result] = runOnce(mod, scratch);
+      if (result.exit_code !== 0 || result.trap) {
+        throw new Error(`warm run failed: ${result.trap || result.stderr.slice(-300)}`);
+      }
+      if (i > 0) times.push(result.instantiate_ns + result.run_ns);
+    }
+    return { ...version, warm_ns: times };
+  }
+  if (spec.mode === 'density') {
+    const alive = [];
+    const statuses = [];
+    for (let i = 0; i < spec.instances; i++) {
+      const [result, instance] = runOnce(mod, scratch);
+      if (result.exit_code !== 0 || result.trap) return { ...result, status: statuses };
+      alive.push(instance);
+      statuses.push(status());
+    }
+    return { ...version, status: statuses, exit_code: 0, alive: alive.length };
+  }
+  throw new Error(`unknown mode ${spec.mode}`);
+}
+
+const scratch = fs.mkdtempSync(path.join(spec.scratch || os.tmpdir(), 'vb-node-'));
+let answer;
+try {
+  answer = main(scratch);
+} catch (e) {
+  answer = { error: e instanceof ModuleFailure ? e.message : `${e.name}: ${e.message}`,
+             kind: e instanceof ModuleFailure ? 'module' : 'worker' };
+} finally {
+  fs.rmSync(scratch, { recursive: true, force: true });
+}
+console.log(`${MARKER} ${JSON.stringify(answer)}`);
+"""
+
+
+def runner_path() -> Path:
+    """The runner script in the cache (named by its content, written once)."""
+    digest = hashlib.sha256(RUNNER_JS.encode()).hexdigest()[:12]
+    path = cache_dir() / "wasm" / "node" / f"runner-{digest}.mjs"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(RUNNER_JS)
+        os.replace(tmp, path)
+    return path

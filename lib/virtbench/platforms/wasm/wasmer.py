@@ -1,0 +1,109 @@
+"""Wasmer through the ``wasmer-sdk`` wheel (Wasmer runtime with Cranelift): a third engine.
+
+Local modules run offline: the .wasm bytes are loaded as a package, a sandbox is created
+for it and the command runs there. Wasmer caches compiled modules on disk, so a cold run
+uses a fresh empty cache and ``startup_aot`` a cache primed by an earlier run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from virtbench.paths import cache_dir
+from virtbench.platforms.base import Availability, RunOutcome, Workload, substitute_workdir
+from virtbench.results import Measurement
+
+from .common import Limits, call_worker, outcome, python_worker, tree_size
+from .engines import package_dir, package_version
+from .inprocess import PROCESS, InProcess, in_process_ns, phase_tags
+
+WORKER = "wasmer_worker.py"
+SANDBOX_DIR = "/workspace"  # the only file system a wasmer-sdk sandbox offers (in memory)
+WHERE = "wasmer-sdk sandbox /workspace (in-memory file system; no host directory preopened)"
+COLD = ("in a fresh {process}, with the Wasmer client already created: from reading the "
+        ".wasm file to the command's exit: read + packages.load + sandboxes.create + "
+        "command run (compilation with an {cache} compiled-module cache happens in load or "
+        "at the first run, inside this interval); {excluded} excluded")
+
+
+class Wasmer(InProcess):
+    variant = "wasmer/cranelift"
+    summary = "Wasmer runtime (Cranelift) through the wasmer-sdk wheel, local modules offline"
+    engine_label = "Wasmer, Cranelift"
+    process = "Python worker process (wasmer-sdk)"
+    excluded = "Python start, `import wasmer_sdk` and creating the Wasmer client"
+    inst = "a new command (WASIX process) in the existing sandbox"
+    stopper = "wasmer-sdk command timeout"
+    density_how = "each a sandbox process spawned with `mem MIB HOLD_MS` and holding its buffer"
+
+    def check(self) -> Availability:
+        version = package_version("wasmer-sdk")
+        if version is None:
+            return Availability(False, "wasmer-sdk is not installed (a manylinux_2_35 x86_64 "
+                                "wheel: it needs glibc >= 2.35)", "pip install wasmer-sdk")
+        try:
+            call_worker(python_worker(WORKER, {"mode": "probe"}), self.variant, 60.0)
+        except (RuntimeError, ValueError) as exc:
+            return Availability(False, f"wasmer-sdk {version} does not run here: {exc}",
+                                "pip install --force-reinstall wasmer-sdk")
+        label = f"wasmer-sdk {version} (Wasmer runtime, Cranelift)"
+        return Availability(True, f"runs in-process through {label}", version=label)
+
+    def worker_argv(self, spec: dict, limits: Limits) -> list[str]:
+        return python_worker(WORKER, spec)
+
+    def interval(self, cache: str = "empty") -> str:
+        return COLD.format(process=self.process, cache=cache, excluded=self.excluded)
+
+    def primed_cache(self, module: Path) -> Path:
+        """Wasmer's compiled-module cache holding ``module`` (compiled once, then reused)."""
+        root = cache_dir() / "wasm" / f"wasmer-sdk-{package_version('wasmer-sdk')}"
+        marker = root / f"primed-{hashlib.sha256(module.read_bytes()).hexdigest()[:16]}"
+        if not marker.is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            self.call(self.spec("run", module, [], self.limits, cache=str(root)), self.limits)
+            marker.touch()
+        return root
+
+    def execute(self, workload: Workload, args: Sequence[str] = (), *,
+                timeout: float = 300.0) -> RunOutcome:
+        module = self.loaded(workload)
+        limits = self.limits.merged(time_s=timeout)
+        spec = self.spec("run", module, substitute_workdir(args, SANDBOX_DIR), limits)
+        answer, done = self.call(spec, limits)
+        out = outcome(answer, module, limits, builtin=workload.builtin,
+                      wall_ns=in_process_ns(answer), interval=self.interval(), done=done,
+                      rss_of=self.process, stopper=self.stopper)
+        if out.result and any(SANDBOX_DIR in a for a in spec["args"]):
+            out.result["where"] = WHERE
+        return out
+
+    def startup(self, workload: Workload) -> list[Measurement]:
+        """Cold start (empty cache), warm starts, and a start from a primed cache."""
+        module = self.loaded(workload)
+        ms = self.first_start(module, "startup_cold") + self.warm_starts(module)
+        limits = self.limits
+        cached = self.primed_cache(module)
+        answer, done = self.call(self.spec("run", module, [], limits, cache=str(cached)), limits)
+        outcome(answer, module, limits, builtin=False, wall_ns=0, interval="", done=done,
+                rss_of="", stopper=self.stopper)
+        ms.append(Measurement("startup_aot", in_process_ns(answer) / 1e6, "ms",
+                              self.interval(cache="already populated (cache hit: the "
+                                            "compiled artifact is loaded, not compiled)"),
+                              tags=phase_tags(answer)))
+        ms.append(Measurement("startup_process_aot", done.wall_ns / 1e6, "ms",
+                              PROCESS.format(process=self.process,
+                                             what="load the compiled module from the primed "
+                                                  "Wasmer cache")))
+        return ms
+
+    def disk(self) -> list[Measurement]:
+        out = super().disk()
+        where = package_dir("wasmer_sdk")
+        if where is not None:
+            out.append(Measurement("engine_size", tree_size(where), "B",
+                                   "all files of the installed wasmer_sdk Python package "
+                                   "(bindings and libwasmer_sdk_uniffi.so)"))
+        return out

@@ -1,0 +1,232 @@
+"""In-process wasmtime runner: ``python -P worker.py SPEC_JSON`` prints one VB-WORKER line.
+
+It runs in a fresh process per measurement so that a cold start is really cold and memory
+belongs to one process. Only the standard library and ``wasmtime`` are imported before
+the timed work (virtbench itself only for /proc readings in the density mode).
+
+Modes (``spec["mode"]``):
+
+- ``probe``: build the engine, compile an empty module; report version and mode.
+- ``compile``: compile ``module`` and write ``Module.serialize()`` to ``output``.
+- ``run``: read + compile (or deserialize a ``precompiled`` file) + instantiate + run
+  ``_start`` once; per-phase times in ns, the guest's stdout/stderr and exit status.
+- ``warm``: compile once, then instantiate + run ``reps`` times (after one untimed run);
+  with ``pooling`` the same again on an engine using the pooling instance allocator.
+- ``density``: start ``instances`` instances in one process, each running the guest to
+  completion and kept alive; /proc status after each.
+
+Guard rails: ``Store.set_limits(memory_size=...)`` caps each instance's linear memory;
+epoch interruption (a timer thread bumps the epoch after ``time_s``) stops runaway code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+MARKER = "VB-WORKER"
+# wasmtime_strategy_t values of the C API (wasmtime/config.h); the Python wrapper only
+# offers "auto" and "cranelift", so Winch is selected through the raw FFI.
+STRATEGIES = {"auto": 0, "cranelift": 1, "winch": 2}
+EMPTY_MODULE = b"\0asm\x01\x00\x00\x00"
+
+
+def answer(payload: dict) -> None:
+    print(MARKER, json.dumps(payload), flush=True)
+
+
+def make_engine(spec: dict, pooling: bool = False) -> wasmtime.Engine:
+    """The engine of ``spec["engine"]`` (strategy, target), with epoch interruption on."""
+    cfg = wasmtime.Config()
+    cfg.epoch_interruption = True
+    engine = spec.get("engine", {})
+    strategy = engine.get("strategy", "auto")
+    if strategy != "auto":
+        ffi.wasmtime_config_strategy_set(cfg.ptr(), STRATEGIES[strategy])
+    if engine.get("target"):
+        cfg.target = engine["target"]
+    if pooling:
+        slots = int(spec.get("reps", 5)) + 2
+        pool = ffi.wasmtime_pooling_allocation_config_new()
+        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pool, slots)
+        ffi.wasmtime_pooling_allocation_config_total_memories_set(pool, slots)
+        ffi.wasmtime_pooling_allocation_config_total_tables_set(pool, slots)
+        ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pool, spec["memory_bytes"])
+        ffi.wasmtime_pooling_allocation_strategy_set(cfg.ptr(), pool)
+        ffi.wasmtime_pooling_allocation_config_delete(pool)
+    return wasmtime.Engine(cfg)
+
+
+def arm_time_limit(engine: wasmtime.Engine, seconds: float) -> threading.Timer:
+    """Interrupt every store of ``engine`` (epoch deadline 1) after ``seconds``."""
+    timer = threading.Timer(seconds, engine.increment_epoch)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def load(engine: wasmtime.Engine, spec: dict) -> tuple[wasmtime.Module, dict]:
+    """Read + compile, or deserialize, the module; the phase times in ns."""
+    path = spec["module"]
+    try:
+        if spec.get("precompiled"):
+            t0 = time.perf_counter_ns()
+            module = wasmtime.Module.deserialize_file(engine, path)
+            return module, {"deserialize_ns": time.perf_counter_ns() - t0}
+        t0 = time.perf_counter_ns()
+        data = Path(path).read_bytes()
+        t1 = time.perf_counter_ns()
+        module = wasmtime.Module(engine, data)
+        return module, {"read_ns": t1 - t0, "compile_ns": time.perf_counter_ns() - t1}
+    except wasmtime.WasmtimeError as exc:
+        what = "deserialize" if spec.get("precompiled") else "compile"
+        raise ModuleFailure(f"{path}: cannot {what}: {exc}") from None
+
+
+class ModuleFailure(Exception):
+    """The module could not be compiled or deserialized."""
+
+
+class Runner:
+    """Instantiates and runs the module's ``_start`` with WASI, capturing stdout/stderr."""
+
+    def __init__(self, engine: wasmtime.Engine, spec: dict, scratch: str) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.scratch = scratch
+        self.linker = wasmtime.Linker(engine)
+        self.linker.define_wasi()
+        self.count = 0
+
+    def run(self, module: wasmtime.Module, args: list[str] | None = None) -> tuple[dict, object]:
+        """One instance: (result with instantiate_ns/run_ns, the live store)."""
+        spec = self.spec
+        self.count += 1
+        out = os.path.join(self.scratch, f"out{self.count}")
+        err = os.path.join(self.scratch, f"err{self.count}")
+        argv = [spec.get("argv0", "module"), *(spec.get("args", []) if args is None else args)]
+        t0 = time.perf_counter_ns()
+        store = wasmtime.Store(self.engine)
+        store.set_limits(memory_size=spec["memory_bytes"])
+        store.set_epoch_deadline(1)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = argv
+        wasi.stdout_file = out
+        wasi.stderr_file = err
+        if spec.get("preopen"):
+            wasi.preopen_dir(spec["preopen"], spec.get("guest", "/work"))
+        store.set_wasi(wasi)
+        instance = self.linker.instantiate(store, module)
+        t1 = time.perf_counter_ns()
+        result = {"exit_code": 0, "trap": "", "interrupted": False}
+        try:
+            start = instance.exports(store)["_start"]
+        except KeyError:
+            raise ModuleFailure(f"{spec['module']} exports no _start function (it is not a "
+                                "WASI command module)") from None
+        try:
+            start(store)
+        except wasmtime.ExitTrap as exc:
+            result["exit_code"] = exc.code
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            message = str(exc)
+            result["trap"] = message.strip().splitlines()[-1].strip() if message else "trap"
+            result["interrupted"] = isinstance(exc, wasmtime.Trap) and \
+                exc.trap_code == wasmtime.TrapCode.INTERRUPT
+            result["exit_code"] = -1
+        t2 = time.perf_counter_ns()
+        result.update(instantiate_ns=t1 - t0, run_ns=t2 - t1,
+                      stdout=read_text(out), stderr=read_text(err))
+        return result, store
+
+
+def read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def proc_status() -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+    from virtbench.process import read_proc_status
+
+    return read_proc_status(os.getpid())
+
+
+def version() -> str:
+    return metadata.version("wasmtime")
+
+
+def main(spec: dict) -> dict:
+    mode = spec["mode"]
+    engine = make_engine(spec)
+    if mode == "probe":
+        wasmtime.Module(engine, EMPTY_MODULE)
+        return {"version": version(), "is_pulley": engine.is_pulley()}
+    if mode == "compile":
+        module, _ = load(engine, spec)
+        data = module.serialize()
+        tmp = spec["output"] + f".{os.getpid()}.tmp"
+        Path(tmp).write_bytes(data)
+        os.replace(tmp, spec["output"])
+        return {"version": version(), "size": len(data)}
+    arm_time_limit(engine, float(spec["time_s"]))
+    with tempfile.TemporaryDirectory(prefix="vb-wasmtime-", dir=spec.get("scratch")) as scratch:
+        runner = Runner(engine, spec, scratch)
+        module, phases = load(engine, spec)
+        if mode == "run":
+            result, store = runner.run(module)
+            result.update(phases, version=version())
+            del store
+            return result
+        if mode == "warm":
+            out = {"version": version(), "warm_ns": warm(runner, module)}
+            if spec.get("pooling"):
+                pooled = make_engine(spec, pooling=True)
+                arm_time_limit(pooled, float(spec["time_s"]))
+                pooled_module, _ = load(pooled, spec)
+                out["warm_pooling_ns"] = warm(Runner(pooled, spec, scratch), pooled_module)
+            return out
+        if mode == "density":
+            stores, statuses = [], []
+            for _ in range(int(spec["instances"])):
+                result, store = runner.run(module)
+                if result["exit_code"] != 0 or result["trap"]:
+                    return {**result, "status": statuses}
+                stores.append(store)
+                statuses.append(proc_status())
+            del stores
+            return {"version": version(), "status": statuses, "exit_code": 0}
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+def warm(runner: Runner, module: wasmtime.Module) -> list[int]:
+    """instantiate+run times of ``reps`` instances after one untimed instance."""
+    times = []
+    for i in range(int(runner.spec.get("reps", 5)) + 1):
+        result, store = runner.run(module)
+        del store
+        if result["exit_code"] != 0 or result["trap"]:
+            raise RuntimeError(f"warm run failed: {result['trap'] or result['stderr'][-300:]}")
+        if i:
+            times.append(result["instantiate_ns"] + result["run_ns"])
+    return times
+
+
+if __name__ == "__main__":
+    try:
+        answer(main(json.loads(sys.argv[1])))
+    except ModuleFailure as exc:
+        answer({"error": str(exc), "kind": "module"})
+    except Exception as exc:  # the parent turns this into an exception with the reason
+        answer({"error": f"{type(exc).__name__}: {exc}", "kind": "worker"})
