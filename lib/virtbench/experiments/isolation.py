@@ -15,10 +15,19 @@ from contextlib import ExitStack
 from virtbench.experiments.core import Experiment, Params, register
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.results import Measurement
-from virtbench.workloads import as_number
+from virtbench.workloads import as_number, parse_result_line
 
 ATTACKS = ("cpu", "mem", "io", "fd", "proc")
-LIMITS = {"memory_mib": 256, "cpus": 1.0, "pids": 64, "nofile": 1024}
+#: Limits for each attacker instance; each platform applies those it can and says which.
+LIMITS = {"memory_mib": 256, "cpus": 0.5, "pids": 64, "nofile": 1024}
+
+
+def attacker_state(ready_line: str) -> dict[str, str]:
+    """What the attacker took before it reported ready, and whether a limit stopped it."""
+    if "VB-READY" not in ready_line:
+        return {}
+    fields = parse_result_line(ready_line, marker="VB-READY")
+    return {f"attacker_{k}": v for k, v in fields.items() if k in ("taken", "limit_hit")}
 
 
 def _victim_ms(plat: Platform, millions: int) -> float:
@@ -55,7 +64,8 @@ def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Meas
                         for _ in range(attackers.get(kind, 1))]
                     attacked = _victim_ms(plat, millions)
                 tags = {"attack": kind, "limited": str(limited)}
-                tags.update({k: str(v) for k, v in (infos[0] if infos else {}).items()})
+                tags.update({k: str(v) for k, v in infos[0].items() if k != "ready_line"})
+                tags.update(attacker_state(infos[0].get("ready_line", "")))
                 out.append(Measurement(metric, attacked / alone, "x", what, tags=tags))
             except NotSupported as exc:
                 out.append(Measurement.missing(metric, "x", f"not supported: {exc}"))

@@ -79,7 +79,8 @@ class Handle:
     ``pids`` are the host processes that make up the instance (for CPU and memory
     accounting: the workload process, or the QEMU process, or the container's processes and
     its shim); ``port`` is the loopback port of a server instance; ``info`` free-form facts
-    (container id, network path, engine version) that go into row tags.
+    (container id, network path, engine version, limits applied) that go into row tags, and
+    ``info["ready_line"]``: the workload's ``VB-READY ...`` line when the platform can see it.
     """
 
     pids: list[int]

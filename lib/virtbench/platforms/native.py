@@ -5,8 +5,9 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
+from virtbench.cgroup import Cgroup
 from virtbench.platforms.base import (
     Availability,
     Handle,
@@ -82,21 +83,29 @@ class Native(Platform):
     def instance(self, workload: Workload, args: Sequence[str] = (), *,
                  port: int | None = None, limits: dict | None = None,
                  timeout: float = 120.0) -> Iterator[Handle]:
-        """A native process; the ``http`` workload listens on 127.0.0.1:``port``."""
-        if limits:
-            raise NotSupported("a bare process runs without platform limits (no cgroup, no "
-                               "sandbox): only the unlimited case applies")
+        """A native process; the ``http`` workload listens on 127.0.0.1:``port``.
+
+        ``limits`` (memory_mib, cpus, pids, nofile) put the process in a fresh cgroup, as a
+        service manager would; a bare process has no limits of its own.
+        """
         args = list(args)
         if workload.name == "http" and workload.builtin:
             if port is None:
                 raise ValueError("the http workload needs a port")
             args = ["--port", str(port), "--bind", "127.0.0.1", *args]
-        with tempfile.TemporaryDirectory(prefix="vb-native-") as workdir:
+        info = {"binary": self.target}
+        with ExitStack() as stack:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vb-native-"))
             argv = self.argv(workload) + substitute_workdir(args, workdir)
-            with start_instance(argv) as inst:
-                ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
-                yield Handle(pids=[inst.pid], port=port, ready_ns=ready,
-                             info={"binary": self.target})
+            if limits:
+                group = stack.enter_context(Cgroup(limits))
+                argv = group.wrap(argv)
+                info["limits"] = group.describe()
+            inst = stack.enter_context(start_instance(argv))
+            ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
+            if ready is not None:
+                info["ready_line"] = inst.output[-1]
+            yield Handle(pids=[inst.pid], port=port, ready_ns=ready, info=info)
 
     def disk(self) -> list[Measurement]:
         return [

@@ -7,8 +7,8 @@
  *         AMOUNT MiB (default 256)
  *   fd    open DIR/vb-hog.fd up to AMOUNT times (default 1000000), hold for SECONDS
  *   proc  fork up to AMOUNT children (default 2000) that sleep SECONDS (not under WASI)
- * Prints "VB-READY workload=hog kind=K" once the attack is running (for mem/fd/proc: once
- * the resource is taken), then "VB-RESULT workload=hog kind=K taken=N limit_hit=0|1 ..."
+ * Prints "VB-READY workload=hog kind=K taken=N limit_hit=0|1" once the attack is running
+ * (for mem/fd/proc: once the resource is taken: MiB, descriptors, children), then "VB-RESULT workload=hog kind=K taken=N limit_hit=0|1 ..."
  * at the end. Bad arguments: exit 2. An attack that the platform cannot express prints
  * "VB-RESULT workload=hog kind=K unsupported=1" and exits 4.
  */
@@ -40,15 +40,15 @@ static void sleep_until(int64_t deadline) {
     }
 }
 
-static void ready(const char *kind) {
-    printf("VB-READY workload=hog kind=%s\n", kind);
+static void ready(const char *kind, uint64_t taken, int hit) {
+    printf("VB-READY workload=hog kind=%s taken=%" PRIu64 " limit_hit=%d\n", kind, taken, hit);
     fflush(stdout);
 }
 
 static int attack_cpu(int64_t deadline) {
     volatile uint64_t x = 88172645463325252ULL;
     uint64_t loops = 0;
-    ready("cpu");
+    ready("cpu", 0, 0);
     while (now_ns() < deadline) {
         for (int i = 0; i < 100000; i++) {
             x ^= x << 13;
@@ -75,7 +75,7 @@ static int attack_mem(int64_t deadline, uint64_t mib) {
         for (uint64_t off = 0; off < (step << 20); off += 4096) p[off] = (unsigned char)off | 1;
         taken += step;
     }
-    ready("mem");
+    ready("mem", taken, hit);
     sleep_until(deadline);
     printf("VB-RESULT workload=hog kind=mem taken=%" PRIu64 " limit_hit=%d unit=MiB\n", taken, hit);
     return 0;
@@ -93,7 +93,7 @@ static int attack_io(int64_t deadline, uint64_t mib, const char *dir) {
     memset(block, 0xa5, sizeof block);
     uint64_t written = 0, pos = 0;
     int hit = 0;
-    ready("io");
+    ready("io", 0, 0);
     while (now_ns() < deadline) {
         if (pos >= mib) {
             lseek(fd, 0, SEEK_SET);
@@ -130,7 +130,7 @@ static int attack_fd(int64_t deadline, uint64_t max, const char *dir) {
         }
         taken++;
     }
-    ready("fd");
+    ready("fd", taken, hit);
     sleep_until(deadline);
     unlink(path);
     printf("VB-RESULT workload=hog kind=fd taken=%" PRIu64 " limit_hit=%d errno=%d\n", taken, hit,
@@ -159,7 +159,7 @@ static int attack_proc(int64_t deadline, uint64_t max) {
         }
         taken++;
     }
-    ready("proc");
+    ready("proc", taken, hit);
     sleep_until(deadline);
     while (wait(NULL) > 0) {
     }
