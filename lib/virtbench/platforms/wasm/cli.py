@@ -20,6 +20,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import ClassVar
 
+from virtbench.cgroup import Cgroup
 from virtbench.paths import cache_dir
 from virtbench.platforms.base import (
     Availability,
@@ -43,6 +44,7 @@ from virtbench.workloads import parse_result_line
 from .common import (
     DISK_WORKLOADS,
     GUEST_DIR,
+    HOST_LIMITS,
     WORKER_MARGIN_S,
     GuardRailError,
     Limits,
@@ -275,12 +277,22 @@ class WasmtimeCli(WasmPlatform):
                 yield Handle([inst.pid], port=port, ready_ns=ready,
                              info={**info, "listener": "wasmtime -S tcplisten (fd 3)"})
             return
-        with tempfile.TemporaryDirectory(prefix="vb-wasm-") as workdir:
+        with ExitStack() as stack:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vb-wasm-"))
             argv = self.run_argv(lim, preopen=workdir) + [str(module)] + \
                 substitute_workdir(args, GUEST_DIR)
-            with start_instance(argv, env=cli_env()) as inst:
-                ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
-                yield Handle([inst.pid], port=port, ready_ns=ready, info=info)
+            host = {k: v for k, v in (limits or {}).items() if k in HOST_LIMITS}
+            if limits:
+                info["limits"] = f"wasmtime memory {lim.memory_mib} MiB, timeout {lim.time_s:g} s"
+            if host:
+                group = stack.enter_context(Cgroup(host))
+                argv = group.wrap(argv)
+                info["limits"] += f"; host process in {group.describe()}"
+            inst = stack.enter_context(start_instance(argv, env=cli_env()))
+            ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
+            if ready is not None:
+                info["ready_line"] = inst.output[-1]
+            yield Handle([inst.pid], port=port, ready_ns=ready, info=info)
 
     def disk(self) -> list[Measurement]:
         wasm = {name: self.module(Workload(name)) for name in DISK_WORKLOADS}

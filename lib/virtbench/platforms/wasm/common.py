@@ -39,6 +39,10 @@ class WasmModuleError(ValueError):
     """A .wasm file that is missing or not a WebAssembly core module; the message names it."""
 
 
+#: Limits a Wasm engine has no notion of; applied to its host process through a cgroup.
+HOST_LIMITS = ("cpus", "pids", "nofile")
+
+
 class GuardRailError(RuntimeError):
     """The module was stopped by its time or memory limit."""
 
@@ -55,11 +59,17 @@ class Limits:
         return self.memory_mib << 20
 
     def merged(self, limits: dict | None = None, time_s: float | None = None) -> Limits:
-        """These limits with ``{"memory_mib": .., "time_s": ..}`` and a time limit applied."""
+        """These limits with ``{"memory_mib": .., "time_s": ..}`` and a time limit applied.
+
+        Host limits (see :data:`HOST_LIMITS`) are not the engine's: callers apply them to
+        the host process with a cgroup and pass them here only to have them ignored.
+        """
         out = self
         if time_s is not None:
             out = replace(out, time_s=float(time_s))
         for key, value in (limits or {}).items():
+            if key in HOST_LIMITS:
+                continue
             if key not in ("memory_mib", "time_s"):
                 raise NotSupported(f"wasm variants take the limits memory_mib and time_s, "
                                    f"not {key!r}")
