@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from virtbench.stats import median_ci, ratio_ci, stability_warnings
@@ -43,8 +44,8 @@ def ratios_to_baseline(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFra
     for (exp, wl, metric, unit), group in data.groupby(["experiment", "workload", "metric",
                                                         "unit"]):
         base = group.loc[group["variant"] == baseline, "value"].to_numpy(dtype=float)
-        if len(base) == 0:
-            continue
+        if len(base) == 0 or float(np.median(base)) == 0:
+            continue  # no baseline, or a zero baseline (e.g. an error count): no ratio
         for (family, variant), sub in group.groupby(["family", "variant"], sort=False):
             est = ratio_ci(sub["value"].to_numpy(dtype=float), base)
             lines.append(dict(experiment=exp, family=family, variant=variant, workload=wl,

@@ -24,6 +24,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "native/static": ("native", "virtbench.platforms.native:NativeStatic"),
     "native/dynamic": ("native", "virtbench.platforms.native:NativeDynamic"),
     "docker/runc": ("docker", "virtbench.platforms.container:DockerRunc"),
+    "docker/runc-host": ("docker", "virtbench.platforms.container:DockerRuncHost"),
     "docker+wasm/wasmtime-cli": ("docker", "virtbench.platforms.container:DockerWasmtime"),
     "wasmtime-embedded/cranelift": ("wasm", "virtbench.platforms.wasm.embedded:Cranelift"),
     "wasmtime-embedded/winch": ("wasm", "virtbench.platforms.wasm.embedded:Winch"),

