@@ -1,0 +1,248 @@
+"""One plot style for every report, and figure helpers that put units on the axes.
+
+Every helper takes the tidy frames of :mod:`virtbench.claims` (samples, summaries, claims
+checks, comparisons), returns the matplotlib Figure, and draws an explicit "not measured"
+note instead of an empty axis when there is nothing to show.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+FAMILY_COLORS = {"native": "#4d4d4d", "docker": "#1f77b4", "wasm": "#2ca02c", "vm": "#d62728"}
+CLAIM_COLOR = "#bbbbbb"
+LOG_SPAN = 30.0  # use a log axis when the data span more than this factor
+
+
+def set_style() -> None:
+    """The suite's one style: seaborn whitegrid, colorblind palette, readable sizes."""
+    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.autolayout": False,
+                         "axes.titlesize": 12, "axes.labelsize": 11})
+
+
+def label(quantity: str, unit: str) -> str:
+    """An axis label with its unit: ``label("startup", "ms") -> "startup (ms)"``."""
+    return f"{quantity} ({unit})" if unit else quantity
+
+
+def family_color(family: str) -> str:
+    return FAMILY_COLORS.get(family, "#9467bd")
+
+
+def _want_log(values: Sequence[float], log: bool | None) -> bool:
+    if log is not None:
+        return log
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x) and x > 0])
+    return v.size > 1 and v.max() / v.min() > LOG_SPAN
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _pad(ax: plt.Axes, values: np.ndarray, log: bool) -> None:
+    """Set the x scale and limits so that every value, at the edges too, stays visible."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return
+    lo, hi = float(v.min()), float(v.max())
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(lo / 1.6, hi * 1.6)
+    else:
+        span = (hi - lo) or abs(hi) or 1.0
+        ax.set_xlim(lo - 0.06 * span, hi + 0.06 * span)
+
+
+def no_data(message: str, title: str = "") -> plt.Figure:
+    """A small figure that says what is missing, instead of an empty plot."""
+    fig, ax = plt.subplots(figsize=(8, 1.2))
+    ax.axis("off")
+    ax.text(0.0, 0.5, message, va="center", ha="left", fontsize=10, wrap=True)
+    if title:
+        ax.set_title(title, loc="left")
+    return fig
+
+
+def distribution(samples: pd.DataFrame, quantity: str, unit: str, title: str, *,
+                 hue: str = "metric", log: bool | None = None) -> plt.Figure:
+    """Every sample per variant (points) over a box of its quartiles; one row per variant."""
+    if samples.empty:
+        return no_data(f"not measured: no {quantity} samples in this dataset", title)
+    order = list(dict.fromkeys(samples["variant"]))
+    hues = list(dict.fromkeys(samples[hue])) if hue in samples else None
+    height = 0.9 + 0.42 * len(order) * max(1, len(hues or [1]) ** 0.5)
+    fig, ax = plt.subplots(figsize=(9, height))
+    sns.boxplot(data=samples, x="value", y="variant", hue=hue if hues and len(hues) > 1
+                else None, order=order, showfliers=False, ax=ax, fill=False,
+                linewidth=0.8, legend=False)
+    sns.stripplot(data=samples, x="value", y="variant", hue=hue if hues and len(hues) > 1
+                  else None, order=order, dodge=bool(hues and len(hues) > 1), size=3.5,
+                  alpha=0.7, ax=ax, legend=bool(hues and 1 < len(hues) <= 12))
+    if _want_log(samples["value"], log):
+        ax.set_xscale("log")
+    ax.set_xlabel(label(quantity, unit))
+    ax.set_ylabel("variant")
+    ax.set_title(title, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def estimates(summary: pd.DataFrame, quantity: str, unit: str, title: str, *,
+              reference: float | None = None, log: bool | None = None,
+              row: str = "variant") -> plt.Figure:
+    """Median with its 95% CI per row (points with error bars); rows not measured are named."""
+    measured = summary[summary["n"] > 0]
+    missing = summary[summary["n"] == 0]
+    if measured.empty:
+        reasons = "; ".join(f"{r[row]}: {r['text']}" for _, r in missing.head(4).iterrows())
+        return no_data(f"not measured: {reasons or 'no rows'}", title)
+    labels = [f"{r[row]} · {r['metric']}" if summary["metric"].nunique() > 1 else str(r[row])
+              for _, r in measured.iterrows()]
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.38 * len(measured)))
+    y = np.arange(len(measured))
+    med = measured["median"].to_numpy(float)
+    lo = np.where(np.isfinite(measured["ci_low"]), measured["ci_low"], med)
+    hi = np.where(np.isfinite(measured["ci_high"]), measured["ci_high"], med)
+    colors = [family_color(f) for f in measured.get("family", pd.Series(["?"] * len(y)))]
+    ax.errorbar(med, y, xerr=[med - lo, hi - med], fmt="none", ecolor="#555555", capsize=3)
+    ax.scatter(med, y, c=colors, zorder=3, s=30)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    values = np.concatenate([lo, hi] + ([[reference]] if reference is not None else []))
+    if reference is not None:
+        ax.axvline(reference, color="#888888", linestyle="--", linewidth=1)
+    _pad(ax, values, _want_log(values, log) and bool((values > 0).all()))
+    ax.set_xlabel(label(quantity, unit) + " — median and 95% CI")
+    ax.set_title(title, loc="left")
+    if len(missing):
+        names = ", ".join(missing[row].astype(str).unique()[:6])
+        more = "" if missing[row].nunique() <= 6 else ", ..."
+        fig.text(0.01, 0.0, f"not measured: {names}{more} (reasons in the table)",
+                 fontsize=8, color="#666666", va="bottom")
+    fig.tight_layout(rect=(0, 0.04 if len(missing) else 0, 1, 1))
+    return fig
+
+
+def claims_chart(check: pd.DataFrame, title: str, *, log: bool | None = None) -> plt.Figure:
+    """Claimed interval (grey bar) beside the measured median and 95% CI, per claim and
+    variant; one panel per unit. Lines without a measurement are left out (see the table)."""
+    data = check[check["n"].fillna(0) > 0].dropna(subset=["median", "claim_low", "claim_high"])
+    if data.empty:
+        return no_data("not measured: none of these claims has a measurement in this dataset",
+                       title)
+    units = list(dict.fromkeys(data["unit"]))
+    heights = [max(1, len(data[data["unit"] == u])) for u in units]
+    fig, axes = plt.subplots(len(units), 1, figsize=(10, 1.0 + 0.42 * sum(heights)
+                                                     + 0.6 * len(units)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, unit in zip(axes[:, 0], units, strict=True):
+        part = data[data["unit"] == unit]
+        y = np.arange(len(part))
+        labels = [f"{_clip(str(r['claim']), 48)} · {r['variant']}" for _, r in part.iterrows()]
+        low, high = part["claim_low"].to_numpy(float), part["claim_high"].to_numpy(float)
+        width = np.where(high > low, high - low, 0)
+        ax.barh(y, width, left=low, height=0.6, color=CLAIM_COLOR, label="claimed")
+        point = high == low
+        ax.scatter(low[point], y[point], marker="|", s=400, linewidths=2.5, color="#888888",
+                   zorder=2)
+        med = part["median"].to_numpy(float)
+        lo = np.where(np.isfinite(part["ci_low"]), part["ci_low"], med)
+        hi = np.where(np.isfinite(part["ci_high"]), part["ci_high"], med)
+        ax.errorbar(med, y, xerr=[med - lo, hi - med], fmt="o", color="#1f77b4",
+                    ecolor="#1f77b4", capsize=3, label="measured median, 95% CI", zorder=3)
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.invert_yaxis()
+        values = np.concatenate([low, high, lo, hi])
+        _pad(ax, values, _want_log(values, log) and bool((values > 0).all()))
+        ax.set_xlabel(label("value", unit))
+        ax.legend(loc="lower right", fontsize=8)
+    axes[0, 0].set_title(title, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def ratios(compare: pd.DataFrame, quantity: str, title: str, *, reference: float = 1.0,
+           log: bool | None = None) -> plt.Figure:
+    """Ratio of medians to the baseline with its 95% CI, per variant (from Dataset.compare)."""
+    if compare.empty:
+        return no_data(f"not measured: no {quantity} ratios (baseline or variants missing)",
+                       title)
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.38 * len(compare)))
+    y = np.arange(len(compare))
+    r = compare["ratio"].to_numpy(float)
+    lo = np.where(np.isfinite(compare["ratio_low"].astype(float)), compare["ratio_low"], r)
+    hi = np.where(np.isfinite(compare["ratio_high"].astype(float)), compare["ratio_high"], r)
+    ax.errorbar(r, y, xerr=[r - lo, hi - r], fmt="o", capsize=3)
+    ax.axvline(reference, color="#888888", linestyle="--", linewidth=1)
+    ax.set_yticks(y, compare["variant"])
+    ax.invert_yaxis()
+    values = np.concatenate([lo, hi, [reference]])
+    _pad(ax, values, _want_log(values, log) and bool((values > 0).all()))
+    base = compare["baseline"].iloc[0]
+    ax.set_xlabel(label(f"{quantity} / {base}", "x") + " — ratio of medians, 95% CI")
+    ax.set_title(title, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def bars(frame: pd.DataFrame, x: str, y: str, quantity: str, unit: str, title: str, *,
+         hue: str | None = None, log: bool | None = None) -> plt.Figure:
+    """Plain bars of computed (not sampled) numbers, e.g. a cost table."""
+    if frame.empty:
+        return no_data(f"not measured: no {quantity}", title)
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.4 * frame[y].nunique() * (1 if hue is None
+                                                                           else 1.5)))
+    sns.barplot(data=frame, x=x, y=y, hue=hue, ax=ax, orient="h")
+    if _want_log(frame[x], log):
+        ax.set_xscale("log")
+    ax.set_xlabel(label(quantity, unit))
+    ax.set_ylabel("")
+    ax.set_title(title, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits ("-" for NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:,.0f}"
+
+
+def html_table(frame: pd.DataFrame, caption: str = "") -> str:
+    """The frame as an HTML table: no index, newlines kept, long text wrapped."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for _, r in frame.iterrows():
+        cells = []
+        for v in r:
+            text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+            style = ""
+            if text.startswith(("not measured", "not measurable", "not comparable")):
+                style = ' style="color:#8a6d3b"'
+            elif text.startswith(("higher than claimed", "lower than claimed")):
+                style = ' style="color:#a94442;font-weight:bold"'
+            elif text.startswith("consistent"):
+                style = ' style="color:#3c763d;font-weight:bold"'
+            cells.append(f"<td{style}>{html.escape(text).replace(chr(10), '<br>')}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return ('<table class="vb-table" style="font-size:85%;text-align:left">'
+            f"{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def show(frame: pd.DataFrame, caption: str = "") -> None:
+    """Display a table in a notebook (HTML; verdicts coloured)."""
+    from IPython.display import HTML, display
+
+    display(HTML(html_table(frame, caption)))

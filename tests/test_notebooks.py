@@ -1,0 +1,103 @@
+"""Every notebook executes in quick mode on the checked-in fixture run, and on a run that
+holds almost nothing, through the same batch that ``virtbench reproduce`` uses."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from virtbench import report
+
+DATA = Path(__file__).parent / "data"
+NOTEBOOKS = report.notebooks()
+EXPECTED = ["00_overview", "01_startup", "02_memory_density", "03_http", "04_resources",
+            "05_observability", "06_cost", "07_edera", "08_lumos", "09_isolation", "10_felter"]
+
+
+@pytest.fixture(scope="module")
+def fixture_reports(tmp_path_factory) -> tuple[list[report.NotebookResult], Path]:
+    out = tmp_path_factory.mktemp("reports")
+    return report.reproduce("fixture_run", out, quick=True, datasets=DATA,
+                            progress=lambda _m: None), out
+
+
+@pytest.fixture(scope="module")
+def sparse_reports(tmp_path_factory) -> list[report.NotebookResult]:
+    """A run with only the bare process's startup: every other cell must say why it is empty."""
+    root = tmp_path_factory.mktemp("datasets")
+    (root / "sparse").mkdir()
+    rows = pd.read_csv(DATA / "fixture_run" / "results.csv", dtype=str, keep_default_na=False)
+    rows = rows[(rows["variant"] == "native/static") & (rows["experiment"] == "startup")]
+    rows.to_csv(root / "sparse" / "results.csv", index=False)
+    shutil.copy(DATA / "fixture_run" / "host.json", root / "sparse" / "host.json")
+    return report.reproduce("sparse", tmp_path_factory.mktemp("sparse-reports"), quick=True,
+                            datasets=root, progress=lambda _m: None)
+
+
+def test_the_notebooks_are_the_expected_eleven():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_shipped_notebooks_have_no_outputs_and_a_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    for name in ("run_id", "datasets", "rerun", "quick", "reps", "variants"):
+        assert f"{name} = " in params[0].source
+    assert any(report.HEADLINE_TAG in c.metadata.get("tags", []) for c in code)
+    assert any(c.cell_type == "markdown" and "Statistics" in c.source for c in nb.cells)
+    assert "claims_chart" in "".join(c.source for c in code) or path.stem in (
+        "05_observability", "06_cost", "09_isolation")
+
+
+def test_every_notebook_runs_on_the_fixture(fixture_reports):
+    results, _ = fixture_reports
+    failed = {r.name: r.error for r in results if r.status != "ok"}
+    assert not failed
+    assert [r.name for r in results] == EXPECTED
+
+
+def test_every_notebook_has_a_headline_and_an_html_report(fixture_reports):
+    results, out = fixture_reports
+    index = (out / "index.html").read_text()
+    for r in results:
+        assert r.headline and "claims:" in r.headline, r.name
+        html = (out / f"{r.name}.html").read_text()
+        assert "data:image/png;base64," in html, f"{r.name} has no embedded figure"
+        assert "verdict" in html and "Traceback" not in html
+        assert f'href="{r.name}.html"' in index
+
+
+def test_figures_have_units_on_their_axes(fixture_reports):
+    results, _ = fixture_reports
+    nb = nbformat.read(next(r.ipynb for r in results if r.name == "01_startup"), as_version=4)
+    assert sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])
+               ) >= 3
+    # axis labels are made by plots.label("quantity", "unit")
+    from virtbench import plots
+    assert plots.label("startup", "ms") == "startup (ms)"
+
+
+def test_the_seed_checks_are_computed_in_the_reports(fixture_reports):
+    results, out = fixture_reports
+    text = {r.name: (out / f"{r.name}.html").read_text() for r in results}
+    assert "the chart value is the simulated sleep" in text["01_startup"]
+    assert "66.7" in text["03_http"]  # Little's law: 10000 / 150000 s
+    assert "133.3" in text["02_memory_density"] and "143.2" in text["02_memory_density"]
+    assert "6073.6" in text["06_cost"]  # 200 x 0.0416 x 730
+    assert "1000 + 648 = 1648" in text["07_edera"]
+    assert "at most 10% of native" in text["04_resources"]
+
+
+def test_notebooks_run_when_almost_nothing_was_measured(sparse_reports):
+    failed = {r.name: r.error for r in sparse_reports if r.status != "ok"}
+    assert not failed
+    assert all("not measured" in r.headline or "claims:" in r.headline for r in sparse_reports)

@@ -1,0 +1,139 @@
+"""The papermill batch: kernel, failure isolation, HTML export, index page, CLI entry."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from virtbench import report
+from virtbench.results import load_runs
+
+DATA = Path(__file__).parent / "data"
+
+
+def _notebook(path: Path, cells: list[str], headline: str | None = None) -> Path:
+    nb = new_notebook(cells=[new_code_cell("run_id = 'x'\ndatasets = ''")] +
+                      [new_code_cell(c) for c in cells])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    if headline is not None:
+        cell = new_code_cell(f"print({headline!r})")
+        cell.metadata["tags"] = [report.HEADLINE_TAG]
+        nb.cells.append(cell)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> tuple[list[report.NotebookResult], Path]:
+    """Two tiny notebooks, one failing, run through the real batch on the fixture run."""
+    folder = tmp_path_factory.mktemp("notebooks")
+    _notebook(folder / "a_fails.ipynb", ["raise RuntimeError('deliberate failure')"])
+    _notebook(folder / "b_works.ipynb", [
+        "import sys, virtbench\nprint(sys.executable)",
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2], [3, 4])\nplt.xlabel('x (ms)')",
+    ], headline="all good on {run}")
+    out = tmp_path_factory.mktemp("reports")
+    results = report.reproduce("fixture_run", out, quick=True, datasets=DATA, folder=folder,
+                               progress=lambda _m: None)
+    return results, out
+
+
+def test_one_failing_notebook_does_not_stop_the_rest(batch):
+    results, _ = batch
+    status = {r.name: r.status for r in results}
+    assert status == {"a_fails": "failed", "b_works": "ok"}
+    failed = next(r for r in results if r.name == "a_fails")
+    assert "RuntimeError" in failed.error and "deliberate failure" in failed.error
+
+
+def test_kernel_is_the_interpreter_running_the_batch(batch):
+    results, _ = batch
+    ok = next(r for r in results if r.name == "b_works")
+    nb = nbformat.read(ok.ipynb, as_version=4)
+    printed = nb.cells[2].outputs[0]["text"].strip()
+    assert Path(printed).resolve() == Path(sys.executable).resolve()
+    assert report.kernel_python() == sys.executable
+
+
+def test_parameters_are_injected(batch):
+    results, _ = batch
+    nb = nbformat.read(next(r for r in results if r.name == "b_works").ipynb, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "fixture_run" in injected[0].source and str(DATA) in injected[0].source
+
+
+def test_html_is_self_contained_without_code(batch):
+    results, out = batch
+    for r in results:
+        assert r.html is not None and r.html.exists(), r.name
+    text = (out / "b_works.html").read_text()
+    assert "data:image/png;base64," in text
+    assert "cdnjs" not in text and "<script src=" not in text
+    assert "plt.plot" not in text  # inputs excluded
+    failed = (out / "a_fails.html").read_text()
+    assert "deliberate failure" in failed  # the error is shown in the report
+
+
+def test_index_links_every_notebook_with_status_headline_host_and_run(batch):
+    results, out = batch
+    index = (out / "index.html").read_text()
+    assert 'href="a_fails.html"' in index and 'href="b_works.html"' in index
+    assert "failed: cell" in index and "deliberate failure" in index
+    assert "all good on {run}" in index
+    assert "fixture_run" in index and "CPUs" in index  # run id and host line
+
+
+def test_headline_is_read_from_the_tagged_cell(batch):
+    results, _ = batch
+    assert next(r for r in results if r.name == "b_works").headline == "all good on {run}"
+    assert next(r for r in results if r.name == "a_fails").headline == ""
+
+
+def test_notebooks_are_found_sorted_and_filtered(tmp_path):
+    for name in ("b", "a", "c_x"):
+        _notebook(tmp_path / f"{name}.ipynb", [])
+    assert [p.stem for p in report.notebooks(folder=tmp_path)] == ["a", "b", "c_x"]
+    assert [p.stem for p in report.notebooks(["x"], folder=tmp_path)] == ["c_x"]
+    assert [p.stem for p in report.notebooks()] == sorted(p.stem for p in report.notebooks())
+    assert len(report.notebooks()) == 11
+
+
+def _args(**kw) -> argparse.Namespace:
+    base = dict(quick=True, run_id=None, rerun=False, out="reports", only=None)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_main_without_the_dataset_says_how_to_get_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VIRTBENCH_DATASETS", str(tmp_path))
+    assert report.main(_args(out=str(tmp_path / "r"))) == 2
+    err = capsys.readouterr().err
+    assert "no dataset" in err and "reference" in err and "--rerun" in err
+    assert not (tmp_path / "r" / "index.html").exists()
+
+
+def test_main_runs_the_named_notebooks_on_a_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIRTBENCH_DATASETS", str(DATA))
+    code = report.main(_args(run_id="fixture_run", out=str(tmp_path), only=["06_cost"]))
+    assert code == 0
+    assert (tmp_path / "06_cost.html").exists() and (tmp_path / "index.html").exists()
+
+
+@pytest.mark.integration
+def test_measure_runs_experiments_into_a_new_run(tmp_path):
+    messages: list[str] = []
+    run_id = report.measure(quick=True, reps=1, variants=["native/static"],
+                            experiments=["startup", "no_such_experiment"], datasets=tmp_path,
+                            progress=messages.append)
+    df = load_runs(run_id, root=tmp_path)
+    assert set(df["variant"]) == {"native/static"}
+    assert df.loc[df["metric"] == "startup", "value"].notna().all()
+    assert (tmp_path / run_id / "host.json").exists()
+    assert any("no_such_experiment" in m and "not registered" in m for m in messages)
