@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := docker.io containerd iptables qemu-system-x86 qemu-utils clang lld wasi-libc \
-	libclang-rt-14-dev-wasm32 busybox-static cpio wrk e2fsprogs nodejs
+	libclang-rt-14-dev-wasm32 busybox-static cpio wrk e2fsprogs nodejs strace
 
 .PHONY: setup system-packages python-packages reproduce test lint clean
 

@@ -71,3 +71,13 @@ def test_summary_of_cross_experiment_has_cis(run):
 
 def test_every_family_has_a_variant_for_cross_experiments():
     assert {platforms.family_of(v) for v in platforms.VARIANTS} == set(platforms.FAMILIES)
+
+
+def test_observability_probes_really_collect_on_native(run):
+    df = run("observability")
+    got = measured(df).set_index("metric")["value"]
+    for probe in ("probe_logs", "probe_app_trace", "probe_resource_metrics",
+                  "probe_syscall_trace"):
+        assert got[probe] == 1.0, probe
+    network = df[df["metric"] == "probe_network_trace"]
+    assert network["value"].isna().all() and network["reason"].str.contains("no probe").all()

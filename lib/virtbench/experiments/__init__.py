@@ -1,6 +1,11 @@
 """Experiments: registered measurement steps and the runner (see :mod:`.core`)."""
 
-from virtbench.experiments import basic, cross, isolation  # noqa: F401 - registers them
+from virtbench.experiments import (  # noqa: F401 - registers the experiments
+    basic,
+    cross,
+    isolation,
+    observability,
+)
 from virtbench.experiments.core import EXPERIMENTS, Experiment, Params, get, run
 
 __all__ = ["EXPERIMENTS", "Experiment", "Params", "get", "run"]

@@ -1,0 +1,80 @@
+"""Observability: what the suite's own host-side probes can collect from each platform.
+
+Each probe is a real attempt, recorded as 1 (collected) or 0 (the probe ran and saw
+nothing); a probe that cannot run on a variant is a row with no value and the reason.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from virtbench.experiments.core import Experiment, Params, register
+from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
+from virtbench.results import Measurement
+
+UNIT = "collected (1/0)"
+TRACE_SECONDS = 1.5
+
+
+def strace_fsyncs(pids: list[int], seconds: float = TRACE_SECONDS) -> str:
+    """``strace -f -y -e trace=fsync`` of running ``pids`` for ``seconds``; its output."""
+    if shutil.which("strace") is None:
+        raise NotSupported("strace is not installed (Debian package strace; run `make setup`)")
+    argv = ["timeout", "-s", "INT", f"{seconds:g}", "strace", "-f", "-y", "-e", "trace=fsync"]
+    for pid in pids:
+        argv += ["-p", str(pid)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    return proc.stderr
+
+
+def probe_syscalls(plat: Platform) -> Measurement:
+    """Can a host tracer see the workload's own system calls on its own file?"""
+    desc = ("strace -f -y -e trace=fsync attached from the host for "
+            f"{TRACE_SECONDS:g} s to the instance's host processes while the guest loops "
+            "write+fsync on vb-hog.dat; 1 when an fsync on that file is seen")
+    with plat.instance(Workload("hog"), ["io", "600", "4", WORKDIR]) as handle:
+        trace = strace_fsyncs(handle.pids)
+    seen = sum("vb-hog.dat" in line for line in trace.splitlines())
+    return Measurement("probe_syscall_trace", 1.0 if seen else 0.0, UNIT, desc,
+                       tags={"fsyncs_seen": str(seen)})
+
+
+def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
+    out: list[Measurement] = []
+    try:
+        noop = plat.run(Workload("noop"))
+        out.append(Measurement("probe_logs", 1.0 if noop.result else 0.0, UNIT,
+                               "the workload's stdout line (VB-RESULT) reached the harness"))
+    except NotSupported as exc:
+        out.append(Measurement.missing("probe_logs", UNIT, f"not supported: {exc}"))
+    try:
+        cpu = plat.run(Workload("cpu"), ["1"])
+        out.append(Measurement("probe_app_trace", 1.0 if "elapsed_ns" in cpu.result else 0.0,
+                               UNIT, "the workload's own timing (elapsed_ns) reached the "
+                               "harness"))
+    except NotSupported as exc:
+        out.append(Measurement.missing("probe_app_trace", UNIT, f"not supported: {exc}"))
+    try:
+        mem = [m for m in plat.memory(0) if m.value is not None]
+        out.append(Measurement("probe_resource_metrics", 1.0 if mem else 0.0, UNIT,
+                               "memory counters of a running instance read from the host: "
+                               + ", ".join(m.metric for m in mem)))
+    except NotSupported as exc:
+        out.append(Measurement.missing("probe_resource_metrics", UNIT, f"not supported: {exc}"))
+    try:
+        out.append(probe_syscalls(plat))
+    except NotSupported as exc:
+        out.append(Measurement.missing("probe_syscall_trace", UNIT, f"not supported: {exc}"))
+    out.append(Measurement.missing(
+        "probe_network_trace", UNIT,
+        "no probe yet: attributing a traced connection to the workload (not to a forwarder "
+        "such as docker-proxy or QEMU's user network) needs per-platform knowledge"))
+    return out
+
+
+register(Experiment(
+    "observability", "what host-side probes collect: logs, application timing, resource "
+    "metrics, system calls", (("probe_logs", UNIT), ("probe_app_trace", UNIT),
+                              ("probe_resource_metrics", UNIT), ("probe_syscall_trace", UNIT)),
+    measure_observability, workloads=("noop",), reps=1, quick_reps=1, warmup=0))
