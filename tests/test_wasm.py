@@ -128,8 +128,9 @@ def test_user_workload_without_module_is_not_supported():
 def test_limits_merge():
     limits = Limits(memory_mib=64, time_s=10).merged({"memory_mib": 32}, time_s=5)
     assert limits == Limits(32, 5.0) and limits.memory_bytes == 32 << 20
-    with pytest.raises(NotSupported, match="cpus"):
-        Limits().merged({"cpus": 1})
+    assert Limits().merged({"cpus": 1, "pids": 8, "nofile": 64}) == Limits()  # host limits
+    with pytest.raises(NotSupported, match="disk_iops"):
+        Limits().merged({"disk_iops": 1})
 
 
 def test_instance_measurements_fit_the_marginal_memory():

@@ -132,7 +132,7 @@ def test_as_number_rejects_garbage(text):
 
 
 def test_constants():
-    assert WORKLOADS == ("noop", "cpu", "mem", "fileio", "http")
+    assert WORKLOADS == ("noop", "cpu", "mem", "fileio", "http", "hog")
     assert TARGETS == ("native", "static", "wasm")
     for workload in WORKLOADS:
         assert (build_mod.SRC_DIR / f"{workload}.c").is_file()

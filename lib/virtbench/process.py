@@ -14,6 +14,7 @@ not the measured program's. Without a C compiler the helper falls back to ``Pope
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import tempfile
@@ -203,6 +204,7 @@ class Instance:
         self.argv = argv
         self.started_ns = started_ns
         self.output: list[str] = []
+        self._pending = b""  # read but not yet split into lines
 
     @property
     def pid(self) -> int:
@@ -215,12 +217,16 @@ class Instance:
         RuntimeError if the process exits first.
         """
         deadline = time.monotonic() + timeout
-        buf = b""
         fd = self.proc.stdout.fileno()
         os.set_blocking(fd, False)
-        import select
 
         while True:
+            while b"\n" in self._pending:
+                raw, self._pending = self._pending.split(b"\n", 1)
+                line = raw.decode(errors="replace")
+                self.output.append(line)
+                if marker in line:
+                    return time.perf_counter_ns()
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ProcessTimeout(f"{self.argv[0]}: no {marker!r} within {timeout:g} s; "
@@ -236,17 +242,7 @@ class Instance:
                 self.proc.wait(timeout=5)
                 raise RuntimeError(f"{self.argv[0]} exited {self.proc.returncode} before "
                                    f"{marker!r}; output tail: {self.tail()!r}")
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for raw in lines:
-                line = raw.decode(errors="replace")
-                self.output.append(line)
-                if marker in line:
-                    return time.perf_counter_ns()
-            if marker.encode() in buf:
-                self.output.append(buf.decode(errors="replace"))
-                buf = b""
-                return time.perf_counter_ns()
+            self._pending += chunk
 
     def tail(self, n: int = 15) -> str:
         return "\n".join(self.output[-n:])[-1500:]

@@ -1,0 +1,10 @@
+"""The VM guest: Debian's kernel, an initramfs built here, and the tools to boot and watch it.
+
+- :mod:`.kernel`: fetch ``linux-image-amd64`` with ``apt-get download``, keep vmlinuz, the
+  uncompressed vmlinux and the virtio/ext4 modules in the cache
+- :mod:`.modules`: ``.modinfo`` dependencies and the ``insmod`` order (no kmod needed)
+- :mod:`.init`, :mod:`.initramfs`: the guest's ``/init`` and the cpio archive around it
+- :mod:`.qemu`: QEMU command lines (pc full boot, microvm fast boot), disks, HTTP readiness
+- :mod:`.serial`, :mod:`.console`: the serial console as a timestamped log, and its parser
+- :mod:`.qmp`: a small QMP client; :mod:`.kvm`: the KVM decision by a real test boot
+"""

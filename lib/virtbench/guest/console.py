@@ -1,0 +1,118 @@
+"""Parse what a guest printed on its serial console (plus QEMU's own messages on stderr).
+
+The guest's init prints ``VB-BOOTED``, ``VB-START``, the workload's ``VB-RESULT``, then
+``VB-EXIT rc=N`` (see :mod:`virtbench.guest.init`); around them are kernel messages,
+``\\r\\n`` line ends, and on failure a kernel panic or QEMU's KVM error dump.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from virtbench.workloads import parse_result_line
+
+_PANIC = re.compile(r"Kernel panic - not syncing:.*")
+_OOM = re.compile(r"Out of memory: Killed process \d+ \(\S+\)")
+_KVM_ERROR = re.compile(r"KVM internal error\..*")
+_QEMU_ERROR = re.compile(r"qemu-system-\w+: .*")
+
+
+@dataclass(frozen=True)
+class Console:
+    """The facts a console transcript holds."""
+
+    booted: bool = False
+    boot_uptime_s: float | None = None      # the guest's /proc/uptime when init started
+    started: str | None = None              # workload named by VB-START
+    result: dict[str, str] = field(default_factory=dict)  # VB-RESULT pairs
+    exit_code: int | None = None            # VB-EXIT rc
+    errors: list[str] = field(default_factory=list)       # VB-ERROR lines
+    panic: str | None = None                # the kernel's panic line
+    oom: str | None = None                  # the guest kernel's "Out of memory: Killed" line
+    kvm_error: str | None = None            # QEMU's "KVM internal error" summary
+    qemu_errors: list[str] = field(default_factory=list)  # "qemu-system-x86_64: ..." lines
+    powered_off: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Booted, ran the workload, and it exited 0."""
+        return self.booted and self.exit_code == 0
+
+    def problem(self) -> str:
+        """One line saying what went wrong (empty if nothing did)."""
+        if self.kvm_error:
+            return self.kvm_error
+        if self.panic:
+            return self.panic
+        if self.qemu_errors:
+            return "; ".join(self.qemu_errors[:3])
+        if self.errors:
+            return "; ".join(self.errors[:3])
+        if self.oom and self.exit_code not in (None, 0):
+            return f"the guest's OOM killer ended the workload (exit {self.exit_code}): {self.oom}"
+        if not self.booted:
+            return "the guest never printed VB-BOOTED"
+        if self.exit_code is None:
+            return "the workload did not finish (no VB-EXIT line)"
+        if self.exit_code != 0:
+            return f"the workload exited {self.exit_code}"
+        return ""
+
+
+def _pairs(text: str, marker: str) -> dict[str, str] | None:
+    try:
+        return parse_result_line(text, marker)
+    except ValueError:
+        return None
+
+
+def parse_console(text: str | bytes) -> Console:
+    """Everything :class:`Console` describes, from a serial console transcript."""
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8", errors="replace")
+    booted = _pairs(text, "VB-BOOTED")
+    started = _pairs(text, "VB-START")
+    exited = _pairs(text, "VB-EXIT")
+    lines = [line.strip() for line in re.split(r"[\r\n]+", text)]
+    errors = [line[line.index("VB-ERROR"):] for line in lines if "VB-ERROR" in line]
+    panic = _PANIC.search(text)
+    oom = _OOM.search(text)
+    kvm = _KVM_ERROR.search(text)
+    kvm_error = None
+    if kvm:
+        detail = [w for w in ("emulation failure", "Suberror") if w in text]
+        rip = re.search(r"RIP=([0-9a-f]+)", text)
+        code = re.search(r"Code=.*<([0-9a-f]{2})> ((?:[0-9a-f]{2} ){0,5})", text)
+        kvm_error = kvm.group(0).strip()
+        if "emulation failure" in detail:
+            kvm_error += " emulation failure"
+        if rip:
+            kvm_error += f" at RIP {rip.group(1)}"
+        if code:
+            kvm_error += f" (instruction bytes {code.group(1)} {code.group(2).strip()})"
+    uptime = None
+    if booted and "uptime" in booted:
+        try:
+            uptime = float(booted["uptime"])
+        except ValueError:
+            uptime = None
+    exit_code = None
+    if exited is not None:
+        try:
+            exit_code = int(exited.get("rc", ""))
+        except ValueError:
+            exit_code = None
+    return Console(
+        booted=booted is not None,
+        boot_uptime_s=uptime,
+        started=started.get("workload") if started is not None else None,
+        result=_pairs(text, "VB-RESULT") or {},
+        exit_code=exit_code,
+        errors=errors,
+        panic=panic.group(0).strip() if panic else None,
+        oom=oom.group(0) if oom else None,
+        kvm_error=kvm_error,
+        qemu_errors=[m.group(0).strip() for m in _QEMU_ERROR.finditer(text)],
+        powered_off="reboot: Power down" in text,
+    )

@@ -1,0 +1,68 @@
+"""The guest's ``/init``: a busybox shell script that runs the workload named on the command line.
+
+Kernel command line parameters it reads (from ``/proc/cmdline``):
+
+- ``vb.wl=NAME``: run ``/wl/NAME`` (default ``noop``)
+- ``vb.args=A,B,C``: its arguments, comma-separated (no spaces, no commas inside one)
+- ``vb.disk=1``: mount the ext4 file system on ``/dev/vda`` at ``/work`` (else a tmpfs)
+- ``vb.net=1``: bring up ``eth0`` with QEMU user networking's default address
+
+Lines it prints on the serial console, in order:
+
+- ``VB-BOOTED uptime=S``: the first line from init (S: the guest's own uptime in seconds)
+- ``VB-START workload=NAME``: just before the workload runs
+- the workload's own output, including its ``VB-RESULT`` line
+- ``VB-EXIT workload=NAME rc=N``: after it exited; then the guest powers off
+- ``VB-ERROR ...``: a setup step failed (module, mount, network)
+"""
+
+from __future__ import annotations
+
+#: busybox applets the script calls (linked as /bin/NAME in the initramfs).
+APPLETS = ("sh", "mount", "umount", "cat", "cut", "echo", "tr", "insmod", "ip", "sleep",
+           "poweroff", "sync", "ls", "dmesg")
+
+GUEST_ADDRESS = "10.0.2.15/24"   # QEMU user networking's default guest address
+GUEST_GATEWAY = "10.0.2.2"
+
+INIT_SCRIPT = f"""#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc
+echo "VB-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+wl=noop; args=; disk=0; net=0
+for tok in $(cat /proc/cmdline); do
+  case "$tok" in
+    vb.wl=*) wl="${{tok#vb.wl=}}" ;;
+    vb.args=*) args=$(echo "${{tok#vb.args=}}" | tr ',' ' ') ;;
+    vb.disk=*) disk="${{tok#vb.disk=}}" ;;
+    vb.net=*) net="${{tok#vb.net=}}" ;;
+  esac
+done
+if [ -f /etc/modules ]; then
+  for mod in $(cat /etc/modules); do
+    insmod "/lib/modules/$mod.ko" || echo "VB-ERROR insmod $mod"
+  done
+fi
+if [ "$disk" = 1 ]; then
+  n=0
+  while [ ! -b /dev/vda ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+  mount -t ext4 /dev/vda /work || echo "VB-ERROR mount /dev/vda"
+else
+  mount -t tmpfs tmpfs /work
+fi
+if [ "$net" = 1 ]; then
+  ip link set lo up
+  ip link set eth0 up || echo "VB-ERROR no eth0"
+  ip addr add {GUEST_ADDRESS} dev eth0
+  ip route add default via {GUEST_GATEWAY}
+fi
+echo "VB-START workload=$wl"
+/wl/$wl $args
+rc=$?
+echo "VB-EXIT workload=$wl rc=$rc"
+[ "$disk" = 1 ] && umount /work
+sync
+poweroff -f
+"""

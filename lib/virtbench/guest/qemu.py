@@ -1,0 +1,222 @@
+"""QEMU command lines for the suite's guests, and the helpers that wait on a running guest.
+
+Two machine types:
+
+- ``pc``: the full boot. i440FX machine with QEMU's default devices (SeaBIOS firmware, VGA,
+  IDE, floppy, PIT, RTC; the default NIC is left out) and the compressed ``vmlinuz`` as
+  Debian ships it, which the guest decompresses itself. Devices hang off PCI.
+- ``microvm``: the fast boot. QEMU's minimal machine (qboot firmware, no PCI) booting the
+  uncompressed ELF ``vmlinux`` through its PVH entry. Devices are virtio-mmio.
+
+Serial goes to QEMU's stdio (``-serial stdio``); the guest powers off when its workload ends
+and ``-no-reboot`` turns a guest reboot or panic into a QEMU exit.
+
+Guest clock under TCG: the emulated TSC ticks at the host TSC's rate, but the guest kernel
+calibrates it against the emulated PIT, which fails on a busy host (the vCPU thread is not
+scheduled evenly), and microvm has no HPET or ACPI PM timer to fall back on: the kernel then
+stalls in early boot. The clocksource watchdog likewise drops the TSC for jiffies when
+the host is busy. So TCG guests get ``tsc_early_khz=<host TSC kHz> tsc=reliable
+no_timer_check`` on their command line, which keeps the guest's CLOCK_MONOTONIC on the TSC,
+i.e. on host real time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import shlex
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from virtbench.guest.kernel import Kernel
+from virtbench.guest.serial import ConsoleLog
+from virtbench.process import run_tool
+
+QEMU = "qemu-system-x86_64"
+MACHINES = ("pc", "microvm")
+ACCELERATORS = ("tcg", "kvm")
+#: migrate-set-parameters max-bandwidth when saving a snapshot: 16 GiB/s, i.e. no cap in
+#: practice (QEMU's default cap is 128 MiB/s, which alone makes a 64 MiB save take 0.5 s).
+UNCAPPED_BANDWIDTH = 16 << 30
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A variant's fixed choices: machine type, accelerator and CPU model."""
+
+    machine: str
+    accel: str
+    cpu: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.machine not in MACHINES:
+            raise ValueError(f"unknown machine {self.machine!r}; valid: {', '.join(MACHINES)}")
+        if self.accel not in ACCELERATORS:
+            raise ValueError(f"unknown accelerator {self.accel!r}")
+
+    @property
+    def bus(self) -> str:
+        """How devices attach: ``pci`` on pc, ``mmio`` on microvm."""
+        return "pci" if self.machine == "pc" else "mmio"
+
+    def kernel_image(self, kernel: Kernel) -> Path:
+        """The compressed bzImage for the full boot, the ELF vmlinux for the fast boot."""
+        return kernel.vmlinuz if self.machine == "pc" else kernel.vmlinux
+
+    @property
+    def boot_kind(self) -> str:
+        if self.machine == "pc":
+            return ("full boot: pc machine, SeaBIOS, QEMU's default devices, the compressed "
+                    "bzImage as shipped")
+        return "fast boot: microvm machine, qboot, virtio-mmio, the uncompressed ELF vmlinux (PVH)"
+
+
+@dataclass(frozen=True)
+class Boot:
+    """What one QEMU run boots: the workload and its arguments, memory and devices."""
+
+    workload: str
+    args: tuple[str, ...] = ()
+    memory_mib: int = 256
+    cpus: int = 1
+    disk: Path | None = None          # raw ext4 image, attached as virtio-blk, mounted at /work
+    hostfwd_port: int | None = None   # user networking; 127.0.0.1:PORT on the host -> guest :80
+    qmp: Path | None = None           # QMP unix socket path
+    incoming: Path | None = None      # restore from this migration stream file
+
+
+def host_tsc_khz() -> int | None:
+    """The host TSC's frequency in kHz, when the host states it (else None).
+
+    ``cpu MHz`` in /proc/cpuinfo is the TSC rate when the TSC is invariant (``constant_tsc``)
+    and no cpufreq driver reports a changing clock; otherwise it is not trusted.
+    """
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    flags = re.search(r"^flags\s*:(.*)$", info, re.M)
+    mhz = re.search(r"^cpu MHz\s*:\s*([0-9.]+)", info, re.M)
+    if not flags or not mhz or "constant_tsc" not in flags.group(1).split():
+        return None
+    if Path("/sys/devices/system/cpu/cpu0/cpufreq").exists() and \
+            "tsc_known_freq" not in flags.group(1).split():
+        return None
+    return round(float(mhz.group(1)) * 1000)
+
+
+def kernel_cmdline(boot: Boot, accel: str = "tcg") -> str:
+    """The kernel command line: serial console, quiet, TCG clock settings, ``vb.*`` for init."""
+    for arg in boot.args:
+        if not arg or any(c.isspace() or c in ',"' for c in arg):
+            raise ValueError(f"guest workload arguments cannot be empty or contain spaces, "
+                             f"commas or quotes: {arg!r}")
+    parts = ["console=ttyS0", "quiet", "panic=-1"]
+    if accel == "tcg":
+        khz = host_tsc_khz()
+        parts += ([f"tsc_early_khz={khz}"] if khz else []) + ["tsc=reliable", "no_timer_check"]
+    parts.append(f"vb.wl={boot.workload}")
+    if boot.args:
+        parts.append("vb.args=" + ",".join(boot.args))
+    if boot.disk is not None:
+        parts.append("vb.disk=1")
+    if boot.hostfwd_port is not None:
+        parts.append("vb.net=1")
+    return " ".join(parts)
+
+
+def qemu_argv(machine: Machine, kernel: Path, initrd: Path, boot: Boot) -> list[str]:
+    """The full QEMU command for ``boot`` on ``machine``."""
+    argv = [QEMU, "-M", machine.machine, "-accel", machine.accel]
+    if machine.cpu:
+        argv += ["-cpu", machine.cpu]
+    argv += ["-m", str(boot.memory_mib), "-smp", str(boot.cpus), "-no-user-config",
+             "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]
+    if machine.machine == "pc":
+        argv += ["-parallel", "none", "-net", "none"]
+    else:
+        argv += ["-nodefaults"]
+    pci = machine.bus == "pci"
+    if boot.disk is not None:
+        argv += ["-drive", f"file={boot.disk},format=raw,if=none,id=d0,cache=writeback",
+                 "-device", f"{'virtio-blk-pci' if pci else 'virtio-blk-device'},drive=d0"]
+    if boot.hostfwd_port is not None:
+        argv += ["-netdev", f"user,id=n0,restrict=on,"
+                            f"hostfwd=tcp:127.0.0.1:{boot.hostfwd_port}-:80",
+                 "-device", "virtio-net-pci,netdev=n0,romfile=" if pci
+                 else "virtio-net-device,netdev=n0"]
+    if boot.qmp is not None:
+        argv += ["-qmp", f"unix:{boot.qmp},server=on,wait=off"]
+    if boot.incoming is not None:
+        argv += ["-incoming", f"exec:cat {shlex.quote(str(boot.incoming))}"]
+    argv += ["-kernel", str(kernel), "-initrd", str(initrd), "-append",
+             kernel_cmdline(boot, machine.accel)]
+    return argv
+
+
+def qemu_version() -> str | None:
+    """``QEMU emulator version 7.2.22 (Debian ...)`` -> ``7.2.22 (Debian ...)``; None if absent."""
+    try:
+        out = run_tool([QEMU, "--version"], timeout=10).splitlines()[0]
+    except (OSError, RuntimeError, subprocess.TimeoutExpired, IndexError):
+        return None
+    return out.removeprefix("QEMU emulator version ").strip()
+
+
+def accelerators() -> list[str]:
+    """The accelerators this QEMU binary was built with (``-accel help``)."""
+    out = run_tool([QEMU, "-accel", "help"], timeout=10)
+    return [line.strip() for line in out.splitlines()[1:] if line.strip()]
+
+
+def make_disk(path: Path, size_mib: int) -> Path:
+    """A sparse raw image of ``size_mib`` MiB holding an empty ext4 file system."""
+    with open(path, "wb") as f:
+        f.truncate(size_mib << 20)
+    # Inode tables and the journal are written now, so no lazy init runs inside the guest.
+    run_tool(["mke2fs", "-q", "-F", "-t", "ext4", "-E", "lazy_itable_init=0,lazy_journal_init=0",
+              "-L", "vbwork", str(path)], timeout=60)
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_ok(port: int, timeout: float = 1.0) -> bool:
+    """One ``GET /`` to 127.0.0.1:port; True on a 200 answer, False on anything else."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def wait_http(log: ConsoleLog, port: int, timeout: float) -> int:
+    """Poll ``GET /`` until the guest answers 200; return perf_counter_ns of that answer.
+
+    Raises TimeoutError (with the console tail) if no answer comes in time and RuntimeError if
+    QEMU exits first.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if http_ok(port, timeout=min(1.0, max(0.05, deadline - time.monotonic()))):
+            return time.perf_counter_ns()
+        if log.inst.proc.poll() is not None:
+            raise RuntimeError(f"QEMU exited {log.inst.proc.returncode} before the guest "
+                               f"answered HTTP; console tail: {log.tail()!r}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the guest did not answer HTTP on 127.0.0.1:{port} within "
+                               f"{timeout:g} s; console tail: {log.tail()!r}")
+        time.sleep(0.001)

@@ -1,0 +1,526 @@
+"""Virtual machines: QEMU with KVM (only when a real test boot proves it works) or TCG.
+
+Variants carry the accelerator and the machine type in their names:
+
+- ``qemu-kvm/pc``, ``qemu-tcg/pc``: the full boot (pc machine, SeaBIOS, default devices, the
+  compressed kernel as Debian ships it)
+- ``qemu-kvm/microvm``, ``qemu-tcg/microvm``: the fast boot (microvm machine, the
+  uncompressed ELF kernel entered through PVH)
+
+TCG is software emulation: every guest instruction is translated by QEMU. Its numbers are
+TCG numbers, not hardware-virtualized VM numbers, and every description says so.
+
+The guest is Debian's kernel plus an initramfs of busybox, one static workload and an init
+that runs it and reports over the serial console (see :mod:`virtbench.guest`). Every QEMU
+runs under :func:`virtbench.process.start_instance` (ended on exit, error or Ctrl-C) with a
+time limit on each wait; a guest that hangs is reported with its console tail.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import ClassVar
+
+from virtbench.guest.console import parse_console
+from virtbench.guest.initramfs import BUSYBOX, build_initramfs
+from virtbench.guest.kernel import Kernel, cached_kernel, fetch_kernel
+from virtbench.guest.kvm import kvm_decision
+from virtbench.guest.qemu import (
+    QEMU,
+    UNCAPPED_BANDWIDTH,
+    Boot,
+    Machine,
+    accelerators,
+    free_port,
+    make_disk,
+    qemu_argv,
+    qemu_version,
+    wait_http,
+)
+from virtbench.guest.qmp import Qmp
+from virtbench.guest.serial import ConsoleLog
+from virtbench.platforms.base import (
+    WORKDIR,
+    Availability,
+    Handle,
+    NotSupported,
+    Platform,
+    RunOutcome,
+    Workload,
+    substitute_workdir,
+    which,
+)
+from virtbench.process import Instance, ProcessTimeout, read_proc_status, start_instance
+from virtbench.results import Measurement
+from virtbench.workloads import WORKLOADS
+
+GUEST_MEMORY_MIB = 256
+MEMORY_GUEST_SIZES = (128, 256, 512)
+GUEST_WORKDIR = "/work"
+MIN_DISK_MIB = 128
+HOLD_MS = "600000"          # long-running guests hold until QEMU is stopped
+EXIT_TIMEOUT_S = 30.0       # from the workload's result to QEMU's exit
+HTTP_TIMEOUT_S = 60.0
+SNAPSHOT_TIMEOUT_S = 120.0
+
+RUN_INTERVAL = ("from the host reading the guest init's VB-START line on the serial console "
+                "(printed just before it starts the workload) to the host reading the "
+                "workload's VB-RESULT line; excludes boot and power-off")
+
+
+class GuestFailed(RuntimeError):
+    """A guest hung, crashed or its workload failed; the message has the console evidence."""
+
+
+class Qemu(Platform):
+    """One QEMU variant: a machine type and an accelerator."""
+
+    family = "vm"
+    machine_type: ClassVar[str]
+    accel: ClassVar[str]
+    cpu: ClassVar[str | None] = None
+    boot_timeout: ClassVar[float] = 60.0
+
+    def __init__(self) -> None:
+        self._kernel: Kernel | None = None
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    @property
+    def machine(self) -> Machine:
+        return Machine(self.machine_type, self.accel, self.cpu)
+
+    def kernel(self) -> Kernel:
+        if self._kernel is None:
+            self._kernel = fetch_kernel()
+        return self._kernel
+
+    def _basics(self) -> Availability | None:
+        """Unavailable for a missing tool; None when QEMU, busybox and a kernel source exist."""
+        if which(QEMU) is None:
+            return Availability(False, f"{QEMU} not found",
+                                "apt-get install qemu-system-x86 (or run `make setup`)")
+        if self.accel not in accelerators():
+            return Availability(False, f"this QEMU has no {self.accel} accelerator",
+                                "install Debian's qemu-system-x86")
+        if not BUSYBOX.is_file():
+            return Availability(False, f"{BUSYBOX} not found (the guest's userland)",
+                                "apt-get install busybox-static (or run `make setup`)")
+        if cached_kernel() is None and which("apt-get") is None:
+            return Availability(False, "no guest kernel cached and no apt-get to fetch Debian's "
+                                       "linux-image-amd64", "run on Debian with apt-get")
+        return None
+
+    def _version(self, kernel: Kernel | None) -> str:
+        guest = kernel.label if kernel else "not fetched yet"
+        return (f"QEMU {qemu_version()}, accelerator {self.accel.upper()}, "
+                f"-M {self.machine_type}, guest kernel {guest}")
+
+    def prepare(self, workloads: Sequence[Workload]) -> None:
+        kernel = self.kernel()
+        names = {w.name for w in workloads if w.builtin} | {"noop", "http"}
+        for name in sorted(names):
+            build_initramfs(name, kernel, self.machine.bus)
+
+    # -- launching ------------------------------------------------------------------------
+
+    def _argv(self, boot: Boot) -> list[str]:
+        kernel = self.kernel()
+        initrd = build_initramfs(boot.workload, kernel, self.machine.bus)
+        return qemu_argv(self.machine, self.machine.kernel_image(kernel), initrd, boot)
+
+    @contextmanager
+    def _launch(self, boot: Boot) -> Iterator[tuple[Instance, ConsoleLog]]:
+        """Start QEMU for ``boot``; yield it with its console log; always end it."""
+        with start_instance(self._argv(boot)) as inst:
+            log = ConsoleLog(inst)
+            yield inst, log
+
+    def _fail(self, what: str, log: ConsoleLog, exc: Exception | None = None) -> GuestFailed:
+        problem = parse_console(log.text).problem() or (str(exc).split(";")[0] if exc else "")
+        return GuestFailed(f"{self.variant} ({self.accel.upper()}): {what}: {problem}; "
+                           f"console tail: {log.tail()!r}")
+
+    def _wait(self, log: ConsoleLog, marker: str, timeout: float, what: str) -> int:
+        """``log.wait_for`` that turns a hang or an early exit into a reported GuestFailed."""
+        try:
+            return log.wait_for(marker, timeout=timeout)
+        except ProcessTimeout as exc:
+            raise self._fail(f"guest hung: no {marker} within {timeout:g} s ({what})", log,
+                             exc) from exc
+        except RuntimeError as exc:
+            raise self._fail(f"QEMU exited before {marker} ({what})", log, exc) from exc
+
+    @staticmethod
+    def _reap(inst: Instance, timeout: float) -> tuple[int, int | None, int]:
+        """Wait for QEMU to exit: (exit code, peak RSS KiB from wait4 or None, exit time ns)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pid, status, usage = os.wait4(inst.pid, os.WNOHANG)
+            except ChildProcessError:  # already reaped by the Popen object
+                return inst.proc.returncode or 0, None, time.perf_counter_ns()
+            if pid:
+                now = time.perf_counter_ns()
+                inst.proc.returncode = os.waitstatus_to_exitcode(status)
+                return inst.proc.returncode, int(usage.ru_maxrss), now
+            if time.monotonic() > deadline:
+                raise ProcessTimeout(f"QEMU did not exit within {timeout:g} s after the guest "
+                                     "finished")
+            time.sleep(0.0005)
+
+    # -- run to completion ----------------------------------------------------------------
+
+    def run(self, workload: Workload, args: Sequence[str] = (), *,
+            timeout: float = 300.0) -> RunOutcome:
+        """Boot a guest that runs ``workload`` once and powers off.
+
+        ``wall_ns`` is timed on the host from the VB-START to the VB-RESULT serial line (see
+        RUN_INTERVAL); a ``{workdir}`` argument puts a fresh ext4 disk image at /work.
+        """
+        if not workload.builtin or workload.name not in WORKLOADS:
+            raise NotSupported(f"{self.variant} runs the built-in workloads only (the guest "
+                               "is an initramfs with their static builds)")
+        with tempfile.TemporaryDirectory(prefix="vb-vm-") as tmp:
+            disk = None
+            if any(WORKDIR in a for a in args):
+                disk = make_disk(Path(tmp) / "work.img", _disk_mib(args))
+            boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)),
+                        GUEST_MEMORY_MIB, disk=disk)
+            with self._launch(boot) as (inst, log):
+                self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
+                start = self._wait(log, "VB-START", 60, "guest set-up")
+                end = self._wait(log, "VB-RESULT", timeout, f"workload {workload.name}")
+                self._wait(log, "VB-EXIT", EXIT_TIMEOUT_S, "workload exit")
+                code, peak, _ = self._reap(inst, EXIT_TIMEOUT_S)
+                log.close()
+                text = log.text
+        console = parse_console(text)
+        if console.exit_code != 0:
+            raise GuestFailed(f"{self.variant}: workload {workload.name} failed in the guest: "
+                              f"{console.problem()}; console tail: {log.tail()!r}")
+        return RunOutcome(end - start, f"{RUN_INTERVAL} ({self.accel.upper()})", code, text,
+                          console.result, peak,
+                          rss_of=f"the QEMU process ({self.accel.upper()} guest of "
+                                 f"{GUEST_MEMORY_MIB} MiB)")
+
+    # -- startup --------------------------------------------------------------------------
+
+    def startup(self, workload: Workload) -> list[Measurement]:
+        """Boot, pause/resume and snapshot-restore times (all in ms, host clock)."""
+        if not workload.builtin:
+            raise NotSupported(f"{self.variant} runs the built-in workloads only")
+        tag = self.accel.upper()
+        kind = f"{self.machine.boot_kind}; accelerator {tag}"
+        with self._launch(Boot(workload.name)) as (inst, log):
+            booted = self._wait(log, "VB-BOOTED", self.boot_timeout, "boot")
+            self._wait(log, "VB-EXIT", 60, f"workload {workload.name}")
+            _, peak, exited = self._reap(inst, EXIT_TIMEOUT_S)
+            log.close()
+            console = parse_console(log.text)
+            if console.exit_code != 0:
+                raise self._fail(f"workload {workload.name} failed", log)
+        ms = [
+            Measurement("startup", (booted - inst.started_ns) / 1e6, "ms",
+                        f"{kind}: from spawning QEMU (perf_counter_ns before Popen) to the host "
+                        "reading the first line from the guest's init (VB-BOOTED) on the "
+                        "serial console"),
+            Measurement("startup_to_exit", (exited - inst.started_ns) / 1e6, "ms",
+                        f"{kind}: from spawning QEMU to wait4 returning after the guest ran "
+                        f"{workload.name} and powered off"),
+        ]
+        if console.boot_uptime_s is not None:
+            ms.append(Measurement("guest_uptime_at_init", console.boot_uptime_s * 1e3, "ms",
+                                  f"{kind}: the guest kernel's own /proc/uptime when init "
+                                  "started (guest clock; excludes firmware and, for a "
+                                  "compressed kernel, decompression)"))
+        if peak is not None:
+            ms.append(Measurement("peak_rss", peak / 1024, "MiB",
+                                  f"peak RSS (wait4 ru_maxrss) of the QEMU process, "
+                                  f"{tag} guest of {GUEST_MEMORY_MIB} MiB"))
+        return ms + self.pause_and_snapshot()
+
+    def pause_and_snapshot(self) -> list[Measurement]:
+        """Pause/resume over QMP and a snapshot save + restore of a guest serving HTTP."""
+        tag = self.accel.upper()
+        where = f"{self.variant} ({tag}) guest serving HTTP through user networking"
+        with tempfile.TemporaryDirectory(prefix="vb-vm-snap-") as tmp:
+            snap = Path(tmp) / "state.bin"
+            with self._serve(Path(tmp), free_port(), GUEST_MEMORY_MIB) as (log, boot, _):
+                with Qmp(boot.qmp).connect() as qmp:
+                    t0 = time.perf_counter_ns()
+                    qmp.execute("stop")
+                    t1 = time.perf_counter_ns()
+                    if qmp.status() != "paused":
+                        raise self._fail("QMP stop did not pause the VM", log)
+                    t2 = time.perf_counter_ns()
+                    qmp.execute("cont")
+                    t3 = time.perf_counter_ns()
+                    answered = wait_http(log, boot.hostfwd_port, HTTP_TIMEOUT_S)
+                    save_ns = _save_snapshot(qmp, snap)
+            snap_bytes = snap.stat().st_size
+            restore = Boot("http", boot.args, boot.memory_mib,
+                           hostfwd_port=free_port(), qmp=Path(tmp) / "restore.sock",
+                           incoming=snap)
+            with self._launch(restore) as (inst2, log2):
+                with Qmp(restore.qmp).connect(wait=SNAPSHOT_TIMEOUT_S) as qmp2:
+                    loaded = _wait_status(qmp2, ("paused", "running"), SNAPSHOT_TIMEOUT_S)
+                    qmp2.execute("cont")
+                    back = wait_http(log2, restore.hostfwd_port, HTTP_TIMEOUT_S)
+        return [
+            Measurement("qmp_stop", (t1 - t0) / 1e6, "ms",
+                        f"QMP 'stop' round trip on a {where}"),
+            Measurement("qmp_cont", (t3 - t2) / 1e6, "ms",
+                        f"QMP 'cont' round trip on the paused {where}"),
+            Measurement("pause_resume", (answered - t2) / 1e6, "ms",
+                        f"{where}, paused with QMP 'stop' (run state checked): from sending "
+                        "QMP 'cont' to the first HTTP 200 answered by the guest"),
+            Measurement("snapshot_save", save_ns / 1e6, "ms",
+                        f"{where}: from sending QMP 'stop' to query-migrate reporting "
+                        "'completed' for 'migrate exec:cat > FILE' with max-bandwidth "
+                        f"{UNCAPPED_BANDWIDTH >> 30} GiB/s (cap lifted)"),
+            Measurement("snapshot_size", snap_bytes, "B",
+                        f"size of the saved device and RAM state of a {GUEST_MEMORY_MIB} MiB "
+                        f"guest ({tag})"),
+            Measurement("snapshot_load", (loaded - inst2.started_ns) / 1e6, "ms",
+                        f"{self.variant} ({tag}): from spawning a new QEMU with -incoming "
+                        "'exec:cat FILE' to QMP query-status reporting the state loaded"),
+            Measurement("snapshot_restore", (back - inst2.started_ns) / 1e6, "ms",
+                        f"{self.variant} ({tag}): from spawning a new QEMU with -incoming "
+                        "'exec:cat FILE' to the first HTTP 200 from the restored guest "
+                        "(includes loading the state and QMP 'cont')"),
+        ]
+
+    # -- long-running instances -----------------------------------------------------------
+
+    @contextmanager
+    def _serve(self, tmp: Path, port: int, memory_mib: int, cpus: int = 1,
+               extra: Sequence[str] = ()) -> Iterator[tuple[ConsoleLog, Boot, int]]:
+        """A guest running the http workload, forwarded from 127.0.0.1:port, answering.
+
+        Yields its console log, its boot description and when its first HTTP 200 came.
+        """
+        boot = Boot("http", ("--port", "80", "--bind", "0.0.0.0", *extra), memory_mib, cpus,
+                    hostfwd_port=port, qmp=tmp / "qmp.sock")
+        with self._launch(boot) as (_, log):
+            self._wait(log, "VB-BOOTED", self.boot_timeout, "boot")
+            self._wait(log, "VB-READY", HTTP_TIMEOUT_S, "http server start")
+            try:
+                ready = wait_http(log, port, HTTP_TIMEOUT_S)
+            except (TimeoutError, RuntimeError) as exc:
+                raise self._fail("the guest's HTTP server did not answer", log, exc) from exc
+            yield log, boot, ready
+
+    @contextmanager
+    def instance(self, workload: Workload, args: Sequence[str] = (), *,
+                 port: int | None = None, limits: dict | None = None,
+                 timeout: float = 120.0) -> Iterator[Handle]:
+        """A guest running ``workload``; for ``http`` QEMU forwards 127.0.0.1:port -> :80.
+
+        Ready means, for ``http``, the first HTTP 200 through the forward; for ``mem`` its
+        VB-READY line; otherwise the guest's VB-START line. ``limits`` may set
+        ``memory_mib`` (guest RAM) and ``cpus`` (vCPUs).
+        """
+        if not workload.builtin or workload.name not in WORKLOADS:
+            raise NotSupported(f"{self.variant} runs the built-in workloads only")
+        limits = dict(limits or {})
+        memory = int(limits.pop("memory_mib", GUEST_MEMORY_MIB))
+        cpus = int(limits.pop("cpus", 1))
+        if limits:
+            raise NotSupported(f"{self.variant} supports the limits memory_mib and cpus, "
+                               f"not {', '.join(limits)}")
+        info = {"accelerator": self.accel, "machine": self.machine_type,
+                "guest_memory_mib": str(memory), "vcpus": str(cpus)}
+        with tempfile.TemporaryDirectory(prefix="vb-vm-inst-") as tmp:
+            if workload.name == "http":
+                if port is None:
+                    raise ValueError("the http workload needs a port")
+                with self._serve(Path(tmp), port, memory, cpus, args) as (log, boot, ready):
+                    info.update(network="QEMU user networking (slirp), hostfwd "
+                                        f"tcp:127.0.0.1:{port} -> guest :80",
+                                qmp_socket=str(boot.qmp))
+                    yield Handle(pids=[log.inst.pid], port=port, ready_ns=ready, info=info)
+                return
+            boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)), memory,
+                        cpus, qmp=Path(tmp) / "qmp.sock")
+            with self._launch(boot) as (inst, log):
+                self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
+                marker = "VB-READY" if workload.name == "mem" else "VB-START"
+                ready = self._wait(log, marker, timeout, f"{workload.name} start")
+                yield Handle(pids=[inst.pid], port=None, ready_ns=ready,
+                             info={**info, "qmp_socket": str(boot.qmp)})
+
+    # -- memory ---------------------------------------------------------------------------
+
+    def memory(self, mib: int) -> list[Measurement]:
+        """QEMU's RSS and PSS for guests of 128, 256 and 512 MiB, the guest holding ``mib``."""
+        tag = self.accel.upper()
+        state = "idle guest" if mib == 0 else f"guest holding {mib} MiB (mem workload, touched)"
+        ms: list[Measurement] = []
+        for guest in MEMORY_GUEST_SIZES:
+            suffix = "" if guest == GUEST_MEMORY_MIB else f"_guest{guest}"
+            tags = {"guest_memory_mib": str(guest)}
+            try:
+                with self._launch(Boot("mem", (str(mib), HOLD_MS), guest)) as (inst, log):
+                    self._wait(log, "VB-READY", self.boot_timeout, f"mem {mib} MiB")
+                    time.sleep(0.05)
+                    status = read_proc_status(inst.pid)
+            except GuestFailed as exc:
+                for metric in ("rss", "pss"):
+                    ms.append(Measurement.missing(metric + suffix, "MiB", str(exc), tags=tags))
+                continue
+            where = f"of the QEMU process ({tag}, guest of {guest} MiB), {state}"
+            if "VmRSS" in status:
+                ms.append(Measurement("rss" + suffix, status["VmRSS"] / 1024, "MiB",
+                                      f"VmRSS {where}", tags=tags))
+            if "Pss" in status:
+                ms.append(Measurement("pss" + suffix, status["Pss"] / 1024, "MiB",
+                                      f"PSS (smaps_rollup) {where}", tags=tags))
+        return ms
+
+    # -- disk -----------------------------------------------------------------------------
+
+    def disk(self) -> list[Measurement]:
+        """Bytes of the kernel, each workload's initramfs, and the I/O disk image."""
+        kernel = self.kernel()
+        image = self.machine.kernel_image(kernel)
+        kernel_bytes = image.stat().st_size
+        what = ("compressed bzImage" if self.machine_type == "pc"
+                else "uncompressed ELF vmlinux")
+        ms = [Measurement("kernel_size", kernel_bytes, "B",
+                          f"the {what} this variant boots ({kernel.label})")]
+        with tempfile.TemporaryDirectory(prefix="vb-vm-disk-") as tmp:
+            img = make_disk(Path(tmp) / "work.img", MIN_DISK_MIB)
+            apparent, allocated = img.stat().st_size, img.stat().st_blocks * 512
+        for name in ("noop", "cpu", "http", "fileio"):
+            initrd = build_initramfs(name, kernel, self.machine.bus).stat().st_size
+            total = kernel_bytes + initrd + (allocated if name == "fileio" else 0)
+            extra = (f" + the allocated blocks of the empty {MIN_DISK_MIB} MiB ext4 disk image"
+                     if name == "fileio" else "")
+            ms += [
+                Measurement("initramfs_size", initrd, "B",
+                            f"gzip cpio: init, busybox-static, the static {name} workload"
+                            + (" and its kernel modules" if name in ("http", "fileio") else ""),
+                            workload=name),
+                Measurement("artifact_size", total, "B",
+                            f"the {what} + the {name} initramfs{extra}", workload=name),
+            ]
+        ms += [
+            Measurement("disk_image_size", apparent, "B",
+                        "apparent size of the raw ext4 image attached for I/O", workload="fileio"),
+            Measurement("disk_image_allocated", allocated, "B",
+                        "blocks allocated (st_blocks) by the sparse raw ext4 image after mke2fs",
+                        workload="fileio"),
+        ]
+        return ms
+
+
+def _disk_mib(args: Sequence[str]) -> int:
+    """Disk size for a fileio run: twice the file size plus room for ext4, at least 128 MiB."""
+    size = 64
+    if len(args) > 1 and args[1].isdigit():
+        size = int(args[1])
+    return max(MIN_DISK_MIB, 2 * size + 64)
+
+
+def _save_snapshot(qmp: Qmp, path: Path) -> int:
+    """Stop the VM and migrate its state into ``path``; return ns from stop to completed."""
+    qmp.execute("migrate-set-parameters", {"max-bandwidth": UNCAPPED_BANDWIDTH})
+    t0 = time.perf_counter_ns()
+    qmp.execute("stop")
+    qmp.execute("migrate", {"uri": f"exec:cat > {shlex.quote(str(path))}"})
+    deadline = time.monotonic() + SNAPSHOT_TIMEOUT_S
+    while True:
+        info = qmp.execute("query-migrate")
+        status = info.get("status")
+        if status == "completed":
+            return time.perf_counter_ns() - t0
+        if status in ("failed", "cancelled"):
+            raise GuestFailed(f"snapshot save {status}: {info.get('error-desc', '')}")
+        if time.monotonic() > deadline:
+            raise GuestFailed(f"snapshot save not completed within {SNAPSHOT_TIMEOUT_S:g} s "
+                              f"(status {status})")
+        time.sleep(0.001)
+
+
+def _wait_status(qmp: Qmp, wanted: Sequence[str], timeout: float) -> int:
+    """Poll query-status until the run state is one of ``wanted``; return perf_counter_ns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = qmp.status()
+        if status in wanted:
+            return time.perf_counter_ns()
+        if time.monotonic() > deadline:
+            raise GuestFailed(f"incoming migration: run state still {status!r} after "
+                              f"{timeout:g} s")
+        time.sleep(0.001)
+
+
+class Tcg(Qemu):
+    """QEMU with the TCG accelerator: the guest CPU is emulated in software."""
+
+    accel = "tcg"
+
+    def check(self) -> Availability:
+        missing = self._basics()
+        kernel = cached_kernel()
+        if missing is not None:
+            return Availability(missing.available, missing.reason, missing.fix,
+                                self._version(kernel))
+        reason = (f"QEMU with TCG: software emulation of the guest CPU (no hardware "
+                  f"virtualization), {self.machine.boot_kind}")
+        decision = kvm_decision(kernel, cached_only=True) if kernel else None
+        reason += ("; KVM decision: " + decision.evidence if decision is not None
+                   else "; KVM not probed yet (see the qemu-kvm variants)")
+        return Availability(True, reason, version=self._version(kernel))
+
+
+class Kvm(Qemu):
+    """QEMU with KVM, available only if a real test boot with KVM succeeded here."""
+
+    accel = "kvm"
+    cpu = "host"
+    boot_timeout = 60.0
+
+    def check(self) -> Availability:
+        missing = self._basics()
+        if missing is not None:
+            return Availability(missing.available, missing.reason, missing.fix,
+                                self._version(cached_kernel()))
+        kernel = self.kernel()
+        decision = kvm_decision(kernel)
+        fix = ("" if decision.usable else
+               "a host with hardware virtualization (vmx/svm) and kvm_intel or kvm_amd; "
+               "the qemu-tcg variants run here instead")
+        return Availability(decision.usable, decision.evidence, fix, self._version(kernel))
+
+
+class KvmPc(Kvm):
+    variant = "qemu-kvm/pc"
+    summary = "QEMU + KVM, pc machine, full boot of the compressed kernel"
+    machine_type = "pc"
+
+
+class KvmMicrovm(Kvm):
+    variant = "qemu-kvm/microvm"
+    summary = "QEMU + KVM, microvm machine, fast boot of the uncompressed kernel (PVH)"
+    machine_type = "microvm"
+
+
+class TcgPc(Tcg):
+    variant = "qemu-tcg/pc"
+    summary = "QEMU TCG (software emulation), pc machine, full boot of the compressed kernel"
+    machine_type = "pc"
+
+
+class TcgMicrovm(Tcg):
+    variant = "qemu-tcg/microvm"
+    summary = ("QEMU TCG (software emulation), microvm machine, fast boot of the uncompressed "
+               "kernel (PVH)")
+    machine_type = "microvm"
