@@ -74,7 +74,7 @@ def measure_io(plat: Platform, wl: Workload, params: Params) -> list[Measurement
 register(Experiment(
     "startup", "time from launch to exit of the no-op workload, and peak memory",
     (("startup", "ms"), ("peak_rss", "MiB")), measure_startup,
-    workloads=("noop",), reps=30, quick_reps=5, warmup=2))
+    workloads=("noop",), reps=15, quick_reps=5, warmup=1))
 register(Experiment(
     "memory", "memory of one instance, idle and holding a loaded buffer",
     (("rss_idle", "MiB"), ("rss_loaded", "MiB")), measure_memory,

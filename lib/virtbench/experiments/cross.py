@@ -62,7 +62,7 @@ def measure_http(plat: Platform, wl: Workload, params: Params) -> list[Measureme
 
 def measure_idle_cpu(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     """Host CPU used by one idle instance (an http server nobody calls) over a fixed window."""
-    window_s = float(params.options.get("idle_window_s", 3 if params.quick else 10))
+    window_s = float(params.options.get("idle_window_s", 3 if params.quick else 5))
     with plat.instance(wl, port=free_port()) as handle:
         time.sleep(1.0)  # let start-up work finish
         before, t0 = cpu_ns(handle.pids), time.perf_counter_ns()
@@ -123,7 +123,7 @@ def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measur
 register(Experiment(
     "http", "requests/s and latency of the http workload under wrk, and the server's CPU share",
     (("requests_per_s", "req/s"), ("latency_p50", "ms"), ("latency_p99", "ms")), measure_http,
-    workloads=("http",), reps=5, quick_reps=2, warmup=0))
+    workloads=("http",), reps=3, quick_reps=2, warmup=0))
 register(Experiment(
     "cpu_usage", "host CPU consumed by one idle instance over a fixed window",
     (("cpu_percent_idle", "% of one core"),), measure_idle_cpu,

@@ -18,6 +18,7 @@ time limit on each wait; a guest that hangs is reported with its console tail.
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import tempfile
@@ -325,18 +326,24 @@ class Qemu(Platform):
 
         Ready means, for ``http``, the first HTTP 200 through the forward; for ``mem`` its
         VB-READY line; otherwise the guest's VB-START line. ``limits`` may set
-        ``memory_mib`` (guest RAM) and ``cpus`` (vCPUs).
+        ``memory_mib`` (guest RAM) and ``cpus`` (vCPUs, at least one); ``pids`` and
+        ``nofile`` need no host limit: the guest's processes and descriptors live in the
+        guest kernel, inside the VM's memory and vCPUs.
         """
         if not workload.builtin or workload.name not in WORKLOADS:
             raise NotSupported(f"{self.variant} runs the built-in workloads only")
         limits = dict(limits or {})
         memory = int(limits.pop("memory_mib", GUEST_MEMORY_MIB))
-        cpus = int(limits.pop("cpus", 1))
+        cpus = max(1, math.ceil(float(limits.pop("cpus", 1))))
+        contained = [k for k in ("pids", "nofile") if limits.pop(k, None) is not None]
         if limits:
-            raise NotSupported(f"{self.variant} supports the limits memory_mib and cpus, "
-                               f"not {', '.join(limits)}")
+            raise NotSupported(f"{self.variant} supports the limits memory_mib, cpus, pids "
+                               f"and nofile, not {', '.join(limits)}")
         info = {"accelerator": self.accel, "machine": self.machine_type,
                 "guest_memory_mib": str(memory), "vcpus": str(cpus)}
+        if contained:
+            info["limits"] = (f"guest of {memory} MiB with {cpus} vCPU(s); "
+                              f"{', '.join(contained)} contained by the guest kernel")
         with tempfile.TemporaryDirectory(prefix="vb-vm-inst-") as tmp:
             if workload.name == "http":
                 if port is None:
