@@ -74,19 +74,19 @@ def measure_io(plat: Platform, wl: Workload, params: Params) -> list[Measurement
 register(Experiment(
     "startup", "time from launch to exit of the no-op workload, and peak memory",
     (("startup", "ms"), ("peak_rss", "MiB")), measure_startup,
-    workloads=("noop",), reps=15, quick_reps=5, warmup=1))
+    workloads=("noop",), reps=8, quick_reps=5, warmup=1))
 register(Experiment(
     "memory", "memory of one instance, idle and holding a loaded buffer",
     (("rss_idle", "MiB"), ("rss_loaded", "MiB")), measure_memory,
-    workloads=("mem",), reps=5, quick_reps=2, warmup=0))
+    workloads=("mem",), reps=3, quick_reps=2, warmup=0))
 register(Experiment(
     "disk", "bytes on disk needed to run the workloads",
     (("artifact_size", "B"),), measure_disk, workloads=("noop",), once=True))
 register(Experiment(
     "cpu", "run time of a deterministic compute kernel (checksum checked against native)",
     (("wall_time", "ms"), ("compute_time", "ms")), measure_cpu,
-    workloads=("cpu",), reps=10, quick_reps=3, warmup=1))
+    workloads=("cpu",), reps=5, quick_reps=3, warmup=1))
 register(Experiment(
     "io", "sequential and random file throughput through each platform's file system path",
     tuple((m, "MB/s") for m, _ in IO_METRICS), measure_io,
-    workloads=("fileio",), reps=5, quick_reps=2, warmup=1))
+    workloads=("fileio",), reps=3, quick_reps=2, warmup=1))

@@ -127,9 +127,9 @@ register(Experiment(
 register(Experiment(
     "cpu_usage", "host CPU consumed by one idle instance over a fixed window",
     (("cpu_percent_idle", "% of one core"),), measure_idle_cpu,
-    workloads=("http",), reps=3, quick_reps=2, warmup=0))
+    workloads=("http",), reps=2, quick_reps=2, warmup=0))
 register(Experiment(
     "density", "memory per idle instance (fitted slope) and instances per 8 GiB",
     (("memory_per_instance", "MiB"), ("pss_per_instance", "MiB"),
      ("instances_per_8gib", "instances")), measure_density,
-    workloads=("mem",), reps=3, quick_reps=1, warmup=0))
+    workloads=("mem",), reps=2, quick_reps=1, warmup=0))

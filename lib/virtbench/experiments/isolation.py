@@ -86,4 +86,4 @@ register(Experiment(
     "without the platform's limits",
     (("victim_alone", "ms"),) + tuple((f"slowdown_{k}{s}", "x") for k in ATTACKS
                                       for s in ("", "_limited")),
-    measure_isolation, workloads=("cpu",), reps=3, quick_reps=1, warmup=0))
+    measure_isolation, workloads=("cpu",), reps=2, quick_reps=1, warmup=0))
