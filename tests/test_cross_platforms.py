@@ -1,0 +1,67 @@
+"""The cross-platform experiments on every family, and nothing left running afterwards."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from virtbench import experiments, platforms
+from virtbench.results import RunStore, measured
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+FAST = {"http_duration_s": "1", "idle_window_s": "1", "density_max": "3",
+        "density_budget_mib": "2048", "victim_millions": "5", "attack_mem_mib": "64",
+        "attack_procs": "50"}
+LEFTOVER = r"qemu-system|(^|/)wrk |wasmtime|containerd-shim|docker-proxy|virtbench/build/"
+
+
+def running() -> set[str]:
+    out = subprocess.run(["pgrep", "-af", LEFTOVER], capture_output=True, text=True)
+    return {line for line in out.stdout.splitlines() if "pgrep" not in line}
+
+
+def available(variant: str) -> None:
+    plat = platforms.create(variant)
+    try:
+        if not plat.availability.available:
+            pytest.skip(f"{variant}: {plat.availability.reason}")
+    finally:
+        plat.close()
+
+
+def run(tmp_path, experiment: str, variant: str):
+    available(variant)
+    before = running()
+    store = RunStore("x", root=tmp_path)
+    experiments.run(experiments.get(experiment), [variant], store, reps=1, quick=True,
+                    options=FAST, progress=None)
+    assert running() - before == set(), f"{experiment} on {variant} left processes running"
+    return store.rows()
+
+
+@pytest.mark.parametrize("variant", ["docker/runc", "docker/runc-host",
+                                     "wasmtime-cli-36/tcplisten", "qemu-tcg/microvm"])
+def test_http_on_each_family(tmp_path, variant):
+    df = run(tmp_path, "http", variant)
+    got = measured(df).set_index("metric")["value"]
+    assert got["requests_per_s"] > 0 and got["latency_p50"] <= got["latency_p99"]
+    assert got["errors"] == 0
+
+
+@pytest.mark.parametrize("variant", ["docker/runc", "wasmtime-cli/jit", "qemu-tcg/microvm"])
+def test_idle_cpu_and_density_on_each_family(tmp_path, variant):
+    idle = measured(run(tmp_path / "idle", "cpu_usage", variant))
+    if variant != "wasmtime-cli/jit":  # the 49.x CLI cannot serve http: a reason row instead
+        assert idle["value"].iloc[0] >= 0
+    density = measured(run(tmp_path / "density", "density", variant)).set_index("metric")
+    assert density.loc["pss_per_instance", "value"] > 0
+
+
+@pytest.mark.parametrize("variant", ["docker/runc", "wasmtime-cli/jit", "qemu-tcg/microvm"])
+def test_isolation_on_each_family(tmp_path, variant):
+    df = run(tmp_path, "isolation", variant)
+    got = measured(df).set_index("metric")["value"]
+    assert got["victim_alone"] > 0
+    assert got["slowdown_cpu"] > 0 and got["slowdown_cpu_limited"] > 0
+    assert len(df) == 11  # victim alone + 5 attacks x (without, with limits): a value or a reason
