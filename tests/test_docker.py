@@ -13,15 +13,10 @@ import pytest
 
 from virtbench.platforms import docker_engine
 from virtbench.platforms.base import Workload
-from virtbench.platforms.container import (
-    DockerRunc,
-    DockerRuncHost,
-    DockerWasmtime,
-    ImageSpec,
-    busybox_spec,
+from virtbench.platforms.container import DockerRunc, DockerRuncHost, DockerWasmtime
+from virtbench.platforms.docker_cgroup import (
     cgroup_memory,
     parse_flat_keyed,
-    parse_ldd,
     parse_mountinfo_cgroups,
     parse_proc_cgroup,
 )
@@ -36,6 +31,7 @@ from virtbench.platforms.docker_engine import (
     find_processes,
     mount_points,
 )
+from virtbench.platforms.docker_images import ImageSpec, busybox_spec, parse_ldd
 
 DATA = Path(__file__).parent / "data" / "docker"
 CONTAINER_ID = (DATA / "container-id.txt").read_text().strip()

@@ -13,19 +13,14 @@ its ``containerd-shim-runc-v2``.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import http.client
-import io
 import os
 import shutil
-import subprocess
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -39,6 +34,7 @@ from virtbench.platforms.base import (
     Workload,
     substitute_workdir,
 )
+from virtbench.platforms.docker_cgroup import cgroup_memory
 from virtbench.platforms.docker_engine import (
     LABEL,
     DockerEngine,
@@ -48,257 +44,30 @@ from virtbench.platforms.docker_engine import (
     parent_pid,
     shared_engine,
 )
+from virtbench.platforms.docker_images import (
+    WORKDIR_IN_CONTAINER,
+    ImageSpec,
+    busybox_spec,
+    http_wasmtime_release,
+    is_static_executable,
+    version_of,
+    with_libraries,
+)
 from virtbench.platforms.wasm.engines import (
     EngineUnavailable,
     fetched_wasmtime_cli,
     installed_wasmtime_cli,
 )
-from virtbench.process import read_proc_status, run_tool, tool_version
+from virtbench.process import read_proc_status
 from virtbench.results import Measurement
 from virtbench.workloads import build, parse_result_line, toolchain_status
 
-WORKDIR_IN_CONTAINER = "/work"
 HTTP_CONTAINER_PORT = 8080
 MEM_HOLD_MS = 600_000
 READY_LINE_WORKLOADS = ("mem", "hog")  # built-ins that print VB-READY once they are running
 RUN_INTERVAL = ("from the SDK call APIClient.create_container to APIClient.wait returning "
                 "the exit status (create, start, the workload's run and exit; network {net}; "
                 "removal not included)")
-
-
-# ---- parsers of what the kernel and tools print (unit-tested over captured output) -------
-
-def parse_proc_cgroup(text: str) -> dict[str, str]:
-    """``/proc/<pid>/cgroup`` as {controller: path}; the v2 (unified) entry is under ``""``."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.strip().split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, controllers, path = parts
-        for name in controllers.split(",") if controllers else [""]:
-            out[name] = path
-    return out
-
-
-def parse_mountinfo_cgroups(text: str) -> dict[str, Path]:
-    """Cgroup mount points from ``/proc/self/mountinfo``: v1 controllers by name, v2 as ``""``."""
-    out: dict[str, Path] = {}
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields, rfields = left.split(), right.split()
-        if len(fields) < 5 or len(rfields) < 3:
-            continue
-        mount, fstype, options = Path(fields[4]), rfields[0], rfields[2].split(",")
-        if fstype == "cgroup2":
-            out.setdefault("", mount)
-        elif fstype == "cgroup":
-            for opt in options:
-                if opt not in ("rw", "ro") and "=" not in opt:
-                    out.setdefault(opt, mount)
-    return out
-
-
-def parse_flat_keyed(text: str) -> dict[str, int]:
-    """A cgroup ``key value`` file (``memory.stat``) as {key: int}."""
-    out: dict[str, int] = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-            out[parts[0]] = int(parts[1])
-    return out
-
-
-def parse_ldd(text: str) -> list[Path]:
-    """The files ``ldd`` resolves (libraries and the loader); vdso and unresolved skipped."""
-    paths = []
-    for line in text.splitlines():
-        line = line.strip()
-        if "=>" in line:
-            target = line.split("=>", 1)[1].strip().split(" (")[0].strip()
-        else:
-            target = line.split(" (")[0].strip()
-        if target.startswith("/"):
-            paths.append(Path(target))
-    return paths
-
-
-# ---- cgroup memory of a container ---------------------------------------------------------
-
-@dataclass(frozen=True)
-class CgroupMemory:
-    """Memory counters of one cgroup, in bytes."""
-
-    version: int
-    path: Path
-    usage: int
-    peak: int | None
-    anon: int
-    file: int
-
-    @property
-    def usage_name(self) -> str:
-        return "memory.usage_in_bytes" if self.version == 1 else "memory.current"
-
-    @property
-    def peak_name(self) -> str:
-        return "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
-
-    @property
-    def anon_name(self) -> str:
-        return "memory.stat rss" if self.version == 1 else "memory.stat anon"
-
-    @property
-    def file_name(self) -> str:
-        return "memory.stat cache" if self.version == 1 else "memory.stat file"
-
-
-def cgroup_memory(pid: int, proc: Path = Path("/proc")) -> CgroupMemory:
-    """The memory cgroup counters of process ``pid`` (cgroup v1 or v2, any cgroup driver)."""
-    try:
-        groups = parse_proc_cgroup((proc / str(pid) / "cgroup").read_text())
-        mounts = parse_mountinfo_cgroups((proc / "self" / "mountinfo").read_text())
-    except OSError as exc:
-        raise NotSupported(f"cannot read the cgroup of pid {pid}: {exc}") from exc
-    if "memory" in groups and "memory" in mounts:
-        path = mounts["memory"] / groups["memory"].lstrip("/")
-        stat = parse_flat_keyed((path / "memory.stat").read_text())
-        peak = path / "memory.max_usage_in_bytes"
-        return CgroupMemory(1, path, int((path / "memory.usage_in_bytes").read_text()),
-                            int(peak.read_text()) if peak.exists() else None,
-                            stat.get("rss", 0), stat.get("cache", 0))
-    if "" in groups and "" in mounts:
-        path = mounts[""] / groups[""].lstrip("/")
-        if (path / "memory.current").exists():
-            stat = parse_flat_keyed((path / "memory.stat").read_text())
-            peak = path / "memory.peak"
-            return CgroupMemory(2, path, int((path / "memory.current").read_text()),
-                                int(peak.read_text()) if peak.exists() else None,
-                                stat.get("anon", 0), stat.get("file", 0))
-    raise NotSupported(f"no memory cgroup found for pid {pid} (cgroups {groups}, "
-                       f"mounts {sorted(mounts)})")
-
-
-# ---- images -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """An image built FROM scratch: files (in-image path -> host file), empty directories."""
-
-    name: str
-    files: dict[str, Path]
-    dirs: tuple[str, ...] = (WORKDIR_IN_CONTAINER,)
-    symlinks: dict[str, str] = field(default_factory=dict)
-
-    def dockerfile(self) -> bytes:
-        return (f"FROM scratch\nCOPY rootfs/ /\nLABEL {LABEL}=1\n"
-                f"WORKDIR {WORKDIR_IN_CONTAINER}\n").encode()
-
-    @property
-    def content_size(self) -> int:
-        """Bytes of the regular files put into the image."""
-        return sum(p.stat().st_size for p in self.files.values())
-
-    @property
-    def tag(self) -> str:
-        digest = hashlib.sha256(self.dockerfile())
-        for dest in sorted(self.files):
-            digest.update(f"\0{dest}\0{_file_digest(self.files[dest])}".encode())
-        for dest in sorted(self.symlinks):
-            digest.update(f"\0{dest}->{self.symlinks[dest]}".encode())
-        return f"virtbench/{self.name}:{digest.hexdigest()[:12]}"
-
-    def context(self) -> tempfile.SpooledTemporaryFile:
-        """The build context as a tar (deterministic owners, modes and times)."""
-        buf = tempfile.SpooledTemporaryFile(max_size=8 << 20)
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            _add_bytes(tar, "Dockerfile", self.dockerfile(), 0o644)
-            for d in sorted({*self.dirs, *(str(Path(p).parent) for p in self.files)}):
-                if d != "/":
-                    info = tarfile.TarInfo(f"rootfs{d}")
-                    info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(info)
-            for dest in sorted(self.files):
-                src = self.files[dest]
-                info = tarfile.TarInfo(f"rootfs{dest}")
-                info.size = src.stat().st_size
-                with open(src, "rb") as fh:
-                    info.mode = 0o755 if fh.read(4) == b"\x7fELF" else 0o644
-                    fh.seek(0)
-                    tar.addfile(info, fh)
-            for dest, target in sorted(self.symlinks.items()):
-                info = tarfile.TarInfo(f"rootfs{dest}")
-                info.type, info.linkname = tarfile.SYMTYPE, target
-                tar.addfile(info)
-        buf.seek(0)
-        return buf
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode = len(data), mode
-    tar.addfile(info, io.BytesIO(data))
-
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def _file_digest(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
-
-
-@functools.lru_cache(maxsize=16)
-def with_libraries(binary: Path) -> dict[str, Path]:
-    """``binary``'s shared libraries and loader (from ``ldd``), keyed by their in-image path."""
-    out = run_tool(["ldd", str(binary)], timeout=30)
-    return {str(p): Path(os.path.realpath(p)) for p in parse_ldd(out)}
-
-
-def is_static_executable(path: Path) -> bool:
-    """True for an ELF executable that ``ldd`` calls ``not a dynamic executable``."""
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(4) != b"\x7fELF":
-                return False
-    except OSError:
-        return False
-    proc = subprocess.run(["ldd", str(path)], capture_output=True, text=True, timeout=30)
-    text = proc.stdout + proc.stderr
-    return "not a dynamic executable" in text or "statically linked" in text
-
-
-def busybox_spec() -> ImageSpec:
-    """A busybox image from Debian's busybox-static, for anything that needs a shell."""
-    busybox = Path("/bin/busybox")
-    if not busybox.exists() or not is_static_executable(busybox):
-        raise NotSupported("no static /bin/busybox; apt-get install busybox-static")
-    links = {f"/bin/{tool}": "busybox" for tool in ("sh", "sleep", "true", "cat", "ls")}
-    return ImageSpec("busybox", {"/bin/busybox": busybox}, (WORKDIR_IN_CONTAINER, "/tmp"),
-                     links)
-
-
-# ---- wasmtime CLIs --------------------------------------------------------------------------
-
-def http_wasmtime_release() -> str:
-    """The wasmtime release that serves http (``-S tcplisten``): the wasm CLI variant's."""
-    from virtbench.platforms.wasm.cli import Tcplisten36
-
-    return Tcplisten36.release
-
-
-@functools.lru_cache(maxsize=8)
-def _version_of(exe: Path) -> str:
-    return tool_version([str(exe), "--version"]) or f"{exe} (version unknown)"
 
 
 # ---- timed container runs -------------------------------------------------------------------
@@ -926,7 +695,7 @@ class DockerWasmtime(DockerPlatform):
             raise NotSupported(str(exc)) from exc
 
     def describe_mode(self) -> str:
-        version = _version_of(installed_wasmtime_cli())
+        version = version_of(installed_wasmtime_cli())
         return (f"{version} (http: wasmtime {http_wasmtime_release()} with "
                 f"-S tcplisten); {super().describe_mode()}")
 
@@ -951,7 +720,7 @@ class DockerWasmtime(DockerPlatform):
                 "/app.wasm", "--fd", "3", *args]
 
     def instance_info(self, workload: Workload) -> dict[str, str]:
-        return {"wasmtime": _version_of(self.wasmtime_for(workload))}
+        return {"wasmtime": version_of(self.wasmtime_for(workload))}
 
     def _stop_server(self, cid: str, handle: Handle) -> None:
         """wasmtime is pid 1 without a SIGTERM handler; the removal SIGKILLs it."""
