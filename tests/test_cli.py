@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from virtbench import platforms
+from virtbench import experiments, platforms
 from virtbench.cli import main
 from virtbench.results import load_runs
 
@@ -100,11 +100,12 @@ def test_killed_run_resumes_without_losing_or_repeating_cells(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     before = load_runs("k", root=tmp_path)
-    assert 0 < len(before) < 2 * 2 * 42
+    n_cells = 2 * (experiments.get("startup").warmup + 40)  # 2 variants, warm-up + 40 reps
+    assert 0 < len(before) < 2 * n_cells
     subprocess.run(args, env=env, capture_output=True, timeout=300, check=True)
     after = load_runs("k", root=tmp_path)
     cells = after.groupby(["variant", "rep", "metric"]).size()
     assert (cells == 1).all(), "a cell was measured twice"
-    assert len(after) == 2 * 2 * 42  # 2 variants x (2 warm-up + 40) reps x 2 metrics
+    assert len(after) == 2 * n_cells  # 2 metrics per cell
     kept = before.merge(after, on=["variant", "rep", "metric", "timestamp", "value"])
     assert len(kept) == len(before), "rows measured before the kill were lost or rewritten"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,18 @@ LEFTOVER = r"qemu-system|(^|/)wrk |wasmtime|containerd-shim|docker-proxy|virtben
 
 
 def running() -> set[str]:
+    """Live processes of the suite's kinds (zombies are dead: they wait only to be reaped)."""
     out = subprocess.run(["pgrep", "-af", LEFTOVER], capture_output=True, text=True)
-    return {line for line in out.stdout.splitlines() if "pgrep" not in line}
+    alive = set()
+    for line in out.stdout.splitlines():
+        pid = line.split()[0]
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # already gone
+        if state != "Z" and "pgrep" not in line:
+            alive.add(line)
+    return alive
 
 
 def available(variant: str) -> None:
