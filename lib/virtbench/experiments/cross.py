@@ -113,10 +113,16 @@ def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measur
                     "of idle instances (memory outside them, e.g. a daemon or a guest's "
                     "kernel pages, is not in it)", tags=tags),
     ]
-    if slope.value > 0:
+    if slope.low > 0:
         out.append(Measurement("instances_per_8gib", 8192 / slope.value, "instances",
                                "8 GiB (8192 MiB) divided by memory_per_instance (host "
                                "MemAvailable drop per instance)", tags=tags))
+    else:
+        out.append(Measurement.missing(
+            "instances_per_8gib", "instances",
+            f"memory per instance is not distinguishable from zero (slope 95% CI "
+            f"[{slope.low:.2f}, {slope.high:.2f}] MiB): below the noise of the host's "
+            "MemAvailable; see pss_per_instance", tags=tags))
     return out
 
 
