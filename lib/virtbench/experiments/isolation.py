@@ -76,8 +76,11 @@ def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Meas
                     why = str(exc).split("why=", 1)[-1].split()[0].replace("-", " ")
                     out.append(Measurement.missing(metric, "x", f"attack not expressible: {why}"))
                     continue
+                who = ("the attacker was stopped before it was ready (a limit, or the "
+                       "platform's own size, ended it)" if "before 'VB-READY'" in str(exc)
+                       else "victim or attacker failed")
                 out.append(Measurement.missing(
-                    metric, "x", f"victim or attacker failed: {type(exc).__name__}: {exc}"))
+                    metric, "x", f"{who}: {type(exc).__name__}: {str(exc)[:300]}"))
     return out
 
 

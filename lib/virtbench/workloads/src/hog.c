@@ -62,22 +62,29 @@ static int attack_cpu(int64_t deadline) {
     return 0;
 }
 
+#define MAX_CHUNKS 4096
+static unsigned char *volatile chunks[MAX_CHUNKS]; /* kept reachable: the memory is really held */
+
 static int attack_mem(int64_t deadline, uint64_t mib) {
     const uint64_t step = 16;
-    uint64_t taken = 0;
-    int hit = 0;
-    while (taken + step <= mib) {
+    uint64_t taken = 0, sum = 0;
+    int hit = 0, n = 0;
+    while (taken + step <= mib && n < MAX_CHUNKS) {
         unsigned char *p = malloc(step << 20);
         if (!p) {
             hit = 1;
             break;
         }
-        for (uint64_t off = 0; off < (step << 20); off += 4096) p[off] = (unsigned char)off | 1;
+        for (uint64_t off = 0; off < (step << 20); off += 4096) p[off] = (unsigned char)(off >> 12) | 1;
+        for (uint64_t off = 0; off < (step << 20); off += 4096) sum += p[off];
+        chunks[n++] = p;
         taken += step;
     }
     ready("mem", taken, hit);
     sleep_until(deadline);
-    printf("VB-RESULT workload=hog kind=mem taken=%" PRIu64 " limit_hit=%d unit=MiB\n", taken, hit);
+    for (int i = 0; i < n; i++) sum += chunks[i][4096];
+    printf("VB-RESULT workload=hog kind=mem taken=%" PRIu64 " limit_hit=%d unit=MiB checksum=%" PRIu64
+           "\n", taken, hit, sum);
     return 0;
 }
 
