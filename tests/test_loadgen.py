@@ -38,3 +38,26 @@ def test_refused_connection_is_an_error():
 def test_load_goes_to_loopback_only():
     with pytest.raises(ValueError, match="loopback"):
         run_wrk(80, duration_s=1, host="10.0.0.1")
+
+
+def test_wait_http_times_out_with_context_on_a_closed_port():
+    from virtbench.accounting import free_port
+    from virtbench.loadgen import wait_http
+
+    with pytest.raises(TimeoutError, match="no HTTP 200 within 0.2 s; server said nothing"):
+        wait_http(free_port(), 0.2, context=lambda: "server said nothing")
+    with pytest.raises(RuntimeError, match="exited before answering"):
+        wait_http(free_port(), 5, alive=lambda: False)
+
+
+@pytest.mark.integration
+def test_wait_http_sees_a_real_server_answer():
+    from virtbench import platforms
+    from virtbench.accounting import free_port
+    from virtbench.loadgen import http_ok, wait_http
+    from virtbench.platforms.base import Workload
+
+    port = free_port()
+    with platforms.create("native/static").instance(Workload("http"), port=port):
+        assert wait_http(port, 10) > 0 and http_ok(port)
+    assert not http_ok(port)

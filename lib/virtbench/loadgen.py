@@ -1,10 +1,13 @@
-"""HTTP load with Debian's ``wrk``: run it against a loopback URL and parse its report."""
+"""HTTP on loopback: load with Debian's ``wrk`` (and parse its report), readiness checks."""
 
 from __future__ import annotations
 
+import http.client
 import re
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -91,3 +94,37 @@ def run_wrk(port: int, *, duration_s: float, threads: int = 1, connections: int 
             "--timeout", "5s", f"http://{host}:{port}/"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
     return parse_wrk(proc.stdout + proc.stderr)
+
+
+def http_ok(port: int, timeout: float = 1.0) -> bool:
+    """One ``GET /`` to 127.0.0.1:``port``; True on a 200 answer, False on anything else."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def wait_http(port: int, timeout: float, *, alive: Callable[[], bool] = lambda: True,
+              context: Callable[[], str] = lambda: "") -> int:
+    """Poll ``GET /`` on 127.0.0.1:``port`` until a 200; return perf_counter_ns of that answer.
+
+    RuntimeError if ``alive()`` turns false first (the server's process exited), TimeoutError
+    after ``timeout`` seconds; both carry ``context()`` (e.g. the server's output tail).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if http_ok(port, timeout=min(1.0, max(0.05, deadline - time.monotonic()))):
+            return time.perf_counter_ns()
+        if not alive():
+            raise RuntimeError(f"the server behind 127.0.0.1:{port} exited before answering "
+                               f"HTTP; {context()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"127.0.0.1:{port} gave no HTTP 200 within {timeout:g} s; "
+                               f"{context()}")
+        time.sleep(0.002)

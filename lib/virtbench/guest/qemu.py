@@ -22,15 +22,14 @@ i.e. on host real time.
 
 from __future__ import annotations
 
-import http.client
 import re
 import shlex
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from virtbench import loadgen
 from virtbench.guest.kernel import Kernel
 from virtbench.guest.serial import ConsoleLog
 from virtbench.process import run_tool
@@ -189,34 +188,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http_ok(port: int, timeout: float = 1.0) -> bool:
-    """One ``GET /`` to 127.0.0.1:port; True on a 200 answer, False on anything else."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", "/")
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
-
-
 def wait_http(log: ConsoleLog, port: int, timeout: float) -> int:
     """Poll ``GET /`` until the guest answers 200; return perf_counter_ns of that answer.
 
     Raises TimeoutError (with the console tail) if no answer comes in time and RuntimeError if
     QEMU exits first.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        if http_ok(port, timeout=min(1.0, max(0.05, deadline - time.monotonic()))):
-            return time.perf_counter_ns()
-        if log.inst.proc.poll() is not None:
-            raise RuntimeError(f"QEMU exited {log.inst.proc.returncode} before the guest "
-                               f"answered HTTP; console tail: {log.tail()!r}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the guest did not answer HTTP on 127.0.0.1:{port} within "
-                               f"{timeout:g} s; console tail: {log.tail()!r}")
-        time.sleep(0.001)
+    return loadgen.wait_http(port, timeout, alive=lambda: log.inst.proc.poll() is None,
+                             context=lambda: f"console tail: {log.tail()!r}")

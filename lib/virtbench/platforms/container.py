@@ -13,7 +13,6 @@ its ``containerd-shim-runc-v2``.
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import tempfile
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from virtbench.loadgen import wait_http
 from virtbench.paths import cache_dir
 from virtbench.platforms.base import (
     Availability,
@@ -100,27 +100,6 @@ def _wait_in_logs(api, cid: str, marker: str, timeout: float) -> int:
                                f"{logs[-600:]!r}")
         time.sleep(0.005)
     raise TimeoutError(f"no {marker!r} from container {cid[:12]} within {timeout:g} s")
-
-
-def _http_ok(port: int, timeout: float) -> int:
-    """GET / on 127.0.0.1:port until a 200 answers; perf_counter_ns of that answer."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            conn.request("GET", "/")
-            resp = conn.getresponse()
-            resp.read()
-            if resp.status == 200:
-                return time.perf_counter_ns()
-            last = f"HTTP {resp.status}"
-        except (OSError, http.client.HTTPException) as exc:
-            last = str(exc) or type(exc).__name__
-        finally:
-            conn.close()
-        time.sleep(0.005)
-    raise TimeoutError(f"127.0.0.1:{port} gave no HTTP 200 within {timeout:g} s ({last})")
 
 
 def _program_name(pid: int) -> str:
@@ -582,7 +561,7 @@ class DockerPlatform(Platform):
                 ready = None
                 if is_http:
                     _wait_in_logs(api, cid, "VB-READY", timeout)
-                    ready = _http_ok(port, timeout)
+                    ready = wait_http(port, timeout)
                 elif workload.builtin and workload.name in READY_LINE_WORKLOADS:
                     ready = _wait_in_logs(api, cid, "VB-READY", timeout)
                 pid = int(api.inspect_container(cid)["State"]["Pid"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import http.client
 import os
 import re
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from virtbench.cgroup import Cgroup
+from virtbench.loadgen import wait_http
 from virtbench.paths import cache_dir
 from virtbench.platforms.base import (
     Availability,
@@ -273,7 +273,8 @@ class WasmtimeCli(WasmPlatform):
                                          str(module), "--fd", "3", *args]
             with start_instance(argv, env=cli_env()) as inst:
                 ready = inst.wait_for("VB-READY", timeout=timeout)
-                check_http(port, inst.tail)
+                wait_http(port, 5.0, alive=lambda: inst.proc.poll() is None,
+                          context=lambda: f"output: {inst.tail()!r}")
                 yield Handle([inst.pid], port=port, ready_ns=ready,
                              info={**info, "listener": "wasmtime -S tcplisten (fd 3)"})
             return
@@ -304,20 +305,6 @@ class WasmtimeCli(WasmPlatform):
         out.append(Measurement("engine_size", self.binary().stat().st_size, "B",
                                f"size of the wasmtime {self.version} CLI executable"))
         return out
-
-
-def check_http(port: int, tail, timeout: float = 5.0) -> None:
-    """One GET to 127.0.0.1:``port``; RuntimeError with the server's output if it fails."""
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        conn.request("GET", "/")
-        status = conn.getresponse().status
-        conn.close()
-    except OSError as exc:
-        raise RuntimeError(f"the server on 127.0.0.1:{port} does not answer: {exc}; "
-                           f"output: {tail()!r}") from None
-    if status != 200:
-        raise RuntimeError(f"the server on 127.0.0.1:{port} answered HTTP {status}")
 
 
 class Jit(WasmtimeCli):
