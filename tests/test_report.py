@@ -137,3 +137,10 @@ def test_measure_runs_experiments_into_a_new_run(tmp_path):
     assert df.loc[df["metric"] == "startup", "value"].notna().all()
     assert (tmp_path / run_id / "host.json").exists()
     assert any("no_such_experiment" in m and "not registered" in m for m in messages)
+
+
+def test_error_bars_are_never_negative():
+    from virtbench.plots import error_bars
+
+    bars = error_bars([10.0, 5.0], [9.0, 5.5], [12.0, 6.0])  # 2nd CI sits above its median
+    assert bars.tolist() == [[1.0, 0.0], [2.0, 1.0]]

@@ -97,6 +97,13 @@ def distribution(samples: pd.DataFrame, quantity: str, unit: str, title: str, *,
     return fig
 
 
+def error_bars(center, low, high) -> np.ndarray:
+    """Distances from ``center`` to the CI bounds, never negative (matplotlib refuses those;
+    a bootstrap CI of a tiny sample can sit beside its point estimate)."""
+    center, low, high = (np.asarray(a, dtype=float) for a in (center, low, high))
+    return np.clip(np.vstack([center - low, high - center]), 0, None)
+
+
 def estimates(summary: pd.DataFrame, quantity: str, unit: str, title: str, *,
               reference: float | None = None, log: bool | None = None,
               row: str = "variant") -> plt.Figure:
@@ -114,7 +121,7 @@ def estimates(summary: pd.DataFrame, quantity: str, unit: str, title: str, *,
     lo = np.where(np.isfinite(measured["ci_low"]), measured["ci_low"], med)
     hi = np.where(np.isfinite(measured["ci_high"]), measured["ci_high"], med)
     colors = [family_color(f) for f in measured.get("family", pd.Series(["?"] * len(y)))]
-    ax.errorbar(med, y, xerr=[med - lo, hi - med], fmt="none", ecolor="#555555", capsize=3)
+    ax.errorbar(med, y, xerr=error_bars(med, lo, hi), fmt="none", ecolor="#555555", capsize=3)
     ax.scatter(med, y, c=colors, zorder=3, s=30)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
@@ -158,7 +165,7 @@ def claims_chart(check: pd.DataFrame, title: str, *, log: bool | None = None) ->
         med = part["median"].to_numpy(float)
         lo = np.where(np.isfinite(part["ci_low"]), part["ci_low"], med)
         hi = np.where(np.isfinite(part["ci_high"]), part["ci_high"], med)
-        ax.errorbar(med, y, xerr=[med - lo, hi - med], fmt="o", color="#1f77b4",
+        ax.errorbar(med, y, xerr=error_bars(med, lo, hi), fmt="o", color="#1f77b4",
                     ecolor="#1f77b4", capsize=3, label="measured median, 95% CI", zorder=3)
         ax.set_yticks(y, labels, fontsize=8)
         ax.invert_yaxis()
@@ -182,7 +189,7 @@ def ratios(compare: pd.DataFrame, quantity: str, title: str, *, reference: float
     r = compare["ratio"].to_numpy(float)
     lo = np.where(np.isfinite(compare["ratio_low"].astype(float)), compare["ratio_low"], r)
     hi = np.where(np.isfinite(compare["ratio_high"].astype(float)), compare["ratio_high"], r)
-    ax.errorbar(r, y, xerr=[r - lo, hi - r], fmt="o", capsize=3)
+    ax.errorbar(r, y, xerr=error_bars(r, lo, hi), fmt="o", capsize=3)
     ax.axvline(reference, color="#888888", linestyle="--", linewidth=1)
     ax.set_yticks(y, compare["variant"])
     ax.invert_yaxis()
