@@ -403,7 +403,7 @@ def test_startup_pause_resume_and_snapshot(tcg_microvm):
 def test_http_instance_answers_and_is_cleaned_up_on_interrupt(tcg_microvm):
     import http.client
 
-    from virtbench.guest.qemu import free_port
+    from virtbench.accounting import free_port
     from virtbench.platforms.base import Workload
 
     port = free_port()

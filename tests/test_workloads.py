@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from virtbench.accounting import free_port
 from virtbench.workloads import (
     TARGETS,
     WORKLOADS,
@@ -492,15 +493,9 @@ def _get_three(port: int) -> None:
         conn.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.integration
 def test_http_keep_alive(built):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(_artifact(built, "http", "native")), "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -623,7 +618,7 @@ def test_http_wasm_tcplisten(built):
     if not cli:
         pytest.skip("VIRTBENCH_WASMTIME_TCPLISTEN not set")
     path = _artifact(built, "http", "wasm")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             cli,

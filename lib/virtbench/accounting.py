@@ -22,12 +22,19 @@ def cpu_ns(pids: Iterable[int]) -> int:
     return total
 
 
-def mem_available_kib() -> int:
-    """The host's ``MemAvailable`` (KiB) from /proc/meminfo."""
+def meminfo() -> dict[str, int]:
+    """/proc/meminfo as ``{field: KiB}``."""
+    out = {}
     for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1])
-    raise RuntimeError("/proc/meminfo has no MemAvailable")
+        key, _, rest = line.partition(":")
+        if rest.split():
+            out[key] = int(rest.split()[0])
+    return out
+
+
+def mem_available_kib() -> int:
+    """The host's ``MemAvailable`` (KiB)."""
+    return meminfo()["MemAvailable"]
 
 
 def free_port() -> int:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from virtbench.accounting import meminfo
 from virtbench.paths import PROJECT_DIR
 from virtbench.process import tool_version
 
@@ -23,16 +24,6 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def _mem_total_bytes() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 def _distro() -> str:
@@ -84,7 +75,7 @@ def collect() -> dict:
         "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_virtualization_flags": _cpu_flags(),
-        "memory_bytes": _mem_total_bytes(),
+        "memory_bytes": meminfo().get("MemTotal", 0) * 1024 or None,
         "kernel": platform.release(),
         "kernel_version": platform.version(),
         "machine": platform.machine(),

@@ -74,15 +74,6 @@ def parse_wrk(output: str) -> WrkReport:
     )
 
 
-def wrk_version() -> str | None:
-    """wrk's version line, or None when wrk is not installed."""
-    if shutil.which("wrk") is None:
-        return None
-    out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
-    text = (out.stdout + out.stderr).strip()
-    return text.splitlines()[0] if text else "wrk"
-
-
 def run_wrk(port: int, *, duration_s: float, threads: int = 1, connections: int = 10,
             host: str = "127.0.0.1") -> WrkReport:
     """Load ``http://host:port/`` for ``duration_s`` seconds; loopback addresses only."""

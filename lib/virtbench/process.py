@@ -13,6 +13,7 @@ not the measured program's. Without a C compiler the helper falls back to ``Pope
 
 from __future__ import annotations
 
+import functools
 import os
 import select
 import signal
@@ -20,7 +21,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,19 +90,15 @@ def parse_launch_line(line: str) -> dict[str, int]:
     return {k: int(v) for k, _, v in (w.partition("=") for w in words[1:])}
 
 
-_LAUNCHER: list[str | None] = []
-
-
+@functools.cache
 def launcher() -> str | None:
     """Path of the static ``launch`` helper, built once; None when it cannot be built."""
-    if not _LAUNCHER:
-        try:
-            from virtbench.workloads import build
+    from virtbench.workloads import build
 
-            _LAUNCHER.append(str(build("launch", "static")))
-        except Exception:
-            _LAUNCHER.append(None)
-    return _LAUNCHER[0]
+    try:
+        return str(build("launch", "static"))
+    except Exception:
+        return None
 
 
 def _spawn_with_python(
@@ -265,26 +263,19 @@ class Instance:
         return self.proc.returncode
 
 
-class start_instance:  # noqa: N801 - used as a context manager, reads like a function
+@contextmanager
+def start_instance(argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = None,
+                   cwd: str | os.PathLike | None = None, pass_fds: Sequence[int] = (),
+                   stdin: int | None = subprocess.DEVNULL) -> Iterator[Instance]:
     """Start ``argv`` with stdout piped (stderr merged) and stop it, always, on exit."""
-
-    def __init__(self, argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = None,
-                 cwd: str | os.PathLike | None = None, pass_fds: Sequence[int] = (),
-                 stdin: int | None = subprocess.DEVNULL) -> None:
-        self.argv = tuple(str(a) for a in argv)
-        self.kw = dict(env=None if env is None else dict(env), cwd=cwd, pass_fds=tuple(pass_fds),
-                       stdin=stdin)
-        self.instance: Instance | None = None
-
-    def __enter__(self) -> Instance:
-        started = time.perf_counter_ns()
-        proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True, **self.kw)
-        self.instance = Instance(proc, self.argv, started)
-        return self.instance
-
-    def __exit__(self, *exc) -> None:
-        if self.instance is not None:
-            self.instance.stop()
-            if self.instance.proc.stdout:
-                self.instance.proc.stdout.close()
+    args = tuple(str(a) for a in argv)
+    started = time.perf_counter_ns()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, stdin=stdin, cwd=cwd, pass_fds=tuple(pass_fds),
+                            env=None if env is None else dict(env))
+    instance = Instance(proc, args, started)
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        proc.stdout.close()

@@ -38,6 +38,9 @@ def cpu_iterations(params: Params) -> int:
 
 def measure_cpu(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     """Run time of the ``cpu`` kernel: inside the workload and from the host, plus checksum."""
+    if plat.cpu_measured_by and wl.builtin:
+        raise NotSupported(f"same machine code as {plat.cpu_measured_by}; its cpu run time is "
+                           "measured there")
     n = cpu_iterations(params)
     out = plat.run(wl, [str(n)] if wl.builtin else [])
     ms = [Measurement("wall_time", out.wall_ns / 1e6, "ms", out.interval)]

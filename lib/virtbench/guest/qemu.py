@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,13 +178,6 @@ def make_disk(path: Path, size_mib: int) -> Path:
     run_tool(["mke2fs", "-q", "-F", "-t", "ext4", "-E", "lazy_itable_init=0,lazy_journal_init=0",
               "-L", "vbwork", str(path)], timeout=60)
     return path
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(log: ConsoleLog, port: int, timeout: float) -> int:

@@ -42,13 +42,6 @@ VARIANTS: dict[str, tuple[str, str]] = {
 }
 
 
-def register(variant: str, family: str, target: str) -> None:
-    """Add a variant to the registry (used by platform packages)."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; valid: {', '.join(FAMILIES)}")
-    VARIANTS[variant] = (family, target)
-
-
 def family_of(variant: str) -> str:
     return VARIANTS[variant][0]
 

@@ -95,6 +95,9 @@ class Platform(ABC):
     family: ClassVar[str]
     variant: ClassVar[str]
     summary: ClassVar[str] = ""
+    #: The variant that runs the very same machine code (e.g. a JIT and its AOT form): the
+    #: cpu experiment measures the code there once instead of repeating identical runs.
+    cpu_measured_by: ClassVar[str] = ""
 
     @functools.cached_property
     def availability(self) -> Availability:

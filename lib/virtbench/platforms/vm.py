@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
+from virtbench.accounting import free_port
 from virtbench.guest.console import parse_console
 from virtbench.guest.initramfs import BUSYBOX, build_initramfs
 from virtbench.guest.kernel import Kernel, cached_kernel, fetch_kernel
@@ -38,7 +39,6 @@ from virtbench.guest.qemu import (
     Boot,
     Machine,
     accelerators,
-    free_port,
     make_disk,
     qemu_argv,
     qemu_version,

@@ -196,7 +196,7 @@ class WasmtimeCli(WasmPlatform):
                                f"limit {limits.memory_mib} MiB): {cause}")
         return done
 
-    def execute(self, workload: Workload, args: Sequence[str] = (), *,
+    def run(self, workload: Workload, args: Sequence[str] = (), *,
                 timeout: float = 300.0) -> RunOutcome:
         module = self.loaded(workload)
         limits = self.limits.merged(time_s=timeout)

@@ -98,7 +98,7 @@ class InProcess(WasmPlatform):
         return template.format(process=self.process, engine=self.engine_label, inst=self.inst,
                                aot=self.aot, excluded=self.excluded)
 
-    def execute(self, workload: Workload, args: Sequence[str] = (), *,
+    def run(self, workload: Workload, args: Sequence[str] = (), *,
                 timeout: float = 300.0) -> RunOutcome:
         module = self.loaded(workload)
         limits = self.limits.merged(time_s=timeout)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from virtbench.platforms.base import NotSupported, Platform, RunOutcome, Workload
+from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement
 from virtbench.workloads import build
 
@@ -17,13 +17,11 @@ class WasmPlatform(Platform):
     """A way of running WASI preview-1 command modules, always under guard rails.
 
     ``limits`` (linear memory, wall time) apply to every instance; ``run(timeout=)``
-    sets the time limit of that run. ``cpu_measured_by`` names the variant that runs the
-    same machine code, for variants that would only repeat its cpu measurement.
+    sets the time limit of that run.
     """
 
     family = "wasm"
     engine_label: ClassVar[str] = ""
-    cpu_measured_by: ClassVar[str] = ""
 
     def __init__(self) -> None:
         self.limits = Limits()
@@ -35,18 +33,6 @@ class WasmPlatform(Platform):
     def prepare(self, workloads: Sequence[Workload]) -> None:
         for w in workloads:
             self.module(w)
-
-    def run(self, workload: Workload, args: Sequence[str] = (), *,
-            timeout: float = 300.0) -> RunOutcome:
-        if self.cpu_measured_by and workload.builtin and workload.name == "cpu":
-            raise NotSupported(f"same machine code as {self.cpu_measured_by} "
-                               f"({self.engine_label}); its cpu run time is measured there")
-        return self.execute(workload, args, timeout=timeout)
-
-    def execute(self, workload: Workload, args: Sequence[str] = (), *,
-                timeout: float = 300.0) -> RunOutcome:
-        """Run ``workload`` to completion (``run`` without the duplicate-cpu rule)."""
-        raise NotSupported(f"{self.variant} cannot run workloads to completion")
 
     def memory(self, mib: int) -> list[Measurement]:
         return self.instances_memory(mib, DENSITY_INSTANCES)

@@ -67,7 +67,7 @@ class Wasmer(InProcess):
             marker.touch()
         return root
 
-    def execute(self, workload: Workload, args: Sequence[str] = (), *,
+    def run(self, workload: Workload, args: Sequence[str] = (), *,
                 timeout: float = 300.0) -> RunOutcome:
         module = self.loaded(workload)
         limits = self.limits.merged(time_s=timeout)
