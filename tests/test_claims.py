@@ -31,14 +31,25 @@ def fixture_ds() -> claims.Dataset:
 
 
 def rows(*specs: tuple) -> claims.Dataset:
-    """A dataset from (variant, family, experiment, metric, unit, rep, value, reason) tuples."""
+    """A dataset from (variant, family, experiment, metric, unit, rep, value, reason[,
+    conditions]) tuples."""
     lines = []
-    for variant, family, experiment, metric, unit, rep, value, reason in specs:
+    for spec in specs:
+        variant, family, experiment, metric, unit, rep, value, reason = spec[:8]
+        conditions = json.dumps(spec[8], sort_keys=True) if len(spec) > 8 else ""
         lines.append(dict(run_id="t", experiment=experiment, family=family, variant=variant,
-                          workload="noop", metric=metric, unit=unit, rep=rep,
-                          value=math.nan if value is None else float(value), reason=reason,
-                          warmup=False, tags="", description="", timestamp="x"))
-    return claims.Dataset(pd.DataFrame(lines, columns=list(COLUMNS)), {}, "t", n_boot=499)
+                          workload="noop", metric=metric, conditions=conditions, unit=unit,
+                          rep=rep, value=math.nan if value is None else float(value),
+                          reason=reason, warmup=False, tags="", description="",
+                          timestamp="x"))
+    return claims.Dataset(pd.DataFrame(lines), {}, "t", n_boot=499)
+
+
+def reps(variant: str, family: str, experiment: str, metric: str, unit: str,
+         values: list[float], conditions: dict | None = None) -> list[tuple]:
+    """One row per repetition."""
+    return [(variant, family, experiment, metric, unit, r, v, "", conditions or {})
+            for r, v in enumerate(values)]
 
 
 def only(check: pd.DataFrame, **eq) -> pd.DataFrame:
@@ -79,6 +90,68 @@ def test_keys_are_unique_and_picks_use_known_transforms():
             assert pick.transform in claims.TRANSFORMS, (cm.key, pick.transform)
 
 
+def test_every_pick_names_a_catalog_metric_and_its_conditions():
+    from virtbench import catalog
+
+    for cm in claims.CLAIMS:
+        for pick in cm.picks:
+            for name in pick.metric.split("+"):
+                metric = catalog.get(pick.experiment, name)  # raises for an unknown one
+                assert set(pick.conditions) <= set(metric.conditions), (cm.key, name)
+
+
+# --- the map file is validated -----------------------------------------------------------------
+
+
+def _map_with(tmp_path: Path, claim: str) -> Path:
+    path = tmp_path / "claims.toml"
+    path.write_text('[systems]\n"Docker" = ["docker/*"]\n\n[[claim]]\n' + claim)
+    return path
+
+
+GOOD_CLAIM = (
+    'key = "t:startup"\nnotebooks = ["01_startup"]\nsource = "seed"\n'
+    'table = "Core feature comparison"\nmetrics = ["startup time"]\nsystems = ["Docker"]\n')
+
+
+def test_a_small_valid_map_loads(tmp_path, pub):
+    path = _map_with(tmp_path, GOOD_CLAIM + 'picks = [{ metric = "startup", '
+                                            'experiment = "startup" }]\n')
+    cmf = claims.load_map(path, pub)
+    assert [cm.key for cm in cmf.claims] == ["t:startup"]
+
+
+@pytest.mark.parametrize("tail, needle, line", [
+    ('picks = [{ metric = "boot_full", experiment = "startup" }]\n', "boot_full", 11),
+    ('picks = [{ metric = "startup", experiment = "startup", conditions = {colour = "red"} }]\n',
+     "no condition 'colour'", 11),
+    ('picks = [{ metric = "startup", experiment = "nosuch" }]\n', "nosuch", 11),
+    ('picks = [{ metric = "startup", experiment = "startup", transform = "cube" }]\n',
+     "unknown transform", 11),
+    ('picks = [{ metric = "startup", experiment = "startup", variants = ["vmm"] }]\n',
+     "no variant matches 'vmm'", 11),
+    ('picks = [{ metric = "startup", experiment = "startup" }]\nflavour = 1\n',
+     "unknown field 'flavour'", 12),
+])
+def test_map_errors_name_file_line_and_what_is_wrong(tmp_path, pub, tail, needle, line):
+    path = _map_with(tmp_path, GOOD_CLAIM + tail)
+    with pytest.raises(claims.ClaimMapError, match=needle) as info:
+        claims.load_map(path, pub)
+    assert str(info.value).startswith(f"{path}:{line}:")
+
+
+def test_map_error_for_a_published_row_that_does_not_exist(tmp_path, pub):
+    path = _map_with(tmp_path, GOOD_CLAIM.replace("startup time", "teleport time")
+                     + 'picks = [{ metric = "startup", experiment = "startup" }]\n')
+    with pytest.raises(claims.ClaimMapError, match="no published seed row has metric"):
+        claims.load_map(path, pub)
+
+
+def test_shipped_map_loads_with_zero_unknown_metrics(pub):
+    cmf = claims.load_map(pub=pub)
+    assert len(cmf.claims) > 50
+
+
 def test_measurable_rows_name_a_system_with_variants(pub):
     for cm in claims.CLAIMS:
         if cm.not_measurable or cm.variants:
@@ -96,20 +169,23 @@ def test_standard_deviation_rows_are_not_claims(pub):
 # --- units -------------------------------------------------------------------------------------
 
 
-def test_seed_seconds_become_ms_and_megabytes_become_mebibytes():
-    claim = claims._Claim("1.5 s", 1.5, 1.5, "s")
-    assert claims._convert(claim, "ms")[:2] == (1500.0, 1500.0)
-    low, high, said = claims._convert(claims._Claim("60 MB", 60, 60, "MB"), "MiB")
+def test_seed_seconds_become_ms_and_megabytes_have_two_readings():
+    claim = claims._Claim("1.5 s", 1.5, 1.5, "s", precision=0.05)
+    assert claims._readings(claim, "ms") == [(1500.0, 1500.0, 50.0, "s x 1000 = ms")]
+    (low, _, _, said), (low2, _, _, said2) = claims._readings(
+        claims._Claim("60 MB", 60, 60, "MB"), "MiB")
     assert low == pytest.approx(60e6 / 2**20) and "10^6" in said
-    assert isinstance(claims._convert(claims._Claim("x", 1, 1, "GFLOPS"), "ms"), str)
+    assert low2 == 60 and "2^20" in said2
+    assert isinstance(claims._readings(claims._Claim("x", 1, 1, "GFLOPS"), "ms"), str)
 
 
 def test_magnitude_labels_are_ranges_in_ms():
     ds = rows(*(("wasmtime-cli/jit", "wasm", "startup", "startup_process", "ms", r, v, "")
-                for r, v in enumerate([20.0, 21.0, 22.0, 23.0])))
+                for r, v in enumerate([20.0, 21.0, 22.0, 23.0, 24.0, 25.0])))
     cm = next(c for c in claims.CLAIMS if c.key == "seed:timeline:startup-magnitude")
     line = claims._check_variant(ds, cm, claims._Claim("microseconds", math.nan, math.nan, "",
-                                                       "microseconds"), "wasmtime-cli/jit")[0]
+                                                       "microseconds"), "wasmtime-cli/jit",
+                                 claims.stats.POLICY)[0]
     assert (line["claim_low"], line["claim_high"]) == (0.001, 1.0)
     assert line["verdict"] == "higher than claimed"
     assert line["metric"] == "startup_process"
@@ -137,8 +213,8 @@ def test_absent_family_says_not_in_this_dataset(pub):
 
 
 def test_ratio_to_native_pairs_samples_by_repetition(pub):
-    native = [100.0, 110.0, 90.0, 100.0]
-    docker = [125.0, 137.5, 112.5, 125.0]  # 80% of native each time
+    native = [100.0, 110.0, 90.0, 100.0, 105.0, 95.0]
+    docker = [125.0, 137.5, 112.5, 125.0, 131.25, 118.75]  # 80% of native each time
     ds = rows(*(("native/static", "native", "cpu", "compute_time", "ms", r, v, "")
                 for r, v in enumerate(native)),
               *(("docker/runc", "docker", "cpu", "compute_time", "ms", r, v, "")
@@ -147,27 +223,39 @@ def test_ratio_to_native_pairs_samples_by_repetition(pub):
     line = only(check, variant="docker/runc").iloc[0]
     assert line["median"] == pytest.approx(80.0)
     assert "pairs matched by rep" in line["method"]
+    assert line["verdict"] == "inconclusive (all 6 samples identical: no interval)"
+    docker[0] = 120.0  # 83.3 %: now there is spread
+    ds = rows(*(("native/static", "native", "cpu", "compute_time", "ms", r, v, "")
+                for r, v in enumerate(native)),
+              *(("docker/runc", "docker", "cpu", "compute_time", "ms", r, v, "")
+                for r, v in enumerate(docker)))
+    line = only(claims.check(ds, keys=["seed:core:cpu"], pub=pub), variant="docker/runc").iloc[0]
     assert line["verdict"] == "lower than claimed"  # the seed claims 99-100% of native
-    assert line["unit"] == "%"
+    assert line["unit"] == "%" and line["tallied"]
 
 
 def test_sum_of_two_metrics_is_taken_per_repetition():
-    ds = rows(("docker/runc", "docker", "memory", "cgroup_usage_idle", "MiB", 0, 1.0, ""),
-              ("docker/runc", "docker", "memory", "shim_rss_idle", "MiB", 0, 13.0, ""),
-              ("docker/runc", "docker", "memory", "cgroup_usage_idle", "MiB", 1, 2.0, ""),
-              ("docker/runc", "docker", "memory", "shim_rss_idle", "MiB", 1, 13.5, ""))
-    got = ds.sample("docker/runc", "cgroup_usage_idle+shim_rss_idle", "memory")
+    idle, loaded = {"state": "idle"}, {"state": "loaded"}
+    ds = rows(("docker/runc", "docker", "memory", "cgroup_usage", "MiB", 0, 1.0, "", idle),
+              ("docker/runc", "docker", "memory", "shim_rss", "MiB", 0, 13.0, "", idle),
+              ("docker/runc", "docker", "memory", "cgroup_usage", "MiB", 1, 2.0, "", idle),
+              ("docker/runc", "docker", "memory", "shim_rss", "MiB", 1, 13.5, "", idle),
+              ("docker/runc", "docker", "memory", "cgroup_usage", "MiB", 0, 70.0, "", loaded))
+    got = ds.sample("docker/runc", "cgroup_usage+shim_rss", "memory", conditions=idle)
     assert sorted(got) == [14.0, 15.5]
+    with pytest.raises(ValueError, match="several conditions"):
+        ds.sample("docker/runc", "cgroup_usage", "memory")
 
 
 def test_non_positive_memory_per_instance_gives_no_density(pub):
+    idle = {"state": "idle"}
     ds = rows(("native/static", "native", "density", "memory_per_instance", "MiB", 0, -7.0, ""),
-              ("native/static", "native", "memory", "rss_idle", "MiB", 0, 0.5, ""),
-              ("native/static", "native", "memory", "rss_idle", "MiB", 1, 0.5, ""))
+              ("native/static", "native", "memory", "rss", "MiB", 0, 0.5, "", idle),
+              ("native/static", "native", "memory", "rss", "MiB", 1, 0.5, "", idle))
     cm = next(c for c in claims.CLAIMS if c.key == "seed:mem:density")
     line = claims._check_variant(ds, cm, claims._Claim("5", 5, 5, "instances"),
-                                 "native/static")[0]
-    assert line["metric"] == "rss_idle"  # the negative slope is skipped, not turned into a count
+                                 "native/static", claims.stats.POLICY)[0]
+    assert line["metric"] == "rss"  # the negative slope is skipped, not turned into a count
     assert line["median"] == pytest.approx(8192 / 0.5)
 
 
@@ -191,14 +279,14 @@ def test_up_to_claims_become_an_interval_from_the_stated_floor(pub):
 
 def test_felter_claims_are_published_ratios_to_native(pub):
     ds = rows(*(("native/static", "native", "io", "seq_read", "MB/s", r, 1000.0, "")
-                for r in range(3)),
+                for r in range(6)),
               *(("docker/runc", "docker", "io", "seq_read", "MB/s", r, 990.0 + r, "")
-                for r in range(3)))
+                for r in range(6)))
     check = claims.check(ds, keys=["felter:seq-read:docker"], pub=pub)
     line = check.iloc[0]
     assert line["claim_low"] == pytest.approx(806.673 / 806.935)
-    assert line["median"] == pytest.approx(0.991)
-    assert line["unit"] == "x"
+    assert line["median"] == pytest.approx(0.9925)
+    assert line["unit"] == "x" and line["verdict"] == "consistent" and line["tallied"]
 
 
 def test_capability_claims_compare_full_and_limited_with_evidence(pub):
@@ -216,6 +304,112 @@ def test_variant_patterns_family_glob_and_exclusion():
     assert not claims.selected(["docker/*"], "docker+wasm/wasmtime-cli", "docker")
 
 
+def test_one_pattern_syntax_for_the_command_line_and_the_notebooks():
+    from virtbench import platforms
+
+    wasm = platforms.select(variants=["wasm"])  # a family, as a notebook writes it
+    assert wasm and all(platforms.family_of(v) == "wasm" for v in wasm)
+    assert platforms.select(variants=["wasm", "!*/aot"]) == [
+        v for v in wasm if not v.endswith("/aot")]
+    assert platforms.select(variants=["qemu-tcg"]) == ["qemu-tcg/pc", "qemu-tcg/microvm"]
+    with pytest.raises(ValueError, match="a pattern is a family"):
+        platforms.select(variants=["wsam"])
+
+
+# --- the verdict policy on hand-made data ------------------------------------------------------
+
+
+def test_policy_small_n_is_inconclusive_and_not_tallied(pub):
+    ds = rows(*reps("docker/runc", "docker", "startup", "startup", "ms", [5000.0, 5100.0, 5200.0],
+                    {"network": "bridge"}))
+    line = claims.check(ds, keys=["seed:core:startup"], pub=pub).query(
+        "variant == 'docker/runc'").iloc[0]
+    assert line["verdict"] == "inconclusive (n = 3 < 6)"
+    assert not line["tallied"] and line["n"] == 3
+    assert line["reason"] == "inconclusive (n = 3 < 6)"
+
+
+def test_policy_tolerance_is_in_the_table_and_decides(pub):
+    # the seed: Docker startup 100-1000 ms; 1040 ms is inside the 5 % margin, 1100 is not
+    near = rows(*reps("docker/runc", "docker", "startup", "startup", "ms",
+                      [1030.0, 1035.0, 1040.0, 1040.0, 1045.0, 1050.0]))
+    line = claims.check(near, keys=["seed:core:startup"], pub=pub).query(
+        "variant == 'docker/runc'").iloc[0]
+    assert (line["tolerance_low"], line["tolerance_high"]) == pytest.approx((95.0, 1050.0))
+    assert line["verdict"] == "consistent" and line["tallied"]
+    far = rows(*reps("docker/runc", "docker", "startup", "startup", "ms",
+                     [1090.0, 1095.0, 1100.0, 1100.0, 1105.0, 1110.0]))
+    line = claims.check(far, keys=["seed:core:startup"], pub=pub,
+                        policy=claims.stats.Policy(margin=0.05)).query(
+        "variant == 'docker/runc'").iloc[0]
+    assert line["verdict"] == "higher than claimed"
+
+
+def test_policy_ambiguous_unit_is_not_comparable_unless_every_reading_agrees(pub):
+    # the seed: VM idle CPU 0.5-1.0 %: of one core, or of its 4-core host (2-4 % of a core)?
+    between = rows(*reps("qemu-tcg/pc", "vm", "cpu_usage", "cpu_percent_idle",
+                         "% of one core", [1.4, 1.5, 1.5, 1.6, 1.6, 1.7]))
+    line = claims.check(between, keys=["seed:cpu-usage:idle"], pub=pub).query(
+        "variant == 'qemu-tcg/pc'").iloc[0]
+    assert line["verdict"].startswith("not comparable: the unit has several readings")
+    assert not line["tallied"]
+    above = rows(*reps("qemu-tcg/pc", "vm", "cpu_usage", "cpu_percent_idle",
+                       "% of one core", [9.0, 9.5, 10.0, 10.0, 10.5, 11.0]))
+    line = claims.check(above, keys=["seed:cpu-usage:idle"], pub=pub).query(
+        "variant == 'qemu-tcg/pc'").iloc[0]
+    assert line["verdict"] == "higher than claimed" and line["tallied"]
+    assert "of one core" in line["conversion"] and "4-core" in line["conversion"]
+
+
+def test_policy_not_comparable_lines_are_shown_never_tallied(pub):
+    # the seed's HTTP table is context only (another host, other settings)
+    ds = rows(*reps("docker/runc", "docker", "http", "requests_per_s", "req/s",
+                    [50e3, 51e3, 52e3, 53e3, 54e3, 55e3]))
+    check = claims.check(ds, keys=["seed:http:rps"], pub=pub)
+    line = check.query("variant == 'docker/runc'").iloc[0]
+    assert claims.verdict_class(line["verdict"]) in claims.DECIDED
+    assert not line["tallied"] and line["reason"].startswith("not comparable: context only")
+    verdicts = claims.claim_verdicts(check)
+    assert not verdicts["tallied"].any()
+
+
+def test_policy_baseline_against_itself_is_not_tallied(pub):
+    native = [100.0, 101.0, 102.0, 103.0, 104.0, 105.0]
+    ds = rows(*reps("native/static", "native", "http", "requests_per_s", "req/s", native))
+    check = claims.check(ds, keys=["seed:http:loss"], pub=pub)
+    self_lines = check[check["variant"] == "native/static"]
+    assert len(self_lines) and not self_lines["tallied"].any()
+    assert (self_lines["reason"] == "the baseline compared with itself").all()
+
+
+def test_policy_correlated_readings_count_once_per_repetition(pub):
+    # three repetitions of ten readings each: n is 3, not 30
+    lines = [("docker/runc", "docker", "startup", "startup", "ms", rep, 200.0 + rep + i / 10, "")
+             for rep in range(3) for i in range(10)]
+    ds = rows(*lines)
+    assert ds.sample("docker/runc", "startup", "startup").size == 3
+    line = claims.check(ds, keys=["seed:core:startup"], pub=pub).query(
+        "variant == 'docker/runc'").iloc[0]
+    assert line["n"] == 3 and line["verdict"] == "inconclusive (n = 3 < 6)"
+
+
+def test_claim_level_verdict_per_family_agree_or_mixed(pub):
+    fast = [200.0, 201.0, 202.0, 203.0, 204.0, 205.0]
+    slow = [3000.0, 3001.0, 3002.0, 3003.0, 3004.0, 3005.0]
+    agree = rows(*reps("docker/runc", "docker", "startup", "startup", "ms", fast),
+                 *reps("docker/runc-host", "docker", "startup", "startup", "ms", fast))
+    verdicts = claims.claim_verdicts(claims.check(agree, keys=["seed:core:startup"], pub=pub))
+    docker = verdicts[verdicts["family"] == "docker"].iloc[0]
+    assert docker["verdict"] == "consistent" and docker["tallied"]
+    mixed = rows(*reps("docker/runc", "docker", "startup", "startup", "ms", fast),
+                 *reps("docker/runc-host", "docker", "startup", "startup", "ms", slow))
+    verdicts = claims.claim_verdicts(claims.check(mixed, keys=["seed:core:startup"], pub=pub))
+    docker = verdicts[verdicts["family"] == "docker"].iloc[0]
+    assert docker["verdict"] == "mixed"
+    assert "docker/runc: consistent" in docker["detail"]
+    assert "docker/runc-host: higher than claimed" in docker["detail"]
+
+
 # --- the real fixture --------------------------------------------------------------------------
 
 
@@ -224,7 +418,7 @@ def test_fixture_check_gives_every_seed_row_a_verdict(fixture_ds, pub):
     assert check["verdict"].notna().all() and (check["verdict"] != "").all()
     known = set(claims.VERDICT_ORDER) | {"more than claimed (collected here)",
                                          "not confirmed here"}
-    assert set(check["verdict"].map(claims.verdict_class)) <= known
+    assert set(check["verdict"].map(claims.verdict_class)) <= known | {"more than claimed"}
     for source in ("seed", "edera", "lumos", "felter"):
         lines = set(pub.loc[pub["source"] == source, "line"])
         assert lines <= set(check.loc[check["source"] == source, "line"]), source
@@ -241,7 +435,8 @@ def test_fixture_measured_lines_carry_median_ci_and_unit(fixture_ds, pub):
 
 
 def test_fixture_summary_names_missing_variants(fixture_ds):
-    s = fixture_ds.summary(["rss_idle"], experiment="memory", complete=False)
+    s = fixture_ds.summary(["rss"], experiment="memory", complete=False,
+                           conditions={"state": "idle"})
     missing = s[s["n"] == 0]
     assert len(missing) and missing["text"].str.startswith("not measured: ").all()
     measured = s[s["n"] > 0]
@@ -263,11 +458,25 @@ def test_compare_gives_ratio_ci_and_holm_corrected_tests(fixture_ds):
     assert (table["p_holm"].dropna() >= table["p"].dropna()).all()
 
 
-def test_headline_counts_verdict_families():
-    table = pd.DataFrame({"verdict": ["consistent", "not measured: x", "not measured: y",
-                                      "higher than claimed"]})
-    text = claims.headline(table, "lead")
-    assert text == "lead; claims: 1 consistent, 1 higher than claimed, 2 not measured"
+def test_headline_counts_claims_per_family_not_lines(pub):
+    fast = [200.0, 201.0, 202.0, 203.0, 204.0, 205.0]
+    ds = rows(*reps("docker/runc", "docker", "startup", "startup", "ms", fast),
+              *reps("docker/runc-host", "docker", "startup", "startup", "ms", fast))
+    check = claims.check(ds, keys=["seed:core:startup"], pub=pub)
+    assert (check["verdict"] == "consistent").sum() == 2  # two lines ...
+    text = claims.headline(check, "lead")
+    assert text.startswith("lead; claims: 1 of ")  # ... one claim-family verdict
+    assert "(1 consistent)" in text
+
+
+def test_fixture_tallied_lines_meet_the_policy(fixture_ds, pub):
+    check = claims.check(fixture_ds, pub=pub)
+    tallied = check[check["tallied"]]
+    exempt = tallied["measured"].str.contains("exact|collected", regex=True)
+    assert (tallied.loc[~exempt, "n"] >= claims.stats.POLICY.min_n).all()
+    assert (tallied["comparable"] == "yes").all()
+    assert not (tallied["variant"] == claims.BASELINE).any() or tallied.loc[
+        tallied["variant"] == claims.BASELINE, "metric"].str.contains(" vs ").sum() == 0
 
 
 def test_summary_of_an_empty_dataset_is_empty_not_an_error():

@@ -28,7 +28,7 @@ def test_unknown_experiment_lists_valid_names(capsys):
 def test_unknown_variant_lists_valid_names(capsys):
     assert main(["run", "startup", "--variant", "wasmtme"]) == 2
     err = capsys.readouterr().err
-    assert "unknown variant 'wasmtme'" in err and "native/static" in err
+    assert "no variant matches 'wasmtme'" in err and "native/static" in err
 
 
 def test_unknown_family_is_refused(capsys):
@@ -73,8 +73,8 @@ def test_run_startup_native_json_summary(tmp_path):
                                 "--run-id", "t1", "--json"],
                          capture_output=True, text=True, timeout=300, env=env, check=True)
     summary = json.loads(out.stdout)
-    fields = {"experiment", "family", "variant", "workload", "metric", "unit", "n", "median",
-              "ci_low", "ci_high"}
+    fields = {"experiment", "family", "variant", "workload", "metric", "conditions", "unit",
+              "n", "median", "ci_low", "ci_high"}
     assert {s["metric"] for s in summary} == {"startup", "peak_rss"}
     for s in summary:
         assert set(s) == fields

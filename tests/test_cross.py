@@ -54,14 +54,16 @@ def test_density_fits_memory_per_instance(run):
 
 def test_isolation_reports_each_attack_without_and_with_limits(run):
     df = run("isolation")
-    got = measured(df).set_index("metric")
-    assert got.loc["victim_alone", "value"] > 0
+    got = measured(df).set_index(["metric", "conditions"])
+    assert got.loc[("victim_alone", ""), "value"] > 0
     for kind in ("cpu", "mem", "io", "fd", "proc"):
-        assert got.loc[f"slowdown_{kind}", "value"] > 0
-        limited = got.loc[f"slowdown_{kind}_limited"]
+        free = f'{{"attack": "{kind}", "limits": "off"}}'
+        limited = got.loc[("slowdown", free.replace('"off"', '"on"'))]
+        assert got.loc[("slowdown", free), "value"] > 0
         assert limited["value"] > 0 and "cgroup" in limited["tags"]
     # the limits stop the descriptor and fork attacks (pids 64, nofile 1024 vs 50 forks)
-    assert '"attacker_limit_hit": "1"' in got.loc["slowdown_fd_limited", "tags"]
+    fd_limited = ("slowdown", '{"attack": "fd", "limits": "on"}')
+    assert '"attacker_limit_hit": "1"' in got.loc[fd_limited, "tags"]
 
 
 def test_summary_of_cross_experiment_has_cis(run):

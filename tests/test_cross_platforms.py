@@ -72,7 +72,8 @@ def test_idle_cpu_and_density_on_each_family(tmp_path, variant):
 @pytest.mark.parametrize("variant", ["docker/runc", "wasmtime-cli/jit", "qemu-tcg/microvm"])
 def test_isolation_on_each_family(tmp_path, variant):
     df = run(tmp_path, "isolation", variant)
-    got = measured(df).set_index("metric")["value"]
-    assert got["victim_alone"] > 0
-    assert got["slowdown_cpu"] > 0 and got["slowdown_cpu_limited"] > 0
+    got = measured(df).set_index(["metric", "conditions"])["value"]
+    assert got["victim_alone", ""] > 0
+    assert got["slowdown", '{"attack": "cpu", "limits": "off"}'] > 0
+    assert got["slowdown", '{"attack": "cpu", "limits": "on"}'] > 0
     assert len(df) == 11  # victim alone + 5 attacks x (without, with limits): a value or a reason

@@ -335,14 +335,14 @@ def test_engine_starts_runs_a_container_and_leaves_nothing_behind(engine_root: P
         assert out.returncode == 0 and out.result["workload"] == "noop" and out.wall_ns > 0
         assert plat.run(Workload("cpu"), ["3"]).result["checksum"] == _native_checksum(3)
 
-        ms = {m.metric: m for m in plat.startup(Workload("noop"))}
-        for net in ("", "_none"):
+        ms = {(m.metric, m.conditions["network"]): m for m in plat.startup(Workload("noop"))}
+        for net in ("bridge", "none"):
             for base in ("startup", "startup_create", "startup_start", "startup_warm",
                          "startup_cold", "startup_load", "startup_remove"):
-                assert ms[base + net].value > 0 and ms[base + net].unit == "ms"
-            assert ms["startup_create" + net].value < ms["startup" + net].value
-            assert ms["startup_load" + net].value < ms["startup_cold" + net].value
-        assert ms["startup"].tags["network"] == "bridge"
+                assert ms[base, net].value > 0 and ms[base, net].unit == "ms"
+            assert ms["startup_create", net].value < ms["startup", net].value
+            assert ms["startup_load", net].value < ms["startup_cold", net].value
+        assert ms["startup", "bridge"].tags["network"] == "bridge"
 
         idle = {m.metric: m.value for m in plat.memory(0)}
         loaded = {m.metric: m.value for m in plat.memory(16)}

@@ -12,6 +12,7 @@ from scipy import stats as sps
 from virtbench.stats import (
     VERDICTS,
     Estimate,
+    Policy,
     Verdict,
     _holm,
     check_claim,
@@ -20,6 +21,7 @@ from virtbench.stats import (
     hodges_lehmann,
     mann_whitney_holm,
     median_ci,
+    order_statistic_ranks,
     ratio_ci,
     stability_warnings,
 )
@@ -245,31 +247,88 @@ def test_check_claim_lower_than_claimed(around_ten: np.ndarray) -> None:
 
 
 def test_check_claim_uses_ci_not_point_estimate() -> None:
-    # Median 10.5, but with four noisy samples the CI is wide enough to include the claim 10.
-    sample = [9.0, 10.0, 11.0, 12.0]
-    result = check_claim(sample, 10.0)
+    # Median 10.5, but the CI of six noisy samples is wide enough to include the claim 10.
+    sample = [9.0, 10.0, 10.4, 10.6, 11.0, 12.0]
+    result = check_claim(sample, 10.0, policy=Policy(margin=0.0))
     assert result.estimate.value != 10.0
     assert result.verdict == "consistent"
 
 
 def test_check_claim_inconclusive() -> None:
     result = check_claim([12.0], 10.0)
-    assert result.verdict == "inconclusive"
-    assert result.verdict in VERDICTS
+    assert result.verdict == "inconclusive (n = 1 < 6)"
+    assert result.verdict.split(" (")[0] in VERDICTS
     assert "inconclusive" in str(result)
 
 
 def test_check_claim_rejects_bad_arguments(around_ten: np.ndarray) -> None:
     with pytest.raises(ValueError, match="reversed"):
         check_claim(around_ten, 12.0, 10.0)
-    with pytest.raises(ValueError, match="statistic"):
-        check_claim(around_ten, 10.0, statistic="mode")
+    with pytest.raises(ValueError, match="min_n"):
+        Policy(min_n=1)
+    with pytest.raises(ValueError, match="margin"):
+        Policy(margin=1.5)
 
 
-def test_check_claim_mean(around_ten: np.ndarray) -> None:
-    result = check_claim(around_ten, 10.0, statistic="mean")
-    assert result.estimate.value == pytest.approx(np.mean(around_ten))
-    assert result.verdict == "consistent"
+# --- the verdict policy ---------------------------------------------------------------------
+
+
+def test_small_n_is_inconclusive_even_far_from_the_claim() -> None:
+    assert check_claim([100.0, 101.0, 102.0], 1.0).verdict == "inconclusive (n = 3 < 6)"
+    six = [100.0, 101.0, 102.0, 103.0, 104.0, 105.0]
+    assert check_claim(six, 1.0).verdict == "higher than claimed"
+    assert check_claim(six[:5], 1.0, policy=Policy(min_n=5)).verdict == "higher than claimed"
+
+
+def test_order_statistic_ranks_follow_the_binomial() -> None:
+    # n = 10: P(B <= 1) = 11/1024 <= 0.025 < P(B <= 2): the interval is [x(2), x(9)]
+    assert order_statistic_ranks(10)[:2] == (2, 9)
+    lo, hi, coverage = order_statistic_ranks(6)
+    assert (lo, hi) == (1, 6) and coverage == pytest.approx(1 - 2 / 64)
+    lo, hi, coverage = order_statistic_ranks(3)
+    assert (lo, hi) == (1, 3) and coverage == pytest.approx(0.75)
+    est = median_ci([3.0, 1.0, 2.0])
+    assert est.coverage == pytest.approx(0.75) and "75% CI" in str(est)
+    assert math.isnan(median_ci(range(6)).coverage)
+
+
+def _coverage(n: int, method: str, trials: int, rng: np.random.Generator) -> float:
+    true_median = 1.0  # median of a lognormal(0, 1)
+    hits = 0
+    for _ in range(trials):
+        est = median_ci(rng.lognormal(0.0, 1.0, n), method=method, n_resamples=499)
+        hits += est.low <= true_median <= est.high
+    return hits / trials
+
+
+@pytest.mark.parametrize("n", [6, 10, 25])
+def test_order_statistic_ci_holds_its_coverage_by_simulation(n: int) -> None:
+    assert _coverage(n, "order", 2000, np.random.default_rng(n)) >= 0.94
+
+
+def test_bootstrap_ci_under_covers_at_small_n_by_simulation() -> None:
+    # why the bootstrap is not the median's interval at the sizes a benchmark has
+    assert _coverage(4, "bootstrap", 300, np.random.default_rng(4)) < 0.9
+
+
+def test_tolerance_margin_and_precision() -> None:
+    tight = np.linspace(10.25, 10.35, 20)  # median 10.3, CI well inside [10.25, 10.35]
+    assert check_claim(tight, 10.0).verdict == "consistent"  # within 10 +- 5 %
+    assert check_claim(tight, 10.0, policy=Policy(margin=0.0)).verdict == "higher than claimed"
+    # a claim stated as "10" carries +- 0.5: consistent even without a margin
+    assert check_claim(tight, 10.0, precision=0.5, policy=Policy(margin=0.0)).verdict == (
+        "consistent")
+    result = check_claim(tight, 9.0, 9.5)
+    assert (result.tolerance_low, result.tolerance_high) == pytest.approx((8.55, 9.975))
+    assert result.verdict == "higher than claimed"
+
+
+def test_identical_samples_are_not_an_interval() -> None:
+    same = [4.0] * 10
+    assert check_claim(same, 4.0).verdict.startswith("inconclusive (all 10 samples identical")
+    # a size on disk is exact: one sample suffices and is no interval problem
+    assert check_claim([4096.0], 4096.0, exact=True).verdict == "consistent"
+    assert check_claim([4096.0], 1000.0, exact=True).verdict == "higher than claimed"
 
 
 # --- fit_slope ------------------------------------------------------------------------------

@@ -9,13 +9,14 @@ from virtbench.results import Measurement, RunStore, make_rows
 from virtbench.summary import format_summary, ratios_to_baseline, summarize, summary_records
 
 
-def store_with(tmp_path, samples: dict[str, list[float | None]], metric="t") -> pd.DataFrame:
+def store_with(tmp_path, samples: dict[str, list[float | None]], metric="latency_p50",
+               unit="ms") -> pd.DataFrame:
     store = RunStore("s", root=tmp_path)
     for variant, values in samples.items():
         for rep, v in enumerate(values):
-            m = Measurement(metric, v, "ms") if v is not None else \
-                Measurement.missing(metric, "ms", "not available: engine absent")
-            store.write_cell(make_rows([m], run_id="s", experiment="e", family="x",
+            m = Measurement(metric, v, unit) if v is not None else \
+                Measurement.missing(metric, unit, "not available: engine absent")
+            store.write_cell(make_rows([m], run_id="s", experiment="http", family="x",
                                        variant=variant, workload="w", rep=rep))
     return store.rows()
 
@@ -43,5 +44,27 @@ def test_ratio_to_native_with_ci(tmp_path):
 
 
 def test_zero_baseline_gives_no_ratio(tmp_path):
-    df = store_with(tmp_path, {"native/static": [0, 0, 0], "other": [1, 0, 2]}, metric="errors")
+    df = store_with(tmp_path, {"native/static": [0, 0, 0], "other": [1, 0, 2]}, metric="errors",
+                    unit="count")
     assert ratios_to_baseline(df).empty
+
+
+def test_conditions_are_summarized_apart(tmp_path):
+    store = RunStore("c", root=tmp_path)
+    for rep in range(3):
+        ms = [Measurement("startup", 10.0 + rep, "ms", conditions={"network": "bridge"}),
+              Measurement("startup", 20.0 + rep, "ms", conditions={"network": "none"})]
+        store.write_cell(make_rows(ms, run_id="c", experiment="startup", family="docker",
+                                   variant="docker/runc", workload="noop", rep=rep))
+    s = summarize(store.rows())
+    assert sorted(s["median"]) == [11.0, 21.0]
+    assert "startup [network=none]" in format_summary(s)
+    assert {tuple(r["conditions"].items()) for r in summary_records(s)} == {
+        (("network", "bridge"),), (("network", "none"),)}
+    for rep in range(3):
+        store.write_cell(make_rows([Measurement("startup", 1.0 + rep, "ms")], run_id="c",
+                                   experiment="startup", family="native",
+                                   variant="native/static", workload="noop", rep=rep))
+    ratios = ratios_to_baseline(store.rows()).set_index("conditions")["ratio"]
+    assert ratios['{"network": "bridge"}'] == pytest.approx(5.5)
+    assert ratios['{"network": "none"}'] == pytest.approx(10.5)

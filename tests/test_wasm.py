@@ -223,14 +223,19 @@ def test_user_module_runs_through_the_variant(plat, native_cpu, tmp_path):
 @pytest.mark.integration
 @needs_wasm
 def test_startup_metrics(plat):
-    ms = {m.metric: m for m in plat.startup(Workload("noop"))}
+    # keyed by the metric and its condition values, e.g. "startup_process|pooling"
+    ms = {"|".join([m.metric, *m.conditions.values()]): m
+          for m in plat.startup(Workload("noop"))}
     assert {"startup_process", "peak_rss"} <= set(ms)
+    assert set(ms) <= {"startup_process", "peak_rss", "startup_cold", "startup_warm",
+                       "startup_warm|pooling", "startup_aot", "startup_process|pooling",
+                       "startup_process|on", "startup_process|precompiled"}
     for m in ms.values():
         assert m.value > 0 and m.description
         assert m.unit == ("MiB" if m.metric == "peak_rss" else "ms")
     if "startup_cold" in ms:
         assert ms["startup_warm"].value < ms["startup_cold"].value < ms["startup_process"].value
-    if "startup_aot" in ms and "startup_process_aot" not in ms:
+    if "startup_aot" in ms and "startup_process|precompiled" not in ms:
         assert ms["startup_aot"].value < ms["startup_process"].value
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``virtbench doctor | run | reproduce | published``."""
+"""Command line: ``virtbench doctor | run | list | reproduce | published``."""
 
 from __future__ import annotations
 
@@ -99,6 +99,72 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the metric catalog, its condition keys, or the experiments."""
+    import textwrap
+    from dataclasses import asdict
+
+    from virtbench import catalog, experiments
+
+    if args.what == "experiments":
+        rows = [{"name": e.name, "description": e.description}
+                for e in experiments.EXPERIMENTS.values()]
+    elif args.what == "conditions":
+        rows = [{"name": k, "description": v} for k, v in catalog.CONDITIONS.items()]
+    else:
+        found = catalog.metrics(args.experiment)
+        if args.json:
+            print(json.dumps([{**asdict(m), "conditions": list(m.conditions)} for m in found],
+                             indent=2))
+            return 0
+        head = ("experiment", "metric", "unit", "better", "exact", "conditions")
+        table = [(m.experiment, m.name, m.unit, m.better or "-", "yes" if m.exact else "-",
+                  ", ".join(m.conditions) or "-") for m in found]
+        widths = [max(len(r[i]) for r in [head, *table]) for i in range(len(head))]
+        for row, m in [(head, None), *zip(table, found, strict=True)]:
+            line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            print(line if len(line) <= 100 else line[:99] + "~")
+            if m is not None:
+                print(textwrap.fill(m.what, 100, initial_indent="    ", subsequent_indent="    "))
+        return 0
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["name"]) for r in rows) + 2
+    for r in rows:
+        print(textwrap.fill(r["description"], 100, initial_indent=r["name"].ljust(width),
+                            subsequent_indent=" " * width))
+    return 0
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    """The claims check of a run: every line checked and one verdict per claim and family."""
+    from virtbench import claims, stats
+    from virtbench.dataset import Dataset
+
+    policy = stats.Policy(min_n=args.min_n, margin=args.margin)
+    ds = Dataset.load(args.run_id, args.datasets or None)
+    check = claims.check(ds, source=args.source, policy=policy)
+    if args.json:
+        record = claims.to_records(check)
+        record = {"run_id": ds.run_id, "policy": {"min_n": policy.min_n,
+                                                  "margin": policy.margin,
+                                                  "confidence": policy.confidence}, **record}
+        print(json.dumps(record, indent=1, default=str))
+        return 0
+    verdicts = claims.claim_verdicts(check)
+    shown = verdicts if args.all else verdicts[verdicts["tallied"]]
+    width = max([len(c) for c in shown["claim"]] + [5])
+    width = min(width, 58)
+    for r in shown.itertuples():
+        claim = r.claim if len(r.claim) <= width else r.claim[:width - 1] + "~"
+        print(f"{r.claim_id:<14} {claim:<{width}} {r.family:<7} {r.verdict}")
+    print(f"\n{claims.headline(check)}")
+    print(f"run {ds.run_id}; policy: n >= {policy.min_n}, margin {policy.margin:.0%}; "
+          "--json for every line, --all for claims without a verdict", file=sys.stderr)
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from virtbench import report
 
@@ -140,6 +206,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wasm", help="your own .wasm module (WASI preview 1)")
     run.add_argument("--workload-name", help="label for your own workload")
     run.set_defaults(func=cmd_run)
+
+    lst = sub.add_parser("list", help="the metric catalog, its conditions, the experiments")
+    lst.add_argument("what", choices=("metrics", "conditions", "experiments"))
+    lst.add_argument("--experiment", metavar="E", help="only the metrics of experiment E")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(func=cmd_list)
+
+    chk = sub.add_parser("claims", help="check the published claims against a run")
+    chk.add_argument("--run-id", default="reference", help="run to check (default: reference)")
+    chk.add_argument("--datasets", default="", help="root folder of the datasets")
+    chk.add_argument("--source", choices=("seed", "edera", "lumos", "isolation", "felter"),
+                     help="only the claims of this source")
+    chk.add_argument("--min-n", type=positive_int, default=6,
+                     help="samples a verdict needs (default 6)")
+    chk.add_argument("--margin", type=float, default=0.05,
+                     help="practical-equivalence margin around a claim (default 0.05)")
+    chk.add_argument("--all", action="store_true", help="also list claims without a verdict")
+    chk.add_argument("--json", action="store_true",
+                     help="every checked line, the claim-level verdicts and the tally")
+    chk.set_defaults(func=cmd_claims)
 
     rep = sub.add_parser("reproduce", help="execute every notebook and write HTML reports")
     rep.add_argument("--quick", action="store_true", help="small, fast measurements")

@@ -155,7 +155,8 @@ def claims_chart(check: pd.DataFrame, title: str, *, log: bool | None = None) ->
     for ax, unit in zip(axes[:, 0], units, strict=True):
         part = data[data["unit"] == unit]
         y = np.arange(len(part))
-        labels = [f"{_clip(str(r['claim']), 48)} · {r['variant']}" for _, r in part.iterrows()]
+        labels = [f"{_clip(str(r['claim']), 48)} · {r['variant']} (n={int(r['n'])})"
+                  for _, r in part.iterrows()]
         low, high = part["claim_low"].to_numpy(float), part["claim_high"].to_numpy(float)
         width = np.where(high > low, high - low, 0)
         ax.barh(y, width, left=low, height=0.6, color=CLAIM_COLOR, label="claimed")
@@ -165,8 +166,14 @@ def claims_chart(check: pd.DataFrame, title: str, *, log: bool | None = None) ->
         med = part["median"].to_numpy(float)
         lo = np.where(np.isfinite(part["ci_low"]), part["ci_low"], med)
         hi = np.where(np.isfinite(part["ci_high"]), part["ci_high"], med)
-        ax.errorbar(med, y, xerr=error_bars(med, lo, hi), fmt="o", color="#1f77b4",
-                    ecolor="#1f77b4", capsize=3, label="measured median, 95% CI", zorder=3)
+        counted = (part["tallied"].to_numpy(bool) if "tallied" in part
+                   else np.ones(len(part), bool))
+        for mask, face, text in ((counted, "#1f77b4", "measured median, 95% CI"),
+                                 (~counted, "white", "not tallied (small n, not comparable)")):
+            if mask.any():
+                ax.errorbar(med[mask], y[mask], xerr=error_bars(med, lo, hi)[:, mask], fmt="o",
+                            color="#1f77b4", ecolor="#1f77b4", markerfacecolor=face,
+                            capsize=3, label=text, zorder=3)
         ax.set_yticks(y, labels, fontsize=8)
         ax.invert_yaxis()
         values = np.concatenate([low, high, lo, hi])

@@ -60,7 +60,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "note",
 )
 # Columns of the frame returned by `load`.
-FRAME_COLUMNS: tuple[str, ...] = (*COLUMNS, "value_text", "source", "line")
+FRAME_COLUMNS: tuple[str, ...] = (*COLUMNS, "value_text", "precision", "source", "line")
 
 
 class PublishedDataError(ValueError):
@@ -150,6 +150,7 @@ def _parse_row(path: Path, line: int, fields: list[str]) -> dict[str, Any]:
 
     record: dict[str, Any] = dict(row)
     record["value_text"] = ""
+    record["precision"] = stated_precision(row["value"])
     if categorical:
         if not row["value"].strip():
             raise PublishedDataError(path, line, "value", "categorical rows need a text value")
@@ -158,7 +159,7 @@ def _parse_row(path: Path, line: int, fields: list[str]) -> dict[str, Any]:
                 raise PublishedDataError(
                     path, line, column, "must be empty on categorical rows (the text is in value)"
                 )
-        record.update(value=math.nan, value_low=math.nan, value_high=math.nan)
+        record.update(value=math.nan, value_low=math.nan, value_high=math.nan, precision=0.0)
         record["value_text"] = row["value"]
         return record
 
@@ -197,6 +198,20 @@ def _parse_row(path: Path, line: int, fields: list[str]) -> dict[str, Any]:
     return record
 
 
+def stated_precision(text: str) -> float:
+    """Half a unit of the last digit a number was written with: "1.5" -> 0.05, "30" -> 0.5
+    (0 for an empty or non-numeric text)."""
+    text = text.strip().lower()
+    if not text or not any(c.isdigit() for c in text):
+        return 0.0
+    mantissa, _, exponent = text.partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    try:
+        return 0.5 * 10.0 ** (int(exponent or 0) - decimals)
+    except ValueError:
+        return 0.0
+
+
 def read_file(path: Path, source: str = "") -> list[dict[str, Any]]:
     """Validate one CSV file and return its rows as records (with ``source`` and ``line``)."""
     path = Path(path)
@@ -222,7 +237,7 @@ def read_file(path: Path, source: str = "") -> list[dict[str, Any]]:
 
 def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS))
-    for column in NUMERIC_COLUMNS:
+    for column in (*NUMERIC_COLUMNS, "precision"):
         frame[column] = frame[column].astype(float)
     frame["line"] = frame["line"].astype(int)
     return frame

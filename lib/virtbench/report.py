@@ -199,6 +199,9 @@ def write_index(results: Sequence[NotebookResult], out: Path, run_id: str, host:
                 quick: bool = False) -> Path:
     """``out/index.html``: one line per notebook (link, status, headline), run and host."""
     from virtbench.claims import host_line
+    from virtbench.stats import POLICY
+
+    policy = "".join(f"<li>{html.escape(rule)}</li>" for rule in POLICY.rules())
 
     ok = sum(r.status == "ok" for r in results)
     hostname = str(host.get("hostname") or "unknown host")
@@ -232,7 +235,10 @@ host {html.escape(host_line(host))} &middot; commit {html.escape(str(commit))}
 {chr(10).join(rows)}
 </tbody></table>
 <p class="meta">Each report holds its claims-check table: claim, source, claimed value,
-measured median with 95% CI, verdict. Cells that could not be measured say why.</p>
+measured median with 95% CI, verdict. Cells that could not be measured say why. Headlines
+count one verdict per published claim and platform family.</p>
+<h2>Verdict policy</h2>
+<ul class="meta">{policy}</ul>
 </body></html>
 """
     path = out / "index.html"
@@ -275,7 +281,7 @@ def measure(run_id: str | None = None, *, quick: bool = False, reps: int | None 
             variants: Sequence[str] = (), experiments: Sequence[str] | None = None,
             datasets: Path | str | None = None, progress: Progress | None = _say) -> str:
     """Measure every registered experiment (or those named) on the chosen variants (names,
-    families or globs, see :func:`virtbench.claims.selected`; none = all) into a run (new
+    families or globs, see :mod:`virtbench.patterns`; none = all) into a run (new
     unless ``run_id`` names one to resume); return the run id."""
     from virtbench import experiments as exps
     from virtbench import platforms
@@ -287,7 +293,7 @@ def measure(run_id: str | None = None, *, quick: bool = False, reps: int | None 
     for name in [n for n in names if n not in exps.EXPERIMENTS]:
         say(f"skipping experiment {name!r}: not registered in this version of virtbench")
     names = [n for n in names if n in exps.EXPERIMENTS]
-    from virtbench.claims import selected
+    from virtbench.patterns import selected
 
     chosen = [v for v, (family, _) in platforms.VARIANTS.items()
               if selected(variants, v, family)]

@@ -4,6 +4,9 @@ A run lives in ``datasets/<run_id>/``: ``results.csv`` (one row per sample, writ
 is measured) and ``host.json`` (provenance). A *cell* is one repetition of one experiment
 on one variant and workload; its rows are written together, so a crash loses at most the
 cell in flight, and running the same run id again skips completed cells.
+
+Every row is checked against the metric catalog (:mod:`virtbench.catalog`) when it is made;
+its ``conditions`` are canonical JSON (sorted keys, "" when there are none).
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from virtbench import catalog
 from virtbench.paths import datasets_dir
 
 COLUMNS = (
-    "run_id", "experiment", "family", "variant", "workload", "metric", "unit", "rep",
-    "value", "reason", "warmup", "tags", "description", "timestamp",
+    "run_id", "experiment", "family", "variant", "workload", "metric", "conditions", "unit",
+    "rep", "value", "reason", "warmup", "tags", "description", "timestamp",
 )
+#: Columns an older results file may lack (read as "").
+OPTIONAL_COLUMNS = frozenset({"conditions"})
 RESULTS_FILE = "results.csv"
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -39,6 +45,7 @@ class Measurement:
 
     ``value`` is None when nothing could be measured; ``reason`` then says why.
     ``description`` says exactly what the number covers (from which event to which).
+    ``conditions`` are what it was measured under (keys declared in the catalog).
     """
 
     metric: str
@@ -48,6 +55,7 @@ class Measurement:
     reason: str = ""
     workload: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    conditions: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def missing(cls, metric: str, unit: str, reason: str, **kw) -> Measurement:
@@ -68,6 +76,7 @@ class Row:
     unit: str
     rep: int
     value: float | None
+    conditions: str = ""
     reason: str = ""
     warmup: bool = False
     tags: str = ""
@@ -79,6 +88,21 @@ class Row:
         d["value"] = "" if self.value is None else repr(float(self.value))
         d["warmup"] = int(self.warmup)
         return d
+
+
+def encode_conditions(conditions: dict[str, str]) -> str:
+    """The canonical text of conditions: JSON with sorted keys, "" when there are none."""
+    return json.dumps(conditions, sort_keys=True) if conditions else ""
+
+
+def decode_conditions(text: str) -> dict[str, str]:
+    """The conditions of a row (the inverse of :func:`encode_conditions`)."""
+    return json.loads(text) if text else {}
+
+
+def decode_tags(text: str) -> dict[str, str]:
+    """The tags of a row as a dict ("" is no tags)."""
+    return json.loads(text) if text else {}
 
 
 def check_run_id(run_id: str) -> str:
@@ -108,7 +132,13 @@ class RunStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / RESULTS_FILE
         self._done: set[CellKey] = set()
-        if self.path.exists():
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open(newline="") as fh:
+                header = next(csv.reader(fh), [])
+            if "conditions" not in header:
+                raise DatasetError(
+                    f"{self.path} was written before the conditions column; migrate it "
+                    "(virtbench.catalog.migrate_file) before adding rows to it")
             for row in _read_rows(self.path):
                 self._done.add(_cell_of(row))
 
@@ -148,17 +178,25 @@ def make_rows(
     rep: int,
     warmup: bool = False,
 ) -> list[Row]:
-    """Turn one cell's measurements into rows stamped with the cell's identity."""
+    """Turn one cell's measurements into rows stamped with the cell's identity.
+
+    Each measurement is validated against the catalog (ValueError: an undeclared metric,
+    condition key or value, or a unit other than the catalog's).
+    """
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    ms = list(measurements)
+    for m in ms:
+        catalog.validate(experiment, m.metric, m.unit, m.conditions)
     return [
         Row(
             run_id=run_id, experiment=experiment, family=family, variant=variant,
-            workload=m.workload or workload, metric=m.metric, unit=m.unit, rep=rep,
+            workload=m.workload or workload, metric=m.metric,
+            conditions=encode_conditions(m.conditions), unit=m.unit, rep=rep,
             value=m.value, reason=m.reason, warmup=warmup,
             tags=json.dumps(m.tags, sort_keys=True) if m.tags else "",
             description=m.description, timestamp=now,
         )
-        for m in measurements
+        for m in ms
     ]
 
 
@@ -173,13 +211,15 @@ def _read_rows(path: Path) -> list[dict]:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None:
                 return []
-            missing = set(COLUMNS) - set(reader.fieldnames)
+            missing = set(COLUMNS) - set(reader.fieldnames) - OPTIONAL_COLUMNS
             if missing:
                 raise DatasetError(f"{path}: missing columns {sorted(missing)}")
             rows = []
             for row in reader:
                 if None in row.values() or row.get("timestamp") in (None, ""):
                     continue  # incomplete trailing line
+                for name in OPTIONAL_COLUMNS - set(reader.fieldnames):
+                    row[name] = ""
                 rows.append(row)
             return rows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -207,6 +247,7 @@ def load_runs(run_ids: str | Sequence[str] | None = None, root: Path | None = No
     df["rep"] = df["rep"].astype(int)
     df["warmup"] = df["warmup"].astype(str).isin(("1", "True", "true"))
     df["reason"] = df["reason"].fillna("")
+    df["conditions"] = df["conditions"].fillna("")
     return df
 
 

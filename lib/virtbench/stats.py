@@ -1,7 +1,10 @@
-"""Statistics for the benchmark suite: medians with bootstrap CIs, group comparisons, claim checks.
+"""Statistics for the benchmark suite: medians with CIs, group comparisons, claim checks.
 
-Every confidence interval here is a seeded bootstrap (``scipy.stats.bootstrap``), so the same
-data and seed always give the same interval. NaNs in input samples are dropped.
+The median's CI is the distribution-free order-statistic (binomial) interval: it holds its
+coverage at every sample size, and says so when the sample is too small to reach the asked
+confidence. Ratios of medians use a seeded two-sample bootstrap (``scipy.stats.bootstrap``).
+The verdict policy (minimum samples, tolerance, identical samples) is :class:`Policy`, stated
+once here and printed by every report. NaNs in input samples are dropped.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import pandas as pd
 from scipy import stats
 
 __all__ = [
+    "POLICY",
     "VERDICTS",
     "Estimate",
+    "Policy",
     "Verdict",
     "check_claim",
     "cliffs_delta",
@@ -68,6 +73,7 @@ class Estimate:
     low: float
     high: float
     n: int
+    coverage: float = math.nan  # the interval's real coverage when below the one asked for
 
     @property
     def has_ci(self) -> bool:
@@ -77,12 +83,14 @@ class Estimate:
     def __str__(self) -> str:
         if not self.has_ci:
             return f"{_fmt(self.value)} (n={self.n}, no CI)"
+        short = f" ({self.coverage:.0%} CI: n={self.n})" if math.isfinite(self.coverage) else ""
         width = self.high - self.low
         if width <= 0:
-            return f"{_fmt(self.value)} [{_fmt(self.low)}, {_fmt(self.high)}]"
+            return f"{_fmt(self.value)} [{_fmt(self.low)}, {_fmt(self.high)}]{short}"
         # Enough decimals for at least five steps across the interval: 11.9..12.8 -> 1 decimal.
         decimals = min(12, max(0, math.ceil(math.log10(5 / width))))
-        return f"{self.value:.{decimals}f} [{self.low:.{decimals}f}, {self.high:.{decimals}f}]"
+        return (f"{self.value:.{decimals}f} [{self.low:.{decimals}f}, "
+                f"{self.high:.{decimals}f}]{short}")
 
 
 def _clean(sample: Sequence[float] | np.ndarray, name: str = "sample") -> np.ndarray:
@@ -138,14 +146,51 @@ def _location_ci(
     return Estimate(value, low, high, int(x.size))
 
 
+def order_statistic_ranks(n: int, confidence: float = 0.95) -> tuple[int, int, float]:
+    """1-based ranks (lo, hi) of the distribution-free CI of the median, and its coverage.
+
+    The interval [x_(lo), x_(hi)] covers the median with probability 1 - 2 P(B <= lo - 1),
+    B ~ Binomial(n, 1/2), at least ``confidence``. When even [min, max] is short of it (n < 6
+    at 95%), (1, n) is returned with the coverage it really has.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    alpha = (1 - confidence) / 2
+    # the largest k with P(B <= k - 1) <= alpha; k = 0 means no such interval exists
+    k = int(stats.binom.ppf(alpha, n, 0.5))
+    while k > 0 and stats.binom.cdf(k - 1, n, 0.5) > alpha:
+        k -= 1
+    while stats.binom.cdf(k, n, 0.5) <= alpha:
+        k += 1
+    k = max(k, 1)
+    coverage = 1 - 2 * float(stats.binom.cdf(k - 1, n, 0.5))
+    return k, n - k + 1, coverage
+
+
 def median_ci(
     sample: Sequence[float] | np.ndarray,
     confidence: float = 0.95,
     n_resamples: int = 9999,
     seed: int = 0,
+    method: str = "order",
 ) -> Estimate:
-    """Median with a seeded bootstrap CI (BCa, percentile fallback); n == 1 gives a NaN CI."""
-    return _location_ci(sample, np.median, confidence, n_resamples, seed)
+    """Median with its CI: the order-statistic interval (``method="order"``, the default) or
+    a seeded bootstrap (``"bootstrap"``: BCa, percentile fallback; it under-covers at small n).
+
+    n == 1 gives a NaN CI; when n is too small for ``confidence``, the returned interval is
+    [min, max] and ``coverage`` says what it really covers.
+    """
+    if method == "bootstrap":
+        return _location_ci(sample, np.median, confidence, n_resamples, seed)
+    if method != "order":
+        raise ValueError(f"unknown method {method!r}; valid: order, bootstrap")
+    x = np.sort(_clean(sample))
+    value = float(np.median(x))
+    if x.size < 2:
+        return Estimate(value, math.nan, math.nan, int(x.size))
+    lo, hi, coverage = order_statistic_ranks(int(x.size), confidence)
+    short = coverage if coverage < confidence - 1e-12 else math.nan
+    return Estimate(value, float(x[lo - 1]), float(x[hi - 1]), int(x.size), short)
 
 
 def _median_ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -240,6 +285,60 @@ def mann_whitney_holm(
 
 
 @dataclass(frozen=True)
+class Policy:
+    """When a measurement may give a verdict on a claim; stated once, printed by every report.
+
+    ``min_n``: independent samples (repetitions) a verdict needs; sizes on disk are exact and
+    exempt. ``margin``: the practical-equivalence margin around a claim (relative). The
+    median's CI is the order-statistic interval at ``confidence``.
+    """
+
+    min_n: int = 6
+    margin: float = 0.05
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.min_n < 2:
+            raise ValueError(f"min_n must be at least 2, got {self.min_n}")
+        if not 0 <= self.margin < 1:
+            raise ValueError(f"margin must be in [0, 1), got {self.margin}")
+        if not 0.5 < self.confidence < 1:
+            raise ValueError(f"confidence must be in (0.5, 1), got {self.confidence}")
+
+    def rules(self) -> list[str]:
+        """The policy as sentences, for reports and the README."""
+        lo, hi, cov = order_statistic_ranks(self.min_n, self.confidence)
+        return [
+            f"A verdict needs at least {self.min_n} independent samples (repetitions); below "
+            f"that a line reads \"inconclusive (n = k < {self.min_n})\". Sizes on disk are "
+            "exact (deterministic) and exempt, and so is a capability (logs collected, a "
+            "trace taken): one observation shows it.",
+            f"The median's {self.confidence:.0%} CI is the distribution-free order-statistic "
+            f"(binomial) interval, which holds its coverage at every n (at n = {self.min_n}: "
+            f"[x({lo}), x({hi})], coverage {cov:.1%}). Ratios of medians in comparison "
+            "tables use a seeded bootstrap.",
+            "A point claim is widened by the precision it was stated with (half a unit of its "
+            f"last digit) or a practical-equivalence margin of \u00b1{self.margin:.0%}, "
+            "whichever is larger; a range by the margin. \"Higher/lower than claimed\" only "
+            "when the whole CI clears that tolerance; otherwise \"consistent\".",
+            "A claim whose unit has several readings (a CPU % of one core or of the whole "
+            "host; MB as 10^6 B or 2^20 B) is checked under each; if the verdicts differ the "
+            "line is \"not comparable\".",
+            "Lines marked not comparable, context only or partly comparable, and lines that "
+            "compare the baseline with itself, are shown but never tallied. Identical samples "
+            "give no interval (inconclusive).",
+            "Readings inside one repetition are correlated (e.g. the cumulative readings of "
+            "one density ramp): the repetition is the statistical unit, its readings are "
+            "reduced to their median first.",
+            "Each published claim gets one verdict per platform family: the verdict its "
+            "variants agree on, or \"mixed\" listing which variant says what.",
+        ]
+
+
+POLICY = Policy()
+
+
+@dataclass(frozen=True)
 class Verdict:
     """How a measured sample compares with a published claim (a point or a range)."""
 
@@ -247,6 +346,8 @@ class Verdict:
     estimate: Estimate
     claim_low: float
     claim_high: float
+    tolerance_low: float = math.nan   # the claim widened by its tolerance
+    tolerance_high: float = math.nan
 
     def __str__(self) -> str:
         if self.claim_low == self.claim_high:
@@ -256,38 +357,56 @@ class Verdict:
         return f"{self.verdict}: measured {self.estimate}, claimed {claim}"
 
 
-_STATISTICS: dict[str, Callable[..., np.ndarray]] = {"median": np.median, "mean": np.mean}
+def tolerance(low: float, high: float, precision: float = 0.0,
+              policy: Policy = POLICY) -> tuple[float, float]:
+    """The claimed interval widened by its tolerance (see :meth:`Policy.rules`)."""
+    widen_low = policy.margin * abs(low)
+    widen_high = policy.margin * abs(high)
+    if low == high:
+        widen_low = widen_high = max(widen_low, precision)
+    return low - widen_low, high + widen_high
 
 
 def check_claim(
     sample: Sequence[float] | np.ndarray,
     low: float,
     high: float | None = None,
-    confidence: float = 0.95,
-    seed: int = 0,
-    statistic: str = "median",
+    *,
+    precision: float = 0.0,
+    exact: bool = False,
+    policy: Policy = POLICY,
 ) -> Verdict:
-    """Compare the CI of the sample's median (or mean) with a claimed value or range [low, high].
+    """Compare a sample's median with a claimed value or range [low, high] under ``policy``.
 
-    The claim is "higher than claimed" / "lower than claimed" only when the whole CI lies above /
-    below the claimed interval; any overlap is "consistent"; no CI (n < 2) is "inconclusive".
+    "higher/lower than claimed" only when the whole CI of the median lies above/below the
+    claim widened by its tolerance; any overlap is "consistent"; too few samples, identical
+    samples or no CI is "inconclusive (why)". ``exact`` samples (sizes) need no CI.
     """
-    if statistic not in _STATISTICS:
-        raise ValueError(f"unknown statistic {statistic!r}; valid: {', '.join(_STATISTICS)}")
     claim_low = float(low)
     claim_high = claim_low if high is None else float(high)
     if claim_low > claim_high:
         raise ValueError(f"claimed range is reversed: low {claim_low} > high {claim_high}")
-    estimate = _location_ci(sample, _STATISTICS[statistic], confidence, 9999, seed)
-    if not estimate.has_ci:
-        verdict = "inconclusive"
-    elif estimate.low > claim_high:
+    tol_low, tol_high = tolerance(claim_low, claim_high, precision, policy)
+    x = _clean(sample)
+    n = int(x.size)
+    if exact and np.all(x == x[0]):
+        estimate = Estimate(float(x[0]), float(x[0]), float(x[0]), n)
+    else:
+        estimate = median_ci(x, policy.confidence)
+    verdict = ""
+    if not exact and n < policy.min_n:
+        verdict = f"inconclusive (n = {n} < {policy.min_n})"
+    elif not exact and np.all(x == x[0]):
+        verdict = f"inconclusive (all {n} samples identical: no interval)"
+    elif not estimate.has_ci:
+        verdict = "inconclusive (no CI)"
+    elif estimate.low > tol_high:
         verdict = "higher than claimed"
-    elif estimate.high < claim_low:
+    elif estimate.high < tol_low:
         verdict = "lower than claimed"
     else:
         verdict = "consistent"
-    return Verdict(verdict, estimate, claim_low, claim_high)
+    return Verdict(verdict, estimate, claim_low, claim_high, tol_low, tol_high)
 
 
 def fit_slope(
@@ -337,7 +456,7 @@ def stability_warnings(sample: Sequence[float] | np.ndarray, unit: str = "") -> 
         return f"{_fmt(v)} {unit}" if unit else _fmt(v)
 
     found: list[str] = []
-    if n < 5:
+    if n < POLICY.min_n:
         found.append(f"only {n} samples" if n != 1 else "only 1 sample")
     median = float(np.median(x))
     if n >= 2 and median != 0:

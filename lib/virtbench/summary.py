@@ -1,4 +1,5 @@
-"""Summaries of stored rows: per variant, workload and metric, the median with its 95% CI."""
+"""Summaries of stored rows: per variant, workload, metric and conditions, the median with its
+95% CI."""
 
 from __future__ import annotations
 
@@ -7,19 +8,33 @@ import math
 import numpy as np
 import pandas as pd
 
+from virtbench.results import decode_conditions
 from virtbench.stats import median_ci, ratio_ci, stability_warnings
 
-KEYS = ["experiment", "family", "variant", "workload", "metric", "unit"]
+KEYS = ["experiment", "family", "variant", "workload", "metric", "conditions", "unit"]
 SUMMARY_COLUMNS = KEYS + ["n", "median", "ci_low", "ci_high", "reason", "warnings"]
 BASELINE = "native/static"
 
 
+def metric_label(metric: str, conditions: str) -> str:
+    """``metric`` with its conditions, e.g. ``startup [network=none]``."""
+    found = decode_conditions(conditions)
+    if not found:
+        return metric
+    return f"{metric} [{', '.join(f'{k}={v}' for k, v in found.items())}]"
+
+
+def _with_conditions(df: pd.DataFrame) -> pd.DataFrame:
+    return df if "conditions" in df else df.assign(conditions="")
+
+
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """One line per (experiment, family, variant, workload, metric, unit).
+    """One line per (experiment, family, variant, workload, metric, conditions, unit).
 
     Warm-up samples are left out. A cell with no measured value keeps ``n = 0`` and the
     reason it was not measured.
     """
+    df = _with_conditions(df)
     lines = []
     for key, group in df.groupby(KEYS, sort=False):
         values = group.loc[~group["warmup"], "value"].dropna().to_numpy(dtype=float)
@@ -38,18 +53,25 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def ratios_to_baseline(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
-    """Median of each variant divided by the baseline's, per experiment/workload/metric, with CI."""
-    data = df[df["value"].notna() & ~df["warmup"]]
+    """Median of each variant divided by the baseline's, per experiment/workload/metric and
+    conditions, with CI. The baseline's samples are those under the same conditions, else
+    those under none (a bare process has no network)."""
+    data = _with_conditions(df[df["value"].notna() & ~df["warmup"]])
     lines = []
     for (exp, wl, metric, unit), group in data.groupby(["experiment", "workload", "metric",
                                                         "unit"]):
-        base = group.loc[group["variant"] == baseline, "value"].to_numpy(dtype=float)
-        if len(base) == 0 or float(np.median(base)) == 0:
-            continue  # no baseline, or a zero baseline (e.g. an error count): no ratio
-        for (family, variant), sub in group.groupby(["family", "variant"], sort=False):
+        bases = group[group["variant"] == baseline]
+        for (family, variant, cond), sub in group.groupby(["family", "variant", "conditions"],
+                                                          sort=False):
+            same = bases[bases["conditions"] == cond]
+            base = (same if len(same) else bases[bases["conditions"] == ""])["value"].to_numpy(
+                dtype=float)
+            if len(base) == 0 or float(np.median(base)) == 0:
+                continue  # no baseline, or a zero baseline (e.g. an error count): no ratio
             est = ratio_ci(sub["value"].to_numpy(dtype=float), base)
             lines.append(dict(experiment=exp, family=family, variant=variant, workload=wl,
-                              metric=metric, unit=unit, baseline=baseline, ratio=est.value,
+                              metric=metric, conditions=cond, unit=unit, baseline=baseline,
+                              ratio=est.value,
                               ci_low=est.low, ci_high=est.high, n=est.n))
     return pd.DataFrame(lines)
 
@@ -71,11 +93,12 @@ def format_summary(summary: pd.DataFrame) -> str:
     for _, s in summary.iterrows():
         if s["n"] == 0:
             ci = f"not measured: {s['reason']}"
-            rows.append([s["variant"], s["workload"], s["metric"], "0", "-", ci, s["unit"]])
+            rows.append([s["variant"], s["workload"], metric_label(s["metric"], s["conditions"]),
+                         "0", "-", ci, s["unit"]])
         else:
             ci = f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]"
-            rows.append([s["variant"], s["workload"], s["metric"], str(s["n"]),
-                         _fmt(s["median"]), ci, s["unit"]])
+            rows.append([s["variant"], s["workload"], metric_label(s["metric"], s["conditions"]),
+                         str(s["n"]), _fmt(s["median"]), ci, s["unit"]])
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     widths = [min(w, 70) for w in widths]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
@@ -83,7 +106,8 @@ def format_summary(summary: pd.DataFrame) -> str:
               for r in rows]
     warned = summary[summary["warnings"].astype(str) != ""]
     for _, s in warned.iterrows():
-        lines.append(f"warning: {s['variant']} {s['metric']}: {s['warnings']}")
+        lines.append(f"warning: {s['variant']} {metric_label(s['metric'], s['conditions'])}: "
+                     f"{s['warnings']}")
     return "\n".join(lines)
 
 
@@ -92,6 +116,7 @@ def summary_records(summary: pd.DataFrame) -> list[dict]:
     records = []
     for _, s in summary.iterrows():
         rec = {k: s[k] for k in KEYS}
+        rec["conditions"] = decode_conditions(s["conditions"])
         rec["n"] = int(s["n"])
         for k in ("median", "ci_low", "ci_high"):
             v = float(s[k])

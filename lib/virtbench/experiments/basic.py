@@ -6,6 +6,8 @@ every measurement's description.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from virtbench.experiments.core import Experiment, Params, register
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.results import Measurement
@@ -22,8 +24,8 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
     out = []
     for mib, state in ((0, "idle"), (loaded, "loaded")):
         for m in plat.memory(mib):
-            out.append(Measurement(f"{m.metric}_{state}", m.value, m.unit, m.description,
-                                   m.reason, m.workload, {**m.tags, "mem_mib": str(mib)}))
+            out.append(replace(m, tags={**m.tags, "mem_mib": str(mib)},
+                               conditions={**m.conditions, "state": state}))
     return out
 
 
@@ -76,20 +78,20 @@ def measure_io(plat: Platform, wl: Workload, params: Params) -> list[Measurement
 
 register(Experiment(
     "startup", "time from launch to exit of the no-op workload, and peak memory",
-    (("startup", "ms"), ("peak_rss", "MiB")), measure_startup,
+    measure_startup,
     workloads=("noop",), reps=8, quick_reps=5, warmup=1))
 register(Experiment(
     "memory", "memory of one instance, idle and holding a loaded buffer",
-    (("rss_idle", "MiB"), ("rss_loaded", "MiB")), measure_memory,
+    measure_memory,
     workloads=("mem",), reps=3, quick_reps=2, warmup=0))
 register(Experiment(
     "disk", "bytes on disk needed to run the workloads",
-    (("artifact_size", "B"),), measure_disk, workloads=("noop",), once=True))
+    measure_disk, workloads=("noop",), once=True))
 register(Experiment(
     "cpu", "run time of a deterministic compute kernel (checksum checked against native)",
-    (("wall_time", "ms"), ("compute_time", "ms")), measure_cpu,
+    measure_cpu,
     workloads=("cpu",), reps=5, quick_reps=3, warmup=1))
 register(Experiment(
     "io", "sequential and random file throughput through each platform's file system path",
-    tuple((m, "MB/s") for m, _ in IO_METRICS), measure_io,
+    measure_io,
     workloads=("fileio",), reps=3, quick_reps=2, warmup=1))

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from virtbench import platforms
+from virtbench import catalog, platforms
 from virtbench.host import write_host_json
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement, RunStore, make_rows
@@ -38,17 +38,26 @@ MeasureFn = Callable[[Platform, Workload, Params], list[Measurement]]
 
 @dataclass(frozen=True)
 class Experiment:
-    """A named measurement step with its declared metrics and defaults."""
+    """A named measurement step and its defaults; its metrics are declared in the catalog."""
 
     name: str
     description: str
-    metrics: tuple[tuple[str, str], ...]   # (metric, unit) declared for "not measured" rows
     measure: MeasureFn
     workloads: tuple[str, ...] = ("noop",)
     reps: int = 10
     quick_reps: int = 3
     warmup: int = 1
     once: bool = False                     # a property (e.g. a size), measured a single time
+
+    @property
+    def metrics(self) -> list[tuple[catalog.Metric, dict[str, str]]]:
+        """The catalog's primary (metric, conditions) pairs: the "not measured" rows."""
+        return catalog.primary(self.name)
+
+    def missing(self, reason: str) -> list[Measurement]:
+        """One row with ``reason`` and no value for each primary metric."""
+        return [Measurement.missing(m.name, m.unit, reason, conditions=c)
+                for m, c in self.metrics]
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -153,7 +162,7 @@ def _prepare(experiment: Experiment, plats: list[Platform], workloads: list[Work
         for wl in workloads:
             if not store.done(experiment.name, plat.variant, wl.name, 0):
                 store.write_cell(make_rows(
-                    [Measurement.missing(m, u, reason) for m, u in experiment.metrics],
+                    experiment.missing(reason),
                     run_id=store.run_id, experiment=experiment.name, family=plat.family,
                     variant=plat.variant, workload=wl.name, rep=0))
     return ready
@@ -172,4 +181,4 @@ def _measure_cell(experiment: Experiment, plat: Platform, wl: Workload,
     except Exception as exc:
         detail = traceback.format_exception_only(exc)[-1].strip()
         reason = f"failed: {detail}"
-    return [Measurement.missing(m, u, reason) for m, u in experiment.metrics]
+    return experiment.missing(reason)

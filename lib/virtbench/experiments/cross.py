@@ -128,14 +128,13 @@ def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measur
 
 register(Experiment(
     "http", "requests/s and latency of the http workload under wrk, and the server's CPU share",
-    (("requests_per_s", "req/s"), ("latency_p50", "ms"), ("latency_p99", "ms")), measure_http,
+    measure_http,
     workloads=("http",), reps=3, quick_reps=2, warmup=0))
 register(Experiment(
     "cpu_usage", "host CPU consumed by one idle instance over a fixed window",
-    (("cpu_percent_idle", "% of one core"),), measure_idle_cpu,
+    measure_idle_cpu,
     workloads=("http",), reps=2, quick_reps=2, warmup=0))
 register(Experiment(
     "density", "memory per idle instance (fitted slope) and instances per 8 GiB",
-    (("memory_per_instance", "MiB"), ("pss_per_instance", "MiB"),
-     ("instances_per_8gib", "instances")), measure_density,
+    measure_density,
     workloads=("mem",), reps=2, quick_reps=1, warmup=0))

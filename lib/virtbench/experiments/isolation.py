@@ -51,9 +51,10 @@ def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Meas
     out = [Measurement("victim_alone", alone, "ms",
                        "median compute time of 3 runs of the cpu victim with no attacker "
                        "(timed inside the workload)")]
+    metric = "slowdown"
     for kind in ATTACKS:
         for limited in (False, True):
-            metric = f"slowdown_{kind}" + ("_limited" if limited else "")
+            cond = {"attack": kind, "limits": "on" if limited else "off"}
             limits = LIMITS if limited else None
             what = (f"victim compute time with {attackers.get(kind, 1)} '{kind}' attacker(s) "
                     f"{'under limits ' + str(LIMITS) if limited else 'without limits'}, "
@@ -68,25 +69,27 @@ def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Meas
                 tags = {"attack": kind, "limited": str(limited)}
                 tags.update({k: str(v) for k, v in infos[0].items() if k != "ready_line"})
                 tags.update(attacker_state(infos[0].get("ready_line", "")))
-                out.append(Measurement(metric, attacked / alone, "x", what, tags=tags))
+                out.append(Measurement(metric, attacked / alone, "x", what, tags=tags,
+                                       conditions=cond))
             except NotSupported as exc:
-                out.append(Measurement.missing(metric, "x", f"not supported: {exc}"))
+                out.append(Measurement.missing(metric, "x", f"not supported: {exc}",
+                                               conditions=cond))
             except Exception as exc:
                 if "unsupported=1" in str(exc):
                     why = str(exc).split("why=", 1)[-1].split()[0].replace("-", " ")
-                    out.append(Measurement.missing(metric, "x", f"attack not expressible: {why}"))
+                    out.append(Measurement.missing(metric, "x", f"attack not expressible: {why}",
+                                                   conditions=cond))
                     continue
                 who = ("the attacker was stopped before it was ready (a limit, or the "
                        "platform's own size, ended it)" if "before 'VB-READY'" in str(exc)
                        else "victim or attacker failed")
                 out.append(Measurement.missing(
-                    metric, "x", f"{who}: {type(exc).__name__}: {str(exc)[:300]}"))
+                    metric, "x", f"{who}: {type(exc).__name__}: {str(exc)[:300]}",
+                    conditions=cond))
     return out
 
 
 register(Experiment(
     "isolation", "victim slowdown under co-located resource-exhaustion attacks, with and "
-    "without the platform's limits",
-    (("victim_alone", "ms"),) + tuple((f"slowdown_{k}{s}", "x") for k in ATTACKS
-                                      for s in ("", "_limited")),
-    measure_isolation, workloads=("cpu",), reps=2, quick_reps=1, warmup=0))
+    "without the platform's limits", measure_isolation,
+    workloads=("cpu",), reps=2, quick_reps=1, warmup=0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
+from virtbench import patterns
 from virtbench.platforms.base import (
     FAMILIES,
     Availability,
@@ -64,7 +65,8 @@ def create(variant: str) -> Platform:
 
 
 def select(families: Iterable[str] = (), variants: Iterable[str] = ()) -> list[str]:
-    """Variant names chosen by family and/or variant (exact name or the part before '/').
+    """Variant names chosen by family and/or variant pattern (see :mod:`virtbench.patterns`:
+    a family, an exact name, the part before '/', a glob, '!' to exclude).
 
     Nothing chosen means every variant. Unknown names raise ValueError listing valid ones.
     """
@@ -72,16 +74,15 @@ def select(families: Iterable[str] = (), variants: Iterable[str] = ()) -> list[s
     for f in families:
         if f not in FAMILIES:
             raise ValueError(f"unknown family {f!r}; valid: {', '.join(FAMILIES)}")
+    known = {name: fam for name, (fam, _) in VARIANTS.items()}
     chosen: list[str] = []
-    for v in variants:
-        matches = [name for name in VARIANTS if name == v or name.split("/")[0] == v]
-        if not matches:
-            raise ValueError(f"unknown variant {v!r}; valid: {', '.join(VARIANTS)}")
-        chosen += matches
-    chosen += [name for name, (fam, _) in VARIANTS.items() if fam in families]
+    if variants:
+        chosen += patterns.select(variants, known)
+    chosen += [name for name, fam in known.items() if fam in families]
     if not families and not variants:
         chosen = list(VARIANTS)
-    return list(dict.fromkeys(chosen))
+    order = list(VARIANTS)
+    return sorted(dict.fromkeys(chosen), key=order.index)
 
 
 class _Unimportable(Platform):

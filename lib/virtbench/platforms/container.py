@@ -347,7 +347,7 @@ class DockerPlatform(Platform):
     def startup(self, workload: Workload) -> list[Measurement]:
         """Existing-image, warm and cold starts, and the create/start/remove split, per network.
 
-        Metric names carry the network as a suffix except for the variant's default network.
+        Every measurement carries its network as the condition ``network``.
         """
         tag, _ = self.image(workload)
         argv = self.argv(workload, [])
@@ -361,12 +361,9 @@ class DockerPlatform(Platform):
             ms += self._startup_cold(tag, archive, argv, net)
         return ms
 
-    def _metric(self, base: str, net: str) -> str:
-        return base if net == self.networks[0] else f"{base}_{net}"
-
-    def _ms(self, base: str, net: str, ns: int, description: str, **tags: str) -> Measurement:
-        return Measurement(self._metric(base, net), ns / 1e6, "ms",
-                           f"{description}; network {net}", tags={"network": net, **tags})
+    def _ms(self, metric: str, net: str, ns: int, description: str, **tags: str) -> Measurement:
+        return Measurement(metric, ns / 1e6, "ms", f"{description}; network {net}",
+                           tags={"network": net, **tags}, conditions={"network": net})
 
     def _check_status(self, t: Timed, what: str) -> None:
         if t.status != 0:

@@ -371,8 +371,8 @@ class Qemu(Platform):
         state = "idle guest" if mib == 0 else f"guest holding {mib} MiB (mem workload, touched)"
         ms: list[Measurement] = []
         for guest in MEMORY_GUEST_SIZES:
-            suffix = "" if guest == GUEST_MEMORY_MIB else f"_guest{guest}"
-            tags = {"guest_memory_mib": str(guest)}
+            cond = {"guest_memory_mib": str(guest)}
+            tags = dict(cond)
             try:
                 with self._launch(Boot("mem", (str(mib), HOLD_MS), guest)) as (inst, log):
                     self._wait(log, "VB-READY", self.boot_timeout, f"mem {mib} MiB")
@@ -380,15 +380,17 @@ class Qemu(Platform):
                     status = read_proc_status(inst.pid)
             except GuestFailed as exc:
                 for metric in ("rss", "pss"):
-                    ms.append(Measurement.missing(metric + suffix, "MiB", str(exc), tags=tags))
+                    ms.append(Measurement.missing(metric, "MiB", str(exc), tags=tags,
+                                                  conditions=cond))
                 continue
             where = f"of the QEMU process ({tag}, guest of {guest} MiB), {state}"
             if "VmRSS" in status:
-                ms.append(Measurement("rss" + suffix, status["VmRSS"] / 1024, "MiB",
-                                      f"VmRSS {where}", tags=tags))
+                ms.append(Measurement("rss", status["VmRSS"] / 1024, "MiB",
+                                      f"VmRSS {where}", tags=tags, conditions=cond))
             if "Pss" in status:
-                ms.append(Measurement("pss" + suffix, status["Pss"] / 1024, "MiB",
-                                      f"PSS (smaps_rollup) {where}", tags=tags))
+                ms.append(Measurement("pss", status["Pss"] / 1024, "MiB",
+                                      f"PSS (smaps_rollup) {where}", tags=tags,
+                                      conditions=cond))
         return ms
 
     # -- disk -----------------------------------------------------------------------------

@@ -130,17 +130,18 @@ class InProcess(WasmPlatform):
         limits = self.limits
         spec = self.spec("warm", module, [], limits, reps=WARM_REPS, pooling=self.warm_pooling)
         warm, _ = self.call(spec, limits)
-        kinds = [("startup_warm", "warm_ns", "")]
+        kinds: list[tuple[str, str, dict[str, str]]] = [("warm_ns", "", {})]
         if self.warm_pooling:
-            kinds = [("startup_warm", "warm_ns", "; default on-demand instance allocator"),
-                     ("startup_warm_pooling", "warm_pooling_ns",
+            kinds = [("warm_ns", "; default on-demand instance allocator", {}),
+                     ("warm_pooling_ns",
                       "; pooling instance allocator (enabled through the C API "
                       "wasmtime_pooling_allocation_strategy_set: the Python wrapper has no "
-                      "setter)")]
-        return [Measurement(metric, statistics.median(warm[key]) / 1e6, "ms",
+                      "setter)", {"allocator": "pooling"})]
+        return [Measurement("startup_warm", statistics.median(warm[key]) / 1e6, "ms",
                             WARM.format(n=len(warm[key]), process=self.process, inst=self.inst,
-                                        engine=self.engine_label, allocator=allocator))
-                for metric, key, allocator in kinds]
+                                        engine=self.engine_label, allocator=allocator),
+                            conditions=cond)
+                for key, allocator, cond in kinds]
 
     def startup(self, workload: Workload) -> list[Measurement]:
         """Cold (or AOT) start in a fresh worker, the whole worker process, warm starts."""

@@ -93,10 +93,11 @@ class Wasmer(InProcess):
                               self.interval(cache="already populated (cache hit: the "
                                             "compiled artifact is loaded, not compiled)"),
                               tags=phase_tags(answer)))
-        ms.append(Measurement("startup_process_aot", done.wall_ns / 1e6, "ms",
+        ms.append(Measurement("startup_process", done.wall_ns / 1e6, "ms",
                               PROCESS.format(process=self.process,
                                              what="load the compiled module from the primed "
-                                                  "Wasmer cache")))
+                                                  "Wasmer cache"),
+                              conditions={"module": "precompiled"}))
         return ms
 
     def disk(self) -> list[Measurement]:

@@ -1,0 +1,193 @@
+"""The metric catalog: every emitted metric declared once, conditions as a structured column."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from virtbench import catalog, experiments
+from virtbench.cli import main
+from virtbench.results import (
+    COLUMNS,
+    DatasetError,
+    Measurement,
+    RunStore,
+    decode_conditions,
+    load_runs,
+    make_rows,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = [ROOT / "datasets" / "reference" / "results.csv",
+           ROOT / "tests" / "data" / "fixture_run" / "results.csv"]
+
+
+def rows_of(measurements: list[Measurement], experiment: str = "startup"):
+    return make_rows(measurements, run_id="r", experiment=experiment, family="docker",
+                     variant="docker/runc", workload="noop", rep=0)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.parent.name)
+def test_every_row_of_the_shipped_datasets_is_declared(path):
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames == list(COLUMNS)
+        rows = list(reader)
+    assert rows
+    for row in rows:
+        catalog.validate(row["experiment"], row["metric"], row["unit"],
+                         decode_conditions(row["conditions"]))
+        assert row["conditions"] == "" or json.loads(row["conditions"])
+
+
+def test_every_experiment_declares_its_metrics_and_primary_rows():
+    for name, exp in experiments.EXPERIMENTS.items():
+        assert catalog.metrics(name)
+        assert exp.metrics, f"{name} has no primary metrics"
+        for m, conditions in exp.metrics:
+            catalog.validate(name, m.name, m.unit, conditions)
+    assert set(catalog.experiments()) == set(experiments.EXPERIMENTS)
+
+
+def test_no_condition_is_a_suffix_of_a_metric_name():
+    suffix = re.compile(r"_(none|bridge|host|idle|loaded|limited|pooling|cached|guest\d+)$")
+    # idle is what cpu_usage measures (an instance nobody calls), not a condition
+    assert [m.name for m in catalog.metrics() if suffix.search(m.name)] == ["cpu_percent_idle"]
+    assert all(m.what and m.better in catalog.BETTER for m in catalog.metrics())
+    exact = {m.name for m in catalog.metrics() if m.exact}
+    assert "artifact_size" in exact and "snapshot_size" not in exact  # a RAM image varies
+    assert all(m.unit in ("B", "collected (1/0)") for m in catalog.metrics() if m.exact)
+
+
+def test_undeclared_metric_is_refused_naming_the_valid_ones():
+    with pytest.raises(ValueError, match=r"'startup_cold_none'.*'startup'.*startup_warm"):
+        rows_of([Measurement("startup_cold_none", 1.0, "ms")])
+    with pytest.raises(ValueError, match="no metrics are declared for experiment 'nope'"):
+        rows_of([Measurement("startup", 1.0, "ms")], experiment="nope")
+
+
+def test_undeclared_condition_key_is_refused():
+    with pytest.raises(ValueError, match="condition 'state' is not declared.*network"):
+        rows_of([Measurement("startup", 1.0, "ms", conditions={"state": "idle"})])
+
+
+def test_invalid_condition_value_is_refused():
+    with pytest.raises(ValueError, match="network='brdige'.*bridge | none | host"):
+        rows_of([Measurement("startup", 1.0, "ms", conditions={"network": "brdige"})])
+    with pytest.raises(ValueError, match="guest_memory_mib"):
+        rows_of([Measurement("rss", 1.0, "MiB", conditions={"guest_memory_mib": 128})],
+                experiment="memory")
+
+
+def test_unit_other_than_the_catalogs_is_refused():
+    with pytest.raises(ValueError, match="in 'ms' in the catalog, not 's'"):
+        rows_of([Measurement("startup", 1.0, "s")])
+
+
+def test_conditions_round_trip_through_the_store(tmp_path):
+    store = RunStore("c", root=tmp_path)
+    store.write_cell(rows_of([
+        Measurement("startup_warm", 2.0, "ms", conditions={"network": "none"}),
+        Measurement("startup", 1.0, "ms"),
+    ]))
+    with store.path.open(newline="") as fh:
+        header = next(csv.reader(fh))
+    assert header.index("conditions") == header.index("metric") + 1
+    df = load_runs("c", root=tmp_path)
+    assert list(df["conditions"]) == ['{"network": "none"}', ""]
+    assert decode_conditions(df["conditions"].iloc[0]) == {"network": "none"}
+
+
+def test_keys_are_sorted_in_the_canonical_text():
+    (row,) = rows_of([Measurement("rss", 1.0, "MiB",
+                                  conditions={"state": "idle", "guest_memory_mib": "128"})],
+                     experiment="memory")
+    assert row.conditions == '{"guest_memory_mib": "128", "state": "idle"}'
+
+
+def older_run(tmp_path: Path) -> Path:
+    """A run written before the conditions column (the fixture's rows, old names)."""
+    run = tmp_path / "old"
+    run.mkdir()
+    with SHIPPED[1].open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    old = [c for c in COLUMNS if c != "conditions"]
+    with (run / "results.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=old, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            if row["metric"] == "startup_cold" and row["conditions"] == '{"network": "none"}':
+                row["metric"] = "startup_cold_none"
+            writer.writerow(row)
+    return run / "results.csv"
+
+
+def test_an_older_dataset_loads_and_migrates(tmp_path):
+    path = older_run(tmp_path)
+    df = load_runs("old", root=tmp_path)
+    assert (df["conditions"] == "").all() and "startup_cold_none" in set(df["metric"])
+    with pytest.raises(DatasetError, match="migrate"):
+        RunStore("old", root=tmp_path)
+    before = path.read_text()
+    framed = catalog.migrate_frame(pd.read_csv(path, dtype=str, keep_default_na=False))
+    assert list(framed.columns[:len(COLUMNS)]) == list(COLUMNS)
+    assert catalog.migrate_file(path) == 2
+    migrated = load_runs("old", root=tmp_path)
+    cold = migrated[migrated["metric"] == "startup_cold"]
+    assert '{"network": "none"}' in set(cold["conditions"])
+    assert "startup_cold_none" not in set(migrated["metric"])
+    assert list(framed["metric"]) == list(migrated["metric"])
+    assert list(framed["conditions"]) == list(migrated["conditions"])
+    shutil.copy(path, tmp_path / "again.csv")
+    assert catalog.migrate_file(tmp_path / "again.csv") == 0  # idempotent
+    assert len(before.splitlines()) == len(path.read_text().splitlines())
+
+
+@pytest.mark.parametrize(("experiment", "family", "old", "tags", "new", "conditions"), [
+    ("startup", "docker", "startup_none", {"network": "none"}, "startup", {"network": "none"}),
+    ("startup", "docker", "startup_load", {"network": "host"}, "startup_load",
+     {"network": "host"}),
+    ("startup", "wasm", "startup_warm_pooling", {}, "startup_warm", {"allocator": "pooling"}),
+    ("startup", "wasm", "startup_process_cached", {}, "startup_process", {"code_cache": "on"}),
+    ("startup", "wasm", "startup_process_aot", {}, "startup_process",
+     {"module": "precompiled"}),
+    ("startup", "native", "startup", {}, "startup", {}),
+    ("memory", "vm", "pss_guest128_loaded", {"guest_memory_mib": "128"}, "pss",
+     {"guest_memory_mib": "128", "state": "loaded"}),
+    ("memory", "vm", "rss_idle", {"guest_memory_mib": "256"}, "rss",
+     {"guest_memory_mib": "256", "state": "idle"}),
+    ("memory", "docker", "rss_per_instance_idle", {}, "rss_per_instance", {"state": "idle"}),
+    ("memory", "docker", "cgroup_anon_loaded", {"network": "bridge"}, "cgroup_anon",
+     {"state": "loaded"}),
+    ("isolation", "wasm", "slowdown_mem_limited", {}, "slowdown",
+     {"attack": "mem", "limits": "on"}),
+    ("isolation", "wasm", "slowdown_proc", {}, "slowdown", {"attack": "proc", "limits": "off"}),
+    ("isolation", "wasm", "victim_alone", {}, "victim_alone", {}),
+])
+def test_older_names_map_to_the_catalog(experiment, family, old, tags, new, conditions):
+    assert catalog.migrate_metric(experiment, family, old, tags) == (new, conditions)
+
+
+def test_list_metrics_json(capsys):
+    assert main(["list", "metrics", "--json"]) == 0
+    found = {(m["experiment"], m["name"]): m for m in json.loads(capsys.readouterr().out)}
+    assert "network" in found["startup", "startup_cold"]["conditions"]
+    assert found["disk", "artifact_size"]["exact"] is True
+    assert len(found) == len(catalog.CATALOG)
+
+
+def test_list_metrics_plain_fits_and_filters(capsys):
+    assert main(["list", "metrics", "--experiment", "isolation"]) == 0
+    out = capsys.readouterr().out
+    assert "slowdown" in out and "attack, limits" in out and "startup" not in out
+    assert main(["list", "metrics"]) == 0
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 100
+    assert main(["list", "metrics", "--experiment", "nope"]) == 2
+    assert main(["list", "experiments"]) == 0
+    assert "isolation" in capsys.readouterr().out
