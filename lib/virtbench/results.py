@@ -354,7 +354,7 @@ def _check(header: list[str], fields: list[str]) -> str:
     for column in ("run_id", "experiment", "variant", "metric"):
         if not row[column]:
             return f"column {column!r}: is empty"
-    if not row["rep"].isdigit():
+    if not (row["rep"].isascii() and row["rep"].isdigit()):
         return f"column 'rep': {row['rep']!r} is not a non-negative integer"
     if row["warmup"] not in ("0", "1"):
         return f"column 'warmup': {row['warmup']!r} is not 0 or 1"

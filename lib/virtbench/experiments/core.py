@@ -60,10 +60,9 @@ def check_options(experiment: Experiment, options: Mapping[str, object]) -> dict
                              f"valid: {valid}")
         opt = declared[key]
         try:
-            value = opt.type(raw if opt.type is float or not isinstance(raw, str) else int(raw))
-            if isinstance(raw, float) and opt.type is int and raw != value:
-                raise ValueError
-            if not opt.low <= value <= opt.high:  # also false for NaN
+            value = opt.type(raw)
+            # a range check is false for NaN; int(2.5) is 2, so compare with the float
+            if not opt.low <= value <= opt.high or value != float(raw):
                 raise ValueError
         except (TypeError, ValueError):
             raise ValueError(f"option {key}={raw!r} is invalid: expected "
