@@ -91,6 +91,20 @@ def test_torn_line_with_every_column_is_not_accepted(tmp_path):
     assert list(again.rows()["rep"].unique()) == [0]
 
 
+def test_torn_cell_record_leaves_the_cell_incomplete(tmp_path):
+    store = RunStore("r", root=tmp_path)
+    cell(store, 0)
+    cell(store, 1)
+    cells = store.dir / CELLS_FILE
+    cells.write_text(cells.read_text()[:-9])  # the crash came while its end was written
+    again = RunStore("r", root=tmp_path)
+    assert not again.done("startup", "native/static", "noop", 1)
+    assert list(again.rows()["rep"].unique()) == [0]
+    cell(again, 1)
+    assert again.rows().groupby("rep").size().to_dict() == {0: ROWS_PER_CELL, 1: ROWS_PER_CELL}
+    assert len(cells.read_text().splitlines()) == 2
+
+
 def test_legacy_dataset_without_cells_file_still_loads_and_resumes(tmp_path):
     store = RunStore("r", root=tmp_path)
     cell(store, 0)
