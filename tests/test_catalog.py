@@ -132,8 +132,8 @@ def test_an_older_dataset_loads_and_migrates(tmp_path):
     path = older_run(tmp_path)
     df = load_runs("old", root=tmp_path)
     assert (df["conditions"] == "").all() and "startup_cold_none" in set(df["metric"])
-    with pytest.raises(DatasetError, match="migrate"):
-        RunStore("old", root=tmp_path)
+    with pytest.raises(DatasetError, match="migrate"), RunStore("old", root=tmp_path).locked():
+        pass
     before = path.read_text()
     framed = catalog.migrate_frame(pd.read_csv(path, dtype=str, keep_default_na=False))
     assert list(framed.columns[:len(COLUMNS)]) == list(COLUMNS)

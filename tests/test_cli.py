@@ -109,3 +109,79 @@ def test_killed_run_resumes_without_losing_or_repeating_cells(tmp_path):
     assert len(after) == 2 * n_cells  # 2 metrics per cell
     kept = before.merge(after, on=["variant", "rep", "metric", "timestamp", "value"])
     assert len(kept) == len(before), "rows measured before the kill were lost or rewritten"
+
+
+def test_empty_run_id_is_refused(capsys):
+    assert main(["run", "startup", "--variant", "native", "--run-id", ""]) == 2
+    assert "invalid run id ''" in capsys.readouterr().err
+
+
+def test_unknown_option_is_refused_with_the_valid_ones(capsys):
+    assert main(["run", "cpu", "--variant", "native", "--option", "cpu_milions=5"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option 'cpu_milions'" in err and "cpu_millions (int 1..100000" in err
+
+
+def test_bad_option_value_is_refused(capsys):
+    assert main(["run", "io", "--variant", "native", "--option", "io_mib=lots"]) == 2
+    assert "io_mib='lots' is invalid: expected io_mib (int" in capsys.readouterr().err
+
+
+def test_garbage_row_names_file_line_and_column(tmp_path, capsys):
+    run = tmp_path / "datasets" / "g"
+    run.mkdir(parents=True)
+    header = "run_id,experiment,family,variant,workload,metric,unit,rep,value,reason,warmup," \
+             "tags,description,timestamp\n"
+    good = "g,startup,native,native/static,noop,startup,ms,0,1.5,,0,,x,2026-11-28T05:43:07+00:00\n"
+    (run / "results.csv").write_text(header + good + good.replace(",1.5,", ",fast,"))
+    assert main(["run", "startup", "--variant", "native/static", "--run-id", "g"]) == 2
+    err = capsys.readouterr().err
+    assert "g/results.csv:3: column 'value': 'fast' is not a number" in err
+    assert "virtbench repair g" in err
+
+
+def test_reference_dataset_is_read_only(capsys):
+    assert main(["run", "startup", "--variant", "native/static", "--run-id", "reference"]) == 3
+    assert "read-only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [None, b"\x7fELF\x02\x01\x01\x00\xff\xfe" * 20])
+def test_published_with_a_missing_or_binary_file_is_one_clear_line(tmp_path, monkeypatch,
+                                                                   capsys, content):
+    papers = Path(__file__).resolve().parent.parent / "papers"
+    for csv_file in papers.glob("*.csv"):
+        (tmp_path / csv_file.name).write_bytes(csv_file.read_bytes())
+    broken = tmp_path / "felter_2015.csv"
+    broken.unlink()
+    if content is not None:
+        broken.write_bytes(content)
+    monkeypatch.setenv("VIRTBENCH_PAPERS", str(tmp_path))
+    assert main(["published"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert str(broken) in err
+
+
+@pytest.mark.integration
+def test_second_run_on_the_same_id_exits_3_naming_the_first(tmp_path):
+    env = {**os.environ, "VIRTBENCH_DATASETS": str(tmp_path)}
+    args = CLI + ["run", "startup", "--variant", "native/static", "--reps", "200",
+                  "--run-id", "c"]
+    first = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        lock = tmp_path / "c" / "writer.lock"
+        deadline = time.monotonic() + 120
+        while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 3, second.stderr
+        assert f"PID {first.pid}" in second.stderr
+        assert time.monotonic() - t0 < 30  # refused at once, nothing measured
+        assert first.poll() is None
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    df = load_runs("c", root=tmp_path)
+    assert (df.groupby(["rep", "metric"]).size() == 1).all()

@@ -45,8 +45,9 @@ def run(tmp_path, experiment: str, variant: str):
     available(variant)
     before = running()
     store = RunStore("x", root=tmp_path)
-    experiments.run(experiments.get(experiment), [variant], store, reps=1, quick=True,
-                    options=FAST, progress=None)
+    exp = experiments.get(experiment)
+    experiments.run(exp, [variant], store, reps=1, quick=True, progress=None,
+                    options={k: v for k, v in FAST.items() if k in exp.options})
     assert running() - before == set(), f"{experiment} on {variant} left processes running"
     return store.rows()
 

@@ -1,4 +1,4 @@
-"""Command line: ``virtbench doctor | run | list | reproduce | published``."""
+"""Command line: ``virtbench doctor | run | repair | list | claims | reproduce | published``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,18 @@ from virtbench import platforms
 from virtbench.platforms.base import Workload
 
 EPILOG = "Examples:\n  virtbench doctor\n  virtbench run startup --variant native --reps 30\n"
+RUN_EPILOG = """\
+The same --run-id resumes a run: complete cells are kept, a cell cut short by a crash and
+cells that failed ("failed: ..." rows) are measured again. One process writes a run at a time.
+
+Exit status:
+  0  every cell measured, or recorded as not available / not supported
+  1  some cell failed (its reason is in the rows; run the same command again to retry)
+  2  usage error (bad option, experiment, variant or run id; unreadable dataset)
+  3  run refused: another process writes it, it was measured on another host
+     (--force-host), or it is the read-only reference dataset (--force)
+130 interrupted (measured cells are kept)
+"""
 
 
 class UsageError(ValueError):
@@ -76,18 +88,22 @@ def _user_workload(args: argparse.Namespace) -> list[Workload] | None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Measure one experiment, store it, print the summary."""
     from virtbench import experiments
-    from virtbench.results import RunStore, new_run_id
+    from virtbench.results import FAILED_PREFIXES, RunStore, check_run_id, new_run_id
     from virtbench.summary import format_summary, summarize, summary_records
 
     experiment = experiments.get(args.experiment)
     variants = platforms.select(args.family or (), args.variant or ())
     workloads = _user_workload(args)
-    store = RunStore(args.run_id or new_run_id(experiment.name))
-    print(f"run {store.run_id}: writing {store.path}", file=sys.stderr, flush=True)
-    options = dict(kv.split("=", 1) for kv in args.option or ())
-    experiments.run(experiment, variants, store, reps=args.reps, quick=args.quick,
-                    workloads=workloads, seed=args.seed, options=options,
-                    progress=None if args.no_progress else experiments.core._stderr_progress)
+    options = experiments.core.check_options(
+        experiment, dict(kv.split("=", 1) for kv in args.option or ()))
+    run_id = new_run_id(experiment.name) if args.run_id is None else check_run_id(args.run_id)
+    store = RunStore(run_id, force=args.force)
+    with store.locked():
+        print(f"run {store.run_id}: writing {store.path}", file=sys.stderr, flush=True)
+        experiments.run(experiment, variants, store, reps=args.reps, quick=args.quick,
+                        workloads=workloads, seed=args.seed, options=options,
+                        force_host=args.force_host,
+                        progress=None if args.no_progress else experiments.core._stderr_progress)
     df = store.rows()
     df = df[(df["experiment"] == experiment.name) & df["variant"].isin(variants)]
     summary = summarize(df)
@@ -96,6 +112,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print(format_summary(summary))
         print(f"\nrows: {store.path}", file=sys.stderr)
+    failed = df[df["reason"].str.startswith(FAILED_PREFIXES)]
+    if not failed.empty:
+        cells = failed.drop_duplicates(["variant", "workload", "rep"])
+        print(f"virtbench: {len(cells)} cell(s) failed, e.g. {cells['variant'].iloc[0]}: "
+              f"{cells['reason'].iloc[0]}; run the same command again to retry them",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    """Rewrite a run keeping every good row; say what was dropped."""
+    from virtbench.results import repair
+
+    report = repair(args.run_id, force=args.force)
+    for line, why in report.dropped:
+        print(f"dropped {report.path}:{line}: {why}")
+    print(f"kept {report.kept} row(s), dropped {len(report.dropped)}: {report.path}")
     return 0
 
 
@@ -188,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--family", action="append", choices=platforms.FAMILIES)
     doctor.set_defaults(func=cmd_doctor)
 
-    run = sub.add_parser("run", help="measure one experiment and store the rows")
+    run = sub.add_parser("run", help="measure one experiment and store the rows",
+                         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("experiment", help="startup, memory, disk, cpu, io, ...")
     run.add_argument("--family", action="append", metavar="F",
                      help=f"platform family ({', '.join(platforms.FAMILIES)}); repeatable")
@@ -198,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="few repetitions, small sizes")
     run.add_argument("--run-id", help="store under datasets/RUN_ID (same id resumes)")
     run.add_argument("--seed", type=int, default=0, help="seed of the interleaving order")
+    run.add_argument("--force", action="store_true", help="allow writing the reference run")
+    run.add_argument("--force-host", action="store_true",
+                     help="add to a run measured on another host (hostname, CPU, kernel)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     run.add_argument("--option", action="append", metavar="KEY=VALUE",
@@ -226,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--json", action="store_true",
                      help="every checked line, the claim-level verdicts and the tally")
     chk.set_defaults(func=cmd_claims)
+
+    fix = sub.add_parser("repair", help="rewrite a damaged run keeping every good row")
+    fix.add_argument("run_id", metavar="RUN_ID", help="the run under datasets/")
+    fix.add_argument("--force", action="store_true", help="allow rewriting the reference run")
+    fix.set_defaults(func=cmd_repair)
 
     rep = sub.add_parser("reproduce", help="execute every notebook and write HTML reports")
     rep.add_argument("--quick", action="store_true", help="small, fast measurements")
@@ -259,11 +302,16 @@ def main(argv: list[str] | None = None) -> int:
         bad = [kv for kv in args.option if "=" not in kv]
         if bad:
             parser.error(f"--option expects KEY=VALUE, got {bad[0]!r}")
+    from virtbench.results import RunRefused
+
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"virtbench: error: {exc}", file=sys.stderr)
         return 2
+    except RunRefused as exc:
+        print(f"virtbench: error: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("virtbench: interrupted; measured cells are stored, rerun the same "
               "--run-id to resume", file=sys.stderr)

@@ -14,6 +14,10 @@ from pathlib import Path
 from virtbench.accounting import meminfo
 from virtbench.paths import PROJECT_DIR
 from virtbench.process import tool_version
+from virtbench.results import RunRefused, write_atomic
+
+#: The facts that make two invocations of one run comparable (same host).
+IDENTITY = ("hostname", "cpu_model", "kernel")
 
 
 def _cpu_model() -> str:
@@ -101,16 +105,40 @@ def collect() -> dict:
     }
 
 
+def identity() -> dict[str, str]:
+    """Hostname, CPU model and kernel of this host (cheap to collect)."""
+    return {"hostname": platform.node(), "cpu_model": _cpu_model(), "kernel": platform.release()}
+
+
+def check_host(run_dir: Path, force: bool = False) -> None:
+    """Refuse (RunRefused) to add to a run measured on another host, unless ``force``."""
+    path = run_dir / "host.json"
+    if force or not path.exists():
+        return
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RunRefused(f"cannot read {path}: {exc}; --force-host to write a new one") from None
+    here = identity()
+    differ = [k for k in IDENTITY if k in data and data[k] != here[k]]
+    if differ:
+        was = ", ".join(f"{k} {data[k]!r}" for k in differ)
+        now = ", ".join(f"{k} {here[k]!r}" for k in differ)
+        raise RunRefused(f"run {run_dir.name!r} was measured on another host ({was}); this "
+                         f"host has {now}. Numbers from two hosts in one run are not "
+                         "comparable: choose another --run-id, or --force-host to add anyway")
+
+
 def write_host_json(run_dir: Path, parameters: dict, accelerators: dict | None = None) -> Path:
-    """Write (or extend) ``host.json`` in a run folder; earlier invocations are kept."""
+    """Write (or extend) ``host.json`` in a run folder: one invocation entry per call, earlier
+    ones kept; replaced atomically through a uniquely named temporary file."""
     path = run_dir / "host.json"
     data = json.loads(path.read_text()) if path.exists() else {"invocations": []}
     facts = collect()
     data.update({k: v for k, v in facts.items() if k != "collected_at"})
     data.setdefault("accelerators", {}).update(accelerators or {})
     data["invocations"].append({"parameters": parameters, "started_at": facts["collected_at"],
-                                "git_commit": facts["git_commit"]})
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)
+                                "git_commit": facts["git_commit"],
+                                "host": {k: facts[k] for k in IDENTITY}})
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     return path

@@ -66,11 +66,11 @@ FRAME_COLUMNS: tuple[str, ...] = (*COLUMNS, "value_text", "precision", "source",
 class PublishedDataError(ValueError):
     """A malformed published-data file; the message gives file, line, column and what is valid."""
 
-    def __init__(self, path: Path, line: int, column: str | None, problem: str) -> None:
+    def __init__(self, path: Path, line: int | None, column: str | None, problem: str) -> None:
         self.path = Path(path)
         self.line = line
         self.column = column
-        where = f"{self.path}:{line}"
+        where = f"{self.path}" if line is None else f"{self.path}:{line}"
         if column is not None:
             where += f": column {column!r}"
         super().__init__(f"{where}: {problem}")
@@ -216,7 +216,11 @@ def read_file(path: Path, source: str = "") -> list[dict[str, Any]]:
     """Validate one CSV file and return its rows as records (with ``source`` and ``line``)."""
     path = Path(path)
     records: list[dict[str, Any]] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as error:
+        raise PublishedDataError(path, None, None, f"cannot read: {error.strerror}") from None
+    with handle:
         reader = csv.reader(handle, strict=True)
         try:
             _check_header(path, next(reader, None))
@@ -232,6 +236,9 @@ def read_file(path: Path, source: str = "") -> list[dict[str, Any]]:
                 records.append(record)
         except csv.Error as error:
             raise PublishedDataError(path, reader.line_num, None, f"CSV syntax: {error}") from None
+        except UnicodeDecodeError as error:
+            problem = f"not UTF-8 text ({error.reason}); is it a CSV file?"
+            raise PublishedDataError(path, reader.line_num + 1, None, problem) from None
     return records
 
 

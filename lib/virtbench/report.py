@@ -300,13 +300,15 @@ def measure(run_id: str | None = None, *, quick: bool = False, reps: int | None 
     if not chosen:
         raise ValueError(f"no variant matches {list(variants)}; valid: "
                          f"{', '.join(platforms.VARIANTS)}")
-    run_id = check_run_id(run_id) if run_id else new_run_id("quick" if quick else "run")
+    run_id = check_run_id(run_id) if run_id is not None else new_run_id(
+        "quick" if quick else "run")
     root = Path(datasets) if datasets else None
     store = RunStore(run_id, root=root)
     say(f"measuring {', '.join(names)} on {len(chosen)} variant(s) into {store.dir}")
-    for name in names:
-        exps.run(exps.get(name), chosen, store, reps=reps or None, quick=quick,
-                 progress=progress)
+    with store.locked():  # one writer for the whole campaign
+        for name in names:
+            exps.run(exps.get(name), chosen, store, reps=reps or None, quick=quick,
+                     progress=progress)
     return run_id
 
 
@@ -322,7 +324,7 @@ def main(args: argparse.Namespace) -> int:
     if args.rerun:
         run_id = measure(getattr(args, "run_id", None), quick=bool(args.quick))
     else:
-        run_id = args.run_id or DEFAULT_RUN
+        run_id = DEFAULT_RUN if args.run_id is None else args.run_id
         check_run_id(run_id)
         if not (root / run_id / RESULTS_FILE).exists():
             known = ", ".join(_known_runs(root)) or "none"

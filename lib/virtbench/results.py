@@ -1,9 +1,13 @@
 """Tidy result rows and the on-disk store: append-only, flushed per cell, resumable.
 
 A run lives in ``datasets/<run_id>/``: ``results.csv`` (one row per sample, written as it
-is measured) and ``host.json`` (provenance). A *cell* is one repetition of one experiment
-on one variant and workload; its rows are written together, so a crash loses at most the
-cell in flight, and running the same run id again skips completed cells.
+is measured), ``cells.jsonl`` (one line per complete cell, appended after its rows: its key
+and number of rows), ``host.json`` (provenance) and ``writer.lock`` (held by the one
+process writing the run). A *cell* is one repetition of one experiment on one variant and
+workload. Rows past those of the recorded cells are a cell in flight when a crash came: they
+are never loaded and are cut off before the next append, so running the same run id again
+measures that cell afresh. A cell measured again (a retried failure) supersedes its earlier
+rows in what the loaders return.
 
 Every row is checked against the metric catalog (:mod:`virtbench.catalog`) when it is made;
 its ``conditions`` are canonical JSON (sorted keys, "" when there are none).
@@ -11,11 +15,17 @@ its ``conditions`` are canonical JSON (sorted keys, "" when there are none).
 
 from __future__ import annotations
 
+import bisect
 import csv
+import fcntl
+import io
+import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,11 +42,22 @@ COLUMNS = (
 #: Columns an older results file may lack (read as "").
 OPTIONAL_COLUMNS = frozenset({"conditions"})
 RESULTS_FILE = "results.csv"
+CELLS_FILE = "cells.jsonl"
+LOCK_FILE = "writer.lock"
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+#: Runs shipped with the project: written only with ``force=True`` (``--force``).
+READ_ONLY_RUNS = frozenset({"reference"})
+#: Reasons of cells that failed (measured again on the next run of the same id).
+FAILED_PREFIXES = ("failed:", "preparation failed:")
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)$")
 
 
 class DatasetError(ValueError):
-    """A dataset that cannot be read; the message names the file."""
+    """A dataset that cannot be read; the message names the file (and line and column)."""
+
+
+class RunRefused(RuntimeError):
+    """A run that may not be written now: another writer holds it, another host, read-only."""
 
 
 @dataclass(frozen=True)
@@ -124,43 +145,107 @@ CellKey = tuple[str, str, str, int]  # experiment, variant, workload, rep
 
 
 class RunStore:
-    """The rows of one run on disk; append-only and resumable."""
+    """The rows of one run on disk; append-only, resumable, one writer at a time."""
 
-    def __init__(self, run_id: str, root: Path | None = None) -> None:
+    def __init__(self, run_id: str, root: Path | None = None, *, force: bool = False) -> None:
         self.run_id = check_run_id(run_id)
         self.dir = (root or datasets_dir()) / run_id
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / RESULTS_FILE
-        self._done: set[CellKey] = set()
-        if self.path.exists() and self.path.stat().st_size:
-            with self.path.open(newline="") as fh:
-                header = next(csv.reader(fh), [])
-            if "conditions" not in header:
-                raise DatasetError(
-                    f"{self.path} was written before the conditions column; migrate it "
-                    "(virtbench.catalog.migrate_file) before adding rows to it")
-            for row in _read_rows(self.path):
-                self._done.add(_cell_of(row))
+        self.force = force
+        self._done: set[CellKey] | None = None
+        self._lock_fd: int | None = None
 
     def done(self, experiment: str, variant: str, workload: str, rep: int) -> bool:
-        """True if this cell was already written (by this or an earlier process)."""
+        """True if this cell is complete and did not fail (in this or an earlier process)."""
+        if self._done is None:
+            self._done = _scan(self.path).done()
         return (experiment, variant, workload, rep) in self._done
 
-    def write_cell(self, rows: Sequence[Row]) -> None:
-        """Append the rows of one cell and flush them to disk before returning."""
+    @contextmanager
+    def locked(self, recover: bool = True) -> Iterator[RunStore]:
+        """Hold the run's writer lock (re-entrant); a second process gets RunRefused.
+
+        On taking it, a torn tail or an incomplete cell is cut off (unless ``recover`` is
+        False) and the completed cells are read again.
+        """
+        if self._lock_fd is not None:
+            yield self
+            return
+        self._acquire()
+        try:
+            if recover:
+                self._recover()
+            yield self
+        finally:
+            fd, self._lock_fd = self._lock_fd, None
+            if fd is not None:
+                os.ftruncate(fd, 0)
+                os.close(fd)
+
+    def _acquire(self) -> None:
+        if self.run_id in READ_ONLY_RUNS and not self.force:
+            raise RunRefused(f"run {self.run_id!r} is the shipped reference dataset and is "
+                             "read-only; choose another --run-id (or --force to write to it)")
+        fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunRefused(f"run {self.run_id!r} is being written by another process "
+                             f"(PID {holder}, lock {self.dir / LOCK_FILE}); wait for it to end "
+                             "or choose another --run-id") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _recover(self) -> None:
+        """Cut results back to the last complete cell; make sure cells.jsonl can be appended."""
+        scan = _scan(self.path)
+        if self.path.exists() and self.path.stat().st_size and "conditions" not in scan.header:
+            raise DatasetError(
+                f"{self.path} was written before the conditions column; migrate it "
+                "(virtbench.catalog.migrate_file) before adding rows to it")
+        cells = self.dir / CELLS_FILE
+        if self.path.exists() and self.path.stat().st_size > scan.end:
+            with self.path.open("r+b") as fh:
+                fh.truncate(scan.end)
+                os.fsync(fh.fileno())
+        raw = cells.read_bytes() if cells.exists() else None
+        if raw is None or (raw and not raw.endswith(b"\n")) or scan.legacy:
+            write_atomic(cells, "".join(json.dumps(c) + "\n" for c in scan.cells))
+        self._done = scan.done()
+
+    def write_cell(self, rows: Sequence[Row], cell: CellKey | None = None) -> None:
+        """Append the rows of one cell, then its end record; both on disk before returning.
+
+        ``cell`` is the runner's key of the cell (default: that of the first row).
+        """
         if not rows:
             return
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        with self.path.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-            if new:
-                writer.writeheader()
-            for row in rows:
-                writer.writerow(row.as_dict())
-            fh.flush()
-            os.fsync(fh.fileno())
-        for row in rows:
-            self._done.add((row.experiment, row.variant, row.workload, row.rep))
+        r = rows[0]
+        key = cell or (r.experiment, r.variant, r.workload, r.rep)
+        with self.locked():
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            with self.path.open("a", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+                if new:
+                    writer.writeheader()
+                for row in rows:
+                    writer.writerow(row.as_dict())
+                fh.flush()
+                os.fsync(fh.fileno())
+            record = dict(zip(("experiment", "variant", "workload", "rep"), key, strict=True))
+            with (self.dir / CELLS_FILE).open("a") as fh:
+                fh.write(json.dumps({**record, "rows": len(rows)}) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            assert self._done is not None
+            if any(row.reason.startswith(FAILED_PREFIXES) for row in rows):
+                self._done.discard(key)
+            else:
+                self._done.add(key)
 
     def rows(self) -> pd.DataFrame:
         """This run's rows as a DataFrame."""
@@ -200,32 +285,6 @@ def make_rows(
     ]
 
 
-def _cell_of(row: dict) -> CellKey:
-    return (row["experiment"], row["variant"], row["workload"], int(row["rep"]))
-
-
-def _read_rows(path: Path) -> list[dict]:
-    """Rows of a results file; a torn last line (crash mid-write) is dropped."""
-    try:
-        with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames is None:
-                return []
-            missing = set(COLUMNS) - set(reader.fieldnames) - OPTIONAL_COLUMNS
-            if missing:
-                raise DatasetError(f"{path}: missing columns {sorted(missing)}")
-            rows = []
-            for row in reader:
-                if None in row.values() or row.get("timestamp") in (None, ""):
-                    continue  # incomplete trailing line
-                for name in OPTIONAL_COLUMNS - set(reader.fieldnames):
-                    row[name] = ""
-                rows.append(row)
-            return rows
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"cannot read dataset {path}: {exc}") from exc
-
-
 def load_runs(run_ids: str | Sequence[str] | None = None, root: Path | None = None) -> pd.DataFrame:
     """Load one run, several, or (None) every run under ``root`` into one DataFrame."""
     root = root or datasets_dir()
@@ -239,7 +298,7 @@ def load_runs(run_ids: str | Sequence[str] | None = None, root: Path | None = No
         if not path.exists():
             known = sorted(p.name for p in root.iterdir() if (p / RESULTS_FILE).exists())
             raise DatasetError(f"no dataset {path}; runs here: {', '.join(known) or 'none'}")
-        frames.append(pd.DataFrame(_read_rows(path), columns=list(COLUMNS)))
+        frames.append(pd.DataFrame(_scan(path).latest(), columns=list(COLUMNS)))
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     df = pd.concat(frames, ignore_index=True)
@@ -254,3 +313,224 @@ def load_runs(run_ids: str | Sequence[str] | None = None, root: Path | None = No
 def measured(df: pd.DataFrame) -> pd.DataFrame:
     """Only the measured, non-warm-up samples."""
     return df[df["value"].notna() & ~df["warmup"]]
+
+
+@dataclass
+class _Scan:
+    """What is on disk: the valid rows of complete cells, and what was left out."""
+
+    header: list[str]
+    rows: list[dict[str, str]] = field(default_factory=list)
+    attempt: list[int] = field(default_factory=list)   # index into ``cells`` of each row
+    cells: list[dict] = field(default_factory=list)    # one record per complete cell written
+    end: int = 0                                       # bytes of results.csv to keep
+    dropped: list[tuple[int, str]] = field(default_factory=list)  # (line, why) left out
+    legacy: bool = False                               # written before cells.jsonl existed
+
+    def _last(self) -> dict[CellKey, int]:
+        return {_key(c): i for i, c in enumerate(self.cells)}
+
+    def latest(self) -> list[dict[str, str]]:
+        """The rows of each cell's last attempt."""
+        last = self._last()
+        return [r for r, a in zip(self.rows, self.attempt, strict=True)
+                if last[_key(self.cells[a])] == a]
+
+    def done(self) -> set[CellKey]:
+        """Cells whose last attempt is complete and did not fail."""
+        failed = {self.attempt[i] for i, r in enumerate(self.rows)
+                  if r["reason"].startswith(FAILED_PREFIXES)}
+        return {k for k, a in self._last().items() if a not in failed}
+
+
+def _key(cell: dict) -> CellKey:
+    return (cell["experiment"], cell["variant"], cell["workload"], int(cell["rep"]))
+
+
+def _records(data: bytes) -> Iterator[tuple[int, int, list[str] | None, str]]:
+    """(first line, end offset, fields or None, problem) of each CSV record in ``data``."""
+    ends: list[int] = []
+    undecodable: set[int] = set()
+
+    def lines() -> Iterator[str]:
+        pos = 0
+        while pos < len(data):
+            newline = data.find(b"\n", pos)
+            stop = len(data) if newline < 0 else newline + 1
+            ends.append(stop)
+            try:
+                yield data[pos:stop].decode()
+            except UnicodeDecodeError:
+                undecodable.add(len(ends))
+                yield data[pos:stop].decode(errors="replace")
+            pos = stop
+
+    reader = csv.reader(lines())
+    first = 1
+    while True:
+        try:
+            fields: list[str] | None = next(reader)
+            problem = ""
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            fields, problem = None, f"CSV syntax: {exc}"
+        last = reader.line_num
+        if not problem and any(first <= n <= last for n in undecodable):
+            problem = "not UTF-8 text"
+        if fields != []:  # a blank line is no record
+            yield first, ends[last - 1], fields, problem
+        first = last + 1
+
+
+def _check(header: list[str], fields: list[str]) -> str:
+    """What is wrong with one row ("" if nothing), naming the column."""
+    if len(fields) != len(header):
+        return f"has {len(fields)} fields, expected {len(header)} ({', '.join(header)})"
+    row = dict(zip(header, fields, strict=True))
+    for column in ("run_id", "experiment", "variant", "metric"):
+        if not row[column]:
+            return f"column {column!r}: is empty"
+    if not (row["rep"].isascii() and row["rep"].isdigit()):
+        return f"column 'rep': {row['rep']!r} is not a non-negative integer"
+    if row["warmup"] not in ("0", "1"):
+        return f"column 'warmup': {row['warmup']!r} is not 0 or 1"
+    if row["value"]:
+        try:
+            float(row["value"])
+        except ValueError:
+            return f"column 'value': {row['value']!r} is not a number (or empty)"
+    try:
+        if not _TIMESTAMP.match(row["timestamp"]):
+            raise ValueError
+        datetime.fromisoformat(row["timestamp"])
+    except ValueError:
+        return f"column 'timestamp': {row['timestamp']!r} is not an ISO 8601 time with zone"
+    return ""
+
+
+def _read_cells(path: Path, strict: bool) -> list[dict]:
+    """The complete-cell records of ``cells.jsonl``; a torn last line is no record."""
+    out: list[dict] = []
+    lines = path.read_bytes().split(b"\n")[:-1] if path.exists() else []
+    for n, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            _key(record)
+            record["rows"] = int(record["rows"])
+            if record["rows"] < 1:
+                raise ValueError("rows must be 1 or more")
+        except (ValueError, KeyError, TypeError) as exc:
+            if strict:
+                raise DatasetError(f"{path}:{n}: not a cell record ({exc}); run "
+                                   f"`virtbench repair {path.parent.name}`") from None
+            continue
+        out.append(record)
+    return out
+
+
+def _scan(path: Path, strict: bool = True) -> _Scan:
+    """Read ``results.csv`` and ``cells.jsonl``; strict: a malformed row is a DatasetError."""
+    repair_hint = f"; run `virtbench repair {path.parent.name}` to drop it"
+    try:
+        data = path.read_bytes() if path.exists() else b""
+    except OSError as exc:
+        raise DatasetError(f"cannot read dataset {path}: {exc}") from exc
+    cells_path = path.with_name(CELLS_FILE)
+    legacy = bool(data) and not cells_path.exists()
+    records = list(_records(data))
+    cells = [] if legacy else _read_cells(cells_path, strict)
+    incomplete = f"incomplete cell (not recorded in {CELLS_FILE})"
+    if not legacy and not cells:  # nothing complete yet, not even the header
+        return _Scan(header=list(COLUMNS), dropped=[(r[0], incomplete) for r in records[1:]])
+    if not records:
+        raise DatasetError(f"{path}: missing, but {cells_path} records cells{repair_hint}")
+    _line, header_end, header, problem = records[0]
+    if header is None or problem:
+        raise DatasetError(f"{path}:1: cannot read the header: {problem}")
+    missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL_COLUMNS]
+    if missing:
+        raise DatasetError(f"{path}: missing columns {missing}")
+    scan = _Scan(header=header, legacy=legacy, end=header_end)
+    rows = records[1:]
+    if legacy:  # every row that ends with a newline
+        limit = data.rfind(b"\n") + 1
+        committed = sum(end <= limit for _line, end, _f, _p in rows)
+    else:
+        scan.cells = cells
+        bounds = list(itertools.accumulate(c["rows"] for c in cells))
+        committed = bounds[-1]
+        if committed > len(rows):
+            if strict:
+                raise DatasetError(f"{path}: cut short: {cells_path} records {committed} rows, "
+                                   f"the file has {len(rows)}{repair_hint}")
+            committed = len(rows)
+    for i, (line, end, fields, problem) in enumerate(rows):
+        if i >= committed:
+            scan.dropped.append((line, "torn last line" if legacy else incomplete))
+            continue
+        scan.end = end
+        problem = problem or _check(header, fields or [])
+        if problem:
+            if strict:
+                raise DatasetError(f"{path}:{line}: {problem}{repair_hint}")
+            scan.dropped.append((line, problem))
+            continue
+        row = dict(zip(header, fields or [], strict=True))
+        for name in OPTIONAL_COLUMNS - set(header):
+            row[name] = ""
+        if legacy:  # a cell: consecutive rows of one make_rows call (one timestamp)
+            prev = scan.rows[-1] if scan.rows else {}
+            if any(prev.get(k) != row[k] for k in ("experiment", "variant", "rep", "timestamp")):
+                scan.cells.append({**{k: row[k] for k in ("experiment", "variant", "workload")},
+                                   "rep": int(row["rep"]), "rows": 0})
+            scan.cells[-1]["rows"] += 1
+            scan.attempt.append(len(scan.cells) - 1)
+        else:
+            scan.attempt.append(bisect.bisect_right(bounds, i))
+        scan.rows.append(row)
+    return scan
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` via a unique temporary file in the same folder."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    """What ``repair`` kept and what it dropped (line of results.csv, why)."""
+
+    path: Path
+    kept: int
+    dropped: list[tuple[int, str]]
+
+
+def repair(run_id: str, root: Path | None = None, *, force: bool = False) -> RepairReport:
+    """Rewrite a run keeping every valid row of every complete cell; report what was dropped."""
+    store = RunStore(run_id, root, force=force)
+    if not store.path.exists():
+        raise DatasetError(f"no dataset {store.path}")
+    with store.locked(recover=False):
+        scan = _scan(store.path, strict=False)
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(scan.header)
+        cells: list[dict] = []
+        for i, row in enumerate(scan.rows):
+            writer.writerow([row[c] for c in scan.header])
+            if i == 0 or scan.attempt[i] != scan.attempt[i - 1]:
+                cells.append({**scan.cells[scan.attempt[i]], "rows": 0})
+            cells[-1]["rows"] += 1
+        write_atomic(store.dir / CELLS_FILE, "".join(json.dumps(c) + "\n" for c in cells))
+        write_atomic(store.path, buf.getvalue())
+    return RepairReport(store.path, len(scan.rows), scan.dropped)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from virtbench.experiments.core import Experiment, Params, register
+from virtbench.experiments.core import Experiment, Option, Params, register
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.results import Measurement
 from virtbench.workloads import as_number
@@ -83,15 +83,18 @@ register(Experiment(
 register(Experiment(
     "memory", "memory of one instance, idle and holding a loaded buffer",
     measure_memory,
-    workloads=("mem",), reps=3, quick_reps=2, warmup=0))
+    workloads=("mem",), reps=3, quick_reps=2, warmup=0,
+    options={"mem_mib": Option(int, 1, 65536, "MiB the loaded instance holds")}))
 register(Experiment(
     "disk", "bytes on disk needed to run the workloads",
     measure_disk, workloads=("noop",), once=True))
 register(Experiment(
     "cpu", "run time of a deterministic compute kernel (checksum checked against native)",
     measure_cpu,
-    workloads=("cpu",), reps=5, quick_reps=3, warmup=1))
+    workloads=("cpu",), reps=5, quick_reps=3, warmup=1,
+    options={"cpu_millions": Option(int, 1, 100_000, "millions of kernel iterations")}))
 register(Experiment(
     "io", "sequential and random file throughput through each platform's file system path",
     measure_io,
-    workloads=("fileio",), reps=3, quick_reps=2, warmup=1))
+    workloads=("fileio",), reps=3, quick_reps=2, warmup=1,
+    options={"io_mib": Option(int, 1, 65536, "MiB of the test file")}))

@@ -13,11 +13,11 @@ from __future__ import annotations
 import random
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from virtbench import catalog, platforms
-from virtbench.host import write_host_json
+from virtbench.host import check_host, write_host_json
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement, RunStore, make_rows
 
@@ -37,6 +37,41 @@ MeasureFn = Callable[[Platform, Workload, Params], list[Measurement]]
 
 
 @dataclass(frozen=True)
+class Option:
+    """A declared ``--option key=value``: its type, inclusive range and meaning."""
+
+    type: type[int] | type[float]
+    low: float
+    high: float
+    help: str = ""
+
+    def describe(self, key: str) -> str:
+        return f"{key} ({self.type.__name__} {self.low:g}..{self.high:g}: {self.help})"
+
+
+def check_options(experiment: Experiment, options: Mapping[str, object]) -> dict[str, float]:
+    """Typed option values; an unknown key or a bad value is a ValueError listing valid ones."""
+    declared = experiment.options
+    valid = "; ".join(o.describe(k) for k, o in declared.items()) or "none (it takes no options)"
+    out: dict[str, float] = {}
+    for key, raw in options.items():
+        if key not in declared:
+            raise ValueError(f"unknown option {key!r} for experiment {experiment.name!r}; "
+                             f"valid: {valid}")
+        opt = declared[key]
+        try:
+            value = opt.type(raw)
+            # a range check is false for NaN; int(2.5) is 2, so compare with the float
+            if not opt.low <= value <= opt.high or value != float(raw):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ValueError(f"option {key}={raw!r} is invalid: expected "
+                             f"{opt.describe(key)}; valid: {valid}") from None
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A named measurement step and its defaults; its metrics are declared in the catalog."""
 
@@ -48,6 +83,7 @@ class Experiment:
     quick_reps: int = 3
     warmup: int = 1
     once: bool = False                     # a property (e.g. a size), measured a single time
+    options: dict[str, Option] = field(default_factory=dict)  # what --option accepts
 
     @property
     def metrics(self) -> list[tuple[catalog.Metric, dict[str, str]]]:
@@ -93,10 +129,35 @@ def run(
     quick: bool = False,
     workloads: Sequence[Workload] | None = None,
     seed: int = 0,
+    options: Mapping[str, object] | None = None,
+    progress: Progress | None = _stderr_progress,
+    force_host: bool = False,
+) -> RunStore:
+    """Measure ``experiment`` on ``variants`` into ``store`` (resuming what is there; cells
+    that failed are measured again).
+
+    Before any platform starts: options are checked, the run's writer lock is taken and the
+    host is compared with the run's earlier invocations (unless ``force_host``).
+    """
+    checked = check_options(experiment, options or {})
+    with store.locked():
+        check_host(store.dir, force=force_host)
+        return _run(experiment, variants, store, reps=reps, quick=quick, workloads=workloads,
+                    seed=seed, options=checked, progress=progress)
+
+
+def _run(
+    experiment: Experiment,
+    variants: Sequence[str],
+    store: RunStore,
+    *,
+    reps: int | None = None,
+    quick: bool = False,
+    workloads: Sequence[Workload] | None = None,
+    seed: int = 0,
     options: dict | None = None,
     progress: Progress | None = _stderr_progress,
 ) -> RunStore:
-    """Measure ``experiment`` on ``variants`` into ``store`` (resuming what is there)."""
     if reps is None:
         reps = experiment.quick_reps if quick else experiment.reps
     if reps < 1:
@@ -135,7 +196,7 @@ def run(
                     store.write_cell(make_rows(
                         ms, run_id=store.run_id, experiment=experiment.name,
                         family=plat.family, variant=plat.variant, workload=wl.name, rep=rep,
-                        warmup=rep < warmup))
+                        warmup=rep < warmup), cell=(experiment.name, plat.variant, wl.name, rep))
     finally:
         for p in plats:
             p.close()
@@ -164,7 +225,8 @@ def _prepare(experiment: Experiment, plats: list[Platform], workloads: list[Work
                 store.write_cell(make_rows(
                     experiment.missing(reason),
                     run_id=store.run_id, experiment=experiment.name, family=plat.family,
-                    variant=plat.variant, workload=wl.name, rep=0))
+                    variant=plat.variant, workload=wl.name, rep=0),
+                    cell=(experiment.name, plat.variant, wl.name, 0))
     return ready
 
 

@@ -10,7 +10,7 @@ import time
 from contextlib import ExitStack
 
 from virtbench.accounting import cpu_ns, free_port, mem_available_kib
-from virtbench.experiments.core import Experiment, Params, register
+from virtbench.experiments.core import Experiment, Option, Params, register
 from virtbench.loadgen import run_wrk
 from virtbench.platforms.base import Platform, Workload
 from virtbench.process import read_proc_status
@@ -129,12 +129,18 @@ def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measur
 register(Experiment(
     "http", "requests/s and latency of the http workload under wrk, and the server's CPU share",
     measure_http,
-    workloads=("http",), reps=3, quick_reps=2, warmup=0))
+    workloads=("http",), reps=3, quick_reps=2, warmup=0,
+    options={"http_duration_s": Option(float, 0.1, 3600, "seconds of load"),
+             "http_threads": Option(int, 1, 1024, "wrk threads"),
+             "http_connections": Option(int, 1, 100_000, "open connections")}))
 register(Experiment(
     "cpu_usage", "host CPU consumed by one idle instance over a fixed window",
     measure_idle_cpu,
-    workloads=("http",), reps=2, quick_reps=2, warmup=0))
+    workloads=("http",), reps=2, quick_reps=2, warmup=0,
+    options={"idle_window_s": Option(float, 0.1, 3600, "seconds of the idle window")}))
 register(Experiment(
     "density", "memory per idle instance (fitted slope) and instances per 8 GiB",
     measure_density,
-    workloads=("mem",), reps=2, quick_reps=1, warmup=0))
+    workloads=("mem",), reps=2, quick_reps=1, warmup=0,
+    options={"density_budget_mib": Option(float, 1, 1 << 20, "MiB of host memory to fill"),
+             "density_max": Option(int, 2, 10_000, "most instances to start")}))

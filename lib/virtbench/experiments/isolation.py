@@ -13,7 +13,7 @@ import os
 import statistics
 from contextlib import ExitStack
 
-from virtbench.experiments.core import Experiment, Params, register
+from virtbench.experiments.core import Experiment, Option, Params, register
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.results import Measurement
 from virtbench.workloads import as_number, parse_result_line
@@ -92,4 +92,7 @@ def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Meas
 register(Experiment(
     "isolation", "victim slowdown under co-located resource-exhaustion attacks, with and "
     "without the platform's limits", measure_isolation,
-    workloads=("cpu",), reps=2, quick_reps=1, warmup=0))
+    workloads=("cpu",), reps=2, quick_reps=1, warmup=0,
+    options={"victim_millions": Option(int, 1, 100_000, "millions of victim iterations"),
+             "attack_mem_mib": Option(int, 1, 1 << 20, "MiB the memory attacker takes"),
+             "attack_procs": Option(int, 1, 1_000_000, "processes the fork attacker starts")}))
