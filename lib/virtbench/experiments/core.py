@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from virtbench import platforms
+from virtbench import platforms, sweep
 from virtbench.host import write_host_json
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement, RunStore, make_rows
@@ -88,6 +88,7 @@ def run(
     progress: Progress | None = _stderr_progress,
 ) -> RunStore:
     """Measure ``experiment`` on ``variants`` into ``store`` (resuming what is there)."""
+    sweep.begin()
     if reps is None:
         reps = experiment.quick_reps if quick else experiment.reps
     if reps < 1:

@@ -24,6 +24,8 @@ from virtbench.workloads import build, parse_result_line
 GUEST_DIR = "/work"  # where the instance's work directory is preopened
 WASM_MAGIC = b"\0asm"
 CORE_MODULE_VERSION = b"\x01\x00\x00\x00"
+EXPORT_SECTION = 7
+START = "_start"  # the entry point of a WASI command module
 WORKER_MARKER = "VB-WORKER"
 DEFAULT_MEMORY_MIB = 1024
 DEFAULT_TIME_S = 300.0
@@ -90,7 +92,48 @@ def check_module(path: str | os.PathLike) -> Path:
     if head[4:8] != CORE_MODULE_VERSION:
         raise WasmModuleError(f"{path} is not a WebAssembly core module of version 1 (version "
                               f"field {head[4:8].hex()}; components are not supported)")
+    try:
+        functions = exported_functions(path.read_bytes())
+    except (IndexError, UnicodeDecodeError):
+        raise WasmModuleError(f"{path} is not a valid WebAssembly module (its sections are "
+                              "truncated or malformed)") from None
+    if START not in functions:
+        raise WasmModuleError(f"{path} exports no {START} function (it is not a WASI command "
+                              "module)")
     return path
+
+
+def _leb128(data: bytes, pos: int) -> tuple[int, int]:
+    """An unsigned LEB128 number at ``pos``: (value, position after it)."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def exported_functions(data: bytes) -> set[str]:
+    """Names of the functions a core module exports (read from its export section)."""
+    names: set[str] = set()
+    pos = 8
+    while pos < len(data):
+        size, body = _leb128(data, pos + 1)
+        if data[pos] == EXPORT_SECTION:
+            count, p = _leb128(data, body)
+            for _ in range(count):
+                length, p = _leb128(data, p)
+                name = data[p:p + length].decode()
+                kind, p = data[p + length], p + length + 1
+                _, p = _leb128(data, p)
+                if kind == 0:  # a function
+                    names.add(name)
+        pos = body + size
+        if pos > len(data):
+            raise IndexError("section runs past the end of the module")
+    return names
 
 
 def module_for(workload: Workload) -> Path:
