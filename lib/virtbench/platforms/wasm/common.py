@@ -8,10 +8,11 @@ and memory belongs to one process. A worker prints exactly one ``VB-WORKER {json
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -280,3 +281,49 @@ def tree_size(path: Path) -> int:
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*")
                if p.is_file() and "__pycache__" not in p.parts)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sidecar(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".json")
+
+
+def artifact_record(artifact: Path, source: Path, engine: str) -> dict[str, str]:
+    """What the sidecar of a compiled artifact must say: its source, engine and own hash."""
+    return {"source_sha256": file_sha256(source), "engine": engine,
+            "artifact_sha256": file_sha256(artifact)}
+
+
+def cached_artifact(out: Path, source: Path, engine: str, build: Callable[[Path], None]) -> Path:
+    """``out``, compiled from ``source`` by ``engine``; checked before every use and rebuilt
+    (``build(path)`` writes it) when missing, altered, or made from another source or engine.
+
+    The sidecar ``<out>.json`` records the SHA-256 of the source module and of the artifact,
+    and the engine version: precompiled code is loaded without validation, so it is only
+    loaded when all three match.
+    """
+    try:
+        if json.loads(_sidecar(out).read_text()) == artifact_record(out, source, engine):
+            return out
+    except (OSError, ValueError):
+        pass
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        build(tmp)
+        record = artifact_record(tmp, source, engine)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    side = _sidecar(out).with_name(f".{_sidecar(out).name}.{os.getpid()}.tmp")
+    side.write_text(json.dumps(record))
+    os.replace(side, _sidecar(out))
+    return out
