@@ -289,3 +289,46 @@ def test_cached_artifact_is_rebuilt_when_it_or_its_inputs_change(tmp_path):
     source.write_bytes(NO_START)
     cached_artifact(out, source, "engine 2", build)
     assert len(builds) == 4 and not list(out.parent.glob(".*tmp"))
+
+
+# ---- the sweep itself ------------------------------------------------------------------------
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_owner_is_read_from_the_environment():
+    assert sweep.owner_of(b"PATH=/bin\0VIRTBENCH_RUN=1234\0HOME=/root\0") == 1234
+    assert sweep.owner_of(b"PATH=/bin\0VIRTBENCH_RUN=x\0") is None
+    assert sweep.owner_of(b"") is None
+
+
+def test_sweep_removes_only_temp_dirs_of_dead_owners(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "_state", {"tmp": str(tmp_path)})
+    dead, live = tmp_path / f"vb-run-{_dead_pid()}", tmp_path / f"vb-run-{os.getpid()}"
+    others = [tmp_path / "vb-heavy.lock", tmp_path / "vb-run-notapid", tmp_path / "vb-native-x"]
+    for d in (dead, live):
+        (d / "sub").mkdir(parents=True)
+    for f in others:
+        f.write_text("")
+    assert sweep._temp_dirs() == [f"temporary directory {dead}"]
+    assert not dead.exists() and live.exists() and all(f.exists() for f in others)
+
+
+@pytest.mark.integration
+def test_sweep_kills_marked_processes_of_dead_owners_only():
+    dead = _dead_pid()
+    orphan = subprocess.Popen(["sleep", "60"], env={**os.environ, "VIRTBENCH_RUN": str(dead)})
+    owned = subprocess.Popen(["sleep", "60"], env={**os.environ, "VIRTBENCH_RUN": str(os.getpid())})
+    try:
+        found = sweep._processes()
+        assert orphan.pid in found and owned.pid not in found
+        assert any(str(orphan.pid) in item for item in sweep._kill([orphan.pid]))
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
+        assert owned.poll() is None
+    finally:
+        for proc in (orphan, owned):
+            proc.kill()
+            proc.wait()

@@ -459,6 +459,7 @@ class DockerEngine:
         self.socket.unlink(missing_ok=True)
         env = dict(os.environ)
         env.pop("DOCKER_HOST", None)
+        env.pop("VIRTBENCH_RUN", None)  # shared by later runs: not one run's leftover
         env["PATH"] = search_path() if path_dir is None else f"{path_dir}:{search_path()}"
         argv = [tools["dockerd"], "--data-root", str(self.root / "data"),
                 "--exec-root", str(self.run_dir / "exec"), "--pidfile", str(self.pidfile),
