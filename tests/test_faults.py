@@ -106,6 +106,7 @@ def harness(tmp_path):
         return proc
 
     start.tmp = tmp  # type: ignore[attr-defined]
+    start.started = started  # type: ignore[attr-defined]
     start.log = lambda i=0: (tmp_path / f"run{i}.log").read_text()  # type: ignore[attr-defined]
     yield start
     for proc in started:
@@ -157,9 +158,16 @@ def test_signal_during_a_wasm_loop(harness, tmp_path, sig, variant, comm, contai
     assert_nothing_left(proc.pid, harness.tmp)
 
 
+def next_run_sweeps(harness) -> None:
+    """Start a small run in the same TMPDIR; it must report what it removed."""
+    nxt = harness("startup", "--variant", "native/static", "--quick")
+    assert nxt.wait(timeout=300) == 0
+    assert "removed a leftover of an earlier run" in harness.log(len(harness.started) - 1)
+
+
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", SIGNALS)
+@pytest.mark.parametrize("sig", [*SIGNALS, pytest.param(signal.SIGKILL, id="SIGKILL")])
 def test_signal_during_a_vm_boot(harness, sig):
     from virtbench.platforms.vm import TcgMicrovm
 
@@ -168,7 +176,12 @@ def test_signal_during_a_vm_boot(harness, sig):
     proc = harness("startup", "--variant", "qemu-tcg/microvm")
     wait_until("QEMU", child(proc.pid, "qemu-system"), proc, 900)
     time.sleep(0.5)  # booting
-    interrupt(proc, sig)
+    if sig == signal.SIGKILL:
+        proc.kill()
+        proc.wait(timeout=30)
+        next_run_sweeps(harness)
+    else:
+        interrupt(proc, sig)
     assert_nothing_left(proc.pid, harness.tmp)
 
 
@@ -236,9 +249,7 @@ def test_killed_isolation_run_is_swept_by_the_next_run(harness):
     assert child(proc.pid, "hog")(), "the attack's children outlive a SIGKILLed harness"
     assert cgroups(proc.pid) and list(harness.tmp.iterdir())
 
-    nxt = harness("startup", "--variant", "native/static", "--quick")
-    assert nxt.wait(timeout=300) == 0
-    assert "removed a leftover of an earlier run" in harness.log(1)
+    next_run_sweeps(harness)
     assert_nothing_left(proc.pid, harness.tmp)
 
 

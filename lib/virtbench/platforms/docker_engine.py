@@ -545,15 +545,25 @@ class DockerEngine:
 
     # ---- stopping ------------------------------------------------------------------------
     def stop_daemon(self) -> None:
-        """SIGTERM the private dockerd (it stops its containerd), then SIGKILL if it hangs."""
+        """SIGTERM the private dockerd (it stops its containerd), then SIGKILL if it hangs.
+
+        The daemon is also found by its data-root on the command line (an interrupted start
+        may leave neither a pid file nor a Popen object), and a containerd it left behind
+        by its exec-root.
+        """
         pid = self.dockerd_pid
         if pid is None:
             try:
                 pid = int(self.pidfile.read_text().strip())
             except (OSError, ValueError):
                 pid = None
-        if pid is not None and pid_alive(pid):
-            self._terminate(pid)
+        for name, mark in (("dockerd", self.root / "data"), ("containerd", self.run_dir / "exec")):
+            found = {p for p in find_processes(name) if str(mark) in _cmdline(p)}
+            if name == "dockerd" and pid is not None:
+                found.add(pid)
+            for each in sorted(found):
+                if pid_alive(each):
+                    self._terminate(each)
         if self._proc is not None:
             self._proc.poll()  # reaped by _terminate; keeps Popen from warning
             self._proc = None
