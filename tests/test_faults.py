@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -230,6 +232,28 @@ def test_signal_during_dockerd_start(harness, tmp_path, sig):
     assert not (root / "host-network.json").exists()
     assert _network() == before
     assert_nothing_left(proc.pid, harness.tmp)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_private_dockerd_stop_restores_the_host_network():
+    if os.geteuid() != 0:
+        pytest.skip("starting dockerd needs root")
+    if docker_engine.find_processes("dockerd"):
+        pytest.skip("a Docker daemon already runs; the test starts its own")
+    before = _network()
+    root = Path(tempfile.mkdtemp(prefix="vbd-", dir="/tmp"))  # short: unix socket paths
+    engine = docker_engine.DockerEngine(root, use_existing=False)
+    try:
+        engine.acquire(remove_leftovers=False)
+        assert engine.private and engine.network_file.is_file()
+        assert "--ip 127.0.0.1" in docker_engine._cmdline(engine.dockerd_pid)
+        assert Path(docker_engine.DOCKER0).exists()
+    finally:
+        engine.release()
+        shutil.rmtree(root, ignore_errors=True)
+    assert not engine.network_file.exists()
+    assert _network() == before
 
 
 # ---- a killed run, swept by the next one -----------------------------------------------------
