@@ -37,7 +37,7 @@ class NodeWasi(InProcess):
     process = "node process (Node.js, V8 and node:wasi)"
     excluded = "Node.js start"
     inst = "new WASI, new WebAssembly.Instance"
-    stopper = "vm.runInThisContext timeout: V8 terminates the guest"
+    stopper = "node:vm timeout: V8 terminates the guest"
     worker_margin_s = KILL_MARGIN_S
 
     def node(self) -> str | None:
