@@ -249,9 +249,13 @@ def test_private_dockerd_stop_restores_the_host_network():
         assert engine.private and engine.network_file.is_file()
         assert "--ip 127.0.0.1" in docker_engine._cmdline(engine.dockerd_pid)
         assert Path(docker_engine.DOCKER0).exists()
+        engine.dockerd_pid = None  # as after a start interrupted inside Popen:
+        engine.pidfile.unlink()    # the daemon is found by its data-root
     finally:
         engine.release()
         shutil.rmtree(root, ignore_errors=True)
+    assert [p for p in docker_engine.find_processes("dockerd") + docker_engine.find_processes(
+        "containerd") if str(root) in docker_engine._cmdline(p)] == []
     assert not engine.network_file.exists()
     assert _network() == before
 
