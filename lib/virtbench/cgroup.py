@@ -40,7 +40,7 @@ class Cgroup:
         self.mode = cgroup_mode()
         if self.mode is None:
             raise PermissionError("no writable cgroup hierarchy (needs root and cgroupfs)")
-        self.name = f"virtbench-{uuid.uuid4().hex[:12]}"
+        self.name = f"virtbench-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # owner pid: see sweep
         self.limits = dict(limits)
         self.dirs: list[Path] = []
         try:

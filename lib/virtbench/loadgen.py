@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from virtbench.process import child_env, die_with_parent
+
 _TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _COUNT_UNITS = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 
@@ -83,7 +85,8 @@ def run_wrk(port: int, *, duration_s: float, threads: int = 1, connections: int 
         raise FileNotFoundError("wrk is not installed (Debian package wrk; run `make setup`)")
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--latency",
             "--timeout", "5s", f"http://{host}:{port}/"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60,
+                          env=child_env(), preexec_fn=die_with_parent())
     return parse_wrk(proc.stdout + proc.stderr)
 
 

@@ -9,10 +9,16 @@ forked from the (large) Python harness would carry the harness's resident memory
 ``ru_maxrss`` until ``exec``, and Python's fork of a big process costs milliseconds that are
 not the measured program's. Without a C compiler the helper falls back to ``Popen`` +
 ``os.wait4`` and says so in ``Completed.timed_by``.
+
+Every child starts in its own process group, carries ``VIRTBENCH_RUN=<harness pid>`` in its
+environment (see :mod:`virtbench.sweep`) and gets ``PR_SET_PDEATHSIG`` = SIGKILL, so it dies
+with the harness even when the harness is killed with SIGKILL; on any exception (Ctrl-C
+included) its whole group is killed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import select
@@ -21,10 +27,31 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+RUN_ENV = "VIRTBENCH_RUN"  # marker of every process the suite starts: the owner's pid
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this environment) with the suite's marker naming this process."""
+    return {**(os.environ if env is None else env), RUN_ENV: str(os.getpid())}
+
+
+def die_with_parent() -> Callable[[], None]:
+    """A ``preexec_fn`` that has the child SIGKILLed when the calling harness dies."""
+    parent = os.getpid()
+
+    def preexec() -> None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the harness died before prctl took effect
+            os._exit(137)
+
+    return preexec
 
 
 class ProcessTimeout(RuntimeError):
@@ -115,8 +142,8 @@ def _spawn_with_python(
         status: dict = {}
         start = time.perf_counter_ns()
         proc = subprocess.Popen(
-            args, stdin=stdin, stdout=out, stderr=err, env=None if env is None else dict(env),
-            cwd=cwd, pass_fds=tuple(pass_fds), start_new_session=True,
+            args, stdin=stdin, stdout=out, stderr=err, env=child_env(env), cwd=cwd,
+            pass_fds=tuple(pass_fds), start_new_session=True, preexec_fn=die_with_parent(),
         )
 
         def reap() -> None:
@@ -127,7 +154,12 @@ def _spawn_with_python(
 
         waiter = threading.Thread(target=reap, daemon=True)
         waiter.start()
-        waiter.join(timeout)
+        try:
+            waiter.join(timeout)
+        except BaseException:  # Ctrl-C, SIGTERM turned into an exception: take the group along
+            kill_group(proc.pid)
+            waiter.join(5)
+            raise
         if waiter.is_alive():
             kill_group(proc.pid)
             waiter.join(5)
@@ -257,6 +289,7 @@ class Instance:
             except subprocess.TimeoutExpired:
                 kill_group(self.proc.pid)
                 self.proc.wait(timeout=10)
+        kill_group(self.proc.pid)  # what the process forked and left behind in its group
         rest = self.proc.stdout.read() if self.proc.stdout else b""
         if rest:
             self.output.extend(rest.decode(errors="replace").splitlines())
@@ -272,7 +305,7 @@ def start_instance(argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] 
     started = time.perf_counter_ns()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True, stdin=stdin, cwd=cwd, pass_fds=tuple(pass_fds),
-                            env=None if env is None else dict(env))
+                            env=child_env(env), preexec_fn=die_with_parent())
     instance = Instance(proc, args, started)
     try:
         yield instance

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from virtbench import catalog, platforms
+from virtbench import catalog, platforms, sweep
 from virtbench.host import check_host, write_host_json
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement, RunStore, make_rows
@@ -158,6 +158,7 @@ def _run(
     options: dict | None = None,
     progress: Progress | None = _stderr_progress,
 ) -> RunStore:
+    sweep.begin()
     if reps is None:
         reps = experiment.quick_reps if quick else experiment.reps
     if reps < 1:

@@ -11,6 +11,7 @@ import subprocess
 
 from virtbench.experiments.core import Experiment, Params, register
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
+from virtbench.process import child_env, die_with_parent
 from virtbench.results import Measurement
 
 UNIT = "collected (1/0)"
@@ -24,7 +25,8 @@ def strace_fsyncs(pids: list[int], seconds: float = TRACE_SECONDS) -> str:
     argv = ["timeout", "-s", "INT", f"{seconds:g}", "strace", "-f", "-y", "-e", "trace=fsync"]
     for pid in pids:
         argv += ["-p", str(pid)]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30,
+                          env=child_env(), preexec_fn=die_with_parent())
     return proc.stderr
 
 

@@ -7,6 +7,11 @@ answers. Every virtbench process using the engine registers itself under
 ``<cache>/docker/users/<pid>``; the last live user to release it removes the suite's images
 and stops a private daemon (also one left running by a crashed run).
 
+A private dockerd changes the host's network (iptables chains and policies, ``docker0``,
+``ip_forward``): before starting it the suite saves that state to ``<cache>/docker/
+host-network.json`` and puts it back whenever the daemon stops (also after an interrupted
+start, and on the next run after a crash). Published ports are bound to 127.0.0.1.
+
 Every container, image and network the suite makes carries the label ``virtbench=1`` (and
 containers ``virtbench.pid=<owner pid>``). Containers of dead owners are removed when the
 engine is acquired; a process removes its own containers when it releases the engine, and
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -38,6 +44,8 @@ CLIENT_TIMEOUT_S = 300
 PROBE_TIMEOUT_S = 5
 MAX_UNIX_PATH = 100  # sun_path holds 108 bytes; leave room for containerd's own files
 SYSTEM_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")  # searched after PATH for the daemons
+IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
+DOCKER0 = "/sys/class/net/docker0"
 
 
 class EngineError(RuntimeError):
@@ -258,6 +266,10 @@ class DockerEngine:
     def users_dir(self) -> Path:
         return self.root / "users"
 
+    @property
+    def network_file(self) -> Path:
+        return self.root / "host-network.json"
+
     # ---- acquire / release ---------------------------------------------------------------
     def acquire(self, *, remove_leftovers: bool = True):
         """A connected ``docker.DockerClient``; starts a private daemon if none answers.
@@ -415,6 +427,7 @@ class DockerEngine:
             if not pid_alive(pid) or name == "dockerd":
                 pidfile.unlink(missing_ok=True)
         self._unmount_leftovers()
+        self.restore_host_network()
 
     def preflight(self) -> dict[str, str]:
         """Check what a private dockerd needs; return the executables; raise EngineError."""
@@ -446,15 +459,25 @@ class DockerEngine:
         self.socket.unlink(missing_ok=True)
         env = dict(os.environ)
         env.pop("DOCKER_HOST", None)
+        env.pop("VIRTBENCH_RUN", None)  # shared by later runs: not one run's leftover
         env["PATH"] = search_path() if path_dir is None else f"{path_dir}:{search_path()}"
         argv = [tools["dockerd"], "--data-root", str(self.root / "data"),
                 "--exec-root", str(self.run_dir / "exec"), "--pidfile", str(self.pidfile),
                 "-H", f"unix://{self.socket}"]
-        with open(self.logfile, "wb") as log:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self._proc = proc
-        self.dockerd_pid = proc.pid
+        argv += ["--ip", "127.0.0.1"]  # ports published without an address stay on loopback
+        self.save_host_network(env["PATH"])
+        try:
+            with open(self.logfile, "wb") as log:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            self._proc = proc
+            self.dockerd_pid = proc.pid
+            self._wait_ready(proc)
+        except BaseException:  # a failed or interrupted start leaves nothing running
+            self.stop_daemon()
+            raise
+
+    def _wait_ready(self, proc: subprocess.Popen) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         url = f"unix://{self.socket}"
         while time.monotonic() < deadline:
@@ -465,10 +488,54 @@ class DockerEngine:
             if self.socket.exists() and self._ping(url):
                 return
             time.sleep(0.1)
-        self.stop_daemon()
         reason = dockerd_failure(self._log_text())
         raise EngineError(f"dockerd did not answer on {self.socket} within {READY_TIMEOUT_S:g} s;"
                           f" last log message: {reason}", explain_failure(reason))
+
+    # ---- the host's network state around a private daemon -------------------------------
+    def save_host_network(self, path: str) -> None:
+        """Record iptables (filter and nat), ip_forward and whether docker0 exists.
+
+        An existing record (of a daemon that was never stopped cleanly) is kept: it holds the
+        state from before that daemon.
+        """
+        if self.network_file.is_file():
+            return
+        save = shutil.which("iptables-save", path=path)
+        restore = shutil.which("iptables-restore", path=path)
+        iptables = shutil.which("iptables", path=path)
+        if not (save and restore and iptables):
+            return
+        for table in ("filter", "nat"):  # present in the dump, so the restore resets them
+            _probe([iptables, "-t", table, "-S"])
+        dump = subprocess.run([save], capture_output=True, text=True, timeout=30)
+        if dump.returncode != 0:
+            return
+        state = {"iptables_restore": restore, "iptables": dump.stdout,
+                 "ip_forward": _read(IP_FORWARD), "docker0": Path(DOCKER0).exists()}
+        tmp = self.network_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.network_file)
+
+    def restore_host_network(self) -> list[str]:
+        """Put back the state :meth:`save_host_network` recorded; return what was done."""
+        try:
+            state = json.loads(self.network_file.read_text())
+        except (OSError, ValueError):
+            return []
+        done = []
+        proc = subprocess.run([state["iptables_restore"]], input=state["iptables"],
+                              capture_output=True, text=True, timeout=30)
+        if proc.returncode == 0:
+            done.append("iptables restored")
+        if not state["docker0"] and Path(DOCKER0).exists():
+            subprocess.run(["ip", "link", "delete", "docker0"], capture_output=True, timeout=30)
+            done.append("docker0 deleted")
+        if state["ip_forward"] and _read(IP_FORWARD) != state["ip_forward"]:
+            Path(IP_FORWARD).write_text(state["ip_forward"])
+            done.append(f"ip_forward reset to {state['ip_forward']}")
+        self.network_file.unlink(missing_ok=True)
+        return done
 
     def _log_text(self) -> str:
         try:
@@ -478,21 +545,32 @@ class DockerEngine:
 
     # ---- stopping ------------------------------------------------------------------------
     def stop_daemon(self) -> None:
-        """SIGTERM the private dockerd (it stops its containerd), then SIGKILL if it hangs."""
+        """SIGTERM the private dockerd (it stops its containerd), then SIGKILL if it hangs.
+
+        The daemon is also found by its data-root on the command line (an interrupted start
+        may leave neither a pid file nor a Popen object), and a containerd it left behind
+        by its exec-root.
+        """
         pid = self.dockerd_pid
         if pid is None:
             try:
                 pid = int(self.pidfile.read_text().strip())
             except (OSError, ValueError):
                 pid = None
-        if pid is not None and pid_alive(pid):
-            self._terminate(pid)
+        for name, mark in (("dockerd", self.root / "data"), ("containerd", self.run_dir / "exec")):
+            found = {p for p in find_processes(name) if str(mark) in _cmdline(p)}
+            if name == "dockerd" and pid is not None:
+                found.add(pid)
+            for each in sorted(found):
+                if pid_alive(each):
+                    self._terminate(each)
         if self._proc is not None:
             self._proc.poll()  # reaped by _terminate; keeps Popen from warning
             self._proc = None
         self._unmount_leftovers()
         self.dockerd_pid = None
         self.socket.unlink(missing_ok=True)
+        self.restore_host_network()
 
     def _unmount_leftovers(self) -> None:
         """Unmount what a stopped dockerd leaves mounted: its data-root bind, netns handles."""
@@ -609,6 +687,13 @@ class DockerEngine:
         if len(containerd) == 1:
             out["containerd"] = containerd[0]
         return out
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
 
 
 def parent_pid(pid: int) -> int | None:

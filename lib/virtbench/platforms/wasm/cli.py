@@ -50,6 +50,7 @@ from .common import (
     GuardRailError,
     Limits,
     WasmModuleError,
+    cached_artifact,
     one_instance,
     size_measurements,
     slope_measurement,
@@ -141,21 +142,21 @@ class WasmtimeCli(WasmPlatform):
         return argv
 
     def compiled(self, wasm: Path) -> Path:
-        """``wasmtime compile`` output for ``wasm`` (epoch interruption on), cached by content."""
+        """``wasmtime compile`` output for ``wasm`` (epoch interruption on), cached by content
+        and checked against its sidecar before use (see :func:`.common.cached_artifact`)."""
         digest = hashlib.sha256(wasm.read_bytes()).hexdigest()[:16]
         out = cache_dir() / "wasm" / "aot" / f"wasmtime-cli-{self.version}" / \
             f"{wasm.stem}-{digest}.cwasm"
-        if not out.is_file():
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+
+        def compile_to(path: Path) -> None:
             done = spawn_and_time([self.binary(), "compile", "-W", "epoch-interruption=y",
-                                   "-o", tmp, wasm], timeout=300, env=cli_env())
+                                   "-o", path, wasm], timeout=300, env=cli_env())
             if done.returncode != 0:
-                tmp.unlink(missing_ok=True)
                 raise WasmModuleError(f"{wasm}: `wasmtime compile` failed: "
                                       f"{parse_cli_error(done.stderr)}")
-            os.replace(tmp, out)
-        return out
+
+        return cached_artifact(out, wasm, f"wasmtime-cli {self.version} epoch-interruption",
+                               compile_to)
 
     def loaded(self, workload: Workload) -> Path:
         wasm = self.module(workload)

@@ -8,10 +8,11 @@ and memory belongs to one process. A worker prints exactly one ``VB-WORKER {json
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from virtbench.workloads import build, parse_result_line
 GUEST_DIR = "/work"  # where the instance's work directory is preopened
 WASM_MAGIC = b"\0asm"
 CORE_MODULE_VERSION = b"\x01\x00\x00\x00"
+EXPORT_SECTION = 7
+START = "_start"  # the entry point of a WASI command module
 WORKER_MARKER = "VB-WORKER"
 DEFAULT_MEMORY_MIB = 1024
 DEFAULT_TIME_S = 300.0
@@ -90,7 +93,48 @@ def check_module(path: str | os.PathLike) -> Path:
     if head[4:8] != CORE_MODULE_VERSION:
         raise WasmModuleError(f"{path} is not a WebAssembly core module of version 1 (version "
                               f"field {head[4:8].hex()}; components are not supported)")
+    try:
+        functions = exported_functions(path.read_bytes())
+    except (IndexError, UnicodeDecodeError):
+        raise WasmModuleError(f"{path} is not a valid WebAssembly module (its sections are "
+                              "truncated or malformed)") from None
+    if START not in functions:
+        raise WasmModuleError(f"{path} exports no {START} function (it is not a WASI command "
+                              "module)")
     return path
+
+
+def _leb128(data: bytes, pos: int) -> tuple[int, int]:
+    """An unsigned LEB128 number at ``pos``: (value, position after it)."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def exported_functions(data: bytes) -> set[str]:
+    """Names of the functions a core module exports (read from its export section)."""
+    names: set[str] = set()
+    pos = 8
+    while pos < len(data):
+        size, body = _leb128(data, pos + 1)
+        if data[pos] == EXPORT_SECTION:
+            count, p = _leb128(data, body)
+            for _ in range(count):
+                length, p = _leb128(data, p)
+                name = data[p:p + length].decode()
+                kind, p = data[p + length], p + length + 1
+                _, p = _leb128(data, p)
+                if kind == 0:  # a function
+                    names.add(name)
+        pos = body + size
+        if pos > len(data):
+            raise IndexError("section runs past the end of the module")
+    return names
 
 
 def module_for(workload: Workload) -> Path:
@@ -237,3 +281,49 @@ def tree_size(path: Path) -> int:
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*")
                if p.is_file() and "__pycache__" not in p.parts)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sidecar(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".json")
+
+
+def artifact_record(artifact: Path, source: Path, engine: str) -> dict[str, str]:
+    """What the sidecar of a compiled artifact must say: its source, engine and own hash."""
+    return {"source_sha256": file_sha256(source), "engine": engine,
+            "artifact_sha256": file_sha256(artifact)}
+
+
+def cached_artifact(out: Path, source: Path, engine: str, build: Callable[[Path], None]) -> Path:
+    """``out``, compiled from ``source`` by ``engine``; checked before every use and rebuilt
+    (``build(path)`` writes it) when missing, altered, or made from another source or engine.
+
+    The sidecar ``<out>.json`` records the SHA-256 of the source module and of the artifact,
+    and the engine version: precompiled code is loaded without validation, so it is only
+    loaded when all three match.
+    """
+    try:
+        if json.loads(_sidecar(out).read_text()) == artifact_record(out, source, engine):
+            return out
+    except (OSError, ValueError):
+        pass
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        build(tmp)
+        record = artifact_record(tmp, source, engine)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    side = _sidecar(out).with_name(f".{_sidecar(out).name}.{os.getpid()}.tmp")
+    side.write_text(json.dumps(record))
+    os.replace(side, _sidecar(out))
+    return out

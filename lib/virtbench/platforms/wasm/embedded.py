@@ -14,7 +14,15 @@ from virtbench.paths import cache_dir
 from virtbench.platforms.base import Availability, Workload
 from virtbench.results import Measurement
 
-from .common import DISK_WORKLOADS, Limits, call_worker, python_worker, size_measurements, tree_size
+from .common import (
+    DISK_WORKLOADS,
+    Limits,
+    cached_artifact,
+    call_worker,
+    python_worker,
+    size_measurements,
+    tree_size,
+)
 from .engines import package_dir, package_version
 from .inprocess import InProcess
 
@@ -22,17 +30,19 @@ WORKER = "worker.py"
 
 
 def compiled_artifact(wasm: Path, engine: dict) -> Path:
-    """``wasm`` compiled by wasmtime-py for ``engine`` and serialized; cached by content."""
+    """``wasm`` compiled by wasmtime-py for ``engine`` and serialized; cached by content and
+    checked against its sidecar before use (see :func:`.common.cached_artifact`)."""
     version = package_version("wasmtime") or "unknown"
     digest = hashlib.sha256(wasm.read_bytes()).hexdigest()[:16]
     kind = engine.get("target") or engine.get("strategy", "auto")
     out = cache_dir() / "wasm" / "aot" / f"wasmtime-py-{version}" / kind / \
         f"{wasm.stem}-{digest}.cwasm"
-    if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        spec = {"mode": "compile", "engine": engine, "module": str(wasm), "output": str(out)}
+
+    def compile_to(path: Path) -> None:
+        spec = {"mode": "compile", "engine": engine, "module": str(wasm), "output": str(path)}
         call_worker(python_worker(WORKER, spec), f"wasmtime-py {kind} compile", 300.0)
-    return out
+
+    return cached_artifact(out, wasm, f"wasmtime-py {version} {kind}", compile_to)
 
 
 class Embedded(InProcess):

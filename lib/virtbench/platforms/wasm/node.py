@@ -2,8 +2,9 @@
 
 V8 compiles with Liftoff (baseline) and tiers hot code up to TurboFan. Node has no
 interpreter mode for WebAssembly (``--jitless`` disables WebAssembly). Guard rails:
-``--wasm-max-mem-pages`` caps linear memory; the time limit kills the node process (V8
-offers no in-process interruption of a WASI guest).
+``--wasm-max-mem-pages`` caps linear memory; ``_start`` runs under a ``vm`` timeout (V8
+terminates the guest at its time limit), and the harness kills the node process after a
+margin as a backstop.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class NodeWasi(InProcess):
     process = "node process (Node.js, V8 and node:wasi)"
     excluded = "Node.js start"
     inst = "new WASI, new WebAssembly.Instance"
-    stopper = "the node process is killed by the harness; V8 cannot interrupt WASI guests"
+    stopper = "node:vm timeout: V8 terminates the guest"
     worker_margin_s = KILL_MARGIN_S
 
     def node(self) -> str | None:

@@ -8,6 +8,8 @@ uses a fresh empty cache and ``startup_aot`` a cache primed by an earlier run.
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from virtbench.paths import cache_dir
 from virtbench.platforms.base import Availability, RunOutcome, Workload, substitute_workdir
 from virtbench.results import Measurement
 
-from .common import Limits, call_worker, outcome, python_worker, tree_size
+from .common import Limits, call_worker, file_sha256, outcome, python_worker, tree_size
 from .engines import package_dir, package_version
 from .inprocess import PROCESS, InProcess, in_process_ns, phase_tags
 
@@ -58,13 +60,26 @@ class Wasmer(InProcess):
         return COLD.format(process=self.process, cache=cache, excluded=self.excluded)
 
     def primed_cache(self, module: Path) -> Path:
-        """Wasmer's compiled-module cache holding ``module`` (compiled once, then reused)."""
-        root = cache_dir() / "wasm" / f"wasmer-sdk-{package_version('wasmer-sdk')}"
-        marker = root / f"primed-{hashlib.sha256(module.read_bytes()).hexdigest()[:16]}"
-        if not marker.is_file():
-            root.mkdir(parents=True, exist_ok=True)
-            self.call(self.spec("run", module, [], self.limits, cache=str(root)), self.limits)
-            marker.touch()
+        """Wasmer's compiled-module cache holding ``module`` (compiled once, then reused).
+
+        Its record holds the source module's SHA-256, the engine version and a SHA-256 over
+        every cached file; a cache that does not match is emptied and primed again.
+        """
+        version = package_version("wasmer-sdk")
+        root = cache_dir() / "wasm" / f"wasmer-sdk-{version}" / \
+            hashlib.sha256(module.read_bytes()).hexdigest()[:16]
+        record = root.with_name(root.name + ".json")
+        want = {"source_sha256": file_sha256(module), "engine": f"wasmer-sdk {version}"}
+        try:
+            if json.loads(record.read_text()) == {**want, "cache_sha256": _tree_sha256(root)}:
+                return root
+        except (OSError, ValueError):
+            pass
+        record.unlink(missing_ok=True)
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        self.call(self.spec("run", module, [], self.limits, cache=str(root)), self.limits)
+        record.write_text(json.dumps({**want, "cache_sha256": _tree_sha256(root)}))
         return root
 
     def run(self, workload: Workload, args: Sequence[str] = (), *,
@@ -108,3 +123,11 @@ class Wasmer(InProcess):
                                    "all files of the installed wasmer_sdk Python package "
                                    "(bindings and libwasmer_sdk_uniffi.so)"))
         return out
+
+
+def _tree_sha256(root: Path) -> str:
+    """A SHA-256 over the relative paths and contents of every file under ``root``."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + file_sha256(path).encode())
+    return digest.hexdigest()

@@ -8,11 +8,15 @@
  * Forking from this small static program (not from the Python harness) keeps the
  * child's ru_maxrss free of the parent's memory, which fork/vfork would otherwise
  * carry into it until exec. The child's stdin, stdout and stderr are inherited.
+ * The child gets PR_SET_PDEATHSIG=SIGKILL: it dies with this helper, which the harness
+ * starts with the same setting, so a killed harness leaves no workload behind.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -35,6 +39,7 @@ int main(int argc, char **argv) {
         perror("launch: cannot open report file");
         return 2;
     }
+    pid_t parent = getpid();
     int64_t start = now_ns();
     pid_t pid = fork();
     if (pid < 0) {
@@ -42,6 +47,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
         execvp(argv[2], &argv[2]);
         perror("launch: exec");
         _exit(127);
