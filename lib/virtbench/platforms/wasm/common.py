@@ -261,7 +261,7 @@ def slope_measurement(metric: str, series: Sequence[float], what: str,
         metric, est.value, "MiB",
         f"least-squares slope of {what} against the number of live instances "
         f"(1..{len(series)}), each {mem_state(mib)}; 95% CI in the tags ci_low/ci_high",
-        tags={"ci_low": f"{est.low:.4f}", "ci_high": f"{est.high:.4f}",
+        tags={"ci_low": repr(est.low), "ci_high": repr(est.high),
               "instances": str(len(series))})]
 
 
