@@ -136,3 +136,26 @@ def test_select_by_family_and_by_prefix():
     vm = platforms.select(families=["vm"])
     assert vm and all(v.startswith("qemu-") for v in vm)
     assert platforms.select() == list(platforms.VARIANTS)
+
+
+def test_progress_has_elapsed_time_an_estimate_and_a_final_count(fakes, tmp_path):
+    said: list[str] = []
+    store = RunStore("p", root=tmp_path)
+    experiments.run(FAKE, ["fake/counting", "fake/refusing", "fake/absent"], store,
+                    progress=said.append)
+    cells = [m for m in said if m.startswith("[")]
+    assert cells and all(" elapsed" in m for m in cells)
+    assert any("left" in m for m in cells[1:])
+    assert said[-1].startswith("fake: 4 cells measured, 4 not supported, 0 failed, "
+                               "0 already stored, 1 variant(s) not available, in ")
+    again: list[str] = []
+    experiments.run(FAKE, ["fake/counting"], store, progress=again.append)
+    assert again[-1].startswith("fake: 0 cells measured, 0 not supported, 0 failed, "
+                                "4 already stored")
+
+
+def test_durations_read_as_people_say_them():
+    from virtbench.experiments.core import _duration
+
+    assert [_duration(s) for s in (4.4, 75, 3 * 3600 + 120)] == ["4 s", "1 min 15 s",
+                                                                 "3 h 02 min"]

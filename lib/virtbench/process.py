@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import select
 import signal
 import subprocess
@@ -202,13 +203,16 @@ def run_tool(argv: Sequence[str | os.PathLike], timeout: float = 30.0, **kw) -> 
 
 
 def tool_version(argv: Sequence[str], timeout: float = 10.0) -> str | None:
-    """First line of a tool's version output, or None when it is not installed."""
+    """The first line of a tool's version output that holds a version number (such as 1.2);
+    None when it is not installed or prints none (a crash's traceback is not a version)."""
     try:
         out = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    text = (out.stdout or out.stderr).strip()
-    return text.splitlines()[0] if text else None
+    for line in (out.stdout + "\n" + out.stderr).splitlines():
+        if re.search(r"\d+\.\d+", line) and not line.startswith(("Traceback", "  File")):
+            return line.strip()
+    return None
 
 
 def read_proc_status(pid: int) -> dict[str, int]:

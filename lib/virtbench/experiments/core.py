@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -181,6 +182,9 @@ def _run(
     try:
         ready = _prepare(experiment, plats, workloads, store, params, say)
         total = (warmup + reps) * len(ready) * len(workloads)
+        todo = sum(not store.done(experiment.name, p.variant, wl.name, rep)
+                   for rep in range(warmup + reps) for p in ready for wl in workloads)
+        clock = _Clock(todo)
         done = 0
         order = random.Random(seed)
         for rep in range(warmup + reps):
@@ -190,18 +194,62 @@ def _run(
                 for wl in workloads:
                     done += 1
                     if store.done(experiment.name, plat.variant, wl.name, rep):
+                        clock.skipped += 1
                         continue
                     label = "warm-up" if rep < warmup else f"rep {rep - warmup + 1}/{reps}"
-                    say(f"[{done}/{total}] {experiment.name} {plat.variant} {wl.name} {label}")
+                    say(f"[{done}/{total}] {experiment.name} {plat.variant} {wl.name} {label}"
+                        f" · {clock.progress()}")
                     ms = _measure_cell(experiment, plat, wl, params)
                     store.write_cell(make_rows(
                         ms, run_id=store.run_id, experiment=experiment.name,
                         family=plat.family, variant=plat.variant, workload=wl.name, rep=rep,
                         warmup=rep < warmup), cell=(experiment.name, plat.variant, wl.name, rep))
+                    clock.count(ms)
+        say(clock.summary(experiment.name, len(plats) - len(ready)))
     finally:
         for p in plats:
             p.close()
     return store
+
+
+class _Clock:
+    """Elapsed time, an estimate of the time left, and what the cells came to."""
+
+    def __init__(self, todo: int) -> None:
+        self.start = time.monotonic()
+        self.todo, self.measured, self.failed, self.unsupported, self.skipped = todo, 0, 0, 0, 0
+
+    def count(self, ms: list[Measurement]) -> None:
+        reasons = [m.reason for m in ms if m.value is None]
+        if reasons and len(reasons) == len(ms) and reasons[0].startswith("failed"):
+            self.failed += 1
+        elif reasons and len(reasons) == len(ms):
+            self.unsupported += 1
+        else:
+            self.measured += 1
+
+    def progress(self) -> str:
+        elapsed = time.monotonic() - self.start
+        finished = self.measured + self.failed + self.unsupported
+        left = (f", about {_duration(elapsed / finished * (self.todo - finished))} left"
+                if finished else "")
+        return f"{_duration(elapsed)} elapsed{left}"
+
+    def summary(self, name: str, unavailable: int) -> str:
+        return (f"{name}: {self.measured} cells measured, {self.unsupported} not supported, "
+                f"{self.failed} failed, {self.skipped} already stored, {unavailable} variant(s) "
+                f"not available, in {_duration(time.monotonic() - self.start)}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def _prepare(experiment: Experiment, plats: list[Platform], workloads: list[Workload],

@@ -1,0 +1,39 @@
+"""Tool versions in host.json are versions or an explicit "unknown: why"."""
+
+from __future__ import annotations
+
+import stat
+
+from virtbench import host
+from virtbench.process import tool_version
+
+
+def script(tmp_path, name: str, body: str):
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+def test_a_crash_is_not_a_version(tmp_path):
+    crash = script(tmp_path, "crashy", 'echo "Traceback (most recent call last):" >&2\n'
+                                       'echo "  File \\"x.py\\", line 1.5" >&2\nexit 1\n')
+    assert tool_version([str(crash), "--version"]) is None
+    assert host.version_or_why([str(crash), "--version"]) == (
+        f"unknown: `{crash} --version` printed no version")
+
+
+def test_a_version_line_is_found_on_stdout_or_stderr(tmp_path):
+    wrk_like = script(tmp_path, "wrkish", 'echo "Usage: wrkish <options>" >&2\n'
+                                          'echo "wrkish 4.1.0 [epoll]" >&2\nexit 1\n')
+    assert tool_version([str(wrk_like), "-v"]) == "wrkish 4.1.0 [epoll]"
+
+
+def test_a_missing_tool_says_so():
+    assert host.version_or_why(["no-such-tool-here", "--version"]) == (
+        "unknown: no-such-tool-here is not installed")
+
+
+def test_collected_versions_are_never_a_traceback():
+    for name, value in host.collect()["versions"].items():
+        assert value is None or not str(value).startswith("Traceback"), name
