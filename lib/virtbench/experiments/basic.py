@@ -66,6 +66,10 @@ KERNELS = (
 )
 assert tuple(k.name for k in KERNELS) == catalog.VALUES["kernel"]
 CHASE_MIB = 64
+#: Options that make every kernel a few milliseconds natively (tests, smoke runs).
+SMOKE_SIZES = {"cpu_millions": 2, "cpu_nbody_ksteps": 20, "cpu_chase_ksteps": 20,
+               "cpu_chase_mib": 4, "cpu_sort_rounds": 2, "cpu_fib_n": 22,
+               "cpu_syscall_kcalls": 2}
 
 
 def cpu_iterations(params: Params) -> int:
