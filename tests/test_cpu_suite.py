@@ -178,6 +178,9 @@ def test_kernel_ratios_of_an_old_dataset_say_not_measured():
     assert table.loc[("docker/runc", GEOMEAN), "text"].startswith(
         "not measured: no samples of kernel nbody")
     assert "failed: boom" in table.loc[("qemu-tcg/pc", "nbody"), "text"]
+    # a variant with cpu rows of other experiments' metrics only
+    assert "not in this dataset" in frame(("native/static", None, [1.0])).kernel_reason(
+        "docker/runc", "compute_time", "fib")
 
 
 def test_claims_divide_each_kernel_by_the_same_kernel_on_the_baseline():

@@ -415,8 +415,8 @@ class Dataset:
                       experiment: str = "cpu") -> str:
         """Why ``variant`` has no ``metric`` samples of one cpu kernel."""
         rows = self.rows(variant, metric, experiment)
-        rows = rows[[wanted(parse_conditions(c), {"kernel": kernel})
-                     for c in rows["conditions"]]]
+        rows = rows[np.array([wanted(parse_conditions(c), {"kernel": kernel})
+                              for c in rows["conditions"]], dtype=bool)]
         found = _join_reasons(rows["reason"])
         if found:
             return found
