@@ -53,10 +53,10 @@ def test_kernel_arguments_and_sizes():
                                                       "cpu_chase_mib": "8"}))
     by = {k.name: k for k in basic.KERNELS}
     assert basic.kernel_args(by["hash"], quick) == ["hash", "20"]
-    assert basic.kernel_args(by["fib"], full) == ["fib", "40"]
+    assert basic.kernel_args(by["fib"], full) == ["fib", "41"]
     assert basic.kernel_args(by["chase"], opts) == ["chase", "7", "8"]
-    assert basic.kernel_args(by["chase"], full) == ["chase", "1000", "64"]
-    assert basic.kernel_args(by["syscall"], quick) == ["syscall", "50", "{workdir}"]
+    assert basic.kernel_args(by["chase"], full) == ["chase", "2000", "64"]
+    assert basic.kernel_args(by["syscall"], quick) == ["syscall", "80", "{workdir}"]
     assert basic.cpu_iterations(full) == 200
 
 

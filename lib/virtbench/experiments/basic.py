@@ -56,13 +56,13 @@ KERNELS = (
     Kernel("nbody", "floating point (+ - * / sqrt)", "cpu_nbody_ksteps", 8000, 800,
            1_000_000, "thousands of 5-body steps"),
     Kernel("chase", "memory latency (dependent loads over a large buffer)", "cpu_chase_ksteps",
-           1000, 100, 1_000_000, "thousands of dependent loads"),
+           2000, 100, 1_000_000, "thousands of dependent loads"),
     Kernel("sort", "branches (quicksort of pseudo-random values)", "cpu_sort_rounds", 100, 10,
            100_000, "rounds of sorting 65536 values"),
-    Kernel("fib", "calls (naive recursive fib)", "cpu_fib_n", 40, 35, 50,
+    Kernel("fib", "calls (naive recursive fib)", "cpu_fib_n", 41, 36, 50,
            "n of fib(n); the work grows ~1.618x per step"),
     Kernel("syscall", "system calls (1-byte pwrite to a file in the work directory)",
-           "cpu_syscall_kcalls", 500, 50, 1_000_000, "thousands of pwrite calls"),
+           "cpu_syscall_kcalls", 800, 80, 1_000_000, "thousands of pwrite calls"),
 )
 assert tuple(k.name for k in KERNELS) == catalog.VALUES["kernel"]
 CHASE_MIB = 64
