@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from virtbench.catalog import VALUES
+from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu
+from virtbench.experiments.core import Params
 from virtbench.platforms import docker_engine
 from virtbench.platforms.base import Workload
 from virtbench.platforms.container import DockerRunc, DockerRuncHost, DockerWasmtime
@@ -319,6 +322,14 @@ def _native_checksum(millions: int) -> str:
     return NativeStatic().run(Workload("cpu"), [str(millions)]).result["checksum"]
 
 
+def _every_kernel_matches_native(plat) -> None:
+    """Every cpu kernel, small, in the container: the experiment checks each checksum
+    against native/static's and fails the kernel's rows when it differs."""
+    ms = measure_cpu(plat, Workload("cpu"), Params(options=SMOKE_SIZES))
+    assert [m.reason for m in ms if m.value is None] == []
+    assert {m.conditions["kernel"] for m in ms} == set(VALUES["kernel"])
+
+
 @pytest.mark.integration
 def test_engine_starts_runs_a_container_and_leaves_nothing_behind(engine_root: Path) -> None:
     engine = DockerEngine(engine_root, use_existing=False)
@@ -334,6 +345,7 @@ def test_engine_starts_runs_a_container_and_leaves_nothing_behind(engine_root: P
         out = plat.run(Workload("noop"))
         assert out.returncode == 0 and out.result["workload"] == "noop" and out.wall_ns > 0
         assert plat.run(Workload("cpu"), ["3"]).result["checksum"] == _native_checksum(3)
+        _every_kernel_matches_native(plat)
 
         ms = {(m.metric, m.conditions["network"]): m for m in plat.startup(Workload("noop"))}
         for net in ("bridge", "none"):
@@ -398,6 +410,7 @@ def test_host_network_bind_mount_and_wasm_in_container(engine_root: Path) -> Non
         assert hybrid.availability.available, hybrid.availability.reason
         out = hybrid.run(Workload("cpu"), ["3"])
         assert out.result["checksum"] == _native_checksum(3)
+        _every_kernel_matches_native(hybrid)
         mem = {m.metric: m.value for m in hybrid.memory(0)}
         assert mem["cgroup_usage"] > 0 and mem["shim_rss"] > 0
         with hybrid.instance(Workload("http"), port=18933) as handle:

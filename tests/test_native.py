@@ -8,12 +8,14 @@ import socket
 import pytest
 
 from virtbench import platforms
-from virtbench.experiments.basic import measure_cpu, measure_io, measure_memory
+from virtbench.catalog import VALUES
+from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu, measure_io, measure_memory
 from virtbench.experiments.core import Params
 from virtbench.platforms.base import Workload
 
 pytestmark = pytest.mark.integration
 QUICK = Params(quick=True, options={"cpu_millions": 5, "io_mib": 4, "mem_mib": 32})
+KERNELS = VALUES["kernel"]
 
 
 @pytest.fixture(scope="module", params=["native/static", "native/dynamic"])
@@ -31,14 +33,16 @@ def test_startup_gives_time_and_peak_rss(native):
 
 
 def test_cpu_checksums_agree_between_builds():
-    sums = set()
+    sums: dict[str, set[str]] = {}
     for name in ("native/static", "native/dynamic"):
-        ms = measure_cpu(platforms.create(name), Workload("cpu"), QUICK)
-        sums.add(ms[0].tags["checksum"])
+        ms = measure_cpu(platforms.create(name), Workload("cpu"), Params(options=SMOKE_SIZES))
+        assert all(m.value is not None for m in ms), [m.reason for m in ms if m.reason]
         assert {m.metric for m in ms} == {"wall_time", "compute_time"}
-        wall, compute = ms[0].value, ms[1].value
-        assert 0 < compute <= wall
-    assert len(sums) == 1
+        for wall, compute in zip(ms[::2], ms[1::2], strict=True):
+            assert wall.conditions == compute.conditions
+            assert 0 < compute.value <= wall.value
+            sums.setdefault(wall.conditions["kernel"], set()).add(wall.tags["checksum"])
+    assert set(sums) == set(KERNELS) and all(len(s) == 1 for s in sums.values())
 
 
 def test_memory_loaded_exceeds_idle_by_the_buffer(native):

@@ -366,6 +366,21 @@ def test_cpu_in_guest_matches_native_checksum(tcg_microvm):
 
 @pytest.mark.integration
 @needs_qemu
+def test_every_cpu_kernel_in_the_guest_matches_native(tcg_microvm):
+    """One guest per kernel, small sizes; the syscall kernel writes to the guest's tmpfs."""
+    from virtbench.catalog import VALUES
+    from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu
+    from virtbench.experiments.core import Params
+    from virtbench.platforms.base import Workload
+
+    ms = measure_cpu(tcg_microvm, Workload("cpu"), Params(options=SMOKE_SIZES))
+    assert [m.reason for m in ms if m.value is None] == []  # every checksum equals native's
+    assert {m.conditions["kernel"] for m in ms} == set(VALUES["kernel"])
+    assert all("TCG" in m.description for m in ms if m.metric == "wall_time")
+
+
+@pytest.mark.integration
+@needs_qemu
 def test_fileio_on_a_virtio_disk(tcg_microvm):
     from virtbench.platforms.base import WORKDIR, Workload
     from virtbench.workloads import as_number, build, parse_result_line

@@ -14,8 +14,9 @@ import pytest
 
 from virtbench import platforms
 from virtbench.accounting import free_port
+from virtbench.catalog import VALUES
 from virtbench.experiments import core
-from virtbench.experiments.basic import measure_cpu
+from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu
 from virtbench.experiments.core import Params
 from virtbench.platforms.base import NotSupported, Workload
 from virtbench.platforms.wasm import cli, embedded, node, wasmer
@@ -331,16 +332,21 @@ def test_runner_writes_rows_for_every_wasm_variant(tmp_path):
     variants = ["native/static", *platforms.select(families=["wasm"])]
     store = RunStore("test-wasm-cpu", root=tmp_path)
     core.run(core.get("cpu"), variants, store, reps=2, quick=True,
-             options={"cpu_millions": 1}, progress=None)
+             options=SMOKE_SIZES, progress=None)
     df = store.rows()
     measured = df[df["value"].notna() & ~df["warmup"]]
     assert set(df["variant"]) == set(variants)
-    checksums = {json.loads(t)["checksum"] for t in measured["tags"] if t}
-    assert len(checksums) == 1  # every variant's cpu checksum equals native's
+    kernels = [json.loads(c)["kernel"] for c in measured["conditions"]]
+    checksums = {(k, json.loads(t)["checksum"]) for k, t in zip(kernels, measured["tags"],
+                                                                  strict=True)}
+    # every variant's checksum of a kernel equals native's (else the cell failed)
+    assert len(checksums) == len(VALUES["kernel"]) == len(set(kernels))
     for variant in variants:
         rows = df[df["variant"] == variant]
         if rows["value"].notna().any():
-            assert (measured[measured["variant"] == variant]["metric"] == "wall_time").sum() == 2
+            walls = measured[(measured["variant"] == variant)
+                             & (measured["metric"] == "wall_time")]
+            assert len(walls) == 2 * len(VALUES["kernel"]), rows["reason"].unique()
         else:
             assert all(rows["reason"].str.len() > 0)
     assert not measured["value"].map(math.isnan).any()

@@ -389,6 +389,62 @@ def test_cpu_bad_argument(built):
     assert "VB-RESULT" not in proc.stdout
 
 
+# KERNEL SIZE [ARG] at small sizes; the syscall kernel's directory is set per target below
+SMALL_KERNELS = (("hash", "2"), ("nbody", "20"), ("chase", "20", "4"), ("sort", "2"),
+                 ("fib", "22"), ("syscall", "2"))
+
+
+@pytest.mark.integration
+def test_every_cpu_kernel_gives_the_same_checksum_on_every_target(built, tmp_path):
+    results: dict[tuple[str, str], dict[str, str]] = {}
+    for kernel in SMALL_KERNELS:
+        args = list(kernel) + ([str(tmp_path)] if kernel[0] == "syscall" else [])
+        for target in ("native", "static"):
+            if ("cpu", target) in built:
+                results[kernel[0], target] = parse_result_line(
+                    _run(built[("cpu", target)], *args).stdout)
+        if ("cpu", "wasm") in built:
+            wasm_args = list(kernel) + (["/data"] if kernel[0] == "syscall" else [])
+            code, out = run_wasm(built[("cpu", "wasm")], wasm_args, tmp_path, preopen=tmp_path)
+            assert code == 0, (kernel, out)
+            results[kernel[0], "wasm"] = parse_result_line(out)
+    if not results:
+        pytest.skip("no toolchain available")
+    assert {t for _, t in results} >= {"static"}
+    for name, *_ in SMALL_KERNELS:
+        mine = {t: r for (k, t), r in results.items() if k == name}
+        assert all(r["kernel"] == name and as_number(r["elapsed_ns"]) > 0
+                   for r in mine.values()), mine
+        assert len({r["checksum"] for r in mine.values()}) == 1, (name, mine)
+    # different kernels do different work
+    assert len({results[k, "static"]["checksum"] for k, *_ in SMALL_KERNELS}) == 6
+    assert not list(tmp_path.glob("vb-cpu-syscall*"))  # the syscall kernel cleans up
+
+
+@pytest.mark.integration
+def test_cpu_old_interface_is_the_hash_kernel(built):
+    cpu = _artifact(built, "cpu", "static")
+    old, new = (parse_result_line(_run(cpu, *a).stdout) for a in (["2"], ["hash", "2"]))
+    assert old.pop("elapsed_ns") and new.pop("elapsed_ns")
+    assert old == new and old["kernel"] == "hash" and old["iterations_millions"] == "2"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("args", [["nope", "1"], ["fib", "61"], ["chase", "1", "0"],
+                                  ["chase", "1", "2048"], ["syscall", "1"], ["sort", "x"],
+                                  ["hash", "1", "extra"], ["fib", "1", "2", "3"]])
+def test_cpu_kernel_bad_arguments(built, args):
+    proc = _run(_artifact(built, "cpu", "static"), *args, check_rc=2)
+    assert "usage" in proc.stderr and "VB-RESULT" not in proc.stdout
+
+
+@pytest.mark.integration
+def test_cpu_syscall_kernel_in_a_missing_directory_fails(built, tmp_path):
+    proc = _run(_artifact(built, "cpu", "static"), "syscall", "1", str(tmp_path / "no"),
+                check_rc=3)
+    assert "syscall kernel failed" in proc.stderr
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("target", ["native", "static"])
 def test_mem_ready_then_result(built, target):

@@ -39,6 +39,10 @@ CONDITIONS: dict[str, str] = {
     "attack": "the co-located attacker's resource: cpu | mem | io | fd | proc",
     "limits": "whether the attacker ran under the platform's limits (isolation.LIMITS): "
               "off | on",
+    "kernel": "the cpu workload's kernel: hash (integer hash chain + sieve) | nbody "
+              "(floating point) | chase (memory-bound pointer chasing) | sort (branch-heavy "
+              "quicksort) | fib (call-heavy recursion) | syscall (1-byte pwrite calls); no "
+              "condition: hash, the only kernel of older datasets",
 }
 
 #: Valid values of the enumerated condition keys (a key not listed takes any non-empty
@@ -51,6 +55,7 @@ VALUES: dict[str, tuple[str, ...]] = {
     "state": ("idle", "loaded"),
     "attack": ("cpu", "mem", "io", "fd", "proc"),
     "limits": ("off", "on"),
+    "kernel": ("hash", "nbody", "chase", "sort", "fib", "syscall"),
 }
 _VALUE_CHECKS = {"guest_memory_mib": str.isdigit}
 
@@ -217,11 +222,11 @@ def _others() -> list[Metric]:
                "blocks allocated (st_blocks) by the sparse raw ext4 image after mke2fs",
                exact=True),
         Metric("wall_time", "cpu", _MS, "lower",
-               "run time of the cpu kernel seen from the host: the platform's whole run "
-               "interval (launch to exit)"),
+               "run time of one cpu kernel seen from the host: the platform's whole run "
+               "interval (launch to exit)", ("kernel",)),
         Metric("compute_time", "cpu", _MS, "lower",
-               "the cpu kernel's own loop, timed inside the workload with CLOCK_MONOTONIC "
-               "(excludes start-up and exit)"),
+               "one cpu kernel's own work, timed inside the workload with CLOCK_MONOTONIC "
+               "(excludes start-up and exit)", ("kernel",)),
         *(Metric(name, "io", "MB/s", "higher", f"{label} {io}")
           for name, label in (("seq_write", "sequential write"),
                               ("seq_read", "sequential read"),
@@ -274,7 +279,8 @@ PRIMARY: dict[str, tuple[tuple[str, Mapping[str, str]], ...]] = {
     "startup": (("startup", {}), ("peak_rss", {})),
     "memory": (("rss", {"state": "idle"}), ("rss", {"state": "loaded"})),
     "disk": (("artifact_size", {}),),
-    "cpu": (("wall_time", {}), ("compute_time", {})),
+    "cpu": tuple((m, {"kernel": k}) for k in VALUES["kernel"]
+                 for m in ("wall_time", "compute_time")),
     "io": tuple((m, {}) for m in ("seq_write", "seq_read", "rand_read", "rand_write")),
     "http": (("requests_per_s", {}), ("latency_p50", {}), ("latency_p99", {})),
     "cpu_usage": (("cpu_percent_idle", {}),),

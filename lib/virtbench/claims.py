@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 
 from virtbench import catalog, patterns, published, stats
-from virtbench.dataset import BASELINE, NOT_IN_DATASET, Dataset, host_line  # noqa: F401
+from virtbench.dataset import (  # noqa: F401
+    BASELINE,
+    NOT_IN_DATASET,
+    Dataset,
+    host_line,
+    paired_conditions,
+)
 from virtbench.paths import papers_dir
 from virtbench.patterns import selected  # noqa: F401 - part of this module's API
 
@@ -442,7 +448,9 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
             values = MIB_PER_8GIB / values
             method = "8192 MiB / memory per instance"
         elif needs_base:
-            base = ds.measured(baseline, base_metric, pick.experiment, wl, pick.conditions)
+            # the same work on the baseline: its kernel (a PAIRED key) is the group's
+            base = ds.measured(baseline, base_metric, pick.experiment, wl,
+                               {**pick.conditions, **paired_conditions(cond)})
             if base.empty:
                 why = ds.reason(baseline, base_metric, pick.experiment)
                 return f"baseline {baseline} has no {base_metric}: {why}"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from virtbench import stats
+from virtbench import catalog, stats
 from virtbench.paths import datasets_dir
 from virtbench.patterns import selected
 from virtbench.results import load_runs
@@ -29,15 +29,23 @@ NOT_IN_DATASET = "not in this dataset"
 # Condition values that are a variation of the usual measurement: only rows asked for them
 # by name carry them into a sample (a container started with --network none, the pooling
 # allocator, a warm code cache, a precompiled module).
+# The cpu kernels other than the hash chain are asked for by name too, so a request that does
+# not name a kernel reads the hash kernel, as it did before there were others.
 OPT_IN: dict[str, frozenset[str]] = {
     "network": frozenset({"none"}),
     "allocator": frozenset({"pooling"}),
     "code_cache": frozenset({"on"}),
     "module": frozenset({"precompiled"}),
+    "kernel": frozenset(catalog.VALUES["kernel"]) - {"hash"},
 }
-# What a row without the key was measured under, for keys that have such a default.
+# What a row without the key was measured under, for keys that have such a default (the
+# cpu rows of older datasets ran only the hash kernel).
 DEFAULTS: dict[str, str] = {"allocator": "on-demand", "code_cache": "off",
-                            "module": "source"}
+                            "module": "source", "kernel": "hash"}
+# Condition keys that say what work was done: a comparison with a baseline holds them equal
+# (a variant's nbody time is divided by the baseline's nbody time).
+PAIRED: tuple[str, ...] = ("kernel",)
+GEOMEAN = "geomean"
 Conditions = Mapping[str, str | Sequence[str]]
 
 
@@ -51,6 +59,12 @@ def parse_conditions(text: object) -> dict[str, str]:
 def conditions_text(conditions: Mapping[str, str]) -> str:
     """Conditions as short text: "network=none, state=idle" ("" when none)."""
     return ", ".join(f"{k}={v}" for k, v in sorted(conditions.items()))
+
+
+def paired_conditions(text: str) -> dict[str, str]:
+    """The :data:`PAIRED` keys of conditions given as :func:`conditions_text` text."""
+    pairs = (part.partition("=") for part in text.split(", ") if part)
+    return {k: v for k, _, v in pairs if k in PAIRED}
 
 
 def wanted(row_conditions: Mapping[str, str], asked: Conditions | None) -> bool:
@@ -344,6 +358,71 @@ class Dataset:
                 ["variant", "p", "p_holm", "significant", "cliffs_delta", "hodges_lehmann"]]
             table = table.merge(tests, on="variant", how="left")
         return table.reindex(columns=columns)
+
+    def kernel_ratios(self, metric: str = "compute_time", experiment: str = "cpu",
+                      baseline: str = BASELINE, variants: Sequence[str] = (),
+                      kernels: Sequence[str] | None = None) -> pd.DataFrame:
+        """Per-kernel ratio of medians (variant time / ``baseline`` time, > 1: slower) with
+        its bootstrap CI, and their geometric mean (kernel :data:`GEOMEAN`) with a CI from
+        resampling every kernel's samples.
+
+        A kernel with no samples on the variant or the baseline gets the reason
+        ("not measured: ..."), and then the geometric mean is not computed either: a mean
+        over fewer kernels would not be the same quantity. Columns: variant, family, kernel,
+        n, ratio, ratio_low, ratio_high, pct_of_baseline (100 / ratio), text.
+        """
+        kernels = list(kernels or catalog.VALUES["kernel"])
+        columns = ["variant", "family", "kernel", "n", "ratio", "ratio_low", "ratio_high",
+                   "pct_of_baseline", "text"]
+        base = {k: self.sample(baseline, metric, experiment, conditions={"kernel": k})
+                for k in kernels}
+        lines = []
+        for variant in self.variants(variants) if variants else self.variants():
+            if variant == baseline:
+                continue
+            pairs, missing = [], []
+            for k in kernels:
+                values = self.sample(variant, metric, experiment, conditions={"kernel": k})
+                line = dict(variant=variant, family=self.family(variant), kernel=k,
+                            n=int(min(values.size, base[k].size)), ratio=math.nan,
+                            ratio_low=math.nan, ratio_high=math.nan,
+                            pct_of_baseline=math.nan)
+                if values.size and base[k].size and np.median(base[k]) > 0:
+                    est = stats.ratio_ci(values, base[k], n_resamples=self.n_boot)
+                    line.update(ratio=est.value, ratio_low=est.low, ratio_high=est.high,
+                                pct_of_baseline=100 / est.value, text=f"{est} x")
+                    pairs.append((values, base[k]))
+                else:
+                    who = variant if not values.size else baseline
+                    line["text"] = "not measured: " + self.kernel_reason(who, metric, k,
+                                                                         experiment)
+                    missing.append(k)
+                lines.append(line)
+            line = dict(variant=variant, family=self.family(variant), kernel=GEOMEAN,
+                        n=0, ratio=math.nan, ratio_low=math.nan, ratio_high=math.nan,
+                        pct_of_baseline=math.nan)
+            if missing:
+                line["text"] = ("not measured: no samples of kernel " + ", ".join(missing)
+                                + " (a geometric mean needs every kernel)")
+            else:
+                est = stats.geomean_ratio_ci(pairs, n_resamples=self.n_boot)
+                line.update(n=est.n, ratio=est.value, ratio_low=est.low, ratio_high=est.high,
+                            pct_of_baseline=100 / est.value, text=f"{est} x")
+            lines.append(line)
+        return pd.DataFrame(lines, columns=columns)
+
+    def kernel_reason(self, variant: str, metric: str, kernel: str,
+                      experiment: str = "cpu") -> str:
+        """Why ``variant`` has no ``metric`` samples of one cpu kernel."""
+        rows = self.rows(variant, metric, experiment)
+        rows = rows[np.array([wanted(parse_conditions(c), {"kernel": kernel})
+                              for c in rows["conditions"]], dtype=bool)]
+        found = _join_reasons(rows["reason"])
+        if found:
+            return found
+        if len(rows) or not len(self.rows(variant, None, experiment)):
+            return self.reason(variant, metric, experiment)
+        return f"{NOT_IN_DATASET} ({variant} has no {metric} rows of kernel {kernel})"
 
     def host_line(self) -> str:
         """One line naming the host the data come from."""

@@ -28,6 +28,7 @@ __all__ = [
     "check_claim",
     "cliffs_delta",
     "fit_slope",
+    "geomean_ratio_ci",
     "hodges_lehmann",
     "mann_whitney_holm",
     "median_ci",
@@ -220,6 +221,41 @@ def ratio_ci(
     if np.all(a == a[0]) and np.all(b == b[0]):
         return Estimate(value, value, value, n)
     low, high = _bootstrap_ci((a, b), _median_ratio, confidence, n_resamples, seed)
+    return Estimate(value, low, high, n)
+
+
+def geomean_ratio_ci(
+    pairs: Sequence[tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]],
+    confidence: float = 0.95,
+    n_resamples: int = 9999,
+    seed: int = 0,
+) -> Estimate:
+    """Geometric mean over ``pairs`` of median(a) / median(b), with a bootstrap CI.
+
+    Each pair is (numerator sample, denominator sample), e.g. one kernel's times on a
+    variant and on the baseline. Every sample is resampled independently; the interval is
+    BCa (percentile when BCa fails). ``n`` is the smallest sample size.
+    """
+    if not pairs:
+        raise ValueError("no pairs: the geometric mean of nothing is undefined")
+    clean = [(_clean(a, f"numerator {i}"), _clean(b, f"denominator {i}"))
+             for i, (a, b) in enumerate(pairs)]
+    if any(np.median(a) <= 0 or np.median(b) <= 0 for a, b in clean):
+        raise ValueError("every median must be positive for a geometric mean of ratios")
+    value = float(np.exp(np.mean([np.log(_median_ratio(a, b)) for a, b in clean])))
+    n = int(min(min(a.size, b.size) for a, b in clean))
+    if n < 2:
+        return Estimate(value, math.nan, math.nan, n)
+    if all(np.all(a == a[0]) and np.all(b == b[0]) for a, b in clean):
+        return Estimate(value, value, value, n)
+
+    def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        logs = [np.log(_median_ratio(samples[i], samples[i + 1], axis=axis))
+                for i in range(0, len(samples), 2)]
+        return np.exp(np.mean(logs, axis=0))
+
+    data = tuple(x for pair in clean for x in pair)
+    low, high = _bootstrap_ci(data, statistic, confidence, n_resamples, seed)
     return Estimate(value, low, high, n)
 
 

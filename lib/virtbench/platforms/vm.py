@@ -30,7 +30,7 @@ from typing import ClassVar
 
 from virtbench.accounting import free_port
 from virtbench.guest.console import parse_console
-from virtbench.guest.initramfs import BUSYBOX, build_initramfs
+from virtbench.guest.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
 from virtbench.guest.kernel import Kernel, cached_kernel, fetch_kernel
 from virtbench.guest.kvm import kvm_decision
 from virtbench.guest.qemu import (
@@ -183,14 +183,16 @@ class Qemu(Platform):
         """Boot a guest that runs ``workload`` once and powers off.
 
         ``wall_ns`` is timed on the host from the VB-START to the VB-RESULT serial line (see
-        RUN_INTERVAL); a ``{workdir}`` argument puts a fresh ext4 disk image at /work.
+        RUN_INTERVAL). A ``{workdir}`` argument is /work: a fresh ext4 disk image for a
+        workload whose guest has the block-device modules (fileio), else the guest's tmpfs.
         """
         if not workload.builtin or workload.name not in WORKLOADS:
             raise NotSupported(f"{self.variant} runs the built-in workloads only (the guest "
                                "is an initramfs with their static builds)")
         with tempfile.TemporaryDirectory(prefix="vb-vm-") as tmp:
             disk = None
-            if any(WORKDIR in a for a in args):
+            if any(WORKDIR in a for a in args) and "virtio_blk" in DEVICE_MODULES.get(
+                    workload.name, ()):
                 disk = make_disk(Path(tmp) / "work.img", _disk_mib(args))
             boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)),
                         GUEST_MEMORY_MIB, disk=disk)

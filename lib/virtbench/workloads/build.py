@@ -2,10 +2,13 @@
 
 Targets:
 
-- ``native``: ``clang -O2 -o OUT SRC`` (dynamically linked against the host libc)
-- ``static``: ``clang -O2 -static -o OUT SRC``
-- ``wasm``: ``clang --target=wasm32-wasi --sysroot=SYSROOT -O2 -o OUT SRC`` (a WASI preview-1
-  command module)
+- ``native``: ``clang -O2 FP_FLAGS -o OUT SRC`` (dynamically linked against the host libc)
+- ``static``: ``clang -O2 FP_FLAGS -static -o OUT SRC``
+- ``wasm``: ``clang --target=wasm32-wasi --sysroot=SYSROOT -O2 FP_FLAGS -o OUT SRC`` (a WASI
+  preview-1 command module)
+
+``FP_FLAGS`` (``-ffp-contract=off -fno-math-errno``) keep floating point bit-identical
+across targets.
 
 Artifacts go to ``<cache>/build/<target>/<key>/<workload>[.wasm]`` where ``key`` is the first 16
 hex digits of the SHA-256 of the source bytes, the compiler command and ``clang --version``; any
@@ -140,12 +143,18 @@ def wasi_sysroot() -> Path | None:
     return None
 
 
+#: Flags of every target: no fused multiply-add (a target with FMA would round differently)
+#: and no errno from math functions (sqrt becomes one correctly rounded instruction), so
+#: floating-point kernels give bit-identical results on every target.
+FP_FLAGS = ["-ffp-contract=off", "-fno-math-errno"]
+
+
 def _target_flags(target: str, sysroot: Path | None) -> list[str]:
     if target == "native":
-        return ["-O2"]
+        return ["-O2", *FP_FLAGS]
     if target == "static":
-        return ["-O2", "-static"]
-    return ["--target=wasm32-wasi", f"--sysroot={sysroot}", "-O2"]
+        return ["-O2", *FP_FLAGS, "-static"]
+    return ["--target=wasm32-wasi", f"--sysroot={sysroot}", "-O2", *FP_FLAGS]
 
 
 def _command_template(clang: str, target: str, sysroot: Path | None = None) -> list[str]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from virtbench.platforms.base import Availability, which
+from virtbench.platforms.base import Availability, RunOutcome, Workload, which
 from virtbench.results import Measurement
 
 from .common import Limits, call_worker
@@ -24,9 +25,12 @@ from .node_runner import runner_path
 KILL_MARGIN_S = 5.0  # node start + compile on top of the guest's time limit
 PAGE_BYTES = 65536
 # Node 20.20 aborts (uv_mutex_destroy in uvwasi_fd_table_free, from a GC started inside the
-# fast-API fd_write) when a second WASI instance with some MiB of memory writes to stdout.
-# Modes that create several instances therefore turn the fast API calls off.
+# fast-API fd_write) when a second WASI instance with some MiB of memory writes to stdout,
+# and segfaults at exit (status 139, after the result line) when a single instance has grown
+# its memory to 64 MiB (the cpu workload's chase kernel). Modes that create several instances
+# and single runs therefore turn the fast API calls off.
 SEVERAL_INSTANCES = ("warm", "density")
+SLOW_API_MODES = (*SEVERAL_INSTANCES, "run")
 SLOW_API_FLAG = "--no-turbo-fast-api-calls"
 
 
@@ -48,9 +52,15 @@ class NodeWasi(InProcess):
         if node is None:
             raise RuntimeError("node is not installed")
         pages = max(1, limits.memory_bytes // PAGE_BYTES)
-        flags = [SLOW_API_FLAG] if spec.get("mode") in SEVERAL_INSTANCES else []
+        flags = [SLOW_API_FLAG] if spec.get("mode") in SLOW_API_MODES else []
         return [node, "--no-warnings", f"--wasm-max-mem-pages={pages}", *flags,
                 str(runner_path()), json.dumps(spec)]
+
+    def run(self, workload: Workload, args: Sequence[str] = (), *,
+            timeout: float = 300.0) -> RunOutcome:
+        out = super().run(workload, args, timeout=timeout)
+        return replace(out, interval=f"{out.interval}; node runs with {SLOW_API_FLAG} (Node "
+                       "20 crashes at exit after a WASI instance grew its memory)")
 
     def warm_starts(self, module: Path) -> list[Measurement]:
         return [replace(m, description=f"{m.description}; node runs with {SLOW_API_FLAG} "
