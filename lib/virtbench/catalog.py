@@ -39,6 +39,13 @@ CONDITIONS: dict[str, str] = {
     "attack": "the co-located attacker's resource: cpu | mem | io | fd | proc",
     "limits": "whether the attacker ran under the platform's limits (isolation.LIMITS): "
               "off | on",
+    "cache": "where the read data came from: warm (the page cache: the file was just "
+             "written and fsync'ed by the same process) | cold (the file's pages were dropped "
+             "with posix_fadvise(POSIX_FADV_DONTNEED) before the read, so it reaches the "
+             "disk; no condition: warm)",
+    "fs": "the file system of the work directory: host (a directory of the host's, or the "
+          "VM guest's, kernel file system) | memory (the runtime's own in-memory file "
+          "system, not a host directory: not comparable; no condition: host)",
 }
 
 #: Valid values of the enumerated condition keys (a key not listed takes any non-empty
@@ -51,6 +58,8 @@ VALUES: dict[str, tuple[str, ...]] = {
     "state": ("idle", "loaded"),
     "attack": ("cpu", "mem", "io", "fd", "proc"),
     "limits": ("off", "on"),
+    "cache": ("warm", "cold"),
+    "fs": ("host", "memory"),
 }
 _VALUE_CHECKS = {"guest_memory_mib": str.isdigit}
 
@@ -191,6 +200,11 @@ def _others() -> list[Metric]:
     io = ("throughput of a file in the instance's work directory, 1 MiB (sequential) or "
           "4 KiB (random) blocks, buffered, writes followed by fsync; timed inside the "
           "workload")
+    reads = ("; one run reads the file twice: from the page cache right after writing it "
+             "(cache=warm), then after closing it and dropping its pages with "
+             "posix_fadvise(POSIX_FADV_DONTNEED) (cache=cold: from the disk; WASI passes the "
+             "advice to the host kernel, a VM guest drops its own cache and QEMU opens the "
+             "disk image with O_DIRECT)")
     wrk = "under wrk on a loopback port"
     probe = "1 if the host-side probe collected it, 0 if it ran and saw nothing"
     return [
@@ -222,7 +236,9 @@ def _others() -> list[Metric]:
         Metric("compute_time", "cpu", _MS, "lower",
                "the cpu kernel's own loop, timed inside the workload with CLOCK_MONOTONIC "
                "(excludes start-up and exit)"),
-        *(Metric(name, "io", "MB/s", "higher", f"{label} {io}")
+        *(Metric(name, "io", "MB/s", "higher",
+                 f"{label} {io}" + ("" if name.endswith("write") else reads),
+                 ("fs",) if name.endswith("write") else ("cache", "fs"))
           for name, label in (("seq_write", "sequential write"),
                               ("seq_read", "sequential read"),
                               ("rand_read", "random read"), ("rand_write", "random write"))),
@@ -275,7 +291,8 @@ PRIMARY: dict[str, tuple[tuple[str, Mapping[str, str]], ...]] = {
     "memory": (("rss", {"state": "idle"}), ("rss", {"state": "loaded"})),
     "disk": (("artifact_size", {}),),
     "cpu": (("wall_time", {}), ("compute_time", {})),
-    "io": tuple((m, {}) for m in ("seq_write", "seq_read", "rand_read", "rand_write")),
+    "io": (("seq_write", {}), ("seq_read", {"cache": "warm"}), ("rand_read", {"cache": "warm"}),
+           ("rand_write", {}), ("seq_read", {"cache": "cold"}), ("rand_read", {"cache": "cold"})),
     "http": (("requests_per_s", {}), ("latency_p50", {}), ("latency_p99", {})),
     "cpu_usage": (("cpu_percent_idle", {}),),
     "density": (("memory_per_instance", {}), ("pss_per_instance", {}),

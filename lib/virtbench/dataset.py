@@ -28,17 +28,25 @@ BASELINE = "native/static"
 NOT_IN_DATASET = "not in this dataset"
 # Condition values that are a variation of the usual measurement: only rows asked for them
 # by name carry them into a sample (a container started with --network none, the pooling
-# allocator, a warm code cache, a precompiled module).
+# allocator, a warm code cache, a precompiled module, reads after the page cache was dropped,
+# a runtime's in-memory file system).
 OPT_IN: dict[str, frozenset[str]] = {
     "network": frozenset({"none"}),
     "allocator": frozenset({"pooling"}),
     "code_cache": frozenset({"on"}),
     "module": frozenset({"precompiled"}),
+    "cache": frozenset({"cold"}),
+    "fs": frozenset({"memory"}),
 }
 # What a row without the key was measured under, for keys that have such a default.
 DEFAULTS: dict[str, str] = {"allocator": "on-demand", "code_cache": "off",
-                            "module": "source"}
+                            "module": "source", "cache": "warm", "fs": "host"}
 Conditions = Mapping[str, str | Sequence[str]]
+# Condition values that make a row not comparable with the others: such rows never enter a
+# verdict unless a claim asks for them by name, and this is the reason shown for them.
+NOT_COMPARABLE: dict[tuple[str, str], str] = {
+    ("fs", "memory"): "in-memory filesystem, not a host directory",
+}
 
 
 def parse_conditions(text: object) -> dict[str, str]:
@@ -196,6 +204,22 @@ class Dataset:
             if len(rows) and rows["value"].notna().sum() == 0:
                 return _join_reasons(rows["reason"])
         return ""
+
+    def not_comparable(self, variant: str, metric: str, experiment: str | None = None,
+                       conditions: Conditions | None = None) -> str:
+        """Why the measured rows of ``metric`` that ``conditions`` leave out are not
+        comparable (:data:`NOT_COMPARABLE`, e.g. "in-memory filesystem, not a host directory
+        (fs=memory)"); "" when no such rows were left out."""
+        found = []
+        for part in metric.split("+"):
+            r = self.rows(variant, part, experiment)
+            for text in r.loc[r["value"].notna(), "conditions"].unique():
+                cond = parse_conditions(text)
+                if wanted(cond, conditions):
+                    continue
+                found += [f"{why} ({k}={v})" for (k, v), why in NOT_COMPARABLE.items()
+                          if cond.get(k, DEFAULTS.get(k)) == v]
+        return "; ".join(dict.fromkeys(found))
 
     def reason(self, variant: str, metric: str, experiment: str | None = None) -> str:
         """Why ``metric`` has no value for ``variant``: the rows' reason, else what is absent."""
