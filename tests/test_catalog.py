@@ -207,3 +207,16 @@ def test_io_cache_and_fs_conditions_are_declared_for_the_right_metrics():
     primary = [(m.name, c) for m, c in catalog.primary("io")]
     assert ("seq_read", {"cache": "cold"}) in primary
     assert ("rand_read", {"cache": "warm"}) in primary
+
+
+def test_older_io_rows_of_an_in_memory_file_system_get_fs_memory():
+    where = {"where": "wasmer-sdk sandbox /workspace (in-memory file system; no host directory "
+                      "preopened)"}
+    assert catalog.migrate_metric("io", "wasm", "seq_read", where) == ("seq_read",
+                                                                        {"fs": "memory"})
+    assert catalog.migrate_metric("io", "native", "seq_read", {}) == ("seq_read", {})
+    from virtbench.dataset import Dataset
+
+    df = pd.DataFrame([dict(experiment="io", conditions="", tags=json.dumps(where)),
+                       dict(experiment="io", conditions="", tags="")])
+    assert list(Dataset(df).df["conditions"]) == ['{"fs": "memory"}', ""]

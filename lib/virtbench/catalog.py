@@ -372,6 +372,19 @@ _MEMORY_NAME = re.compile(r"(?P<base>.+?)(?:_guest(?P<guest>\d+))?_(?P<state>idl
 _SLOWDOWN_NAME = re.compile(r"slowdown_(?P<attack>[a-z]+?)(?P<limited>_limited)?")
 
 
+#: What an io row's ``where`` tag says when the work directory was the runtime's own
+#: in-memory file system (wasmer-sdk sandboxes), in datasets written before the fs condition.
+MEMORY_FS_WHERE = "in-memory file system"
+
+
+def implied_conditions(experiment: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """Conditions that an older row's tags state but its conditions column does not: io
+    rows measured on an in-memory file system (``where`` tag) get fs=memory."""
+    if experiment == "io" and MEMORY_FS_WHERE in str(tags.get("where", "")):
+        return {"fs": "memory"}
+    return {}
+
+
 def migrate_metric(experiment: str, family: str, metric: str,
                    tags: Mapping[str, str]) -> tuple[str, dict[str, str]]:
     """The catalog name and conditions of a metric as older datasets named it."""
@@ -394,6 +407,7 @@ def migrate_metric(experiment: str, family: str, metric: str,
     elif experiment == "isolation" and (found := _SLOWDOWN_NAME.fullmatch(metric)):
         metric = "slowdown"
         conditions = {"attack": found["attack"], "limits": "on" if found["limited"] else "off"}
+    conditions.update(implied_conditions(experiment, tags))
     return metric, conditions
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from virtbench import stats
+from virtbench import catalog, stats
 from virtbench.paths import datasets_dir
 from virtbench.patterns import selected
 from virtbench.results import load_runs
@@ -61,6 +61,18 @@ def conditions_text(conditions: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(conditions.items()))
 
 
+def _with_implied(experiment: str, conditions: str, tags: object) -> str:
+    """A row's conditions with those its tags imply (:func:`catalog.implied_conditions`),
+    for rows written before the condition existed; rows that carry the key keep theirs."""
+    if experiment != "io" or not isinstance(tags, str) or not tags:
+        return conditions
+    implied = catalog.implied_conditions(experiment, json.loads(tags))
+    have = parse_conditions(conditions)
+    if not implied or set(implied) <= set(have):
+        return conditions
+    return json.dumps({**implied, **have}, sort_keys=True)
+
+
 def wanted(row_conditions: Mapping[str, str], asked: Conditions | None) -> bool:
     """Whether a row's conditions fit a request: each asked key takes an allowed value (a row
     without the key has its :data:`DEFAULTS` value; with no default, the key does not
@@ -94,6 +106,10 @@ class Dataset:
         if "conditions" not in self.df.columns:
             self.df = self.df.assign(conditions="")
         self.df["conditions"] = self.df["conditions"].fillna("")
+        if len(self.df) and {"experiment", "tags"} <= set(self.df.columns):
+            self.df["conditions"] = [
+                _with_implied(e, c, t) for e, c, t in
+                zip(self.df["experiment"], self.df["conditions"], self.df["tags"], strict=True)]
 
     @classmethod
     def load(cls, run_id: str | Sequence[str] = "reference", datasets: str | Path | None = None,
