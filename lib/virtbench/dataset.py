@@ -237,6 +237,22 @@ class Dataset:
                           if cond.get(k, DEFAULTS.get(k)) == v]
         return "; ".join(dict.fromkeys(found))
 
+    def _why_empty(self, variant: str, metric: str, experiment: str | None,
+                   conditions: Conditions | None) -> str:
+        """The text of a summary line with no sample: not comparable, or not measured and
+        why (naming the asked conditions when other conditions were measured)."""
+        excluded = self.not_comparable(variant, metric, experiment, conditions)
+        if excluded:
+            return f"not comparable: {excluded}"
+        why = self.row_reason(variant, metric, experiment)
+        if not why and conditions:
+            r = self.rows(variant, metric, experiment)
+            if r["value"].notna().any():
+                asked = ", ".join(f"{k}={v if isinstance(v, str) else '|'.join(v)}"
+                                  for k, v in sorted(conditions.items()))
+                why = f"{NOT_IN_DATASET} ({variant} has no {metric} rows with {asked})"
+        return "not measured: " + (why or self.reason(variant, metric, experiment))
+
     def reason(self, variant: str, metric: str, experiment: str | None = None) -> str:
         """Why ``metric`` has no value for ``variant``: the rows' reason, else what is absent."""
         return self.row_reason(variant, metric, experiment) or self.absent(
@@ -310,8 +326,8 @@ class Dataset:
                                       metric=metric, workload=workload or "", conditions="",
                                       unit=unit, n=0,
                                       median=math.nan, ci_low=math.nan, ci_high=math.nan,
-                                      text="not measured: "
-                                           + self.reason(variant, metric, experiment),
+                                      text=self._why_empty(variant, metric, experiment,
+                                                           conditions),
                                       warnings=""))
                     continue
                 for (wl, cond), group in data.groupby(["workload", "conditions"], sort=False):
