@@ -64,7 +64,7 @@ def test_io_reports_writes_and_warm_and_cold_reads(native):
 
 
 def test_io_cold_reads_without_a_drop_are_reason_rows(native):
-    from virtbench.experiments.basic import _io_rows
+    from virtbench.experiments.basic import io_rows
 
     base = {"seq_write_mbps": "1", "seq_read_mbps": "2", "rand_read_mbps": "3",
             "rand_write_mbps": "4", "cold_seq_read_mbps": "0", "cold_rand_read_mbps": "0"}
@@ -73,7 +73,7 @@ def test_io_cold_reads_without_a_drop_are_reason_rows(native):
                        ({"cold_drop": "ok", "cold_resident_pct": "na",
                          "disk_cache": "writeback"}, "host's page cache"),
                        ({}, "no cold read rates")):
-        cold = [m for m in _io_rows(native, {**base, **extra}, 4)
+        cold = [m for m in io_rows(native, {**base, **extra}, 4)
                 if m.conditions.get("cache") == "cold"]
         assert len(cold) == 2
         assert all(m.value is None and why in m.reason for m in cold), why

@@ -15,7 +15,7 @@ import pytest
 from virtbench import platforms
 from virtbench.accounting import free_port
 from virtbench.experiments import core
-from virtbench.experiments.basic import MEMORY_FS, _io_rows, measure_cpu
+from virtbench.experiments.basic import MEMORY_FS, io_rows, measure_cpu
 from virtbench.experiments.core import Params
 from virtbench.platforms.base import NotSupported, Workload
 from virtbench.platforms.wasm import cli, embedded, node, wasmer
@@ -273,7 +273,7 @@ def test_fileio_through_wasi(plat, native_fileio):
     # the same run gives warm reads and, after fd_advise(DONTNEED), cold ones
     assert out.result["cold_drop"] == "ok" and out.result["cold_resident_pct"] == "na"
     rows = {(m.metric, m.conditions.get("cache", "")): m for m in
-            _io_rows(plat, out.result, int(IO_MIB))}
+            io_rows(plat, out.result, int(IO_MIB))}
     assert set(rows) == {("seq_write", ""), ("rand_write", ""), ("seq_read", "warm"),
                          ("rand_read", "warm"), ("seq_read", "cold"), ("rand_read", "cold")}
     if plat.file_system == "memory":  # wasmer-sdk: an in-memory sandbox file system

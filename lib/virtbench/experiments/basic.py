@@ -73,7 +73,7 @@ IO_COLD_HOW = ("disk (cache=cold): the workload closed the file, reopened it rea
                "cache=none, O_DIRECT, so the host's page cache is not in the way)")
 
 
-def _io_rows(plat: Platform, result: dict[str, str], size: int) -> list[Measurement]:
+def io_rows(plat: Platform, result: dict[str, str], size: int) -> list[Measurement]:
     """The io rows of one ``fileio`` run: writes, warm reads, and cold reads or their reason."""
     where = result.get("where", "")
     tags = {"size_mib": str(size), **({"where": where} if where else {})}
@@ -105,9 +105,9 @@ def _io_rows(plat: Platform, result: dict[str, str], size: int) -> list[Measurem
         reason = (f"posix_fadvise(POSIX_FADV_DONTNEED) failed with {result['cold_drop']}, so "
                   "the page cache could not be dropped")
     elif disk_cache and disk_cache != "none":
-        reason = (f"the VM's disk image is opened with cache={disk_cache} (O_DIRECT is not "
-                  "supported where it lives), so cold guest reads could come from the host's "
-                  "page cache")
+        reason = (f"the VM's disk image is opened with cache={disk_cache} (it lives on tmpfs "
+                  "or where O_DIRECT is not supported), so cold guest reads could come from "
+                  "the host's page cache")
     elif resident != "na" and as_number(resident) > MAX_RESIDENT_PCT:
         reason = (f"{resident}% of the file was still in the page cache after "
                   "POSIX_FADV_DONTNEED (mincore), so the reads were not cold")
@@ -132,7 +132,7 @@ def measure_io(plat: Platform, wl: Workload, params: Params) -> list[Measurement
     out = plat.run(wl, [WORKDIR, str(size)])
     if not out.result:
         raise NotSupported("the workload printed no VB-RESULT line")
-    return _io_rows(plat, out.result, size)
+    return io_rows(plat, out.result, size)
 
 
 register(Experiment(

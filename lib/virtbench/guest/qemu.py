@@ -182,9 +182,29 @@ def make_disk(path: Path, size_mib: int) -> Path:
     return path
 
 
+def fs_type(path: Path) -> str:
+    """The type of the file system holding ``path`` (longest mount point in /proc/mounts)."""
+    path = Path(os.path.realpath(path))
+    best, kind = "", ""
+    try:
+        lines = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        if (path == Path(point) or Path(point) in path.parents) and len(point) >= len(best):
+            best, kind = point, parts[2]
+    return kind
+
+
 def direct_io_works(path: Path) -> bool:
-    """Whether ``path`` can be opened with O_DIRECT (QEMU's cache=none needs it; tmpfs
-    refuses it)."""
+    """Whether QEMU can open ``path`` with cache=none so that reads reach a disk: O_DIRECT
+    works and the file system is not memory (tmpfs and ramfs hold files in the page cache)."""
+    if fs_type(path) in ("tmpfs", "ramfs"):
+        return False
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
     except OSError:
