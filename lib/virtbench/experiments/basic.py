@@ -68,9 +68,15 @@ IO_WARM = ("page cache (cache=warm): read right after the same process wrote it 
            "it, so the data comes from the page cache")
 IO_COLD_HOW = ("disk (cache=cold): the workload closed the file, reopened it read-only and "
                "dropped its pages with posix_fadvise(POSIX_FADV_DONTNEED) before each of the "
-               "two cold read phases (WASI: fd_advise, which the runtime passes to the host "
-               "kernel; VM: the guest kernel's page cache, the disk image opened by QEMU with "
-               "cache=none, O_DIRECT, so the host's page cache is not in the way)")
+               "two cold read phases; {who}")
+IO_DROPPED_BY = {
+    "kernel": "the advice goes to the kernel the workload runs on (a container's is the "
+              "host's, for overlay and bind-mounted files alike)",
+    "wasi": "under WASI it is fd_advise, which the runtime passes to the host kernel's "
+            "posix_fadvise on the preopened host file",
+    "vm": "the guest kernel drops its own page cache, and QEMU opened the disk image with "
+          "cache=none (O_DIRECT), so the host's page cache is not behind the guest's reads",
+}
 
 
 def io_rows(plat: Platform, result: dict[str, str], size: int) -> list[Measurement]:
@@ -114,13 +120,16 @@ def io_rows(plat: Platform, result: dict[str, str], size: int) -> list[Measureme
     checked = (f"; mincore saw {resident}% of the file still resident after the drop"
                if resident != "na" else "; residency after the drop cannot be checked "
                "under WASI (no mincore)")
+    who = IO_DROPPED_BY["vm" if disk_cache == "none" else "wasi" if resident == "na"
+                        else "kernel"]
     for metric, key in IO_COLD:
         if reason:
             out.append(Measurement.missing(metric, "MB/s", reason, tags=tags, conditions=cold))
             continue
         label = metric.replace("_", " ")
         out.append(Measurement(metric, as_number(result[key]), "MB/s",
-                               f"{label} of a {blocks}; data from the {IO_COLD_HOW}{checked}",
+                               f"{label} of a {blocks}; data from the "
+                               f"{IO_COLD_HOW.format(who=who)}{checked}",
                                tags=tags, conditions=cold))
     return out
 
