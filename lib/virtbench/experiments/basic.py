@@ -82,7 +82,8 @@ IO_DROPPED_BY = {
 def io_rows(plat: Platform, result: dict[str, str], size: int) -> list[Measurement]:
     """The io rows of one ``fileio`` run: writes, warm reads, and cold reads or their reason."""
     where = result.get("where", "")
-    tags = {"size_mib": str(size), **({"where": where} if where else {})}
+    tags = {"size_mib": str(size), **({"where": where} if where else {}),
+            **({"disk_cache": result["disk_cache"]} if result.get("disk_cache") else {})}
     memory = plat.file_system == "memory"
     fs = {"fs": "memory"} if memory else {}
     blocks = IO_BLOCKS.format(size=size)
