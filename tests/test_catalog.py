@@ -191,3 +191,32 @@ def test_list_metrics_plain_fits_and_filters(capsys):
     assert main(["list", "metrics", "--experiment", "nope"]) == 2
     assert main(["list", "experiments"]) == 0
     assert "isolation" in capsys.readouterr().out
+
+
+def test_io_cache_and_fs_conditions_are_declared_for_the_right_metrics():
+    for metric in ("seq_read", "rand_read"):
+        for cache in ("warm", "cold"):
+            catalog.validate("io", metric, "MB/s", {"cache": cache, "fs": "host"})
+        with pytest.raises(ValueError, match="warm | cold"):
+            catalog.validate("io", metric, "MB/s", {"cache": "lukewarm"})
+    catalog.validate("io", "seq_write", "MB/s", {"fs": "memory"})
+    with pytest.raises(ValueError, match="not declared for io/seq_write"):
+        catalog.validate("io", "seq_write", "MB/s", {"cache": "cold"})
+    with pytest.raises(ValueError, match="host | memory"):
+        catalog.validate("io", "rand_write", "MB/s", {"fs": "tmpfs"})
+    primary = [(m.name, c) for m, c in catalog.primary("io")]
+    assert ("seq_read", {"cache": "cold"}) in primary
+    assert ("rand_read", {"cache": "warm"}) in primary
+
+
+def test_older_io_rows_of_an_in_memory_file_system_get_fs_memory():
+    where = {"where": "wasmer-sdk sandbox /workspace (in-memory file system; no host directory "
+                      "preopened)"}
+    assert catalog.migrate_metric("io", "wasm", "seq_read", where) == ("seq_read",
+                                                                        {"fs": "memory"})
+    assert catalog.migrate_metric("io", "native", "seq_read", {}) == ("seq_read", {})
+    from virtbench.dataset import Dataset
+
+    df = pd.DataFrame([dict(experiment="io", conditions="", tags=json.dumps(where)),
+                       dict(experiment="io", conditions="", tags="")])
+    assert list(Dataset(df).df["conditions"]) == ['{"fs": "memory"}', ""]

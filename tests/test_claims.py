@@ -484,3 +484,34 @@ def test_summary_of_an_empty_dataset_is_empty_not_an_error():
     assert ds.summary(["startup"]).empty
     assert ds.summary([], complete=False).empty
     assert np.isnan(ds.sample("native/static", "startup")).all()
+
+
+def test_io_rows_on_an_in_memory_file_system_are_excluded_from_verdicts(pub):
+    native = reps("native/static", "native", "io", "seq_read", "MB/s", [1000.0 + r
+                                                                         for r in range(6)],
+                  {"cache": "warm"})
+    wasm = reps("wasmtime-cli/jit", "wasm", "io", "seq_read", "MB/s", [900.0] * 6,
+                {"cache": "warm"})
+    wasmer = reps("wasmer/cranelift", "wasm", "io", "seq_read", "MB/s", [5000.0] * 6,
+                  {"cache": "warm", "fs": "memory"})
+    cold = reps("native/static", "native", "io", "seq_read", "MB/s", [100.0] * 6,
+                {"cache": "cold"})
+    check = claims.check(rows(*native, *wasm, *wasmer, *cold),
+                         keys=["seed:disk-io:seq_read"], pub=pub)
+    line = only(check, variant="wasmer/cranelift").iloc[0]
+    assert line["verdict"].startswith("not comparable")
+    assert "in-memory filesystem, not a host directory" in line["reason"]
+    assert not line["tallied"]
+    # the wasmtime line is judged against the warm native rows only (cold is opt-in)
+    judged = only(check, variant="wasmtime-cli/jit").iloc[0]
+    assert judged["n"] == 6 and judged["median"] == pytest.approx(100 * 900 / 1002.5, rel=1e-3)
+
+
+def test_io_rows_without_cache_or_fs_conditions_are_warm_on_a_host_directory():
+    from virtbench.dataset import wanted
+
+    assert wanted({}, {"fs": "host", "cache": "warm"})
+    assert not wanted({"cache": "cold"}, {"fs": "host"})
+    assert wanted({"cache": "cold"}, {"fs": "host", "cache": "cold"})
+    assert not wanted({"fs": "memory", "cache": "warm"}, {"fs": "host"})
+    assert not wanted({"fs": "memory"}, None)

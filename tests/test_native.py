@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from virtbench import platforms
+from virtbench import catalog, platforms
 from virtbench.catalog import VALUES
 from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu, measure_io, measure_memory
 from virtbench.experiments.core import Params
@@ -52,10 +52,35 @@ def test_memory_loaded_exceeds_idle_by_the_buffer(native):
     assert ms["pss", "idle"] <= ms["rss", "idle"]
 
 
-def test_io_reports_four_positive_rates(native):
+def test_io_reports_writes_and_warm_and_cold_reads(native):
     ms = measure_io(native, Workload("fileio"), QUICK)
-    assert [m.metric for m in ms] == ["seq_write", "seq_read", "rand_read", "rand_write"]
+    assert [(m.metric, m.conditions) for m in ms] == [
+        ("seq_write", {}), ("seq_read", {"cache": "warm"}), ("rand_read", {"cache": "warm"}),
+        ("rand_write", {}), ("seq_read", {"cache": "cold"}), ("rand_read", {"cache": "cold"})]
     assert all(m.value > 0 and m.unit == "MB/s" for m in ms)
+    for m in ms:
+        catalog.validate("io", m.metric, m.unit, m.conditions)
+    cold = {m.metric: m for m in ms if m.conditions.get("cache") == "cold"}
+    # the drop is checked with mincore: (almost) nothing of the file was left in the cache
+    assert "posix_fadvise(POSIX_FADV_DONTNEED)" in cold["seq_read"].description
+    resident = float(cold["seq_read"].description.split("mincore saw ")[1].split("%")[0])
+    assert resident <= 5.0
+
+
+def test_io_cold_reads_without_a_drop_are_reason_rows(native):
+    from virtbench.experiments.basic import io_rows
+
+    base = {"seq_write_mbps": "1", "seq_read_mbps": "2", "rand_read_mbps": "3",
+            "rand_write_mbps": "4", "cold_seq_read_mbps": "0", "cold_rand_read_mbps": "0"}
+    for extra, why in (({"cold_drop": "ENOSYS", "cold_resident_pct": "na"}, "ENOSYS"),
+                       ({"cold_drop": "ok", "cold_resident_pct": "80.0"}, "80.0%"),
+                       ({"cold_drop": "ok", "cold_resident_pct": "na",
+                         "disk_cache": "writeback"}, "host's page cache"),
+                       ({}, "no cold read rates")):
+        cold = [m for m in io_rows(native, {**base, **extra}, 4)
+                if m.conditions.get("cache") == "cold"]
+        assert len(cold) == 2
+        assert all(m.value is None and why in m.reason for m in cold), why
 
 
 def test_disk_sizes_are_positive(native):

@@ -236,6 +236,27 @@ def test_qemu_argv_devices_per_machine(tmp_path):
         Machine("q35", "tcg")
 
 
+def test_the_io_disk_bypasses_the_host_page_cache_where_o_direct_works(tmp_path):
+    from virtbench.guest.qemu import direct_io_works
+
+    k, i, img = tmp_path / "vmlinux", tmp_path / "initrd", tmp_path / "d.img"
+    img.write_bytes(b"\0" * 4096)
+    argv = qemu_argv(Machine("microvm", "tcg"), k, i, Boot("fileio", disk=img,
+                                                             disk_cache="none"))
+    assert argv[argv.index("-drive") + 1].endswith("cache=none")
+    assert "cache=writeback" in qemu_argv(Machine("microvm", "tcg"), k, i,
+                                          Boot("fileio", disk=img))[argv.index("-drive") + 1]
+    assert not direct_io_works(tmp_path / "missing.img")
+    shm = Path("/dev/shm")
+    if shm.is_dir():  # tmpfs keeps files in memory: QEMU keeps cache=writeback there
+        on_tmpfs = shm / f"vb-test-{os.getpid()}.img"
+        on_tmpfs.write_bytes(b"\0" * 4096)
+        try:
+            assert not direct_io_works(on_tmpfs)
+        finally:
+            on_tmpfs.unlink()
+
+
 # --------------------------------------------------------------------------------------------
 # ConsoleLog (a real child process writing in pieces) and the QMP client (replayed session)
 # --------------------------------------------------------------------------------------------
@@ -382,12 +403,20 @@ def test_every_cpu_kernel_in_the_guest_matches_native(tcg_microvm):
 @pytest.mark.integration
 @needs_qemu
 def test_fileio_on_a_virtio_disk(tcg_microvm):
+    from virtbench.experiments.basic import io_rows
     from virtbench.platforms.base import WORKDIR, Workload
     from virtbench.workloads import as_number, build, parse_result_line
 
     out = tcg_microvm.run(Workload("fileio"), [WORKDIR, "4"])
-    for key in ("seq_write_mbps", "seq_read_mbps", "rand_read_mbps", "rand_write_mbps"):
+    for key in ("seq_write_mbps", "seq_read_mbps", "rand_read_mbps", "rand_write_mbps",
+                "cold_seq_read_mbps", "cold_rand_read_mbps"):
         assert as_number(out.result[key]) > 0
+    # the guest dropped its own page cache (checked with mincore in the guest) and QEMU
+    # opened the image with O_DIRECT (the tmp dir is not a tmpfs here)
+    assert out.result["cold_drop"] == "ok" and float(out.result["cold_resident_pct"]) <= 5
+    assert out.result["disk_cache"] == "none"
+    cold = [m for m in io_rows(tcg_microvm, out.result, 4) if m.conditions.get("cache") == "cold"]
+    assert len(cold) == 2 and all(m.value > 0 for m in cold)
     native = parse_result_line(subprocess.run(
         [build("fileio", "static"), "/tmp", "4"], capture_output=True, text=True, timeout=60,
         check=True).stdout)

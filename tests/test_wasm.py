@@ -16,7 +16,7 @@ from virtbench import platforms
 from virtbench.accounting import free_port
 from virtbench.catalog import VALUES
 from virtbench.experiments import core
-from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu
+from virtbench.experiments.basic import MEMORY_FS, SMOKE_SIZES, io_rows, measure_cpu
 from virtbench.experiments.core import Params
 from virtbench.platforms.base import NotSupported, Workload
 from virtbench.platforms.wasm import cli, embedded, node, wasmer
@@ -271,6 +271,19 @@ def test_fileio_through_wasi(plat, native_fileio):
     for key in ("seq_write_mbps", "seq_read_mbps", "rand_read_mbps", "rand_write_mbps"):
         assert float(out.result[key]) > 0
     assert out.result["checksum"] == native_fileio["checksum"]
+    # the same run gives warm reads and, after fd_advise(DONTNEED), cold ones
+    assert out.result["cold_drop"] == "ok" and out.result["cold_resident_pct"] == "na"
+    rows = {(m.metric, m.conditions.get("cache", "")): m for m in
+            io_rows(plat, out.result, int(IO_MIB))}
+    assert set(rows) == {("seq_write", ""), ("rand_write", ""), ("seq_read", "warm"),
+                         ("rand_read", "warm"), ("seq_read", "cold"), ("rand_read", "cold")}
+    if plat.file_system == "memory":  # wasmer-sdk: an in-memory sandbox file system
+        assert all(m.conditions["fs"] == "memory" for m in rows.values())
+        assert all(rows[k, "cold"].value is None and MEMORY_FS in rows[k, "cold"].reason
+                   for k in ("seq_read", "rand_read"))
+    else:
+        assert all(m.value > 0 and "fs" not in m.conditions for m in rows.values())
+        assert "fd_advise" in rows["seq_read", "cold"].description
 
 
 @pytest.mark.integration

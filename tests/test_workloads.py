@@ -496,9 +496,11 @@ def _check_fileio(result: dict[str, str], size_mib: int) -> None:
     assert result["size_mib"] == str(size_mib)
     assert result["block_kib"] == "4"
     assert result["ops"] == str(size_mib * 256)
-    for key in ("seq_write_mbps", "seq_read_mbps", "rand_read_mbps", "rand_write_mbps"):
+    for key in ("seq_write_mbps", "seq_read_mbps", "rand_read_mbps", "rand_write_mbps",
+                "cold_seq_read_mbps", "cold_rand_read_mbps"):
         assert as_number(result[key]) > 0, key
         assert len(result[key].split(".")[1]) == 3
+    assert result["cold_drop"] == "ok"
 
 
 @pytest.mark.integration

@@ -43,6 +43,13 @@ CONDITIONS: dict[str, str] = {
               "(floating point) | chase (memory-bound pointer chasing) | sort (branch-heavy "
               "quicksort) | fib (call-heavy recursion) | syscall (1-byte pwrite calls); no "
               "condition: hash, the only kernel of older datasets",
+    "cache": "where the read data came from: warm (the page cache: the file was just "
+             "written and fsync'ed by the same process) | cold (the file's pages were dropped "
+             "with posix_fadvise(POSIX_FADV_DONTNEED) before the read, so it reaches the "
+             "disk; no condition: warm)",
+    "fs": "the file system of the work directory: host (a directory of the host's, or the "
+          "VM guest's, kernel file system) | memory (the runtime's own in-memory file "
+          "system, not a host directory: not comparable; no condition: host)",
 }
 
 #: Valid values of the enumerated condition keys (a key not listed takes any non-empty
@@ -56,6 +63,8 @@ VALUES: dict[str, tuple[str, ...]] = {
     "attack": ("cpu", "mem", "io", "fd", "proc"),
     "limits": ("off", "on"),
     "kernel": ("hash", "nbody", "chase", "sort", "fib", "syscall"),
+    "cache": ("warm", "cold"),
+    "fs": ("host", "memory"),
 }
 _VALUE_CHECKS = {"guest_memory_mib": str.isdigit}
 
@@ -196,6 +205,11 @@ def _others() -> list[Metric]:
     io = ("throughput of a file in the instance's work directory, 1 MiB (sequential) or "
           "4 KiB (random) blocks, buffered, writes followed by fsync; timed inside the "
           "workload")
+    reads = ("; one run reads the file twice: from the page cache right after writing it "
+             "(cache=warm), then after closing it and dropping its pages with "
+             "posix_fadvise(POSIX_FADV_DONTNEED) (cache=cold: from the disk; WASI passes the "
+             "advice to the host kernel, a VM guest drops its own cache and QEMU opens the "
+             "disk image with O_DIRECT)")
     wrk = "under wrk on a loopback port"
     probe = "1 if the host-side probe collected it, 0 if it ran and saw nothing"
     return [
@@ -227,7 +241,9 @@ def _others() -> list[Metric]:
         Metric("compute_time", "cpu", _MS, "lower",
                "one cpu kernel's own work, timed inside the workload with CLOCK_MONOTONIC "
                "(excludes start-up and exit)", ("kernel",)),
-        *(Metric(name, "io", "MB/s", "higher", f"{label} {io}")
+        *(Metric(name, "io", "MB/s", "higher",
+                 f"{label} {io}" + ("" if name.endswith("write") else reads),
+                 ("fs",) if name.endswith("write") else ("cache", "fs"))
           for name, label in (("seq_write", "sequential write"),
                               ("seq_read", "sequential read"),
                               ("rand_read", "random read"), ("rand_write", "random write"))),
@@ -281,7 +297,8 @@ PRIMARY: dict[str, tuple[tuple[str, Mapping[str, str]], ...]] = {
     "disk": (("artifact_size", {}),),
     "cpu": tuple((m, {"kernel": k}) for k in VALUES["kernel"]
                  for m in ("wall_time", "compute_time")),
-    "io": tuple((m, {}) for m in ("seq_write", "seq_read", "rand_read", "rand_write")),
+    "io": (("seq_write", {}), ("seq_read", {"cache": "warm"}), ("rand_read", {"cache": "warm"}),
+           ("rand_write", {}), ("seq_read", {"cache": "cold"}), ("rand_read", {"cache": "cold"})),
     "http": (("requests_per_s", {}), ("latency_p50", {}), ("latency_p99", {})),
     "cpu_usage": (("cpu_percent_idle", {}),),
     "density": (("memory_per_instance", {}), ("pss_per_instance", {}),
@@ -361,6 +378,19 @@ _MEMORY_NAME = re.compile(r"(?P<base>.+?)(?:_guest(?P<guest>\d+))?_(?P<state>idl
 _SLOWDOWN_NAME = re.compile(r"slowdown_(?P<attack>[a-z]+?)(?P<limited>_limited)?")
 
 
+#: What an io row's ``where`` tag says when the work directory was the runtime's own
+#: in-memory file system (wasmer-sdk sandboxes), in datasets written before the fs condition.
+MEMORY_FS_WHERE = "in-memory file system"
+
+
+def implied_conditions(experiment: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """Conditions that an older row's tags state but its conditions column does not: io
+    rows measured on an in-memory file system (``where`` tag) get fs=memory."""
+    if experiment == "io" and MEMORY_FS_WHERE in str(tags.get("where", "")):
+        return {"fs": "memory"}
+    return {}
+
+
 def migrate_metric(experiment: str, family: str, metric: str,
                    tags: Mapping[str, str]) -> tuple[str, dict[str, str]]:
     """The catalog name and conditions of a metric as older datasets named it."""
@@ -383,6 +413,7 @@ def migrate_metric(experiment: str, family: str, metric: str,
     elif experiment == "isolation" and (found := _SLOWDOWN_NAME.fullmatch(metric)):
         metric = "slowdown"
         conditions = {"attack": found["attack"], "limits": "on" if found["limited"] else "off"}
+    conditions.update(implied_conditions(experiment, tags))
     return metric, conditions
 
 

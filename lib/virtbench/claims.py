@@ -535,6 +535,12 @@ def _check_variant(ds: Dataset, cm: ClaimMap, claim: _Claim, variant: str,
                 line["reason"] = "the baseline compared with itself"
             lines.append(line)
         return lines
+    excluded = next((r for p in picks if (r := ds.not_comparable(
+        variant, p.metric, p.experiment, p.conditions))), "")
+    if excluded and not first_reason:
+        return [dict(variant=variant, metric=" | ".join(p.metric for p in picks), n=0,
+                     measured="", comparable=f"no: {excluded}",
+                     verdict=f"not comparable: {excluded}")]
     reason = first_reason or next(
         (r for p in picks if (r := ds.row_reason(variant, p.metric, p.experiment))), "")
     if not reason:

@@ -28,7 +28,8 @@ BASELINE = "native/static"
 NOT_IN_DATASET = "not in this dataset"
 # Condition values that are a variation of the usual measurement: only rows asked for them
 # by name carry them into a sample (a container started with --network none, the pooling
-# allocator, a warm code cache, a precompiled module).
+# allocator, a warm code cache, a precompiled module, reads after the page cache was dropped,
+# a runtime's in-memory file system).
 # The cpu kernels other than the hash chain are asked for by name too, so a request that does
 # not name a kernel reads the hash kernel, as it did before there were others.
 OPT_IN: dict[str, frozenset[str]] = {
@@ -37,16 +38,24 @@ OPT_IN: dict[str, frozenset[str]] = {
     "code_cache": frozenset({"on"}),
     "module": frozenset({"precompiled"}),
     "kernel": frozenset(catalog.VALUES["kernel"]) - {"hash"},
+    "cache": frozenset({"cold"}),
+    "fs": frozenset({"memory"}),
 }
 # What a row without the key was measured under, for keys that have such a default (the
 # cpu rows of older datasets ran only the hash kernel).
 DEFAULTS: dict[str, str] = {"allocator": "on-demand", "code_cache": "off",
-                            "module": "source", "kernel": "hash"}
+                            "module": "source", "kernel": "hash", "cache": "warm",
+                            "fs": "host"}
 # Condition keys that say what work was done: a comparison with a baseline holds them equal
 # (a variant's nbody time is divided by the baseline's nbody time).
 PAIRED: tuple[str, ...] = ("kernel",)
 GEOMEAN = "geomean"
 Conditions = Mapping[str, str | Sequence[str]]
+# Condition values that make a row not comparable with the others: such rows never enter a
+# verdict unless a claim asks for them by name, and this is the reason shown for them.
+NOT_COMPARABLE: dict[tuple[str, str], str] = {
+    ("fs", "memory"): "in-memory filesystem, not a host directory",
+}
 
 
 def parse_conditions(text: object) -> dict[str, str]:
@@ -65,6 +74,18 @@ def paired_conditions(text: str) -> dict[str, str]:
     """The :data:`PAIRED` keys of conditions given as :func:`conditions_text` text."""
     pairs = (part.partition("=") for part in text.split(", ") if part)
     return {k: v for k, _, v in pairs if k in PAIRED}
+
+
+def _with_implied(experiment: str, conditions: str, tags: object) -> str:
+    """A row's conditions with those its tags imply (:func:`catalog.implied_conditions`),
+    for rows written before the condition existed; rows that carry the key keep theirs."""
+    if experiment != "io" or not isinstance(tags, str) or not tags:
+        return conditions
+    implied = catalog.implied_conditions(experiment, json.loads(tags))
+    have = parse_conditions(conditions)
+    if not implied or set(implied) <= set(have):
+        return conditions
+    return json.dumps({**implied, **have}, sort_keys=True)
 
 
 def wanted(row_conditions: Mapping[str, str], asked: Conditions | None) -> bool:
@@ -100,6 +121,10 @@ class Dataset:
         if "conditions" not in self.df.columns:
             self.df = self.df.assign(conditions="")
         self.df["conditions"] = self.df["conditions"].fillna("")
+        if len(self.df) and {"experiment", "tags"} <= set(self.df.columns):
+            self.df["conditions"] = [
+                _with_implied(e, c, t) for e, c, t in
+                zip(self.df["experiment"], self.df["conditions"], self.df["tags"], strict=True)]
 
     @classmethod
     def load(cls, run_id: str | Sequence[str] = "reference", datasets: str | Path | None = None,
@@ -211,6 +236,38 @@ class Dataset:
                 return _join_reasons(rows["reason"])
         return ""
 
+    def not_comparable(self, variant: str, metric: str, experiment: str | None = None,
+                       conditions: Conditions | None = None) -> str:
+        """Why the measured rows of ``metric`` that ``conditions`` leave out are not
+        comparable (:data:`NOT_COMPARABLE`, e.g. "in-memory filesystem, not a host directory
+        (fs=memory)"); "" when no such rows were left out."""
+        found = []
+        for part in metric.split("+"):
+            r = self.rows(variant, part, experiment)
+            for text in r.loc[r["value"].notna(), "conditions"].unique():
+                cond = parse_conditions(text)
+                if wanted(cond, conditions):
+                    continue
+                found += [f"{why} ({k}={v})" for (k, v), why in NOT_COMPARABLE.items()
+                          if cond.get(k, DEFAULTS.get(k)) == v]
+        return "; ".join(dict.fromkeys(found))
+
+    def _why_empty(self, variant: str, metric: str, experiment: str | None,
+                   conditions: Conditions | None) -> str:
+        """The text of a summary line with no sample: not comparable, or not measured and
+        why (naming the asked conditions when other conditions were measured)."""
+        excluded = self.not_comparable(variant, metric, experiment, conditions)
+        if excluded:
+            return f"not comparable: {excluded}"
+        why = self.row_reason(variant, metric, experiment)
+        if not why and conditions:
+            r = self.rows(variant, metric, experiment)
+            if r["value"].notna().any():
+                asked = ", ".join(f"{k}={v if isinstance(v, str) else '|'.join(v)}"
+                                  for k, v in sorted(conditions.items()))
+                why = f"{NOT_IN_DATASET} ({variant} has no {metric} rows with {asked})"
+        return "not measured: " + (why or self.reason(variant, metric, experiment))
+
     def reason(self, variant: str, metric: str, experiment: str | None = None) -> str:
         """Why ``metric`` has no value for ``variant``: the rows' reason, else what is absent."""
         return self.row_reason(variant, metric, experiment) or self.absent(
@@ -284,8 +341,8 @@ class Dataset:
                                       metric=metric, workload=workload or "", conditions="",
                                       unit=unit, n=0,
                                       median=math.nan, ci_low=math.nan, ci_high=math.nan,
-                                      text="not measured: "
-                                           + self.reason(variant, metric, experiment),
+                                      text=self._why_empty(variant, metric, experiment,
+                                                           conditions),
                                       warnings=""))
                     continue
                 for (wl, cond), group in data.groupby(["workload", "conditions"], sort=False):

@@ -22,6 +22,7 @@ i.e. on host real time.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -81,6 +82,7 @@ class Boot:
     memory_mib: int = 256
     cpus: int = 1
     disk: Path | None = None          # raw ext4 image, attached as virtio-blk, mounted at /work
+    disk_cache: str = "writeback"     # QEMU's cache mode of the disk: writeback | none (O_DIRECT)
     hostfwd_port: int | None = None   # user networking; 127.0.0.1:PORT on the host -> guest :80
     qmp: Path | None = None           # QMP unix socket path
     incoming: Path | None = None      # restore from this migration stream file
@@ -139,7 +141,7 @@ def qemu_argv(machine: Machine, kernel: Path, initrd: Path, boot: Boot) -> list[
         argv += ["-nodefaults"]
     pci = machine.bus == "pci"
     if boot.disk is not None:
-        argv += ["-drive", f"file={boot.disk},format=raw,if=none,id=d0,cache=writeback",
+        argv += ["-drive", f"file={boot.disk},format=raw,if=none,id=d0,cache={boot.disk_cache}",
                  "-device", f"{'virtio-blk-pci' if pci else 'virtio-blk-device'},drive=d0"]
     if boot.hostfwd_port is not None:
         argv += ["-netdev", f"user,id=n0,restrict=on,"
@@ -178,6 +180,37 @@ def make_disk(path: Path, size_mib: int) -> Path:
     run_tool(["mke2fs", "-q", "-F", "-t", "ext4", "-E", "lazy_itable_init=0,lazy_journal_init=0",
               "-L", "vbwork", str(path)], timeout=60)
     return path
+
+
+def fs_type(path: Path) -> str:
+    """The type of the file system holding ``path`` (longest mount point in /proc/mounts)."""
+    path = Path(os.path.realpath(path))
+    best, kind = "", ""
+    try:
+        lines = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        if (path == Path(point) or Path(point) in path.parents) and len(point) >= len(best):
+            best, kind = point, parts[2]
+    return kind
+
+
+def direct_io_works(path: Path) -> bool:
+    """Whether QEMU can open ``path`` with cache=none so that reads reach a disk: O_DIRECT
+    works and the file system is not memory (tmpfs and ramfs hold files in the page cache)."""
+    if fs_type(path) in ("tmpfs", "ramfs"):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
 
 
 def wait_http(log: ConsoleLog, port: int, timeout: float) -> int:

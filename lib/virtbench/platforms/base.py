@@ -98,6 +98,10 @@ class Platform(ABC):
     #: The variant that runs the very same machine code (e.g. a JIT and its AOT form): the
     #: cpu experiment measures the code there once instead of repeating identical runs.
     cpu_measured_by: ClassVar[str] = ""
+    #: Where the workload's work directory lives: "host" (a directory of the host's or the
+    #: guest's kernel file system, with its page cache) or "memory" (the runtime's own
+    #: in-memory file system: no disk and no page cache behind it).
+    file_system: ClassVar[str] = "host"
 
     @functools.cached_property
     def availability(self) -> Availability:

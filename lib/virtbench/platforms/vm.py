@@ -39,6 +39,7 @@ from virtbench.guest.qemu import (
     Boot,
     Machine,
     accelerators,
+    direct_io_works,
     make_disk,
     qemu_argv,
     qemu_version,
@@ -190,12 +191,15 @@ class Qemu(Platform):
             raise NotSupported(f"{self.variant} runs the built-in workloads only (the guest "
                                "is an initramfs with their static builds)")
         with tempfile.TemporaryDirectory(prefix="vb-vm-") as tmp:
-            disk = None
+            disk, cache = None, "writeback"
             if any(WORKDIR in a for a in args) and "virtio_blk" in DEVICE_MODULES.get(
                     workload.name, ()):
                 disk = make_disk(Path(tmp) / "work.img", _disk_mib(args))
+                # cache=none: the host's page cache is bypassed (O_DIRECT), so the guest's
+                # own page cache is the only one between its reads and the disk.
+                cache = "none" if direct_io_works(disk) else "writeback"
             boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)),
-                        GUEST_MEMORY_MIB, disk=disk)
+                        GUEST_MEMORY_MIB, disk=disk, disk_cache=cache)
             with self._launch(boot) as (inst, log):
                 self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
                 start = self._wait(log, "VB-START", 60, "guest set-up")
@@ -208,8 +212,11 @@ class Qemu(Platform):
         if console.exit_code != 0:
             raise GuestFailed(f"{self.variant}: workload {workload.name} failed in the guest: "
                               f"{console.problem()}; console tail: {log.tail()!r}")
+        result = dict(console.result)
+        if disk is not None:
+            result["disk_cache"] = cache
         return RunOutcome(end - start, f"{RUN_INTERVAL} ({self.accel.upper()})", code, text,
-                          console.result, peak,
+                          result, peak,
                           rss_of=f"the QEMU process ({self.accel.upper()} guest of "
                                  f"{GUEST_MEMORY_MIB} MiB)")
 

@@ -39,6 +39,7 @@ class Wasmer(InProcess):
     inst = "a new command (WASIX process) in the existing sandbox"
     stopper = "wasmer-sdk command timeout"
     density_how = "each a sandbox process spawned with `mem MIB HOLD_MS` and holding its buffer"
+    file_system = "memory"  # wasmer-sdk 0.5 sandboxes cannot map a host directory
 
     def check(self) -> Availability:
         version = package_version("wasmer-sdk")

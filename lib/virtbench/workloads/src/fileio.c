@@ -9,18 +9,34 @@
  *   3. random reads of BLOCK_KIB KiB at block-aligned offsets drawn from a
  *      xorshift generator seeded with SEED; SIZE/BLOCK operations, at most
  *      16384
- *   4. random writes, likewise, then fsync
+ *   4. cold sequential read: the file is closed, reopened read-only and its
+ *      pages are dropped from the page cache with
+ *      posix_fadvise(POSIX_FADV_DONTNEED) (the data is clean after the fsync,
+ *      so the kernel can drop it), then read sequentially like phase 2
+ *   5. cold random reads: dropped again, then read like phase 3
+ *   6. random writes, likewise, then fsync
+ * Phases 2-3 read from the page cache (warm: the file was just written);
+ * phases 4-5 from the storage below it (cold). Under WASI the advice is
+ * fd_advise, which the runtime passes to the host kernel's posix_fadvise; in
+ * a VM it drops the guest's page cache (the host side is the VM's business).
+ * Native builds check the drop with mincore() and print the percentage of the
+ * file still resident (cold_resident_pct); WASI builds print "na".
+ * cold_drop is "ok" or the errno name of a failed posix_fadvise, in which case
+ * the cold rates are 0 and mean nothing.
  * The file is deleted at the end. Rates are MB/s (1e6 bytes per second).
  *
  * Result line:
  *   VB-RESULT workload=fileio size_mib=S block_kib=B seed=N ops=O
  *             seq_write_mbps=F seq_read_mbps=F rand_read_mbps=F
- *             rand_write_mbps=F checksum=0x<16 hex digits>
- * The checksum covers the data read in phases 2 and 3; it depends only on
- * SIZE_MIB, BLOCK_KIB and SEED.
+ *             rand_write_mbps=F cold_seq_read_mbps=F cold_rand_read_mbps=F
+ *             cold_drop=ok|ERRNO cold_resident_pct=F|na checksum=0x<16 hex>
+ * The checksum covers the data read in phases 2 and 3 (phases 4 and 5 read
+ * the same data and must agree); it depends only on SIZE_MIB, BLOCK_KIB and
+ * SEED.
  * Bad arguments: exit 2. I/O error: exit 1.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* mincore */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +46,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#ifndef __wasi__
+#include <sys/mman.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -137,6 +156,54 @@ static void seek_to(uint64_t offset) {
     }
 }
 
+/* Drop the file's pages from the page cache; 0 or the error number. */
+static int drop_cache(uint64_t size) {
+    int err = posix_fadvise(fd, 0, (off_t)size, POSIX_FADV_DONTNEED);
+    return err;
+}
+
+/* Percentage of the file's pages still in the page cache; -1 when unknown. */
+static double resident_pct(uint64_t size) {
+#ifdef __wasi__
+    (void)size;
+    return -1.0;
+#else
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) {
+        return -1.0;
+    }
+    size_t pages = (size_t)((size + (uint64_t)page - 1) / (uint64_t)page);
+    void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        return -1.0;
+    }
+    unsigned char *vec = malloc(pages);
+    double pct = -1.0;
+    if (vec != NULL && mincore(map, (size_t)size, vec) == 0) {
+        size_t in = 0;
+        for (size_t i = 0; i < pages; i++) {
+            in += vec[i] & 1u;
+        }
+        pct = 100.0 * (double)in / (double)pages;
+    }
+    free(vec);
+    munmap(map, (size_t)size);
+    return pct;
+#endif
+}
+
+static const char *errno_name(int err) {
+    switch (err) {
+    case 0: return "ok";
+    case EBADF: return "EBADF";
+    case EINVAL: return "EINVAL";
+    case ESPIPE: return "ESPIPE";
+    case ENOSYS: return "ENOSYS";
+    case ENOTSUP: return "ENOTSUP";
+    default: return "error";
+    }
+}
+
 static double mbps(uint64_t bytes, int64_t ns) {
     if (ns <= 0) {
         ns = 1;
@@ -229,7 +296,62 @@ int main(int argc, char **argv) {
     }
     int64_t rand_read_ns = now_ns() - t0;
 
-    /* 4. random writes + fsync */
+    /* 4. cold sequential read: reopen read-only, drop the pages, read */
+    if (close(fd) != 0) {
+        fd = -1;
+        fail("cannot close");
+    }
+    fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        fail("cannot reopen");
+    }
+    int drop_err = drop_cache(size);
+    double resident = drop_err == 0 ? resident_pct(size) : -1.0;
+    uint64_t cold_sum = UINT64_C(0xCBF29CE484222325);
+    int64_t cold_seq_read_ns = 0;
+    int64_t cold_rand_read_ns = 0;
+    if (drop_err == 0) {
+        t0 = now_ns();
+        for (uint64_t i = 0; i < size_mib; i++) {
+            read_all(chunk, CHUNK_BYTES);
+            cold_sum = digest(chunk, CHUNK_BYTES, cold_sum);
+        }
+        cold_seq_read_ns = now_ns() - t0;
+
+        /* 5. cold random reads: drop again, same offsets as phase 3 */
+        drop_err = drop_cache(size);
+    }
+    if (drop_err == 0) {
+        double again = resident_pct(size);
+        if (again > resident) {
+            resident = again;
+        }
+        uint64_t cold_rng = seed ^ UINT64_C(0x2545F4914F6CDD1D);
+        if (cold_rng == 0) {
+            cold_rng = 1;
+        }
+        t0 = now_ns();
+        for (uint64_t i = 0; i < ops; i++) {
+            seek_to((xorshift(&cold_rng) % nblocks) * block);
+            read_all(blockbuf, block);
+            cold_sum = digest(blockbuf, block, cold_sum);
+        }
+        cold_rand_read_ns = now_ns() - t0;
+        if (cold_sum != checksum) {
+            errno = EIO;
+            fail("cold reads disagree with warm reads of");
+        }
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        fail("cannot close");
+    }
+    fd = open(path, O_RDWR);
+    if (fd < 0) {
+        fail("cannot reopen");
+    }
+
+    /* 6. random writes + fsync */
     fill(blockbuf, block, ~seed);
     t0 = now_ns();
     for (uint64_t i = 0; i < ops; i++) {
@@ -254,9 +376,18 @@ int main(int argc, char **argv) {
 
     printf("VB-RESULT workload=fileio size_mib=%" PRIu64 " block_kib=%" PRIu64 " seed=%" PRIu64
            " ops=%" PRIu64 " seq_write_mbps=%.3f seq_read_mbps=%.3f rand_read_mbps=%.3f"
-           " rand_write_mbps=%.3f checksum=0x%016" PRIx64 "\n",
+           " rand_write_mbps=%.3f cold_seq_read_mbps=%.3f cold_rand_read_mbps=%.3f"
+           " cold_drop=%s cold_resident_pct=",
            size_mib, block_kib, seed, ops, mbps(size, seq_write_ns), mbps(size, seq_read_ns),
-           mbps(ops * block, rand_read_ns), mbps(ops * block, rand_write_ns), checksum);
+           mbps(ops * block, rand_read_ns), mbps(ops * block, rand_write_ns),
+           drop_err == 0 ? mbps(size, cold_seq_read_ns) : 0.0,
+           drop_err == 0 ? mbps(ops * block, cold_rand_read_ns) : 0.0, errno_name(drop_err));
+    if (resident < 0) {
+        printf("na");
+    } else {
+        printf("%.1f", resident);
+    }
+    printf(" checksum=0x%016" PRIx64 "\n", checksum);
     free(chunk);
     free(blockbuf);
     free(path);
