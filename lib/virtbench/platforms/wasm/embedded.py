@@ -56,6 +56,9 @@ class Embedded(InProcess):
     aot = "Module.deserialize_file of the .cwasm"
     stopper = "wasmtime epoch interruption"
     warm_pooling = True
+    no_listen = ("the wheel's WASI (C API) preopens directories only (it has no "
+                 "preopen_socket), so the preview-1 http workload cannot be handed a "
+                 "listening socket")
 
     def engine_spec(self) -> dict:
         return {"strategy": self.strategy, "target": self.target}
