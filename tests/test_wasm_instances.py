@@ -9,10 +9,13 @@ import time
 
 import pytest
 
+from virtbench import platforms
 from virtbench.accounting import cpu_ns, free_port
+from virtbench.experiments import core
 from virtbench.experiments.cross import IDLE_HOLD_MS
 from virtbench.platforms.base import NotSupported, Workload
 from virtbench.platforms.wasm import embedded, node, wasmer
+from virtbench.results import RunStore, measured
 from virtbench.workloads import toolchain_status
 
 CLASSES = [embedded.Cranelift, embedded.Winch, embedded.Pulley, embedded.Aot, node.NodeWasi,
@@ -87,3 +90,17 @@ def test_instance_that_fails_before_ready_says_why(plat):
     with pytest.raises(RuntimeError, match="before 'VB-READY'"):
         with plat.instance(Workload("mem"), ["not-a-number"], timeout=60):
             pass
+
+
+def test_idle_cpu_falls_back_to_an_idle_mem_instance(tmp_path):
+    """cpu_usage on a variant that cannot serve http measures an idle `mem 0` instance."""
+    variant = "wasmtime-embedded/cranelift"
+    with platforms.create(variant) as p:
+        if not p.availability.available:
+            pytest.skip(f"{variant}: {p.availability.reason}")
+    store = RunStore("x", root=tmp_path)
+    core.run(core.get("cpu_usage"), [variant], store, reps=1, quick=True, progress=None,
+             options={"idle_window_s": "1"})
+    row = measured(store.rows()).iloc[0]
+    assert row["workload"] == "mem" and 0 <= row["value"] < 2
+    assert "cannot serve http" in row["description"]
