@@ -69,7 +69,7 @@ def test_idle_instance_blocks_and_leaves_nothing(plat):
 
 
 def test_many_instances_in_one_worker(plat):
-    if plat.no_count:
+    if not plat.instances_per_process:
         with pytest.raises(NotSupported, match="one instance per process"):
             with plat.instance(Workload("mem"), ["0", IDLE_HOLD_MS], count=2):
                 pass
@@ -104,3 +104,18 @@ def test_idle_cpu_falls_back_to_an_idle_mem_instance(tmp_path):
     row = measured(store.rows()).iloc[0]
     assert row["workload"] == "mem" and 0 <= row["value"] < 2
     assert "cannot serve http" in row["description"]
+
+
+def test_density_fits_the_marginal_pss_in_one_process(tmp_path):
+    """density on a variant that packs instances: the per-process fit under packing."""
+    variant = "wasmtime-embedded/cranelift"
+    with platforms.create(variant) as p:
+        if not p.availability.available:
+            pytest.skip(f"{variant}: {p.availability.reason}")
+    store = RunStore("x", root=tmp_path)
+    core.run(core.get("density"), [variant], store, reps=1, quick=True, progress=None,
+             options={"density_max": "3"})
+    got = measured(store.rows()).set_index(["metric", "conditions"])["value"]
+    assert got["pss_per_instance", ""] > 0
+    packed = got["pss_per_instance", '{"packing": "one_process"}']
+    assert 0 < packed < got["pss_per_instance", ""]  # one more store is cheaper than a worker

@@ -39,6 +39,8 @@ CONDITIONS: dict[str, str] = {
     "attack": "the co-located attacker's resource: cpu | mem | io | fd | proc",
     "limits": "whether the attacker ran under the platform's limits (isolation.LIMITS): "
               "off | on",
+    "packing": "how idle instances share host processes: one_process (all in one engine "
+               "process; no condition: one host process, container or VM per instance)",
 }
 
 #: Valid values of the enumerated condition keys (a key not listed takes any non-empty
@@ -51,6 +53,7 @@ VALUES: dict[str, tuple[str, ...]] = {
     "state": ("idle", "loaded"),
     "attack": ("cpu", "mem", "io", "fd", "proc"),
     "limits": ("off", "on"),
+    "packing": ("one_process",),
 }
 _VALUE_CHECKS = {"guest_memory_mib": str.isdigit}
 
@@ -243,7 +246,8 @@ def _others() -> list[Metric]:
                "instances"),
         Metric("pss_per_instance", "density", _MIB, "lower",
                "least-squares slope of the summed PSS of the instances' host processes over "
-               "the number of idle instances"),
+               "the number of idle instances (packing one_process: the PSS of one engine "
+               "process over the number of idle instances it holds)", ("packing",)),
         Metric("instances_per_8gib", "density", "instances", "higher",
                "8192 MiB divided by memory_per_instance"),
         Metric("victim_alone", "isolation", _MS, "lower",

@@ -98,6 +98,9 @@ class Platform(ABC):
     #: The variant that runs the very same machine code (e.g. a JIT and its AOT form): the
     #: cpu experiment measures the code there once instead of repeating identical runs.
     cpu_measured_by: ClassVar[str] = ""
+    #: ``instance(..., count=n)`` holds n instances in one host process (one engine), for
+    #: the marginal memory of one more instance in a running engine.
+    instances_per_process: ClassVar[bool] = False
 
     @functools.cached_property
     def availability(self) -> Availability:

@@ -83,6 +83,7 @@ class InProcess(WasmPlatform):
     no_count: ClassVar[str] = ""
     #: where ``{workdir}`` is in the guest; None: a host directory is preopened at GUEST_DIR
     sandbox_dir: ClassVar[str | None] = None
+    instances_per_process = True  # unless no_count says why not
 
     def worker_argv(self, spec: dict, limits: Limits) -> list[str]:
         raise NotImplementedError
@@ -187,7 +188,7 @@ class InProcess(WasmPlatform):
             raise NotSupported(f"{self.variant} cannot serve http: {self.no_listen}")
         if count < 1:
             raise ValueError(f"count must be at least 1, not {count}")
-        if count > 1 and self.no_count:
+        if count > 1 and not self.instances_per_process:
             raise NotSupported(f"{self.variant} holds one instance per process: "
                                f"{self.no_count}")
         lim = Limits(self.limits.memory_mib, SERVE_TIME_S).merged(limits)
