@@ -5,6 +5,7 @@ uses next to no CPU, and nothing is left running once the instance is stopped.""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -13,10 +14,10 @@ from virtbench import platforms
 from virtbench.accounting import cpu_ns, free_port
 from virtbench.experiments import core
 from virtbench.experiments.cross import IDLE_HOLD_MS
-from virtbench.platforms.base import NotSupported, Workload
+from virtbench.platforms.base import WORKDIR, NotSupported, Workload
 from virtbench.platforms.wasm import embedded, node, wasmer
 from virtbench.results import RunStore, measured
-from virtbench.workloads import toolchain_status
+from virtbench.workloads import parse_result_line, toolchain_status
 
 CLASSES = [embedded.Cranelift, embedded.Winch, embedded.Pulley, embedded.Aot, node.NodeWasi,
            wasmer.Wasmer]
@@ -119,3 +120,19 @@ def test_density_fits_the_marginal_pss_in_one_process(tmp_path):
     assert got["pss_per_instance", ""] > 0
     packed = got["pss_per_instance", '{"packing": "one_process"}']
     assert 0 < packed < got["pss_per_instance", ""]  # one more store is cheaper than a worker
+
+
+def test_fd_attacker_that_exhausts_descriptors_still_reports_ready(plat):
+    """The ready line is read even when the guest has taken every descriptor it can."""
+    with plat.instance(Workload("hog"), ["fd", "60", "1000000", WORKDIR], timeout=90) as h:
+        fields = parse_result_line(h.info["ready_line"], marker="VB-READY")
+        assert fields["kind"] == "fd" and int(fields["taken"]) > 0
+
+
+def test_unexpressible_attack_names_why_in_plain_text(plat):
+    with pytest.raises(RuntimeError) as caught:
+        with plat.instance(Workload("hog"), ["proc", "60", "10", WORKDIR], timeout=60):
+            pass
+    assert "unsupported=1" in str(caught.value)  # what isolation turns into a reason
+    assert re.search(r"why=([A-Za-z0-9_-]+)", str(caught.value))[1] == \
+        "wasi-has-no-process-creation"

@@ -116,7 +116,8 @@ async def serve(sandbox, package, spec: dict) -> dict:
     procs, first = [], None
     for _ in range(int(spec.get("count", 1))):
         proc, got = await spawn_ready(sandbox, package, spec)
-        if proc is None:
+        if proc is None:  # ended before it was ready: its output says why
+            print(got["stdout"], got["stderr"], sep="\n", flush=True)
             return {**got, "ready": len(procs)}
         procs.append(proc)
         first = got if first is None else first

@@ -225,6 +225,13 @@ def serve(runner: Runner, module: wasmtime.Module, count: int) -> dict:
     once all are ready; wait for them to return."""
     results: list[dict | None] = [None] * count
     firsts = [runner.count + i + 1 for i in range(count)]  # their stdout files out<N>
+    # opened before the guests run: a guest that exhausts the process's descriptors (the
+    # fd attack) must not keep this thread from reading its ready line
+    outs = []
+    for n in firsts:
+        path = os.path.join(runner.scratch, f"out{n}")
+        Path(path).touch()
+        outs.append(open(path, "rb"))  # noqa: SIM115 (read while the guest writes)
 
     def one(i: int) -> None:
         try:
@@ -240,16 +247,17 @@ def serve(runner: Runner, module: wasmtime.Module, count: int) -> dict:
         threads.append(thread)
         while runner.count < firsts[i]:  # Runner.run numbers its files in start order
             time.sleep(0.001)
-    outs = [os.path.join(runner.scratch, f"out{n}") for n in firsts]
     ready: list[str | None] = [None] * count
     while runner.spec.get("ready", True) and not all(ready):
         for i, out in enumerate(outs):
             if ready[i] is None:
-                line = next((x for x in read_text(out).splitlines() if x.startswith(READY)),
-                            None)
+                out.seek(0)
+                text = out.read().decode(errors="replace")
+                line = next((x for x in text.splitlines() if x.startswith(READY)), None)
                 if line is not None:
                     ready[i] = line
-                elif results[i] is not None:  # returned before it was ready
+                elif results[i] is not None:  # returned before it was ready: say why
+                    print(results[i]["stdout"], results[i]["stderr"], sep="\n", flush=True)
                     return {**results[i], "ready": sum(1 for r in ready if r)}
         time.sleep(0.01)
     if ready[0] is not None:
