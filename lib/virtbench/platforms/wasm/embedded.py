@@ -2,6 +2,8 @@
 
 Every measurement runs in a fresh worker process (``worker.py``) so that a cold start is
 cold and memory belongs to one process.
+A long-running instance is a worker in ``serve`` mode; ``count`` instances share its engine,
+each with its own Store on its own thread.
 """
 
 from __future__ import annotations

@@ -1,9 +1,15 @@
 """Engines embedded in a language runtime, measured through a fresh worker process each time.
 
 A subclass says how to start its worker (``worker_argv``) and describes its phases; the
-worker speaks the protocol of ``worker.py`` (modes run, warm, density). Times inside the
-worker are monotonic-clock intervals in ns; the worker process itself is timed from spawn
-to exit by :func:`virtbench.process.spawn_and_time`.
+worker speaks the protocol of ``worker.py`` (modes run, warm, density, serve). Times inside
+the worker are monotonic-clock intervals in ns; the worker process itself is timed from
+spawn to exit by :func:`virtbench.process.spawn_and_time`.
+
+Long-running instances (:meth:`InProcess.instance`, for idle CPU, density and isolation)
+are a worker in ``serve`` mode started like every child of the suite (own process group,
+``PDEATHSIG``, the run marker): the guest runs in it (``mem 0 HOLD_MS`` blocks in WASI
+``poll_oneoff``), so the worker is the instance's host process. Variants that can hold
+several instances in one engine process take ``count``.
 """
 
 from __future__ import annotations
