@@ -50,6 +50,8 @@ CONDITIONS: dict[str, str] = {
     "fs": "the file system of the work directory: host (a directory of the host's, or the "
           "VM guest's, kernel file system) | memory (the runtime's own in-memory file "
           "system, not a host directory: not comparable; no condition: host)",
+    "packing": "how idle instances share host processes: one_process (all in one engine "
+               "process; no condition: one host process, container or VM per instance)",
 }
 
 #: Valid values of the enumerated condition keys (a key not listed takes any non-empty
@@ -65,6 +67,7 @@ VALUES: dict[str, tuple[str, ...]] = {
     "kernel": ("hash", "nbody", "chase", "sort", "fib", "syscall"),
     "cache": ("warm", "cold"),
     "fs": ("host", "memory"),
+    "packing": ("one_process",),
 }
 _VALUE_CHECKS = {"guest_memory_mib": str.isdigit}
 
@@ -264,7 +267,8 @@ def _others() -> list[Metric]:
                "instances"),
         Metric("pss_per_instance", "density", _MIB, "lower",
                "least-squares slope of the summed PSS of the instances' host processes over "
-               "the number of idle instances"),
+               "the number of idle instances (packing one_process: the PSS of one engine "
+               "process over the number of idle instances it holds)", ("packing",)),
         Metric("instances_per_8gib", "density", "instances", "higher",
                "8192 MiB divided by memory_per_instance"),
         Metric("victim_alone", "isolation", _MS, "lower",

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from virtbench.accounting import cpu_ns, free_port, mem_available_kib
 from virtbench.experiments.core import Experiment, Option, Params, register
 from virtbench.loadgen import run_wrk
-from virtbench.platforms.base import Platform, Workload
+from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.process import read_proc_status
 from virtbench.results import Measurement
 from virtbench.stats import fit_slope
@@ -61,9 +61,20 @@ def measure_http(plat: Platform, wl: Workload, params: Params) -> list[Measureme
 
 
 def measure_idle_cpu(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
-    """Host CPU used by one idle instance (an http server nobody calls) over a fixed window."""
+    """Host CPU used by one idle instance over a fixed window: an http server nobody calls,
+    or, on a variant that cannot serve http, an idle ``mem 0`` instance (its guest blocked
+    in a sleep; the row's workload says ``mem``)."""
     window_s = float(params.options.get("idle_window_s", 3 if params.quick else 5))
-    with plat.instance(wl, port=free_port()) as handle:
+    with ExitStack() as stack:
+        try:
+            handle = stack.enter_context(plat.instance(wl, port=free_port()))
+            what, workload = "the server was ready", None
+        except NotSupported as exc:
+            if wl.name != "http":
+                raise
+            handle = stack.enter_context(plat.instance(Workload("mem"), ["0", IDLE_HOLD_MS]))
+            what = f"an idle `mem 0` instance (its guest asleep) was ready; {exc}"
+            workload = "mem"
         time.sleep(1.0)  # let start-up work finish
         before, t0 = cpu_ns(handle.pids), time.perf_counter_ns()
         time.sleep(window_s)
@@ -71,8 +82,8 @@ def measure_idle_cpu(plat: Platform, wl: Workload, params: Params) -> list[Measu
     return [Measurement(
         "cpu_percent_idle", 100 * used / window, "% of one core",
         f"on-CPU time of the instance's host processes over a {window_s:g} s idle window "
-        "(starting 1 s after the server was ready), from /proc/<pid>/task/*/schedstat",
-        tags={k: str(v) for k, v in handle.info.items()})]
+        f"(starting 1 s after {what}), from /proc/<pid>/task/*/schedstat",
+        workload=workload, tags={k: str(v) for k, v in handle.info.items()})]
 
 
 def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
@@ -113,6 +124,7 @@ def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measur
                     "of idle instances (memory outside them, e.g. a daemon or a guest's "
                     "kernel pages, is not in it)", tags=tags),
     ]
+    out += in_one_process(plat, wl, max_n)
     if slope.low > 0:
         out.append(Measurement("instances_per_8gib", 8192 / slope.value, "instances",
                                "8 GiB (8192 MiB) divided by memory_per_instance (host "
@@ -124,6 +136,36 @@ def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measur
             f"[{slope.low:.2f}, {slope.high:.2f}] MiB): below the noise of the host's "
             "MemAvailable; see pss_per_instance", tags=tags))
     return out
+
+
+def in_one_process(plat: Platform, wl: Workload, max_n: int) -> list[Measurement]:
+    """The marginal PSS of one more idle instance in a running engine: a fresh host process
+    holding n = 1..max_n idle instances each time (only variants that can hold several)."""
+    if not plat.instances_per_process:
+        return []
+    counts, pss = [], []
+    try:
+        for n in range(1, max_n + 1):
+            with plat.instance(wl, ["0", IDLE_HOLD_MS], count=n) as handle:
+                time.sleep(0.3)
+                pss.append(sum(read_proc_status(p).get("Pss", 0) for p in handle.pids) / 1024)
+                counts.append(n)
+    except Exception as exc:  # the packed fit is extra: its failure is a reason, not a crash
+        failure = f"instance count {len(counts) + 1} in one process failed: {exc}"
+    else:
+        failure = ""
+    cond = {"packing": "one_process"}
+    if len(counts) < 3:
+        return [Measurement.missing("pss_per_instance", "MiB", f"only {len(counts)} packed "
+                                    f"reading(s); {failure}".rstrip("; "), conditions=cond)]
+    fit = fit_slope(counts, pss)
+    return [Measurement(
+        "pss_per_instance", fit.value, "MiB",
+        f"slope of the PSS of one host process holding n = 1..{counts[-1]} idle instances "
+        "(mem 0, each its own store/instance in one engine; a fresh process per n), least "
+        "squares", conditions=cond,
+        tags={"instances": str(counts[-1]), "slope_ci_low": f"{fit.low:.3f}",
+              "slope_ci_high": f"{fit.high:.3f}", "pss_one_mib": f"{pss[0]:.2f}"})]
 
 
 register(Experiment(

@@ -10,6 +10,7 @@ with ``limits`` (None = the platform's defaults).
 from __future__ import annotations
 
 import os
+import re
 import statistics
 from contextlib import ExitStack
 
@@ -76,7 +77,8 @@ def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Meas
                                                conditions=cond))
             except Exception as exc:
                 if "unsupported=1" in str(exc):
-                    why = str(exc).split("why=", 1)[-1].split()[0].replace("-", " ")
+                    found = re.search(r"why=([A-Za-z0-9_-]+)", str(exc))
+                    why = found[1].replace("-", " ") if found else "unsupported"
                     out.append(Measurement.missing(metric, "x", f"attack not expressible: {why}",
                                                    conditions=cond))
                     continue

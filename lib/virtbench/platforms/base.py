@@ -102,6 +102,9 @@ class Platform(ABC):
     #: guest's kernel file system, with its page cache) or "memory" (the runtime's own
     #: in-memory file system: no disk and no page cache behind it).
     file_system: ClassVar[str] = "host"
+    #: ``instance(..., count=n)`` holds n instances in one host process (one engine), for
+    #: the marginal memory of one more instance in a running engine.
+    instances_per_process: ClassVar[bool] = False
 
     @functools.cached_property
     def availability(self) -> Availability:

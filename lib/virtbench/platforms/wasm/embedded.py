@@ -2,6 +2,8 @@
 
 Every measurement runs in a fresh worker process (``worker.py``) so that a cold start is
 cold and memory belongs to one process.
+A long-running instance is a worker in ``serve`` mode; ``count`` instances share its engine,
+each with its own Store on its own thread.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class Embedded(InProcess):
     aot = "Module.deserialize_file of the .cwasm"
     stopper = "wasmtime epoch interruption"
     warm_pooling = True
+    no_listen = ("the wheel's WASI (C API) preopens directories only (it has no "
+                 "preopen_socket), so the preview-1 http workload cannot be handed a "
+                 "listening socket")
 
     def engine_spec(self) -> dict:
         return {"strategy": self.strategy, "target": self.target}

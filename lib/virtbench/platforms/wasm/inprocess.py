@@ -1,25 +1,40 @@
 """Engines embedded in a language runtime, measured through a fresh worker process each time.
 
 A subclass says how to start its worker (``worker_argv``) and describes its phases; the
-worker speaks the protocol of ``worker.py`` (modes run, warm, density). Times inside the
-worker are monotonic-clock intervals in ns; the worker process itself is timed from spawn
-to exit by :func:`virtbench.process.spawn_and_time`.
+worker speaks the protocol of ``worker.py`` (modes run, warm, density, serve). Times inside
+the worker are monotonic-clock intervals in ns; the worker process itself is timed from
+spawn to exit by :func:`virtbench.process.spawn_and_time`.
+
+Long-running instances (:meth:`InProcess.instance`, for idle CPU, density and isolation)
+are a worker in ``serve`` mode started like every child of the suite (own process group,
+``PDEATHSIG``, the run marker): the guest runs in it (``mem 0 HOLD_MS`` blocks in WASI
+``poll_oneoff``), so the worker is the instance's host process. Variants that can hold
+several instances in one engine process take ``count``.
 """
 
 from __future__ import annotations
 
 import statistics
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import ClassVar
 
-from virtbench.platforms.base import RunOutcome, Workload, substitute_workdir
-from virtbench.process import Completed
+from virtbench.cgroup import Cgroup
+from virtbench.platforms.base import (
+    Handle,
+    NotSupported,
+    RunOutcome,
+    Workload,
+    substitute_workdir,
+)
+from virtbench.process import Completed, start_instance
 from virtbench.results import Measurement
 
 from .common import (
     GUEST_DIR,
+    HOST_LIMITS,
     WARM_REPS,
     WORKER_MARGIN_S,
     Limits,
@@ -27,9 +42,11 @@ from .common import (
     check_guest,
     instance_measurements,
     outcome,
+    worker_env,
 )
 from .platform import WasmPlatform
 
+SERVE_TIME_S = 3600.0  # time limit of a long-running instance unless limits say otherwise
 PHASES = ("read_ns", "compile_ns", "deserialize_ns", "load_ns", "sandbox_ns", "instantiate_ns",
           "run_ns")
 COLD = ("in a fresh {process}, from reading the .wasm file to _start returning: read + "
@@ -66,6 +83,13 @@ class InProcess(WasmPlatform):
     worker_margin_s: ClassVar[float] = WORKER_MARGIN_S
     warm_pooling: ClassVar[bool] = False
     density_how: ClassVar[str] = "instances run to completion and kept alive"
+    #: why this variant cannot serve the http workload (its guest cannot get a listening socket)
+    no_listen: ClassVar[str] = ""
+    #: why ``instance(count=n > 1)`` is not offered ("" = n instances in one worker process)
+    no_count: ClassVar[str] = ""
+    #: where ``{workdir}`` is in the guest; None: a host directory is preopened at GUEST_DIR
+    sandbox_dir: ClassVar[str | None] = None
+    instances_per_process = True  # unless no_count says why not
 
     def worker_argv(self, spec: dict, limits: Limits) -> list[str]:
         raise NotImplementedError
@@ -158,3 +182,44 @@ class InProcess(WasmPlatform):
         check_guest(answer, module, limits, self.stopper)
         return instance_measurements(answer["status"], mib, f"{self.process} "
                                      f"({self.engine_label}; {self.density_how})")
+
+    @contextmanager
+    def instance(self, workload: Workload, args: Sequence[str] = (), *,
+                 port: int | None = None, limits: dict | None = None,
+                 timeout: float = 120.0, count: int = 1) -> Iterator[Handle]:
+        """A long-running worker process running ``count`` instances of ``workload`` (mode
+        ``serve``): an idle ``mem 0 HOLD_MS`` blocks in WASI ``poll_oneoff``. The worker is
+        the instance's host process; host limits (cpus, pids, nofile) put it in a cgroup."""
+        if workload.builtin and workload.name == "http":
+            raise NotSupported(f"{self.variant} cannot serve http: {self.no_listen}")
+        if count < 1:
+            raise ValueError(f"count must be at least 1, not {count}")
+        if count > 1 and not self.instances_per_process:
+            raise NotSupported(f"{self.variant} holds one instance per process: "
+                               f"{self.no_count}")
+        lim = Limits(self.limits.memory_mib, SERVE_TIME_S).merged(limits)
+        module = self.loaded(workload)
+        info = {"engine": self.engine_label, "host_process": self.process,
+                "instances_in_process": str(count)}
+        with ExitStack() as stack:
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="vb-wasm-scratch-"))
+            extra = {"scratch": scratch, "count": count, "ready": workload.builtin}
+            if self.sandbox_dir is None:
+                extra["preopen"] = stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix="vb-wasm-"))
+                extra["guest"] = GUEST_DIR
+            guest_args = substitute_workdir(args, self.sandbox_dir or GUEST_DIR)
+            argv = self.worker_argv(self.spec("serve", module, guest_args, lim, **extra), lim)
+            if limits:
+                info["limits"] = (f"{self.variant} memory {lim.memory_mib} MiB per instance, "
+                                  f"time {lim.time_s:g} s ({self.stopper})")
+            host = {k: v for k, v in (limits or {}).items() if k in HOST_LIMITS}
+            if host:
+                group = stack.enter_context(Cgroup(host))
+                argv = group.wrap(argv)
+                info["limits"] += f"; host process in {group.describe()}"
+            inst = stack.enter_context(start_instance(argv, env=worker_env()))
+            ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
+            if ready is not None:
+                info["ready_line"] = inst.output[-1]
+            yield Handle([inst.pid], port=port, ready_ns=ready, info=info)

@@ -43,6 +43,11 @@ class NodeWasi(InProcess):
     inst = "new WASI, new WebAssembly.Instance"
     stopper = "node:vm timeout: V8 terminates the guest"
     worker_margin_s = KILL_MARGIN_S
+    no_listen = ("node:wasi preopens directories only, so the preview-1 http workload "
+                 "cannot be handed a listening socket")
+    instances_per_process = False
+    no_count = ("a guest blocked in poll_oneoff holds node's only JavaScript thread, so a "
+                "second instance could not start (worker_threads are not used)")
 
     def node(self) -> str | None:
         return which("node")

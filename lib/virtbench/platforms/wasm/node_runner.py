@@ -1,7 +1,10 @@
 """The in-process runner for Node.js (``node:wasi`` on V8), written into the cache as an .mjs.
 
 ``node runner.mjs SPEC_JSON`` speaks the worker protocol of ``worker.py`` (modes probe, run,
-warm, density; one ``VB-WORKER {json}`` line). Times are ``process.hrtime.bigint()`` ns.
+warm, density, serve; one ``VB-WORKER {json}`` line). In ``serve`` mode one long-running
+instance writes straight to this process's stdout (its ``VB-READY`` line reaches the
+harness as it is printed) and blocks in WASI ``poll_oneoff`` on the main thread.
+Times are ``process.hrtime.bigint()`` ns.
 The guest's ``_start`` runs under ``vm.Script.runInThisContext({timeout})``: a watchdog
 thread has V8 terminate the guest at its time limit, as wasmtime's epoch interruption does
 (arming it costs about 30 us per run, inside the timed run phase); the parent's kill after
@@ -62,13 +65,13 @@ function load() {
   return [mod, { read_ns, compile_ns: since(t1) }];
 }
 
-function runOnce(mod, scratch) {
+function runOnce(mod, scratch, direct = false) {
   count += 1;
   const outPath = path.join(scratch, `out${count}`);
   const errPath = path.join(scratch, `err${count}`);
   const t0 = now();
-  const out = fs.openSync(outPath, 'w');
-  const err = fs.openSync(errPath, 'w');
+  const out = direct ? 1 : fs.openSync(outPath, 'w');
+  const err = direct ? 2 : fs.openSync(errPath, 'w');
   const wasi = new WASI({
     version: 'preview1', args: [spec.argv0 || 'module', ...(spec.args || [])], env: {},
     preopens: spec.preopen ? { [spec.guest || '/work']: spec.preopen } : {},
@@ -91,6 +94,7 @@ function runOnce(mod, scratch) {
     result.interrupted = e && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
   }
   const run_ns = since(t1);
+  if (direct) return [{ ...result, instantiate_ns, run_ns, stdout: '', stderr: '' }, instance];
   fs.closeSync(out);
   fs.closeSync(err);
   Object.assign(result, {
@@ -132,6 +136,11 @@ function main(scratch) {
       statuses.push(status());
     }
     return { ...version, status: statuses, exit_code: 0, alive: alive.length };
+  }
+  if (spec.mode === 'serve') {
+    if ((spec.count || 1) !== 1) throw new Error('serve holds one instance per node process');
+    const [result] = runOnce(mod, scratch, true);
+    return { ...result, ...version };
   }
   throw new Error(`unknown mode ${spec.mode}`);
 }

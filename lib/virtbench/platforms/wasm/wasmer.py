@@ -40,6 +40,9 @@ class Wasmer(InProcess):
     stopper = "wasmer-sdk command timeout"
     density_how = "each a sandbox process spawned with `mem MIB HOLD_MS` and holding its buffer"
     file_system = "memory"  # wasmer-sdk 0.5 sandboxes cannot map a host directory
+    no_listen = ("a wasmer-sdk sandbox cannot hand the preview-1 http workload a listening "
+                 "socket on a host port")
+    sandbox_dir = SANDBOX_DIR
 
     def check(self) -> Availability:
         version = package_version("wasmer-sdk")

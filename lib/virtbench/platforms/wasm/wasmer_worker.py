@@ -11,6 +11,9 @@ inside the sandbox; its stdout/stderr are captured by the SDK.
   ``memory_bytes`` per instance + ``RUNTIME_SLACK`` for the runtime.
 - Sandboxes have only an in-memory file system under ``/workspace``; no host directory can
   be preopened.
+- ``serve``: ``count`` long-running commands (``args`` as given, e.g. ``mem 0 HOLD_MS``)
+  in one sandbox of this process; once each has printed ``VB-READY``, the first such line
+  is printed on this process's stdout, then the worker waits for the commands to end.
 """
 
 from __future__ import annotations
@@ -94,6 +97,37 @@ async def hold(sandbox, package, spec: dict):
     return None, describe(output)
 
 
+async def spawn_ready(sandbox, package, spec: dict):
+    """Spawn the command with ``args`` as given; (process, its VB-READY line) once ready, or
+    (None, the outcome) if it ended before."""
+    proc = await sandbox.command(package, spec["args"]).spawn(timeout=float(spec["time_s"]))
+    if not spec.get("ready", True):
+        return proc, ""
+    seen = b""
+    async for chunk in proc.stdout:
+        seen += chunk
+        if READY in seen:
+            line = seen[seen.index(READY):].split(b"\n", 1)[0]
+            return proc, line.decode(errors="replace")
+    return None, describe(await proc.wait())
+
+
+async def serve(sandbox, package, spec: dict) -> dict:
+    procs, first = [], None
+    for _ in range(int(spec.get("count", 1))):
+        proc, got = await spawn_ready(sandbox, package, spec)
+        if proc is None:  # ended before it was ready: its output says why
+            print(got["stdout"], got["stderr"], sep="\n", flush=True)
+            return {**got, "ready": len(procs)}
+        procs.append(proc)
+        first = got if first is None else first
+    if first:
+        count = len(procs)
+        print(first + (f" instances={count}" if count > 1 else ""), flush=True)
+    outputs = [describe(await proc.wait()) for proc in procs]
+    return {**outputs[0], "instances": len(procs)}
+
+
 async def main(spec: dict) -> dict:
     version = {"version": metadata.version("wasmer-sdk")}
     mode = spec["mode"]
@@ -104,7 +138,7 @@ async def main(spec: dict) -> dict:
         try:
             if mode == "probe":
                 return version
-            limit_memory(spec, int(spec.get("instances", 1)))
+            limit_memory(spec, int(spec.get("instances", spec.get("count", 1))))
             package, phases = await load(client, spec)
             t1 = time.perf_counter_ns()
             sandbox = await client.sandboxes.create(packages=[package])
@@ -135,6 +169,8 @@ async def main(spec: dict) -> dict:
                     for proc in procs:
                         await proc.kill()
                 return {**version, "status": statuses, "exit_code": 0}
+            if mode == "serve":
+                return {**await serve(sandbox, package, spec), **version}
             raise ValueError(f"unknown mode {mode!r}")
         finally:
             await client.close()

@@ -14,6 +14,11 @@ Modes (``spec["mode"]``):
   with ``pooling`` the same again on an engine using the pooling instance allocator.
 - ``density``: start ``instances`` instances in one process, each running the guest to
   completion and kept alive; /proc status after each.
+- ``serve``: a long-running instance (or ``count`` instances, each its own Store on its
+  own thread, all in this one process and engine): the guest's ``_start`` runs (e.g.
+  ``mem 0 HOLD_MS``, blocking in WASI ``poll_oneoff``) and once every instance has printed
+  its ``VB-READY`` line, the first such line is printed on this process's stdout. The
+  process exits when every instance has returned (or when it is signalled).
 
 Guard rails: ``Store.set_limits(memory_size=...)`` caps each instance's linear memory;
 epoch interruption (a timer thread bumps the epoch after ``time_s``) stops runaway code.
@@ -207,7 +212,60 @@ def main(spec: dict) -> dict:
                 statuses.append(proc_status())
             del stores
             return {"version": version(), "status": statuses, "exit_code": 0}
+        if mode == "serve":
+            return serve(runner, module, int(spec.get("count", 1)))
     raise ValueError(f"unknown mode {mode!r}")
+
+
+READY = "VB-READY"
+
+
+def serve(runner: Runner, module: wasmtime.Module, count: int) -> dict:
+    """Run ``count`` instances of ``module`` on their own threads; echo the first ready line
+    once all are ready; wait for them to return."""
+    results: list[dict | None] = [None] * count
+    firsts = [runner.count + i + 1 for i in range(count)]  # their stdout files out<N>
+    # opened before the guests run: a guest that exhausts the process's descriptors (the
+    # fd attack) must not keep this thread from reading its ready line
+    outs = []
+    for n in firsts:
+        path = os.path.join(runner.scratch, f"out{n}")
+        Path(path).touch()
+        outs.append(open(path, "rb"))  # noqa: SIM115 (read while the guest writes)
+
+    def one(i: int) -> None:
+        try:
+            results[i] = runner.run(module)[0]
+        except Exception as exc:  # reported through the answer, never a silent thread death
+            results[i] = {"exit_code": -1, "trap": f"{type(exc).__name__}: {exc}",
+                          "interrupted": False, "stdout": "", "stderr": ""}
+
+    threads = []
+    for i in range(count):
+        thread = threading.Thread(target=one, args=(i,), daemon=True)
+        thread.start()
+        threads.append(thread)
+        while runner.count < firsts[i]:  # Runner.run numbers its files in start order
+            time.sleep(0.001)
+    ready: list[str | None] = [None] * count
+    while runner.spec.get("ready", True) and not all(ready):
+        for i, out in enumerate(outs):
+            if ready[i] is None:
+                out.seek(0)
+                text = out.read().decode(errors="replace")
+                line = next((x for x in text.splitlines() if x.startswith(READY)), None)
+                if line is not None:
+                    ready[i] = line
+                elif results[i] is not None:  # returned before it was ready: say why
+                    print(results[i]["stdout"], results[i]["stderr"], sep="\n", flush=True)
+                    return {**results[i], "ready": sum(1 for r in ready if r)}
+        time.sleep(0.01)
+    if ready[0] is not None:
+        print(ready[0] + (f" instances={count}" if count > 1 else ""), flush=True)
+    for thread in threads:
+        thread.join()
+    return {"version": version(), "exit_code": 0, "instances": count,
+            "stdout": results[0]["stdout"] if results[0] else ""}
 
 
 def warm(runner: Runner, module: wasmtime.Module) -> list[int]:
