@@ -250,6 +250,14 @@ def _is_number(v) -> bool:
         v, bool | np.bool_)
 
 
+def _numeric_column(column: pd.Series) -> bool:
+    """Whether every filled cell of the column is a number (an object column of counts and
+    blanks too), so that its header is right-aligned like its cells."""
+    filled = [v for v in column if not (v is None or v == "" or (isinstance(v, float)
+                                                                 and math.isnan(v)))]
+    return bool(filled) and all(_is_number(v) for v in filled)
+
+
 def _cell_class(text: str) -> tuple[str, str]:
     """The CSS class and inline style (for notebooks shown without the report's CSS) of a
     text cell: verdicts coloured."""
@@ -283,8 +291,7 @@ def html_table(frame: pd.DataFrame, caption: str = "") -> str:
     human units (sizes in B/KiB/MiB/GiB, times in ms or s when the row's ``unit`` column or
     the column name says so), verdict cells coloured."""
     columns = [str(c) for c in frame.columns]
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(
-        frame[c]) for c in frame.columns]
+    numeric = [_numeric_column(frame.iloc[:, i]) for i in range(frame.shape[1])]
     right = ' class="vb-num" style="text-align:right"'
     head = "".join(f"<th{right if num else ''}>{html.escape(c)}</th>"
                    for c, num in zip(columns, numeric, strict=True))
