@@ -19,6 +19,7 @@ import seaborn as sns
 
 from virtbench.stats import BYTE_UNITS as _BYTE_UNITS
 from virtbench.stats import TIME_UNITS as _TIME_UNITS
+from virtbench.stats import _fmt as _fixed
 from virtbench.stats import human
 
 FAMILY_COLORS = {"native": "#4d4d4d", "docker": "#1f77b4", "wasm": "#2ca02c", "vm": "#d62728"}
@@ -272,17 +273,23 @@ def _cell_class(text: str) -> tuple[str, str]:
 
 def _number_text(v, column: str, row_unit: str) -> str:
     """A numeric cell: in human units when the column holds a value in a known unit (its
-    row's ``unit`` column or a unit in the column name, e.g. "size (B)"), else ``fmt``."""
+    row's ``unit`` column or a unit in the column name, e.g. "size (B)"), else the number
+    as the notebook rounded it (up to 6 significant digits, no exponent but for p-values)."""
     named = _UNIT_IN_NAME.search(column)
     unit = named.group(1) if named else (row_unit if column in VALUE_COLUMNS else "")
     if unit in _BYTE_UNITS or unit in _TIME_UNITS:
         text = human(v, unit)
         return text[: -len(unit) - 1] if named and text.endswith(" " + unit) else text
     if isinstance(v, int | np.integer):
-        return f"{int(v):,}" if abs(int(v)) >= 10000 else str(int(v))
-    if isinstance(v, float | np.floating) and float(v).is_integer() and abs(v) < 1e15:
-        return f"{int(v):,}" if abs(v) >= 10000 else str(int(v))
-    return fmt(float(v), 4)
+        return str(int(v))
+    x = float(v)
+    if not math.isfinite(x):
+        return str(x)
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    if abs(x) < 1e-4:
+        return f"{x:.3g}"  # a p-value: its order of magnitude
+    return _fixed(x, 6)  # the digits the notebook kept (it rounds), never an exponent
 
 
 def html_table(frame: pd.DataFrame, caption: str = "") -> str:
