@@ -1,12 +1,12 @@
 # virtbench: two commands for a fresh machine.
-#   make reproduce   set up, then execute every notebook (quick mode) and write reports/
+#   make reproduce   set up, then execute every notebook (shorter bootstrap) and write reports/
 #   make test        set up, then run the test suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := docker.io containerd iptables qemu-system-x86 qemu-utils clang lld wasi-libc \
-	libclang-rt-14-dev-wasm32 busybox-static cpio wrk e2fsprogs nodejs strace
+	libclang-rt-14-dev-wasm32 busybox-static cpio wrk e2fsprogs nodejs strace chromium
 
 .PHONY: setup system-packages python-packages reproduce test lint clean
 

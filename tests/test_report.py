@@ -144,3 +144,82 @@ def test_error_bars_are_never_negative():
 
     bars = error_bars([10.0, 5.0], [9.0, 5.5], [12.0, 6.0])  # 2nd CI sits above its median
     assert bars.tolist() == [[1.0, 0.0], [2.0, 1.0]]
+
+
+def test_pages_use_the_project_template_with_run_and_data_links(batch):
+    _, out = batch
+    text = (out / "b_works.html").read_text()
+    assert "<script" not in text and "jp-" not in text  # no scripts, no JupyterLab CSS
+    assert 'class="vb-header"' in text and 'href="index.html"' in text
+    assert "fixture_run" in text
+    assert 'href="data/fixture_run/results.csv"' in text
+    assert 'href="data/fixture_run/host.json"' in text
+    assert (out / "data" / "fixture_run" / "results.csv").exists()
+    assert (out / "data" / "fixture_run" / "host.json").exists()
+    assert "max-width" in text and "overflow-x: auto" in text  # phone-width rules
+
+
+def test_index_has_thumbnails_data_links_and_the_policy(batch):
+    _, out = batch
+    index = (out / "index.html").read_text()
+    assert index.count('class="vb-thumb"') == 1  # b_works has a figure, a_fails none
+    assert 'src="data:image/png;base64,' in index
+    assert 'href="data/fixture_run/results.csv"' in index
+    assert "Verdict policy" in index
+
+
+def test_quick_mode_is_read_from_the_run_not_from_the_flag():
+    quick = {"invocations": [{"parameters": {"quick": True}}] * 2}
+    full = {"invocations": [{"parameters": {"quick": False}}]}
+    mixed = {"invocations": [{"parameters": {"quick": True}}, {"parameters": {"quick": False}}]}
+    assert report.quick_mode(quick) == "quick mode"
+    assert report.quick_mode(full) == "" and report.quick_mode({}) == ""
+    assert report.quick_mode(mixed) == "partly quick mode (1 of 2 invocations)"
+
+
+def test_index_of_the_full_reference_run_is_not_labelled_quick(tmp_path):
+    import json
+
+    from virtbench.paths import PROJECT_DIR
+
+    host = json.loads((PROJECT_DIR / "datasets" / "reference" / "host.json").read_text())
+    result = report.NotebookResult("x", "ok", 1.0, headline="h")
+    page = report.write_index([result], tmp_path, "reference", host).read_text()
+    assert "quick mode" not in page
+
+
+def test_first_figure_is_a_small_png(batch):
+    import base64
+    import io
+
+    from PIL import Image
+
+    results, _ = batch
+    nb = nbformat.read(next(r.ipynb for r in results if r.name == "b_works"), as_version=4)
+    uri = report.first_figure(nb)
+    assert uri.startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as img:
+        assert img.width <= report.THUMB_WIDTH
+    assert report.first_figure(new_notebook()) == ""
+
+
+def test_tables_align_numbers_and_print_human_units():
+    import pandas as pd
+
+    from virtbench import plots
+
+    frame = pd.DataFrame({"variant": ["a", "b"], "median": [9732690.0, 4144.0],
+                          "unit": ["B", "ms"], "n": [6, 12],
+                          "verdict": ["consistent", "lower than claimed"]})
+    text = plots.html_table(frame)
+    assert "9.28 MiB" in text and "4.14 s" in text and "e+06" not in text
+    assert '<td class="vb-num" style="text-align:right">12</td>' in text
+    assert '<td>a</td>' in text  # text left-aligned (the table default)
+    assert 'class="vb-ok"' in text and 'class="vb-bad"' in text
+    assert 'overflow-x:auto' in text
+    assert plots.human(512, "B") == "512 B" and plots.human(2048, "KiB") == "2 MiB"
+    assert plots.human(0.25, "s") == "250 ms" and plots.human(12.5, "req/s") == "12.5 req/s"
+    folded = plots.details_html("10 rows", frame)
+    assert folded.startswith("<details") and "<summary>10 rows</summary>" in folded
+    assert "9.28 MiB" in folded
+    assert plots.details_html("raw", "<p>x</p>").endswith("<p>x</p></details>")

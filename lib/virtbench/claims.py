@@ -484,7 +484,10 @@ def _judge(claim: _Claim, item: dict, policy: stats.Policy) -> dict:
            else stats.median_ci(values, policy.confidence))
     shown = f"{est} {item['unit']}"
     if item["exact"] and np.all(values == values[0]):
-        shown = f"{est.value:.6g} {item['unit']} (exact)"
+        readable = stats.human(est.value, item["unit"])
+        plain = f"{stats._fmt(est.value, 12)} {item['unit']}"
+        shown = (f"{readable} = {plain} (exact)" if readable.replace(",", "") != plain
+                 else f"{plain} (exact)")
     line = dict(n=int(values.size), median=est.value, ci_low=est.low, ci_high=est.high,
                 measured=shown)
     if isinstance(readings, str):

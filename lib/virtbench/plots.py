@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+
+from virtbench.stats import BYTE_UNITS as _BYTE_UNITS
+from virtbench.stats import TIME_UNITS as _TIME_UNITS
+from virtbench.stats import _fmt as _fixed
+from virtbench.stats import human
 
 FAMILY_COLORS = {"native": "#4d4d4d", "docker": "#1f77b4", "wasm": "#2ca02c", "vm": "#d62728"}
 CLAIM_COLOR = "#bbbbbb"
@@ -233,26 +239,98 @@ def fmt(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:,.0f}"
 
 
+# Columns that hold a value in the row's ``unit`` (ratios, p-values, counts do not).
+VALUE_COLUMNS = frozenset({"value", "median", "ci_low", "ci_high", "median_a", "median_b",
+                           "mean", "min", "max", "low", "high", "claim_low", "claim_high",
+                           "hodges_lehmann", "p50", "p90", "p99", "std", "mad", "iqr"})
+_UNIT_IN_NAME = re.compile(r"\(([^()]+)\)\s*$")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
+        v, bool | np.bool_)
+
+
+def _numeric_column(column: pd.Series) -> bool:
+    """Whether every filled cell of the column is a number (an object column of counts and
+    blanks too), so that its header is right-aligned like its cells."""
+    filled = [v for v in column if not (v is None or v == "" or (isinstance(v, float)
+                                                                 and math.isnan(v)))]
+    return bool(filled) and all(_is_number(v) for v in filled)
+
+
+def _cell_class(text: str) -> tuple[str, str]:
+    """The CSS class and inline style (for notebooks shown without the report's CSS) of a
+    text cell: verdicts coloured."""
+    if text.startswith(("not measured", "not measurable", "not comparable")):
+        return "vb-na", "color:#8a6d3b"
+    if text.startswith(("higher than claimed", "lower than claimed")):
+        return "vb-bad", "color:#a94442;font-weight:bold"
+    if text.startswith("consistent"):
+        return "vb-ok", "color:#3c763d;font-weight:bold"
+    return "", ""
+
+
+def _number_text(v, column: str, row_unit: str) -> str:
+    """A numeric cell: in human units when the column holds a value in a known unit (its
+    row's ``unit`` column or a unit in the column name, e.g. "size (B)"), else the number
+    as the notebook rounded it (up to 6 significant digits, no exponent but for p-values)."""
+    named = _UNIT_IN_NAME.search(column)
+    unit = named.group(1) if named else (row_unit if column in VALUE_COLUMNS else "")
+    if unit in _BYTE_UNITS or unit in _TIME_UNITS:
+        text = human(v, unit)
+        return text[: -len(unit) - 1] if named and text.endswith(" " + unit) else text
+    if isinstance(v, int | np.integer):
+        return str(int(v))
+    x = float(v)
+    if not math.isfinite(x):
+        return str(x)
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    if abs(x) < 1e-4:
+        return f"{x:.3g}"  # a p-value: its order of magnitude
+    return _fixed(x, 6)  # the digits the notebook kept (it rounds), never an exponent
+
+
 def html_table(frame: pd.DataFrame, caption: str = "") -> str:
-    """The frame as an HTML table: no index, newlines kept, long text wrapped."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    """The frame as an HTML table in a box that scrolls sideways on a narrow screen: no
+    index, text left-aligned (newlines kept, long text wrapped), numbers right-aligned in
+    human units (sizes in B/KiB/MiB/GiB, times in ms or s when the row's ``unit`` column or
+    the column name says so), verdict cells coloured."""
+    columns = [str(c) for c in frame.columns]
+    numeric = [_numeric_column(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    right = ' class="vb-num" style="text-align:right"'
+    head = "".join(f"<th{right if num else ''}>{html.escape(c)}</th>"
+                   for c, num in zip(columns, numeric, strict=True))
+    units = (frame["unit"].astype(str).tolist() if "unit" in frame.columns
+             else [""] * len(frame))
     rows = []
-    for _, r in frame.iterrows():
+    for (_, r), row_unit in zip(frame.iterrows(), units, strict=True):
         cells = []
-        for v in r:
-            text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-            style = ""
-            if text.startswith(("not measured", "not measurable", "not comparable")):
-                style = ' style="color:#8a6d3b"'
-            elif text.startswith(("higher than claimed", "lower than claimed")):
-                style = ' style="color:#a94442;font-weight:bold"'
-            elif text.startswith("consistent"):
-                style = ' style="color:#3c763d;font-weight:bold"'
-            cells.append(f"<td{style}>{html.escape(text).replace(chr(10), '<br>')}</td>")
+        for v, column in zip(r, columns, strict=True):
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                cells.append("<td></td>")
+            elif _is_number(v):
+                cells.append('<td class="vb-num" style="text-align:right">'
+                             f"{html.escape(_number_text(v, column, row_unit))}</td>")
+            else:
+                text = str(v)
+                cls, style = _cell_class(text)
+                attrs = (f' class="{cls}" style="{style}"' if cls else "")
+                cells.append(f"<td{attrs}>{html.escape(text).replace(chr(10), '<br>')}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return ('<table class="vb-table" style="font-size:85%;text-align:left">'
-            f"{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return ('<div class="vb-scroll" style="overflow-x:auto;max-width:100%">'
+            '<table class="vb-table" style="font-size:85%;text-align:left">'
+            f"{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def details_html(summary_text: str, content: pd.DataFrame | str, caption: str = "") -> str:
+    """A collapsed block: ``<details><summary>summary_text</summary>`` and the table (a frame,
+    rendered by :func:`html_table`) or the HTML given."""
+    body = html_table(content, caption) if isinstance(content, pd.DataFrame) else str(content)
+    return (f"<details class=\"vb-details\"><summary>{html.escape(summary_text)}</summary>"
+            f"{body}</details>")
 
 
 def show(frame: pd.DataFrame, caption: str = "") -> None:
@@ -260,3 +338,10 @@ def show(frame: pd.DataFrame, caption: str = "") -> None:
     from IPython.display import HTML, display
 
     display(HTML(html_table(frame, caption)))
+
+
+def details(summary_text: str, frame_or_html: pd.DataFrame | str, caption: str = "") -> None:
+    """Display a long table (or any HTML) collapsed under a one-line summary that opens it."""
+    from IPython.display import HTML, display
+
+    display(HTML(details_html(summary_text, frame_or_html, caption)))

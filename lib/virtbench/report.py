@@ -4,17 +4,22 @@
 ``--rerun``, measures a new one first (every registered experiment on every variant, quick
 when ``--quick``). Each notebook runs in the ``python3`` kernel of the interpreter running
 this module; one failing notebook does not stop the others. Every executed notebook is
-exported to self-contained HTML (figures embedded, no code, no external scripts), and
-``index.html`` links them with a headline each, the run and the host.
+exported to self-contained HTML through the project's nbconvert template
+(``lib/virtbench/templates/virtbench``: figures embedded, no code, no scripts, its own
+stylesheet), the run's results.csv and host.json are copied to ``OUT/data/RUN_ID/`` and
+linked from every page, and ``index.html`` shows a card per report (thumbnail of its first
+figure, headline, status, time), the run, the host and the verdict policy.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import html
+import io
 import json
 import os
-import re
+import shutil
 import sys
 import time
 import traceback
@@ -57,6 +62,7 @@ class NotebookResult:
     error: str = ""
     ipynb: Path | None = None
     html: Path | None = None
+    thumbnail: str = ""          # the first figure as a small PNG data: URI ("" if none)
 
 
 class SameInterpreterKernelManager(AsyncKernelManager):
@@ -123,33 +129,97 @@ def headline_of(nb: nbformat.NotebookNode) -> str:
     return ""
 
 
-_EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.I)
-_MATHJAX_BLOCK = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->",
-                            re.S)
-# The lab template's module script that would import mermaid.js from a CDN for diagrams
-_MERMAID_SCRIPT = re.compile(
-    r"<script type=\"module\">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*</script>", re.S)
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+TEMPLATE_NAME = "virtbench"  # lib/virtbench/templates/virtbench: conf.json, index.html.j2, CSS
+PROJECT_NAME = "virtbench"
+DATA_DIR = "data"
+DATA_FILES = (RESULTS_FILE, "host.json")
+THUMB_WIDTH = 320
+THUMB_RATIO = 0.6  # height / width of a thumbnail at most
 
 
-def export_html(ipynb: Path, target: Path) -> Path:
-    """Export an executed notebook to one self-contained HTML file without code cells."""
+@dataclass(frozen=True)
+class DataLink:
+    """A file of the analysed run, copied beside the reports: its path relative to ``out``."""
+
+    href: str
+    text: str
+
+
+def copy_data(run_dir: Path, run_id: str, out: Path) -> list[DataLink]:
+    """Copy the run's results.csv and host.json into ``out/data/RUN_ID/``; return the links
+    (relative to ``out``) of the files that exist."""
+    target = out / DATA_DIR / run_id
+    links = []
+    for name in DATA_FILES:
+        source = run_dir / name
+        if not source.is_file():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target / name)
+        links.append(DataLink(f"{DATA_DIR}/{run_id}/{name}", f"data: {name}"))
+    return links
+
+
+def export_html(ipynb: Path, target: Path, *, run_id: str = "",
+                data: Sequence[DataLink] = ()) -> Path:
+    """Export an executed notebook to one self-contained HTML file without code cells.
+
+    The page is rendered by the project's own nbconvert template (no JupyterLab CSS, no
+    scripts, figures embedded) with a header: the project, a link back to ``index.html``, the
+    run id and links to the run's data.
+    """
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(extra_template_basedirs=[str(TEMPLATES_DIR)],
+                            template_name=TEMPLATE_NAME)
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     exporter.embed_images = True
-    body, _ = exporter.from_notebook_node(nbformat.read(ipynb, as_version=4))
-    body = _MATHJAX_BLOCK.sub("", body)
-    body = _EXTERNAL_SCRIPT.sub("", body)
-    body = _MERMAID_SCRIPT.sub("", body)
+    resources = {"virtbench": {
+        "project": PROJECT_NAME, "index": "index.html", "run_id": run_id,
+        "name": target.stem, "title": f"{PROJECT_NAME}: {target.stem}" + (
+            f" ({run_id})" if run_id else ""),
+        "data": [{"href": link.href, "text": link.text} for link in data]}}
+    body, _ = exporter.from_notebook_node(nbformat.read(ipynb, as_version=4),
+                                          resources=resources)
     target.write_text(body, encoding="utf-8")
     return target
 
 
+def first_figure(nb: nbformat.NotebookNode) -> str:
+    """The first PNG figure among the notebook's outputs as a small PNG ``data:`` URI
+    (empty when there is none); when Pillow is there, the top of a tall figure, scaled to
+    ``THUMB_WIDTH`` pixels wide (without it, the page's CSS scales the full figure)."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            png = out.get("data", {}).get("image/png")
+            if not png:
+                continue
+            raw = base64.b64decode("".join(png) if isinstance(png, list) else png)
+            try:
+                from PIL import Image
+
+                with Image.open(io.BytesIO(raw)) as img:
+                    if img.height > THUMB_RATIO * img.width:  # a tall figure: its top part
+                        img = img.crop((0, 0, img.width, round(THUMB_RATIO * img.width)))
+                    if img.width > THUMB_WIDTH:
+                        height = max(1, round(img.height * THUMB_WIDTH / img.width))
+                        img = img.convert("RGB").resize((THUMB_WIDTH, height),
+                                                        Image.Resampling.LANCZOS)
+                    buffer = io.BytesIO()
+                    img.save(buffer, format="PNG", optimize=True)
+                    raw = buffer.getvalue()
+            except ImportError:
+                pass  # the full-size figure, scaled by the page's CSS
+            return "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
+    return ""
+
+
 def execute(path: Path, out: Path, parameters: dict, *, kernel_name: str = KERNEL_NAME,
-            timeout: float = NOTEBOOK_TIMEOUT_S) -> NotebookResult:
+            timeout: float = NOTEBOOK_TIMEOUT_S,
+            data: Sequence[DataLink] = ()) -> NotebookResult:
     """Run one notebook with papermill into ``out/executed/``, then export its HTML.
 
     Never raises for a failing notebook: the result says what failed.
@@ -178,8 +248,11 @@ def execute(path: Path, out: Path, parameters: dict, *, kernel_name: str = KERNE
     if executed.exists():
         result.ipynb = executed
         try:
-            result.headline = headline_of(nbformat.read(executed, as_version=4))
-            result.html = export_html(executed, out / f"{path.stem}.html")
+            nb = nbformat.read(executed, as_version=4)
+            result.headline = headline_of(nb)
+            result.thumbnail = first_figure(nb)
+            result.html = export_html(executed, out / f"{path.stem}.html",
+                                      run_id=str(parameters.get("run_id", "")), data=data)
         except Exception as exc:
             result.status = "failed"
             detail = "".join(traceback.format_exception_only(exc)).strip()
@@ -195,50 +268,80 @@ def host_facts(run_dir: Path) -> dict:
         return {}
 
 
+def quick_mode(host: dict) -> str:
+    """How much of the run was measured in quick mode, from its host.json invocations:
+    "" (none, or unknown), "quick mode" (all) or "partly quick mode (K of N invocations)"."""
+    flags = [bool((inv.get("parameters") or {}).get("quick"))
+             for inv in host.get("invocations") or [] if isinstance(inv, dict)]
+    quick = sum(flags)
+    if not quick:
+        return ""
+    if quick == len(flags):
+        return "quick mode"
+    return f"partly quick mode ({quick} of {len(flags)} invocations)"
+
+
+def _card(r: NotebookResult) -> str:
+    name = html.escape(r.name)
+    title = f'<a href="{html.escape(r.html.name)}">{name}</a>' if r.html else name
+    thumb = (f'<img class="vb-thumb" src="{r.thumbnail}" alt="first figure of {name}">'
+             if r.thumbnail else '<div class="vb-thumb-none">no figure</div>')
+    if r.html:
+        thumb = f'<a href="{html.escape(r.html.name)}" tabindex="-1">{thumb}</a>'
+    status = ("ok" if r.status == "ok" else
+              f'<span class="vb-failed">failed: {html.escape(r.error[:400])}</span>')
+    headline = html.escape(r.headline) or '<span class="vb-muted">no headline</span>'
+    return (f'<li class="vb-card">{thumb}<h3>{title}</h3>'
+            f'<div class="vb-headline">{headline}</div>'
+            f'<div class="vb-status">{status} &middot; {r.seconds:.0f} s</div></li>')
+
+
 def write_index(results: Sequence[NotebookResult], out: Path, run_id: str, host: dict,
-                quick: bool = False) -> Path:
-    """``out/index.html``: one line per notebook (link, status, headline), run and host."""
+                data: Sequence[DataLink] = ()) -> Path:
+    """``out/index.html``: a card per notebook (thumbnail of its first figure, link, headline,
+    status, time), the run (quick mode only when its data were measured so), host and data."""
     from virtbench.claims import host_line
     from virtbench.stats import POLICY
 
     policy = "".join(f"<li>{html.escape(rule)}</li>" for rule in POLICY.rules())
-
+    css = (TEMPLATES_DIR / TEMPLATE_NAME / "static" / "virtbench.css").read_text()
     ok = sum(r.status == "ok" for r in results)
     hostname = str(host.get("hostname") or "unknown host")
-    rows = []
-    for r in results:
-        link = (f'<a href="{html.escape(r.html.name)}">{html.escape(r.name)}</a>' if r.html
-                else html.escape(r.name))
-        status = ("ok" if r.status == "ok" else
-                  f'<span style="color:#a94442">failed: {html.escape(r.error[:400])}</span>')
-        rows.append(f"<tr><td>{link}</td><td>{status}</td><td>{html.escape(r.headline)}</td>"
-                    f"<td>{html.escape(run_id)} on {html.escape(hostname)}</td>"
-                    f"<td>{r.seconds:.0f} s</td></tr>")
+    cards = "\n".join(_card(r) for r in results)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     commit = host.get("git_commit") or "unknown"
+    mode = quick_mode(host)
+    links = " &middot; ".join(f'<a class="vb-data" href="{html.escape(d.href)}">'
+                              f"{html.escape(d.text)}</a>" for d in data)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>virtbench reports: {html.escape(run_id)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{PROJECT_NAME} reports: {html.escape(run_id)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 70em; }}
-table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd;
-padding: .4em .6em; text-align: left; vertical-align: top; }}
-.meta {{ color: #555; }}
-</style></head><body>
+{css}</style></head><body>
+<header class="vb-header"><a class="vb-project" href="index.html">{PROJECT_NAME}</a>
+<span class="vb-sep">&rsaquo;</span><span class="vb-name">reports</span>
+<nav class="vb-meta">run <b class="vb-run">{html.escape(run_id)}</b>{' &middot; ' + links
+                                                                  if links else ''}</nav>
+</header>
+<main class="vb-page">
 <h1>virtbench: process, container, WebAssembly and VM, measured here</h1>
-<p class="meta">Run <b>{html.escape(run_id)}</b>{' (quick mode)' if quick else ''} &middot;
-host {html.escape(host_line(host))} &middot; commit {html.escape(str(commit))}
-&middot; reports built {when} &middot; {ok} of {len(results)} notebooks ok</p>
-<table><thead><tr><th>report</th><th>status</th><th>headline</th><th>run and host</th>
-<th>time</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table>
+<p class="meta">Run <b>{html.escape(run_id)}</b>{f' ({html.escape(mode)})' if mode else ''}
+on {html.escape(hostname)} &middot; host {html.escape(host_line(host))} &middot; commit
+{html.escape(str(commit))} &middot; reports built {when} &middot; {ok} of {len(results)}
+notebooks ok</p>
+<ul class="vb-cards">
+{cards}
+</ul>
 <p class="meta">Each report holds its claims-check table: claim, source, claimed value,
 measured median with 95% CI, verdict. Cells that could not be measured say why. Headlines
 count one verdict per published claim and platform family.</p>
+<h2>Data</h2>
+<p class="meta">The analysed run's raw rows and host description, as copied beside these
+reports: {links or 'not available (the run has no results.csv or host.json)'}.</p>
 <h2>Verdict policy</h2>
 <ul class="meta">{policy}</ul>
+</main>
 </body></html>
 """
     path = out / "index.html"
@@ -260,14 +363,15 @@ def reproduce(run_id: str, out: Path, *, quick: bool = False, only: Sequence[str
                   "rerun": False, "reps": 0, "variants": list(variants)}
     progress(f"reproducing {len(paths)} notebook(s) on run {run_id} ({root / run_id}) "
              f"with {kernel_python()} -> {out}/")
+    data = copy_data(root / run_id, run_id, out)
     results = []
     for i, path in enumerate(paths, 1):
         progress(f"[{i}/{len(paths)}] {path.stem} ...")
-        r = execute(path, out, parameters)
+        r = execute(path, out, parameters, data=data)
         results.append(r)
         tail = r.headline if r.status == "ok" else r.error
         progress(f"[{i}/{len(paths)}] {path.stem}: {r.status} ({r.seconds:.1f} s) {tail}")
-    index = write_index(results, out, run_id, host_facts(root / run_id), quick)
+    index = write_index(results, out, run_id, host_facts(root / run_id), data)
     failed = [r for r in results if r.status != "ok"]
     progress(f"{len(results)} notebooks: {len(results) - len(failed)} ok, {len(failed)} failed;"
              f" index: {index}")

@@ -66,6 +66,43 @@ def _fmt(x: float, digits: int = 4) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def _sig(x: float, digits: int) -> str:
+    return f"{x:.{digits}g}" if abs(x) < 10 ** digits else f"{x:,.0f}"
+
+
+def human(value: float, unit: str = "", digits: int = 3) -> str:
+    """A number with its unit, readable: bytes in B/KiB/MiB/GiB, times in ms or s.
+
+    ``human(9732690, "B") -> "9.28 MiB"``, ``human(4144, "ms") -> "4.14 s"``,
+    ``human(0.25, "s") -> "250 ms"``; times under a millisecond stay in ms unless given in
+    a smaller unit; other units keep their value (``digits`` significant digits) and unit.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    value = float(value)
+    if not math.isfinite(value):
+        return f"{value} {unit}".strip()
+    if unit in BYTE_UNITS:
+        scaled, i = value * 1024 ** BYTE_UNITS.index(unit), 0
+        while abs(scaled) >= 1024 and i < len(BYTE_UNITS) - 1:
+            scaled, i = scaled / 1024, i + 1
+        if i == 0:
+            return f"{scaled:,.0f} B" if scaled == int(scaled) else f"{_sig(scaled, digits)} B"
+        return f"{_sig(scaled, digits)} {BYTE_UNITS[i]}"
+    if unit in TIME_UNITS:
+        seconds = value * TIME_UNITS[unit]
+        if abs(seconds) >= 1:
+            return f"{_sig(seconds, digits)} s"
+        if abs(seconds) >= 1e-3 or TIME_UNITS[unit] >= 1e-3:
+            return f"{_sig(seconds * 1e3, digits)} ms"
+        return f"{_sig(value, digits)} {unit}"
+    return f"{_sig(value, digits)} {unit}".strip()
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A point estimate with its confidence interval (``nan`` bounds when not computable)."""

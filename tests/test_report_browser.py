@@ -1,0 +1,111 @@
+"""The reports as a browser shows them: two reports built from the fixture run, rendered by
+a headless Chromium to PNG and to a DOM; the pages are not blank, every image is an embedded
+``data:`` URI that decodes, and every local link (index, reports, the run's data) exists."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from virtbench import report
+
+DATA = Path(__file__).parent / "data"
+CHROMIUM = Path("/usr/bin/chromium")
+PAGES = ("index.html", "01_startup.html")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="/usr/bin/chromium is absent (Debian's chromium; `make setup` "
+                              "installs it as root)"),
+]
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "img":
+            self.images.append(values.get("src") or "")
+        elif tag == "a" and values.get("href"):
+            self.hrefs.append(values["href"] or "")
+
+
+def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    profile = tmp / "profile"
+    profile.mkdir(exist_ok=True)
+    return subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", *args],
+        capture_output=True, text=True, timeout=180, check=False)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reports")
+    results = report.reproduce("fixture_run", out, quick=True, datasets=DATA,
+                               only=["00_overview", "01_startup"], progress=lambda _m: None)
+    assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
+    return out
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_with_content(built, tmp_path, page):
+    from PIL import Image
+
+    png = tmp_path / "page.png"
+    done = _chromium(tmp_path, "--window-size=1280,2000", f"--screenshot={png}",
+                     (built / page).as_uri())
+    assert png.exists() and png.stat().st_size > 0, done.stderr[-2000:]
+    with Image.open(png) as img:
+        colours = img.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is None or len(colours) > 16, f"{page} renders almost blank"
+
+    dom = _chromium(tmp_path, "--dump-dom", (built / page).as_uri()).stdout
+    assert "virtbench" in dom and "fixture_run" in dom
+    assert "<script" not in dom
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_images_are_embedded_and_decode(built, page):
+    parser = _Links()
+    parser.feed((built / page).read_text())
+    assert parser.images, f"{page} has no image"
+    for src in parser.images:
+        assert src.startswith("data:image/"), src[:80]
+        header, _, payload = src.partition(",")
+        assert header.endswith(";base64")
+        try:
+            raw = base64.b64decode(payload, validate=True)
+        except binascii.Error as exc:
+            pytest.fail(f"{page}: an image does not decode: {exc}")
+        assert raw[:8] == b"\x89PNG\r\n\x1a\n" or raw[:2] == b"\xff\xd8", header
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_local_links_and_data_exist(built, page):
+    parser = _Links()
+    parser.feed((built / page).read_text())
+    data = [h for h in parser.hrefs if h.startswith(f"{report.DATA_DIR}/")]
+    assert {Path(h).name for h in data} == {"results.csv", "host.json"}
+    assert all(h.startswith(f"{report.DATA_DIR}/fixture_run/") for h in data)
+    for href in parser.hrefs:
+        url = urlparse(href)
+        if url.scheme or href.startswith("#"):
+            continue
+        target = built / unquote(url.path)
+        assert target.is_file(), f"{page} links {href}, which does not exist"
+    assert (built / "data" / "fixture_run" / "results.csv").read_bytes() == (
+        DATA / "fixture_run" / "results.csv").read_bytes()
+
