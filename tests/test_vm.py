@@ -521,7 +521,7 @@ def test_kvm_probe_really_boots_and_doctor_shows_the_decision():
         assert decision.usable or decision.console_tail or decision.run_state
     out = io.StringIO()
     with redirect_stdout(out):
-        assert cli.main(["doctor", "--family", "vm"]) == 0
+        assert cli.main(["doctor", "--family", "vm", "--verbose"]) == 0
     text = out.getvalue()
     assert "qemu-kvm/microvm" in text and "qemu-tcg/microvm" in text
     assert decision.summary.split(":")[0] in text
