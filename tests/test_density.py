@@ -86,3 +86,20 @@ def test_instance_memory_of_a_process_has_no_cgroup_rows_and_keeps_the_guest_siz
     for m in out:
         catalog.validate("memory", m.metric, m.unit, m.conditions)
         assert m.conditions["guest_memory_mib"] == "256"
+
+
+def test_a_platform_without_long_running_instances_gets_reason_rows():
+    from virtbench.experiments.core import Params
+    from virtbench.experiments.cross import measure_instance_memory
+    from virtbench.platforms.base import Availability, Platform, Workload
+
+    class NoInstances(Platform):
+        family, variant = "wasm", "test/embedded"
+
+        def check(self) -> Availability:
+            return Availability(True)
+
+    out = measure_instance_memory(NoInstances(), Workload("http"), Params(quick=True))
+    assert {(m.metric, m.conditions["state"]) for m in out} == {
+        (k, s) for k in ("instance_rss", "instance_pss") for s in ("idle", "loaded")}
+    assert all(m.value is None and "Platform.instance" in m.reason for m in out)

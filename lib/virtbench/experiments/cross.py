@@ -128,8 +128,10 @@ def measure_instance_memory(plat: Platform, wl: Workload, params: Params) -> lis
         try:
             handle = stack.enter_context(plat.instance(wl, port=port))
         except NotSupported as exc:
-            raise NotSupported(f"the memory of a running server instance is read through "
-                               f"Platform.instance: {exc}") from exc
+            reason = (f"not supported: the memory of a running server instance is read "
+                      f"through Platform.instance: {exc}")
+            return [Measurement.missing(m, "MiB", reason, conditions={"state": s})
+                    for m in ("instance_rss", "instance_pss") for s in ("idle", "loaded")]
         time.sleep(1.0)  # let start-up work finish
         idle = read_memory(handle.pids, handle.cgroup_pid)
         report, loaded = _sample_during(handle, lambda: run_wrk(port, **cfg))
