@@ -164,7 +164,7 @@ def measure_idle_cpu(plat: Platform, wl: Workload, params: Params) -> list[Measu
 #: Most idle instances started per repetition, by family: (quick, full). Enough small
 #: instances for their sum to rise above the host's MemAvailable noise; a VM is bounded by
 #: the memory budget first.
-DENSITY_MAX = {"native": (200, 300), "docker": (40, 200), "wasm": (40, 150), "vm": (4, 16)}
+DENSITY_MAX = {"native": (400, 500), "docker": (60, 200), "wasm": (80, 200), "vm": (6, 16)}
 DENSITY_FLOOR_MIB = 1024  # never leave the host with less MemAvailable than this
 SLOPES = (  # metric, what its readings sum
     ("memory_per_instance", "the host's MemAvailable drop since 0 instances"),
