@@ -65,8 +65,14 @@ def test_http_on_each_family(tmp_path, variant):
 def test_idle_cpu_and_density_on_each_family(tmp_path, variant):
     idle = measured(run(tmp_path / "idle", "cpu_usage", variant))
     assert idle["value"].iloc[0] >= 0  # the 49.x CLI cannot serve http: an idle mem instance
-    density = measured(run(tmp_path / "density", "density", variant)).set_index("metric")
-    assert density.loc["pss_per_instance", "value"] > 0
+    rows = run(tmp_path / "density", "density", variant)
+    rows = rows[rows["conditions"] == ""]  # one host process per instance (not packed)
+    assert (rows["value"].dropna() > 0).all()  # a value or a bound, never a negative number
+    # at 3 instances the summed RSS rises linearly; PSS (shared pages of the containerd
+    # shims split anew with each one) may still be only bounded
+    assert measured(rows).set_index("metric").loc["rss_per_instance", "value"] > 0
+    pss = rows.set_index("metric").loc["pss_per_instance"]
+    assert pss["value"] > 0 or pss["reason"].startswith("below ")
 
 
 @pytest.mark.parametrize("variant", ["docker/runc", "wasmtime-cli/jit", "qemu-tcg/microvm"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from virtbench.catalog import VALUES
-from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu
+from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu, measure_memory
 from virtbench.experiments.core import Params
 from virtbench.platforms import docker_engine
 from virtbench.platforms.base import Workload
@@ -367,6 +367,14 @@ def test_engine_starts_runs_a_container_and_leaves_nothing_behind(engine_root: P
             assert _get(18931) == b"Hello, world\n"
             assert "docker-proxy" in handle.info["path"] and len(handle.pids) == 3
         assert int(handle.info["requests"]) >= 2  # readiness probe + our GET
+
+        served = {(m.metric, m.conditions["state"]): m.value for m in measure_memory(
+            plat, Workload("http"), Params(quick=True, options={"http_duration_s": 1}))}
+        for state in ("idle", "loaded"):
+            # the shim (about 13 MiB) and docker-proxy are host processes of the instance
+            assert served["instance_rss", state] > 5
+            assert served["instance_footprint", state] > served["instance_cgroup", state] > 0
+        assert served["instance_rss", "loaded"] >= served["instance_rss", "idle"]
 
         shell = plat.run_timed(plat.ensure_image(busybox_spec()),
                                ["/bin/sh", "-c", "echo shell-ok"], "none")

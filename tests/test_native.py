@@ -108,3 +108,15 @@ def test_http_instance_serves_on_loopback(native):
 def test_user_command_runs_like_a_builtin(native):
     ms = {m.metric: m for m in native.startup(Workload("true", command=("/bin/true",)))}
     assert ms["startup"].value > 0
+
+
+def test_http_instance_memory_idle_and_peak_under_load(native):
+    params = Params(quick=True, options={"http_duration_s": 1})
+    ms = {(m.metric, m.conditions["state"]): m for m in
+          measure_memory(native, Workload("http"), params)}
+    assert set(ms) == {(k, s) for k in ("instance_rss", "instance_pss")
+                       for s in ("idle", "loaded")}
+    idle, peak = ms["instance_rss", "idle"].value, ms["instance_rss", "loaded"].value
+    assert 0 < idle <= peak < 64  # a small C server; the peak is VmHWM after the load
+    assert 0 < ms["instance_pss", "idle"].value <= idle
+    assert "wrk" in ms["instance_pss", "loaded"].description

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -42,3 +43,45 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class MemoryReading:
+    """Memory of one instance's host processes at one moment, in MiB.
+
+    ``rss``/``hwm``/``pss``: summed VmRSS, VmHWM and PSS of the processes; ``cgroup``: the
+    usage of the instance's own cgroup (None without one); ``outside_rss``: summed VmRSS of
+    the processes outside that cgroup (a container's shim and docker-proxy).
+    """
+
+    rss: float
+    hwm: float
+    pss: float
+    cgroup: float | None = None
+    outside_rss: float = 0.0
+
+    @property
+    def footprint(self) -> float | None:
+        """The cgroup's usage plus the RSS of the processes outside it (None without one)."""
+        return None if self.cgroup is None else self.cgroup + self.outside_rss
+
+
+def read_memory(pids: Iterable[int], cgroup_pid: int | None = None) -> MemoryReading:
+    """Sum the memory counters of ``pids``; read the cgroup of ``cgroup_pid`` if given.
+
+    Processes that have exited count 0. The cgroup is the memory cgroup of ``cgroup_pid``
+    (cgroup v1 or v2): its usage covers every process in it, page cache included.
+    """
+    from virtbench.platforms.docker_cgroup import cgroup_memory
+    from virtbench.process import read_proc_status
+
+    pids = list(dict.fromkeys(pids))
+    statuses = {p: read_proc_status(p) for p in pids}
+    rss = sum(s.get("VmRSS", 0) for s in statuses.values()) / 1024
+    hwm = sum(s.get("VmHWM", 0) for s in statuses.values()) / 1024
+    pss = sum(s.get("Pss", 0) for s in statuses.values()) / 1024
+    if cgroup_pid is None:
+        return MemoryReading(rss, hwm, pss)
+    usage = cgroup_memory(cgroup_pid).usage / (1 << 20)
+    outside = sum(s.get("VmRSS", 0) for p, s in statuses.items() if p != cgroup_pid) / 1024
+    return MemoryReading(rss, hwm, pss, usage, outside)

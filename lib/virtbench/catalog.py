@@ -33,8 +33,11 @@ CONDITIONS: dict[str, str] = {
                   "condition: the cache is off, -C cache=n)",
     "module": "what the runtime starts from: precompiled (compiled code from a primed cache; "
               "no condition: the .wasm module)",
-    "state": "the instance's memory state when read: idle (mem 0) | loaded (holding and "
-             "having touched the loaded buffer, option mem_mib)",
+    "state": "the instance's state when its memory was read. The mem workload: idle (mem 0) | "
+             "loaded (holding and having touched the buffer of option mem_mib). The http "
+             "workload (instance_* metrics): idle (serving, nobody calling, 1 s after ready) "
+             "| loaded (the peak while wrk loads it: VmHWM or the largest of the samples "
+             "taken during the load)",
     "guest_memory_mib": "memory of the VM guest in MiB (a decimal integer: 128 | 256 | 512)",
     "attack": "the co-located attacker's resource: cpu | mem | io | fd | proc",
     "limits": "whether the attacker ran under the platform's limits (isolation.LIMITS): "
@@ -96,6 +99,7 @@ class Metric:
 _MS, _MIB, _B = "ms", "MiB", "B"
 _NOOP = "of the no-op workload"
 _STATE = ("state",)
+_ADDS = "memory one running http server instance adds to the host"
 
 
 def _startup() -> list[Metric]:
@@ -200,7 +204,33 @@ def _memory() -> list[Metric]:
                "Docker: VmRSS of dockerd (shared by all containers)", _STATE),
         Metric("containerd_rss", e, _MIB, "lower",
                "Docker: VmRSS of containerd (shared by all containers)", _STATE),
+        # the running service (http workload): one counter family for every platform
+        Metric("instance_rss", e, _MIB, "lower",
+               f"{_ADDS}: the summed VmRSS of its host processes (the server process; the "
+               "container's init, its containerd shim and docker-proxy; the engine's "
+               "process; QEMU). loaded: the summed VmHWM after the wrk load",
+               ("state", "guest_memory_mib")),
+        Metric("instance_pss", e, _MIB, "lower",
+               f"{_ADDS}: the summed PSS (smaps_rollup) of its host processes, shared pages "
+               "split among their users. loaded: the largest sum sampled every 0.25 s "
+               "during the wrk load", ("state", "guest_memory_mib")),
+        Metric("instance_cgroup", e, _MIB, "lower",
+               f"{_ADDS}, by the platform's own accounting: Docker, the usage of the "
+               "container's cgroup (memory.current or memory.usage_in_bytes, page cache "
+               "included). loaded: the largest usage sampled during the wrk load", _STATE),
+        Metric("instance_footprint", e, _MIB, "lower",
+               f"{_ADDS}: Docker, instance_cgroup plus the VmRSS of the instance's host "
+               "processes outside the cgroup (containerd shim, docker-proxy); the shared "
+               "daemons are not included. loaded: taken at the sample of largest cgroup "
+               "usage", _STATE),
     ]
+
+
+_SLOPE = ("one repetition's least-squares slope (MiB per instance) of")
+_OVER = (" over the number of idle instances started one after another (readings at "
+         "checkpoints, from 0 instances); the repetition is the sample, the readings "
+         "within it are not; no value (reason: an upper bound) when the fit's 95% CI "
+         "includes 0, and never a negative value")
 
 
 def _others() -> list[Metric]:
@@ -263,14 +293,23 @@ def _others() -> list[Metric]:
                "on-CPU time of an idle instance's host processes over a fixed window "
                "starting 1 s after it was ready (schedstat)"),
         Metric("memory_per_instance", "density", _MIB, "lower",
-               "least-squares slope of the host's MemAvailable drop over the number of idle "
-               "instances"),
+               f"{_SLOPE} the host's MemAvailable drop{_OVER}"),
         Metric("pss_per_instance", "density", _MIB, "lower",
-               "least-squares slope of the summed PSS of the instances' host processes over "
-               "the number of idle instances (packing one_process: the PSS of one engine "
-               "process over the number of idle instances it holds)", ("packing",)),
+               f"{_SLOPE} the summed PSS of the instances' host processes{_OVER} (packing "
+               "one_process: the PSS of one engine process over the number of idle "
+               "instances it holds)", ("packing",)),
+        Metric("rss_per_instance", "density", _MIB, "lower",
+               f"{_SLOPE} the summed VmRSS of the instances' host processes{_OVER}"),
+        Metric("cgroup_per_instance", "density", _MIB, "lower",
+               f"{_SLOPE} the summed usage of the instances' own cgroups (Docker: the "
+               f"containers' cgroups){_OVER}"),
+        Metric("memory_per_instance_bound", "density", _MIB, "lower",
+               "when memory_per_instance is not distinguishable from zero (the 95% CI of "
+               "its fit includes 0): the upper end of that CI, an upper bound of the memory "
+               "per instance at the number of instances started (tag instances)"),
         Metric("instances_per_8gib", "density", "instances", "higher",
-               "8192 MiB divided by memory_per_instance"),
+               "8192 MiB divided by memory_per_instance (only when that slope is above "
+               "zero with 95% confidence)"),
         Metric("victim_alone", "isolation", _MS, "lower",
                "median compute time of 3 runs of the cpu victim with no attacker (timed "
                "inside the workload)"),
@@ -297,7 +336,8 @@ CATALOG: dict[tuple[str, str], Metric] = {
 #: The rows written for an experiment when nothing was measured: (metric, conditions).
 PRIMARY: dict[str, tuple[tuple[str, Mapping[str, str]], ...]] = {
     "startup": (("startup", {}), ("peak_rss", {})),
-    "memory": (("rss", {"state": "idle"}), ("rss", {"state": "loaded"})),
+    "memory": (("rss", {"state": "idle"}), ("rss", {"state": "loaded"}),
+               ("instance_rss", {"state": "idle"}), ("instance_rss", {"state": "loaded"})),
     "disk": (("artifact_size", {}),),
     "cpu": tuple((m, {"kernel": k}) for k in VALUES["kernel"]
                  for m in ("wall_time", "compute_time")),

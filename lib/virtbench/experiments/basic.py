@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from virtbench import catalog, platforms
 from virtbench.experiments.core import Experiment, Option, Params, register
+from virtbench.experiments.cross import measure_instance_memory
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.results import Measurement
 from virtbench.workloads import as_number
@@ -22,7 +23,13 @@ def measure_startup(plat: Platform, wl: Workload, params: Params) -> list[Measur
 
 
 def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
-    """Idle and loaded memory of one instance; the loaded size is a parameter."""
+    """Idle and loaded memory of one instance.
+
+    ``mem``: the instance holding nothing, then a buffer of option ``mem_mib``. ``http``: the
+    memory a running server adds to the host, idle and at its peak under wrk load.
+    """
+    if wl.builtin and wl.name == "http":
+        return measure_instance_memory(plat, wl, params)
     loaded = int(params.options.get("mem_mib", 16 if params.quick else 64))
     out = []
     for mib, state in ((0, "idle"), (loaded, "loaded")):
@@ -258,10 +265,14 @@ register(Experiment(
     measure_startup,
     workloads=("noop",), reps=8, quick_reps=5, warmup=1))
 register(Experiment(
-    "memory", "memory of one instance, idle and holding a loaded buffer",
+    "memory", "memory of one instance: the mem workload idle and holding a buffer; the http "
+    "server idle and at its peak under wrk load",
     measure_memory,
-    workloads=("mem",), reps=3, quick_reps=2, warmup=0,
-    options={"mem_mib": Option(int, 1, 65536, "MiB the loaded instance holds")}))
+    workloads=("mem", "http"), reps=3, quick_reps=2, warmup=0,
+    options={"mem_mib": Option(int, 1, 65536, "MiB the loaded mem instance holds"),
+             "http_duration_s": Option(float, 0.1, 3600, "seconds of wrk load (http)"),
+             "http_threads": Option(int, 1, 1024, "wrk threads (http)"),
+             "http_connections": Option(int, 1, 100_000, "open connections (http)")}))
 register(Experiment(
     "disk", "bytes on disk needed to run the workloads",
     measure_disk, workloads=("noop",), once=True))

@@ -6,13 +6,14 @@ instance, with the host processes that make it up (for CPU and memory accounting
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import ExitStack
 
-from virtbench.accounting import cpu_ns, free_port, mem_available_kib
+from virtbench.accounting import MemoryReading, cpu_ns, free_port, mem_available_kib, read_memory
 from virtbench.experiments.core import Experiment, Option, Params, register
 from virtbench.loadgen import run_wrk
-from virtbench.platforms.base import NotSupported, Platform, Workload
+from virtbench.platforms.base import Handle, NotSupported, Platform, Workload
 from virtbench.process import read_proc_status
 from virtbench.results import Measurement
 from virtbench.stats import fit_slope
@@ -60,6 +61,92 @@ def measure_http(plat: Platform, wl: Workload, params: Params) -> list[Measureme
     return out
 
 
+SAMPLE_S = 0.25  # interval of the memory samples taken during a wrk load
+
+
+def _sample_during(handle: Handle, work) -> tuple[object, list[MemoryReading]]:
+    """Run ``work()`` in a thread; read the instance's memory every SAMPLE_S until it ends."""
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = work()
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    samples = []
+    while thread.is_alive():
+        samples.append(read_memory(handle.pids, handle.cgroup_pid))
+        thread.join(SAMPLE_S)
+    samples.append(read_memory(handle.pids, handle.cgroup_pid))
+    if "error" in result:
+        raise result["error"]
+    return result["value"], samples
+
+
+def instance_memory_rows(idle: MemoryReading, loaded: list[MemoryReading], hwm: float,
+                         pids: int, setting: str, tags: dict[str, str],
+                         conditions: dict[str, str]) -> list[Measurement]:
+    """The instance_* rows of one http instance: idle, and the peak under load."""
+    who = f"{pids} host process(es) of the instance"
+    out = []
+    for state, rss, pss, rss_what, pss_what in (
+            ("idle", idle.rss, idle.pss, "summed VmRSS", "summed PSS"),
+            ("loaded", hwm, max(r.pss for r in loaded), "summed VmHWM (peak RSS) after the "
+             f"load ({setting})", f"largest summed PSS of {len(loaded)} samples every "
+             f"{SAMPLE_S:g} s during the load ({setting})")):
+        cond = {**conditions, "state": state}
+        when = ("idle, 1 s after the server was ready, nobody calling" if state == "idle"
+                else "peak under load")
+        out.append(Measurement("instance_rss", rss, "MiB", f"{rss_what} of the {who}; {when}",
+                               tags=tags, conditions=cond))
+        out.append(Measurement("instance_pss", pss, "MiB", f"{pss_what} of the {who}; {when}",
+                               tags=tags, conditions=cond))
+    if idle.cgroup is not None:
+        top = max(loaded, key=lambda r: r.cgroup or 0.0)
+        for state, reading, when in (
+                ("idle", idle, "idle, 1 s after the server was ready"),
+                ("loaded", top, f"the largest of {len(loaded)} samples every {SAMPLE_S:g} s "
+                                f"during the load ({setting})")):
+            cond = {"state": state}
+            out.append(Measurement("instance_cgroup", reading.cgroup, "MiB",
+                                   f"usage of the instance's cgroup (page cache included); "
+                                   f"{when}", tags=tags, conditions=cond))
+            out.append(Measurement("instance_footprint", reading.footprint, "MiB",
+                                   "cgroup usage plus the summed VmRSS of the instance's host "
+                                   f"processes outside it ({reading.outside_rss:.2f} MiB: shim, "
+                                   f"docker-proxy); {when}", tags=tags, conditions=cond))
+    return out
+
+
+def measure_instance_memory(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
+    """Memory a running ``http`` server instance adds to the host: idle, and peak under wrk."""
+    cfg = wrk_settings(params)
+    port = free_port()
+    with ExitStack() as stack:
+        try:
+            handle = stack.enter_context(plat.instance(wl, port=port))
+        except NotSupported as exc:
+            reason = (f"not supported: the memory of a running server instance is read "
+                      f"through Platform.instance: {exc}")
+            return [Measurement.missing(m, "MiB", reason, conditions={"state": s})
+                    for m in ("instance_rss", "instance_pss") for s in ("idle", "loaded")]
+        time.sleep(1.0)  # let start-up work finish
+        idle = read_memory(handle.pids, handle.cgroup_pid)
+        report, loaded = _sample_during(handle, lambda: run_wrk(port, **cfg))
+        hwm = read_memory(handle.pids, handle.cgroup_pid).hwm
+    setting = (f"wrk -t{cfg['threads']} -c{cfg['connections']} -d{cfg['duration_s']:g}s, "
+               f"{report.requests_per_s:.0f} req/s")
+    tags = {k: str(v) for k, v in {**cfg, **handle.info}.items()}
+    tags["pids"] = str(len(handle.pids))
+    conditions = ({"guest_memory_mib": handle.info["guest_memory_mib"]}
+                  if "guest_memory_mib" in handle.info else {})
+    return instance_memory_rows(idle, loaded, hwm, len(handle.pids), setting, tags,
+                                conditions)
+
+
 def measure_idle_cpu(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     """Host CPU used by one idle instance over a fixed window: an http server nobody calls,
     or, on a variant that cannot serve http, an idle ``mem 0`` instance (its guest blocked
@@ -86,66 +173,105 @@ def measure_idle_cpu(plat: Platform, wl: Workload, params: Params) -> list[Measu
         workload=workload, tags={k: str(v) for k, v in handle.info.items()})]
 
 
-def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
-    """Start idle instances until a memory budget or a count is reached; fit MiB per instance."""
-    o = params.options
-    budget_mib = float(o.get("density_budget_mib", 1024 if params.quick else 4096))
-    max_n = int(o.get("density_max", 4 if params.quick else 12))
-    counts, drops, pss = [0], [0.0], [0.0]
-    failure = ""
-    pids: list[int] = []
-    with ExitStack() as stack:
-        start = mem_available_kib()
-        for n in range(1, max_n + 1):
-            try:
-                handle = stack.enter_context(plat.instance(wl, ["0", IDLE_HOLD_MS]))
-            except Exception as exc:  # the limit this experiment looks for
-                failure = f"instance {n} failed: {exc}"
-                break
-            pids += handle.pids
-            time.sleep(0.3)
-            counts.append(n)
-            drops.append((start - mem_available_kib()) / 1024)
-            pss.append(sum(read_proc_status(p).get("Pss", 0) for p in pids) / 1024)
-            if drops[-1] >= budget_mib:
-                break
-    desc = ("slope of the host's MemAvailable drop over the number of idle instances "
-            f"(mem 0, up to {max_n} instances or {budget_mib:g} MiB), least squares")
-    if len(counts) < 3:
-        return [Measurement.missing("memory_per_instance", "MiB",
-                                    f"only {len(counts) - 1} instance(s) started; {failure}")]
-    slope, pss_slope = fit_slope(counts, drops), fit_slope(counts, pss)
-    tags = {"instances": str(counts[-1]), "slope_ci_low": f"{slope.low:.3f}",
-            "slope_ci_high": f"{slope.high:.3f}", "stopped_by": failure or "count or budget"}
-    out = [
-        Measurement("memory_per_instance", slope.value, "MiB", desc, tags=tags),
-        Measurement("pss_per_instance", pss_slope.value, "MiB",
-                    "slope of the summed PSS of the instances' host processes over the number "
-                    "of idle instances (memory outside them, e.g. a daemon or a guest's "
-                    "kernel pages, is not in it)", tags=tags),
-    ]
-    out += in_one_process(plat, wl, max_n)
-    if slope.low > 0:
-        out.append(Measurement("instances_per_8gib", 8192 / slope.value, "instances",
+#: Most idle instances started per repetition, by family: (quick, full). Enough small
+#: instances for their sum to rise above the host's MemAvailable noise; a VM is bounded by
+#: the memory budget first.
+DENSITY_MAX = {"native": (400, 500), "docker": (60, 200), "wasm": (80, 200), "vm": (6, 16)}
+DENSITY_FLOOR_MIB = 1024  # never leave the host with less MemAvailable than this
+SLOPES = (  # metric, what its readings sum
+    ("memory_per_instance", "the host's MemAvailable drop since 0 instances"),
+    ("pss_per_instance", "the summed PSS of the instances' host processes"),
+    ("rss_per_instance", "the summed VmRSS of the instances' host processes"),
+    ("cgroup_per_instance", "the summed usage of the instances' cgroups"),
+)
+
+
+def density_settings(plat: Platform, params: Params) -> dict[str, float]:
+    """Count, memory budget and time limit of one density repetition (options override)."""
+    o, q = params.options, params.quick
+    return {"max_n": int(o.get("density_max", DENSITY_MAX.get(plat.family, (40, 150))[0 if q
+                                                                                    else 1])),
+            "budget_mib": float(o.get("density_budget_mib", 1024 if q else 4096)),
+            "time_s": float(o.get("density_time_s", 60 if q else 600))}
+
+
+def checkpoints(max_n: int, readings: int = 20) -> set[int]:
+    """Counts at which the density experiment reads memory: 0, 1, 2 and about ``readings``
+    evenly spaced counts up to ``max_n``."""
+    step = max(1, max_n // readings)
+    return {0, 1, 2, max_n, *range(step, max_n + 1, step)}
+
+
+def slope_rows(counts: list[int], series: dict[str, list[float]], tags: dict[str, str],
+               described: str) -> list[Measurement]:
+    """One repetition's density rows from its readings (``series``: metric -> MiB per count).
+
+    Each slope is this repetition's one sample. A slope whose 95% CI is above zero is a
+    value; one whose CI includes zero is an upper bound (a row with no value and the bound in
+    its reason, plus ``memory_per_instance_bound`` for MemAvailable); one whose CI is below
+    zero (memory came back while instances started: other activity on the host) is no
+    figure. None of them is ever a negative value.
+    """
+    n = counts[-1]
+    out: list[Measurement] = []
+    per: float | None = None
+    bound: float | None = None
+    for metric, what in SLOPES:
+        ys = series.get(metric)
+        if ys is None:
+            continue
+        if len(counts) < 3:
+            out.append(Measurement.missing(metric, "MiB", f"only {n} instance(s) started, "
+                                           f"{len(counts)} reading(s): no slope", tags=tags))
+            continue
+        est = fit_slope(counts, ys)
+        t = {**tags, "slope": f"{est.value:.4f}", "slope_ci_low": f"{est.low:.4f}",
+             "slope_ci_high": f"{est.high:.4f}"}
+        ci = f"slope {est.value:.3f}, 95% CI [{est.low:.3f}, {est.high:.3f}] MiB"
+        if est.low > 0:
+            out.append(Measurement(metric, est.value, "MiB",
+                                   f"least-squares slope of {what} over {len(counts)} readings "
+                                   f"at 0..{n} idle instances ({described}); fit {ci}",
+                                   tags=t))
+            if metric == "memory_per_instance":
+                per = est.value
+        elif est.high > 0:
+            out.append(Measurement.missing(
+                metric, "MiB", f"below {est.high:.2f} MiB per instance at {n} instances: "
+                f"{what} does not rise above the host's noise ({ci} includes 0)", tags=t))
+            if metric == "memory_per_instance":
+                bound = est.high
+                out.append(Measurement(
+                    "memory_per_instance_bound", est.high, "MiB",
+                    f"upper end of the 95% CI of the MemAvailable slope at {n} instances "
+                    f"({ci} includes 0): an upper bound, not an estimate", tags=t))
+        else:
+            out.append(Measurement.missing(
+                metric, "MiB", f"{what} fell while {n} instances started ({ci} below 0): "
+                "memory was freed elsewhere on the host; no per-instance figure", tags=t))
+    if per is not None:
+        out.append(Measurement("instances_per_8gib", 8192 / per, "instances",
                                "8 GiB (8192 MiB) divided by memory_per_instance (host "
                                "MemAvailable drop per instance)", tags=tags))
     else:
+        more = (f"; at most {bound:.2f} MiB per instance, so at least {8192 / bound:.0f} "
+                f"instances per 8 GiB" if bound else "")
         out.append(Measurement.missing(
             "instances_per_8gib", "instances",
-            f"memory per instance is not distinguishable from zero (slope 95% CI "
-            f"[{slope.low:.2f}, {slope.high:.2f}] MiB): below the noise of the host's "
-            "MemAvailable; see pss_per_instance", tags=tags))
+            f"memory_per_instance has no value at {n} instances{more}; see pss_per_instance",
+            tags=tags))
     return out
 
 
 def in_one_process(plat: Platform, wl: Workload, max_n: int) -> list[Measurement]:
     """The marginal PSS of one more idle instance in a running engine: a fresh host process
-    holding n = 1..max_n idle instances each time (only variants that can hold several)."""
+    holding n idle instances, for about ten counts n up to ``max_n`` (only variants that can
+    hold several)."""
     if not plat.instances_per_process:
         return []
     counts, pss = [], []
     try:
-        for n in range(1, max_n + 1):
+        for n in sorted(checkpoints(max_n, readings=8) - {0}):
             with plat.instance(wl, ["0", IDLE_HOLD_MS], count=n) as handle:
                 time.sleep(0.3)
                 pss.append(sum(read_proc_status(p).get("Pss", 0) for p in handle.pids) / 1024)
@@ -161,11 +287,78 @@ def in_one_process(plat: Platform, wl: Workload, max_n: int) -> list[Measurement
     fit = fit_slope(counts, pss)
     return [Measurement(
         "pss_per_instance", fit.value, "MiB",
-        f"slope of the PSS of one host process holding n = 1..{counts[-1]} idle instances "
+        f"slope of the PSS of one host process holding n idle instances ({len(counts)} counts "
+        f"up to {counts[-1]}) "
         "(mem 0, each its own store/instance in one engine; a fresh process per n), least "
         "squares", conditions=cond,
         tags={"instances": str(counts[-1]), "slope_ci_low": f"{fit.low:.3f}",
               "slope_ci_high": f"{fit.high:.3f}", "pss_one_mib": f"{pss[0]:.2f}"})]
+
+
+def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
+    """Start idle instances until a count, a memory budget or a time limit; fit MiB per instance.
+
+    Memory is read at checkpoints (0 instances and about 20 counts up to the most): the
+    host's MemAvailable, and the summed PSS and RSS of every live instance's host processes
+    (plus the usage of their cgroups for containers).
+    """
+    cfg = density_settings(plat, params)
+    max_n, budget, limit = int(cfg["max_n"]), cfg["budget_mib"], cfg["time_s"]
+    marks = checkpoints(max_n)
+    counts: list[int] = []
+    series: dict[str, list[float]] = {m: [] for m, _ in SLOPES}
+    handles: list[Handle] = []
+    stopped = f"count {max_n}"
+    t0 = time.monotonic()
+
+    def read(n: int, start: int) -> float:
+        time.sleep(0.2)  # let the last start's page-ins and frees settle
+        available = mem_available_kib()
+        readings = [read_memory(h.pids, h.cgroup_pid) for h in handles]
+        counts.append(n)
+        series["memory_per_instance"].append((start - available) / 1024)
+        series["pss_per_instance"].append(sum(r.pss for r in readings))
+        series["rss_per_instance"].append(sum(r.rss for r in readings))
+        series["cgroup_per_instance"].append(sum(r.cgroup or 0.0 for r in readings))
+        return available / 1024
+
+    with ExitStack() as stack:
+        start = mem_available_kib()
+        read(0, start)
+        for n in range(1, max_n + 1):
+            try:
+                handles.append(stack.enter_context(plat.instance(wl, ["0", IDLE_HOLD_MS])))
+            except NotSupported:
+                if n == 1:
+                    raise
+                stopped = f"instance {n} could not start"
+                break
+            except Exception as exc:  # the limit this experiment looks for
+                if n == 1:
+                    raise
+                stopped = f"instance {n} failed: {exc}"
+                break
+            over_time = time.monotonic() - t0 >= limit
+            if n in marks or over_time:
+                available = read(n, start)
+                if series["memory_per_instance"][-1] >= budget:
+                    stopped = f"memory budget {budget:g} MiB"
+                    break
+                if available <= DENSITY_FLOOR_MIB:
+                    stopped = f"host MemAvailable at {available:.0f} MiB"
+                    break
+            if over_time:
+                stopped = f"time limit {limit:g} s"
+                break
+        if counts[-1] != len(handles):
+            read(len(handles), start)
+    if not any(h.cgroup_pid for h in handles):
+        del series["cgroup_per_instance"]
+    tags = {"instances": str(counts[-1]), "readings": str(len(counts)), "stopped_by": stopped,
+            "density_max": str(max_n), "seconds": f"{time.monotonic() - t0:.1f}"}
+    described = (f"mem 0, stopped by {stopped}; options density_max {max_n}, "
+                 f"density_budget_mib {budget:g}, density_time_s {limit:g}")
+    return slope_rows(counts, series, tags, described) + in_one_process(plat, wl, max_n)
 
 
 register(Experiment(
@@ -181,8 +374,12 @@ register(Experiment(
     workloads=("http",), reps=2, quick_reps=2, warmup=0,
     options={"idle_window_s": Option(float, 0.1, 3600, "seconds of the idle window")}))
 register(Experiment(
-    "density", "memory per idle instance (fitted slope) and instances per 8 GiB",
+    "density", "memory per idle instance (one fitted slope per repetition) and instances "
+    "per 8 GiB",
     measure_density,
-    workloads=("mem",), reps=2, quick_reps=1, warmup=0,
+    workloads=("mem",), reps=3, quick_reps=2, warmup=0,
     options={"density_budget_mib": Option(float, 1, 1 << 20, "MiB of host memory to fill"),
-             "density_max": Option(int, 2, 10_000, "most instances to start")}))
+             "density_max": Option(int, 2, 10_000, "most instances to start (default by "
+                                   "family, DENSITY_MAX)"),
+             "density_time_s": Option(float, 1, 86_400, "seconds after which no more "
+                                      "instances are started")}))

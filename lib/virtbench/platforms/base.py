@@ -81,12 +81,15 @@ class Handle:
     its shim); ``port`` is the loopback port of a server instance; ``info`` free-form facts
     (container id, network path, engine version, limits applied) that go into row tags, and
     ``info["ready_line"]``: the workload's ``VB-READY ...`` line when the platform can see it.
+    ``cgroup_pid``: a process in the instance's own memory cgroup (a container's init), whose
+    cgroup counters are the platform's accounting of the instance; None when it has none.
     """
 
     pids: list[int]
     port: int | None = None
     ready_ns: int | None = None
     info: dict[str, str] = field(default_factory=dict)
+    cgroup_pid: int | None = None
 
 
 class Platform(ABC):

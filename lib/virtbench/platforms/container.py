@@ -572,7 +572,8 @@ class DockerPlatform(Platform):
                 if proxy:
                     pids.append(proxy)
                     info["docker_proxy_pid"] = str(proxy)
-                handle = Handle(pids=pids, port=port, ready_ns=ready, info=info)
+                handle = Handle(pids=pids, port=port, ready_ns=ready, info=info,
+                                cgroup_pid=pid)
                 yield handle
                 if is_http:
                     self._stop_server(cid, handle)
