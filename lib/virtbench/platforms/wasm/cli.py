@@ -20,7 +20,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import ClassVar
 
-from virtbench.cgroup import Cgroup
 from virtbench.loadgen import wait_http
 from virtbench.paths import cache_dir
 from virtbench.platforms.base import (
@@ -45,7 +44,6 @@ from virtbench.workloads import parse_result_line
 from .common import (
     DISK_WORKLOADS,
     GUEST_DIR,
-    HOST_LIMITS,
     WORKER_MARGIN_S,
     GuardRailError,
     Limits,
@@ -54,6 +52,7 @@ from .common import (
     one_instance,
     size_measurements,
     slope_measurement,
+    start_held,
 )
 from .engines import (
     EngineUnavailable,
@@ -284,18 +283,9 @@ class WasmtimeCli(WasmPlatform):
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vb-wasm-"))
             argv = self.run_argv(lim, preopen=workdir) + [str(module)] + \
                 substitute_workdir(args, GUEST_DIR)
-            host = {k: v for k, v in (limits or {}).items() if k in HOST_LIMITS}
             if limits:
                 info["limits"] = f"wasmtime memory {lim.memory_mib} MiB, timeout {lim.time_s:g} s"
-            if host:
-                group = stack.enter_context(Cgroup(host))
-                argv = group.wrap(argv)
-                info["limits"] += f"; host process in {group.describe()}"
-            inst = stack.enter_context(start_instance(argv, env=cli_env()))
-            ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
-            if ready is not None:
-                info["ready_line"] = inst.output[-1]
-            yield Handle([inst.pid], port=port, ready_ns=ready, info=info)
+            yield start_held(stack, argv, cli_env(), workload, limits, info, timeout, port)
 
     def disk(self) -> list[Measurement]:
         wasm = {name: self.module(Workload(name)) for name in DISK_WORKLOADS}

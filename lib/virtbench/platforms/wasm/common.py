@@ -13,11 +13,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from virtbench.platforms.base import NotSupported, RunOutcome, Workload
-from virtbench.process import Completed, ProcessTimeout, spawn_and_time
+from virtbench.cgroup import Cgroup
+from virtbench.platforms.base import Handle, NotSupported, RunOutcome, Workload
+from virtbench.process import Completed, ProcessTimeout, spawn_and_time, start_instance
 from virtbench.results import Measurement
 from virtbench.stats import fit_slope
 from virtbench.workloads import build, parse_result_line
@@ -327,3 +329,20 @@ def cached_artifact(out: Path, source: Path, engine: str, build: Callable[[Path]
     side.write_text(json.dumps(record))
     os.replace(side, _sidecar(out))
     return out
+
+
+def start_held(stack: ExitStack, argv: list[str], env: dict[str, str], workload: Workload,
+               limits: dict | None, info: dict[str, str], timeout: float,
+               port: int | None = None) -> Handle:
+    """Start a long-running engine process (in a host cgroup when ``limits`` ask for one),
+    wait for a built-in workload's ready line, and return its handle; ``stack`` stops it."""
+    host = {k: v for k, v in (limits or {}).items() if k in HOST_LIMITS}
+    if host:
+        group = stack.enter_context(Cgroup(host))
+        argv = group.wrap(argv)
+        info["limits"] = f"{info.get('limits', '')}; host process in {group.describe()}"
+    inst = stack.enter_context(start_instance(argv, env=env))
+    ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
+    if ready is not None:
+        info["ready_line"] = inst.output[-1]
+    return Handle([inst.pid], port=port, ready_ns=ready, info=info)

@@ -21,7 +21,6 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import ClassVar
 
-from virtbench.cgroup import Cgroup
 from virtbench.platforms.base import (
     Handle,
     NotSupported,
@@ -29,12 +28,11 @@ from virtbench.platforms.base import (
     Workload,
     substitute_workdir,
 )
-from virtbench.process import Completed, start_instance
+from virtbench.process import Completed
 from virtbench.results import Measurement
 
 from .common import (
     GUEST_DIR,
-    HOST_LIMITS,
     WARM_REPS,
     WORKER_MARGIN_S,
     Limits,
@@ -42,6 +40,7 @@ from .common import (
     check_guest,
     instance_measurements,
     outcome,
+    start_held,
     worker_env,
 )
 from .platform import WasmPlatform
@@ -213,13 +212,4 @@ class InProcess(WasmPlatform):
             if limits:
                 info["limits"] = (f"{self.variant} memory {lim.memory_mib} MiB per instance, "
                                   f"time {lim.time_s:g} s ({self.stopper})")
-            host = {k: v for k, v in (limits or {}).items() if k in HOST_LIMITS}
-            if host:
-                group = stack.enter_context(Cgroup(host))
-                argv = group.wrap(argv)
-                info["limits"] += f"; host process in {group.describe()}"
-            inst = stack.enter_context(start_instance(argv, env=worker_env()))
-            ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
-            if ready is not None:
-                info["ready_line"] = inst.output[-1]
-            yield Handle([inst.pid], port=port, ready_ns=ready, info=info)
+            yield start_held(stack, argv, worker_env(), workload, limits, info, timeout, port)
