@@ -515,3 +515,24 @@ def test_io_rows_without_cache_or_fs_conditions_are_warm_on_a_host_directory():
     assert wanted({"cache": "cold"}, {"fs": "host", "cache": "cold"})
     assert not wanted({"fs": "memory", "cache": "warm"}, {"fs": "host"})
     assert not wanted({"fs": "memory"}, None)
+
+
+def test_aspect_verdicts_combine_a_family_and_feed_the_matrix(pub):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from virtbench import plots
+
+    fast = [200.0, 201.0, 202.0, 203.0, 204.0, 205.0]
+    slow = [3000.0, 3001.0, 3002.0, 3003.0, 3004.0, 3005.0]
+    ds = rows(*reps("docker/runc", "docker", "startup", "startup", "ms", fast),
+              *reps("docker/runc-host", "docker", "startup", "startup", "ms", slow),
+              *reps("wasmtime-cli/jit", "wasm", "startup", "startup_process", "ms", fast[:3]))
+    check = claims.check(ds, keys=["seed:core:startup"], pub=pub)
+    cells = claims.aspect_verdicts(check, {"startup": lambda c: c["key"] == "seed:core:startup"},
+                                   ["Docker", "Wasm"]).set_index("system")
+    assert cells.loc["Docker", "verdict"] == "mixed"
+    assert cells.loc["Docker", "measured"] == "here 202-3002 ms"  # 3 significant digits
+    assert cells.loc["Wasm", "verdict"] == "inconclusive"
+    fig = plots.verdict_matrix(cells.reset_index(), "t")
+    assert len(fig.axes[0].patches) == 2

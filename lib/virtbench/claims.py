@@ -768,3 +768,38 @@ def to_records(check_table: pd.DataFrame) -> dict[str, Any]:
 def lines_in(check_table: pd.DataFrame, verdicts: Sequence[str]) -> pd.DataFrame:
     """The lines whose verdict family is one of ``verdicts``."""
     return check_table[[verdict_class(v) in verdicts for v in check_table["verdict"]]]
+
+
+def aspect_verdicts(check_table: pd.DataFrame, aspects: dict[str, Any],
+                    systems: Sequence[str]) -> pd.DataFrame:
+    """One cell per (aspect, published system) for a verdict matrix: the claim-level verdicts
+    of its lines combined (agreeing, else "mixed"; none tallied: the most informative class),
+    the claim as published and the range of measured medians.
+
+    ``aspects`` maps a name to a function selecting the check lines of that aspect.
+    """
+    cells = []
+    for aspect, select in aspects.items():
+        for system in systems:
+            lines = check_table[select(check_table) & (check_table["system"] == system)]
+            if lines.empty:
+                continue
+            verdicts = claim_verdicts(lines)
+            decided = list(dict.fromkeys(verdicts.loc[verdicts["tallied"], "verdict"]))
+            if decided:
+                verdict = decided[0] if len(decided) == 1 else "mixed"
+            else:
+                verdict = min(verdicts["verdict"], key=lambda c: VERDICT_ORDER.index(c)
+                              if c in VERDICT_ORDER else len(VERDICT_ORDER))
+            medians = lines.loc[lines["n"] > 0, ["median", "unit"]].dropna()
+            if len(medians):
+                lo, hi = medians["median"].min(), medians["median"].max()
+                unit = medians["unit"].iloc[0]
+                measured = (f"{stats._fmt(lo, 3)} {unit}" if lo == hi
+                            else f"{stats._fmt(lo, 3)}-{stats._fmt(hi, 3)} {unit}")
+            else:
+                measured = "nothing measured"
+            cells.append(dict(aspect=aspect, system=system, verdict=verdict,
+                              claimed=f"claimed {lines['claimed'].iloc[0]}",
+                              measured=f"here {measured}"))
+    return pd.DataFrame(cells, columns=["aspect", "system", "verdict", "claimed", "measured"])

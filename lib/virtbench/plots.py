@@ -345,3 +345,42 @@ def details(summary_text: str, frame_or_html: pd.DataFrame | str, caption: str =
     from IPython.display import HTML, display
 
     display(HTML(details_html(summary_text, frame_or_html, caption)))
+
+
+# verdict family -> cell colour of the verdict matrix
+VERDICT_COLORS = {
+    "consistent": "#b7e1b0", "higher than claimed": "#f4b183", "lower than claimed": "#9ecae1",
+    "mixed": "#d9c2e9", "more than claimed": "#b7e1b0", "not confirmed here": "#f4b183",
+    "inconclusive": "#e6e6e6", "not comparable": "#f2f2f2", "not measured": "#fafafa",
+    "not measurable here": "#ffffff", "no claim": "#ffffff",
+}
+
+
+def verdict_matrix(cells: pd.DataFrame, title: str) -> plt.Figure:
+    """Aspects (rows) x systems (columns), each cell coloured by its claim-level verdict, with
+    the claim and what was measured written in it. ``cells`` has columns aspect, system,
+    verdict (a verdict family), claimed and measured (short texts)."""
+    aspects = list(dict.fromkeys(cells["aspect"]))
+    systems = list(dict.fromkeys(cells["system"]))
+    fig, ax = plt.subplots(figsize=(2.6 * len(systems) + 1.6, 0.95 * len(aspects) + 1.2))
+    for i, aspect in enumerate(aspects):
+        for j, system in enumerate(systems):
+            row = cells[(cells["aspect"] == aspect) & (cells["system"] == system)]
+            verdict = str(row["verdict"].iloc[0]) if len(row) else "no claim"
+            ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=VERDICT_COLORS.get(
+                verdict, "#ffffff"), edgecolor="#999999", linewidth=0.8))
+            text = verdict if not len(row) else (
+                f"{_clip(str(row['claimed'].iloc[0]), 26)}\n"
+                f"{_clip(str(row['measured'].iloc[0]), 26)}\n{verdict}")
+            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7.5)
+    ax.set_xlim(0, len(systems))
+    ax.set_ylim(len(aspects), 0)
+    ax.set_xticks(np.arange(len(systems)) + 0.5, systems)
+    ax.set_yticks(np.arange(len(aspects)) + 0.5, aspects)
+    ax.xaxis.tick_top()
+    ax.grid(False)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title, loc="left", pad=28)
+    fig.tight_layout()
+    return fig
