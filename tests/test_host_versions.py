@@ -37,3 +37,21 @@ def test_a_missing_tool_says_so():
 def test_collected_versions_are_never_a_traceback():
     for name, value in host.collect()["versions"].items():
         assert value is None or not str(value).startswith("Traceback"), name
+
+
+def test_a_corrupt_host_json_is_named_where_it_is_read(tmp_path):
+    import pytest
+
+    from virtbench.dataset import Dataset
+    from virtbench.results import DatasetError, Measurement, RunStore, make_rows
+
+    store = RunStore("r", root=tmp_path)
+    with store.locked():
+        store.write_cell(make_rows([Measurement("startup", 1.0, "ms", "t")], run_id="r",
+                                   experiment="startup", family="native",
+                                   variant="native/static", workload="noop", rep=0))
+    (tmp_path / "r" / "host.json").write_text("{not json")
+    with pytest.raises(DatasetError, match=r"host\.json"):
+        Dataset.load("r", tmp_path)
+    with pytest.raises(DatasetError, match=r"host\.json"):
+        host.read_host_json(tmp_path / "r")

@@ -765,10 +765,6 @@ def to_records(check_table: pd.DataFrame) -> dict[str, Any]:
     return {"lines": lines, "claims": claims_, "tally": tally(check_table)}
 
 
-def lines_in(check_table: pd.DataFrame, verdicts: Sequence[str]) -> pd.DataFrame:
-    """The lines whose verdict family is one of ``verdicts``."""
-    return check_table[[verdict_class(v) in verdicts for v in check_table["verdict"]]]
-
 
 def aspect_verdicts(check_table: pd.DataFrame, aspects: dict[str, Any],
                     systems: Sequence[str]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from virtbench import catalog, stats
+from virtbench.host import read_host_json
 from virtbench.paths import datasets_dir
 from virtbench.patterns import selected
 from virtbench.results import load_runs
@@ -133,12 +134,7 @@ class Dataset:
         root = Path(datasets) if datasets else datasets_dir()
         df = load_runs(run_id, root=root)
         ids = [run_id] if isinstance(run_id, str) else list(run_id)
-        host: dict = {}
-        for rid in ids:
-            path = root / rid / "host.json"
-            if path.exists():
-                host = json.loads(path.read_text())
-                break
+        host = next((h for h in (read_host_json(root / rid) for rid in ids) if h), {})
         ds = cls(df, host, ", ".join(ids), n_boot)
         if variants:
             keep = [v for v in ds.variants() if selected(variants, v, ds.family(v))]

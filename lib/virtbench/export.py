@@ -9,22 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
-
+from virtbench.host import read_host_json
 from virtbench.results import load_runs
 
 FORMATS = ("parquet", "csv", "json")
-
-
-def read_host(run_dir: Path) -> dict:
-    """The run's host.json ({} when there is none)."""
-    path = run_dir / "host.json"
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {path}: {exc}") from None
 
 
 def export(run_id: str, fmt: str, out: Path | None = None, root: Path | None = None) -> Path:
@@ -35,7 +23,7 @@ def export(run_id: str, fmt: str, out: Path | None = None, root: Path | None = N
 
     root = root or datasets_dir()
     df = load_runs(run_id, root=root)
-    host = read_host(root / run_id)
+    host = read_host_json(root / run_id)
     out = Path(out) if out else Path(f"{run_id}.{fmt}")
     if fmt == "parquet":
         try:
@@ -53,7 +41,3 @@ def export(run_id: str, fmt: str, out: Path | None = None, root: Path | None = N
         out.write_text(json.dumps({"run_id": run_id, "host": host, "rows": rows}, indent=1))
     return out
 
-
-def read(path: Path) -> pd.DataFrame:
-    """Read back an exported parquet file (its host metadata in ``.attrs``)."""
-    return pd.read_parquet(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 from virtbench.accounting import meminfo
 from virtbench.paths import PROJECT_DIR
 from virtbench.process import tool_version
-from virtbench.results import RunRefused, write_atomic
+from virtbench.results import DatasetError, RunRefused, write_atomic
 
 #: The facts that make two invocations of one run comparable (same host).
 IDENTITY = ("hostname", "cpu_model", "kernel")
@@ -130,15 +130,26 @@ def identity() -> dict[str, str]:
     return {"hostname": platform.node(), "cpu_model": _cpu_model(), "kernel": platform.release()}
 
 
+def read_host_json(run_dir: Path) -> dict:
+    """A run's ``host.json`` ({} when there is none); an unreadable one is a DatasetError
+    naming the file."""
+    path = run_dir / "host.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from None
+
+
 def check_host(run_dir: Path, force: bool = False) -> None:
     """Refuse (RunRefused) to add to a run measured on another host, unless ``force``."""
-    path = run_dir / "host.json"
-    if force or not path.exists():
+    if force:
         return
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RunRefused(f"cannot read {path}: {exc}; --force-host to write a new one") from None
+        data = read_host_json(run_dir)
+    except DatasetError as exc:
+        raise RunRefused(f"{exc}; --force-host to write a new one") from None
     here = identity()
     differ = [k for k in IDENTITY if k in data and data[k] != here[k]]
     if differ:
@@ -153,7 +164,7 @@ def write_host_json(run_dir: Path, parameters: dict, accelerators: dict | None =
     """Write (or extend) ``host.json`` in a run folder: one invocation entry per call, earlier
     ones kept; replaced atomically through a uniquely named temporary file."""
     path = run_dir / "host.json"
-    data = json.loads(path.read_text()) if path.exists() else {"invocations": []}
+    data = read_host_json(run_dir) or {"invocations": []}
     facts = collect()
     data.update({k: v for k, v in facts.items() if k != "collected_at"})
     data.setdefault("accelerators", {}).update(accelerators or {})

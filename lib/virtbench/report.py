@@ -17,7 +17,6 @@ import argparse
 import base64
 import html
 import io
-import json
 import os
 import shutil
 import sys
@@ -261,10 +260,13 @@ def execute(path: Path, out: Path, parameters: dict, *, kernel_name: str = KERNE
 
 
 def host_facts(run_dir: Path) -> dict:
-    path = run_dir / "host.json"
+    """The run's host.json for the index; an unreadable one leaves the host unknown there."""
+    from virtbench.host import read_host_json
+    from virtbench.results import DatasetError
+
     try:
-        return json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, json.JSONDecodeError):
+        return read_host_json(run_dir)
+    except DatasetError:
         return {}
 
 
