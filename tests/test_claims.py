@@ -536,3 +536,30 @@ def test_aspect_verdicts_combine_a_family_and_feed_the_matrix(pub):
     assert cells.loc["Wasm", "verdict"] == "inconclusive"
     fig = plots.verdict_matrix(cells.reset_index(), "t")
     assert len(fig.axes[0].patches) == 2
+
+
+def test_verdict_bars_count_claims_per_family(pub):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from virtbench import plots
+
+    fast = [200.0, 201.0, 202.0, 203.0, 204.0, 205.0]
+    ds = rows(*reps("docker/runc", "docker", "startup", "startup", "ms", fast),
+              *reps("wasmtime-cli/jit", "wasm", "startup", "startup_process", "ms", fast[:3]))
+    verdicts = claims.claim_verdicts(claims.check(ds, keys=["seed:core:startup"], pub=pub))
+    fig = plots.verdict_bars(verdicts, "t")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["docker", "wasm"]
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["consistent", "inconclusive"]
+
+
+def test_description_follows_the_conditions():
+    idle, loaded = {"state": "idle"}, {"state": "loaded"}
+    lines = [("native/static", "native", "memory", "rss", "MiB", 0, 1.0, "", idle),
+             ("native/static", "native", "memory", "rss", "MiB", 0, 65.0, "", loaded)]
+    ds = rows(*lines)
+    ds.df["description"] = ["rss, idle", "rss, holding 64 MiB"]
+    assert ds.description("rss", "native/static", "state=loaded") == "rss, holding 64 MiB"
+    assert ds.description("rss", "native/static", "state=idle") == "rss, idle"

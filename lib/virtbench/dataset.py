@@ -291,9 +291,15 @@ class Dataset:
                 return pick.metric, first["value"].to_numpy(float)
         return "", np.array([])
 
-    def description(self, metric: str, variant: str | None = None) -> str:
-        d = self.rows(variant, metric)["description"]
-        d = [x for x in d.unique() if x]
+    def description(self, metric: str, variant: str | None = None,
+                    conditions: str | None = None) -> str:
+        """What a metric's rows say they measured; ``conditions`` (as :func:`conditions_text`
+        gives them, e.g. "state=loaded") picks the rows measured under those."""
+        rows = self.rows(variant, metric)
+        if conditions is not None:
+            rows = rows[[conditions_text(parse_conditions(c)) == conditions
+                         for c in rows["conditions"]]]
+        d = [x for x in rows["description"].unique() if x]
         return d[0] if d else ""
 
     # -- summaries

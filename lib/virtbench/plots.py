@@ -384,3 +384,32 @@ def verdict_matrix(cells: pd.DataFrame, title: str) -> plt.Figure:
     ax.set_title(title, loc="left", pad=28)
     fig.tight_layout()
     return fig
+
+
+def verdict_bars(verdicts: pd.DataFrame, title: str) -> plt.Figure:
+    """How many published claims get each verdict, per platform family: one stacked bar per
+    family, coloured like :func:`verdict_matrix` (from ``claims.claim_verdicts``)."""
+    shown = verdicts[verdicts["family"] != ""]
+    if shown.empty:
+        return no_data("no claim of this report names a platform that runs here", title)
+    order = [v for v in VERDICT_COLORS if v in set(shown["verdict"])]
+    order += [v for v in dict.fromkeys(shown["verdict"]) if v not in order]
+    counts = shown.groupby(["family", "verdict"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=order, fill_value=0)
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(counts) + 1.6))
+    left = np.zeros(len(counts))
+    for verdict in order:
+        width = counts[verdict].to_numpy(float)
+        ax.barh(counts.index, width, left=left, label=verdict, edgecolor="#999999",
+                color=VERDICT_COLORS.get(verdict, "#cccccc"))
+        for y, (x0, w) in enumerate(zip(left, width, strict=True)):
+            if w:
+                ax.text(x0 + w / 2, y, f"{int(w)}", ha="center", va="center", fontsize=8)
+        left += width
+    ax.invert_yaxis()
+    ax.set_xlabel("published claims (one verdict per claim and family)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.05 * len(counts)),
+              ncol=4, fontsize=8, frameon=False)
+    ax.set_title(title, loc="left")
+    fig.tight_layout()
+    return fig
