@@ -563,3 +563,4 @@ def test_description_follows_the_conditions():
     ds.df["description"] = ["rss, idle", "rss, holding 64 MiB"]
     assert ds.description("rss", "native/static", "state=loaded") == "rss, holding 64 MiB"
     assert ds.description("rss", "native/static", "state=idle") == "rss, idle"
+    assert ds.description("rss", "docker/runc", "state=idle") == ""  # no rows: no description

@@ -297,8 +297,9 @@ class Dataset:
         gives them, e.g. "state=loaded") picks the rows measured under those."""
         rows = self.rows(variant, metric)
         if conditions is not None:
-            rows = rows[[conditions_text(parse_conditions(c)) == conditions
-                         for c in rows["conditions"]]]
+            keep = np.array([conditions_text(parse_conditions(c)) == conditions
+                             for c in rows["conditions"]], dtype=bool)
+            rows = rows.loc[keep]
         d = [x for x in rows["description"].unique() if x]
         return d[0] if d else ""
 
