@@ -190,7 +190,23 @@ def test_list_metrics_plain_fits_and_filters(capsys):
     assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 100
     assert main(["list", "metrics", "--experiment", "nope"]) == 2
     assert main(["list", "experiments"]) == 0
-    assert "isolation" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "isolation" in out
+    assert "reps 20 + 1 warm-up; quick 6 + 1 warm-up" in " ".join(out.split())  # startup
+    assert "disk bytes on disk needed to run the workloads [measured once]" in " ".join(
+        out.split())
+
+
+def test_every_experiment_that_feeds_a_verdict_defaults_to_ten_repetitions():
+    from virtbench import claims, experiments
+
+    # a capability is shown by one observation (exempt under the policy)
+    fed = {pick.experiment for claim in claims.load_map().claims for pick in claim.picks
+           if pick.transform != "capability"}
+    assert {"startup", "memory", "cpu", "io", "http", "density"} <= fed
+    for name in fed:
+        e = experiments.get(name)
+        assert e.once or e.reps >= (20 if name == "startup" else 10), name
 
 
 def test_io_cache_and_fs_conditions_are_declared_for_the_right_metrics():

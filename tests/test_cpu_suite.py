@@ -52,12 +52,12 @@ def test_kernel_arguments_and_sizes():
     opts = Params(options=check_options(get("cpu"), {"cpu_chase_ksteps": "7",
                                                       "cpu_chase_mib": "8"}))
     by = {k.name: k for k in basic.KERNELS}
-    assert basic.kernel_args(by["hash"], quick) == ["hash", "20"]
-    assert basic.kernel_args(by["fib"], full) == ["fib", "41"]
+    assert basic.kernel_args(by["hash"], quick) == ["hash", "5"]
+    assert basic.kernel_args(by["fib"], full) == ["fib", "36"]
     assert basic.kernel_args(by["chase"], opts) == ["chase", "7", "8"]
-    assert basic.kernel_args(by["chase"], full) == ["chase", "2000", "64"]
-    assert basic.kernel_args(by["syscall"], quick) == ["syscall", "80", "{workdir}"]
-    assert basic.cpu_iterations(full) == 200
+    assert basic.kernel_args(by["chase"], full) == ["chase", "100", "64"]
+    assert basic.kernel_args(by["syscall"], quick) == ["syscall", "20", "{workdir}"]
+    assert basic.cpu_iterations(full) == 20
 
 
 # -- the checksum check -------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_a_checksum_that_differs_from_native_fails_that_kernel(native_sums):
     bad = [m for m in ms if m.conditions["kernel"] == "nbody"]
     assert len(bad) == 2 and all(m.value is None for m in bad)
     assert bad[0].reason.startswith("failed:")
-    assert "checksum 0xbad of kernel nbody (size 800) differs from native/static's 0xnbody" \
+    assert "checksum 0xbad of kernel nbody (size 200) differs from native/static's 0xnbody" \
         in bad[0].reason
     assert all(m.value is not None for m in ms if m.conditions["kernel"] != "nbody")
 

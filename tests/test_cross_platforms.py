@@ -12,8 +12,8 @@ from virtbench.results import RunStore, measured
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FAST = {"http_duration_s": "1", "idle_window_s": "1", "density_max": "3",
-        "density_budget_mib": "2048", "victim_millions": "5", "attack_mem_mib": "64",
-        "attack_procs": "50"}
+        "density_packed_max": "20", "density_budget_mib": "2048", "victim_millions": "5",
+        "attack_mem_mib": "64", "attack_procs": "50"}
 LEFTOVER = r"qemu-system|(^|/)wrk |wasmtime|containerd-shim|docker-proxy|virtbench/build/"
 
 
@@ -41,12 +41,12 @@ def available(variant: str) -> None:
         plat.close()
 
 
-def run(tmp_path, experiment: str, variant: str):
+def run(tmp_path, experiment: str, variant: str, quick: bool = True):
     available(variant)
     before = running()
     store = RunStore("x", root=tmp_path)
     exp = experiments.get(experiment)
-    experiments.run(exp, [variant], store, reps=1, quick=True, progress=None,
+    experiments.run(exp, [variant], store, reps=1, quick=quick, progress=None,
                     options={k: v for k, v in FAST.items() if k in exp.options})
     assert running() - before == set(), f"{experiment} on {variant} left processes running"
     return store.rows()
@@ -77,7 +77,7 @@ def test_idle_cpu_and_density_on_each_family(tmp_path, variant):
 
 @pytest.mark.parametrize("variant", ["docker/runc", "wasmtime-cli/jit", "qemu-tcg/microvm"])
 def test_isolation_on_each_family(tmp_path, variant):
-    df = run(tmp_path, "isolation", variant)
+    df = run(tmp_path, "isolation", variant, quick=False)  # --quick runs 2 of the 5 attacks
     got = measured(df).set_index(["metric", "conditions"])["value"]
     assert got["victim_alone", ""] > 0
     assert got["slowdown", '{"attack": "cpu", "limits": "off"}'] > 0

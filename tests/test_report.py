@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -135,8 +136,13 @@ def test_measure_runs_experiments_into_a_new_run(tmp_path):
     df = load_runs(run_id, root=tmp_path)
     assert set(df["variant"]) == {"native/static"}
     assert df.loc[df["metric"] == "startup", "value"].notna().all()
-    assert (tmp_path / run_id / "host.json").exists()
     assert any("no_such_experiment" in m and "not registered" in m for m in messages)
+    host = json.loads((tmp_path / run_id / "host.json").read_text())
+    (campaign,) = host["campaigns"]
+    assert campaign["experiments"] == ["startup"] and campaign["outcome"] == "completed"
+    assert campaign["duration_s"] > 0 and campaign["finished_at"] >= campaign["started_at"]
+    assert campaign["load_before"]["loadavg_1_5_15"] and campaign["load_after"]["at"]
+    assert any(f"campaign {run_id}: completed" in m for m in messages)
 
 
 def test_error_bars_are_never_negative():

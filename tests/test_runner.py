@@ -115,6 +115,28 @@ def test_host_json_records_parameters(fakes, tmp_path):
     assert host["accelerators"] == {"fake/counting": "1.0"}
 
 
+def _boom(plat: Platform, wl: Workload, params) -> list[Measurement]:
+    raise KeyboardInterrupt
+
+
+def test_host_json_records_duration_outcome_and_load_before_and_after(fakes, tmp_path):
+    import json
+
+    store = RunStore("r", root=tmp_path)
+    experiments.run(FAKE, ["fake/counting"], store, reps=2, progress=None)
+    with pytest.raises(KeyboardInterrupt):
+        experiments.run(Experiment("fake", "stops", _boom, reps=1, warmup=0),
+                        ["fake/counting2"], store, progress=None)
+    done, stopped = json.loads((store.dir / "host.json").read_text())["invocations"]
+    assert done["outcome"] == "completed" and stopped["outcome"] == "interrupted"
+    for inv in (done, stopped):
+        assert inv["duration_s"] >= 0 and inv["finished_at"] >= inv["started_at"]
+        for key in ("load_before", "load_after"):
+            load = inv[key]
+            assert len(load["loadavg_1_5_15"]) == 3
+            assert 0 <= load["cpu_busy_share"] <= 1 and load["mem_available_mib"] > 0
+
+
 @pytest.mark.parametrize("reps", [0, -1])
 def test_non_positive_reps_are_refused(fakes, tmp_path, reps):
     with pytest.raises(ValueError, match="positive"):

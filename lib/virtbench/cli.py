@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import signal
 import sys
@@ -159,6 +160,16 @@ def cmd_repair(args: argparse.Namespace) -> int:
     return 0
 
 
+def _repetitions(e) -> str:
+    """An experiment's default repetitions, full and ``--quick``, with warm-ups."""
+    if e.once:
+        return "measured once"
+    quick_warmup = e.warmup if e.quick_warmup is None else e.quick_warmup
+    def part(reps: int, warmup: int) -> str:
+        return f"{reps}" + (f" + {warmup} warm-up" if warmup else "")
+    return f"reps {part(e.reps, e.warmup)}; quick {part(e.quick_reps, quick_warmup)}"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the metric catalog, its condition keys, or the experiments."""
     import textwrap
@@ -167,7 +178,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from virtbench import catalog, experiments
 
     if args.what == "experiments":
-        rows = [{"name": e.name, "description": e.description}
+        rows = [{"name": e.name, "description": f"{e.description} [{_repetitions(e)}]"}
                 for e in experiments.EXPERIMENTS.values()]
     elif args.what == "variants":
         rows = [{"name": v, "description": f"{fam}: {_variant_summary(v)}"}
@@ -389,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true", help="small, fast measurements")
     rep.add_argument("--run-id", help="dataset to analyse (default: the reference run)")
     rep.add_argument("--rerun", action="store_true", help="measure afresh before reporting")
+    rep.add_argument("--force", action="store_true",
+                     help="with --rerun --run-id reference: re-measure the shipped reference run")
     rep.add_argument("--out", default="reports", help="output folder (default: reports/)")
     rep.add_argument("--only", action="append", metavar="NOTEBOOK",
                      help="run only notebooks whose name contains this; repeatable")
@@ -431,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
         print("virtbench: interrupted; measured cells are stored, rerun the same "
               "--run-id to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`virtbench list ... | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

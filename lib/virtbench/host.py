@@ -8,6 +8,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -160,16 +161,62 @@ def check_host(run_dir: Path, force: bool = False) -> None:
                          "comparable: choose another --run-id, or --force-host to add anyway")
 
 
-def write_host_json(run_dir: Path, parameters: dict, accelerators: dict | None = None) -> Path:
-    """Write (or extend) ``host.json`` in a run folder: one invocation entry per call, earlier
-    ones kept; replaced atomically through a uniquely named temporary file."""
+def load(window_s: float = 0.25) -> dict:
+    """How busy the host is now: load averages, the share of all CPUs busy over the last
+    ``window_s`` seconds (from /proc/stat), and MemAvailable."""
+    def ticks() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle
+
+    total0, idle0 = ticks()
+    time.sleep(window_s)
+    total1, idle1 = ticks()
+    busy = 1 - (idle1 - idle0) / (total1 - total0) if total1 > total0 else None
+    one, five, fifteen = os.getloadavg()
+    return {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "loadavg_1_5_15": [round(one, 2), round(five, 2), round(fifteen, 2)],
+            "cpu_busy_share": None if busy is None else round(busy, 3),
+            "cpu_busy_window_s": window_s,
+            "mem_available_mib": round(meminfo().get("MemAvailable", 0) / 1024)}
+
+
+def _write(run_dir: Path, data: dict) -> Path:
     path = run_dir / "host.json"
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def write_host_json(run_dir: Path, parameters: dict, accelerators: dict | None = None) -> Path:
+    """Write (or extend) ``host.json`` in a run folder: one invocation entry per call (with
+    the host's load as it starts), earlier ones kept; replaced atomically."""
     data = read_host_json(run_dir) or {"invocations": []}
     facts = collect()
     data.update({k: v for k, v in facts.items() if k != "collected_at"})
     data.setdefault("accelerators", {}).update(accelerators or {})
     data["invocations"].append({"parameters": parameters, "started_at": facts["collected_at"],
                                 "git_commit": facts["git_commit"],
-                                "host": {k: facts[k] for k in IDENTITY}})
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    return path
+                                "host": {k: facts[k] for k in IDENTITY},
+                                "load_before": load(), "pid": os.getpid()})
+    return _write(run_dir, data)
+
+
+def finish_invocation(run_dir: Path, started: float, outcome: str) -> Path | None:
+    """Record in this process's last invocation when it ended, how long it took (from
+    ``started``, a ``time.monotonic()`` reading), how (``outcome``) and the host's load."""
+    data = read_host_json(run_dir)
+    mine = [i for i in data.get("invocations", []) if i.get("pid") == os.getpid()]
+    if not mine:
+        return None
+    mine[-1].update({"finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                     "duration_s": round(time.monotonic() - started, 1),
+                     "outcome": outcome, "load_after": load()})
+    return _write(run_dir, data)
+
+
+def record_campaign(run_dir: Path, entry: dict) -> Path:
+    """Append one campaign (a ``reproduce --rerun`` of several experiments) to ``host.json``:
+    its experiments, start and end, duration, outcome and the load before and after."""
+    data = read_host_json(run_dir) or {"invocations": []}
+    data.setdefault("campaigns", []).append(entry)
+    return _write(run_dir, data)

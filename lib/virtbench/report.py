@@ -385,11 +385,13 @@ def reproduce(run_id: str, out: Path, *, quick: bool = False, only: Sequence[str
 
 def measure(run_id: str | None = None, *, quick: bool = False, reps: int | None = None,
             variants: Sequence[str] = (), experiments: Sequence[str] | None = None,
-            datasets: Path | str | None = None, progress: Progress | None = _say) -> str:
+            datasets: Path | str | None = None, progress: Progress | None = _say,
+            force: bool = False) -> str:
     """Measure every registered experiment (or those named) on the chosen variants (names,
     families or globs, see :mod:`virtbench.patterns`; none = all) into a run (new
     unless ``run_id`` names one to resume); return the run id."""
     from virtbench import experiments as exps
+    from virtbench import host as host_info
     from virtbench import platforms
 
     say = progress or (lambda _m: None)
@@ -409,12 +411,27 @@ def measure(run_id: str | None = None, *, quick: bool = False, reps: int | None 
     run_id = check_run_id(run_id) if run_id is not None else new_run_id(
         "quick" if quick else "run")
     root = Path(datasets) if datasets else None
-    store = RunStore(run_id, root=root)
+    store = RunStore(run_id, root=root, force=force)
     say(f"measuring {', '.join(names)} on {len(chosen)} variant(s) into {store.dir}")
     with store.locked():  # one writer for the whole campaign
-        for name in names:
-            exps.run(exps.get(name), chosen, store, reps=reps or None, quick=quick,
-                     progress=progress)
+        started, before = time.monotonic(), host_info.load()
+        entry = {"experiments": names, "quick": quick, "reps": reps,
+                 "started_at": before["at"], "load_before": before, "outcome": "interrupted"}
+        try:
+            for name in names:
+                exps.run(exps.get(name), chosen, store, reps=reps or None, quick=quick,
+                         progress=progress)
+            entry["outcome"] = "completed"
+        except Exception as exc:
+            entry["outcome"] = f"error: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            after = host_info.load()
+            entry.update(finished_at=after["at"], load_after=after,
+                         duration_s=round(time.monotonic() - started, 1),
+                         git_commit=host_info.git_commit())
+            host_info.record_campaign(store.dir, entry)
+            say(f"campaign {run_id}: {entry['outcome']} in {entry['duration_s']:.0f} s")
     return run_id
 
 
@@ -428,7 +445,8 @@ def main(args: argparse.Namespace) -> int:
     root = datasets_dir()
     out = Path(args.out)
     if args.rerun:
-        run_id = measure(getattr(args, "run_id", None), quick=bool(args.quick))
+        run_id = measure(getattr(args, "run_id", None), quick=bool(args.quick),
+                         force=bool(getattr(args, "force", False)))
     else:
         run_id = DEFAULT_RUN if args.run_id is None else args.run_id
         check_run_id(run_id)

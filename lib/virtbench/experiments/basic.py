@@ -50,26 +50,26 @@ class Kernel:
     name: str
     stresses: str
     option: str           # the experiment option that sets SIZE
-    full: int             # SIZE by default (about 0.3-1 s natively on the development host)
-    quick: int            # SIZE with --quick (about 10x less work)
+    full: int             # SIZE by default (about 30-100 ms natively on the development host)
+    quick: int            # SIZE with --quick (a few times less work)
     high: int             # the option's largest valid value
     unit: str             # what SIZE counts
 
 
 #: The kernels in the order they run in each cell (see workloads/src/cpu.c).
 KERNELS = (
-    Kernel("hash", "integer ALU (latency-bound hash chain + sieve)", "cpu_millions", 200, 20,
+    Kernel("hash", "integer ALU (latency-bound hash chain + sieve)", "cpu_millions", 20, 5,
            100_000, "millions of hash-chain iterations"),
-    Kernel("nbody", "floating point (+ - * / sqrt)", "cpu_nbody_ksteps", 8000, 800,
+    Kernel("nbody", "floating point (+ - * / sqrt)", "cpu_nbody_ksteps", 800, 200,
            1_000_000, "thousands of 5-body steps"),
     Kernel("chase", "memory latency (dependent loads over a large buffer)", "cpu_chase_ksteps",
-           2000, 100, 1_000_000, "thousands of dependent loads"),
-    Kernel("sort", "branches (quicksort of pseudo-random values)", "cpu_sort_rounds", 100, 10,
+           100, 25, 1_000_000, "thousands of dependent loads"),
+    Kernel("sort", "branches (quicksort of pseudo-random values)", "cpu_sort_rounds", 10, 3,
            100_000, "rounds of sorting 65536 values"),
-    Kernel("fib", "calls (naive recursive fib)", "cpu_fib_n", 41, 36, 50,
+    Kernel("fib", "calls (naive recursive fib)", "cpu_fib_n", 36, 33, 50,
            "n of fib(n); the work grows ~1.618x per step"),
     Kernel("syscall", "system calls (1-byte pwrite to a file in the work directory)",
-           "cpu_syscall_kcalls", 800, 80, 1_000_000, "thousands of pwrite calls"),
+           "cpu_syscall_kcalls", 80, 20, 1_000_000, "thousands of pwrite calls"),
 )
 assert tuple(k.name for k in KERNELS) == catalog.VALUES["kernel"]
 CHASE_MIB = 64
@@ -253,7 +253,7 @@ def io_rows(plat: Platform, result: dict[str, str], size: int) -> list[Measureme
 def measure_io(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     """File throughput of ``fileio`` in the instance's work directory: writes, and reads from
     the page cache (cache=warm) and after dropping it (cache=cold), all in one run."""
-    size = int(params.options.get("io_mib", 16 if params.quick else 64))
+    size = int(params.options.get("io_mib", 8 if params.quick else 32))
     out = plat.run(wl, [WORKDIR, str(size)])
     if not out.result:
         raise NotSupported("the workload printed no VB-RESULT line")
@@ -263,14 +263,14 @@ def measure_io(plat: Platform, wl: Workload, params: Params) -> list[Measurement
 register(Experiment(
     "startup", "time from launch to exit of the no-op workload, and peak memory",
     measure_startup,
-    workloads=("noop",), reps=8, quick_reps=5, warmup=1))
+    workloads=("noop",), reps=20, quick_reps=6, warmup=1))
 register(Experiment(
     "memory", "memory of one instance: the mem workload idle and holding a buffer; the http "
     "server idle and at its peak under wrk load",
     measure_memory,
-    workloads=("mem", "http"), reps=3, quick_reps=2, warmup=0,
+    workloads=("mem", "http"), reps=10, quick_reps=1, warmup=0,
     options={"mem_mib": Option(int, 1, 65536, "MiB the loaded mem instance holds"),
-             "http_duration_s": Option(float, 0.1, 3600, "seconds of wrk load (http)"),
+             "http_duration_s": Option(int, 1, 3600, "seconds of wrk load (http)"),
              "http_threads": Option(int, 1, 1024, "wrk threads (http)"),
              "http_connections": Option(int, 1, 100_000, "open connections (http)")}))
 register(Experiment(
@@ -280,7 +280,7 @@ register(Experiment(
     "cpu", "run time of deterministic compute kernels (integer, floating point, memory, "
     "branches, calls, system calls), each run's checksum checked against native",
     measure_cpu,
-    workloads=("cpu",), reps=5, quick_reps=3, warmup=1,
+    workloads=("cpu",), reps=10, quick_reps=1, warmup=1, quick_warmup=0,
     options={**{k.option: Option(int, 1, k.high, f"{k.name} kernel: {k.unit} (default "
                                  f"{k.full}, quick {k.quick})") for k in KERNELS},
              "cpu_chase_mib": Option(int, 1, 1024, f"chase kernel: MiB of its buffer "
@@ -289,5 +289,5 @@ register(Experiment(
     "io", "sequential and random file throughput through each platform's file system path; "
     "reads from the page cache (cache=warm) and after dropping it (cache=cold)",
     measure_io,
-    workloads=("fileio",), reps=3, quick_reps=2, warmup=1,
+    workloads=("fileio",), reps=10, quick_reps=1, warmup=1, quick_warmup=0,
     options={"io_mib": Option(int, 1, 65536, "MiB of the test file")}))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from virtbench import catalog, platforms, sweep
-from virtbench.host import check_host, write_host_json
+from virtbench.host import check_host, finish_invocation, write_host_json
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement, RunStore, make_rows
 
@@ -83,6 +83,7 @@ class Experiment:
     reps: int = 10
     quick_reps: int = 3
     warmup: int = 1
+    quick_warmup: int | None = None        # warm-up repetitions with --quick (None: warmup)
     once: bool = False                     # a property (e.g. a size), measured a single time
     options: dict[str, Option] = field(default_factory=dict)  # what --option accepts
 
@@ -166,13 +167,18 @@ def _run(
         raise ValueError(f"reps must be a positive integer, got {reps}")
     if experiment.once:
         reps = 1
-    warmup = 0 if experiment.once else experiment.warmup
+    warmup = experiment.warmup
+    if quick and experiment.quick_warmup is not None:
+        warmup = experiment.quick_warmup
+    if experiment.once:
+        warmup = 0
     params = Params(quick=quick, reps=reps, warmup=warmup, seed=seed, options=options or {})
     workloads = list(workloads or [Workload(w) for w in experiment.workloads])
     say = progress or (lambda _m: None)
 
     plats = [platforms.create(v) for v in variants]
     accelerators = {p.variant: p.availability.version for p in plats if p.availability.available}
+    started, outcome = time.monotonic(), "interrupted"
     write_host_json(store.dir, {
         "experiment": experiment.name, "variants": list(variants), "reps": reps,
         "quick": quick, "seed": seed, "options": options or {},
@@ -206,9 +212,14 @@ def _run(
                         warmup=rep < warmup), cell=(experiment.name, plat.variant, wl.name, rep))
                     clock.count(ms)
         say(clock.summary(experiment.name, len(plats) - len(ready)))
+        outcome = "completed" if not clock.failed else f"completed, {clock.failed} cell(s) failed"
+    except Exception as exc:
+        outcome = f"error: {type(exc).__name__}: {exc}"
+        raise
     finally:
         for p in plats:
             p.close()
+        finish_invocation(store.dir, started, outcome)
     return store
 
 

@@ -28,7 +28,7 @@ def wrk_settings(params: Params) -> dict:
     ``--option http_connections=10000 --option http_duration_s=300``.
     """
     o = params.options
-    return {"duration_s": float(o.get("http_duration_s", 3 if params.quick else 10)),
+    return {"duration_s": int(o.get("http_duration_s", 1 if params.quick else 2)),
             "threads": int(o.get("http_threads", 1)),
             "connections": int(o.get("http_connections", 10))}
 
@@ -38,12 +38,13 @@ def measure_http(plat: Platform, wl: Workload, params: Params) -> list[Measureme
     cfg = wrk_settings(params)
     port = free_port()
     with plat.instance(wl, port=port) as handle:
-        run_wrk(port, duration_s=1, threads=cfg["threads"], connections=cfg["connections"])
+        run_wrk(port, duration_s=WARM_UP_S, threads=cfg["threads"],
+                connections=cfg["connections"])
         before, t0 = cpu_ns(handle.pids), time.perf_counter_ns()
         report = run_wrk(port, **cfg)
         used, window = cpu_ns(handle.pids) - before, time.perf_counter_ns() - t0
     setting = (f"wrk -t{cfg['threads']} -c{cfg['connections']} -d{cfg['duration_s']:g}s on "
-               f"127.0.0.1:{port} after a 1 s warm-up; wrk shares the host's cores")
+               f"127.0.0.1:{port} after a {WARM_UP_S:g} s warm-up; wrk shares the host's cores")
     tags = {k: str(v) for k, v in {**cfg, **handle.info}.items()}
     out = [
         Measurement("requests_per_s", report.requests_per_s, "req/s",
@@ -61,6 +62,8 @@ def measure_http(plat: Platform, wl: Workload, params: Params) -> list[Measureme
     return out
 
 
+SETTLE_S = 0.5  # after an instance is ready, before its idle reading: start-up work ends
+WARM_UP_S = 1  # seconds of wrk load before the measured run (wrk takes whole seconds)
 SAMPLE_S = 0.25  # interval of the memory samples taken during a wrk load
 
 
@@ -98,8 +101,8 @@ def instance_memory_rows(idle: MemoryReading, loaded: list[MemoryReading], hwm: 
              f"load ({setting})", f"largest summed PSS of {len(loaded)} samples every "
              f"{SAMPLE_S:g} s during the load ({setting})")):
         cond = {**conditions, "state": state}
-        when = ("idle, 1 s after the server was ready, nobody calling" if state == "idle"
-                else "peak under load")
+        when = (f"idle, {SETTLE_S:g} s after the server was ready, nobody calling"
+                if state == "idle" else "peak under load")
         out.append(Measurement("instance_rss", rss, "MiB", f"{rss_what} of the {who}; {when}",
                                tags=tags, conditions=cond))
         out.append(Measurement("instance_pss", pss, "MiB", f"{pss_what} of the {who}; {when}",
@@ -107,7 +110,7 @@ def instance_memory_rows(idle: MemoryReading, loaded: list[MemoryReading], hwm: 
     if idle.cgroup is not None:
         top = max(loaded, key=lambda r: r.cgroup or 0.0)
         for state, reading, when in (
-                ("idle", idle, "idle, 1 s after the server was ready"),
+                ("idle", idle, f"idle, {SETTLE_S:g} s after the server was ready"),
                 ("loaded", top, f"the largest of {len(loaded)} samples every {SAMPLE_S:g} s "
                                 f"during the load ({setting})")):
             cond = {"state": state}
@@ -133,7 +136,7 @@ def measure_instance_memory(plat: Platform, wl: Workload, params: Params) -> lis
                       f"through Platform.instance: {exc}")
             return [Measurement.missing(m, "MiB", reason, conditions={"state": s})
                     for m in ("instance_rss", "instance_pss") for s in ("idle", "loaded")]
-        time.sleep(1.0)  # let start-up work finish
+        time.sleep(SETTLE_S)  # let start-up work finish
         idle = read_memory(handle.pids, handle.cgroup_pid)
         report, loaded = _sample_during(handle, lambda: run_wrk(port, **cfg))
         hwm = read_memory(handle.pids, handle.cgroup_pid).hwm
@@ -151,7 +154,7 @@ def measure_idle_cpu(plat: Platform, wl: Workload, params: Params) -> list[Measu
     """Host CPU used by one idle instance over a fixed window: an http server nobody calls,
     or, on a variant that cannot serve http, an idle ``mem 0`` instance (its guest blocked
     in a sleep; the row's workload says ``mem``)."""
-    window_s = float(params.options.get("idle_window_s", 3 if params.quick else 5))
+    window_s = float(params.options.get("idle_window_s", 1 if params.quick else 2))
     with ExitStack() as stack:
         try:
             handle = stack.enter_context(plat.instance(wl, port=free_port()))
@@ -162,21 +165,21 @@ def measure_idle_cpu(plat: Platform, wl: Workload, params: Params) -> list[Measu
             handle = stack.enter_context(plat.instance(Workload("mem"), ["0", IDLE_HOLD_MS]))
             what = f"an idle `mem 0` instance (its guest asleep) was ready; {exc}"
             workload = "mem"
-        time.sleep(1.0)  # let start-up work finish
+        time.sleep(SETTLE_S)  # let start-up work finish
         before, t0 = cpu_ns(handle.pids), time.perf_counter_ns()
         time.sleep(window_s)
         used, window = cpu_ns(handle.pids) - before, time.perf_counter_ns() - t0
     return [Measurement(
         "cpu_percent_idle", 100 * used / window, "% of one core",
         f"on-CPU time of the instance's host processes over a {window_s:g} s idle window "
-        f"(starting 1 s after {what}), from /proc/<pid>/task/*/schedstat",
+        f"(starting {SETTLE_S:g} s after {what}), from /proc/<pid>/task/*/schedstat",
         workload=workload, tags={k: str(v) for k, v in handle.info.items()})]
 
 
 #: Most idle instances started per repetition, by family: (quick, full). Enough small
 #: instances for their sum to rise above the host's MemAvailable noise; a VM is bounded by
 #: the memory budget first.
-DENSITY_MAX = {"native": (400, 500), "docker": (60, 200), "wasm": (80, 200), "vm": (6, 16)}
+DENSITY_MAX = {"native": (150, 200), "docker": (12, 16), "wasm": (15, 20), "vm": (2, 3)}
 DENSITY_FLOOR_MIB = 1024  # never leave the host with less MemAvailable than this
 SLOPES = (  # metric, what its readings sum
     ("memory_per_instance", "the host's MemAvailable drop since 0 instances"),
@@ -195,7 +198,7 @@ def density_settings(plat: Platform, params: Params) -> dict[str, float]:
             "time_s": float(o.get("density_time_s", 60 if q else 600))}
 
 
-def checkpoints(max_n: int, readings: int = 20) -> set[int]:
+def checkpoints(max_n: int, readings: int = 10) -> set[int]:
     """Counts at which the density experiment reads memory: 0, 1, 2 and about ``readings``
     evenly spaced counts up to ``max_n``."""
     step = max(1, max_n // readings)
@@ -263,15 +266,23 @@ def slope_rows(counts: list[int], series: dict[str, list[float]], tags: dict[str
     return out
 
 
+#: Most idle instances held in one engine process per repetition: (quick, full).
+PACKED_MAX = (200, 1000)
+
+
 def in_one_process(plat: Platform, wl: Workload, max_n: int) -> list[Measurement]:
     """The marginal PSS of one more idle instance in a running engine: a fresh host process
-    holding n idle instances, for about ten counts n up to ``max_n`` (only variants that can
-    hold several)."""
+    holding n idle instances, for a few counts n up to ``max_n`` (only variants that can
+    hold several; capped where the platform says it cannot hold more)."""
     if not plat.instances_per_process:
         return []
+    cap = ""
+    if plat.max_instances_per_process and plat.max_instances_per_process[0] < max_n:
+        max_n, why = plat.max_instances_per_process
+        cap = f"; capped at {max_n}: {why}"
     counts, pss = [], []
     try:
-        for n in sorted(checkpoints(max_n, readings=8) - {0}):
+        for n in sorted(checkpoints(max_n, readings=2) - {0}):
             with plat.instance(wl, ["0", IDLE_HOLD_MS], count=n) as handle:
                 time.sleep(0.3)
                 pss.append(sum(read_proc_status(p).get("Pss", 0) for p in handle.pids) / 1024)
@@ -290,7 +301,7 @@ def in_one_process(plat: Platform, wl: Workload, max_n: int) -> list[Measurement
         f"slope of the PSS of one host process holding n idle instances ({len(counts)} counts "
         f"up to {counts[-1]}) "
         "(mem 0, each its own store/instance in one engine; a fresh process per n), least "
-        "squares", conditions=cond,
+        f"squares{cap}", conditions=cond,
         tags={"instances": str(counts[-1]), "slope_ci_low": f"{fit.low:.3f}",
               "slope_ci_high": f"{fit.high:.3f}", "pss_one_mib": f"{pss[0]:.2f}"})]
 
@@ -298,7 +309,7 @@ def in_one_process(plat: Platform, wl: Workload, max_n: int) -> list[Measurement
 def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     """Start idle instances until a count, a memory budget or a time limit; fit MiB per instance.
 
-    Memory is read at checkpoints (0 instances and about 20 counts up to the most): the
+    Memory is read at checkpoints (0 instances and about 10 counts up to the most): the
     host's MemAvailable, and the summed PSS and RSS of every live instance's host processes
     (plus the usage of their cgroups for containers).
     """
@@ -312,7 +323,7 @@ def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measur
     t0 = time.monotonic()
 
     def read(n: int, start: int) -> float:
-        time.sleep(0.2)  # let the last start's page-ins and frees settle
+        time.sleep(0.1)  # let the last start's page-ins and frees settle
         available = mem_available_kib()
         readings = [read_memory(h.pids, h.cgroup_pid) for h in handles]
         counts.append(n)
@@ -358,28 +369,31 @@ def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measur
             "density_max": str(max_n), "seconds": f"{time.monotonic() - t0:.1f}"}
     described = (f"mem 0, stopped by {stopped}; options density_max {max_n}, "
                  f"density_budget_mib {budget:g}, density_time_s {limit:g}")
-    return slope_rows(counts, series, tags, described) + in_one_process(plat, wl, max_n)
+    packed = int(params.options.get("density_packed_max", PACKED_MAX[0 if params.quick else 1]))
+    return slope_rows(counts, series, tags, described) + in_one_process(plat, wl, packed)
 
 
 register(Experiment(
     "http", "requests/s and latency of the http workload under wrk, and the server's CPU share",
     measure_http,
-    workloads=("http",), reps=3, quick_reps=2, warmup=0,
-    options={"http_duration_s": Option(float, 0.1, 3600, "seconds of load"),
+    workloads=("http",), reps=10, quick_reps=1, warmup=0,
+    options={"http_duration_s": Option(int, 1, 3600, "seconds of load"),
              "http_threads": Option(int, 1, 1024, "wrk threads"),
              "http_connections": Option(int, 1, 100_000, "open connections")}))
 register(Experiment(
     "cpu_usage", "host CPU consumed by one idle instance over a fixed window",
     measure_idle_cpu,
-    workloads=("http",), reps=2, quick_reps=2, warmup=0,
+    workloads=("http",), reps=10, quick_reps=1, warmup=0,
     options={"idle_window_s": Option(float, 0.1, 3600, "seconds of the idle window")}))
 register(Experiment(
     "density", "memory per idle instance (one fitted slope per repetition) and instances "
     "per 8 GiB",
     measure_density,
-    workloads=("mem",), reps=3, quick_reps=2, warmup=0,
+    workloads=("mem",), reps=10, quick_reps=1, warmup=0,
     options={"density_budget_mib": Option(float, 1, 1 << 20, "MiB of host memory to fill"),
              "density_max": Option(int, 2, 10_000, "most instances to start (default by "
                                    "family, DENSITY_MAX)"),
              "density_time_s": Option(float, 1, 86_400, "seconds after which no more "
-                                      "instances are started")}))
+                                      "instances are started"),
+             "density_packed_max": Option(int, 3, 100_000, "most instances held in one "
+                                          "engine process (variants that can, PACKED_MAX)")}))

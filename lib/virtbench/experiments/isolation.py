@@ -20,6 +20,7 @@ from virtbench.results import Measurement
 from virtbench.workloads import as_number, parse_result_line
 
 ATTACKS = ("cpu", "mem", "io", "fd", "proc")
+QUICK_ATTACKS = ("cpu", "mem")  # with --quick; the others get a "not measured" row
 #: Limits for each attacker instance; each platform applies those it can and says which.
 LIMITS = {"memory_mib": 256, "cpus": 0.5, "pids": 64, "nofile": 1024}
 
@@ -46,16 +47,22 @@ def _attack_args(kind: str, params: Params) -> list[str]:
 
 def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     """Slowdown of the victim under each attack, without and with limits."""
-    millions = int(params.options.get("victim_millions", 20 if params.quick else 100))
+    millions = int(params.options.get("victim_millions", 20))
     attackers = {"cpu": os.cpu_count() or 1}
-    alone = statistics.median(_victim_ms(plat, millions) for _ in range(3))
+    runs = 1 if params.quick else 3
+    alone = statistics.median(_victim_ms(plat, millions) for _ in range(runs))
     out = [Measurement("victim_alone", alone, "ms",
-                       "median compute time of 3 runs of the cpu victim with no attacker "
-                       "(timed inside the workload)")]
+                       f"median compute time of {runs} run(s) of the cpu victim with no "
+                       "attacker (timed inside the workload)")]
     metric = "slowdown"
     for kind in ATTACKS:
         for limited in (False, True):
             cond = {"attack": kind, "limits": "on" if limited else "off"}
+            if params.quick and kind not in QUICK_ATTACKS:
+                out.append(Measurement.missing(
+                    metric, "x", f"not measured with --quick (it runs the "
+                    f"{' and '.join(QUICK_ATTACKS)} attacks only)", conditions=cond))
+                continue
             limits = LIMITS if limited else None
             what = (f"victim compute time with {attackers.get(kind, 1)} '{kind}' attacker(s) "
                     f"{'under limits ' + str(LIMITS) if limited else 'without limits'}, "

@@ -108,6 +108,8 @@ class Platform(ABC):
     #: ``instance(..., count=n)`` holds n instances in one host process (one engine), for
     #: the marginal memory of one more instance in a running engine.
     instances_per_process: ClassVar[bool] = False
+    #: the most instances one host process holds here, and why (None: no known limit)
+    max_instances_per_process: ClassVar[tuple[int, str] | None] = None
 
     @functools.cached_property
     def availability(self) -> Availability:

@@ -38,6 +38,8 @@ class Wasmer(InProcess):
     excluded = "Python start, `import wasmer_sdk` and creating the Wasmer client"
     inst = "a new command (WASIX process) in the existing sandbox"
     stopper = "wasmer-sdk command timeout"
+    max_instances_per_process = (128, "wasmer-sdk 0.5 held 130 commands in one sandbox here, "
+                                      "and 250 did not all become ready within 120 s")
     density_how = "each a sandbox process spawned with `mem MIB HOLD_MS` and holding its buffer"
     file_system = "memory"  # wasmer-sdk 0.5 sandboxes cannot map a host directory
     no_listen = ("a wasmer-sdk sandbox cannot hand the preview-1 http workload a listening "
