@@ -187,7 +187,11 @@ def build_rootfs(suite: str = SUITE, variant: str = VARIANT,
         found = cached_rootfs(suite, variant, packages, mirror_url)
         if found is not None:  # another process built it while this one waited
             return found
-        with tempfile.TemporaryDirectory(prefix="vb-debootstrap-", dir=entry.parent) as tmp:
+        for stale in entry.parent.glob(f"vb-debootstrap-{key}-*"):  # of a killed build
+            _unmount_under(stale)
+            shutil.rmtree(stale, ignore_errors=True)
+        with tempfile.TemporaryDirectory(prefix=f"vb-debootstrap-{key}-",
+                                         dir=entry.parent) as tmp:
             target = Path(tmp) / "rootfs"
             try:
                 _debootstrap(suite, variant, packages, mirror_url, target)
