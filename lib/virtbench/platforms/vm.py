@@ -11,9 +11,11 @@ TCG is software emulation: every guest instruction is translated by QEMU. Its nu
 TCG numbers, not hardware-virtualized VM numbers, and every description says so.
 
 The guest is Debian's kernel plus an initramfs of busybox, one static workload and an init
-that runs it and reports over the serial console (see :mod:`virtbench.guest`). Every QEMU
-runs under :func:`virtbench.process.start_instance` (ended on exit, error or Ctrl-C) with a
-time limit on each wait; a guest that hangs is reported with its console tail.
+that runs it and reports over the serial console (see :mod:`virtbench.guest`); on the debian
+userland (:meth:`Qemu.with_userland`) it boots a read-only ext4 root disk of Debian's minbase
+instead (see :mod:`virtbench.guest.rootdisk`). Every QEMU runs under
+:func:`virtbench.process.start_instance` (ended on exit, error or Ctrl-C) with a time limit
+on each wait; a guest that hangs is reported with its console tail.
 """
 
 from __future__ import annotations
