@@ -52,7 +52,8 @@ def test_the_root_file_system_is_debian_minbase(rootfs):
     assert "systemd" not in rootfs.manifest["packages"]  # minbase: no init system
     assert not list((rootfs.path / "var" / "cache" / "apt" / "archives").glob("*.deb"))
     assert 30e6 < rootfs.bytes_used < 500e6
-    assert rootfs.label.startswith("Debian bookworm minbase (debootstrap from http")
+    assert rootfs.label.startswith(f"Debian bookworm minbase ({rootfs.release}, debootstrap")
+    assert rootfs.release.startswith("12.")
     assert distro.cached_rootfs() == rootfs
 
 

@@ -69,13 +69,21 @@ class Rootfs:
     manifest: dict
 
     @property
+    def release(self) -> str:
+        """The point release the tree says it is (``/etc/debian_version``, e.g. 12.13)."""
+        try:
+            return (self.path / "etc" / "debian_version").read_text().strip()
+        except OSError:
+            return "unknown"
+
+    @property
     def label(self) -> str:
-        """``Debian bookworm minbase (debootstrap from http://deb.debian.org/debian, 91
-        packages)``."""
+        """``Debian bookworm minbase (12.13, debootstrap from http://deb.debian.org/debian,
+        88 packages)``."""
         extra = f" + {', '.join(self.packages)}" if self.packages else ""
         count = len(self.manifest.get("packages", {}))
-        return (f"Debian {self.suite} {self.variant}{extra} (debootstrap from {self.mirror}, "
-                f"{count} packages)")
+        return (f"Debian {self.suite} {self.variant}{extra} ({self.release}, debootstrap from "
+                f"{self.mirror}, {count} packages)")
 
     @property
     def bytes_used(self) -> int:
