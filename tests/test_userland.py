@@ -5,7 +5,9 @@ minute here); later runs use the cache."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from virtbench import distro, platforms
 from virtbench.experiments.basic import measure_disk, measure_startup
 from virtbench.experiments.core import Params
 from virtbench.platforms.base import Workload
+from virtbench.process import RUN_ENV
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 UNREACHABLE = ("Failed getting", "Couldn't download", "Temporary failure resolving",
@@ -38,8 +41,18 @@ def _usable(variant: str) -> platforms.Platform:
 
 
 def _qemus() -> set[str]:
+    """The QEMU processes this test process started (marked by the suite's environment
+    variable), not those of other runs on the machine."""
     out = subprocess.run(["pgrep", "-f", "qemu-system"], capture_output=True, text=True)
-    return set(out.stdout.split())
+    mine = f"{RUN_ENV}={os.getpid()}".encode()
+    found = set()
+    for pid in out.stdout.split():
+        try:
+            if mine in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found.add(pid)
+        except OSError:
+            continue  # gone
+    return found
 
 
 def _by_metric(ms) -> dict:
