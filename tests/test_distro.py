@@ -254,3 +254,13 @@ def test_a_userland_that_cannot_be_measured_gives_reason_rows(exc, prefix):
     assert {m.metric for m in ms} == {"startup", "peak_rss"}
     assert all(m.value is None and m.reason.startswith(prefix) for m in ms)
     assert all(m.conditions == {"userland": "debian"} for m in ms)
+
+
+def test_status_says_what_doctor_shows(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIRTBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(distro.shutil, "which", lambda name: None)
+    assert distro.status() == ("userland debian: not available, debootstrap is not installed "
+                               "(apt-get install debootstrap, or run `make setup`)")
+    monkeypatch.setattr(distro.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    monkeypatch.setattr(distro.os, "geteuid", lambda: 0)
+    assert distro.status().startswith("userland debian: built on first use by debootstrap from")

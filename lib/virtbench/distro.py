@@ -172,6 +172,20 @@ def cached_rootfs(suite: str = SUITE, variant: str = VARIANT, packages: tuple[st
     return Rootfs(entry / "rootfs", key, suite, variant, mirror_url, tuple(packages), manifest)
 
 
+def status() -> str:
+    """One line for ``virtbench doctor``: the debian userland cached, to be built on first
+    use, or why it cannot be (never touches the network)."""
+    found = cached_rootfs()
+    if found is not None:
+        return f"userland debian: {found.label}, cached"
+    if shutil.which("debootstrap") is None:
+        return ("userland debian: not available, debootstrap is not installed (apt-get install "
+                "debootstrap, or run `make setup`)")
+    if os.geteuid() != 0:
+        return "userland debian: not available, debootstrap needs root"
+    return f"userland debian: built on first use by debootstrap from {mirror()}"
+
+
 def build_rootfs(suite: str = SUITE, variant: str = VARIANT,
                  packages: tuple[str, ...] = PACKAGES, mirror_url: str | None = None) -> Rootfs:
     """The cached root file system, built with debootstrap on first use (as root).

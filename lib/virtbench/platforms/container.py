@@ -180,7 +180,8 @@ class DockerPlatform(Platform):
             facts = self.engine.facts()
         except EngineError as exc:
             return Availability(False, exc.reason, exc.fix)
-        notes = "; ".join([facts.origin, *self.engine.notes, self.describe_mode()])
+        notes = "; ".join([facts.origin, *self.engine.notes, self.describe_mode(),
+                           *([distro.status()] if self.userlands else [])])
         return Availability(True, notes, version=facts.summary())
 
     def describe_mode(self) -> str:

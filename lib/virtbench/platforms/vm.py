@@ -33,6 +33,7 @@ from typing import ClassVar
 
 from virtbench.accounting import free_port
 from virtbench.distro import build_rootfs
+from virtbench.distro import status as distro_status
 from virtbench.guest.console import parse_console
 from virtbench.guest.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
 from virtbench.guest.kernel import Kernel, cached_kernel, fetch_kernel
@@ -572,6 +573,7 @@ class Tcg(Qemu):
         decision = kvm_decision(kernel, cached_only=True) if kernel else None
         reason += ("; KVM decision: " + decision.evidence if decision is not None
                    else "; KVM not probed yet (see the qemu-kvm variants)")
+        reason += f"; {distro_status()}"
         return Availability(True, reason, version=self._version(kernel))
 
 
