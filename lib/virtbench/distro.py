@@ -86,6 +86,14 @@ class Rootfs:
                 f"{self.mirror}, {count} packages)")
 
     @property
+    def build_id(self) -> str:
+        """A digest of what this build holds (its manifest: package versions, bytes): the
+        key of what is made from it, so a rebuild from a mirror that moved on is not
+        mistaken for the earlier one."""
+        text = json.dumps(self.manifest, sort_keys=True)
+        return hashlib.sha256(f"{self.key}\0{text}".encode()).hexdigest()[:16]
+
+    @property
     def bytes_used(self) -> int:
         """Bytes of the regular files in the tree (each hard-linked file counted once)."""
         return int(self.manifest.get("file_bytes", 0))

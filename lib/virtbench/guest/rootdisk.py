@@ -127,7 +127,7 @@ def disk_mib(file_bytes: int) -> int:
 def build_root_disk(rootfs: Rootfs) -> Path:
     """The cached raw ext4 image of ``rootfs`` with the static workloads and /vb/init."""
     workloads = {name: build(name, "static") for name in USERLAND_WORKLOADS}
-    digest = hashlib.sha256(f"{rootfs.key}\0{DISTRO_INIT}\0{HEADROOM}".encode())
+    digest = hashlib.sha256(f"{rootfs.build_id}\0{DISTRO_INIT}\0{HEADROOM}".encode())
     for name, path in sorted(workloads.items()):
         digest.update(f"\0{name}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
     key = digest.hexdigest()[:16]

@@ -142,7 +142,7 @@ class ImportSpec:
 
     @property
     def tag(self) -> str:
-        digest = hashlib.sha256(f"{self.rootfs.key}\0{sorted(self.dirs)}".encode())
+        digest = hashlib.sha256(f"{self.rootfs.build_id}\0{sorted(self.dirs)}".encode())
         for dest in sorted(self.files):
             digest.update(f"\0{dest}\0{_file_digest(self.files[dest])}".encode())
         return f"virtbench/{self.name}:{digest.hexdigest()[:12]}"
