@@ -341,7 +341,7 @@ def tree_bytes(root: Path) -> int:
 
 # ---- the tree as a tar archive ------------------------------------------------------------------
 
-def write_tar(root: Path, out: Path, extra: Mapping[str, Path] = {},
+def write_tar(root: Path, out: Path, extra: Mapping[str, Path] | None = None,
               extra_dirs: tuple[str, ...] = ()) -> int:
     """``root`` as a tar archive at ``out`` (numeric owners, hard links, device nodes kept),
     plus ``extra`` files (in-archive path -> host file, mode 0755) and empty directories;
@@ -362,6 +362,7 @@ def write_tar(root: Path, out: Path, extra: Mapping[str, Path] = {},
             info = tarfile.TarInfo(d.strip("/"))
             info.type, info.mode = tarfile.DIRTYPE, 0o755
             tar.addfile(info)
+        extra = extra or {}
         for dest in sorted(extra):
             info = tar.gettarinfo(str(extra[dest]), arcname=dest.strip("/"))
             info.uid = info.gid = 0
