@@ -55,6 +55,10 @@ CONDITIONS: dict[str, str] = {
           "system, not a host directory: not comparable; no condition: host)",
     "packing": "how idle instances share host processes: one_process (all in one engine "
                "process; no condition: one host process, container or VM per instance)",
+    "userland": "the instance's root file system: debian (Debian bookworm minbase from "
+                "debootstrap: a Docker image made with docker import, a VM booted from an "
+                "ext4 root disk) | minimal (no condition: a FROM scratch image of the static "
+                "workload; a kernel + busybox initramfs)",
 }
 
 #: Valid values of the enumerated condition keys (a key not listed takes any non-empty
@@ -71,6 +75,7 @@ VALUES: dict[str, tuple[str, ...]] = {
     "cache": ("warm", "cold"),
     "fs": ("host", "memory"),
     "packing": ("one_process",),
+    "userland": ("minimal", "debian"),
 }
 _VALUE_CHECKS = {"guest_memory_mib": str.isdigit}
 
@@ -99,6 +104,9 @@ class Metric:
 _MS, _MIB, _B = "ms", "MiB", "B"
 _NOOP = "of the no-op workload"
 _STATE = ("state",)
+_USERLAND = ("userland",)
+_STATE_USERLAND = ("state", "userland")
+_NET_USERLAND = ("network", "userland")
 _ADDS = "memory one running http server instance adds to the host"
 
 
@@ -108,23 +116,24 @@ def _startup() -> list[Metric]:
         Metric("startup", e, _MS, "lower",
                f"launch to exit {_NOOP} (native: fork to wait4; Docker, image present: "
                "create_container to wait returning), or to the first line of the guest's "
-               "init (VM: QEMU spawn to VB-BOOTED)", ("network",)),
+               "init (VM: QEMU spawn to VB-BOOTED)", _NET_USERLAND),
         Metric("startup_to_exit", e, _MS, "lower",
                "VM: from spawning QEMU to wait4 returning after the guest ran the no-op "
-               "workload and powered off"),
+               "workload and powered off", _USERLAND),
         Metric("guest_uptime_at_init", e, _MS, "lower",
-               "VM: the guest kernel's own /proc/uptime when init started (guest clock)"),
+               "VM: the guest kernel's own /proc/uptime when init started (guest clock)",
+               _USERLAND),
         Metric("peak_rss", e, _MIB, "lower",
                "peak RSS (wait4 ru_maxrss) of the process that ran the no-op workload (the "
-               "workload, the engine's process, or QEMU)"),
+               "workload, the engine's process, or QEMU)", _USERLAND),
         Metric("startup_cold", e, _MS, "lower",
                f"cold start {_NOOP}: Docker, image absent: from load_image of the saved "
                "tarball to wait returning; Wasm in a fresh worker: from reading the .wasm "
-               "to _start returning (read + compile + instantiate + run)", ("network",)),
+               "to _start returning (read + compile + instantiate + run)", _NET_USERLAND),
         Metric("startup_warm", e, _MS, "lower",
                f"warm start {_NOOP}: Docker: restart of a stopped container, start to wait "
                "returning; Wasm: median instantiate + run of an already compiled module in "
-               "one process", ("network", "allocator")),
+               "one process", ("network", "allocator", "userland")),
         Metric("startup_aot", e, _MS, "lower",
                f"Wasm start {_NOOP} from compiled code in a fresh worker: from loading the "
                "precompiled code (or a primed cache) to _start returning"),
@@ -133,16 +142,16 @@ def _startup() -> list[Metric]:
                "no-op module to its exit (wait4)", ("allocator", "code_cache", "module")),
         Metric("startup_create", e, _MS, "lower",
                "Docker: APIClient.create_container, from the call to its return",
-               ("network",)),
+               _NET_USERLAND),
         Metric("startup_start", e, _MS, "lower",
                "Docker: APIClient.start of the created container, from the call to its "
-               "return", ("network",)),
+               "return", _NET_USERLAND),
         Metric("startup_load", e, _MS, "lower",
                "Docker: APIClient.load_image of the saved image tarball, from the call to "
-               "the end of the engine's response", ("network",)),
+               "the end of the engine's response", _NET_USERLAND),
         Metric("startup_remove", e, _MS, "lower",
                "Docker: APIClient.remove_container of the exited container, from the call "
-               "to its return (teardown, not part of startup)", ("network",)),
+               "to its return (teardown, not part of startup)", _NET_USERLAND),
         Metric("pause_resume", e, _MS, "lower",
                "VM serving HTTP, paused with QMP stop: from sending QMP cont to the first "
                "HTTP 200 answered by the guest"),
@@ -169,10 +178,10 @@ def _memory() -> list[Metric]:
     return [
         Metric("rss", e, _MIB, "lower",
                f"VmRSS {held}: of the workload process, the engine's process or QEMU",
-               ("state", "guest_memory_mib")),
+               ("state", "guest_memory_mib", "userland")),
         Metric("pss", e, _MIB, "lower",
                f"PSS (smaps_rollup) {held}: of the workload process, the engine's process "
-               "or QEMU", ("state", "guest_memory_mib")),
+               "or QEMU", ("state", "guest_memory_mib", "userland")),
         Metric("peak_rss", e, _MIB, "lower",
                f"VmHWM (peak RSS) of the Wasm engine's process {held}", _STATE),
         Metric("rss_per_instance", e, _MIB, "lower",
@@ -183,27 +192,27 @@ def _memory() -> list[Metric]:
                "over their number", _STATE),
         Metric("cgroup_usage", e, _MIB, "lower",
                "Docker: memory.current (v2) or memory.usage_in_bytes (v1) of the "
-               "container's cgroup, page cache and kernel memory included", _STATE),
+               "container's cgroup, page cache and kernel memory included", _STATE_USERLAND),
         Metric("cgroup_anon", e, _MIB, "lower",
                "Docker: anonymous memory (memory.stat anon / rss) of the container's cgroup",
-               _STATE),
+               _STATE_USERLAND),
         Metric("cgroup_file", e, _MIB, "lower",
                "Docker: page cache (memory.stat file / cache) charged to the container's "
-               "cgroup", _STATE),
+               "cgroup", _STATE_USERLAND),
         Metric("cgroup_peak", e, _MIB, "lower",
-               "Docker: peak memory of the container's cgroup since it started", _STATE),
+               "Docker: peak memory of the container's cgroup since it started", _STATE_USERLAND),
         Metric("shim_rss", e, _MIB, "lower",
                "Docker: VmRSS of the container's containerd shim (outside its cgroup)",
-               _STATE),
+               _STATE_USERLAND),
         Metric("shim_pss", e, _MIB, "lower",
-               "Docker: PSS of the container's containerd shim", _STATE),
+               "Docker: PSS of the container's containerd shim", _STATE_USERLAND),
         Metric("total", e, _MIB, "lower",
                "Docker: per-container footprint, cgroup_usage + shim_rss (the shared "
-               "daemons are not included)", _STATE),
+               "daemons are not included)", _STATE_USERLAND),
         Metric("dockerd_rss", e, _MIB, "lower",
-               "Docker: VmRSS of dockerd (shared by all containers)", _STATE),
+               "Docker: VmRSS of dockerd (shared by all containers)", _STATE_USERLAND),
         Metric("containerd_rss", e, _MIB, "lower",
-               "Docker: VmRSS of containerd (shared by all containers)", _STATE),
+               "Docker: VmRSS of containerd (shared by all containers)", _STATE_USERLAND),
         # the running service (http workload): one counter family for every platform
         Metric("instance_rss", e, _MIB, "lower",
                f"{_ADDS}: the summed VmRSS of its host processes (the server process; the "
@@ -248,26 +257,28 @@ def _others() -> list[Metric]:
     return [
         Metric("artifact_size", "disk", _B, "lower",
                f"{size} what one workload needs to run on the variant (executable, module, "
-               "image, or kernel + initramfs)", exact=True),
+               "image, or kernel + initramfs or root disk)", _USERLAND, exact=True),
         Metric("compiled_size", "disk", _B, "lower",
                f"{size} the serialized compiled module (wasmtime Module.serialize)",
                exact=True),
         Metric("engine_size", "disk", _B, "lower",
                f"{size} the Wasm engine (CLI executable or installed package)", exact=True),
         Metric("image_content_size", "disk", _B, "lower",
-               f"{size} the Docker image's content as the engine reports it (Size)",
-               exact=True),
+               f"{size} the files put into the Docker image", _USERLAND, exact=True),
         Metric("image_archive_size", "disk", _B, "lower",
-               f"{size} the Docker image saved as a tarball (docker save)", exact=True),
-        Metric("kernel_size", "disk", _B, "lower",
-               f"{size} the kernel image the VM boots", exact=True),
-        Metric("initramfs_size", "disk", _B, "lower",
-               f"{size} one workload's gzip cpio initramfs", exact=True),
-        Metric("disk_image_size", "disk", _B, "",
-               "apparent size of the raw ext4 image attached to the VM for I/O", exact=True),
-        Metric("disk_image_allocated", "disk", _B, "lower",
-               "blocks allocated (st_blocks) by the sparse raw ext4 image after mke2fs",
+               f"{size} the Docker image saved as a tarball (docker save)", _USERLAND,
                exact=True),
+        Metric("kernel_size", "disk", _B, "lower",
+               f"{size} the kernel image the VM boots", _USERLAND, exact=True),
+        Metric("initramfs_size", "disk", _B, "lower",
+               f"{size} one workload's gzip cpio initramfs (userland=debian: the one that "
+               "mounts the root disk)", _USERLAND, exact=True),
+        Metric("disk_image_size", "disk", _B, "",
+               "apparent size of a raw ext4 image attached to the VM: the empty work disk "
+               "for I/O (userland=debian: the root disk)", _USERLAND, exact=True),
+        Metric("disk_image_allocated", "disk", _B, "lower",
+               "blocks allocated (st_blocks) by the sparse raw ext4 image after mke2fs (the "
+               "empty work disk; userland=debian: the root disk)", _USERLAND, exact=True),
         Metric("wall_time", "cpu", _MS, "lower",
                "run time of one cpu kernel seen from the host: the platform's whole run "
                "interval (launch to exit)", ("kernel",)),

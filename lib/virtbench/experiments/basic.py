@@ -13,13 +13,16 @@ from dataclasses import dataclass, replace
 from virtbench import catalog, platforms
 from virtbench.experiments.core import Experiment, Option, Params, register
 from virtbench.experiments.cross import measure_instance_memory
+from virtbench.experiments.userland import on_userlands
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.results import Measurement
 from virtbench.workloads import as_number
 
 
 def measure_startup(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
-    return plat.startup(wl)
+    """The variant's startup measurements, on its minimal userland and on the others it
+    offers (condition ``userland``)."""
+    return plat.startup(wl) + on_userlands(plat, "startup", [wl], lambda p: p.startup(wl))
 
 
 def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
@@ -31,16 +34,21 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
     if wl.builtin and wl.name == "http":
         return measure_instance_memory(plat, wl, params)
     loaded = int(params.options.get("mem_mib", 16 if params.quick else 64))
-    out = []
-    for mib, state in ((0, "idle"), (loaded, "loaded")):
-        for m in plat.memory(mib):
-            out.append(replace(m, tags={**m.tags, "mem_mib": str(mib)},
-                               conditions={**m.conditions, "state": state}))
-    return out
+
+    def both_states(p: Platform) -> list[Measurement]:
+        out = []
+        for mib, state in ((0, "idle"), (loaded, "loaded")):
+            for m in p.memory(mib):
+                out.append(replace(m, tags={**m.tags, "mem_mib": str(mib)},
+                                   conditions={**m.conditions, "state": state}))
+        return out
+
+    return both_states(plat) + on_userlands(plat, "memory", [Workload("mem")], both_states)
 
 
 def measure_disk(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
-    return plat.disk()
+    """Bytes on disk of the variant's artifacts, minimal and on its other userlands."""
+    return plat.disk() + on_userlands(plat, "disk", [wl], lambda p: p.disk())
 
 
 @dataclass(frozen=True)

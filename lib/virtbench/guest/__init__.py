@@ -4,6 +4,7 @@
   uncompressed vmlinux and the virtio/ext4 modules in the cache
 - :mod:`.modules`: ``.modinfo`` dependencies and the ``insmod`` order (no kmod needed)
 - :mod:`.init`, :mod:`.initramfs`: the guest's ``/init`` and the cpio archive around it
+- :mod:`.rootdisk`: the debian userland's ext4 root disk and the initramfs that mounts it
 - :mod:`.qemu`: QEMU command lines (pc full boot, microvm fast boot), disks, HTTP readiness
 - :mod:`.serial`, :mod:`.console`: the serial console as a timestamped log, and its parser
 - :mod:`.qmp`: a small QMP client; :mod:`.kvm`: the KVM decision by a real test boot

@@ -86,6 +86,7 @@ class Boot:
     hostfwd_port: int | None = None   # user networking; 127.0.0.1:PORT on the host -> guest :80
     qmp: Path | None = None           # QMP unix socket path
     incoming: Path | None = None      # restore from this migration stream file
+    root: Path | None = None          # raw ext4 root disk, attached read-only as the first disk
 
 
 def host_tsc_khz() -> int | None:
@@ -140,6 +141,10 @@ def qemu_argv(machine: Machine, kernel: Path, initrd: Path, boot: Boot) -> list[
     else:
         argv += ["-nodefaults"]
     pci = machine.bus == "pci"
+    blk = "virtio-blk-pci" if pci else "virtio-blk-device"
+    if boot.root is not None:
+        argv += ["-drive", f"file={boot.root},format=raw,if=none,id=r0,readonly=on",
+                 "-device", f"{blk},drive=r0"]
     if boot.disk is not None:
         argv += ["-drive", f"file={boot.disk},format=raw,if=none,id=d0,cache={boot.disk_cache}",
                  "-device", f"{'virtio-blk-pci' if pci else 'virtio-blk-device'},drive=d0"]

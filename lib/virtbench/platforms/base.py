@@ -110,6 +110,12 @@ class Platform(ABC):
     instances_per_process: ClassVar[bool] = False
     #: the most instances one host process holds here, and why (None: no known limit)
     max_instances_per_process: ClassVar[tuple[int, str] | None] = None
+    #: Root file systems besides the minimal one that this variant can run the built-in
+    #: workloads on (see :meth:`with_userland`); their rows carry the condition ``userland``.
+    userlands: ClassVar[tuple[str, ...]] = ()
+    #: The root file system of this object's instances: "minimal" (the static workload
+    #: alone, or a busybox initramfs) or one of :attr:`userlands`.
+    userland: str = "minimal"
 
     @functools.cached_property
     def availability(self) -> Availability:
@@ -158,6 +164,17 @@ class Platform(ABC):
     def disk(self) -> list[Measurement]:
         """Bytes on disk needed to run the workloads on this variant."""
         raise NotSupported(f"disk is not implemented for {self.variant}")
+
+    def with_userland(self, name: str) -> Platform:
+        """A new object of this variant whose instances run on the ``name`` userland (close
+        it after use); NotSupported for a userland the variant does not offer."""
+        raise NotSupported(f"{self.variant} runs its workloads on the minimal userland only; "
+                           f"userlands it offers: {', '.join(self.userlands) or 'none'}")
+
+    def describe_userland(self) -> str:
+        """What this object's instances run on, for the descriptions of its rows ("" for the
+        minimal userland)."""
+        return ""
 
     def close(self) -> None:
         """Stop anything this object started (daemons, caches of instances)."""

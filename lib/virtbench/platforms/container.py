@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from virtbench import distro
 from virtbench.loadgen import wait_http
 from virtbench.paths import cache_dir
 from virtbench.platforms.base import (
@@ -47,6 +48,7 @@ from virtbench.platforms.docker_engine import (
 from virtbench.platforms.docker_images import (
     WORKDIR_IN_CONTAINER,
     ImageSpec,
+    ImportSpec,
     busybox_spec,
     http_wasmtime_release,
     is_static_executable,
@@ -65,6 +67,9 @@ from virtbench.workloads import build, parse_result_line, toolchain_status
 HTTP_CONTAINER_PORT = 8080
 MEM_HOLD_MS = 600_000
 READY_LINE_WORKLOADS = ("mem", "hog")  # built-ins that print VB-READY once they are running
+DISTRO_WORKLOAD_DIR = "/vb"
+#: How the debian userland starts a workload: through the image's own shell, which execs it.
+SHELL_EXEC = ("/bin/sh", "-c", 'exec "$0" "$@"')
 RUN_INTERVAL = ("from the SDK call APIClient.create_container to APIClient.wait returning "
                 "the exit status (create, start, the workload's run and exit; network {net}; "
                 "removal not included)")
@@ -122,6 +127,15 @@ def _proxy_pid(port: int) -> int | None:
     return None
 
 
+def distro_image_spec() -> ImportSpec:
+    """The debian userland's image: the cached Debian root file system (built on first use,
+    :func:`virtbench.distro.build_rootfs`) plus the static workloads under /vb."""
+    files = {f"{DISTRO_WORKLOAD_DIR}/{name}": build(name, "static")
+             for name in distro.USERLAND_WORKLOADS}
+    return ImportSpec("debian", distro.build_rootfs(), files,
+                      (WORKDIR_IN_CONTAINER, DISTRO_WORKLOAD_DIR))
+
+
 # ---- the platform ---------------------------------------------------------------------------
 
 class DockerPlatform(Platform):
@@ -136,6 +150,14 @@ class DockerPlatform(Platform):
         self.engine = engine or shared_engine()
         self.drop_caches = drop_caches
         self._client = None
+
+    def with_userland(self, name: str) -> DockerPlatform:
+        """The same variant on the same engine, its images made from the ``name`` userland."""
+        if name not in self.userlands:
+            return super().with_userland(name)  # type: ignore[return-value]
+        sibling = type(self)(self.engine, drop_caches=self.drop_caches)
+        sibling.userland = name
+        return sibling
 
     # -- availability and engine --
     def requirements(self) -> tuple[bool, str, str]:
@@ -158,7 +180,8 @@ class DockerPlatform(Platform):
             facts = self.engine.facts()
         except EngineError as exc:
             return Availability(False, exc.reason, exc.fix)
-        notes = "; ".join([facts.origin, *self.engine.notes, self.describe_mode()])
+        notes = "; ".join([facts.origin, *self.engine.notes, self.describe_mode(),
+                           *([distro.status()] if self.userlands else [])])
         return Availability(True, notes, version=facts.summary())
 
     def describe_mode(self) -> str:
@@ -180,9 +203,22 @@ class DockerPlatform(Platform):
             self._client = None
             self.engine.release()
 
+    def describe_userland(self) -> str:
+        if self.userland != "debian":
+            return ""
+        return (f"userland debian: one image made by docker import of {distro.build_rootfs().label}"
+                f" with the static workloads under {DISTRO_WORKLOAD_DIR}; each workload started "
+                "by the image's /bin/sh (dash): sh -c 'exec \"$0\" \"$@\"' WORKLOAD ARGS")
+
     # -- images --
-    def image_spec(self, workload: Workload) -> ImageSpec:
-        """FROM scratch with the static workload at /<name> (or a user's static program)."""
+    def image_spec(self, workload: Workload) -> ImageSpec | ImportSpec:
+        """FROM scratch with the static workload at /<name> (or a user's static program);
+        on the debian userland, the Debian root file system with every built-in static
+        workload under /vb (one image for all of them)."""
+        if self.userland == "debian":
+            if not workload.builtin:
+                raise NotSupported("the debian userland runs the built-in workloads only")
+            return distro_image_spec()
         if workload.builtin:
             return ImageSpec(f"runc-{workload.name}",
                              {f"/{workload.name}": build(workload.name, "static")})
@@ -194,7 +230,10 @@ class DockerPlatform(Platform):
         return ImageSpec(f"runc-user-{exe.name}", {f"/app/{exe.name}": exe})
 
     def argv(self, workload: Workload, args: Sequence[str]) -> list[str]:
-        """The container's command for ``workload`` with ``args``."""
+        """The container's command for ``workload`` with ``args``; on the debian userland,
+        the image's shell (Debian's dash) starts it: ``/bin/sh -c 'exec "$0" "$@"' ...``."""
+        if self.userland == "debian":
+            return [*SHELL_EXEC, f"{DISTRO_WORKLOAD_DIR}/{workload.name}", *args]
         if workload.builtin:
             return [f"/{workload.name}", *args]
         return [f"/app/{Path(workload.command[0]).name}", *workload.command[1:], *args]
@@ -219,11 +258,24 @@ class DockerPlatform(Platform):
             archive = self.archive_path(tag)
             if archive.exists():
                 self._load(archive)
+            elif isinstance(spec, ImportSpec):
+                self._import(spec)
             else:
                 self._client.images.build(fileobj=spec.context(), custom_context=True, tag=tag,
                                           rm=True, forcerm=True, labels={LABEL: "1"},
                                           timeout=600)
         return tag
+
+    def _import(self, spec: ImportSpec) -> None:
+        """``docker import`` of the spec's tree (written to a temporary tar in the cache)."""
+        repository, _, tag = spec.tag.partition(":")
+        where = cache_dir() / "docker"
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="vb-import-", dir=where) as tmp:
+            tarball = spec.tarball(Path(tmp) / "rootfs.tar")
+            self.api.import_image(src=str(tarball), repository=repository, tag=tag,
+                                  changes=spec.changes)
+        self.api.inspect_image(spec.tag)  # raises if the import did not produce the tag
 
     def archive_path(self, tag: str) -> Path:
         return cache_dir() / "docker" / "archives" / (tag.replace("/", "_").replace(":", "_")
@@ -595,6 +647,14 @@ class DockerPlatform(Platform):
             pass
 
     # -- disk --
+    @staticmethod
+    def _content_of(spec: ImageSpec | ImportSpec) -> str:
+        files = ", ".join(sorted(spec.files))
+        if isinstance(spec, ImportSpec):
+            return (f"the regular files of {spec.rootfs.label}, each hard-linked file once, "
+                    f"and {files}")
+        return files
+
     def disk_workloads(self) -> tuple[str, ...]:
         return ("noop", "cpu", "http")
 
@@ -602,7 +662,7 @@ class DockerPlatform(Platform):
         """Image size as the engine reports it, the bytes put into it, and its saved archive."""
         ms = []
         specs = [(name, self.image_spec(Workload(name))) for name in self.disk_workloads()]
-        if self.image_kind == "runc":
+        if self.image_kind == "runc" and self.userland == "minimal":
             try:
                 specs.append(("busybox", busybox_spec()))
             except NotSupported:
@@ -617,7 +677,7 @@ class DockerPlatform(Platform):
                             ".Size: uncompressed layers)", workload=name),
                 Measurement("image_content_size", spec.content_size, "B",
                             f"bytes of the files put into image {tag} "
-                            f"({', '.join(sorted(spec.files))})", workload=name),
+                            f"({self._content_of(spec)})", workload=name),
                 Measurement("image_archive_size", archive.stat().st_size, "B",
                             f"size of the `docker save` tarball of {tag}", workload=name),
             ]
@@ -626,6 +686,7 @@ class DockerPlatform(Platform):
 
 class DockerRunc(DockerPlatform):
     variant = "docker/runc"
+    userlands = ("debian",)
     summary = ("Docker Engine + containerd + runc, FROM-scratch image with the static "
                "workload; default bridge network (port published on 127.0.0.1 through "
                "docker-proxy), work directory on the container's overlay fs")
@@ -637,6 +698,7 @@ class DockerRuncHost(DockerPlatform):
                "no bridge, no docker-proxy) and its work directory bind-mounted from the host")
     networks = ("host",)
     bind_workdir = True
+    userlands = ("debian",)
 
 
 class DockerWasmtime(DockerPlatform):

@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from virtbench.distro import Rootfs, write_tar
 from virtbench.platforms.base import (
     NotSupported,
 )
@@ -127,6 +128,40 @@ def busybox_spec() -> ImageSpec:
     links = {f"/bin/{tool}": "busybox" for tool in ("sh", "sleep", "true", "cat", "ls")}
     return ImageSpec("busybox", {"/bin/busybox": busybox}, (WORKDIR_IN_CONTAINER, "/tmp"),
                      links)
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    """An image made by ``docker import`` of a root file system: one layer, the tree as it
+    is plus ``files`` (in-image path -> host file), tagged by what determines it."""
+
+    name: str
+    rootfs: Rootfs
+    files: dict[str, Path]
+    dirs: tuple[str, ...] = (WORKDIR_IN_CONTAINER,)
+
+    @property
+    def tag(self) -> str:
+        digest = hashlib.sha256(f"{self.rootfs.build_id}\0{sorted(self.dirs)}".encode())
+        for dest in sorted(self.files):
+            digest.update(f"\0{dest}\0{_file_digest(self.files[dest])}".encode())
+        return f"virtbench/{self.name}:{digest.hexdigest()[:12]}"
+
+    @property
+    def changes(self) -> list[str]:
+        """The image configuration ``docker import --change`` sets."""
+        return [f"LABEL {LABEL}=1", f"WORKDIR {WORKDIR_IN_CONTAINER}",
+                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+
+    @property
+    def content_size(self) -> int:
+        """Bytes of the regular files put into the image (the tree's and ``files``)."""
+        return self.rootfs.bytes_used + sum(p.stat().st_size for p in self.files.values())
+
+    def tarball(self, out: Path) -> Path:
+        """The tree and the files as the tar archive ``docker import`` reads."""
+        write_tar(self.rootfs.path, out, self.files, self.dirs)
+        return out
 
 
 # ---- wasmtime CLIs --------------------------------------------------------------------------

@@ -11,9 +11,11 @@ TCG is software emulation: every guest instruction is translated by QEMU. Its nu
 TCG numbers, not hardware-virtualized VM numbers, and every description says so.
 
 The guest is Debian's kernel plus an initramfs of busybox, one static workload and an init
-that runs it and reports over the serial console (see :mod:`virtbench.guest`). Every QEMU
-runs under :func:`virtbench.process.start_instance` (ended on exit, error or Ctrl-C) with a
-time limit on each wait; a guest that hangs is reported with its console tail.
+that runs it and reports over the serial console (see :mod:`virtbench.guest`); on the debian
+userland (:meth:`Qemu.with_userland`) it boots a read-only ext4 root disk of Debian's minbase
+instead (see :mod:`virtbench.guest.rootdisk`). Every QEMU runs under
+:func:`virtbench.process.start_instance` (ended on exit, error or Ctrl-C) with a time limit
+on each wait; a guest that hangs is reported with its console tail.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
 from virtbench.accounting import free_port
+from virtbench.distro import build_rootfs
+from virtbench.distro import status as distro_status
 from virtbench.guest.console import parse_console
 from virtbench.guest.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
 from virtbench.guest.kernel import Kernel, cached_kernel, fetch_kernel
@@ -46,6 +51,7 @@ from virtbench.guest.qemu import (
     wait_http,
 )
 from virtbench.guest.qmp import Qmp
+from virtbench.guest.rootdisk import build_root_disk, build_root_initramfs
 from virtbench.guest.serial import ConsoleLog
 from virtbench.platforms.base import (
     WORKDIR,
@@ -88,9 +94,38 @@ class Qemu(Platform):
     accel: ClassVar[str]
     cpu: ClassVar[str | None] = None
     boot_timeout: ClassVar[float] = 60.0
+    userlands = ("debian",)
 
     def __init__(self) -> None:
         self._kernel: Kernel | None = None
+        self._root: Path | None = None
+
+    def with_userland(self, name: str) -> Qemu:
+        """The same variant booting the ``name`` userland from a read-only root disk."""
+        if name not in self.userlands:
+            return super().with_userland(name)  # type: ignore[return-value]
+        sibling = type(self)()
+        sibling._kernel = self._kernel
+        sibling.userland = name
+        return sibling
+
+    def root_disk(self) -> Path:
+        """The debian userland's ext4 root disk (built on first use)."""
+        if self._root is None:
+            self._root = build_root_disk(build_rootfs())
+        return self._root
+
+    @property
+    def guest_kind(self) -> str:
+        """What the guest boots into, for descriptions."""
+        if self.userland == "debian":
+            return ("guest userland: Debian bookworm minbase on a read-only virtio ext4 root "
+                    "disk, mounted by a busybox initramfs (virtio and ext4 modules) that "
+                    "switch_roots to an init run by Debian's dash")
+        return "guest userland: a busybox initramfs with the static workload"
+
+    def describe_userland(self) -> str:
+        return self.guest_kind if self.userland != "minimal" else ""
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -126,6 +161,10 @@ class Qemu(Platform):
 
     def prepare(self, workloads: Sequence[Workload]) -> None:
         kernel = self.kernel()
+        if self.userland == "debian":
+            build_root_initramfs(kernel, self.machine.bus)
+            self.root_disk()
+            return
         names = {w.name for w in workloads if w.builtin} | {"noop", "http"}
         for name in sorted(names):
             build_initramfs(name, kernel, self.machine.bus)
@@ -134,6 +173,13 @@ class Qemu(Platform):
 
     def _argv(self, boot: Boot) -> list[str]:
         kernel = self.kernel()
+        if self.userland == "debian":
+            if boot.disk is not None or boot.hostfwd_port is not None or boot.incoming:
+                raise NotSupported(f"{self.variant} on the debian userland boots without a "
+                                   "work disk, network or saved state (minbase has no ip)")
+            boot = replace(boot, root=self.root_disk())
+            initrd = build_root_initramfs(kernel, self.machine.bus)
+            return qemu_argv(self.machine, self.machine.kernel_image(kernel), initrd, boot)
         initrd = build_initramfs(boot.workload, kernel, self.machine.bus)
         return qemu_argv(self.machine, self.machine.kernel_image(kernel), initrd, boot)
 
@@ -227,7 +273,7 @@ class Qemu(Platform):
         if not workload.builtin:
             raise NotSupported(f"{self.variant} runs the built-in workloads only")
         tag = self.accel.upper()
-        kind = f"{self.machine.boot_kind}; accelerator {tag}"
+        kind = f"{self.machine.boot_kind}; accelerator {tag}; {self.guest_kind}"
         with self._launch(Boot(workload.name)) as (inst, log):
             booted = self._wait(log, "VB-BOOTED", self.boot_timeout, "boot")
             self._wait(log, "VB-EXIT", 60, f"workload {workload.name}")
@@ -253,7 +299,9 @@ class Qemu(Platform):
         if peak is not None:
             ms.append(Measurement("peak_rss", peak / 1024, "MiB",
                                   f"peak RSS (wait4 ru_maxrss) of the QEMU process, "
-                                  f"{tag} guest of {GUEST_MEMORY_MIB} MiB"))
+                                  f"{tag} guest of {GUEST_MEMORY_MIB} MiB; {self.guest_kind}"))
+        if self.userland != "minimal":  # the snapshot guest serves http: minimal only
+            return ms
         return ms + self.pause_and_snapshot()
 
     def pause_and_snapshot(self) -> list[Measurement]:
@@ -379,7 +427,8 @@ class Qemu(Platform):
         tag = self.accel.upper()
         state = "idle guest" if mib == 0 else f"guest holding {mib} MiB (mem workload, touched)"
         ms: list[Measurement] = []
-        for guest in MEMORY_GUEST_SIZES:
+        sizes = MEMORY_GUEST_SIZES if self.userland == "minimal" else (GUEST_MEMORY_MIB,)
+        for guest in sizes:
             cond = {"guest_memory_mib": str(guest)}
             tags = dict(cond)
             try:
@@ -392,7 +441,8 @@ class Qemu(Platform):
                     ms.append(Measurement.missing(metric, "MiB", str(exc), tags=tags,
                                                   conditions=cond))
                 continue
-            where = f"of the QEMU process ({tag}, guest of {guest} MiB), {state}"
+            where = (f"of the QEMU process ({tag}, guest of {guest} MiB), {state}; "
+                     f"{self.guest_kind}")
             if "VmRSS" in status:
                 ms.append(Measurement("rss", status["VmRSS"] / 1024, "MiB",
                                       f"VmRSS {where}", tags=tags, conditions=cond))
@@ -405,7 +455,8 @@ class Qemu(Platform):
     # -- disk -----------------------------------------------------------------------------
 
     def disk(self) -> list[Measurement]:
-        """Bytes of the kernel, each workload's initramfs, and the I/O disk image."""
+        """Bytes of the kernel, each workload's initramfs, and the I/O disk image (debian
+        userland: the kernel, the initramfs that mounts the root disk, and the root disk)."""
         kernel = self.kernel()
         image = self.machine.kernel_image(kernel)
         kernel_bytes = image.stat().st_size
@@ -413,6 +464,8 @@ class Qemu(Platform):
                 else "uncompressed ELF vmlinux")
         ms = [Measurement("kernel_size", kernel_bytes, "B",
                           f"the {what} this variant boots ({kernel.label})")]
+        if self.userland == "debian":
+            return ms + self._root_disk_sizes(kernel, kernel_bytes, what)
         with tempfile.TemporaryDirectory(prefix="vb-vm-disk-") as tmp:
             img = make_disk(Path(tmp) / "work.img", MIN_DISK_MIB)
             apparent, allocated = img.stat().st_size, img.stat().st_blocks * 512
@@ -436,6 +489,30 @@ class Qemu(Platform):
                         "blocks allocated (st_blocks) by the sparse raw ext4 image after mke2fs",
                         workload="fileio"),
         ]
+        return ms
+
+    def _root_disk_sizes(self, kernel: Kernel, kernel_bytes: int, what: str) -> list[Measurement]:
+        """Sizes of the debian userland's boot: its initramfs, its root disk, their sum."""
+        initrd = build_root_initramfs(kernel, self.machine.bus).stat().st_size
+        root = self.root_disk()
+        apparent, allocated = root.stat().st_size, root.stat().st_blocks * 512
+        label = build_rootfs().label
+        disk = (f"the raw ext4 root disk (mkfs.ext4 -d) of {label} with the static workloads "
+                "under /vb/wl")
+        ms = [
+            Measurement("initramfs_size", initrd, "B",
+                        "gzip cpio: busybox-static, the virtio and ext4 modules and an init that "
+                        "mounts the root disk and switch_roots to it", workload="noop"),
+            Measurement("disk_image_size", apparent, "B", f"apparent size of {disk}",
+                        workload="noop"),
+            Measurement("disk_image_allocated", allocated, "B",
+                        f"blocks allocated (st_blocks) by {disk}", workload="noop"),
+        ]
+        for name in ("noop", "cpu", "http"):
+            ms.append(Measurement("artifact_size", kernel_bytes + initrd + allocated, "B",
+                                  f"the {what} + the root-disk initramfs + the allocated blocks "
+                                  f"of {disk} (one disk holds every workload, {name} among them)",
+                                  workload=name))
         return ms
 
 
@@ -496,6 +573,7 @@ class Tcg(Qemu):
         decision = kvm_decision(kernel, cached_only=True) if kernel else None
         reason += ("; KVM decision: " + decision.evidence if decision is not None
                    else "; KVM not probed yet (see the qemu-kvm variants)")
+        reason += f"; {distro_status()}"
         return Availability(True, reason, version=self._version(kernel))
 
 

@@ -1,0 +1,266 @@
+"""The Debian userland: sources parsing, cache keys, the tar and disk builders, the guest's
+init scripts, the userland condition in datasets and claims (pure logic, no platform runs);
+the builds themselves are tested in test_userland.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+
+import pandas as pd
+import pytest
+
+from virtbench import catalog, claims, distro
+from virtbench.distro import DistroUnavailable
+from virtbench.experiments.userland import on_userlands
+from virtbench.guest.qemu import Boot, Machine, qemu_argv
+from virtbench.guest.rootdisk import DISTRO_INIT, ROOT_INIT, disk_mib
+from virtbench.platforms.base import Availability, NotSupported, Platform, Workload
+from virtbench.results import Measurement
+
+# /etc/apt/sources.list.d/debian.sources of the development machine (Debian 12 image)
+DEB822 = """Types: deb
+# http://snapshot.debian.org/archive/debian/20250520T000000Z
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+# http://snapshot.debian.org/archive/debian-security/20250520T000000Z
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
+SOURCE_ONLY = """Types: deb-src
+URIs: http://mirror.example/debian
+Suites: bookworm
+Components: main
+"""
+
+
+def test_sources_in_both_formats():
+    assert distro.parse_sources(DEB822, deb822=True) == [
+        ("http://deb.debian.org/debian", ["bookworm", "bookworm-updates"]),
+        ("http://deb.debian.org/debian-security", ["bookworm-security"])]
+    assert distro.parse_sources(SOURCE_ONLY, deb822=True) == []
+    one_line = ("# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://ftp.de.debian.org/debian "
+                "bookworm main\ndeb-src http://x/debian bookworm main\n")
+    assert distro.parse_sources(one_line, deb822=False) == [
+        ("http://ftp.de.debian.org/debian", ["bookworm"])]
+
+
+def test_mirror_is_the_first_source_of_the_suite(tmp_path, monkeypatch):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a-src.sources").write_text(SOURCE_ONLY)
+    (tmp_path / "d" / "debian.sources").write_text(DEB822)
+    monkeypatch.setattr(distro, "SOURCES", (tmp_path / "missing.list", tmp_path / "d"))
+    assert distro.mirror("bookworm") == "http://deb.debian.org/debian"
+    assert distro.mirror("bookworm-security") == "http://deb.debian.org/debian-security"
+    assert distro.mirror("trixie") == distro.DEFAULT_MIRROR
+
+
+def test_the_cache_key_follows_every_input():
+    base = ("bookworm", "minbase", "http://deb.debian.org/debian", ())
+    keys = {distro.rootfs_key(*base),
+            distro.rootfs_key("trixie", *base[1:]),
+            distro.rootfs_key(base[0], "buildd", *base[2:]),
+            distro.rootfs_key(*base[:2], "http://other/debian", ()),
+            distro.rootfs_key(*base[:3], ("iproute2",))}
+    assert len(keys) == 5
+    assert distro.rootfs_key(*base[:3], ("a", "b")) == distro.rootfs_key(*base[:3], ("b", "a"))
+
+
+def test_debootstrap_error_line():
+    out = ("I: Retrieving InRelease\nI: Retrieving Release\n"
+           "E: Failed getting release file http://nowhere.invalid/debian/dists/bookworm/"
+           "Release\n")
+    assert distro.debootstrap_error(out).startswith("E: Failed getting release file")
+    assert distro.debootstrap_error("a\nb\nc\nd\n") == "b | c | d"
+
+
+def test_installed_packages_from_a_dpkg_status_file():
+    status = ("Package: dash\nStatus: install ok installed\nVersion: 0.5.12-2\n\n"
+              "Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n\n"
+              "Package: bash\nStatus: install ok installed\nVersion: 5.2.15-2+b13\n")
+    assert distro.installed_packages(status) == {"bash": "5.2.15-2+b13", "dash": "0.5.12-2"}
+
+
+def test_cached_rootfs_never_builds(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIRTBENCH_CACHE", str(tmp_path))
+    assert distro.cached_rootfs(mirror_url="http://nowhere.invalid/debian") is None
+
+
+def test_build_needs_debootstrap(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIRTBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(distro.shutil, "which", lambda name: None)
+    with pytest.raises(DistroUnavailable, match="debootstrap is not installed"):
+        distro.build_rootfs(mirror_url="http://nowhere.invalid/debian")
+
+
+def test_tar_keeps_owners_links_and_adds_files(tmp_path):
+    root = tmp_path / "root"
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "usr" / "bin" / "a").write_bytes(b"x" * 10)
+    os.link(root / "usr" / "bin" / "a", root / "usr" / "bin" / "b")
+    os.symlink("usr/bin", root / "bin")
+    os.chown(root / "usr" / "bin" / "a", 100, 101)
+    extra = tmp_path / "noop"
+    extra.write_bytes(b"\x7fELF" + b"0" * 6)
+    out = tmp_path / "t.tar"
+    total = distro.write_tar(root, out, {"/vb/noop": extra}, ("/work", "/vb"))
+    assert total == 20  # the hard link counted once, plus the added file
+    with tarfile.open(out) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert members["usr/bin/a"].uid == 100 and members["usr/bin/a"].uname == ""
+    assert members["usr/bin/b"].islnk() and members["bin"].issym()
+    assert members["vb"].isdir() and members["work"].isdir()
+    assert members["vb/noop"].mode == 0o755 and members["vb/noop"].uid == 0
+    assert list(members).index("vb") < list(members).index("vb/noop")
+    assert distro.tree_bytes(root) == 10
+
+
+# ---- the VM's boot from the root disk ---------------------------------------------------------
+
+def test_root_init_mounts_the_disk_and_switches_to_it():
+    order = [ROOT_INIT.index(m) for m in ("insmod", "/dev/vda", "mount -t ext4 -o ro",
+                                          "switch_root /newroot /vb/init")]
+    assert order == sorted(order) and ROOT_INIT.startswith("#!/bin/sh\n")
+
+
+def test_distro_init_prints_the_markers_of_the_minimal_guest_in_order():
+    order = [DISTRO_INIT.index(m) for m in ("VB-BOOTED", "VB-START", "/vb/wl/$wl", "VB-EXIT",
+                                            "/proc/sysrq-trigger")]
+    assert order == sorted(order) and DISTRO_INIT.startswith("#!/bin/sh\n")
+    assert DISTRO_INIT.index("mount -t proc") < DISTRO_INIT.index("VB-BOOTED")
+
+
+def test_root_disk_leaves_room():
+    assert disk_mib(100 << 20) >= 125 + 32 and disk_mib(100 << 20) % 4 == 0
+    assert disk_mib(0) >= 64
+
+
+def test_qemu_argv_attaches_the_root_disk_read_only_first(tmp_path):
+    k, i = tmp_path / "vmlinux", tmp_path / "initrd"
+    boot = Boot("noop", root=tmp_path / "root.img")
+    for machine, device in (("microvm", "virtio-blk-device"), ("pc", "virtio-blk-pci")):
+        argv = qemu_argv(Machine(machine, "tcg"), k, i, boot)
+        drive = argv[argv.index("-drive") + 1]
+        assert drive.startswith(f"file={tmp_path}/root.img,") and "readonly=on" in drive
+        assert argv[argv.index("-device") + 1] == f"{device},drive=r0"
+
+
+# ---- the condition in the catalog, datasets and claims ----------------------------------------
+
+def test_userland_is_a_declared_condition():
+    catalog.validate("disk", "artifact_size", "B", {"userland": "debian"})
+    catalog.validate("startup", "startup", "ms", {"network": "none", "userland": "debian"})
+    catalog.validate("memory", "rss", "MiB", {"state": "idle", "userland": "debian",
+                                              "guest_memory_mib": "256"})
+    with pytest.raises(ValueError, match="userland"):
+        catalog.validate("disk", "artifact_size", "B", {"userland": "alpine"})
+
+
+def _rows(*specs) -> claims.Dataset:
+    lines = []
+    for variant, family, workload, value, conditions in specs:
+        lines.append(dict(run_id="t", experiment="disk", family=family, variant=variant,
+                          workload=workload, metric="artifact_size",
+                          conditions=json.dumps(conditions) if conditions else "", unit="B",
+                          rep=0, value=float(value), reason="", warmup=False, tags="",
+                          description="", timestamp="x"))
+    return claims.Dataset(pd.DataFrame(lines), {}, "t", n_boot=199)
+
+
+DISK = _rows(("docker/runc", "docker", "http", 785_320, None),
+             ("docker/runc", "docker", "http", 120_499_821, {"userland": "debian"}),
+             ("qemu-tcg/microvm", "vm", "http", 67_371_395, None),
+             ("qemu-tcg/microvm", "vm", "http", 195_000_000, {"userland": "debian"}))
+
+
+def test_debian_rows_are_read_only_when_asked_for():
+    assert list(DISK.sample("docker/runc", "artifact_size", "disk")) == [785_320]
+    assert list(DISK.sample("docker/runc", "artifact_size", "disk",
+                            conditions={"userland": "minimal"})) == [785_320]
+    assert list(DISK.sample("docker/runc", "artifact_size", "disk",
+                            conditions={"userland": "debian"})) == [120_499_821]
+
+
+def test_disk_claims_are_checked_on_the_debian_userland_and_minimal_is_a_lower_bound():
+    check = claims.check(DISK, keys=["seed:core:disk"])
+    debian = check[check["key"] == "seed:core:disk"].set_index("variant")
+    assert debian.loc["docker/runc", "verdict"] == "consistent"  # 120 MB in 50-500 MB
+    assert debian.loc["qemu-tcg/microvm", "verdict"] == "lower than claimed"  # not 1-20 GB
+    assert debian.loc["docker/runc", "conditions"] == "userland=debian"
+    assert debian.loc[["docker/runc", "qemu-tcg/microvm"], "tallied"].all()
+    minimal = check[check["key"] == "seed:core:disk-minimal"]
+    assert len(minimal) == 2 and not minimal["tallied"].any()
+    assert minimal["reason"].str.contains("the lower bound").all()
+    verdicts = claims.claim_verdicts(check).set_index("family")["verdict"]
+    assert verdicts["docker"] == "consistent" and verdicts["vm"] == "lower than claimed"
+
+
+# ---- the experiments' userland step -----------------------------------------------------------
+
+class _Fake(Platform):
+    family, variant = "vm", "qemu-tcg/microvm"
+    userlands = ("debian",)
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.fail = fail
+        self.closed = 0
+
+    def check(self) -> Availability:
+        return Availability(True)
+
+    def with_userland(self, name: str) -> _Fake:
+        sibling = _Fake(self.fail)
+        sibling.userland = name
+        self.sibling = sibling
+        return sibling
+
+    def describe_userland(self) -> str:
+        return "guest userland: debian"
+
+    def disk(self) -> list[Measurement]:
+        if self.fail:
+            raise self.fail
+        return [Measurement("artifact_size", 1.0, "B", "bytes", workload="noop")]
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_userland_rows_carry_the_condition_and_the_sibling_is_closed():
+    plat = _Fake()
+    ms = on_userlands(plat, "disk", [Workload("noop")], lambda p: p.disk())
+    assert [(m.metric, m.conditions) for m in ms] == [("artifact_size", {"userland": "debian"})]
+    assert ms[0].description == "bytes; guest userland: debian"
+    assert plat.sibling.closed == 1
+    assert on_userlands(plat, "disk", [Workload("x", command=("true",))],
+                        lambda p: p.disk()) == []
+
+
+@pytest.mark.parametrize("exc, prefix", [
+    (DistroUnavailable("debootstrap exited 1: E: Failed getting release file"),
+     "not available: the debian userland cannot be built here: debootstrap exited 1"),
+    (NotSupported("no work disk"), "not supported: no work disk"),
+    (RuntimeError("guest hung"), "failed: debian userland: RuntimeError: guest hung"),
+])
+def test_a_userland_that_cannot_be_measured_gives_reason_rows(exc, prefix):
+    ms = on_userlands(_Fake(exc), "startup", [Workload("noop")], lambda p: p.disk())
+    assert {m.metric for m in ms} == {"startup", "peak_rss"}
+    assert all(m.value is None and m.reason.startswith(prefix) for m in ms)
+    assert all(m.conditions == {"userland": "debian"} for m in ms)
+
+
+def test_status_says_what_doctor_shows(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIRTBENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(distro.shutil, "which", lambda name: None)
+    assert distro.status() == ("userland debian: not available, debootstrap is not installed "
+                               "(apt-get install debootstrap, or run `make setup`)")
+    monkeypatch.setattr(distro.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    monkeypatch.setattr(distro.os, "geteuid", lambda: 0)
+    assert distro.status().startswith("userland debian: built on first use by debootstrap from")
