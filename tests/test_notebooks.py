@@ -50,8 +50,10 @@ def test_shipped_notebooks_have_no_outputs_and_a_parameters_cell(path):
     assert all(not c.outputs and c.execution_count is None for c in code)
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
-    for name in ("run_id", "datasets", "rerun", "quick", "reps", "variants"):
+    for name in ("run_id", "datasets", "quick", "variants", "min_n", "margin"):
         assert f"{name} = " in params[0].source
+    for name in ("rerun", "reps"):  # measuring happens through `reproduce --rerun` only
+        assert f"{name} = " not in params[0].source
     assert any(report.HEADLINE_TAG in c.metadata.get("tags", []) for c in code)
     assert any(c.cell_type == "markdown" and "Statistics" in c.source for c in nb.cells)
     assert "claims_chart" in "".join(c.source for c in code) or path.stem in (
