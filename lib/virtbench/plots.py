@@ -277,11 +277,21 @@ def details_html(summary_text: str, content: pd.DataFrame | str, caption: str = 
             f"{content}</details>")
 
 
+def _flush_figures() -> None:
+    """Show the figures drawn so far before what follows (the inline backend would show
+    them at the end of the cell, after a table displayed later in it)."""
+    import matplotlib
+
+    if "inline" in matplotlib.get_backend() and plt.get_fignums():
+        plt.show()
+
+
 def show(frame: pd.DataFrame, caption: str = "") -> None:
     """Display a table in a notebook: human units, reasons as footnotes, and folded under
     its caption when longer than :data:`virtbench.tables.FOLD_ROWS` rows."""
     from IPython.display import HTML, display
 
+    _flush_figures()
     display(HTML(tables.to_html(frame, caption)))
 
 
@@ -289,6 +299,7 @@ def details(summary_text: str, frame_or_html: pd.DataFrame | str, caption: str =
     """Display a table (or any HTML) collapsed under a one-line summary that opens it."""
     from IPython.display import HTML, display
 
+    _flush_figures()
     display(HTML(details_html(summary_text, frame_or_html, caption)))
 
 

@@ -192,7 +192,8 @@ def _compose(frame: pd.DataFrame) -> pd.DataFrame:
         composed = True
     if composed and "unit" in out and not (set(out.columns) & VALUE_COLUMNS):
         out = out.drop(columns="unit")
-    return out
+    empty = [c for c in out.columns if len(out) and all(_blank(v) for v in out[c])]
+    return out.drop(columns=empty)
 
 
 def _replace(frame: pd.DataFrame, members: Sequence[str], label: str,
@@ -227,7 +228,7 @@ class Notes:
 
 def _cell_class(text: str) -> str:
     """Verdict cells coloured (classes of the report's stylesheet)."""
-    if text.startswith(("not measured", "not measurable", "not comparable")):
+    if text.startswith(("not ", "failed", "preparation failed", "inconclusive")):
         return "vb-na"
     if text.startswith(("higher than claimed", "lower than claimed")):
         return "vb-bad"
@@ -244,7 +245,7 @@ def _numeric_column(column: pd.Series) -> bool:
 _STYLES = [
     {"selector": "", "props": "border-collapse:collapse;font-size:85%;margin:.6rem 0"},
     {"selector": "th", "props": "text-align:left;vertical-align:bottom"},
-    {"selector": "td", "props": "text-align:left;vertical-align:top"},
+    {"selector": "td", "props": "text-align:left;vertical-align:top;min-width:4em"},
     {"selector": "th.vb-num, td.vb-num",
      "props": "text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums"},
     {"selector": "td.vb-ok", "props": "color:#2e6b30;font-weight:bold"},
@@ -281,7 +282,7 @@ def styled(frame: pd.DataFrame, caption: str = "", notes: Notes | None = None) -
                 cell = notes.mark(str(v))
             text.iat[i, shown.columns.get_loc(c)] = cell
             cls = _cell_class(cell)
-            if c in composite and not cls:
+            if c in composite and not cls and re.match(r"[-\d\[]", cell):
                 cls = "vb-num"
             classes.iat[i, shown.columns.get_loc(c)] = cls
     styler = shown.style.hide(axis="index")
