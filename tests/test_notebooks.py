@@ -175,3 +175,13 @@ def test_long_tables_are_folded_and_cells_are_in_human_units(fixture_reports):
             reasons = [c for c in table["cells"] if re.match(
                 r"(not measured|not available|not measurable here): .{40}", c)]
             assert len(reasons) == len(set(reasons)), (r.name, "a reason repeated per row")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_open_their_data_with_one_call_and_measure_nothing(path):
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert code.count("open_report(") == 1 and f'open_report("{path.stem}"' in code
+    for leftover in ("Dataset.load", "report.measure", "published.load()", "check = check",
+                     "stats.Policy(", "n_boot =", ".split()[0])", 'columns={"text"'):
+        assert leftover not in code, f"{path.stem}: {leftover}"

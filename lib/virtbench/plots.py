@@ -127,7 +127,7 @@ def estimates(summary: pd.DataFrame, quantity: str, unit: str, title: str, *,
     ax.errorbar(med, y, xerr=error_bars(med, lo, hi), fmt="none", ecolor="#555555", capsize=3)
     ax.scatter(med, y, c=colors, zorder=3, s=30)
     ax.set_yticks(y, labels)
-    ax.invert_yaxis()
+    ax.set_ylim(len(y) - 0.5, -0.5)  # top to bottom, half a row of margin
     values = np.concatenate([lo, hi] + ([[reference]] if reference is not None else []))
     if reference is not None:
         ax.axvline(reference, color="#888888", linestyle="--", linewidth=1)
@@ -229,7 +229,7 @@ def ratios(compare: pd.DataFrame, quantity: str, title: str, *, reference: float
     ax.errorbar(r, y, xerr=error_bars(r, lo, hi), fmt="o", capsize=3)
     ax.axvline(reference, color="#888888", linestyle="--", linewidth=1)
     ax.set_yticks(y, compare["variant"])
-    ax.invert_yaxis()
+    ax.set_ylim(len(y) - 0.5, -0.5)
     values = np.concatenate([lo, hi, [reference]])
     _pad(ax, values, _want_log(values, log) and bool((values > 0).all()))
     base = compare["baseline"].iloc[0]
