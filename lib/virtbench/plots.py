@@ -15,6 +15,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import (
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    MultipleLocator,
+    NullLocator,
+)
 
 from virtbench import tables
 from virtbench.stats import human  # noqa: F401  (re-exported for the notebooks)
@@ -66,6 +73,24 @@ def _pad(ax: plt.Axes, values: np.ndarray, log: bool) -> None:
         ax.set_xlim(lo - 0.06 * span, hi + 0.06 * span)
 
 
+def human_axis(ax: plt.Axes, quantity: str, unit: str, suffix: str = "") -> None:
+    """Label the x axis: sizes (B..GiB) and times (ms, s) get tick labels in human units
+    ("256 KiB", "1 s"; a log axis of sizes ticks at powers of two) and a label without the
+    unit; other units stay in the label, "startup (ms)"."""
+    if unit not in tables.BYTE_UNITS and unit not in tables.TIME_UNITS:
+        ax.set_xlabel(label(quantity, unit) + suffix)
+        return
+    if unit in tables.BYTE_UNITS and ax.get_xscale() == "log":
+        ax.xaxis.set_major_locator(LogLocator(base=2, numticks=8))
+        ax.xaxis.set_minor_locator(NullLocator())
+    elif unit in tables.BYTE_UNITS:  # steps of a power of two: 0, 2, 4, 6, 8 GiB
+        lo, hi = ax.get_xlim()
+        if hi > lo:
+            ax.xaxis.set_major_locator(MultipleLocator(2.0 ** round(math.log2((hi - lo) / 5))))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: human(v, unit)))
+    ax.set_xlabel(quantity + suffix)
+
+
 def no_data(message: str, title: str = "") -> plt.Figure:
     """A small figure that says what is missing, instead of an empty plot."""
     fig, ax = plt.subplots(figsize=(8, 1.2))
@@ -93,7 +118,7 @@ def distribution(samples: pd.DataFrame, quantity: str, unit: str, title: str, *,
                   alpha=0.7, ax=ax, legend=bool(hues and 1 < len(hues) <= 12))
     if _want_log(samples["value"], log):
         ax.set_xscale("log")
-    ax.set_xlabel(label(quantity, unit))
+    human_axis(ax, quantity, unit)
     ax.set_ylabel("variant")
     ax.set_title(title, loc="left")
     fig.tight_layout()
@@ -132,7 +157,7 @@ def estimates(summary: pd.DataFrame, quantity: str, unit: str, title: str, *,
     if reference is not None:
         ax.axvline(reference, color="#888888", linestyle="--", linewidth=1)
     _pad(ax, values, _want_log(values, log) and bool((values > 0).all()))
-    ax.set_xlabel(label(quantity, unit) + " — median and 95% CI")
+    human_axis(ax, quantity, unit, " — median and 95% CI")
     ax.set_title(title, loc="left")
     if len(missing):
         names = ", ".join(missing[row].astype(str).unique()[:6])
@@ -199,7 +224,7 @@ def claims_chart(check: pd.DataFrame, title: str, *, log: bool | None = None) ->
         ax.set_ylim(len(rows) - 0.5, -0.5)
         v = np.concatenate(values)
         _pad(ax, v, _want_log(v, log) and bool((v[np.isfinite(v)] > 0).all()))
-        ax.set_xlabel(label("claimed vs measured", unit) + " — median and 95% CI per variant")
+        human_axis(ax, "claimed vs measured", unit, " — median and 95% CI per variant")
     handles = [plt.Rectangle((0, 0), 1, 1, color=CLAIM_COLOR)]
     names = ["claimed"]
     for fam in dict.fromkeys(data["family"]):
@@ -249,7 +274,7 @@ def bars(frame: pd.DataFrame, x: str, y: str, quantity: str, unit: str, title: s
     sns.barplot(data=frame, x=x, y=y, hue=hue, ax=ax, orient="h")
     if _want_log(frame[x], log):
         ax.set_xscale("log")
-    ax.set_xlabel(label(quantity, unit))
+    human_axis(ax, quantity, unit)
     ax.set_ylabel("")
     ax.set_title(title, loc="left")
     fig.tight_layout()
@@ -352,7 +377,8 @@ def verdict_bars(verdicts: pd.DataFrame, title: str) -> plt.Figure:
     order += [v for v in dict.fromkeys(shown["verdict"]) if v not in order]
     counts = shown.groupby(["family", "verdict"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=order, fill_value=0)
-    fig, ax = plt.subplots(figsize=(9, 0.6 * len(counts) + 1.6))
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(counts) + 1.5
+                                    + 0.25 * math.ceil(len(order) / 4)))
     left = np.zeros(len(counts))
     for verdict in order:
         width = counts[verdict].to_numpy(float)
@@ -364,8 +390,9 @@ def verdict_bars(verdicts: pd.DataFrame, title: str) -> plt.Figure:
         left += width
     ax.invert_yaxis()
     ax.set_xlabel("published claims (one verdict per claim and family)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.05 * len(counts)),
-              ncol=4, fontsize=8, frameon=False)
-    ax.set_title(title, loc="left")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    rows = math.ceil(len(order) / 4)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4, fontsize=8, frameon=False)
+    ax.set_title(title, loc="left", pad=8 + 15 * rows)
     fig.tight_layout()
     return fig
