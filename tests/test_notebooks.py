@@ -3,7 +3,9 @@ holds almost nothing, through the same batch that ``virtbench reproduce`` uses."
 
 from __future__ import annotations
 
+import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -50,8 +52,10 @@ def test_shipped_notebooks_have_no_outputs_and_a_parameters_cell(path):
     assert all(not c.outputs and c.execution_count is None for c in code)
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
-    for name in ("run_id", "datasets", "rerun", "quick", "reps", "variants"):
+    for name in ("run_id", "datasets", "quick", "variants", "min_n", "margin"):
         assert f"{name} = " in params[0].source
+    for name in ("rerun", "reps"):  # measuring happens through `reproduce --rerun` only
+        assert f"{name} = " not in params[0].source
     assert any(report.HEADLINE_TAG in c.metadata.get("tags", []) for c in code)
     assert any(c.cell_type == "markdown" and "Statistics" in c.source for c in nb.cells)
     assert "claims_chart" in "".join(c.source for c in code) or path.stem in (
@@ -101,3 +105,83 @@ def test_notebooks_run_when_almost_nothing_was_measured(sparse_reports):
     failed = {r.name: r.error for r in sparse_reports if r.status != "ok"}
     assert not failed
     assert all("not measured" in r.headline or "claims:" in r.headline for r in sparse_reports)
+
+
+class _Layout(HTMLParser):
+    """The order of figures and tables in a report's main part, every table's body rows,
+    cells and whether it sits in a folded <details>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+        self.tables: list[dict] = []
+        self._details = 0
+        self._open: list[dict] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag == "details":
+            self._details += 1
+        elif tag == "img":
+            self.order.append("img")
+        elif tag == "table":
+            self.order.append("table")
+            self._open.append({"rows": 0, "cells": [], "folded": self._details > 0})
+        elif tag == "tr" and self._open and self._cell is None:
+            self._open[-1]["rows"] += 1
+        elif tag == "td" and self._open:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "details":
+            self._details -= 1
+        elif tag == "td" and self._cell is not None:
+            self._open[-1]["cells"].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table" and self._open:
+            self.tables.append(self._open.pop())
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _layout(out: Path, name: str) -> _Layout:
+    html = (out / f"{name}.html").read_text()
+    parser = _Layout()
+    parser.feed(html[html.index("<main"):])
+    return parser
+
+
+@pytest.mark.parametrize("name", EXPECTED[1:])
+def test_reports_open_with_the_verdicts_and_a_headline_figure(fixture_reports, name):
+    _, out = fixture_reports
+    order = _layout(out, name).order
+    first_table = order.index("table") if "table" in order else len(order)
+    assert order[:2] == ["img", "img"] and first_table >= 2, (name, order[:6])
+
+
+def test_long_tables_are_folded_and_cells_are_in_human_units(fixture_reports):
+    from virtbench import tables
+
+    results, out = fixture_reports
+    for r in results:
+        layout = _layout(out, r.name)
+        for table in layout.tables:
+            body = table["rows"] - 1  # the header row
+            assert body <= tables.FOLD_ROWS or table["folded"], (r.name, body)
+            for cell in table["cells"]:
+                assert not re.search(r"\de\+\d", cell), (r.name, cell)
+            reasons = [c for c in table["cells"] if re.match(
+                r"(not measured|not available|not measurable here): .{40}", c)]
+            assert len(reasons) == len(set(reasons)), (r.name, "a reason repeated per row")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_open_their_data_with_one_call_and_measure_nothing(path):
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert code.count("open_report(") == 1 and f'open_report("{path.stem}"' in code
+    for leftover in ("Dataset.load", "report.measure", "published.load()", "check = check",
+                     "stats.Policy(", "n_boot =", ".split()[0])", 'columns={"text"'):
+        assert leftover not in code, f"{path.stem}: {leftover}"

@@ -219,9 +219,9 @@ def test_tables_align_numbers_and_print_human_units():
                           "verdict": ["consistent", "lower than claimed"]})
     text = plots.html_table(frame)
     assert "9.28 MiB" in text and "4.14 s" in text and "e+06" not in text
-    assert '<td class="vb-num" style="text-align:right">12</td>' in text
-    assert '<td>a</td>' in text  # text left-aligned (the table default)
-    assert 'class="vb-ok"' in text and 'class="vb-bad"' in text
+    assert 'class="data row1 col3 vb-num" >12</td>' in text
+    assert 'class="data row0 col0" >a</td>' in text  # text: left-aligned (the table default)
+    assert 'vb-ok" >consistent' in text and 'vb-bad" >lower than claimed' in text
     assert 'overflow-x:auto' in text
     assert plots.human(512, "B") == "512 B" and plots.human(2048, "KiB") == "2 MiB"
     assert plots.human(0.25, "s") == "250 ms" and plots.human(12.5, "req/s") == "12.5 req/s"

@@ -109,3 +109,58 @@ def test_local_links_and_data_exist(built, page):
     assert (built / "data" / "fixture_run" / "results.csv").read_bytes() == (
         DATA / "fixture_run" / "results.csv").read_bytes()
 
+
+
+_PROBE = """<script>
+window.addEventListener("load", () => {
+  const cells = [...document.querySelectorAll("main td")].filter(c => c.textContent.trim());
+  const align = f => [...new Set(cells.filter(f).map(c => getComputedStyle(c).textAlign))];
+  const main = [...document.querySelector("main").querySelectorAll("img, table")];
+  document.body.setAttribute("data-probe", JSON.stringify({
+    number: align(c => c.classList.contains("vb-num")),
+    text: align(c => !c.classList.contains("vb-num")),
+    first: main.slice(0, 2).map(e => e.tagName.toLowerCase()),
+    broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length,
+    width: window.innerWidth,
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+  }));
+});
+</script>"""
+
+
+def _probe(built: Path, tmp: Path, page: str, width: int) -> dict:
+    """What a browser computes for ``page`` in a window ``width`` px wide: the text-align of
+    number and text cells, the first two figures or tables, broken images, sideways overflow."""
+    import json
+    import re
+
+    copy = built / f"probe-{width}-{page}"
+    copy.write_text((built / page).read_text().replace("</body>", _PROBE + "</body>"))
+    dom = _chromium(tmp, f"--window-size={width},900", "--virtual-time-budget=10000",
+                    "--dump-dom", copy.as_uri()).stdout
+    copy.unlink()
+    found = re.search(r'data-probe="([^"]*)"', dom)
+    assert found, dom[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+@pytest.mark.parametrize("width", (1280, 400))
+def test_report_layout_as_the_browser_computes_it(built, tmp_path, width):
+    probe = _probe(built, tmp_path, "01_startup.html", width)
+    assert probe["number"] == ["right"] and probe["text"] == ["left"], probe
+    assert probe["first"] == ["img", "img"], probe  # the verdicts, then the headline figure
+    assert probe["broken"] == 0
+    # headless Chromium's narrowest window is 500 px: still a phone for the stylesheet
+    assert probe["width"] == max(width, 500) and probe["overflow"] <= 0, probe
+
+
+def test_phone_width_screenshot_is_not_blank(built, tmp_path):
+    from PIL import Image
+
+    png = tmp_path / "phone.png"
+    _chromium(tmp_path, "--window-size=400,1600", f"--screenshot={png}",
+              (built / "01_startup.html").as_uri())
+    with Image.open(png) as img:
+        assert img.width == 400
+        colours = img.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is None or len(colours) > 16

@@ -723,19 +723,21 @@ def policy_markdown(policy: stats.Policy = stats.POLICY) -> str:
 
 
 def display_table(check_table: pd.DataFrame) -> pd.DataFrame:
-    """The reader-facing columns of a claims-check table."""
-    cols = ["claim", "reference", "claimed", "conversion", "tolerance", "variant", "workload",
-            "conditions", "n", "measured", "verdict", "tallied", "comparable"]
-    out = check_table.reindex(columns=cols).astype(object).fillna("")
-    out["tolerance"] = [
-        f"[{stats._fmt(lo)}, {stats._fmt(hi)}]" if math.isfinite(lo) and math.isfinite(hi)
-        else "" for lo, hi in zip(check_table["tolerance_low"].astype(float),
-                                  check_table["tolerance_high"].astype(float), strict=True)]
+    """The reader-facing columns of a claims-check table, numbers kept as numbers (the
+    tolerance bounds, the median and its CI in the line's ``unit``; ``measured`` says what
+    a line without a median shows): :func:`virtbench.tables.to_html` joins and formats them."""
+    cols = ["claim", "reference", "claimed", "conversion", "tolerance_low", "tolerance_high",
+            "variant", "workload", "conditions", "n", "median", "ci_low", "ci_high",
+            "measured", "unit", "verdict", "tallied", "comparable"]
+    out = check_table.reindex(columns=cols)
+    for column in ("claim", "reference", "claimed", "conversion", "variant", "workload",
+                   "conditions", "measured", "unit", "verdict", "comparable"):
+        out[column] = out[column].astype(object).where(out[column].notna(), "")
+    for column in ("tolerance_low", "tolerance_high", "median", "ci_low", "ci_high"):
+        out[column] = out[column].astype(float)
     out["tallied"] = ["yes" if t is True else "no" for t in check_table.reindex(
         columns=["tallied"])["tallied"]]
-    out = out.rename(columns={"reference": "source", "claimed": "claimed (as published)",
-                              "tolerance": "claim with tolerance",
-                              "measured": "measured median [95% CI]"})
+    out = out.rename(columns={"reference": "source", "claimed": "claimed (as published)"})
     for column in ("workload", "conditions"):
         if (out[column] == "").all():
             out = out.drop(columns=column)

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import (
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    MultipleLocator,
+    NullLocator,
+)
 
-from virtbench.stats import BYTE_UNITS as _BYTE_UNITS
-from virtbench.stats import TIME_UNITS as _TIME_UNITS
-from virtbench.stats import _fmt as _fixed
-from virtbench.stats import human
+from virtbench import tables
+from virtbench.stats import human  # noqa: F401  (re-exported for the notebooks)
 
 FAMILY_COLORS = {"native": "#4d4d4d", "docker": "#1f77b4", "wasm": "#2ca02c", "vm": "#d62728"}
 CLAIM_COLOR = "#bbbbbb"
@@ -69,6 +73,24 @@ def _pad(ax: plt.Axes, values: np.ndarray, log: bool) -> None:
         ax.set_xlim(lo - 0.06 * span, hi + 0.06 * span)
 
 
+def human_axis(ax: plt.Axes, quantity: str, unit: str, suffix: str = "") -> None:
+    """Label the x axis: sizes (B..GiB) and times (ms, s) get tick labels in human units
+    ("256 KiB", "1 s"; a log axis of sizes ticks at powers of two) and a label without the
+    unit; other units stay in the label, "startup (ms)"."""
+    if unit not in tables.BYTE_UNITS and unit not in tables.TIME_UNITS:
+        ax.set_xlabel(label(quantity, unit) + suffix)
+        return
+    if unit in tables.BYTE_UNITS and ax.get_xscale() == "log":
+        ax.xaxis.set_major_locator(LogLocator(base=2, numticks=8))
+        ax.xaxis.set_minor_locator(NullLocator())
+    elif unit in tables.BYTE_UNITS:  # steps of a power of two: 0, 2, 4, 6, 8 GiB
+        lo, hi = ax.get_xlim()
+        if hi > lo:
+            ax.xaxis.set_major_locator(MultipleLocator(2.0 ** round(math.log2((hi - lo) / 5))))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: human(v, unit)))
+    ax.set_xlabel(quantity + suffix)
+
+
 def no_data(message: str, title: str = "") -> plt.Figure:
     """A small figure that says what is missing, instead of an empty plot."""
     fig, ax = plt.subplots(figsize=(8, 1.2))
@@ -96,7 +118,7 @@ def distribution(samples: pd.DataFrame, quantity: str, unit: str, title: str, *,
                   alpha=0.7, ax=ax, legend=bool(hues and 1 < len(hues) <= 12))
     if _want_log(samples["value"], log):
         ax.set_xscale("log")
-    ax.set_xlabel(label(quantity, unit))
+    human_axis(ax, quantity, unit)
     ax.set_ylabel("variant")
     ax.set_title(title, loc="left")
     fig.tight_layout()
@@ -130,12 +152,12 @@ def estimates(summary: pd.DataFrame, quantity: str, unit: str, title: str, *,
     ax.errorbar(med, y, xerr=error_bars(med, lo, hi), fmt="none", ecolor="#555555", capsize=3)
     ax.scatter(med, y, c=colors, zorder=3, s=30)
     ax.set_yticks(y, labels)
-    ax.invert_yaxis()
+    ax.set_ylim(len(y) - 0.5, -0.5)  # top to bottom, half a row of margin
     values = np.concatenate([lo, hi] + ([[reference]] if reference is not None else []))
     if reference is not None:
         ax.axvline(reference, color="#888888", linestyle="--", linewidth=1)
     _pad(ax, values, _want_log(values, log) and bool((values > 0).all()))
-    ax.set_xlabel(label(quantity, unit) + " — median and 95% CI")
+    human_axis(ax, quantity, unit, " — median and 95% CI")
     ax.set_title(title, loc="left")
     if len(missing):
         names = ", ".join(missing[row].astype(str).unique()[:6])
@@ -147,46 +169,73 @@ def estimates(summary: pd.DataFrame, quantity: str, unit: str, title: str, *,
 
 
 def claims_chart(check: pd.DataFrame, title: str, *, log: bool | None = None) -> plt.Figure:
-    """Claimed interval (grey bar) beside the measured median and 95% CI, per claim and
-    variant; one panel per unit. Lines without a measurement are left out (see the table)."""
-    data = check[check["n"].fillna(0) > 0].dropna(subset=["median", "claim_low", "claim_high"])
+    """Per published claim and platform family: the claimed value or range (grey bar; a
+    tick for a single value) beside the measured medians with their 95% CIs, one point per
+    variant coloured by its family (hollow: the line is not tallied). One panel per unit,
+    on a log axis where the values span more than :data:`LOG_SPAN`. Fed by
+    :func:`virtbench.claims.check`; lines without a measurement or without a claimed
+    number in the measured unit are left out (the claims table has them)."""
+    data = check[(check["n"].fillna(0) > 0) & (check["family"].fillna("") != "")]
+    data = data.dropna(subset=["median", "claim_low", "claim_high"])
     if data.empty:
         return no_data("not measured: none of these claims has a measurement in this dataset",
                        title)
+    data = data.assign(row=[f"{c}|{f}" for c, f in zip(data["claim_id"], data["family"],
+                                                        strict=True)])
     units = list(dict.fromkeys(data["unit"]))
-    heights = [max(1, len(data[data["unit"] == u])) for u in units]
-    fig, axes = plt.subplots(len(units), 1, figsize=(10, 1.0 + 0.42 * sum(heights)
-                                                     + 0.6 * len(units)),
+    heights = [data.loc[data["unit"] == u, "row"].nunique() for u in units]
+    fig, axes = plt.subplots(len(units), 1, figsize=(10, 0.9 + 0.5 * sum(heights)
+                                                     + 0.9 * len(units)),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, unit in zip(axes[:, 0], units, strict=True):
         part = data[data["unit"] == unit]
-        y = np.arange(len(part))
-        labels = [f"{_clip(str(r['claim']), 48)} · {r['variant']} (n={int(r['n'])})"
-                  for _, r in part.iterrows()]
-        low, high = part["claim_low"].to_numpy(float), part["claim_high"].to_numpy(float)
-        width = np.where(high > low, high - low, 0)
-        ax.barh(y, width, left=low, height=0.6, color=CLAIM_COLOR, label="claimed")
+        rows = list(dict.fromkeys(part["row"]))
+        first = part.drop_duplicates("row").set_index("row").loc[rows]
+        y = np.arange(len(rows))
+        low = first["claim_low"].to_numpy(float)
+        high = first["claim_high"].to_numpy(float)
+        ax.barh(y, np.where(high > low, high - low, 0), left=low, height=0.7,
+                color=CLAIM_COLOR, label="claimed (value or range)")
         point = high == low
-        ax.scatter(low[point], y[point], marker="|", s=400, linewidths=2.5, color="#888888",
+        ax.scatter(low[point], y[point], marker="|", s=500, linewidths=3, color="#888888",
                    zorder=2)
-        med = part["median"].to_numpy(float)
-        lo = np.where(np.isfinite(part["ci_low"]), part["ci_low"], med)
-        hi = np.where(np.isfinite(part["ci_high"]), part["ci_high"], med)
-        counted = (part["tallied"].to_numpy(bool) if "tallied" in part
-                   else np.ones(len(part), bool))
-        for mask, face, text in ((counted, "#1f77b4", "measured median, 95% CI"),
-                                 (~counted, "white", "not tallied (small n, not comparable)")):
-            if mask.any():
-                ax.errorbar(med[mask], y[mask], xerr=error_bars(med, lo, hi)[:, mask], fmt="o",
-                            color="#1f77b4", ecolor="#1f77b4", markerfacecolor=face,
-                            capsize=3, label=text, zorder=3)
+        values = [low, high]
+        for k, row in enumerate(rows):
+            lines = part[part["row"] == row]
+            offsets = (np.linspace(-0.25, 0.25, len(lines)) if len(lines) > 1
+                       else np.zeros(1))
+            med = lines["median"].to_numpy(float)
+            lo = np.where(np.isfinite(lines["ci_low"].astype(float)), lines["ci_low"], med)
+            hi = np.where(np.isfinite(lines["ci_high"].astype(float)), lines["ci_high"], med)
+            counted = lines["tallied"].to_numpy(bool) if "tallied" in lines \
+                else np.ones(len(lines), bool)
+            color = family_color(str(lines["family"].iloc[0]))
+            for mask, face in ((counted, color), (~counted, "white")):
+                if mask.any():
+                    ax.errorbar(med[mask], k + offsets[mask],
+                                xerr=error_bars(med, lo, hi)[:, mask], fmt="o", ms=5,
+                                color=color, ecolor=color, markerfacecolor=face,
+                                capsize=2, zorder=3)
+            values += [lo, hi]
+        count = part.groupby("row")["variant"].nunique()
+        labels = [f"{_clip(str(r['claim']), 44)} · {r['family']} ({count[row]} var.)"
+                  for row, r in first.iterrows()]
         ax.set_yticks(y, labels, fontsize=8)
-        ax.invert_yaxis()
-        values = np.concatenate([low, high, lo, hi])
-        _pad(ax, values, _want_log(values, log) and bool((values > 0).all()))
-        ax.set_xlabel(label("value", unit))
-        ax.legend(loc="lower right", fontsize=8)
-    axes[0, 0].set_title(title, loc="left")
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        v = np.concatenate(values)
+        _pad(ax, v, _want_log(v, log) and bool((v[np.isfinite(v)] > 0).all()))
+        human_axis(ax, "claimed vs measured", unit, " — median and 95% CI per variant")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=CLAIM_COLOR)]
+    names = ["claimed"]
+    for fam in dict.fromkeys(data["family"]):
+        handles.append(plt.Line2D([], [], marker="o", ls="", color=family_color(fam)))
+        names.append(fam)
+    handles.append(plt.Line2D([], [], marker="o", ls="", color="#555555",
+                              markerfacecolor="white"))
+    names.append("not tallied")
+    axes[0, 0].legend(handles, names, loc="lower left", bbox_to_anchor=(0, 1.0),
+                      ncol=len(names), fontsize=8, frameon=False)
+    axes[0, 0].set_title(title, loc="left", pad=22)
     fig.tight_layout()
     return fig
 
@@ -205,7 +254,7 @@ def ratios(compare: pd.DataFrame, quantity: str, title: str, *, reference: float
     ax.errorbar(r, y, xerr=error_bars(r, lo, hi), fmt="o", capsize=3)
     ax.axvline(reference, color="#888888", linestyle="--", linewidth=1)
     ax.set_yticks(y, compare["variant"])
-    ax.invert_yaxis()
+    ax.set_ylim(len(y) - 0.5, -0.5)
     values = np.concatenate([lo, hi, [reference]])
     _pad(ax, values, _want_log(values, log) and bool((values > 0).all()))
     base = compare["baseline"].iloc[0]
@@ -225,7 +274,7 @@ def bars(frame: pd.DataFrame, x: str, y: str, quantity: str, unit: str, title: s
     sns.barplot(data=frame, x=x, y=y, hue=hue, ax=ax, orient="h")
     if _want_log(frame[x], log):
         ax.set_xscale("log")
-    ax.set_xlabel(label(quantity, unit))
+    human_axis(ax, quantity, unit)
     ax.set_ylabel("")
     ax.set_title(title, loc="left")
     fig.tight_layout()
@@ -239,111 +288,43 @@ def fmt(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:,.0f}"
 
 
-# Columns that hold a value in the row's ``unit`` (ratios, p-values, counts do not).
-VALUE_COLUMNS = frozenset({"value", "median", "ci_low", "ci_high", "median_a", "median_b",
-                           "mean", "min", "max", "low", "high", "claim_low", "claim_high",
-                           "hodges_lehmann", "p50", "p90", "p99", "std", "mad", "iqr"})
-_UNIT_IN_NAME = re.compile(r"\(([^()]+)\)\s*$")
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
-        v, bool | np.bool_)
-
-
-def _numeric_column(column: pd.Series) -> bool:
-    """Whether every filled cell of the column is a number (an object column of counts and
-    blanks too), so that its header is right-aligned like its cells."""
-    filled = [v for v in column if not (v is None or v == "" or (isinstance(v, float)
-                                                                 and math.isnan(v)))]
-    return bool(filled) and all(_is_number(v) for v in filled)
-
-
-def _cell_class(text: str) -> tuple[str, str]:
-    """The CSS class and inline style (for notebooks shown without the report's CSS) of a
-    text cell: verdicts coloured."""
-    if text.startswith(("not measured", "not measurable", "not comparable")):
-        return "vb-na", "color:#8a6d3b"
-    if text.startswith(("higher than claimed", "lower than claimed")):
-        return "vb-bad", "color:#a94442;font-weight:bold"
-    if text.startswith("consistent"):
-        return "vb-ok", "color:#3c763d;font-weight:bold"
-    return "", ""
-
-
-def _number_text(v, column: str, row_unit: str) -> str:
-    """A numeric cell: in human units when the column holds a value in a known unit (its
-    row's ``unit`` column or a unit in the column name, e.g. "size (B)"), else the number
-    as the notebook rounded it (up to 6 significant digits, no exponent but for p-values)."""
-    named = _UNIT_IN_NAME.search(column)
-    unit = named.group(1) if named else (row_unit if column in VALUE_COLUMNS else "")
-    if unit in _BYTE_UNITS or unit in _TIME_UNITS:
-        text = human(v, unit)
-        return text[: -len(unit) - 1] if named and text.endswith(" " + unit) else text
-    if isinstance(v, int | np.integer):
-        return str(int(v))
-    x = float(v)
-    if not math.isfinite(x):
-        return str(x)
-    if x.is_integer() and abs(x) < 1e15:
-        return str(int(x))
-    if abs(x) < 1e-4:
-        return f"{x:.3g}"  # a p-value: its order of magnitude
-    return _fixed(x, 6)  # the digits the notebook kept (it rounds), never an exponent
-
-
 def html_table(frame: pd.DataFrame, caption: str = "") -> str:
-    """The frame as an HTML table in a box that scrolls sideways on a narrow screen: no
-    index, text left-aligned (newlines kept, long text wrapped), numbers right-aligned in
-    human units (sizes in B/KiB/MiB/GiB, times in ms or s when the row's ``unit`` column or
-    the column name says so), verdict cells coloured."""
-    columns = [str(c) for c in frame.columns]
-    numeric = [_numeric_column(frame.iloc[:, i]) for i in range(frame.shape[1])]
-    right = ' class="vb-num" style="text-align:right"'
-    head = "".join(f"<th{right if num else ''}>{html.escape(c)}</th>"
-                   for c, num in zip(columns, numeric, strict=True))
-    units = (frame["unit"].astype(str).tolist() if "unit" in frame.columns
-             else [""] * len(frame))
-    rows = []
-    for (_, r), row_unit in zip(frame.iterrows(), units, strict=True):
-        cells = []
-        for v, column in zip(r, columns, strict=True):
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                cells.append("<td></td>")
-            elif _is_number(v):
-                cells.append('<td class="vb-num" style="text-align:right">'
-                             f"{html.escape(_number_text(v, column, row_unit))}</td>")
-            else:
-                text = str(v)
-                cls, style = _cell_class(text)
-                attrs = (f' class="{cls}" style="{style}"' if cls else "")
-                cells.append(f"<td{attrs}>{html.escape(text).replace(chr(10), '<br>')}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return ('<div class="vb-scroll" style="overflow-x:auto;max-width:100%">'
-            '<table class="vb-table" style="font-size:85%;text-align:left">'
-            f"{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    """The frame as an HTML table (:func:`virtbench.tables.to_html`, never folded)."""
+    return tables.to_html(frame, caption, fold=None)
 
 
 def details_html(summary_text: str, content: pd.DataFrame | str, caption: str = "") -> str:
-    """A collapsed block: ``<details><summary>summary_text</summary>`` and the table (a frame,
-    rendered by :func:`html_table`) or the HTML given."""
-    body = html_table(content, caption) if isinstance(content, pd.DataFrame) else str(content)
+    """A collapsed block: ``<details><summary>summary_text</summary>`` and the table (a frame)
+    or the HTML given."""
+    if isinstance(content, pd.DataFrame):
+        return tables.to_html(content, caption, fold=0, summary=summary_text)
     return (f"<details class=\"vb-details\"><summary>{html.escape(summary_text)}</summary>"
-            f"{body}</details>")
+            f"{content}</details>")
+
+
+def _flush_figures() -> None:
+    """Show the figures drawn so far before what follows (the inline backend would show
+    them at the end of the cell, after a table displayed later in it)."""
+    import matplotlib
+
+    if "inline" in matplotlib.get_backend() and plt.get_fignums():
+        plt.show()
 
 
 def show(frame: pd.DataFrame, caption: str = "") -> None:
-    """Display a table in a notebook (HTML; verdicts coloured)."""
+    """Display a table in a notebook: human units, reasons as footnotes, and folded under
+    its caption when longer than :data:`virtbench.tables.FOLD_ROWS` rows."""
     from IPython.display import HTML, display
 
-    display(HTML(html_table(frame, caption)))
+    _flush_figures()
+    display(HTML(tables.to_html(frame, caption)))
 
 
 def details(summary_text: str, frame_or_html: pd.DataFrame | str, caption: str = "") -> None:
-    """Display a long table (or any HTML) collapsed under a one-line summary that opens it."""
+    """Display a table (or any HTML) collapsed under a one-line summary that opens it."""
     from IPython.display import HTML, display
 
+    _flush_figures()
     display(HTML(details_html(summary_text, frame_or_html, caption)))
 
 
@@ -396,7 +377,8 @@ def verdict_bars(verdicts: pd.DataFrame, title: str) -> plt.Figure:
     order += [v for v in dict.fromkeys(shown["verdict"]) if v not in order]
     counts = shown.groupby(["family", "verdict"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=order, fill_value=0)
-    fig, ax = plt.subplots(figsize=(9, 0.6 * len(counts) + 1.6))
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(counts) + 1.5
+                                    + 0.25 * math.ceil(len(order) / 4)))
     left = np.zeros(len(counts))
     for verdict in order:
         width = counts[verdict].to_numpy(float)
@@ -408,8 +390,9 @@ def verdict_bars(verdicts: pd.DataFrame, title: str) -> plt.Figure:
         left += width
     ax.invert_yaxis()
     ax.set_xlabel("published claims (one verdict per claim and family)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.05 * len(counts)),
-              ncol=4, fontsize=8, frameon=False)
-    ax.set_title(title, loc="left")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    rows = math.ceil(len(order) / 4)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=4, fontsize=8, frameon=False)
+    ax.set_title(title, loc="left", pad=8 + 15 * rows)
     fig.tight_layout()
     return fig

@@ -362,7 +362,7 @@ def reproduce(run_id: str, out: Path, *, quick: bool = False, only: Sequence[str
     if not paths:
         raise ValueError(f"no notebooks in {folder}" + (f" matching {list(only)}" if only else ""))
     parameters = {"run_id": run_id, "datasets": str(root), "quick": bool(quick),
-                  "rerun": False, "reps": 0, "variants": list(variants)}
+                  "variants": list(variants)}
     progress(f"reproducing {len(paths)} notebook(s) on run {run_id} ({root / run_id}) "
              f"with {kernel_python()} -> {out}/")
     data = copy_data(root / run_id, run_id, out)
