@@ -86,10 +86,10 @@ class WorkloadSpec:
         """``command`` + ``args``, with guest paths rewritten to host copies (native runs)."""
         if not self.command:
             raise SpecError(f"workload {self.name!r} has no native command")
-        return [str(self.program), *self.command[1:], *_rewrite(self.args, rewrite)]
+        return [str(self.program), *self.command[1:], *rewrite_paths(self.args, rewrite)]
 
     def environment(self, rewrite: Mapping[str, str] | None = None) -> dict[str, str]:
-        return {k: _rewrite([v], rewrite)[0] for k, v in self.env}
+        return {k: rewrite_paths([v], rewrite)[0] for k, v in self.env}
 
     def check_outcome(self, returncode: int, stdout: str, what: str,
                       stderr: str = "") -> None:
@@ -117,7 +117,8 @@ class WorkloadSpec:
         return "; ".join(parts)
 
 
-def _rewrite(values: Iterable[str], rewrite: Mapping[str, str] | None) -> list[str]:
+def rewrite_paths(values: Iterable[str], rewrite: Mapping[str, str] | None) -> list[str]:
+    """``values`` with a leading guest path (a key of ``rewrite``) replaced by its value."""
     out = []
     for value in values:
         for guest, host in sorted((rewrite or {}).items(), key=lambda kv: -len(kv[0])):
@@ -256,7 +257,9 @@ def from_toml(path: str | Path) -> WorkloadSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+        at = re.search(r"at line (\d+)", str(exc))
+        raise SpecError(f"{path}{f':{at.group(1)}' if at else ''}: not valid TOML: "
+                        f"{exc}") from None
     base = path.resolve().parent
 
     def bad(key: str, why: str) -> SpecError:

@@ -14,6 +14,7 @@ its ``containerd-shim-runc-v2``.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -280,9 +281,6 @@ class DockerPlatform(Platform):
         if user is None:
             yield {}, {}
             return
-        if user.stdin is not None:
-            raise NotSupported(f"{self.variant} does not feed a file to a container's stdin "
-                               "(it would need an attached stream); not implemented")
         with tempfile.TemporaryDirectory(prefix="vb-docker-user-") as tmp:
             binds = {str(host): {"bind": guest, "mode": "rw"}
                      for guest, host in stage_dirs(user, Path(tmp)).items()}
@@ -293,22 +291,33 @@ class DockerPlatform(Platform):
                   user: WorkloadSpec | None = None) -> Timed:
         """create, start, wait, logs, remove one container, with perf_counter_ns stamps;
         a user's directories are bind-mounted from fresh copies and its environment set."""
+        stdin = user.stdin.read_bytes() if user is not None and user.stdin else None
         with self.user_mounts(user) as (mounts, env):
             return self._run_timed(tag, argv, network, {**(binds or {}), **mounts}, env,
-                                   timeout)
+                                   timeout, stdin)
 
     def _run_timed(self, tag: str, argv: Sequence[str], network: str, binds: dict,
-                   env: dict, timeout: float) -> Timed:
+                   env: dict, timeout: float, stdin: bytes | None = None) -> Timed:
+        """One timed container; ``stdin`` is written to its attached standard input (after
+        start, inside the timed interval) and closed."""
         api = self.api
         hc = self.host_config(network, binds=binds or None)
         t = Timed()
         t.create = time.perf_counter_ns()
         cid = api.create_container(tag, list(argv), labels=labels(), host_config=hc,
-                                   environment=env or None)["Id"]
+                                   environment=env or None, stdin_open=stdin is not None,
+                                   stdin_once=stdin is not None)["Id"]
         t.created = time.perf_counter_ns()
         try:
+            attached = (api.attach_socket(cid, params={"stdin": 1, "stream": 1})
+                        if stdin is not None else None)
             api.start(cid)
             t.started = time.perf_counter_ns()
+            if attached is not None:
+                raw = getattr(attached, "_sock", attached)
+                raw.sendall(stdin)
+                raw.shutdown(socket.SHUT_WR)
+                attached.close()
             t.status = self._wait(cid, timeout)
             t.exited = time.perf_counter_ns()
             t.stdout = api.logs(cid, stdout=True, stderr=False).decode(errors="replace")
@@ -421,6 +430,10 @@ class DockerPlatform(Platform):
                       user: WorkloadSpec | None = None) -> list[Measurement]:
         api = self.api
         limit = user.time_limit_s if user else 60
+        if user is not None and user.stdin is not None:
+            return [Measurement.missing("startup_warm", "ms", "not supported: a restarted "
+                                        "container gets no new standard input to read",
+                                        tags={"network": net}, conditions={"network": net})]
         with self.user_mounts(user) as (binds, env):
             cid = api.create_container(tag, argv, labels=labels(), environment=env or None,
                                        host_config=self.host_config(net, binds=binds or None)

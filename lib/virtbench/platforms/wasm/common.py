@@ -28,7 +28,7 @@ from virtbench.platforms.base import (
 )
 from virtbench.process import Completed, ProcessTimeout, spawn_and_time, start_instance
 from virtbench.results import Measurement
-from virtbench.spec import stage_dirs
+from virtbench.spec import rewrite_paths, stage_dirs
 from virtbench.stats import fit_slope
 from virtbench.workloads import build, parse_result_line
 
@@ -242,11 +242,13 @@ def time_limit(workload: Workload, timeout: float) -> float:
 
 @contextmanager
 def staged(workload: Workload, args: Sequence[str], guest_dir: str = GUEST_DIR,
-           workdir: bool = True) -> Iterator[tuple[list[str], dict]]:
+           workdir: bool = True, under: str = "") -> Iterator[tuple[list[str], dict]]:
     """The guest's arguments and what the engine must set up for one run: ``preopen`` (a
     fresh work directory for ``{workdir}``, unless ``workdir`` is false) and, for a user's
     workload, ``preopens`` (fresh copies of its directories: [host, guest] pairs), ``env``,
-    ``stdin`` and ``ok_exit``."""
+    ``stdin`` and ``ok_exit``. With ``under`` (a sandbox whose files must all live below
+    one directory) a directory's guest path G becomes ``under``/G, and the arguments and
+    environment values that start with G are rewritten to it."""
     with tempfile.TemporaryDirectory(prefix="vb-wasm-") as tmp:
         root = Path(tmp)
         work = root / "work"
@@ -255,12 +257,14 @@ def staged(workload: Workload, args: Sequence[str], guest_dir: str = GUEST_DIR,
         guest_args = substitute_workdir(args, guest_dir)
         user = workload.user
         if user is not None:
-            extra["preopens"] = [[str(h), g] for g, h in stage_dirs(user, root).items()]
-            extra["env"] = dict(user.env)
+            copies = stage_dirs(user, root)
+            moved = {g: under.rstrip("/") + g for g in copies} if under else {}
+            extra["preopens"] = [[str(h), moved.get(g, g)] for g, h in copies.items()]
+            extra["env"] = user.environment(moved)
             extra["ok_exit"] = list(user.ok_exit)
             if user.stdin is not None:
                 extra["stdin"] = str(user.stdin)
-            guest_args = [*user.args, *guest_args]
+            guest_args = [*rewrite_paths(user.args, moved), *guest_args]
         yield guest_args, extra
 
 

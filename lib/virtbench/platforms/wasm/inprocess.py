@@ -127,7 +127,8 @@ class InProcess(WasmPlatform):
                 timeout: float = 300.0) -> RunOutcome:
         module = self.loaded(workload)
         limits = self.limits.merged(time_s=time_limit(workload, timeout))
-        with staged(workload, args, self.sandbox_dir or GUEST_DIR) as (guest_args, extra):
+        with staged(workload, args, self.sandbox_dir or GUEST_DIR,
+                    under=self.sandbox_dir or "") as (guest_args, extra):
             spec = self.spec("run", module, guest_args, limits, **extra)
             answer, done = self.call(spec, limits)
         return outcome(answer, module, limits, workload=workload,
@@ -139,7 +140,8 @@ class InProcess(WasmPlatform):
         """One run in a fresh worker: its in-process start, the whole process, peak RSS."""
         workload = workload or Workload(module.stem)
         limits = self.limits.merged(time_s=time_limit(workload, self.limits.time_s))
-        with staged(workload, [], self.sandbox_dir or GUEST_DIR, workdir=False) as (
+        with staged(workload, [], self.sandbox_dir or GUEST_DIR, workdir=False,
+                    under=self.sandbox_dir or "") as (
                 guest_args, extra):
             answer, done = self.call(self.spec("run", module, guest_args, limits, **extra),
                                      limits)
@@ -160,7 +162,8 @@ class InProcess(WasmPlatform):
         A user's workload runs every instance on the same copies of its directories."""
         workload = workload or Workload(module.stem)
         limits = self.limits.merged(time_s=time_limit(workload, self.limits.time_s))
-        with staged(workload, [], self.sandbox_dir or GUEST_DIR, workdir=False) as (
+        with staged(workload, [], self.sandbox_dir or GUEST_DIR, workdir=False,
+                    under=self.sandbox_dir or "") as (
                 guest_args, extra):
             spec = self.spec("warm", module, guest_args, limits, reps=WARM_REPS,
                              pooling=self.warm_pooling, **extra)

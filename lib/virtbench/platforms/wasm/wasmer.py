@@ -101,7 +101,7 @@ class Wasmer(InProcess):
                 timeout: float = 300.0) -> RunOutcome:
         module = self.loaded(workload)
         limits = self.limits.merged(time_s=time_limit(workload, timeout))
-        with staged(workload, args, SANDBOX_DIR) as (guest_args, extra):
+        with staged(workload, args, SANDBOX_DIR, under=SANDBOX_DIR) as (guest_args, extra):
             spec = self.spec("run", module, guest_args, limits, **extra)
             answer, done = self.call(spec, limits)
         out = outcome(answer, module, limits, workload=workload,
@@ -118,7 +118,7 @@ class Wasmer(InProcess):
               + self.warm_starts(module, workload))
         limits = self.limits.merged(time_s=time_limit(workload, self.limits.time_s))
         cached = self.primed_cache(module)
-        with staged(workload, [], SANDBOX_DIR) as (guest_args, extra):
+        with staged(workload, [], SANDBOX_DIR, under=SANDBOX_DIR) as (guest_args, extra):
             answer, done = self.call(self.spec("run", module, guest_args, limits,
                                                cache=str(cached), **extra), limits)
         outcome(answer, module, limits, workload=workload, wall_ns=0, interval="", done=done,
