@@ -305,8 +305,8 @@ class DockerPlatform(Platform):
         t = Timed()
         t.create = time.perf_counter_ns()
         cid = api.create_container(tag, list(argv), labels=labels(), host_config=hc,
-                                   environment=env or None, stdin_open=stdin is not None,
-                                   stdin_once=stdin is not None)["Id"]
+                                   environment=env or None,
+                                   stdin_open=stdin is not None)["Id"]  # and StdinOnce
         t.created = time.perf_counter_ns()
         try:
             attached = (api.attach_socket(cid, params={"stdin": 1, "stream": 1})
