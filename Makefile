@@ -10,9 +10,11 @@ DEBIAN_PACKAGES := docker.io containerd iptables qemu-system-x86 qemu-utils clan
 # the Debian userland (condition userland=debian): a minbase root file system from the mirror
 DEBIAN_PACKAGES += debootstrap
 
-.PHONY: setup system-packages python-packages reproduce test lint clean
+DEB_SRC := /etc/apt/sources.list.d/virtbench-src.sources
 
-setup: system-packages python-packages
+.PHONY: setup system-packages source-packages python-packages reproduce test lint clean
+
+setup: system-packages source-packages python-packages
 
 # Installs the Debian packages the suite uses, when some are missing and we run as root.
 system-packages:
@@ -24,6 +26,20 @@ system-packages:
 		echo "setup: installing $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "setup: missing Debian packages (run as root to install): $$missing"; fi
+
+# A deb-src entry for Debian's main archive, so that `apt-get source sqlite3` can fetch
+# SQLite's speedtest1.c (the speedtest1 workload); only as root, only once.
+source-packages:
+	@if apt-get indextargets --format '$$(CREATED_BY)' 2>/dev/null | grep -qx Sources; then \
+		echo "setup: deb-src entries present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		codename=$$(. /etc/os-release && echo $$VERSION_CODENAME); \
+		printf '%s\n' "# Written by virtbench's make setup: source packages it builds from" \
+			"Types: deb-src" "URIs: http://deb.debian.org/debian" \
+			"Suites: $$codename $$codename-updates" "Components: main" \
+			"Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" > $(DEB_SRC); \
+		echo "setup: added $(DEB_SRC)"; apt-get update -qq; \
+	else echo "setup: no deb-src entry (run as root to add one; speedtest1 needs it)"; fi
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

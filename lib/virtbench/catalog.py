@@ -53,6 +53,8 @@ CONDITIONS: dict[str, str] = {
     "fs": "the file system of the work directory: host (a directory of the host's, or the "
           "VM guest's, kernel file system) | memory (the runtime's own in-memory file "
           "system, not a host directory: not comparable; no condition: host)",
+    "case": "speedtest1's test case, by its number (e.g. 100: INSERTs into a table with no "
+            "index; the row's tag case_name says what it does)",
     "packing": "how idle instances share host processes: one_process (all in one engine "
                "process; no condition: one host process, container or VM per instance)",
     "userland": "the instance's root file system: debian (Debian bookworm minbase from "
@@ -77,7 +79,7 @@ VALUES: dict[str, tuple[str, ...]] = {
     "packing": ("one_process",),
     "userland": ("minimal", "debian"),
 }
-_VALUE_CHECKS = {"guest_memory_mib": str.isdigit}
+_VALUE_CHECKS = {"guest_memory_mib": str.isdigit, "case": str.isdigit}
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,16 @@ def _others() -> list[Metric]:
           for name, label in (("seq_write", "sequential write"),
                               ("seq_read", "sequential read"),
                               ("rand_read", "random read"), ("rand_write", "random write"))),
+        Metric("case_time", "speedtest1", _MS, "lower",
+               "one speedtest1 test case, timed by speedtest1 itself (its printed seconds, "
+               "1 ms resolution), the database in the instance's work directory",
+               ("case", "fs")),
+        Metric("total_time", "speedtest1", _MS, "lower",
+               "speedtest1's TOTAL: the sum of its test cases as it timed them",
+               ("fs",)),
+        Metric("wall_time", "speedtest1", _MS, "lower",
+               "one speedtest1 run seen from the host: the platform's whole run interval "
+               "(launch to exit)", ("fs",)),
         Metric("requests_per_s", "http", "req/s", "higher",
                f"wrk's Requests/sec of the http workload {wrk}"),
         Metric("latency_p50", "http", _MS, "lower", f"wrk's 50th percentile latency {wrk}"),
@@ -355,6 +367,7 @@ PRIMARY: dict[str, tuple[tuple[str, Mapping[str, str]], ...]] = {
     "io": (("seq_write", {}), ("seq_read", {"cache": "warm"}), ("rand_read", {"cache": "warm"}),
            ("rand_write", {}), ("seq_read", {"cache": "cold"}), ("rand_read", {"cache": "cold"})),
     "http": (("requests_per_s", {}), ("latency_p50", {}), ("latency_p99", {})),
+    "speedtest1": (("total_time", {}), ("wall_time", {})),
     "cpu_usage": (("cpu_percent_idle", {}),),
     "density": (("memory_per_instance", {}), ("pss_per_instance", {}),
                 ("instances_per_8gib", {})),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import signal
 import sys
 from pathlib import Path
@@ -100,16 +99,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _user_workload(args: argparse.Namespace) -> list[Workload] | None:
-    if not args.command and not args.wasm:
+    """The workload of ``--spec`` and the workload flags (flags add to the file), or None."""
+    from virtbench import spec as workload_spec
+
+    flags = (args.command, args.wasm, args.arg, args.stdin, args.env, args.dir, args.ok_exit,
+             args.success, args.time_limit)
+    if not args.spec and not any(flags):
         return None
-    wasm = None
-    if args.wasm:
-        wasm = Path(args.wasm).resolve()
-        if not wasm.is_file():
-            raise UsageError(f"--wasm {args.wasm}: no such file")
-    command = tuple(shlex.split(args.command)) if args.command else ()
-    name = args.workload_name or (Path(command[0]).name if command else wasm.stem)
-    return [Workload(name=name, command=command, wasm=wasm)]
+    if not args.spec and not (args.command or args.wasm):
+        raise UsageError("--arg, --stdin, --env, --dir, --ok-exit, --success and --time-limit "
+                         "describe your own workload: give it with --command, --wasm or --spec")
+    base = workload_spec.from_toml(args.spec) if args.spec else None
+    spec = workload_spec.from_flags(
+        name=args.workload_name, command=args.command, wasm=args.wasm, args=args.arg or (),
+        stdin=args.stdin, env=args.env or (), dirs=args.dir or (), ok_exit=args.ok_exit or (),
+        success=args.success, time_limit_s=args.time_limit, base=base)
+    return [Workload.of(spec)]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -352,6 +357,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--command", help="your own native workload, e.g. \"/usr/bin/true\"")
     run.add_argument("--wasm", help="your own .wasm module (WASI preview 1)")
     run.add_argument("--workload-name", help="label for your own workload")
+    run.add_argument("--spec", metavar="FILE",
+                     help="your own workload as a TOML file (keys: name, command, wasm, args, "
+                          "stdin, env, dirs, ok_exit, success, time_limit_s); flags add to it")
+    run.add_argument("--arg", action="append", metavar="A",
+                     help="an argument of your workload (native and Wasm); repeatable")
+    run.add_argument("--stdin", metavar="FILE", help="your workload's standard input")
+    run.add_argument("--env", action="append", metavar="K=V",
+                     help="an environment variable of your workload; repeatable")
+    run.add_argument("--dir", action="append", metavar="HOST[:GUEST]",
+                     help="a directory your workload sees at GUEST (default: the same path), "
+                          "copied fresh for each run; repeatable")
+    run.add_argument("--ok-exit", action="append", type=int, metavar="N",
+                     help="an exit status that means success (default 0); repeatable")
+    run.add_argument("--success", metavar="REGEX",
+                     help="a pattern your workload's stdout must contain to count as success")
+    run.add_argument("--time-limit", type=float, metavar="S",
+                     help="seconds your workload may run (default 300)")
     run.set_defaults(func=cmd_run)
 
     lst = sub.add_parser("list", help="the metric catalog, its conditions, the experiments")

@@ -5,6 +5,7 @@ from virtbench.experiments import (  # noqa: F401 - registers the experiments
     cross,
     isolation,
     observability,
+    speedtest1,
 )
 from virtbench.experiments.core import EXPERIMENTS, Experiment, Params, get, run
 

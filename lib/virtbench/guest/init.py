@@ -10,7 +10,8 @@ Kernel command line parameters it reads (from ``/proc/cmdline``):
 Lines it prints on the serial console, in order:
 
 - ``VB-BOOTED uptime=S``: the first line from init (S: the guest's own uptime in seconds)
-- ``VB-START workload=NAME``: just before the workload runs
+- ``VB-START workload=NAME``: just before the workload runs (``/etc/vb-run``, a script
+  written for a user's workload, when the initramfs has one; else ``/wl/NAME ARGS``)
 - the workload's own output, including its ``VB-RESULT`` line
 - ``VB-EXIT workload=NAME rc=N``: after it exited; then the guest powers off
 - ``VB-ERROR ...``: a setup step failed (module, mount, network)
@@ -21,6 +22,8 @@ from __future__ import annotations
 #: busybox applets the script calls (linked as /bin/NAME in the initramfs).
 APPLETS = ("sh", "mount", "umount", "cat", "cut", "echo", "tr", "insmod", "ip", "sleep",
            "poweroff", "sync", "ls", "dmesg")
+#: the applets a user's ``/etc/vb-run`` script adds (only in its initramfs)
+USER_APPLETS = ("mkdir",)
 
 GUEST_ADDRESS = "10.0.2.15/24"   # QEMU user networking's default guest address
 GUEST_GATEWAY = "10.0.2.2"
@@ -59,7 +62,7 @@ if [ "$net" = 1 ]; then
   ip route add default via {GUEST_GATEWAY}
 fi
 echo "VB-START workload=$wl"
-/wl/$wl $args
+if [ -f /etc/vb-run ]; then sh /etc/vb-run; else /wl/$wl $args; fi
 rc=$?
 echo "VB-EXIT workload=$wl rc=$rc"
 [ "$disk" = 1 ] && umount /work

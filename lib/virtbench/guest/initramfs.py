@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from virtbench.guest.init import APPLETS, INIT_SCRIPT
+from virtbench.guest.init import APPLETS, INIT_SCRIPT, USER_APPLETS
 from virtbench.guest.kernel import Kernel
 from virtbench.paths import cache_dir
 from virtbench.workloads import build
@@ -25,6 +25,7 @@ BUSYBOX = Path("/bin/busybox")
 #: The devices each workload needs in the guest, per bus ("mmio" on microvm, "pci" on pc).
 DEVICE_MODULES = {
     "fileio": ("virtio_blk", "crc32c_generic", "ext4"),
+    "speedtest1": ("virtio_blk", "crc32c_generic", "ext4"),
     "http": ("virtio_net",),
 }
 BUS_MODULES = {"mmio": ("virtio_mmio",), "pci": ("virtio_pci",)}
@@ -71,16 +72,21 @@ def _pad(n: int) -> bytes:
     return b"\0" * (-n % 4)
 
 
-def modules_needed(workload: str, bus: str) -> tuple[str, ...]:
-    """The modules (before dependencies) a workload needs on a bus; none for no device."""
+def modules_needed(workload: str, bus: str,
+                   devices: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The modules (before dependencies) a workload needs on a bus; none for no device.
+    ``devices`` overrides the workload's own (a user's workload with directories)."""
     if bus not in BUS_MODULES:
         raise ValueError(f"unknown bus {bus!r}; valid: {', '.join(BUS_MODULES)}")
-    devices = DEVICE_MODULES.get(workload, ())
+    devices = DEVICE_MODULES.get(workload, ()) if devices is None else devices
     return BUS_MODULES[bus] + devices if devices else ()
 
 
-def initramfs_bytes(workload: str, binary: Path, kernel: Kernel, bus: str) -> bytes:
-    """The uncompressed archive for ``workload`` (its static ``binary``) on ``bus``."""
+def initramfs_bytes(workload: str, binary: Path, kernel: Kernel, bus: str, *,
+                    files: dict[str, bytes] | None = None,
+                    devices: tuple[str, ...] | None = None) -> bytes:
+    """The uncompressed archive for ``workload`` (its static ``binary``) on ``bus``; a
+    user's workload adds ``files`` (its ``/etc/vb-run`` script, its stdin) and ``devices``."""
     cpio = CpioWriter()
     for d in _DIRS:
         cpio.directory(d)
@@ -90,7 +96,12 @@ def initramfs_bytes(workload: str, binary: Path, kernel: Kernel, bus: str) -> by
     for applet in APPLETS:
         cpio.symlink(f"bin/{applet}", "busybox")
     cpio.file(f"wl/{workload}", binary.read_bytes(), 0o755)
-    modules = kernel.modules_for(modules_needed(workload, bus))
+    if files:
+        for applet in USER_APPLETS:
+            cpio.symlink(f"bin/{applet}", "busybox")
+        for name in sorted(files):
+            cpio.file(name, files[name], 0o644)
+    modules = kernel.modules_for(modules_needed(workload, bus, devices))
     for mod in modules:
         cpio.file(f"lib/modules/{mod}.ko", kernel.module(mod).read_bytes())
     if modules:
@@ -98,11 +109,15 @@ def initramfs_bytes(workload: str, binary: Path, kernel: Kernel, bus: str) -> by
     return cpio.finish()
 
 
-def build_initramfs(workload: str, kernel: Kernel, bus: str) -> Path:
-    """The cached ``.cpio.gz`` for a built-in ``workload`` on ``bus`` ("mmio" or "pci")."""
+def build_initramfs(workload: str, kernel: Kernel, bus: str, *, binary: Path | None = None,
+                    files: dict[str, bytes] | None = None,
+                    devices: tuple[str, ...] | None = None) -> Path:
+    """The cached ``.cpio.gz`` for ``workload`` on ``bus`` ("mmio" or "pci"): a built-in
+    one, or a user's static ``binary`` with its ``files`` and ``devices``."""
     if not BUSYBOX.is_file():
         raise FileNotFoundError(f"{BUSYBOX} not found; install the Debian package busybox-static")
-    raw = initramfs_bytes(workload, build(workload, "static"), kernel, bus)
+    raw = initramfs_bytes(workload, binary or build(workload, "static"), kernel, bus,
+                          files=files, devices=devices)
     key = hashlib.sha256(raw).hexdigest()[:16]
     out_dir = cache_dir() / "vm" / "initramfs"
     out = out_dir / f"{workload}-{bus}-{key}.cpio.gz"

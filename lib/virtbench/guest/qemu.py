@@ -177,13 +177,15 @@ def accelerators() -> list[str]:
     return [line.strip() for line in out.splitlines()[1:] if line.strip()]
 
 
-def make_disk(path: Path, size_mib: int) -> Path:
-    """A sparse raw image of ``size_mib`` MiB holding an empty ext4 file system."""
+def make_disk(path: Path, size_mib: int, content: Path | None = None) -> Path:
+    """A sparse raw image of ``size_mib`` MiB holding an ext4 file system, empty or holding
+    a copy of the directory ``content`` (``mke2fs -d``)."""
     with open(path, "wb") as f:
         f.truncate(size_mib << 20)
     # Inode tables and the journal are written now, so no lazy init runs inside the guest.
     run_tool(["mke2fs", "-q", "-F", "-t", "ext4", "-E", "lazy_itable_init=0,lazy_journal_init=0",
-              "-L", "vbwork", str(path)], timeout=60)
+              "-L", "vbwork", *(["-d", str(content)] if content else []), str(path)],
+             timeout=300)
     return path
 
 

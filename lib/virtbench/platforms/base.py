@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from virtbench.results import Measurement
+from virtbench.spec import WorkloadSpec
 
 FAMILIES = ("native", "docker", "wasm", "vm")
 WORKDIR = "{workdir}"  # placeholder in workload args: a writable directory inside the instance
@@ -41,17 +42,40 @@ class Availability:
 class Workload:
     """What to run: a built-in workload by name, or a user's own command and/or module.
 
-    ``command`` is a native argv (the user's program); ``wasm`` a ``.wasm`` file. Built-in
-    workloads leave both empty and are built by :mod:`virtbench.workloads`.
+    ``command`` is a native argv (the user's program); ``wasm`` a ``.wasm`` file; ``spec``
+    the rest of how to run it (arguments, stdin, environment, directories, accepted exit
+    codes, success pattern, time limit; see :mod:`virtbench.spec`). Built-in workloads
+    leave all three empty and are built by :mod:`virtbench.workloads`.
     """
 
     name: str
     command: tuple[str, ...] = ()
     wasm: Path | None = None
+    spec: WorkloadSpec | None = None
+
+    @classmethod
+    def of(cls, spec: WorkloadSpec) -> Workload:
+        """The workload that runs ``spec``."""
+        return cls(spec.name, spec.command, spec.wasm, spec)
 
     @property
     def builtin(self) -> bool:
         return not self.command and self.wasm is None
+
+    @property
+    def prints_result(self) -> bool:
+        """Whether it prints the suite's ``VB-RESULT`` line (the suite's own C workloads)."""
+        from virtbench.workloads import WORKLOADS
+
+        return self.builtin and self.name in WORKLOADS
+
+    @property
+    def user(self) -> WorkloadSpec | None:
+        """How to run a user's workload (a bare ``--command``/``--wasm`` gets the defaults);
+        None for a built-in workload."""
+        if self.builtin:
+            return None
+        return self.spec or WorkloadSpec(self.name, self.command, self.wasm)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ its ``containerd-shim-runc-v2``.
 from __future__ import annotations
 
 import os
-import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -62,6 +62,7 @@ from virtbench.platforms.wasm.engines import (
 )
 from virtbench.process import read_proc_status
 from virtbench.results import Measurement
+from virtbench.spec import WorkloadSpec, stage_dirs
 from virtbench.workloads import build, parse_result_line, toolchain_status
 
 HTTP_CONTAINER_PORT = 8080
@@ -224,19 +225,21 @@ class DockerPlatform(Platform):
                              {f"/{workload.name}": build(workload.name, "static")})
         if not workload.command:
             raise NotSupported(f"{self.variant} runs native programs; {workload.name!r} has none")
-        exe = Path(shutil.which(workload.command[0]) or workload.command[0])
+        exe = workload.user.program
         if not is_static_executable(exe):
             raise NotSupported(f"{exe} is not a static executable; images here are FROM scratch")
         return ImageSpec(f"runc-user-{exe.name}", {f"/app/{exe.name}": exe})
 
     def argv(self, workload: Workload, args: Sequence[str]) -> list[str]:
-        """The container's command for ``workload`` with ``args``; on the debian userland,
-        the image's shell (Debian's dash) starts it: ``/bin/sh -c 'exec "$0" "$@"' ...``."""
-        if self.userland == "debian":
+        """The container's command for ``workload`` with ``args`` (after a user's own); on the
+        debian userland, the image's shell (Debian's dash) starts it:
+        ``/bin/sh -c 'exec "$0" "$@"' ...``."""
+        user = workload.user
+        if self.userland == "debian" and user is None:
             return [*SHELL_EXEC, f"{DISTRO_WORKLOAD_DIR}/{workload.name}", *args]
-        if workload.builtin:
+        if user is None:
             return [f"/{workload.name}", *args]
-        return [f"/app/{Path(workload.command[0]).name}", *workload.command[1:], *args]
+        return [f"/app/{Path(user.command[0]).name}", *user.command[1:], *user.args, *args]
 
     def image(self, workload: Workload) -> tuple[str, ImageSpec]:
         """The image of ``workload``, built or loaded if the engine lacks it; tag and spec."""
@@ -325,18 +328,49 @@ class DockerPlatform(Platform):
         return self.api.create_host_config(network_mode=network, binds=binds,
                                            port_bindings=ports, **extra)
 
+    @contextmanager
+    def user_mounts(self, user: WorkloadSpec | None) -> Iterator[tuple[dict, dict]]:
+        """Bind mounts of fresh copies of a user's directories, and its environment."""
+        if user is None:
+            yield {}, {}
+            return
+        with tempfile.TemporaryDirectory(prefix="vb-docker-user-") as tmp:
+            binds = {str(host): {"bind": guest, "mode": "rw"}
+                     for guest, host in stage_dirs(user, Path(tmp)).items()}
+            yield binds, dict(user.env)
+
     def run_timed(self, tag: str, argv: Sequence[str], network: str, *,
-                  binds: dict | None = None, timeout: float = 300.0) -> Timed:
-        """create, start, wait, logs, remove one container, with perf_counter_ns stamps."""
+                  binds: dict | None = None, timeout: float = 300.0,
+                  user: WorkloadSpec | None = None) -> Timed:
+        """create, start, wait, logs, remove one container, with perf_counter_ns stamps;
+        a user's directories are bind-mounted from fresh copies and its environment set."""
+        stdin = user.stdin.read_bytes() if user is not None and user.stdin else None
+        with self.user_mounts(user) as (mounts, env):
+            return self._run_timed(tag, argv, network, {**(binds or {}), **mounts}, env,
+                                   timeout, stdin)
+
+    def _run_timed(self, tag: str, argv: Sequence[str], network: str, binds: dict,
+                   env: dict, timeout: float, stdin: bytes | None = None) -> Timed:
+        """One timed container; ``stdin`` is written to its attached standard input (after
+        start, inside the timed interval) and closed."""
         api = self.api
-        hc = self.host_config(network, binds=binds)
+        hc = self.host_config(network, binds=binds or None)
         t = Timed()
         t.create = time.perf_counter_ns()
-        cid = api.create_container(tag, list(argv), labels=labels(), host_config=hc)["Id"]
+        cid = api.create_container(tag, list(argv), labels=labels(), host_config=hc,
+                                   environment=env or None,
+                                   stdin_open=stdin is not None)["Id"]  # and StdinOnce
         t.created = time.perf_counter_ns()
         try:
+            attached = (api.attach_socket(cid, params={"stdin": 1, "stream": 1})
+                        if stdin is not None else None)
             api.start(cid)
             t.started = time.perf_counter_ns()
+            if attached is not None:
+                raw = getattr(attached, "_sock", attached)
+                raw.sendall(stdin)
+                raw.shutdown(socket.SHUT_WR)
+                attached.close()
             t.status = self._wait(cid, timeout)
             t.exited = time.perf_counter_ns()
             t.stdout = api.logs(cid, stdout=True, stderr=False).decode(errors="replace")
@@ -382,11 +416,11 @@ class DockerPlatform(Platform):
         net = self.networks[0]
         with self.workdir() as binds:
             argv = self.argv(workload, substitute_workdir(args, WORKDIR_IN_CONTAINER))
-            t = self.run_timed(tag, argv, net, binds=binds, timeout=timeout)
-        if t.status != 0:
-            raise RuntimeError(f"container {' '.join(argv)} exited {t.status}: "
-                               f"{(t.stderr or t.stdout).strip()[-800:]}")
-        result = parse_result_line(t.stdout) if workload.builtin else {}
+            user = workload.user
+            t = self.run_timed(tag, argv, net, binds=binds,
+                               timeout=user.time_limit_s if user else timeout, user=user)
+        self._check_status(t, f"container {' '.join(argv)}", user)
+        result = parse_result_line(t.stdout) if workload.prints_result else {}
         if result and workload.name == "fileio":
             result["where"] = self.workdir_kind()
         return RunOutcome(t.exited - t.create, RUN_INTERVAL.format(net=net), t.status, t.stdout,
@@ -403,27 +437,34 @@ class DockerPlatform(Platform):
         """
         tag, _ = self.image(workload)
         argv = self.argv(workload, [])
+        user = workload.user
         ms: list[Measurement] = []
         for net in self.networks:
-            ms += self._startup_existing(tag, argv, net)
+            ms += self._startup_existing(tag, argv, net, user)
         for net in self.networks:
-            ms += self._startup_warm(tag, argv, net)
+            ms += self._startup_warm(tag, argv, net, user)
         archive = self.save_archive(tag)
         for net in self.networks:
-            ms += self._startup_cold(tag, archive, argv, net)
+            ms += self._startup_cold(tag, archive, argv, net, user)
         return ms
 
     def _ms(self, metric: str, net: str, ns: int, description: str, **tags: str) -> Measurement:
         return Measurement(metric, ns / 1e6, "ms", f"{description}; network {net}",
                            tags={"network": net, **tags}, conditions={"network": net})
 
-    def _check_status(self, t: Timed, what: str) -> None:
-        if t.status != 0:
-            raise RuntimeError(f"{what}: container exited {t.status}: {t.stderr[-400:]}")
+    def _check_status(self, t: Timed, what: str, user: WorkloadSpec | None = None) -> None:
+        """RuntimeError unless the container exited 0 (a user's workload: an accepted code
+        and its success pattern)."""
+        if user is not None:
+            user.check_outcome(t.status, t.stdout, f"{what}: container", t.stderr)
+        elif t.status != 0:
+            raise RuntimeError(f"{what}: container exited {t.status}: "
+                               f"{(t.stderr or t.stdout).strip()[-600:]}")
 
-    def _startup_existing(self, tag: str, argv: list[str], net: str) -> list[Measurement]:
-        t = self.run_timed(tag, argv, net)
-        self._check_status(t, "existing-image start")
+    def _startup_existing(self, tag: str, argv: list[str], net: str,
+                          user: WorkloadSpec | None = None) -> list[Measurement]:
+        t = self.run_timed(tag, argv, net, user=user)
+        self._check_status(t, "existing-image start", user)
         return [
             self._ms("startup", net, t.exited - t.create,
                      "image present: from the SDK call APIClient.create_container to "
@@ -438,36 +479,44 @@ class DockerPlatform(Platform):
                      "its return (teardown, not part of startup)"),
         ]
 
-    def _startup_warm(self, tag: str, argv: list[str], net: str) -> list[Measurement]:
+    def _startup_warm(self, tag: str, argv: list[str], net: str,
+                      user: WorkloadSpec | None = None) -> list[Measurement]:
         api = self.api
-        cid = api.create_container(tag, argv, labels=labels(),
-                                   host_config=self.host_config(net))["Id"]
-        try:
-            api.start(cid)
-            self._wait(cid, 60)
-            t0 = time.perf_counter_ns()
-            api.start(cid)
-            status = self._wait(cid, 60)
-            t1 = time.perf_counter_ns()
-        finally:
-            self.remove(cid)
-        if status != 0:
-            raise RuntimeError(f"warm start: container exited {status}")
+        limit = user.time_limit_s if user else 60
+        if user is not None and user.stdin is not None:
+            return [Measurement.missing("startup_warm", "ms", "not supported: a restarted "
+                                        "container gets no new standard input to read",
+                                        tags={"network": net}, conditions={"network": net})]
+        with self.user_mounts(user) as (binds, env):
+            cid = api.create_container(tag, argv, labels=labels(), environment=env or None,
+                                       host_config=self.host_config(net, binds=binds or None)
+                                       )["Id"]
+            try:
+                api.start(cid)
+                self._wait(cid, limit)
+                t0 = time.perf_counter_ns()
+                api.start(cid)
+                status = self._wait(cid, limit)
+                t1 = time.perf_counter_ns()
+                logs = api.logs(cid, stdout=True, stderr=False).decode(errors="replace")
+            finally:
+                self.remove(cid)
+        self._check_status(Timed(status=status, stdout=logs), "warm start", user)
         return [self._ms("startup_warm", net, t1 - t0,
                          "warm: restart of a stopped container (created, run and exited once "
                          "before): from the SDK call APIClient.start to APIClient.wait "
                          "returning the exit status")]
 
     def _startup_cold(self, tag: str, archive: Path, argv: list[str],
-                      net: str) -> list[Measurement]:
+                      net: str, user: WorkloadSpec | None = None) -> list[Measurement]:
         api = self.api
         api.remove_image(tag, force=False)
         dropped = self._drop_caches()
         t0 = time.perf_counter_ns()
         self._load(archive)
         t1 = time.perf_counter_ns()
-        t = self.run_timed(tag, argv, net)
-        self._check_status(t, "cold start")
+        t = self.run_timed(tag, argv, net, user=user)
+        self._check_status(t, "cold start", user)
         size = archive.stat().st_size
         where = ("page cache dropped before the load (sync; drop_caches=3)" if dropped else
                  "page cache not dropped: the tarball and the engine's files may be in memory")
@@ -750,8 +799,18 @@ class DockerWasmtime(DockerPlatform):
         return ImageSpec(f"wasmtime-{workload.name}", files)
 
     def argv(self, workload: Workload, args: Sequence[str]) -> list[str]:
+        """``wasmtime run`` of the module; a user's directories (bind-mounted at their guest
+        paths) are preopened at the same paths and its environment passed with --env."""
+        flags, user_args = [], []
+        user = workload.user
+        if user is not None:
+            for d in user.dirs:
+                flags += ["--dir", f"{d.guest}::{d.guest}"]
+            for key, value in user.env:
+                flags += ["--env", f"{key}={value}"]
+            user_args = list(user.args)
         return ["/wasmtime", "run", "--dir", f"{WORKDIR_IN_CONTAINER}::{WORKDIR_IN_CONTAINER}",
-                "/app.wasm", *args]
+                *flags, "/app.wasm", *user_args, *args]
 
     def server_argv(self, workload: Workload, args: Sequence[str], listen: str,
                     port: int) -> list[str]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from virtbench.cgroup import Cgroup
 from virtbench.platforms.base import (
@@ -17,8 +20,15 @@ from virtbench.platforms.base import (
     Workload,
     substitute_workdir,
 )
-from virtbench.process import read_proc_status, spawn_and_time, start_instance, tool_version
+from virtbench.process import (
+    Completed,
+    read_proc_status,
+    spawn_and_time,
+    start_instance,
+    tool_version,
+)
 from virtbench.results import Measurement
+from virtbench.spec import WorkloadSpec, stage_dirs
 from virtbench.workloads import build, parse_result_line, toolchain_status
 
 SPAWN_INTERVAL = {
@@ -42,11 +52,12 @@ class Native(Platform):
 
     def argv(self, workload: Workload) -> list[str]:
         """The command that runs ``workload`` as a native process."""
-        if workload.command:
-            return list(workload.command)
-        if not workload.builtin:
+        spec = workload.user
+        if spec is None:
+            return [str(build(workload.name, self.target))]
+        if not spec.command:
             raise NotSupported(f"workload {workload.name!r} has no native command")
-        return [str(build(workload.name, self.target))]
+        return spec.native_argv()
 
     def prepare(self, workloads: Sequence[Workload]) -> None:
         for w in workloads:
@@ -56,11 +67,31 @@ class Native(Platform):
     def run(self, workload: Workload, args: Sequence[str] = (), *,
             timeout: float = 300.0) -> RunOutcome:
         with tempfile.TemporaryDirectory(prefix="vb-native-") as workdir:
-            argv = self.argv(workload) + substitute_workdir(args, workdir)
-            done = spawn_and_time(argv, timeout=timeout).check()
-        result = parse_result_line(done.stdout) if workload.builtin else {}
+            spec = workload.user
+            if spec is None:
+                argv = self.argv(workload) + substitute_workdir(args, workdir)
+                done = spawn_and_time(argv, timeout=timeout).check()
+            else:
+                done = self._run_user(spec, Path(workdir), args)
+        result = parse_result_line(done.stdout) if workload.prints_result else {}
         return RunOutcome(done.wall_ns, SPAWN_INTERVAL[done.timed_by], done.returncode,
                           done.stdout, result, done.peak_rss_kib, rss_of="the workload process")
+
+    def _run_user(self, spec: WorkloadSpec, workdir: Path, args: Sequence[str]) -> Completed:
+        """The user's program on fresh copies of its directories (guest paths in its
+        arguments and environment rewritten to them: a process has no namespace of its own)."""
+        scratch = workdir / "scratch"
+        scratch.mkdir()
+        rewrite = {guest: str(host) for guest, host in stage_dirs(spec, workdir).items()}
+        argv = spec.native_argv(rewrite) + substitute_workdir(args, str(scratch))
+        env = {**os.environ, **spec.environment(rewrite)}
+        with ExitStack() as stack:
+            stdin = subprocess.DEVNULL
+            if spec.stdin is not None:
+                stdin = stack.enter_context(open(spec.stdin, "rb")).fileno()
+            done = spawn_and_time(argv, timeout=spec.time_limit_s, env=env, stdin=stdin)
+        spec.check_outcome(done.returncode, done.stdout, Path(argv[0]).name, done.stderr)
+        return done
 
     def memory(self, mib: int) -> list[Measurement]:
         """RSS and PSS of a process holding ``mib`` MiB, read while it holds, plus its peak."""
@@ -102,7 +133,8 @@ class Native(Platform):
                 argv = group.wrap(argv)
                 info["limits"] = group.describe()
             inst = stack.enter_context(start_instance(argv))
-            ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
+            ready = (inst.wait_for("VB-READY", timeout=timeout) if workload.prints_result
+                     else None)
             if ready is not None:
                 info["ready_line"] = inst.output[-1]
             yield Handle(pids=[inst.pid], port=port, ready_ns=ready, info=info)

@@ -26,7 +26,7 @@ import shlex
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
@@ -64,9 +64,14 @@ from virtbench.platforms.base import (
     substitute_workdir,
     which,
 )
+from virtbench.platforms.docker_images import is_static_executable
 from virtbench.process import Instance, ProcessTimeout, read_proc_status, start_instance
 from virtbench.results import Measurement
+from virtbench.spec import WorkloadSpec, stage_dirs
 from virtbench.workloads import WORKLOADS
+
+#: the suite's workloads a guest can run (its own C workloads and speedtest1)
+GUEST_WORKLOADS = (*WORKLOADS, "speedtest1")
 
 GUEST_MEMORY_MIB = 256
 MEMORY_GUEST_SIZES = (128, 256, 512)
@@ -77,6 +82,9 @@ EXIT_TIMEOUT_S = 30.0       # from the workload's result to QEMU's exit
 HTTP_TIMEOUT_S = 60.0
 SNAPSHOT_TIMEOUT_S = 120.0
 
+USER_INTERVAL = ("from the host reading the guest init's VB-START line on the serial console "
+                 "(printed just before it starts the workload) to the host reading its VB-EXIT "
+                 "line (printed when the workload exited); excludes boot and power-off")
 RUN_INTERVAL = ("from the host reading the guest init's VB-START line on the serial console "
                 "(printed just before it starts the workload) to the host reading the "
                 "workload's VB-RESULT line; excludes boot and power-off")
@@ -171,7 +179,7 @@ class Qemu(Platform):
 
     # -- launching ------------------------------------------------------------------------
 
-    def _argv(self, boot: Boot) -> list[str]:
+    def _argv(self, boot: Boot, initrd: Path | None = None) -> list[str]:
         kernel = self.kernel()
         if self.userland == "debian":
             if boot.disk is not None or boot.hostfwd_port is not None or boot.incoming:
@@ -180,13 +188,14 @@ class Qemu(Platform):
             boot = replace(boot, root=self.root_disk())
             initrd = build_root_initramfs(kernel, self.machine.bus)
             return qemu_argv(self.machine, self.machine.kernel_image(kernel), initrd, boot)
-        initrd = build_initramfs(boot.workload, kernel, self.machine.bus)
+        initrd = initrd or build_initramfs(boot.workload, kernel, self.machine.bus)
         return qemu_argv(self.machine, self.machine.kernel_image(kernel), initrd, boot)
 
     @contextmanager
-    def _launch(self, boot: Boot) -> Iterator[tuple[Instance, ConsoleLog]]:
+    def _launch(self, boot: Boot,
+                initrd: Path | None = None) -> Iterator[tuple[Instance, ConsoleLog]]:
         """Start QEMU for ``boot``; yield it with its console log; always end it."""
-        with start_instance(self._argv(boot)) as inst:
+        with start_instance(self._argv(boot, initrd)) as inst:
             log = ConsoleLog(inst)
             yield inst, log
 
@@ -233,7 +242,9 @@ class Qemu(Platform):
         RUN_INTERVAL). A ``{workdir}`` argument is /work: a fresh ext4 disk image for a
         workload whose guest has the block-device modules (fileio), else the guest's tmpfs.
         """
-        if not workload.builtin or workload.name not in WORKLOADS:
+        if workload.user is not None:
+            return self._run_user(workload)
+        if workload.name not in GUEST_WORKLOADS:
             raise NotSupported(f"{self.variant} runs the built-in workloads only (the guest "
                                "is an initramfs with their static builds)")
         with tempfile.TemporaryDirectory(prefix="vb-vm-") as tmp:
@@ -249,7 +260,8 @@ class Qemu(Platform):
             with self._launch(boot) as (inst, log):
                 self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
                 start = self._wait(log, "VB-START", 60, "guest set-up")
-                end = self._wait(log, "VB-RESULT", timeout, f"workload {workload.name}")
+                end = self._wait(log, "VB-RESULT" if workload.prints_result else "VB-EXIT",
+                                 timeout, f"workload {workload.name}")
                 self._wait(log, "VB-EXIT", EXIT_TIMEOUT_S, "workload exit")
                 code, peak, _ = self._reap(inst, EXIT_TIMEOUT_S)
                 log.close()
@@ -261,8 +273,60 @@ class Qemu(Platform):
         result = dict(console.result)
         if disk is not None:
             result["disk_cache"] = cache
-        return RunOutcome(end - start, f"{RUN_INTERVAL} ({self.accel.upper()})", code, text,
+        interval = RUN_INTERVAL if workload.prints_result else USER_INTERVAL
+        return RunOutcome(end - start, f"{interval} ({self.accel.upper()})", code,
+                          guest_output(text) if not workload.prints_result else text,
                           result, peak,
+                          rss_of=f"the QEMU process ({self.accel.upper()} guest of "
+                                 f"{GUEST_MEMORY_MIB} MiB)")
+
+    @contextmanager
+    def _user_boot(self, workload: Workload) -> Iterator[tuple[Boot, Path]]:
+        """The boot of a user's static program: its initramfs (the program, an /etc/vb-run
+        script with its arguments, environment and stdin) and a virtio disk holding fresh
+        copies of its directories, bind-mounted at their guest paths."""
+        user = workload.user
+        exe = user.program if user is not None else None
+        if exe is None:
+            raise NotSupported(f"{self.variant} runs a native static program; {workload.name!r} "
+                               "has no native command")
+        if not is_static_executable(exe):
+            raise NotSupported(f"{exe} is not a static executable; the guest is an initramfs "
+                               "of busybox and the program, without a C library")
+        files = {"etc/vb-run": user_script(user).encode()}
+        if user.stdin is not None:
+            files["etc/vb-stdin"] = user.stdin.read_bytes()
+        with tempfile.TemporaryDirectory(prefix="vb-vm-user-") as tmp:
+            disk = None
+            if user.dirs:
+                content = Path(tmp) / "disk"
+                content.mkdir()
+                stage_dirs(user, content)
+                used = sum(p.stat().st_size for p in content.rglob("*") if p.is_file())
+                disk = make_disk(Path(tmp) / "dirs.img",
+                                 max(MIN_DISK_MIB, 2 * (used >> 20) + 64), content)
+            initrd = build_initramfs(workload.name, self.kernel(), self.machine.bus,
+                                     binary=exe, files=files,
+                                     devices=DEVICE_MODULES["fileio"] if disk else ())
+            yield Boot(workload.name, (), GUEST_MEMORY_MIB, disk=disk), initrd
+
+    def _run_user(self, workload: Workload) -> RunOutcome:
+        user = workload.user
+        with self._user_boot(workload) as (boot, initrd):
+            with self._launch(boot, initrd) as (inst, log):
+                self._wait(log, "VB-BOOTED", self.boot_timeout, "boot")
+                start = self._wait(log, "VB-START", 60, "guest set-up")
+                end = self._wait(log, "VB-EXIT", user.time_limit_s, f"workload {user.name}")
+                code, peak, _ = self._reap(inst, EXIT_TIMEOUT_S)
+                log.close()
+                text = log.text
+        console = parse_console(text)
+        if console.errors:
+            raise GuestFailed(f"{self.variant}: {console.problem()}; console tail: "
+                              f"{log.tail()!r}")
+        user.check_outcome(console.exit_code, guest_output(text), workload.name)
+        return RunOutcome(end - start, f"{USER_INTERVAL} ({self.accel.upper()})", code,
+                          guest_output(text), {}, peak,
                           rss_of=f"the QEMU process ({self.accel.upper()} guest of "
                                  f"{GUEST_MEMORY_MIB} MiB)")
 
@@ -270,17 +334,23 @@ class Qemu(Platform):
 
     def startup(self, workload: Workload) -> list[Measurement]:
         """Boot, pause/resume and snapshot-restore times (all in ms, host clock)."""
-        if not workload.builtin:
-            raise NotSupported(f"{self.variant} runs the built-in workloads only")
         tag = self.accel.upper()
         kind = f"{self.machine.boot_kind}; accelerator {tag}; {self.guest_kind}"
-        with self._launch(Boot(workload.name)) as (inst, log):
+        user = workload.user
+        with ExitStack() as stack:
+            boot, initrd = Boot(workload.name), None
+            if user is not None:
+                boot, initrd = stack.enter_context(self._user_boot(workload))
+            inst, log = stack.enter_context(self._launch(boot, initrd))
             booted = self._wait(log, "VB-BOOTED", self.boot_timeout, "boot")
-            self._wait(log, "VB-EXIT", 60, f"workload {workload.name}")
+            self._wait(log, "VB-EXIT", user.time_limit_s if user else 60,
+                       f"workload {workload.name}")
             _, peak, exited = self._reap(inst, EXIT_TIMEOUT_S)
             log.close()
             console = parse_console(log.text)
-            if console.exit_code != 0:
+            if user is not None:
+                user.check_outcome(console.exit_code, guest_output(log.text), workload.name)
+            elif console.exit_code != 0:
                 raise self._fail(f"workload {workload.name} failed", log)
         ms = [
             Measurement("startup", (booted - inst.started_ns) / 1e6, "ms",
@@ -300,7 +370,8 @@ class Qemu(Platform):
             ms.append(Measurement("peak_rss", peak / 1024, "MiB",
                                   f"peak RSS (wait4 ru_maxrss) of the QEMU process, "
                                   f"{tag} guest of {GUEST_MEMORY_MIB} MiB; {self.guest_kind}"))
-        if self.userland != "minimal":  # the snapshot guest serves http: minimal only
+        # pause/resume and snapshots are of the suite's http guest, on the minimal userland
+        if user is not None or self.userland != "minimal":
             return ms
         return ms + self.pause_and_snapshot()
 
@@ -387,7 +458,7 @@ class Qemu(Platform):
         ``nofile`` need no host limit: the guest's processes and descriptors live in the
         guest kernel, inside the VM's memory and vCPUs.
         """
-        if not workload.builtin or workload.name not in WORKLOADS:
+        if not workload.builtin or workload.name not in GUEST_WORKLOADS:
             raise NotSupported(f"{self.variant} runs the built-in workloads only")
         limits = dict(limits or {})
         memory = int(limits.pop("memory_mib", GUEST_MEMORY_MIB))
@@ -514,6 +585,29 @@ class Qemu(Platform):
                                   f"of {disk} (one disk holds every workload, {name} among them)",
                                   workload=name))
         return ms
+
+
+def user_script(user: WorkloadSpec) -> str:
+    """``/etc/vb-run`` of a user's workload: bind its directories (on the disk init mounted
+    at /work) to their guest paths, set its environment, run it with its stdin."""
+    q = shlex.quote
+    lines = []
+    for i, d in enumerate(user.dirs):
+        lines.append(f"mkdir -p {q(d.guest)} && mount -o bind {GUEST_WORKDIR}/dir{i} "
+                     f"{q(d.guest)} || echo 'VB-ERROR bind {d.guest}'")
+    lines += [f"export {k}={q(v)}" for k, v in user.env]
+    run = " ".join(q(a) for a in [f"/wl/{user.name}", *user.command[1:], *user.args])
+    lines.append(run + (" < /etc/vb-stdin" if user.stdin is not None else " < /dev/null"))
+    return "\n".join(lines) + "\n"
+
+
+def guest_output(text: str) -> str:
+    """What the workload printed: the console between VB-START and VB-EXIT (kernel
+    messages that came in between included)."""
+    start = text.find("VB-START")
+    start = text.find("\n", start) + 1 if start >= 0 else 0
+    end = text.find("VB-EXIT", start)
+    return text[start:end if end >= 0 else len(text)].replace("\r\n", "\n")
 
 
 def _disk_mib(args: Sequence[str]) -> int:

@@ -34,6 +34,8 @@ WORKLOADS = ("noop", "cpu", "mem", "fileio", "http", "hog")
 #: Helper programs of the harness itself (native targets only), built like the workloads.
 TOOLS = ("launch",)
 TARGETS = ("native", "static", "wasm")
+#: Built-in workloads built from sources the suite fetches (see their modules).
+EXTERNAL = ("speedtest1",)
 
 SRC_DIR = Path(__file__).resolve().parent / "src"
 
@@ -228,20 +230,35 @@ def _cache_key(source: bytes, template: list[str], version: str) -> str:
 
 def build(workload: str, target: str, cache: Path | None = None) -> Path:
     """Compile ``workload`` for ``target`` (or reuse the cached artifact) and return its path."""
+    if workload in EXTERNAL:
+        from virtbench.workloads.speedtest1 import build_speedtest1
+
+        return build_speedtest1(target, cache)
     _check_names(workload, target)
+    return compile_c(workload, [source_path(workload)], target, cache=cache)
+
+
+def compile_c(name: str, sources: list[Path], target: str, *, flags: Iterable[str] = (),
+              libs: Iterable[str] = (), cache: Path | None = None,
+              timeout: float = COMPILE_TIMEOUT_S) -> Path:
+    """Compile C ``sources`` into the program ``name`` for ``target`` with extra ``flags``
+    (before the sources) and ``libs`` (after them), cached by the sources' bytes, the
+    command and the compiler version; the suite's own workloads and any other C program."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; valid targets: {', '.join(TARGETS)}")
     ok, why = toolchain_status()[target]
     clang = _clang()
     sysroot = wasi_sysroot() if target == "wasm" else None
     if not ok or clang is None:
-        raise BuildError(f"cannot build {workload} for {target}: {why}")
+        raise BuildError(f"cannot build {name} for {target}: {why}")
 
-    src = source_path(workload)
-    source = src.read_bytes()
-    template = _command_template(clang, target, sysroot)
+    source = b"\0".join(Path(src).read_bytes() for src in sources)
+    template = [clang, *_target_flags(target, sysroot), *flags, "-o", _OUT,
+                *(_SRC if i == 0 else f"{{src{i}}}" for i in range(len(sources))), *libs]
     key = _cache_key(source, template, _clang_version(clang))
     root = Path(cache) if cache is not None else cache_dir()
     out_dir = root / "build" / target / key
-    out = out_dir / artifact_name(workload, target)
+    out = out_dir / artifact_name(name, target)
     if out.is_file() and out.stat().st_size > 0:
         return out
 
@@ -249,16 +266,18 @@ def build(workload: str, target: str, cache: Path | None = None) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out_dir)
     os.close(fd)
     tmp = Path(tmp_name)
-    cmd = [{_SRC: str(src), _OUT: str(tmp)}.get(arg, arg) for arg in template]
+    names = {_OUT: str(tmp), _SRC: str(sources[0]),
+             **{f"{{src{i}}}": str(src) for i, src in enumerate(sources) if i}}
+    cmd = [names.get(arg, arg) for arg in template]
     try:
         try:
             proc = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False
+                cmd, capture_output=True, text=True, timeout=timeout, check=False
             )
         except subprocess.TimeoutExpired as exc:
             stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
             raise BuildError(
-                f"compiling {workload} for {target} timed out after {COMPILE_TIMEOUT_S:.0f} s",
+                f"compiling {name} for {target} timed out after {timeout:.0f} s",
                 cmd,
                 stderr,
             ) from exc
@@ -266,7 +285,7 @@ def build(workload: str, target: str, cache: Path | None = None) -> Path:
             raise BuildError(f"cannot run the compiler: {exc}", cmd) from exc
         if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             raise BuildError(
-                f"compiling {workload} for {target} failed (exit {proc.returncode})",
+                f"compiling {name} for {target} failed (exit {proc.returncode})",
                 cmd,
                 proc.stderr,
             )

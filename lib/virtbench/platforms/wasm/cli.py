@@ -13,6 +13,7 @@ import functools
 import hashlib
 import os
 import re
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -52,7 +53,9 @@ from .common import (
     one_instance,
     size_measurements,
     slope_measurement,
+    staged,
     start_held,
+    time_limit,
 )
 from .engines import (
     EngineUnavailable,
@@ -128,7 +131,10 @@ class WasmtimeCli(WasmPlatform):
         return Availability(True, f"runs {binary}", version=self.label)
 
     def run_argv(self, limits: Limits, *, pooling: bool = False, cache: bool = False,
-                 preopen: str | None = None) -> list[str]:
+                 preopen: str | None = None, extra: dict | None = None) -> list[str]:
+        """``wasmtime run`` with its limits and flags; ``extra`` (from :func:`.common.staged`)
+        adds the work directory, a user's directories (``--dir HOST::GUEST``) and
+        environment (``--env K=V``)."""
         argv = [str(self.binary()), "run", "-C", f"cache={'y' if cache else 'n'}",
                 "-W", f"max-memory-size={limits.memory_bytes}",
                 "-W", f"timeout={round(limits.time_s * 1000)}ms"]
@@ -138,6 +144,13 @@ class WasmtimeCli(WasmPlatform):
             argv.append("--allow-precompiled")
         if preopen:
             argv += ["--dir", f"{preopen}::{GUEST_DIR}"]
+        extra = extra or {}
+        if extra.get("preopen"):
+            argv += ["--dir", f"{extra['preopen']}::{extra.get('guest', GUEST_DIR)}"]
+        for host, guest in extra.get("preopens", []):
+            argv += ["--dir", f"{host}::{guest}"]
+        for key, value in extra.get("env", {}).items():
+            argv += ["--env", f"{key}={value}"]
         return argv
 
     def compiled(self, wasm: Path) -> Path:
@@ -178,14 +191,23 @@ class WasmtimeCli(WasmPlatform):
         return INTERVAL.format(flags=flags, what=what)
 
     def spawn(self, argv: Sequence[str], module: Path, limits: Limits,
-              env: dict[str, str] | None = None) -> Completed:
-        """Run the CLI to completion; guard-rail stops and failures raise with the cause."""
-        try:
-            done = spawn_and_time(argv, timeout=limits.time_s + WORKER_MARGIN_S,
-                                  env=env or cli_env())
-        except ProcessTimeout:
-            raise GuardRailError(f"{module.name}: wasmtime did not exit within "
-                                 f"{limits.time_s + WORKER_MARGIN_S:g} s and was killed") from None
+              env: dict[str, str] | None = None, workload: Workload | None = None,
+              stdin: str | None = None) -> Completed:
+        """Run the CLI to completion; guard-rail stops and failures raise with the cause.
+
+        A user's workload may exit with any of its accepted codes (and must match its
+        success pattern); every other workload must exit 0."""
+        user = workload.user if workload is not None else None
+        with ExitStack() as stack:
+            fd = (stack.enter_context(open(stdin, "rb")).fileno() if stdin
+                  else subprocess.DEVNULL)
+            try:
+                done = spawn_and_time(argv, timeout=limits.time_s + WORKER_MARGIN_S,
+                                      env=env or cli_env(), stdin=fd)
+            except ProcessTimeout:
+                raise GuardRailError(f"{module.name}: wasmtime did not exit within "
+                                     f"{limits.time_s + WORKER_MARGIN_S:g} s and was "
+                                     "killed") from None
         if done.returncode != 0:
             cause = parse_cli_error(done.stderr)
             if INTERRUPT in cause:
@@ -193,28 +215,37 @@ class WasmtimeCli(WasmPlatform):
                                      f"{limits.time_s:g} s ({STOPPER}): {cause}")
             if cause.startswith(MODULE_ERRORS):
                 raise WasmModuleError(f"{module}: wasmtime cannot load it: {cause}")
-            raise RuntimeError(f"{module.name}: wasmtime exited {done.returncode} (memory "
-                               f"limit {limits.memory_mib} MiB): {cause}")
+            if user is None:
+                raise RuntimeError(f"{module.name}: wasmtime exited {done.returncode} (memory "
+                                   f"limit {limits.memory_mib} MiB): {cause}")
+        if user is not None:
+            user.check_outcome(done.returncode, done.stdout, module.name, done.stderr)
         return done
+
+    def launch(self, workload: Workload, module: Path, limits: Limits,
+               args: Sequence[str] = (), env: dict[str, str] | None = None,
+               workdir: bool = True, **flags: bool) -> Completed:
+        """One ``wasmtime run`` of ``workload`` on a fresh work directory (unless ``workdir``
+        is false) and fresh copies of a user's directories."""
+        with staged(workload, args, workdir=workdir) as (guest_args, extra):
+            argv = self.run_argv(limits, extra=extra, **flags) + [str(module)] + guest_args
+            return self.spawn(argv, module, limits, env, workload, extra.get("stdin"))
 
     def run(self, workload: Workload, args: Sequence[str] = (), *,
                 timeout: float = 300.0) -> RunOutcome:
         module = self.loaded(workload)
-        limits = self.limits.merged(time_s=timeout)
-        with tempfile.TemporaryDirectory(prefix="vb-wasm-") as workdir:
-            argv = self.run_argv(limits, preopen=workdir) + [str(module)] + \
-                substitute_workdir(args, GUEST_DIR)
-            done = self.spawn(argv, module, limits)
-        result = parse_result_line(done.stdout) if workload.builtin else {}
+        limits = self.limits.merged(time_s=time_limit(workload, timeout))
+        done = self.launch(workload, module, limits, args)
+        result = parse_result_line(done.stdout) if workload.prints_result else {}
         return RunOutcome(done.wall_ns, self.interval(), done.returncode, done.stdout, result,
                           done.peak_rss_kib, CLI_RSS)
 
     def startup(self, workload: Workload) -> list[Measurement]:
         """Whole-process starts: no cache, pooling allocator, and (JIT) the module cache."""
         module = self.loaded(workload)
-        limits = self.limits
-        cold = self.spawn(self.run_argv(limits) + [str(module)], module, limits)
-        pooled = self.spawn(self.run_argv(limits, pooling=True) + [str(module)], module, limits)
+        limits = self.limits.merged(time_s=time_limit(workload, self.limits.time_s))
+        cold = self.launch(workload, module, limits, workdir=False)
+        pooled = self.launch(workload, module, limits, workdir=False, pooling=True)
         ms = [
             Measurement("startup_process", cold.wall_ns / 1e6, "ms", self.interval()),
             Measurement("startup_process", pooled.wall_ns / 1e6, "ms",
@@ -224,9 +255,9 @@ class WasmtimeCli(WasmPlatform):
         ]
         if not self.precompiled:
             env = cli_env(cache_dir() / "wasm" / f"wasmtime-cli-{self.version}-module-cache")
-            argv = self.run_argv(limits, cache=True) + [str(module)]
-            self.spawn(argv, module, limits, env)  # primes the cache
-            cached = self.spawn(argv, module, limits, env)
+            self.launch(workload, module, limits, env=env, workdir=False,
+                        cache=True)  # primes the cache
+            cached = self.launch(workload, module, limits, env=env, workdir=False, cache=True)
             ms.append(Measurement("startup_process", cached.wall_ns / 1e6, "ms",
                                   self.interval(cache=True), conditions={"code_cache": "on"}))
         return ms

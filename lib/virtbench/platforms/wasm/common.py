@@ -12,15 +12,23 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from virtbench.cgroup import Cgroup
-from virtbench.platforms.base import Handle, NotSupported, RunOutcome, Workload
+from virtbench.platforms.base import (
+    Handle,
+    NotSupported,
+    RunOutcome,
+    Workload,
+    substitute_workdir,
+)
 from virtbench.process import Completed, ProcessTimeout, spawn_and_time, start_instance
 from virtbench.results import Measurement
+from virtbench.spec import rewrite_paths, stage_dirs
 from virtbench.stats import fit_slope
 from virtbench.workloads import build, parse_result_line
 
@@ -197,28 +205,67 @@ def python_worker(script: str, spec: dict) -> list[str]:
     return [sys.executable, "-P", str(PACKAGE_DIR / script), json.dumps(spec)]
 
 
-def outcome(answer: dict, module: Path, limits: Limits, *, builtin: bool, wall_ns: int,
+def outcome(answer: dict, module: Path, limits: Limits, *, workload: Workload, wall_ns: int,
             interval: str, done: Completed, rss_of: str, stopper: str) -> RunOutcome:
     """A worker's run as a RunOutcome; guard-rail stops and failures raise with the reason."""
-    check_guest(answer, module, limits, stopper)
+    check_guest(answer, module, limits, stopper, workload)
     stdout = answer.get("stdout", "")
-    result = parse_result_line(stdout) if builtin else {}
+    result = parse_result_line(stdout) if workload.prints_result else {}
     return RunOutcome(wall_ns, interval, int(answer.get("exit_code", 0)), stdout, result,
                       done.peak_rss_kib, rss_of)
 
 
-def check_guest(answer: dict, module: Path, limits: Limits, stopper: str) -> None:
-    """Raise GuardRailError / RuntimeError unless the guest ran to a zero exit."""
+def check_guest(answer: dict, module: Path, limits: Limits, stopper: str,
+                workload: Workload | None = None) -> None:
+    """Raise GuardRailError / RuntimeError unless the guest ran to an accepted exit (0, or
+    a user's ``ok_exit``) and its stdout matches the user's success pattern."""
     if answer.get("interrupted"):
         raise GuardRailError(f"{module.name} was stopped at its time limit of "
                              f"{limits.time_s:g} s ({stopper}): {answer.get('trap', '')}".strip())
     if answer.get("trap"):
         raise RuntimeError(f"{module.name} trapped: {answer['trap']}")
     code = int(answer.get("exit_code", 0))
-    if code != 0:
+    user = workload.user if workload is not None else None
+    if user is not None:
+        user.check_outcome(code, answer.get("stdout", ""), module.name,
+                           answer.get("stderr", ""))
+    elif code != 0:
         tail = (answer.get("stderr") or answer.get("stdout") or "").strip()[-600:]
         raise RuntimeError(f"{module.name} exited {code} (memory limit {limits.memory_mib} MiB)"
                            f": {tail}")
+
+
+def time_limit(workload: Workload, timeout: float) -> float:
+    """A user's own time limit, else ``timeout``."""
+    return workload.user.time_limit_s if workload.user is not None else timeout
+
+
+@contextmanager
+def staged(workload: Workload, args: Sequence[str], guest_dir: str = GUEST_DIR,
+           workdir: bool = True, under: str = "") -> Iterator[tuple[list[str], dict]]:
+    """The guest's arguments and what the engine must set up for one run: ``preopen`` (a
+    fresh work directory for ``{workdir}``, unless ``workdir`` is false) and, for a user's
+    workload, ``preopens`` (fresh copies of its directories: [host, guest] pairs), ``env``,
+    ``stdin`` and ``ok_exit``. With ``under`` (a sandbox whose files must all live below
+    one directory) a directory's guest path G becomes ``under``/G, and the arguments and
+    environment values that start with G are rewritten to it."""
+    with tempfile.TemporaryDirectory(prefix="vb-wasm-") as tmp:
+        root = Path(tmp)
+        work = root / "work"
+        work.mkdir()
+        extra: dict = {"preopen": str(work), "guest": GUEST_DIR} if workdir else {}
+        guest_args = substitute_workdir(args, guest_dir)
+        user = workload.user
+        if user is not None:
+            copies = stage_dirs(user, root)
+            moved = {g: under.rstrip("/") + g for g in copies} if under else {}
+            extra["preopens"] = [[str(h), moved.get(g, g)] for g, h in copies.items()]
+            extra["env"] = user.environment(moved)
+            extra["ok_exit"] = list(user.ok_exit)
+            if user.stdin is not None:
+                extra["stdin"] = str(user.stdin)
+            guest_args = [*rewrite_paths(user.args, moved), *guest_args]
+        yield guest_args, extra
 
 
 def mem_state(mib: int) -> str:
@@ -342,7 +389,7 @@ def start_held(stack: ExitStack, argv: list[str], env: dict[str, str], workload:
         argv = group.wrap(argv)
         info["limits"] = f"{info.get('limits', '')}; host process in {group.describe()}"
     inst = stack.enter_context(start_instance(argv, env=env))
-    ready = inst.wait_for("VB-READY", timeout=timeout) if workload.builtin else None
+    ready = inst.wait_for("VB-READY", timeout=timeout) if workload.prints_result else None
     if ready is not None:
         info["ready_line"] = inst.output[-1]
     return Handle([inst.pid], port=port, ready_ns=ready, info=info)

@@ -40,7 +40,9 @@ from .common import (
     check_guest,
     instance_measurements,
     outcome,
+    staged,
     start_held,
+    time_limit,
     worker_env,
 )
 from .platform import WasmPlatform
@@ -124,20 +126,26 @@ class InProcess(WasmPlatform):
     def run(self, workload: Workload, args: Sequence[str] = (), *,
                 timeout: float = 300.0) -> RunOutcome:
         module = self.loaded(workload)
-        limits = self.limits.merged(time_s=timeout)
-        with tempfile.TemporaryDirectory(prefix="vb-wasm-") as workdir:
-            spec = self.spec("run", module, substitute_workdir(args, GUEST_DIR), limits,
-                             preopen=workdir, guest=GUEST_DIR)
+        limits = self.limits.merged(time_s=time_limit(workload, timeout))
+        with staged(workload, args, self.sandbox_dir or GUEST_DIR,
+                    under=self.sandbox_dir or "") as (guest_args, extra):
+            spec = self.spec("run", module, guest_args, limits, **extra)
             answer, done = self.call(spec, limits)
-        return outcome(answer, module, limits, builtin=workload.builtin,
+        return outcome(answer, module, limits, workload=workload,
                        wall_ns=in_process_ns(answer), interval=self.interval(), done=done,
                        rss_of=self.process, stopper=self.stopper)
 
-    def first_start(self, module: Path, metric: str) -> list[Measurement]:
+    def first_start(self, module: Path, metric: str,
+                    workload: Workload | None = None) -> list[Measurement]:
         """One run in a fresh worker: its in-process start, the whole process, peak RSS."""
-        limits = self.limits
-        answer, done = self.call(self.spec("run", module, [], limits), limits)
-        check_guest(answer, module, limits, self.stopper)
+        workload = workload or Workload(module.stem)
+        limits = self.limits.merged(time_s=time_limit(workload, self.limits.time_s))
+        with staged(workload, [], self.sandbox_dir or GUEST_DIR, workdir=False,
+                    under=self.sandbox_dir or "") as (
+                guest_args, extra):
+            answer, done = self.call(self.spec("run", module, guest_args, limits, **extra),
+                                     limits)
+        check_guest(answer, module, limits, self.stopper, workload)
         what = "load the precompiled code" if self.precompiled else "read + compile the .wasm"
         return [
             Measurement(metric, in_process_ns(answer) / 1e6, "ms", self.interval(),
@@ -148,11 +156,18 @@ class InProcess(WasmPlatform):
                         f"peak RSS (wait4 ru_maxrss) of {self.process}"),
         ]
 
-    def warm_starts(self, module: Path) -> list[Measurement]:
-        """Warm starts: instantiate an already compiled module and run it (median of n)."""
-        limits = self.limits
-        spec = self.spec("warm", module, [], limits, reps=WARM_REPS, pooling=self.warm_pooling)
-        warm, _ = self.call(spec, limits)
+    def warm_starts(self, module: Path, workload: Workload | None = None) -> list[Measurement]:
+        """Warm starts: instantiate an already compiled module and run it (median of n).
+
+        A user's workload runs every instance on the same copies of its directories."""
+        workload = workload or Workload(module.stem)
+        limits = self.limits.merged(time_s=time_limit(workload, self.limits.time_s))
+        with staged(workload, [], self.sandbox_dir or GUEST_DIR, workdir=False,
+                    under=self.sandbox_dir or "") as (
+                guest_args, extra):
+            spec = self.spec("warm", module, guest_args, limits, reps=WARM_REPS,
+                             pooling=self.warm_pooling, **extra)
+            warm, _ = self.call(spec, limits)
         kinds: list[tuple[str, str, dict[str, str]]] = [("warm_ns", "", {})]
         if self.warm_pooling:
             kinds = [("warm_ns", "; default on-demand instance allocator", {}),
@@ -170,8 +185,9 @@ class InProcess(WasmPlatform):
         """Cold (or AOT) start in a fresh worker, the whole worker process, warm starts."""
         module = self.loaded(workload)
         if self.precompiled:
-            return self.first_start(module, "startup_aot")
-        return self.first_start(module, "startup_cold") + self.warm_starts(module)
+            return self.first_start(module, "startup_aot", workload)
+        return (self.first_start(module, "startup_cold", workload)
+                + self.warm_starts(module, workload))
 
     def instances_memory(self, mib: int, count: int) -> list[Measurement]:
         module = self.loaded(Workload("mem"))
@@ -202,7 +218,7 @@ class InProcess(WasmPlatform):
                 "instances_in_process": str(count)}
         with ExitStack() as stack:
             scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="vb-wasm-scratch-"))
-            extra = {"scratch": scratch, "count": count, "ready": workload.builtin}
+            extra = {"scratch": scratch, "count": count, "ready": workload.prints_result}
             if self.sandbox_dir is None:
                 extra["preopen"] = stack.enter_context(
                     tempfile.TemporaryDirectory(prefix="vb-wasm-"))

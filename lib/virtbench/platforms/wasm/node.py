@@ -67,10 +67,10 @@ class NodeWasi(InProcess):
         return replace(out, interval=f"{out.interval}; node runs with {SLOW_API_FLAG} (Node "
                        "20 crashes at exit after a WASI instance grew its memory)")
 
-    def warm_starts(self, module: Path) -> list[Measurement]:
+    def warm_starts(self, module: Path, workload: Workload | None = None) -> list[Measurement]:
         return [replace(m, description=f"{m.description}; node runs with {SLOW_API_FLAG} "
                         "(Node 20 aborts in uvwasi when several WASI instances run with the "
-                        "fast API calls)") for m in super().warm_starts(module)]
+                        "fast API calls)") for m in super().warm_starts(module, workload)]
 
     def check(self) -> Availability:
         if self.node() is None:

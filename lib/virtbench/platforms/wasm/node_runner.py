@@ -72,10 +72,13 @@ function runOnce(mod, scratch, direct = false) {
   const t0 = now();
   const out = direct ? 1 : fs.openSync(outPath, 'w');
   const err = direct ? 2 : fs.openSync(errPath, 'w');
+  const input = spec.stdin ? fs.openSync(spec.stdin, 'r') : 0;
+  const preopens = spec.preopen ? { [spec.guest || '/work']: spec.preopen } : {};
+  for (const [host, guest] of spec.preopens || []) preopens[guest] = host;
   const wasi = new WASI({
-    version: 'preview1', args: [spec.argv0 || 'module', ...(spec.args || [])], env: {},
-    preopens: spec.preopen ? { [spec.guest || '/work']: spec.preopen } : {},
-    stdout: out, stderr: err, returnOnExit: true,
+    version: 'preview1', args: [spec.argv0 || 'module', ...(spec.args || [])],
+    env: spec.env || {}, preopens, stdin: input, stdout: out, stderr: err,
+    returnOnExit: true,
   });
   const instance = new WebAssembly.Instance(mod, wasi.getImportObject());
   if (typeof instance.exports._start !== 'function') {
@@ -94,6 +97,7 @@ function runOnce(mod, scratch, direct = false) {
     result.interrupted = e && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
   }
   const run_ns = since(t1);
+  if (input) fs.closeSync(input);
   if (direct) return [{ ...result, instantiate_ns, run_ns, stdout: '', stderr: '' }, instance];
   fs.closeSync(out);
   fs.closeSync(err);
@@ -119,8 +123,9 @@ function main(scratch) {
     const times = [];
     for (let i = 0; i <= (spec.reps || 5); i++) {
       const [result] = runOnce(mod, scratch);
-      if (result.exit_code !== 0 || result.trap) {
-        throw new Error(`warm run failed: ${result.trap || result.stderr.slice(-300)}`);
+      if (!(spec.ok_exit || [0]).includes(result.exit_code) || result.trap) {
+        throw new Error(`warm run failed (exit ${result.exit_code}): ` +
+                        `${result.trap || result.stderr.slice(-300)}`);
       }
       if (i > 0) times.push(result.instantiate_ns + result.run_ns);
     }

@@ -14,10 +14,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from virtbench.paths import cache_dir
-from virtbench.platforms.base import Availability, RunOutcome, Workload, substitute_workdir
+from virtbench.platforms.base import Availability, RunOutcome, Workload
 from virtbench.results import Measurement
 
-from .common import Limits, call_worker, file_sha256, outcome, python_worker, tree_size
+from .common import (
+    Limits,
+    call_worker,
+    file_sha256,
+    outcome,
+    python_worker,
+    staged,
+    time_limit,
+    tree_size,
+)
 from .engines import package_dir, package_version
 from .inprocess import PROCESS, InProcess, in_process_ns, phase_tags
 
@@ -41,7 +50,9 @@ class Wasmer(InProcess):
     max_instances_per_process = (128, "wasmer-sdk 0.5 held 130 commands in one sandbox here, "
                                       "and 250 did not all become ready within 120 s")
     density_how = "each a sandbox process spawned with `mem MIB HOLD_MS` and holding its buffer"
-    file_system = "memory"  # wasmer-sdk 0.5 sandboxes cannot map a host directory
+    #: wasmer-sdk 0.5 sandboxes cannot map a host directory: a user's directories are
+    #: copied into the sandbox's in-memory file system before the command runs
+    file_system = "memory"
     no_listen = ("a wasmer-sdk sandbox cannot hand the preview-1 http workload a listening "
                  "socket on a host port")
     sandbox_dir = SANDBOX_DIR
@@ -91,10 +102,11 @@ class Wasmer(InProcess):
     def run(self, workload: Workload, args: Sequence[str] = (), *,
                 timeout: float = 300.0) -> RunOutcome:
         module = self.loaded(workload)
-        limits = self.limits.merged(time_s=timeout)
-        spec = self.spec("run", module, substitute_workdir(args, SANDBOX_DIR), limits)
-        answer, done = self.call(spec, limits)
-        out = outcome(answer, module, limits, builtin=workload.builtin,
+        limits = self.limits.merged(time_s=time_limit(workload, timeout))
+        with staged(workload, args, SANDBOX_DIR, under=SANDBOX_DIR) as (guest_args, extra):
+            spec = self.spec("run", module, guest_args, limits, **extra)
+            answer, done = self.call(spec, limits)
+        out = outcome(answer, module, limits, workload=workload,
                       wall_ns=in_process_ns(answer), interval=self.interval(), done=done,
                       rss_of=self.process, stopper=self.stopper)
         if out.result and any(SANDBOX_DIR in a for a in spec["args"]):
@@ -104,11 +116,14 @@ class Wasmer(InProcess):
     def startup(self, workload: Workload) -> list[Measurement]:
         """Cold start (empty cache), warm starts, and a start from a primed cache."""
         module = self.loaded(workload)
-        ms = self.first_start(module, "startup_cold") + self.warm_starts(module)
-        limits = self.limits
+        ms = (self.first_start(module, "startup_cold", workload)
+              + self.warm_starts(module, workload))
+        limits = self.limits.merged(time_s=time_limit(workload, self.limits.time_s))
         cached = self.primed_cache(module)
-        answer, done = self.call(self.spec("run", module, [], limits, cache=str(cached)), limits)
-        outcome(answer, module, limits, builtin=False, wall_ns=0, interval="", done=done,
+        with staged(workload, [], SANDBOX_DIR, under=SANDBOX_DIR) as (guest_args, extra):
+            answer, done = self.call(self.spec("run", module, guest_args, limits,
+                                               cache=str(cached), **extra), limits)
+        outcome(answer, module, limits, workload=workload, wall_ns=0, interval="", done=done,
                 rss_of="", stopper=self.stopper)
         ms.append(Measurement("startup_aot", in_process_ns(answer) / 1e6, "ms",
                               self.interval(cache="already populated (cache hit: the "

@@ -1,0 +1,248 @@
+"""The workload spec: parsing and errors (pure logic), and a third-party-like program (reads
+an input file, writes into a scratch directory, exits 10) measured on every family."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from virtbench import platforms
+from virtbench.cli import main
+from virtbench.platforms.base import Workload
+from virtbench.platforms.vm import guest_output, user_script
+from virtbench.spec import (
+    Dir,
+    SpecError,
+    WorkloadSpec,
+    from_flags,
+    from_toml,
+    parse_dir,
+    rewrite_paths,
+)
+from virtbench.workloads.build import compile_c, toolchain_status
+
+DATA = Path(__file__).parent / "data" / "spec"
+LIB = Path(__file__).resolve().parents[1] / "lib"
+
+
+# ---- parsing and errors -------------------------------------------------------------------
+
+@pytest.fixture
+def files(tmp_path) -> Path:
+    """A program, an input directory and a stdin file, as a user would have them."""
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "problem.cnf").write_text("p cnf 2 2\n1 -2 0\n-1 2 0\n")
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "stdin.txt").write_text("hint\n")
+    return tmp_path
+
+
+def write_spec(where: Path, body: str) -> Path:
+    path = where / "solver.toml"
+    path.write_text(body)
+    return path
+
+
+def test_toml_and_flags_give_the_same_spec(files):
+    path = write_spec(files, 'name = "solver"\ncommand = ["/bin/true"]\n'
+                             'args = ["/in/problem.cnf", "/out"]\nstdin = "stdin.txt"\n'
+                             'env = { SATLIKE_MODE = "x" }\ndirs = ["inputs:/in", "scratch:/out"]\n'
+                             'ok_exit = [10, 20]\nsuccess = "^s SAT"\ntime_limit_s = 60\n')
+    from_file = from_toml(path)
+    flags = from_flags(name="solver", command="/bin/true", args=["/in/problem.cnf", "/out"],
+                       stdin=str(files / "stdin.txt"), env=["SATLIKE_MODE=x"],
+                       dirs=[f"{files}/inputs:/in", f"{files}/scratch:/out"], ok_exit=[10, 20],
+                       success="^s SAT", time_limit_s=60)
+    assert from_file == flags
+    assert from_file.dirs == (Dir(files / "inputs", "/in"), Dir(files / "scratch", "/out"))
+    assert from_file.env == (("SATLIKE_MODE", "x"),)
+
+
+def test_flags_add_to_a_spec_file(files):
+    base = from_toml(write_spec(files, 'command = ["/bin/true"]\nargs = ["a"]\n'))
+    spec = from_flags(args=["b"], ok_exit=[3], base=base)
+    assert spec.args == ("a", "b") and spec.ok_exit == (3,) and spec.name == "true"
+
+
+def test_a_directory_without_guest_path_keeps_its_host_path(files):
+    assert parse_dir(str(files / "inputs")) == Dir(files / "inputs", str(files / "inputs"))
+
+
+@pytest.mark.parametrize("body, line, key, why", [
+    ('command = ["/bin/true"]\nok_exit = "10"\n', 2, "ok_exit", "list of integers"),
+    ('command = ["/bin/true"]\n\nthreads = 4\n', 3, "threads", "unknown key; valid: name"),
+    ('command = ["/bin/true"]\nenv = { A = 1 }\n', 2, "env", "table of strings"),
+    ('command = ["/bin/true"]\ndirs = ["nowhere:/in"]\n', 2, "dirs", "no such directory"),
+    ('command = ["/bin/true"]\nstdin = "missing.txt"\n', 2, "stdin", "no such file"),
+    ('command = ["./missing"]\n', 1, "command", "no such file"),
+    ('command = ["/bin/true"]\ndirs = ["inputs:in"]\n', 2, "dirs", "must be absolute"),
+    ('command = ["/bin/true"]\nsuccess = "(("\n', 2, "success", "regular expression"),
+])
+def test_a_malformed_spec_names_file_line_and_key(files, body, line, key, why):
+    path = write_spec(files, body)
+    with pytest.raises(SpecError) as err:
+        from_toml(path)
+    assert f"{path}:{line}" in str(err.value) and key in str(err.value)
+    assert why in str(err.value)
+
+
+def test_invalid_toml_names_the_line(files):
+    path = write_spec(files, 'command = ["/bin/true"]\nargs = [1,,]\nname = "x"\n')
+    with pytest.raises(SpecError, match=rf"{path}:2: not valid TOML"):
+        from_toml(path)
+
+
+def test_missing_spec_file(tmp_path):
+    with pytest.raises(SpecError, match="no such file"):
+        from_toml(tmp_path / "nope.toml")
+
+
+def test_a_module_without_start_is_refused(files):
+    empty = files / "lib.wasm"
+    empty.write_bytes(b"\0asm\x01\x00\x00\x00")
+    with pytest.raises(SpecError, match="exports no _start"):
+        from_flags(wasm=str(empty))
+
+
+def test_the_cli_refuses_bad_workload_flags(files, capsys):
+    assert main(["run", "startup", "--variant", "native/static", "--arg", "x"]) == 2
+    assert "--command, --wasm or --spec" in capsys.readouterr().err
+    assert main(["run", "startup", "--variant", "native/static", "--command", "/bin/true",
+                 "--dir", str(files / "nowhere")]) == 2
+    assert "no such directory" in capsys.readouterr().err
+    assert main(["run", "startup", "--variant", "native/static", "--command", "/bin/true",
+                 "--env", "1A=b"]) == 2
+    assert "K=V" in capsys.readouterr().err
+
+
+def test_outcome_accepts_listed_exits_and_the_pattern():
+    spec = WorkloadSpec("s", ("/bin/true",), ok_exit=(10, 20), success="^s SAT")
+    spec.check_outcome(10, "c hi\ns SATISFIABLE\n", "s")
+    with pytest.raises(RuntimeError, match=r"exited 0 \(accepted: 10, 20\)"):
+        spec.check_outcome(0, "s SATISFIABLE\n", "s")
+    with pytest.raises(RuntimeError, match="does not match the success pattern"):
+        spec.check_outcome(20, "s UNKNOWN\n", "s")
+
+
+def test_guest_paths_are_rewritten_for_a_native_process():
+    rewrite = {"/in": "/tmp/x/dir0", "/in/deep": "/tmp/x/dir1"}
+    assert rewrite_paths(["/in/a.cnf", "/in/deep/b", "/inside", "-v", "/in"], rewrite) == \
+        ["/tmp/x/dir0/a.cnf", "/tmp/x/dir1/b", "/inside", "-v", "/tmp/x/dir0"]
+
+
+def test_guest_script_binds_dirs_sets_env_and_stdin(files):
+    spec = WorkloadSpec("solver", ("/bin/true", "-q"), args=("/in/it's.cnf",),
+                        env=(("MODE", "a b"),), dirs=(Dir(files, "/in"),),
+                        stdin=files / "stdin.txt")
+    script = user_script(spec)
+    assert "mount -o bind /work/dir0 /in" in script
+    assert "export MODE='a b'" in script
+    assert script.splitlines()[-1] == "/wl/solver -q '/in/it'\"'\"'s.cnf' < /etc/vb-stdin"
+
+
+def test_guest_output_is_what_came_between_start_and_exit():
+    console = ("boot\r\nVB-START workload=x\r\nc one\r\ns SATISFIABLE\r\n"
+               "VB-EXIT workload=x rc=10\r\n")
+    assert guest_output(console) == "c one\ns SATISFIABLE\n"
+
+
+# ---- a third-party-like program on every family --------------------------------------------
+
+def built(target: str) -> Path:
+    ok, why = toolchain_status()[target]
+    if not ok:
+        pytest.skip(why)
+    return compile_c("satlike", [DATA / "satlike.c"], target)
+
+
+def harness(*args: str, datasets: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VIRTBENCH_DATASETS": str(datasets),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(LIB), os.environ.get("PYTHONPATH"))
+                                         if p)}
+    return subprocess.run([sys.executable, "-m", "virtbench", "run", *args, "--quick",
+                           "--reps", "1", "--no-progress", "--json"], capture_output=True,
+                          text=True, env=env, timeout=900)
+
+
+def available(family: str) -> list[str]:
+    names = []
+    for name in platforms.select([family]):
+        with platforms.create(name) as plat:
+            if plat.availability.available:
+                names.append(name)
+    return names
+
+
+def check_run(proc: subprocess.CompletedProcess, datasets: Path, run_id: str,
+              variants: list[str]) -> pd.DataFrame:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = pd.read_csv(datasets / run_id / "results.csv")
+    for variant in variants:
+        mine = rows[rows["variant"] == variant]
+        measured = mine[mine["value"].notna()]
+        assert not measured.empty, f"{variant}: {mine['reason'].dropna().unique()}"
+        assert (mine["workload"] == "satlike").all()
+    assert json.loads(proc.stdout)
+    return rows
+
+
+@pytest.mark.integration
+def test_a_module_that_exits_10_runs_on_every_wasm_variant(files, tmp_path):
+    wasm = built("wasm")
+    variants = available("wasm")
+    args = ["--variant", "wasm", "--wasm", str(wasm), "--arg", "/in/problem.cnf",
+            "--arg", "/out", "--dir", f"{files}/inputs:/in", "--dir", f"{files}/scratch:/out",
+            "--ok-exit", "10", "--workload-name", "satlike"]
+    proc = harness("startup", *args, "--run-id", "flags", datasets=tmp_path / "ds")
+    check_run(proc, tmp_path / "ds", "flags", variants)
+    assert not any((files / "scratch").iterdir()), "the program wrote into the original"
+    spec = write_spec(files, f'name = "satlike"\nwasm = "{wasm}"\n'
+                             'args = ["/in/problem.cnf", "/out"]\nstdin = "stdin.txt"\n'
+                             'env = { SATLIKE_MODE = "spec" }\n'
+                             'dirs = ["inputs:/in", "scratch:/out"]\nok_exit = [10]\n'
+                             'success = "stdin hint"\n')
+    proc = harness("cpu", "--variant", "wasm", "--spec", str(spec), "--run-id", "spec",
+                   datasets=tmp_path / "ds")
+    rows = check_run(proc, tmp_path / "ds", "spec", variants)
+    assert set(rows["metric"]) == {"wall_time"}
+
+
+@pytest.mark.integration
+def test_the_same_spec_runs_the_native_build_on_native_docker_and_the_vm(files, tmp_path):
+    static = built("static")
+    exe = files / "satlike"
+    shutil.copyfile(static, exe)
+    exe.chmod(0o755)
+    spec = write_spec(files, 'name = "satlike"\ncommand = ["./satlike"]\n'
+                             'args = ["/in/problem.cnf", "/out"]\nstdin = "stdin.txt"\n'
+                             'env = { SATLIKE_MODE = "spec" }\n'
+                             'dirs = ["inputs:/in", "scratch:/out"]\nok_exit = [10]\n'
+                             'success = "mode spec, stdin hint"\n')
+    variants = [v for v in available("native") + available("docker")
+                if v != "docker+wasm/wasmtime-cli"]
+    variants += [v for v in available("vm") if v == "qemu-tcg/microvm"]
+    flags = [f for v in variants for f in ("--variant", v)]
+    proc = harness("cpu", *flags, "--spec", str(spec), "--run-id", "native",
+                   datasets=tmp_path / "ds")
+    check_run(proc, tmp_path / "ds", "native", variants)
+    wrong = write_spec(files, spec.read_text().replace("ok_exit = [10]", "ok_exit = [0]"))
+    proc = harness("cpu", "--variant", "native/static", "--spec", str(wrong), "--run-id",
+                   "wrong", datasets=tmp_path / "ds")
+    assert proc.returncode == 1
+    rows = pd.read_csv(tmp_path / "ds" / "wrong" / "results.csv")
+    assert rows["reason"].str.contains(r"exited 10 \(accepted: 0\)").all()
+
+
+def test_workload_of_a_spec_is_a_users():
+    spec = WorkloadSpec("s", ("/bin/true",))
+    wl = Workload.of(spec)
+    assert not wl.builtin and not wl.prints_result and wl.user is spec
+    assert Workload("cpu").prints_result and Workload("speedtest1").builtin
+    assert not Workload("speedtest1").prints_result
