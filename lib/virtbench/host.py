@@ -150,6 +150,9 @@ def check_host(run_dir: Path, force: bool = False) -> None:
         data = read_host_json(run_dir)
     except DatasetError as exc:
         raise RunRefused(f"{exc}; --force-host to write a new one") from None
+    if "campaign" in data:
+        raise RunRefused(f"run {run_dir.name!r} is a campaign over several hosts; add to it "
+                         "with `virtbench campaign PLAN --run-id` or choose another --run-id")
     here = identity()
     differ = [k for k in IDENTITY if k in data and data[k] != here[k]]
     if differ:
