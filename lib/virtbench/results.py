@@ -529,9 +529,11 @@ def _scan(path: Path, strict: bool = True) -> _Scan:
             row[name] = ""
         if legacy:  # a cell: consecutive rows of one make_rows call (one timestamp)
             prev = scan.rows[-1] if scan.rows else {}
-            if any(prev.get(k) != row[k] for k in ("experiment", "variant", "rep", "timestamp")):
+            if any(prev.get(k) != row[k]
+                   for k in ("experiment", "variant", "rep", "timestamp", "host")):
                 scan.cells.append({**{k: row[k] for k in ("experiment", "variant", "workload")},
-                                   "rep": int(row["rep"]), "rows": 0})
+                                   "rep": int(row["rep"]), "rows": 0,
+                                   **({"host": row["host"]} if row["host"] else {})})
             scan.cells[-1]["rows"] += 1
             scan.attempt.append(len(scan.cells) - 1)
         else:
