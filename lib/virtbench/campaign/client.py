@@ -30,6 +30,9 @@ from virtbench.host import IDENTITY, collect, read_host_json
 from virtbench.results import RunRefused, RunStore, make_rows, now, write_atomic
 
 HOSTS_DIR = "hosts"
+#: How long to wait for a finished cell's rows; a worker that died holding them never sends
+#: them, and the host check decides what happens to that cell.
+FETCH_S = 5.0
 Say = Callable[[str], None]
 
 
@@ -126,9 +129,13 @@ def _collect(pending: dict, client, store: RunStore, plan: Plan, outcome: Outcom
     gone: dict[str, float] = {}
     while pending:
         for future in [f for f in pending if f.done()]:
-            cell = pending.pop(future)
+            cell = pending[future]
+            try:
+                status = _finish(future, cell, store, outcome)
+            except TimeoutError:  # its worker left with the rows (they stay in its store)
+                continue
+            del pending[future]
             done += 1
-            status = _finish(future, cell, store, outcome)
             say(f"[{done}/{total}] {cell.label()} · {status}")
         present = connected(client)
         for host in sorted({c.host for c in pending.values()}):
@@ -140,9 +147,9 @@ def _collect(pending: dict, client, store: RunStore, plan: Plan, outcome: Outcom
                 continue
             lost = [f for f, c in pending.items() if c.host == host]
             client.cancel(lost)
-            reason = (f"failed: the worker of host {host} left the campaign (died or "
-                      f"disconnected) before this cell was stored; run the same plan and run "
-                      "id again to measure it")
+            reason = (f"failed: host {host} had no worker connected (it died, disconnected "
+                      "or never joined) before this cell was stored; run the same plan and "
+                      "run id again to measure it")
             for f in lost:
                 _write_missing(store, pending.pop(f), reason)
             outcome.lost[host] = len(lost)
@@ -154,9 +161,10 @@ def _collect(pending: dict, client, store: RunStore, plan: Plan, outcome: Outcom
 
 
 def _finish(future, cell: Cell, store: RunStore, outcome: Outcome) -> str:
-    """Store one finished cell; return what it came to."""
+    """Store one finished cell; return what it came to (TimeoutError: its rows did not
+    arrive within :data:`FETCH_S`)."""
     if future.status == "finished":
-        result: CellResult = future.result()
+        result: CellResult = future.result(timeout=FETCH_S)
         if result.rows:
             store.write_cell(result.rows, cell=cell.key)
         _write_host(store.dir, cell.host, result.host_facts)

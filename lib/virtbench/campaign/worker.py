@@ -106,8 +106,9 @@ def _measure(run_id: str, cell: Cell) -> CellResult:
         if store.done(*cell.key):
             rows, status = _stored(store, cell), "stored"
         elif reason:
-            rows = (missing_rows(store, experiment, plat, wl, reason, host=cell.host)
-                    if cell.rep == 0 else [])
+            # every cell gets its reason (a campaign stores each cell it planned)
+            rows = missing_rows(store, experiment, plat, wl, reason, host=cell.host,
+                                rep=cell.rep, warmup=cell.rep < cell.params.warmup)
             status = "unavailable"
         else:
             rows = measure_into(store, experiment, plat, wl, cell.rep, cell.params,

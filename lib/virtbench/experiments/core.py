@@ -244,13 +244,14 @@ def unavailable_reason(plat: Platform, workloads: list[Workload], say: Progress)
 
 
 def missing_rows(store: RunStore, experiment: Experiment, plat: Platform, wl: Workload,
-                 reason: str, host: str = "") -> list[Row]:
-    """Write (unless stored) and return the reason rows of an unusable platform: rep 0."""
+                 reason: str, host: str = "", rep: int = 0, warmup: bool = False) -> list[Row]:
+    """Write (unless stored) and return the reason rows of an unusable platform for one cell
+    (the runner writes rep 0 only; a campaign writes every cell it was given)."""
     rows = make_rows(experiment.missing(reason), run_id=store.run_id,
                      experiment=experiment.name, family=plat.family, variant=plat.variant,
-                     workload=wl.name, rep=0, host=host, started=now())
-    if not store.done(experiment.name, plat.variant, wl.name, 0, host):
-        store.write_cell(rows, cell=(experiment.name, plat.variant, wl.name, 0, host))
+                     workload=wl.name, rep=rep, warmup=warmup, host=host, started=now())
+    if not store.done(experiment.name, plat.variant, wl.name, rep, host):
+        store.write_cell(rows, cell=(experiment.name, plat.variant, wl.name, rep, host))
     return rows
 
 
