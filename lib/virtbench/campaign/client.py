@@ -24,7 +24,12 @@ from pathlib import Path
 
 from virtbench import platforms
 from virtbench.campaign.plan import Cell, Plan
-from virtbench.campaign.worker import RESOURCE, CellResult, host_resource, measure_cell
+from virtbench.campaign.worker import (
+    CellResult,
+    host_of,
+    host_resource,
+    measure_cell,
+)
 from virtbench.experiments.core import get
 from virtbench.host import IDENTITY, collect, read_host_json
 from virtbench.results import RunRefused, RunStore, make_rows, now, write_atomic
@@ -62,13 +67,18 @@ class Outcome:
 
 
 def connected(client) -> dict[str, str]:
-    """Benchmark hosts connected to the scheduler: worker name -> address."""
+    """Benchmark hosts connected to the scheduler: host (from its ``virtbench-host-<name>``
+    resource) -> worker address."""
     try:
         info = client.scheduler_info(n_workers=-1)
     except TypeError:  # older distributed lists every worker without the argument
         info = client.scheduler_info()
-    return {str(w.get("name")): addr for addr, w in info.get("workers", {}).items()
-            if RESOURCE in (w.get("resources") or {})}
+    found = {}
+    for addr, w in info.get("workers", {}).items():
+        host = host_of(w.get("resources") or {})
+        if host:  # a worker without it cannot take a host's cells
+            found[host] = addr
+    return found
 
 
 def wait_for_hosts(client, plan: Plan, expect: int, say: Say) -> list[str]:

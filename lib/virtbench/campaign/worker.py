@@ -2,8 +2,9 @@
 steps, into this host's own run directory, and hand back the cell's rows and host.json.
 
 Each benchmark host runs one Dask worker (one thread) holding the resources ``virtbench-host``
-and ``virtbench-host-<name>`` = 1; every cell asks for its host's resource, so cells run
-only on their host and never two at a time. Measurements run in one long-lived thread of
+and ``virtbench-host-<name>`` = 1 (the name is the host's label in the campaign, whatever
+the worker is called); every cell asks for its host's resource, so cells run only on their
+host and never two at a time. Measurements run in one long-lived thread of
 the worker process (children started with ``PR_SET_PDEATHSIG`` die with the thread that
 forked them, so platforms kept open between cells must be started by a thread that stays).
 The local store is ``<datasets>/.campaigns/<host>/<run_id>/``, the same resumable, locked run
@@ -34,6 +35,12 @@ RESOURCE = "virtbench-host"
 def host_resource(host: str) -> str:
     """The resource only the worker of ``host`` holds (one unit)."""
     return f"{RESOURCE}-{host}"
+
+
+def host_of(resources: dict) -> str | None:
+    """The host a worker serves: the name in its ``virtbench-host-<name>`` resource."""
+    prefix = f"{RESOURCE}-"
+    return next((k[len(prefix):] for k in resources if k.startswith(prefix)), None)
 
 
 def local_root(host: str) -> Path:
@@ -70,11 +77,11 @@ def measure_cell(run_id: str, cell: Cell) -> CellResult:
     """Measure ``cell`` on this worker's host (run by Dask on the worker)."""
     from distributed import get_worker
 
-    name = str(get_worker().name)
-    if name != cell.host:
-        raise RuntimeError(f"cell for host {cell.host!r} reached worker {name!r}: start each "
-                           f"worker with the resource {host_resource(name)}=1 "
-                           "(`virtbench worker ADDRESS --name NAME`)")
+    worker = get_worker()
+    if host_resource(cell.host) not in worker.state.total_resources:
+        raise RuntimeError(f"cell for host {cell.host!r} reached worker {worker.name!r}, which "
+                           f"lacks the resource {host_resource(cell.host)}; start each worker "
+                           "with `virtbench worker ADDRESS --name HOST`")
     return _THREAD.submit(_measure, run_id, cell).result()
 
 
