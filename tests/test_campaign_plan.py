@@ -71,6 +71,8 @@ def test_hosts_default_to_every_worker(tmp_path):
     ('seed = "x"\n[[experiment]]\nname = "startup"\n', 1, ["seed", "integer"]),
     ('run_id = "../x"\n[[experiment]]\nname = "startup"\n', 1, ["invalid run id"]),
     ('[[experiment]]\nname = "startup"\ncolour = 1\n', 3, ["unknown key 'colour'"]),
+    ('hosts = ["a"]\n[[experiment]]\nname = "startup"\nhosts = ["b"]\n', 4,
+     ["experiment #1 key 'hosts'", "'b' is not among the plan's hosts (a)"]),
 ])
 def test_a_bad_plan_names_file_line_and_key(tmp_path, text, line, words):
     with pytest.raises(plans.PlanError) as err:
@@ -97,3 +99,35 @@ def test_a_worker_has_one_thread_no_nanny_and_its_host_resource():
     assert argv[argv.index("--resources") + 1] == f"{RESOURCE}=1 {host_resource('kvm-box')}=1"
     with pytest.raises(ValueError, match="invalid host name"):
         worker_argv("tcp://10.0.0.1:8786", "a b")
+
+
+class FakeScheduler:
+    """Answers scheduler_info like a Dask client (the real one is in test_campaign.py)."""
+
+    def __init__(self, *hosts: str, plain: int = 0) -> None:
+        self.workers = {f"tcp://127.0.0.1:{4000 + i}": {
+            "name": f"w{i}", "resources": {RESOURCE: 1, host_resource(h): 1}}
+            for i, h in enumerate(hosts)}
+        for j in range(plain):  # a dask worker without the virtbench resources
+            self.workers[f"tcp://127.0.0.1:{5000 + j}"] = {"name": f"p{j}", "resources": {}}
+
+    def scheduler_info(self, n_workers: int = 5) -> dict:
+        return {"workers": self.workers}
+
+
+def test_the_campaign_takes_the_benchmark_workers_by_their_host_resource(tmp_path):
+    from virtbench.campaign.client import wait_for_hosts
+    from virtbench.results import RunRefused
+
+    said: list[str] = []
+    every = load(tmp_path, 'wait_s = 0\n[[experiment]]\nname = "startup"\n')
+    assert wait_for_hosts(FakeScheduler("b", "a", plain=1), every, 2, said.append) == ["a", "b"]
+    step = load(tmp_path, 'wait_s = 0\n[[experiment]]\nname = "startup"\nhosts = ["gone"]\n')
+    assert wait_for_hosts(FakeScheduler("a"), step, 1, said.append) == ["a", "gone"]
+    assert "no worker for host(s) gone" in said[-1]
+    named = load(tmp_path, 'wait_s = 0\nhosts = ["a"]\n[[experiment]]\nname = "startup"\n')
+    assert wait_for_hosts(FakeScheduler("a", "b"), named, 0, said.append) == ["a"]
+    with pytest.raises(RunRefused, match="two workers serve host a"):
+        wait_for_hosts(FakeScheduler("a", "a"), every, 1, said.append)
+    with pytest.raises(RunRefused, match="no virtbench worker connected"):
+        wait_for_hosts(FakeScheduler(plain=2), every, 1, said.append)

@@ -66,43 +66,55 @@ class Outcome:
                 f"{', '.join(parts) or 'nothing to do'}" + (f"; {lost}" if lost else ""))
 
 
-def connected(client) -> dict[str, str]:
-    """Benchmark hosts connected to the scheduler: host (from its ``virtbench-host-<name>``
-    resource) -> worker address."""
+def workers(client) -> list[tuple[str, str]]:
+    """(host, worker address) of every benchmark worker connected to the scheduler; the
+    host is the name in its ``virtbench-host-<name>`` resource."""
     try:
         info = client.scheduler_info(n_workers=-1)
     except TypeError:  # older distributed lists every worker without the argument
         info = client.scheduler_info()
-    found = {}
+    found = []
     for addr, w in info.get("workers", {}).items():
         host = host_of(w.get("resources") or {})
         if host:  # a worker without it cannot take a host's cells
-            found[host] = addr
+            found.append((host, addr))
     return found
 
 
+def connected(client) -> dict[str, str]:
+    """Benchmark hosts connected to the scheduler: host -> worker address."""
+    return dict(workers(client))
+
+
 def wait_for_hosts(client, plan: Plan, expect: int, say: Say) -> list[str]:
-    """The hosts the campaign runs on: the plan's named hosts, or every benchmark worker;
-    waits up to ``plan.wait_s`` for them (for ``expect`` workers when the plan takes all)."""
+    """The hosts the campaign runs on: the plan's named hosts, or every benchmark worker
+    (and the hosts its experiments name); waits up to ``plan.wait_s`` for them (for
+    ``expect`` workers when the plan takes all). Two workers serving one host are refused."""
     named = plan.named_hosts()
     deadline = time.monotonic() + plan.wait_s
     while True:
         present = connected(client)
-        ready = (all(h in present for h in named) if named
-                 else len(present) >= max(expect, 1))
+        ready = all(h in present for h in named) and (
+            plan.hosts is not None or len(present) >= max(expect, 1))
         if ready or time.monotonic() >= deadline:
             break
         time.sleep(0.2)
-    if named:
-        absent = [h for h in named if h not in present]
-        if absent:
-            say(f"campaign: no worker for host(s) {', '.join(absent)} after {plan.wait_s:g} s "
-                f"(connected: {', '.join(sorted(present)) or 'none'})")
+    seen: dict[str, str] = {}
+    for host, addr in workers(client):
+        if host in seen:
+            raise RunRefused(f"two workers serve host {host} ({seen[host]} and {addr}); "
+                             "start one worker per host")
+        seen[host] = addr
+    absent = [h for h in named if h not in present]
+    if absent:
+        say(f"campaign: no worker for host(s) {', '.join(absent)} after {plan.wait_s:g} s "
+            f"(connected: {', '.join(sorted(present)) or 'none'})")
+    if plan.hosts is not None:
         return named
     if not present:
         raise RunRefused(f"no virtbench worker connected within {plan.wait_s:g} s; start one "
                          "per host with `virtbench worker SCHEDULER_ADDRESS --name HOST`")
-    return sorted(present)
+    return sorted(set(present) | set(named))
 
 
 def run(plan: Plan, client, run_id: str, *, expect: int = 0, force: bool = False,

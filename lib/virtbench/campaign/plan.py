@@ -201,6 +201,11 @@ def parse(data: dict, text: str = "", path: Path = Path("<plan>")) -> Plan:
         raise PlanError(f"{path}: no [[experiment]] table; a plan needs at least one, with "
                         f"keys {', '.join(EXPERIMENT_KEYS)}")
     steps = tuple(_step(t, i, fail, top.get("seed", 0)) for i, t in enumerate(tables))
+    for i, step in enumerate(steps):
+        extra = [h for h in step.hosts or () if "hosts" in top and h not in top["hosts"]]
+        if extra:
+            raise fail("hosts", f"experiment #{i + 1} key 'hosts': {extra[0]!r} is not among "
+                       f"the plan's hosts ({', '.join(top['hosts'])})", i)
     return Plan(path=path, steps=steps, hosts=top.get("hosts"), seed=top.get("seed", 0),
                 wait_s=top.get("wait_s", 60.0), reconnect_s=top.get("reconnect_s", 60.0),
                 run_id=top.get("run_id"))
