@@ -58,12 +58,14 @@ class Outcome:
         return not self.counts["failed"] and not self.lost
 
     def summary(self) -> str:
-        parts = [f"{self.counts[k]} {k}" for k in ("measured", "stored", "unavailable",
-                                                    "failed", "skipped") if self.counts[k]]
+        words = {"measured": "measured", "stored": "handed back from a host's own store",
+                 "unavailable": "not available on their host", "failed": "failed",
+                 "skipped": "already in the run"}
+        parts = [f"{self.counts[k]} {w}" for k, w in words.items() if self.counts[k]]
         lost = "; ".join(f"{h}: {n} cell(s) not measured (its worker left)"
                          for h, n in self.lost.items())
-        return (f"campaign on {len(self.hosts)} host(s) ({', '.join(self.hosts)}): "
-                f"{', '.join(parts) or 'nothing to do'}" + (f"; {lost}" if lost else ""))
+        return (f"campaign on {len(self.hosts)} host(s) ({', '.join(self.hosts)}): cells "
+                f"{', '.join(parts) or 'none'}" + (f"; {lost}" if lost else ""))
 
 
 def workers(client) -> list[tuple[str, str]]:
