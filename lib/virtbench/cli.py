@@ -316,7 +316,11 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
     plan = plans.load(args.plan)
     run_id = check_run_id(args.run_id or plan.run_id or new_run_id("campaign"))
-    from distributed import Client
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("campaigns need Dask distributed: run `make setup` (or pip install "
+                         "distributed)") from None
 
     with ExitStack() as stack:
         address = stack.enter_context(cluster.local(args.local)) if args.local else args.scheduler
