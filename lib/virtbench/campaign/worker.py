@@ -101,14 +101,19 @@ def _measure(run_id: str, cell: Cell) -> CellResult:
             check_host(store.dir)
             write_host_json(store.dir, {"campaign": run_id, "host": cell.host,
                                         "quick": cell.params.quick})
+            for (variant, _wls), why in _STATE.ready.items():
+                if not why:
+                    _note_accelerator(store.dir, _STATE.platforms[variant])
             _STATE.runs.add(run_id)
         plat = _platform(cell.variant)
         key = (cell.variant, tuple(experiment.workloads))
-        if key not in _STATE.ready:
-            _STATE.ready[key] = unavailable_reason(plat, workloads, lambda _m: None)
-            if not _STATE.ready[key]:
+        reason = _STATE.ready.get(key)
+        if reason is None:
+            reason = unavailable_reason(plat, workloads, lambda _m: None)
+            if not reason:
                 _note_accelerator(store.dir, plat)
-        reason = _STATE.ready[key]
+            if not reason.startswith("preparation failed"):  # a failure is tried again
+                _STATE.ready[key] = reason
         wl = Workload(cell.workload)
         if store.done(*cell.key):
             rows, status = _stored(store, cell), "stored"
