@@ -28,6 +28,17 @@ Exit status:
 """
 
 
+CAMPAIGN_EPILOG = """\
+Each host runs one worker: `virtbench worker ADDRESS --name HOST` (a Dask worker with one
+thread and the resource virtbench-host-HOST=1, so two cells never overlap on a host). Rows
+arrive in datasets/RUN_ID/ as cells finish, with their host; hosts/HOST.json keeps each
+host's facts. The same plan and --run-id resumes what is missing.
+
+Exit status: 0 every cell stored; 1 some cell failed or its host's worker left (rerun to
+measure it); 2 usage error (a bad plan: file, line and key are named); 3 run refused.
+"""
+
+
 def _version() -> str:
     from importlib import metadata
 
@@ -310,6 +321,44 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_campaign(args: argparse.Namespace) -> int:
+    """Measure a plan on many hosts through a Dask scheduler into one run."""
+    from contextlib import ExitStack
+
+    from virtbench.campaign import client as campaign
+    from virtbench.campaign import cluster
+    from virtbench.campaign import plan as plans
+    from virtbench.results import check_run_id, new_run_id
+
+    plan = plans.load(args.plan)
+    run_id = check_run_id(args.run_id or plan.run_id or new_run_id("campaign"))
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("campaigns need Dask distributed: run `make setup` (or pip install "
+                         "distributed)") from None
+
+    with ExitStack() as stack:
+        address = stack.enter_context(cluster.local(args.local)) if args.local else args.scheduler
+        client = stack.enter_context(Client(address, timeout=30))
+        outcome = campaign.run(plan, client, run_id, expect=args.local or 0, force=args.force)
+    from virtbench.paths import datasets_dir
+
+    print(f"rows: {datasets_dir() / run_id}/ (hosts side by side: virtbench compare "
+          f"{run_id}@HOST_A {run_id}@HOST_B)", file=sys.stderr)
+    return 0 if outcome.complete else 1
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Become this host's benchmark worker (``dask worker`` with one thread, no nanny)."""
+    import platform as platform_
+
+    from virtbench.campaign import cluster
+
+    cluster.exec_worker(args.address, args.name or platform_.node())
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from virtbench import report
 
@@ -417,6 +466,24 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("run_id", metavar="RUN_ID", help="the run under datasets/")
     fix.add_argument("--force", action="store_true", help="allow rewriting the reference run")
     fix.set_defaults(func=cmd_repair)
+
+    camp = sub.add_parser("campaign", help="measure a plan on many hosts through Dask",
+                          epilog=CAMPAIGN_EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    camp.add_argument("plan", metavar="PLAN.toml", help="experiments, variants, reps, hosts")
+    where = camp.add_mutually_exclusive_group(required=True)
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="the Dask scheduler, e.g. tcp://10.0.0.1:8786")
+    where.add_argument("--local", type=positive_int, metavar="N",
+                       help="a scheduler and N worker processes on loopback (local-1 ...)")
+    camp.add_argument("--run-id", help="store under datasets/RUN_ID (same id resumes)")
+    camp.add_argument("--force", action="store_true", help="allow writing the reference run")
+    camp.set_defaults(func=cmd_campaign)
+
+    wrk = sub.add_parser("worker", help="serve this host to campaigns (a Dask worker)")
+    wrk.add_argument("address", metavar="ADDRESS", help="the Dask scheduler's address")
+    wrk.add_argument("--name", help="this host's name in the campaign (default: hostname)")
+    wrk.set_defaults(func=cmd_worker)
 
     rep = sub.add_parser("reproduce", help="execute every notebook and write HTML reports")
     rep.add_argument("--quick", action="store_true", help="small, fast measurements")

@@ -5,6 +5,9 @@ each: the ratio of medians B / A with its bootstrap CI, a two-sided Mann-Whitney
 Holm-corrected over every cell compared, and a plain verdict ("1.32x [1.25, 1.40]
 slower", "no significant difference"). The repetition is the unit: one value per
 repetition (see :meth:`virtbench.dataset.Dataset.measured`).
+
+The two sides can be two hosts of one campaign (``RUN@HOST_A`` and ``RUN@HOST_B``);
+:func:`between_hosts` sets every host of a campaign beside one of them.
 """
 
 from __future__ import annotations
@@ -72,6 +75,12 @@ def compare(a: Dataset, b: Dataset, experiments: Sequence[str] = (),
             metrics: Sequence[str] = (), alpha: float = 0.05, n_boot: int = 9999
             ) -> pd.DataFrame:
     """One line per cell measured in both runs (see the module docstring)."""
+    for ds in (a, b):
+        hosts = ds.host_names()
+        if len(hosts) > 1:
+            raise ValueError(f"run {ds.run_id} holds rows of {len(hosts)} hosts "
+                             f"({', '.join(hosts)}); compare one host with another, e.g. "
+                             f"{ds.run_id}@{hosts[0]} {ds.run_id}@{hosts[1]}")
     both = _cells(a, experiments, metrics).merge(_cells(b, experiments, metrics))
     lines = []
     for _, cell in both.iterrows():
@@ -97,6 +106,22 @@ def compare(a: Dataset, b: Dataset, experiments: Sequence[str] = (),
     table["verdict"] = [r.verdict if isinstance(r.verdict, str) else _verdict(r, alpha)
                         for r in table.itertuples()]
     return table
+
+
+def between_hosts(ds: Dataset, reference: str | None = None, experiments: Sequence[str] = (),
+                  metrics: Sequence[str] = (), n_boot: int = 9999) -> pd.DataFrame:
+    """Every other host of a campaign against ``reference`` (default: its first host), cell
+    by cell: the columns of :func:`compare` after ``host_a`` and ``host_b`` (ratios are
+    host_b / host_a). Empty when the run has one host."""
+    hosts = ds.host_names()
+    reference = reference or (hosts[0] if hosts else "")
+    base = ds.for_host(reference) if hosts else ds
+    tables = [compare(base, ds.for_host(h), experiments, metrics, n_boot=n_boot)
+              .assign(host_a=reference, host_b=h) for h in hosts if h != reference]
+    columns = ["host_a", "host_b", *COLUMNS]
+    if not tables:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(tables, ignore_index=True)[columns]
 
 
 def _verdict(r, alpha: float) -> str:

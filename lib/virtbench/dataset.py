@@ -20,12 +20,15 @@ import numpy as np
 import pandas as pd
 
 from virtbench import catalog, stats
-from virtbench.host import read_host_json
+from virtbench.host import read_host_json, run_hosts
 from virtbench.paths import datasets_dir
 from virtbench.patterns import selected
-from virtbench.results import load_runs
+from virtbench.results import DatasetError, load_runs
 
 BASELINE = "native/static"
+#: ``RUN@HOST``: the rows one host of a campaign measured (``virtbench compare`` and the
+#: notebooks' ``run_id`` take it).
+HOST_SEPARATOR = "@"
 NOT_IN_DATASET = "not in this dataset"
 # Condition values that are a variation of the usual measurement: only rows asked for them
 # by name carry them into a sample (a container started with --network none, the pooling
@@ -118,10 +121,13 @@ class Dataset:
     host: dict = field(default_factory=dict)
     run_id: str = ""
     n_boot: int = 9999
+    hosts: dict[str, dict] = field(default_factory=dict)  # name -> that host's host.json
 
     def __post_init__(self) -> None:
         if "conditions" not in self.df.columns:
             self.df = self.df.assign(conditions="")
+        if "host" not in self.df.columns:
+            self.df = self.df.assign(host=str(self.host.get("hostname") or "unknown host"))
         self.df["conditions"] = self.df["conditions"].fillna("")
         if len(self.df) and {"experiment", "tags"} <= set(self.df.columns):
             self.df["conditions"] = [
@@ -131,12 +137,26 @@ class Dataset:
     @classmethod
     def load(cls, run_id: str | Sequence[str] = "reference", datasets: str | Path | None = None,
              variants: Sequence[str] = (), n_boot: int = 9999) -> Dataset:
-        """Load ``datasets/<run_id>`` (``datasets`` "" or None: the default root)."""
+        """Load ``datasets/<run_id>`` (``datasets`` "" or None: the default root); a run id
+        ``RUN@HOST`` loads only the rows of that host of a campaign."""
         root = Path(datasets) if datasets else datasets_dir()
-        df = load_runs(run_id, root=root)
         ids = [run_id] if isinstance(run_id, str) else list(run_id)
-        host = next((h for h in (read_host_json(root / rid) for rid in ids) if h), {})
-        ds = cls(df, host, ", ".join(ids), n_boot)
+        frames, hosts, index = [], {}, {}
+        for rid in ids:
+            run, _, name = rid.partition(HOST_SEPARATOR)
+            df, facts = load_runs(run, root=root), run_hosts(root / run)
+            index = index or read_host_json(root / run)
+            if name:
+                known = sorted(set(facts) | set(df["host"]))
+                if name not in known:
+                    raise DatasetError(f"run {run!r} has no host {name!r}; its hosts: "
+                                       f"{', '.join(known) or 'none'}")
+                df, facts = df[df["host"] == name], {name: facts.get(name, {})}
+            frames.append(df)
+            hosts.update(facts)
+        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        host = next(iter(hosts.values())) if len(hosts) == 1 else index
+        ds = cls(df.reset_index(drop=True), host, ", ".join(ids), n_boot, hosts)
         if variants:
             keep = [v for v in ds.variants() if selected(variants, v, ds.family(v))]
             ds.df = ds.df[ds.df["variant"].isin(keep)].reset_index(drop=True)
@@ -181,7 +201,7 @@ class Dataset:
         :func:`wanted`), readings of one repetition reduced to their median; ``metric``
         "a+b" sums a and b per repetition. Columns: run_id, workload, conditions, rep,
         value, unit (``conditions`` as text, "" when none)."""
-        keys = ["run_id", "workload", "conditions", "rep"]
+        keys = ["run_id", "host", "workload", "conditions", "rep"]
         frames = []
         for part in metric.split("+"):
             r = self.rows(variant, part, experiment, workload)
@@ -206,8 +226,14 @@ class Dataset:
     def sample(self, variant: str, metric: str, experiment: str | None = None,
                workload: str | None = None, conditions: Conditions | None = None
                ) -> np.ndarray:
-        """The values of :meth:`measured`; an error if they mix several condition sets."""
+        """The values of :meth:`measured`; an error if they mix several condition sets or
+        several hosts."""
         data = self.measured(variant, metric, experiment, workload, conditions)
+        hosts = list(dict.fromkeys(data["host"]))
+        if len(hosts) > 1:
+            raise ValueError(f"{variant} {metric} was measured on several hosts "
+                             f"({', '.join(hosts)}); take one host's rows with "
+                             f"Dataset.for_host(NAME) or load RUN{HOST_SEPARATOR}HOST")
         sets = list(dict.fromkeys(data["conditions"]))
         if len(sets) > 1:
             raise ValueError(f"{variant} {metric} was measured under several conditions "
@@ -349,16 +375,17 @@ class Dataset:
                                                            conditions),
                                       warnings=""))
                     continue
-                for (wl, cond), group in data.groupby(["workload", "conditions"], sort=False):
+                for (wl, cond, host), group in data.groupby(["workload", "conditions", "host"],
+                                                            sort=False):
                     values = group["value"].to_numpy(float)
                     est = self.estimate(values)
-                    lines.append(dict(variant=variant, family=self.family(variant),
+                    lines.append(dict(variant=variant, family=self.family(variant), host=host,
                                       metric=metric, workload=wl, conditions=cond, unit=unit,
                                       n=est.n,
                                       median=est.value, ci_low=est.low, ci_high=est.high,
                                       text=f"{est} {unit}",
                                       warnings="; ".join(stats.stability_warnings(values, unit))))
-        return pd.DataFrame(lines, columns=["variant", "family", "metric", "workload",
+        return pd.DataFrame(lines, columns=["variant", "family", "host", "metric", "workload",
                                             "conditions", "unit", "n", "median", "ci_low",
                                             "ci_high", "text", "warnings"])
 
@@ -376,7 +403,7 @@ class Dataset:
                 frames.append(data.assign(variant=variant, family=self.family(variant),
                                           metric=metric))
         if not frames:
-            return pd.DataFrame(columns=["variant", "family", "metric", "workload",
+            return pd.DataFrame(columns=["variant", "family", "metric", "host", "workload",
                                          "conditions", "rep", "value", "unit"])
         return pd.concat(frames, ignore_index=True)
 
@@ -486,14 +513,36 @@ class Dataset:
         return f"{NOT_IN_DATASET} ({variant} has no {metric} rows of kernel {kernel})"
 
     def host_line(self) -> str:
-        """One line naming the host the data come from."""
+        """One line naming the host the data come from (each host of a campaign)."""
+        if len(self.hosts) > 1:
+            return f"{len(self.hosts)} hosts: " + "; ".join(
+                f"{name} = {host_line(facts)}" for name, facts in self.hosts.items())
         return host_line(self.host)
+
+    # -- hosts of a campaign
+    def host_names(self) -> list[str]:
+        """The hosts that measured the rows, in order of appearance."""
+        return [str(h) for h in dict.fromkeys(self.df["host"])]
+
+    def for_host(self, name: str) -> Dataset:
+        """The rows of one host, with that host's facts."""
+        if name not in self.host_names():
+            raise ValueError(f"no host {name!r} in run {self.run_id}; its hosts: "
+                             f"{', '.join(self.host_names()) or 'none'}")
+        facts = self.hosts.get(name) or (self.host if len(self.host_names()) == 1 else {})
+        return Dataset(self.df[self.df["host"] == name].reset_index(drop=True), facts,
+                       f"{self.run_id}{HOST_SEPARATOR}{name}", self.n_boot, {name: facts})
 
 
 def host_line(host: dict) -> str:
-    """One line naming a host from its host.json facts."""
+    """One line naming a host from its host.json facts (a campaign's: each of its hosts)."""
     if not host:
         return "unknown (no host.json)"
+    if "campaign" in host:
+        entries = host.get("hosts") or {}
+        return f"{len(entries)} hosts: " + "; ".join(
+            f"{name} = {e.get('hostname', '?')}: {e.get('cpu_model', '?')}, kernel "
+            f"{e.get('kernel', '?')}" for name, e in sorted(entries.items()))
     mem = host.get("memory_bytes")
     mem_text = f", {mem / 2**30:.1f} GiB" if mem else ""
     flags = ",".join(host.get("cpu_virtualization_flags") or []) or "none"

@@ -143,6 +143,23 @@ def read_host_json(run_dir: Path) -> dict:
         raise DatasetError(f"cannot read {path}: {exc}") from None
 
 
+def run_hosts(run_dir: Path) -> dict[str, dict]:
+    """The host.json facts of every host of a run: a campaign's ``hosts/<name>.json`` by
+    name, or the one host of a single-host run by its hostname ({} without host.json)."""
+    data = read_host_json(run_dir)
+    if "campaign" not in data:
+        return {str(data.get("hostname") or "unknown host"): data} if data else {}
+    out = {}
+    for name, entry in sorted((data.get("hosts") or {}).items()):
+        path = run_dir / str(entry.get("file") or f"hosts/{name}.json")
+        try:
+            out[name] = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"cannot read {path} (host {name} of {run_dir.name}): "
+                               f"{exc}") from None
+    return out
+
+
 def check_host(run_dir: Path, force: bool = False) -> None:
     """Refuse (RunRefused) to add to a run measured on another host, unless ``force``."""
     if force:
@@ -151,6 +168,9 @@ def check_host(run_dir: Path, force: bool = False) -> None:
         data = read_host_json(run_dir)
     except DatasetError as exc:
         raise RunRefused(f"{exc}; --force-host to write a new one") from None
+    if "campaign" in data:
+        raise RunRefused(f"run {run_dir.name!r} is a campaign over several hosts; add to it "
+                         "with `virtbench campaign PLAN --run-id` or choose another --run-id")
     here = identity()
     differ = [k for k in IDENTITY if k in data and data[k] != here[k]]
     if differ:

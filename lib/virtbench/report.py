@@ -35,6 +35,8 @@ from virtbench.paths import PACKAGE_DIR, PROJECT_DIR, datasets_dir
 from virtbench.results import RESULTS_FILE, RunStore, check_run_id, new_run_id
 
 NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
+#: The notebook that sets a campaign's hosts side by side (reports of a multi-host run).
+HOSTS_NOTEBOOK = NOTEBOOKS_DIR / "campaign" / "hosts.ipynb"
 KERNEL_NAME = "python3"
 HEADLINE_TAG = "headline"
 DEFAULT_RUN = "reference"
@@ -157,6 +159,8 @@ def copy_data(run_dir: Path, run_id: str, out: Path) -> list[DataLink]:
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target / name)
         links.append(DataLink(f"{DATA_DIR}/{run_id}/{name}", f"data: {name}"))
+    if (run_dir / "hosts").is_dir():  # a campaign: each host's host.json
+        shutil.copytree(run_dir / "hosts", target / "hosts", dirs_exist_ok=True)
     return links
 
 
@@ -355,17 +359,25 @@ def reproduce(run_id: str, out: Path, *, quick: bool = False, only: Sequence[str
               datasets: Path | None = None, variants: Sequence[str] = (),
               folder: Path = NOTEBOOKS_DIR, progress: Progress = _say) -> list[NotebookResult]:
     """Execute the notebooks on one dataset, export them, write the index; never raises for
-    a failing notebook."""
+    a failing notebook. A run of several hosts (a campaign) gets the notebooks once per host
+    in ``out/HOST/`` and, in ``out/``, the hosts side by side (:data:`HOSTS_NOTEBOOK`)."""
+    from virtbench.dataset import HOST_SEPARATOR
+    from virtbench.host import run_hosts
+
     root = Path(datasets) if datasets else datasets_dir()
+    run, _, host = run_id.partition(HOST_SEPARATOR)
+    if not host and len(run_hosts(root / run)) > 1:
+        return _reproduce_hosts(run_id, out, quick=quick, only=only, datasets=root,
+                                variants=variants, folder=folder, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     paths = notebooks(only, folder)
     if not paths:
         raise ValueError(f"no notebooks in {folder}" + (f" matching {list(only)}" if only else ""))
     parameters = {"run_id": run_id, "datasets": str(root), "quick": bool(quick),
                   "variants": list(variants)}
-    progress(f"reproducing {len(paths)} notebook(s) on run {run_id} ({root / run_id}) "
+    progress(f"reproducing {len(paths)} notebook(s) on run {run_id} ({root / run}) "
              f"with {kernel_python()} -> {out}/")
-    data = copy_data(root / run_id, run_id, out)
+    data = copy_data(root / run, run, out)
     results = []
     for i, path in enumerate(paths, 1):
         progress(f"[{i}/{len(paths)}] {path.stem} ...")
@@ -373,7 +385,8 @@ def reproduce(run_id: str, out: Path, *, quick: bool = False, only: Sequence[str
         results.append(r)
         tail = r.headline if r.status == "ok" else r.error
         progress(f"[{i}/{len(paths)}] {path.stem}: {r.status} ({r.seconds:.1f} s) {tail}")
-    index = write_index(results, out, run_id, host_facts(root / run_id), data)
+    facts = run_hosts(root / run).get(host, {}) if host else host_facts(root / run)
+    index = write_index(results, out, run_id, facts, data)
     failed = [r for r in results if r.status != "ok"]
     progress(f"{len(results)} notebooks: {len(results) - len(failed)} ok, {len(failed)} failed;"
              f" index: {index}")
@@ -381,6 +394,30 @@ def reproduce(run_id: str, out: Path, *, quick: bool = False, only: Sequence[str
         where = f" (see {r.html})" if r.html else ""
         progress(f"  failed: {r.name}: {r.error}{where}")
     return results
+
+
+def _reproduce_hosts(run_id: str, out: Path, *, quick: bool, only: Sequence[str],
+                     datasets: Path, variants: Sequence[str], folder: Path,
+                     progress: Progress) -> list[NotebookResult]:
+    """The reports of a campaign: each host's in ``out/HOST/``, the hosts side by side in
+    ``out/`` (its index links to the hosts' reports)."""
+    from virtbench.host import run_hosts
+
+    results = []
+    for host in run_hosts(datasets / run_id):
+        progress(f"host {host}: reports in {out / host}/")
+        results += reproduce(f"{run_id}@{host}", out / host, quick=quick, only=only,
+                             datasets=datasets, variants=variants, folder=folder,
+                             progress=progress)
+    parameters = {"run_id": run_id, "datasets": str(datasets), "quick": bool(quick),
+                  "variants": list(variants)}
+    data = copy_data(datasets / run_id, run_id, out)
+    hosts = execute(HOSTS_NOTEBOOK, out, parameters, data=data)
+    progress(f"{HOSTS_NOTEBOOK.stem}: {hosts.status} ({hosts.seconds:.1f} s) "
+             f"{hosts.headline if hosts.status == 'ok' else hosts.error}")
+    index = write_index([hosts], out, run_id, host_facts(datasets / run_id), data)
+    progress(f"index of the hosts: {index}")
+    return [hosts, *results]
 
 
 def measure(run_id: str | None = None, *, quick: bool = False, reps: int | None = None,

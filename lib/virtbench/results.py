@@ -37,10 +37,12 @@ from virtbench.paths import datasets_dir
 
 COLUMNS = (
     "run_id", "experiment", "family", "variant", "workload", "metric", "conditions", "unit",
-    "rep", "value", "reason", "warmup", "tags", "description", "timestamp",
+    "rep", "value", "reason", "warmup", "tags", "description", "timestamp", "host", "started",
 )
-#: Columns an older results file may lack (read as "").
-OPTIONAL_COLUMNS = frozenset({"conditions"})
+#: Columns an older results file may lack (read as ""). ``host`` names the host that measured
+#: the row (a campaign's worker; "" in a single-host run: the loaders give it the run's
+#: hostname); ``started`` is when the row's cell began (``timestamp``: when it ended).
+OPTIONAL_COLUMNS = frozenset({"conditions", "host", "started"})
 RESULTS_FILE = "results.csv"
 CELLS_FILE = "cells.jsonl"
 LOCK_FILE = "writer.lock"
@@ -103,6 +105,16 @@ class Row:
     tags: str = ""
     description: str = ""
     timestamp: str = ""
+    host: str = ""
+    started: str = ""
+
+    @classmethod
+    def from_record(cls, record: dict[str, str]) -> Row:
+        """A row read back from its CSV text (the inverse of :meth:`as_dict`)."""
+        fields = {k: record.get(k, "") for k in COLUMNS}
+        return cls(**{**fields, "rep": int(fields["rep"]),
+                      "value": float(fields["value"]) if fields["value"] else None,
+                      "warmup": fields["warmup"] in ("1", "True", "true")})
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -141,7 +153,7 @@ def new_run_id(prefix: str = "run") -> str:
     return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
 
 
-CellKey = tuple[str, str, str, int]  # experiment, variant, workload, rep
+CellKey = tuple[str, str, str, int, str]  # experiment, variant, workload, rep, host ("": one)
 
 
 class RunStore:
@@ -156,11 +168,13 @@ class RunStore:
         self._done: set[CellKey] | None = None
         self._lock_fd: int | None = None
 
-    def done(self, experiment: str, variant: str, workload: str, rep: int) -> bool:
-        """True if this cell is complete and did not fail (in this or an earlier process)."""
+    def done(self, experiment: str, variant: str, workload: str, rep: int,
+             host: str = "") -> bool:
+        """True if this cell is complete and did not fail (in this or an earlier process);
+        ``host``: the campaign host that measured it ("" in a single-host run)."""
         if self._done is None:
             self._done = _scan(self.path).done()
-        return (experiment, variant, workload, rep) in self._done
+        return (experiment, variant, workload, rep, host) in self._done
 
     @contextmanager
     def locked(self, recover: bool = True) -> Iterator[RunStore]:
@@ -220,23 +234,31 @@ class RunStore:
     def write_cell(self, rows: Sequence[Row], cell: CellKey | None = None) -> None:
         """Append the rows of one cell, then its end record; both on disk before returning.
 
-        ``cell`` is the runner's key of the cell (default: that of the first row).
+        ``cell`` is the runner's key of the cell (default: that of the first row); without
+        a host it is the first row's host.
         """
         if not rows:
             return
         r = rows[0]
-        key = cell or (r.experiment, r.variant, r.workload, r.rep)
+        key = tuple(cell or (r.experiment, r.variant, r.workload, r.rep))
+        key = key if len(key) == 5 else (*key, r.host)
         with self.locked():
             new = not self.path.exists() or self.path.stat().st_size == 0
+            header = list(COLUMNS) if new else self._header()
+            if any(row.host for row in rows) and "host" not in header:
+                raise DatasetError(f"{self.path} has no host column (written by a single-host "
+                                   "run); write the campaign under another run id")
             with self.path.open("a", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+                writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
                 if new:
                     writer.writeheader()
                 for row in rows:
                     writer.writerow(row.as_dict())
                 fh.flush()
                 os.fsync(fh.fileno())
-            record = dict(zip(("experiment", "variant", "workload", "rep"), key, strict=True))
+            record = dict(zip(("experiment", "variant", "workload", "rep"), key[:4], strict=True))
+            if key[4]:
+                record["host"] = key[4]
             with (self.dir / CELLS_FILE).open("a") as fh:
                 fh.write(json.dumps({**record, "rows": len(rows)}) + "\n")
                 fh.flush()
@@ -246,6 +268,11 @@ class RunStore:
                 self._done.discard(key)
             else:
                 self._done.add(key)
+
+    def _header(self) -> list[str]:
+        """The columns of the existing results file (older runs lack the optional ones)."""
+        with self.path.open(newline="") as fh:
+            return next(csv.reader([fh.readline()]))
 
     def rows(self) -> pd.DataFrame:
         """This run's rows as a DataFrame."""
@@ -262,13 +289,16 @@ def make_rows(
     workload: str,
     rep: int,
     warmup: bool = False,
+    host: str = "",
+    started: str = "",
 ) -> list[Row]:
-    """Turn one cell's measurements into rows stamped with the cell's identity.
+    """Turn one cell's measurements into rows stamped with the cell's identity (``host``:
+    the campaign host that measured it; ``started``: when the cell began, see :func:`now`).
 
     Each measurement is validated against the catalog (ValueError: an undeclared metric,
     condition key or value, or a unit other than the catalog's).
     """
-    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    ended = now()
     ms = list(measurements)
     for m in ms:
         catalog.validate(experiment, m.metric, m.unit, m.conditions)
@@ -279,10 +309,15 @@ def make_rows(
             conditions=encode_conditions(m.conditions), unit=m.unit, rep=rep,
             value=m.value, reason=m.reason, warmup=warmup,
             tags=json.dumps(m.tags, sort_keys=True) if m.tags else "",
-            description=m.description, timestamp=now,
+            description=m.description, timestamp=ended, host=host, started=started,
         )
         for m in ms
     ]
+
+
+def now() -> str:
+    """The current time as a row's ``timestamp`` or ``started`` (ISO 8601, UTC, ms)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def load_runs(run_ids: str | Sequence[str] | None = None, root: Path | None = None) -> pd.DataFrame:
@@ -298,7 +333,9 @@ def load_runs(run_ids: str | Sequence[str] | None = None, root: Path | None = No
         if not path.exists():
             known = sorted(p.name for p in root.iterdir() if (p / RESULTS_FILE).exists())
             raise DatasetError(f"no dataset {path}; runs here: {', '.join(known) or 'none'}")
-        frames.append(pd.DataFrame(_scan(path).latest(), columns=list(COLUMNS)))
+        frame = pd.DataFrame(_scan(path).latest(), columns=list(COLUMNS))
+        frame["host"] = frame["host"].fillna("").replace("", _run_hostname(root / run_id))
+        frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     df = pd.concat(frames, ignore_index=True)
@@ -308,6 +345,13 @@ def load_runs(run_ids: str | Sequence[str] | None = None, root: Path | None = No
     df["reason"] = df["reason"].fillna("")
     df["conditions"] = df["conditions"].fillna("")
     return df
+
+
+def _run_hostname(run_dir: Path) -> str:
+    """The host a single-host run was measured on (its host.json), for rows without one."""
+    from virtbench.host import read_host_json
+
+    return str(read_host_json(run_dir).get("hostname") or "unknown host")
 
 
 def measured(df: pd.DataFrame) -> pd.DataFrame:
@@ -344,7 +388,8 @@ class _Scan:
 
 
 def _key(cell: dict) -> CellKey:
-    return (cell["experiment"], cell["variant"], cell["workload"], int(cell["rep"]))
+    return (cell["experiment"], cell["variant"], cell["workload"], int(cell["rep"]),
+            str(cell.get("host", "")))
 
 
 def _records(data: bytes) -> Iterator[tuple[int, int, list[str] | None, str]]:
@@ -406,6 +451,9 @@ def _check(header: list[str], fields: list[str]) -> str:
         datetime.fromisoformat(row["timestamp"])
     except ValueError:
         return f"column 'timestamp': {row['timestamp']!r} is not an ISO 8601 time with zone"
+    started = row.get("started", "")
+    if started and not _TIMESTAMP.match(started):
+        return f"column 'started': {started!r} is not an ISO 8601 time with zone (or empty)"
     return ""
 
 
@@ -481,9 +529,11 @@ def _scan(path: Path, strict: bool = True) -> _Scan:
             row[name] = ""
         if legacy:  # a cell: consecutive rows of one make_rows call (one timestamp)
             prev = scan.rows[-1] if scan.rows else {}
-            if any(prev.get(k) != row[k] for k in ("experiment", "variant", "rep", "timestamp")):
+            if any(prev.get(k) != row[k]
+                   for k in ("experiment", "variant", "rep", "timestamp", "host")):
                 scan.cells.append({**{k: row[k] for k in ("experiment", "variant", "workload")},
-                                   "rep": int(row["rep"]), "rows": 0})
+                                   "rep": int(row["rep"]), "rows": 0,
+                                   **({"host": row["host"]} if row["host"] else {})})
             scan.cells[-1]["rows"] += 1
             scan.attempt.append(len(scan.cells) - 1)
         else:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from virtbench import catalog, platforms, sweep
 from virtbench.host import check_host, finish_invocation, write_host_json
 from virtbench.platforms.base import NotSupported, Platform, Workload
-from virtbench.results import Measurement, RunStore, make_rows
+from virtbench.results import Measurement, Row, RunStore, make_rows, now
 
 
 @dataclass(frozen=True)
@@ -161,18 +161,8 @@ def _run(
     progress: Progress | None = _stderr_progress,
 ) -> RunStore:
     sweep.begin()
-    if reps is None:
-        reps = experiment.quick_reps if quick else experiment.reps
-    if reps < 1:
-        raise ValueError(f"reps must be a positive integer, got {reps}")
-    if experiment.once:
-        reps = 1
-    warmup = experiment.warmup
-    if quick and experiment.quick_warmup is not None:
-        warmup = experiment.quick_warmup
-    if experiment.once:
-        warmup = 0
-    params = Params(quick=quick, reps=reps, warmup=warmup, seed=seed, options=options or {})
+    params = resolve_params(experiment, reps=reps, quick=quick, seed=seed, options=options)
+    reps, warmup = params.reps, params.warmup
     workloads = list(workloads or [Workload(w) for w in experiment.workloads])
     say = progress or (lambda _m: None)
 
@@ -205,12 +195,8 @@ def _run(
                     label = "warm-up" if rep < warmup else f"rep {rep - warmup + 1}/{reps}"
                     say(f"[{done}/{total}] {experiment.name} {plat.variant} {wl.name} {label}"
                         f" · {clock.progress()}")
-                    ms = _measure_cell(experiment, plat, wl, params)
-                    store.write_cell(make_rows(
-                        ms, run_id=store.run_id, experiment=experiment.name,
-                        family=plat.family, variant=plat.variant, workload=wl.name, rep=rep,
-                        warmup=rep < warmup), cell=(experiment.name, plat.variant, wl.name, rep))
-                    clock.count(ms)
+                    rows = measure_into(store, experiment, plat, wl, rep, params)
+                    clock.count(rows)
         say(clock.summary(experiment.name, len(plats) - len(ready)))
         outcome = "completed" if not clock.failed else f"completed, {clock.failed} cell(s) failed"
     except Exception as exc:
@@ -223,6 +209,63 @@ def _run(
     return store
 
 
+def resolve_params(experiment: Experiment, *, reps: int | None = None, quick: bool = False,
+                   seed: int = 0, options: dict | None = None) -> Params:
+    """The parameters of a run: the experiment's default repetitions unless ``reps``, one
+    and no warm-up for a property measured once."""
+    if reps is None:
+        reps = experiment.quick_reps if quick else experiment.reps
+    if reps < 1:
+        raise ValueError(f"reps must be a positive integer, got {reps}")
+    if experiment.once:
+        reps = 1
+    warmup = experiment.warmup
+    if quick and experiment.quick_warmup is not None:
+        warmup = experiment.quick_warmup
+    if experiment.once:
+        warmup = 0
+    return Params(quick=quick, reps=reps, warmup=warmup, seed=seed, options=options or {})
+
+
+def measure_into(store: RunStore, experiment: Experiment, plat: Platform, wl: Workload,
+                 rep: int, params: Params, host: str = "") -> list[Row]:
+    """Measure one cell and write it to ``store`` (rows stamped with when the cell started
+    and ended, and ``host`` in a campaign); return its rows."""
+    started = now()
+    ms = _measure_cell(experiment, plat, wl, params)
+    rows = make_rows(ms, run_id=store.run_id, experiment=experiment.name, family=plat.family,
+                     variant=plat.variant, workload=wl.name, rep=rep,
+                     warmup=rep < params.warmup, host=host, started=started)
+    store.write_cell(rows, cell=(experiment.name, plat.variant, wl.name, rep, host))
+    return rows
+
+
+def unavailable_reason(plat: Platform, workloads: list[Workload], say: Progress) -> str:
+    """"" when the platform is available and prepared for ``workloads``, else why not
+    ("not available: ..." or "preparation failed: ...")."""
+    avail = plat.availability
+    if not avail.available:
+        return f"not available: {avail.reason}"
+    try:
+        say(f"preparing {plat.variant} ...")
+        plat.prepare(workloads)
+    except Exception as exc:
+        return f"preparation failed: {exc}"
+    return ""
+
+
+def missing_rows(store: RunStore, experiment: Experiment, plat: Platform, wl: Workload,
+                 reason: str, host: str = "", rep: int = 0, warmup: bool = False) -> list[Row]:
+    """Write (unless stored) and return the reason rows of an unusable platform for one cell
+    (the runner writes rep 0 only; a campaign writes every cell it was given)."""
+    rows = make_rows(experiment.missing(reason), run_id=store.run_id,
+                     experiment=experiment.name, family=plat.family, variant=plat.variant,
+                     workload=wl.name, rep=rep, warmup=warmup, host=host, started=now())
+    if not store.done(experiment.name, plat.variant, wl.name, rep, host):
+        store.write_cell(rows, cell=(experiment.name, plat.variant, wl.name, rep, host))
+    return rows
+
+
 class _Clock:
     """Elapsed time, an estimate of the time left, and what the cells came to."""
 
@@ -230,7 +273,7 @@ class _Clock:
         self.start = time.monotonic()
         self.todo, self.measured, self.failed, self.unsupported, self.skipped = todo, 0, 0, 0, 0
 
-    def count(self, ms: list[Measurement]) -> None:
+    def count(self, ms: Sequence[Measurement | Row]) -> None:
         reasons = [m.reason for m in ms if m.value is None]
         if reasons and len(reasons) == len(ms) and reasons[0].startswith("failed"):
             self.failed += 1
@@ -268,25 +311,13 @@ def _prepare(experiment: Experiment, plats: list[Platform], workloads: list[Work
     """Keep the usable platforms; write a reason row for each one that is not."""
     ready = []
     for plat in plats:
-        avail = plat.availability
-        reason = "" if avail.available else f"not available: {avail.reason}"
-        if not reason:
-            try:
-                say(f"preparing {plat.variant} ...")
-                plat.prepare(workloads)
-            except Exception as exc:
-                reason = f"preparation failed: {exc}"
+        reason = unavailable_reason(plat, workloads, say)
         if not reason:
             ready.append(plat)
             continue
         say(f"{plat.variant}: {reason}")
         for wl in workloads:
-            if not store.done(experiment.name, plat.variant, wl.name, 0):
-                store.write_cell(make_rows(
-                    experiment.missing(reason),
-                    run_id=store.run_id, experiment=experiment.name, family=plat.family,
-                    variant=plat.variant, workload=wl.name, rep=0),
-                    cell=(experiment.name, plat.variant, wl.name, 0))
+            missing_rows(store, experiment, plat, wl, reason)
     return ready
 
 
