@@ -267,8 +267,9 @@ def test_private_dockerd_stop_restores_the_host_network():
 def test_killed_isolation_run_is_swept_by_the_next_run(harness):
     if cgroup_mode() is None:
         pytest.skip("no writable cgroup hierarchy")
-    proc = harness("isolation", "--variant", "native/static", "--quick",
-                   "--option", "victim_millions=300", "--option", "attack_procs=40")
+    # not --quick: a quick run has no proc attack
+    proc = harness("isolation", "--variant", "native/static", "--option", "victim_millions=300",
+                   "--option", "attack_procs=40", "--option", "attack_mem_mib=64")
 
     def under_limited_proc_attack() -> bool:
         return bool(cgroups(proc.pid)) and len(child(proc.pid, "hog")()) >= 10

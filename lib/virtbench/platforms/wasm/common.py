@@ -236,8 +236,9 @@ def check_guest(answer: dict, module: Path, limits: Limits, stopper: str,
 
 
 def time_limit(workload: Workload, timeout: float) -> float:
-    """A user's own time limit, else ``timeout``."""
-    return workload.user.time_limit_s if workload.user is not None else timeout
+    """The time limit of a user's spec, else ``timeout`` (the caller's, also for a bare
+    ``--wasm`` module)."""
+    return workload.spec.time_limit_s if workload.spec is not None else timeout
 
 
 @contextmanager
