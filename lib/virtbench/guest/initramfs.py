@@ -118,9 +118,15 @@ def build_initramfs(workload: str, kernel: Kernel, bus: str, *, binary: Path | N
         raise FileNotFoundError(f"{BUSYBOX} not found; install the Debian package busybox-static")
     raw = initramfs_bytes(workload, binary or build(workload, "static"), kernel, bus,
                           files=files, devices=devices)
+    return cached_cpio_gz(raw, f"{workload}-{bus}")
+
+
+def cached_cpio_gz(raw: bytes, stem: str) -> Path:
+    """``raw`` (a cpio archive) gzipped in the cache as ``STEM-<sha256 prefix>.cpio.gz``,
+    written once and atomically."""
     key = hashlib.sha256(raw).hexdigest()[:16]
     out_dir = cache_dir() / "vm" / "initramfs"
-    out = out_dir / f"{workload}-{bus}-{key}.cpio.gz"
+    out = out_dir / f"{stem}-{key}.cpio.gz"
     if out.is_file() and out.stat().st_size > 0:
         return out
     out_dir.mkdir(parents=True, exist_ok=True)

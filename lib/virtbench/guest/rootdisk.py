@@ -14,7 +14,6 @@ powers off through ``/proc/sysrq-trigger`` (minbase has no ``poweroff``).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import math
 import os
@@ -23,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from virtbench.distro import USERLAND_WORKLOADS, Rootfs
-from virtbench.guest.initramfs import BUS_MODULES, BUSYBOX, CpioWriter
+from virtbench.guest.initramfs import BUS_MODULES, BUSYBOX, CpioWriter, cached_cpio_gz
 from virtbench.guest.kernel import Kernel
 from virtbench.paths import cache_dir
 from virtbench.process import run_tool
@@ -102,19 +101,7 @@ def build_root_initramfs(kernel: Kernel, bus: str) -> Path:
     """The cached ``.cpio.gz`` that boots the root disk on ``bus``."""
     if not BUSYBOX.is_file():
         raise FileNotFoundError(f"{BUSYBOX} not found; install the Debian package busybox-static")
-    raw = root_initramfs_bytes(kernel, bus)
-    key = hashlib.sha256(raw).hexdigest()[:16]
-    out = cache_dir() / "vm" / "initramfs" / f"rootdisk-{bus}-{key}.cpio.gz"
-    if out.is_file() and out.stat().st_size > 0:
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return cached_cpio_gz(root_initramfs_bytes(kernel, bus), f"rootdisk-{bus}")
 
 
 def disk_mib(file_bytes: int) -> int:
