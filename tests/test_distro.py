@@ -264,3 +264,18 @@ def test_status_says_what_doctor_shows(tmp_path, monkeypatch):
     monkeypatch.setattr(distro.shutil, "which", lambda name: f"/usr/sbin/{name}")
     monkeypatch.setattr(distro.os, "geteuid", lambda: 0)
     assert distro.status().startswith("userland debian: built on first use by debootstrap from")
+
+
+def test_a_skipped_userland_gives_the_primary_rows_with_the_reason():
+    from types import SimpleNamespace
+
+    from virtbench.experiments.basic import QUICK_SKIPS_USERLANDS
+    from virtbench.experiments.userland import on_userlands
+
+    def never(_plat):
+        raise AssertionError("a skipped userland is not measured")
+
+    plat = SimpleNamespace(userlands=("debian",))
+    rows = on_userlands(plat, "startup", [Workload("noop")], never, skip=QUICK_SKIPS_USERLANDS)
+    assert rows and all(m.value is None and m.reason == QUICK_SKIPS_USERLANDS for m in rows)
+    assert {m.conditions["userland"] for m in rows} == {"debian"}

@@ -18,11 +18,15 @@ from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.results import Measurement
 from virtbench.workloads import as_number
 
+QUICK_SKIPS_USERLANDS = ("not measured with --quick (startup and memory of the minimal "
+                         "userland only; sizes on disk cover every userland)")
+
 
 def measure_startup(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     """The variant's startup measurements, on its minimal userland and on the others it
     offers (condition ``userland``)."""
-    return plat.startup(wl) + on_userlands(plat, "startup", [wl], lambda p: p.startup(wl))
+    return plat.startup(wl) + on_userlands(plat, "startup", [wl], lambda p: p.startup(wl),
+                                           skip=QUICK_SKIPS_USERLANDS if params.quick else "")
 
 
 def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
@@ -43,7 +47,8 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
                                    conditions={**m.conditions, "state": state}))
         return out
 
-    return both_states(plat) + on_userlands(plat, "memory", [Workload("mem")], both_states)
+    return both_states(plat) + on_userlands(plat, "memory", [Workload("mem")], both_states,
+                                            skip=QUICK_SKIPS_USERLANDS if params.quick else "")
 
 
 def measure_disk(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:

@@ -20,16 +20,22 @@ from virtbench.results import Measurement
 
 
 def on_userlands(plat: Platform, experiment: str, workloads: Sequence[Workload],
-                 measure: Callable[[Platform], list[Measurement]]) -> list[Measurement]:
+                 measure: Callable[[Platform], list[Measurement]], *,
+                 skip: str = "") -> list[Measurement]:
     """``measure`` on each userland ``plat`` offers (after preparing ``workloads`` there),
     its rows with the condition ``userland``; a userland that cannot be measured gives the
     experiment's primary rows with the reason (``not available:`` when this host cannot
-    build it, ``failed:`` when the measurement went wrong)."""
+    build it, ``failed:`` when the measurement went wrong, ``skip`` when it is not measured
+    this time)."""
     if not all(w.builtin for w in workloads):
         return []
     out: list[Measurement] = []
     for name in plat.userlands:
         cond = {"userland": name}
+        if skip:
+            out += [Measurement.missing(m.name, m.unit, skip, conditions={**c, **cond})
+                    for m, c in catalog.primary(experiment) if "userland" in m.conditions]
+            continue
         try:
             with plat.with_userland(name) as sibling:
                 if not sibling.availability.available:
