@@ -177,13 +177,17 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def _repetitions(e) -> str:
-    """An experiment's default repetitions, full and ``--quick``, with warm-ups."""
+    """An experiment's default repetitions, full and ``--quick``, with warm-ups (as the
+    runner resolves them)."""
+    from virtbench.experiments.core import resolve_params
+
     if e.once:
         return "measured once"
-    quick_warmup = e.warmup if e.quick_warmup is None else e.quick_warmup
-    def part(reps: int, warmup: int) -> str:
-        return f"{reps}" + (f" + {warmup} warm-up" if warmup else "")
-    return f"reps {part(e.reps, e.warmup)}; quick {part(e.quick_reps, quick_warmup)}"
+    full, quick = resolve_params(e), resolve_params(e, quick=True)
+
+    def part(p) -> str:
+        return f"{p.reps}" + (f" + {p.warmup} warm-up" if p.warmup else "")
+    return f"reps {part(full)}; quick {part(quick)}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 from virtbench.guest.init import APPLETS, INIT_SCRIPT, USER_APPLETS
@@ -82,19 +83,26 @@ def modules_needed(workload: str, bus: str,
     return BUS_MODULES[bus] + devices if devices else ()
 
 
+def busybox_base(dirs: Sequence[str], init: str, applets: Sequence[str]) -> CpioWriter:
+    """An archive with ``dirs``, ``/dev/console``, ``init`` and busybox linked as
+    ``applets``: what every initramfs of the suite starts from."""
+    cpio = CpioWriter()
+    for d in dirs:
+        cpio.directory(d)
+    cpio.char_device("dev/console", 5, 1)
+    cpio.file("init", init.encode(), 0o755)
+    cpio.file("bin/busybox", BUSYBOX.read_bytes(), 0o755)
+    for applet in applets:
+        cpio.symlink(f"bin/{applet}", "busybox")
+    return cpio
+
+
 def initramfs_bytes(workload: str, binary: Path, kernel: Kernel, bus: str, *,
                     files: dict[str, bytes] | None = None,
                     devices: tuple[str, ...] | None = None) -> bytes:
     """The uncompressed archive for ``workload`` (its static ``binary``) on ``bus``; a
     user's workload adds ``files`` (its ``/etc/vb-run`` script, its stdin) and ``devices``."""
-    cpio = CpioWriter()
-    for d in _DIRS:
-        cpio.directory(d)
-    cpio.char_device("dev/console", 5, 1)
-    cpio.file("init", INIT_SCRIPT.encode(), 0o755)
-    cpio.file("bin/busybox", BUSYBOX.read_bytes(), 0o755)
-    for applet in APPLETS:
-        cpio.symlink(f"bin/{applet}", "busybox")
+    cpio = busybox_base(_DIRS, INIT_SCRIPT, APPLETS)
     cpio.file(f"wl/{workload}", binary.read_bytes(), 0o755)
     if files:
         for applet in USER_APPLETS:

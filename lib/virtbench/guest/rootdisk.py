@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from virtbench.distro import USERLAND_WORKLOADS, Rootfs
-from virtbench.guest.initramfs import BUS_MODULES, BUSYBOX, CpioWriter, cached_cpio_gz
+from virtbench.guest.initramfs import BUS_MODULES, BUSYBOX, busybox_base, cached_cpio_gz
 from virtbench.guest.kernel import Kernel
 from virtbench.paths import cache_dir
 from virtbench.process import run_tool
@@ -82,14 +82,8 @@ def root_initramfs_bytes(kernel: Kernel, bus: str) -> bytes:
     """The uncompressed initramfs that mounts the root disk on ``bus`` ("mmio" or "pci")."""
     if bus not in BUS_MODULES:
         raise ValueError(f"unknown bus {bus!r}; valid: {', '.join(BUS_MODULES)}")
-    cpio = CpioWriter()
-    for d in ("bin", "dev", "etc", "lib", "lib/modules", "newroot"):
-        cpio.directory(d)
-    cpio.char_device("dev/console", 5, 1)
-    cpio.file("init", ROOT_INIT.encode(), 0o755)
-    cpio.file("bin/busybox", BUSYBOX.read_bytes(), 0o755)
-    for applet in ROOT_APPLETS:
-        cpio.symlink(f"bin/{applet}", "busybox")
+    cpio = busybox_base(("bin", "dev", "etc", "lib", "lib/modules", "newroot"), ROOT_INIT,
+                        ROOT_APPLETS)
     modules = kernel.modules_for(BUS_MODULES[bus] + ROOT_MODULES)
     for mod in modules:
         cpio.file(f"lib/modules/{mod}.ko", kernel.module(mod).read_bytes())
