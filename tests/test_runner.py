@@ -181,3 +181,28 @@ def test_durations_read_as_people_say_them():
 
     assert [_duration(s) for s in (4.4, 75, 3 * 3600 + 120)] == ["4 s", "1 min 15 s",
                                                                  "3 h 02 min"]
+
+
+def test_quick_leaves_out_the_experiments_quick_skips_with_their_reason(fakes, tmp_path):
+    from dataclasses import replace
+
+    skipping = replace(FAKE, quick_skips={"fake/counting2": "a full run measures it"})
+    quick = RunStore("q", root=tmp_path)
+    experiments.run(skipping, ["fake/counting", "fake/counting2"], quick, quick=True,
+                    progress=None)
+    rows = quick.rows()
+    left_out = rows[rows["variant"] == "fake/counting2"]
+    assert left_out["value"].isna().all() and len(left_out) == 1
+    assert left_out["reason"].iloc[0] == "not measured with --quick: a full run measures it"
+    assert {v for v, _ in CALLS} == {"fake/counting"}
+    CALLS.clear()
+    experiments.run(skipping, ["fake/counting2"], RunStore("full", root=tmp_path), reps=1,
+                    progress=None)
+    assert {v for v, _ in CALLS} == {"fake/counting2"}
+
+
+def test_quick_leaves_tcg_pc_to_a_full_run_only_where_the_machine_type_is_not_the_point():
+    skipping = {name for name, e in experiments.EXPERIMENTS.items() if e.quick_skips}
+    assert {"startup", "memory", "density", "disk"}.isdisjoint(skipping)
+    assert {"cpu", "http", "isolation"} <= skipping
+    assert all(set(experiments.EXPERIMENTS[n].quick_skips) == {"qemu-tcg/pc"} for n in skipping)

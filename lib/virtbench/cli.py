@@ -187,7 +187,8 @@ def _repetitions(e) -> str:
 
     def part(p) -> str:
         return f"{p.reps}" + (f" + {p.warmup} warm-up" if p.warmup else "")
-    return f"reps {part(full)}; quick {part(quick)}"
+    left_out = "".join(f", without {v}" for v in e.quick_skips)
+    return f"reps {part(full)}; quick {part(quick)}{left_out}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -107,7 +107,7 @@ def _measure(run_id: str, cell: Cell) -> CellResult:
             _STATE.runs.add(run_id)
         plat = _platform(cell.variant)
         key = (cell.variant, tuple(experiment.workloads))
-        reason = _STATE.ready.get(key)
+        reason = experiment.quick_skip(cell.variant, cell.params.quick) or _STATE.ready.get(key)
         if reason is None:
             reason = unavailable_reason(plat, workloads, lambda _m: None)
             if not reason:

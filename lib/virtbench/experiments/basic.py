@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from virtbench import catalog, platforms
-from virtbench.experiments.core import Experiment, Option, Params, register
+from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
 from virtbench.experiments.cross import measure_instance_memory
 from virtbench.experiments.userland import on_userlands
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
@@ -297,10 +297,12 @@ register(Experiment(
     options={**{k.option: Option(int, 1, k.high, f"{k.name} kernel: {k.unit} (default "
                                  f"{k.full}, quick {k.quick})") for k in KERNELS},
              "cpu_chase_mib": Option(int, 1, 1024, f"chase kernel: MiB of its buffer "
-                                     f"(default {CHASE_MIB}; a VM guest has 256 MiB)")}))
+                                     f"(default {CHASE_MIB}; a VM guest has 256 MiB)")},
+    quick_skips=QUICK_SKIPS_TCG_PC))
 register(Experiment(
     "io", "sequential and random file throughput through each platform's file system path; "
     "reads from the page cache (cache=warm) and after dropping it (cache=cold)",
     measure_io,
     workloads=("fileio",), reps=10, quick_reps=1, warmup=1, quick_warmup=0,
-    options={"io_mib": Option(int, 1, 65536, "MiB of the test file")}))
+    options={"io_mib": Option(int, 1, 65536, "MiB of the test file")},
+    quick_skips=QUICK_SKIPS_TCG_PC))

@@ -86,17 +86,32 @@ class Experiment:
     quick_warmup: int | None = None        # warm-up repetitions with --quick (None: warmup)
     once: bool = False                     # a property (e.g. a size), measured a single time
     options: dict[str, Option] = field(default_factory=dict)  # what --option accepts
+    #: variants this experiment leaves out with --quick, each with the reason its rows give
+    quick_skips: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def metrics(self) -> list[tuple[catalog.Metric, dict[str, str]]]:
         """The catalog's primary (metric, conditions) pairs: the "not measured" rows."""
         return catalog.primary(self.name)
 
+    def quick_skip(self, variant: str, quick: bool) -> str:
+        """"not measured with --quick: why" when ``--quick`` leaves ``variant`` out, else ""."""
+        why = self.quick_skips.get(variant, "") if quick else ""
+        return f"not measured with --quick: {why}" if why else ""
+
     def missing(self, reason: str) -> list[Measurement]:
         """One row with ``reason`` and no value for each primary metric."""
         return [Measurement.missing(m.name, m.unit, reason, conditions=c)
                 for m, c in self.metrics]
 
+
+#: What ``--quick`` leaves to a full run in the experiments where the machine type is not
+#: the point: qemu-tcg/pc emulates the same CPU as qemu-tcg/microvm, behind a boot several
+#: times longer (a third of a quick run's time went to it).
+QUICK_SKIPS_TCG_PC = {
+    "qemu-tcg/pc": "qemu-tcg/pc runs the same TCG emulator as qemu-tcg/microvm behind a "
+                   "slower boot; --quick measures its startup, memory, density and disk (where "
+                   "the machine type matters) and leaves this experiment to a full run"}
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
@@ -176,7 +191,7 @@ def _run(
     }, accelerators)
 
     try:
-        ready = _prepare(experiment, plats, workloads, store, params, say)
+        ready = _prepare(experiment, plats, workloads, store, params.quick, say)
         total = (warmup + reps) * len(ready) * len(workloads)
         todo = sum(not store.done(experiment.name, p.variant, wl.name, rep)
                    for rep in range(warmup + reps) for p in ready for wl in workloads)
@@ -307,11 +322,13 @@ def _duration(seconds: float) -> str:
 
 
 def _prepare(experiment: Experiment, plats: list[Platform], workloads: list[Workload],
-             store: RunStore, params: Params, say: Progress) -> list[Platform]:
-    """Keep the usable platforms; write a reason row for each one that is not."""
+             store: RunStore, quick: bool, say: Progress) -> list[Platform]:
+    """Keep the usable platforms (and those ``--quick`` keeps); write a reason row for each
+    one that is not."""
     ready = []
     for plat in plats:
-        reason = unavailable_reason(plat, workloads, say)
+        reason = (experiment.quick_skip(plat.variant, quick)
+                  or unavailable_reason(plat, workloads, say))
         if not reason:
             ready.append(plat)
             continue

@@ -11,7 +11,7 @@ import time
 from contextlib import ExitStack
 
 from virtbench.accounting import MemoryReading, cpu_ns, free_port, mem_available_kib, read_memory
-from virtbench.experiments.core import Experiment, Option, Params, register
+from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
 from virtbench.loadgen import run_wrk
 from virtbench.platforms.base import Handle, NotSupported, Platform, Workload
 from virtbench.process import read_proc_status
@@ -379,12 +379,14 @@ register(Experiment(
     workloads=("http",), reps=10, quick_reps=1, warmup=0,
     options={"http_duration_s": Option(int, 1, 3600, "seconds of load"),
              "http_threads": Option(int, 1, 1024, "wrk threads"),
-             "http_connections": Option(int, 1, 100_000, "open connections")}))
+             "http_connections": Option(int, 1, 100_000, "open connections")},
+    quick_skips=QUICK_SKIPS_TCG_PC))
 register(Experiment(
     "cpu_usage", "host CPU consumed by one idle instance over a fixed window",
     measure_idle_cpu,
     workloads=("http",), reps=10, quick_reps=1, warmup=0,
-    options={"idle_window_s": Option(float, 0.1, 3600, "seconds of the idle window")}))
+    options={"idle_window_s": Option(float, 0.1, 3600, "seconds of the idle window")},
+    quick_skips=QUICK_SKIPS_TCG_PC))
 register(Experiment(
     "density", "memory per idle instance (one fitted slope per repetition) and instances "
     "per 8 GiB",

@@ -14,7 +14,7 @@ import re
 import statistics
 from contextlib import ExitStack
 
-from virtbench.experiments.core import Experiment, Option, Params, register
+from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.results import Measurement
 from virtbench.workloads import as_number, parse_result_line
@@ -104,4 +104,5 @@ register(Experiment(
     workloads=("cpu",), reps=2, quick_reps=1, warmup=0,
     options={"victim_millions": Option(int, 1, 100_000, "millions of victim iterations"),
              "attack_mem_mib": Option(int, 1, 1 << 20, "MiB the memory attacker takes"),
-             "attack_procs": Option(int, 1, 1_000_000, "processes the fork attacker starts")}))
+             "attack_procs": Option(int, 1, 1_000_000, "processes the fork attacker starts")},
+    quick_skips=QUICK_SKIPS_TCG_PC))

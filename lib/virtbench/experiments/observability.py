@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from virtbench.experiments.core import Experiment, Params, register
+from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Params, register
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.process import child_env, die_with_parent
 from virtbench.results import Measurement
@@ -78,4 +78,5 @@ def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[
 register(Experiment(
     "observability", "what host-side probes collect: logs, application timing, resource "
     "metrics, system calls", measure_observability,
-    workloads=("noop",), reps=1, quick_reps=1, warmup=0))
+    workloads=("noop",), reps=1, quick_reps=1, warmup=0,
+    quick_skips=QUICK_SKIPS_TCG_PC))

@@ -10,7 +10,7 @@ equal the static native build's, so every target did the same work on the same r
 from __future__ import annotations
 
 from virtbench import platforms
-from virtbench.experiments.core import Experiment, Option, Params, register
+from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.results import Measurement
 from virtbench.workloads.speedtest1 import parse_speedtest1
@@ -81,4 +81,5 @@ register(Experiment(
     measure_speedtest1, workloads=("speedtest1",), reps=5, quick_reps=1, warmup=1,
     quick_warmup=0,
     options={"speedtest1_size": Option(int, 1, 10_000, f"speedtest1 --size (default "
-                                       f"{FULL_SIZE}, quick {QUICK_SIZE})")}))
+                                       f"{FULL_SIZE}, quick {QUICK_SIZE})")},
+    quick_skips=QUICK_SKIPS_TCG_PC))
