@@ -206,3 +206,17 @@ def test_quick_leaves_tcg_pc_to_a_full_run_only_where_the_machine_type_is_not_th
     assert {"startup", "memory", "density", "disk"}.isdisjoint(skipping)
     assert {"cpu", "http", "isolation"} <= skipping
     assert all(set(experiments.EXPERIMENTS[n].quick_skips) == {"qemu-tcg/pc"} for n in skipping)
+
+
+def test_remeasure_measures_stored_cells_again_and_the_new_rows_are_read(fakes, tmp_path):
+    store = RunStore("r", root=tmp_path)
+    experiments.run(FAKE, ["fake/counting"], store, reps=2, progress=None)
+    first = sorted(store.rows()["value"])
+    experiments.run(FAKE, ["fake/counting"], store, reps=2, progress=None)
+    assert len(CALLS) == 3  # resumed: nothing measured again
+    experiments.run(FAKE, ["fake/counting"], store, reps=2, progress=None, remeasure=True)
+    assert len(CALLS) == 6
+    again = store.rows()
+    assert len(again) == 3 and sorted(again["value"]) == [4.0, 5.0, 6.0] != first
+    lines = (store.dir / "results.csv").read_text().splitlines()
+    assert len(lines) == 1 + 6  # the earlier attempt stays on disk

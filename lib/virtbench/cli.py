@@ -145,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"run {store.run_id}: writing {store.path}", file=sys.stderr, flush=True)
         experiments.run(experiment, variants, store, reps=args.reps, quick=args.quick,
                         workloads=workloads, seed=args.seed, options=options,
-                        force_host=args.force_host,
+                        force_host=args.force_host, remeasure=args.remeasure,
                         progress=None if args.no_progress else experiments.core._stderr_progress)
     df = store.rows()
     df = df[(df["experiment"] == experiment.name) & df["variant"].isin(variants)]
@@ -404,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="allow writing the reference run")
     run.add_argument("--force-host", action="store_true",
                      help="add to a run measured on another host (hostname, CPU, kernel)")
+    run.add_argument("--remeasure", action="store_true",
+                     help="measure the chosen cells again although stored (the new rows are "
+                          "appended and replace the earlier ones in every analysis; after a "
+                          "crash, resume without it)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     run.add_argument("--option", action="append", metavar="KEY=VALUE",

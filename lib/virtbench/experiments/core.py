@@ -149,9 +149,11 @@ def run(
     options: Mapping[str, object] | None = None,
     progress: Progress | None = _stderr_progress,
     force_host: bool = False,
+    remeasure: bool = False,
 ) -> RunStore:
     """Measure ``experiment`` on ``variants`` into ``store`` (resuming what is there; cells
-    that failed are measured again).
+    that failed are measured again; with ``remeasure`` every chosen cell is measured again,
+    its new rows appended and read instead of the earlier ones).
 
     Before any platform starts: options are checked, the run's writer lock is taken and the
     host is compared with the run's earlier invocations (unless ``force_host``).
@@ -160,7 +162,7 @@ def run(
     with store.locked():
         check_host(store.dir, force=force_host)
         return _run(experiment, variants, store, reps=reps, quick=quick, workloads=workloads,
-                    seed=seed, options=checked, progress=progress)
+                    seed=seed, options=checked, progress=progress, remeasure=remeasure)
 
 
 def _run(
@@ -174,6 +176,7 @@ def _run(
     seed: int = 0,
     options: dict | None = None,
     progress: Progress | None = _stderr_progress,
+    remeasure: bool = False,
 ) -> RunStore:
     sweep.begin()
     params = resolve_params(experiment, reps=reps, quick=quick, seed=seed, options=options)
@@ -186,14 +189,17 @@ def _run(
     started, outcome = time.monotonic(), "interrupted"
     write_host_json(store.dir, {
         "experiment": experiment.name, "variants": list(variants), "reps": reps,
-        "quick": quick, "seed": seed, "options": options or {},
+        "quick": quick, "seed": seed, "options": options or {}, "remeasure": remeasure,
         "workloads": [w.name for w in workloads],
     }, accelerators)
 
     try:
         ready = _prepare(experiment, plats, workloads, store, params.quick, say)
         total = (warmup + reps) * len(ready) * len(workloads)
-        todo = sum(not store.done(experiment.name, p.variant, wl.name, rep)
+        def stored(variant: str, wl: Workload, rep: int) -> bool:
+            return not remeasure and store.done(experiment.name, variant, wl.name, rep)
+
+        todo = sum(not stored(p.variant, wl, rep)
                    for rep in range(warmup + reps) for p in ready for wl in workloads)
         clock = _Clock(todo)
         done = 0
@@ -204,7 +210,7 @@ def _run(
             for plat in shuffled:
                 for wl in workloads:
                     done += 1
-                    if store.done(experiment.name, plat.variant, wl.name, rep):
+                    if stored(plat.variant, wl, rep):
                         clock.skipped += 1
                         continue
                     label = "warm-up" if rep < warmup else f"rep {rep - warmup + 1}/{reps}"
