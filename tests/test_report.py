@@ -229,3 +229,18 @@ def test_tables_align_numbers_and_print_human_units():
     assert folded.startswith("<details") and "<summary>10 rows</summary>" in folded
     assert "9.28 MiB" in folded
     assert plots.details_html("raw", "<p>x</p>").endswith("<p>x</p></details>")
+
+
+def test_the_index_names_every_commit_that_measured_the_run():
+    from virtbench.report import commits_line
+
+    def inv(experiment: str, commit: str) -> dict:
+        return {"parameters": {"experiment": experiment}, "git_commit": commit}
+
+    one = {"git_commit": "b" * 40, "invocations": [inv("startup", "a" * 40), inv("cpu", "a" * 40)]}
+    assert commits_line(one) == "a" * 12
+    two = {"invocations": [inv("startup", "a" * 40), inv("cpu", "a" * 40),
+                           inv("speedtest1", "c" * 40), inv("disk", "c" * 40)]}
+    assert commits_line(two) == f"{'a' * 12} (startup, cpu), {'c' * 12} (speedtest1, disk)"
+    assert commits_line({"git_commit": "d" * 40}) == "d" * 40
+    assert commits_line({}) == "unknown"

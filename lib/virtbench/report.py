@@ -302,6 +302,24 @@ def _card(r: NotebookResult) -> str:
             f'<div class="vb-status">{status} &middot; {r.seconds:.0f} s</div></li>')
 
 
+def commits_line(host: dict) -> str:
+    """The commits that measured a run, each with its experiments ("abc123 (startup, cpu),
+    def456 (speedtest1)"); the last recorded commit when no invocation says."""
+    by_commit: dict[str, list[str]] = {}
+    for inv in host.get("invocations") or []:
+        experiment = (inv.get("parameters") or {}).get("experiment")
+        commit = str(inv.get("git_commit") or "unknown")[:12]
+        names = by_commit.setdefault(commit, [])
+        if experiment and experiment not in names:
+            names.append(experiment)
+    if not by_commit:
+        return str(host.get("git_commit") or "unknown")
+    if len(by_commit) == 1:
+        return next(iter(by_commit))
+    return ", ".join(f"{c} ({', '.join(names)})" if names else c
+                     for c, names in by_commit.items())
+
+
 def write_index(results: Sequence[NotebookResult], out: Path, run_id: str, host: dict,
                 data: Sequence[DataLink] = ()) -> Path:
     """``out/index.html``: a card per notebook (thumbnail of its first figure, link, headline,
@@ -315,7 +333,7 @@ def write_index(results: Sequence[NotebookResult], out: Path, run_id: str, host:
     hostname = str(host.get("hostname") or "unknown host")
     cards = "\n".join(_card(r) for r in results)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    commit = host.get("git_commit") or "unknown"
+    commit = commits_line(host)
     mode = quick_mode(host)
     links = " &middot; ".join(f'<a class="vb-data" href="{html.escape(d.href)}">'
                               f"{html.escape(d.text)}</a>" for d in data)
@@ -333,8 +351,8 @@ def write_index(results: Sequence[NotebookResult], out: Path, run_id: str, host:
 <main class="vb-page">
 <h1>virtbench: process, container, WebAssembly and VM, measured here</h1>
 <p class="meta">Run <b>{html.escape(run_id)}</b>{f' ({html.escape(mode)})' if mode else ''}
-on {html.escape(hostname)} &middot; host {html.escape(host_line(host))} &middot; commit
-{html.escape(str(commit))} &middot; reports built {when} &middot; {ok} of {len(results)}
+on {html.escape(hostname)} &middot; host {html.escape(host_line(host))} &middot; measured by
+commit {html.escape(commit)} &middot; reports built {when} &middot; {ok} of {len(results)}
 notebooks ok</p>
 <ul class="vb-cards">
 {cards}
