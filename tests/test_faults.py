@@ -360,6 +360,32 @@ def test_sweep_removes_only_temp_dirs_of_dead_owners(tmp_path, monkeypatch):
     assert not dead.exists() and live.exists() and all(f.exists() for f in others)
 
 
+def test_sweep_leaves_a_dockerd_this_process_uses(tmp_path, monkeypatch):
+    """A run started in a process that already holds the private engine (a notebook, the
+    test session) must not stop the daemon under its own feet: its pid is excluded from
+    the engine's "other users", so the sweep checks it apart."""
+    from virtbench.platforms import docker_engine
+
+    monkeypatch.setattr(sweep, "cache_dir", lambda: tmp_path)
+    root = tmp_path / "docker"
+    daemon = subprocess.Popen(["sleep", "60"])
+    stopped = []
+    monkeypatch.setattr(docker_engine.DockerEngine, "stop_daemon",
+                        lambda self: stopped.append(self.root))
+    try:
+        (root / "users").mkdir(parents=True)
+        (root / "dockerd.pid").write_text(str(daemon.pid))
+        (root / "users" / str(os.getpid())).touch()
+        assert sweep._docker() == [] and stopped == []
+        (root / "users" / str(os.getpid())).unlink()
+        (root / "users" / str(_dead_pid())).touch()
+        assert sweep._docker() == [f"private dockerd {daemon.pid} (no live user)"]
+        assert stopped == [root]
+    finally:
+        daemon.kill()
+        daemon.wait()
+
+
 @pytest.mark.integration
 def test_sweep_kills_marked_processes_of_dead_owners_only():
     dead = _dead_pid()

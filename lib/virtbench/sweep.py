@@ -134,7 +134,8 @@ def _temp_dirs() -> list[str]:
 
 
 def _docker() -> list[str]:
-    """Stop a private dockerd whose registered users are all dead (and restore the host)."""
+    """Stop a private dockerd whose registered users are all dead (and restore the host);
+    never one this process is registered on."""
     from virtbench.platforms.docker_engine import DockerEngine
 
     root = cache_dir() / "docker"
@@ -145,6 +146,8 @@ def _docker() -> list[str]:
         pid = int(engine.pidfile.read_text().strip())
     except (OSError, ValueError):
         return []
+    if (engine.users_dir / str(os.getpid())).exists():
+        return []  # this process uses it (a run inside a session that holds the engine)
     if not pid_alive(pid) or engine._live_users():
         return []
     engine.stop_daemon()
