@@ -14,9 +14,9 @@ import pytest
 from virtbench import catalog, claims, distro
 from virtbench.distro import DistroUnavailable
 from virtbench.experiments.userland import on_userlands
-from virtbench.guest.qemu import Boot, Machine, qemu_argv
-from virtbench.guest.rootdisk import DISTRO_INIT, ROOT_INIT, disk_mib
 from virtbench.platforms.base import Availability, NotSupported, Platform, Workload
+from virtbench.platforms.vm.qemu import Boot, Machine, qemu_argv
+from virtbench.platforms.vm.rootdisk import DISTRO_INIT, ROOT_INIT, disk_mib
 from virtbench.results import Measurement
 
 # /etc/apt/sources.list.d/debian.sources of the development machine (Debian 12 image)

@@ -14,16 +14,15 @@ import pytest
 from virtbench.catalog import VALUES
 from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu, measure_memory
 from virtbench.experiments.core import Params
-from virtbench.platforms import docker_engine
 from virtbench.platforms.base import Workload
-from virtbench.platforms.container import DockerRunc, DockerRuncHost, DockerWasmtime
-from virtbench.platforms.docker_cgroup import (
+from virtbench.platforms.docker import engine as docker_engine
+from virtbench.platforms.docker.cgroup import (
     cgroup_memory,
     parse_flat_keyed,
     parse_mountinfo_cgroups,
     parse_proc_cgroup,
 )
-from virtbench.platforms.docker_engine import (
+from virtbench.platforms.docker.engine import (
     LABEL,
     OWNER_LABEL,
     DockerEngine,
@@ -34,7 +33,8 @@ from virtbench.platforms.docker_engine import (
     find_processes,
     mount_points,
 )
-from virtbench.platforms.docker_images import ImageSpec, busybox_spec, parse_ldd
+from virtbench.platforms.docker.images import ImageSpec, busybox_spec, parse_ldd
+from virtbench.platforms.docker.platform import DockerRunc, DockerRuncHost, DockerWasmtime
 
 DATA = Path(__file__).parent / "data" / "docker"
 CONTAINER_ID = (DATA / "container-id.txt").read_text().strip()
@@ -317,7 +317,7 @@ def _get(port: int) -> bytes:
 
 
 def _native_checksum(millions: int) -> str:
-    from virtbench.platforms.native import NativeStatic
+    from virtbench.platforms.native.platform import NativeStatic
 
     return NativeStatic().run(Workload("cpu"), [str(millions)]).result["checksum"]
 

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from virtbench.guest.console import parse_console
-from virtbench.guest.init import INIT_SCRIPT
-from virtbench.guest.initramfs import CpioWriter, modules_needed
-from virtbench.guest.kernel import KernelError, extract_vmlinux, versioned_dependency
-from virtbench.guest.kvm import KvmDecision
-from virtbench.guest.modules import module_info, module_order
-from virtbench.guest.qemu import Boot, Machine, host_tsc_khz, kernel_cmdline, qemu_argv
-from virtbench.guest.qmp import Qmp, QmpError
-from virtbench.guest.serial import ConsoleLog
+from virtbench.platforms.vm.console import parse_console
+from virtbench.platforms.vm.init import INIT_SCRIPT
+from virtbench.platforms.vm.initramfs import CpioWriter, modules_needed
+from virtbench.platforms.vm.kernel import KernelError, extract_vmlinux, versioned_dependency
+from virtbench.platforms.vm.kvm import KvmDecision
+from virtbench.platforms.vm.modules import module_info, module_order
+from virtbench.platforms.vm.qemu import Boot, Machine, host_tsc_khz, kernel_cmdline, qemu_argv
+from virtbench.platforms.vm.qmp import Qmp, QmpError
+from virtbench.platforms.vm.serial import ConsoleLog
 from virtbench.process import ProcessTimeout, start_instance
 
 DATA = Path(__file__).parent / "data" / "vm"
@@ -237,7 +237,7 @@ def test_qemu_argv_devices_per_machine(tmp_path):
 
 
 def test_the_io_disk_bypasses_the_host_page_cache_where_o_direct_works(tmp_path):
-    from virtbench.guest.qemu import direct_io_works
+    from virtbench.platforms.vm.qemu import direct_io_works
 
     k, i, img = tmp_path / "vmlinux", tmp_path / "initrd", tmp_path / "d.img"
     img.write_bytes(b"\0" * 4096)
@@ -480,7 +480,7 @@ def test_memory_rows_for_each_guest_size(tcg_microvm):
 @needs_qemu
 def test_a_hung_guest_is_reported_and_ended():
     from virtbench.platforms.base import Workload
-    from virtbench.platforms.vm import GuestFailed, TcgMicrovm
+    from virtbench.platforms.vm.platform import GuestFailed, TcgMicrovm
 
     class Impatient(TcgMicrovm):
         boot_timeout = 0.05
@@ -507,8 +507,8 @@ def test_full_boot_on_pc():
 @needs_qemu
 def test_kvm_probe_really_boots_and_doctor_shows_the_decision():
     from virtbench import cli
-    from virtbench.guest.kernel import fetch_kernel
-    from virtbench.guest.kvm import kvm_decision
+    from virtbench.platforms.vm.kernel import fetch_kernel
+    from virtbench.platforms.vm.kvm import kvm_decision
 
     decision = kvm_decision(fetch_kernel(), force=True)
     assert not decision.cached

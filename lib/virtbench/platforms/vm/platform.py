@@ -11,9 +11,9 @@ TCG is software emulation: every guest instruction is translated by QEMU. Its nu
 TCG numbers, not hardware-virtualized VM numbers, and every description says so.
 
 The guest is Debian's kernel plus an initramfs of busybox, one static workload and an init
-that runs it and reports over the serial console (see :mod:`virtbench.guest`); on the debian
+that runs it and reports over the serial console (see :mod:`virtbench.platforms.vm`); on the debian
 userland (:meth:`Qemu.with_userland`) it boots a read-only ext4 root disk of Debian's minbase
-instead (see :mod:`virtbench.guest.rootdisk`). Every QEMU runs under
+instead (see :mod:`virtbench.platforms.vm.rootdisk`). Every QEMU runs under
 :func:`virtbench.process.start_instance` (ended on exit, error or Ctrl-C) with a time limit
 on each wait; a guest that hangs is reported with its console tail.
 """
@@ -34,25 +34,6 @@ from typing import ClassVar
 from virtbench.accounting import free_port
 from virtbench.distro import build_rootfs
 from virtbench.distro import status as distro_status
-from virtbench.guest.console import parse_console
-from virtbench.guest.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
-from virtbench.guest.kernel import Kernel, cached_kernel, fetch_kernel
-from virtbench.guest.kvm import kvm_decision
-from virtbench.guest.qemu import (
-    QEMU,
-    UNCAPPED_BANDWIDTH,
-    Boot,
-    Machine,
-    accelerators,
-    direct_io_works,
-    make_disk,
-    qemu_argv,
-    qemu_version,
-    wait_http,
-)
-from virtbench.guest.qmp import Qmp
-from virtbench.guest.rootdisk import build_root_disk, build_root_initramfs
-from virtbench.guest.serial import ConsoleLog
 from virtbench.platforms.base import (
     WORKDIR,
     Availability,
@@ -64,7 +45,26 @@ from virtbench.platforms.base import (
     substitute_workdir,
     which,
 )
-from virtbench.platforms.docker_images import is_static_executable
+from virtbench.platforms.docker.images import is_static_executable
+from virtbench.platforms.vm.console import parse_console
+from virtbench.platforms.vm.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
+from virtbench.platforms.vm.kernel import Kernel, cached_kernel, fetch_kernel
+from virtbench.platforms.vm.kvm import kvm_decision
+from virtbench.platforms.vm.qemu import (
+    QEMU,
+    UNCAPPED_BANDWIDTH,
+    Boot,
+    Machine,
+    accelerators,
+    direct_io_works,
+    make_disk,
+    qemu_argv,
+    qemu_version,
+    wait_http,
+)
+from virtbench.platforms.vm.qmp import Qmp
+from virtbench.platforms.vm.rootdisk import build_root_disk, build_root_initramfs
+from virtbench.platforms.vm.serial import ConsoleLog
 from virtbench.process import Instance, ProcessTimeout, read_proc_status, start_instance
 from virtbench.results import Measurement
 from virtbench.spec import WorkloadSpec, stage_dirs

@@ -35,8 +35,8 @@ from virtbench.platforms.base import (
     Workload,
     substitute_workdir,
 )
-from virtbench.platforms.docker_cgroup import cgroup_memory
-from virtbench.platforms.docker_engine import (
+from virtbench.platforms.docker.cgroup import cgroup_memory
+from virtbench.platforms.docker.engine import (
     LABEL,
     DockerEngine,
     EngineError,
@@ -45,7 +45,7 @@ from virtbench.platforms.docker_engine import (
     parent_pid,
     shared_engine,
 )
-from virtbench.platforms.docker_images import (
+from virtbench.platforms.docker.images import (
     WORKDIR_IN_CONTAINER,
     ImageSpec,
     ImportSpec,
