@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from virtbench.experiments.basic import startup_rows
+from virtbench.experiments.memory import measure_mem
 from virtbench.platforms.vm.console import parse_console
 from virtbench.platforms.vm.init import INIT_SCRIPT
 from virtbench.platforms.vm.initramfs import CpioWriter, modules_needed
@@ -429,7 +431,7 @@ def test_startup_pause_resume_and_snapshot(tcg_microvm):
     from virtbench.platforms.base import Workload
 
     before = _qemu_pids()
-    ms = {m.metric: m for m in tcg_microvm.startup(Workload("noop"))}
+    ms = {m.metric: m for m in startup_rows(tcg_microvm, Workload("noop"))}
     for metric in ("startup", "startup_to_exit", "peak_rss", "qmp_stop", "qmp_cont",
                    "pause_resume", "snapshot_save", "snapshot_size", "snapshot_load",
                    "snapshot_restore"):
@@ -469,7 +471,7 @@ def test_http_instance_answers_and_is_cleaned_up_on_interrupt(tcg_microvm):
 @pytest.mark.integration
 @needs_qemu
 def test_memory_rows_for_each_guest_size(tcg_microvm):
-    ms = {(m.metric, m.conditions["guest_memory_mib"]): m for m in tcg_microvm.memory(0)}
+    ms = {(m.metric, m.conditions["guest_memory_mib"]): m for m in measure_mem(tcg_microvm, 0)}
     for key in (("rss", "256"), ("rss", "128"), ("rss", "512"), ("pss", "256")):
         assert ms[key].value is not None and ms[key].value > 1, ms[key].reason
         assert "QEMU" in ms[key].description and "TCG" in ms[key].description
