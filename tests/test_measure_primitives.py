@@ -44,10 +44,11 @@ STATUS = {
 
 
 class Fake(Platform):
-    """Offers the primitives only; every reading comes from ``STATUS`` or ``readings``."""
+    """Offers the primitives only; its processes' readings are canned (``STATUS``)."""
 
     family = "native"
     variant = "fake/primitives"
+    pid = 10  # the host process of each instance
 
     def __init__(self, *, cgroup: bool = False, guest_fails: int | None = None) -> None:
         self.cgroup = cgroup
@@ -66,7 +67,7 @@ class Fake(Platform):
         size = (limits or {}).get("memory_mib")
         if size is not None and size == self.guest_fails:
             raise RuntimeError(f"guest of {size} MiB hung")
-        pid = 100 + count if self.instances_per_process else 10
+        pid = 100 + count if self.instances_per_process else self.pid
         info = {"network": "bridge"} if self.cgroup else {}
         yield Handle([10, 11] if self.cgroup else [pid], info=info,
                      cgroup_pid=10 if self.cgroup else None, who="the fake's process")
@@ -82,6 +83,20 @@ class Fake(Platform):
             timeout: float = 300.0) -> RunOutcome:
         return RunOutcome(2_500_000, "fork to wait4", 0, "", peak_rss_kib=2048,
                           rss_of="the workload process")
+
+
+
+
+class Cli(Fake):
+    """A fake engine that runs one instance per host process."""
+
+    variant = "fake/cli"
+    family = "wasm"
+    engine_process = True
+
+    @property
+    def pid(self) -> int:
+        return 30 + len(self.started)  # each instance its own process: 8 MiB PSS each
 
 
 class Engine(Fake):
@@ -104,6 +119,8 @@ class Guest(Fake):
 @pytest.fixture(autouse=True)
 def canned_readings(monkeypatch):
     def status(pid: int) -> dict:
+        if 30 < pid < 40:
+            return {"VmRSS": 20 * KIB, "VmHWM": 25 * KIB, "Pss": 8 * KIB}
         if pid >= 100:  # an engine's process holding pid - 100 instances: 16 MiB each
             return {"VmRSS": (30 + 16 * (pid - 100)) * KIB, "VmHWM": 90 * KIB,
                     "Pss": 28 * KIB}
@@ -167,8 +184,20 @@ def test_an_engine_gives_its_peak_and_the_marginal_memory_of_one_more_instance()
     assert {"rss", "pss", "peak_rss", "rss_per_instance"} <= set(rows)
     slope = rows["rss_per_instance"]
     assert slope.value == pytest.approx(16.0)
-    assert slope.tags["instances"] == str(memory.MARGINAL_INSTANCES)
+    assert slope.tags["instances"] == str(memory.PACKED_COUNTS[-1])
     assert float(slope.tags["ci_low"]) <= 16.0 <= float(slope.tags["ci_high"])
+    assert rows["rss"].value == 30 + 16 and rows["peak_rss"].value == 90  # one instance
+
+
+def test_an_engine_of_one_instance_per_process_gives_the_summed_pss_of_concurrent_ones():
+    plat = Cli()
+    rows = {m.metric: m for m in memory.measure_mem(plat, 16)}
+    assert len(plat.started) == memory.MARGINAL_INSTANCES  # all live at once
+    assert rows["pss_per_instance"].value == pytest.approx(8.0)
+    assert (rows["rss"].value, rows["pss"].value, rows["peak_rss"].value) == (20, 8, 25)
+    assert rows["faked_rss"].value == 40
+    assert "(each in its own host process: the fake's process)" in \
+        rows["pss_per_instance"].description
 
 
 def test_disk_rows_name_a_metric_for_each_kind_of_artifact():

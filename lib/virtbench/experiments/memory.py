@@ -27,8 +27,10 @@ SETTLE_S = 0.05  # after the ready line, before the reading
 #: The guest sizes (MiB) a VM's memory is read at, on its minimal userland (on the others,
 #: its default guest size only).
 GUEST_SIZES = (128, 256, 512)
-#: Live instances for the marginal memory of one more (engines only).
+#: Concurrent instances (one host process each) for the marginal memory of one more.
 MARGINAL_INSTANCES = 6
+#: Instances held by one engine process (a fresh process per count), for the same.
+PACKED_COUNTS = (1, 2, 4, 6)
 MIB = 1 << 20
 
 
@@ -46,16 +48,14 @@ def mem_instance(plat: Platform, mib: int, **kwargs) -> Iterator[Handle]:
 
 
 def measure_mem(plat: Platform, mib: int) -> list[Measurement]:
-    """Memory of one ``mem mib`` instance (0 = idle): at each guest size for a VM; plus the
+    """Memory of one ``mem mib`` instance (0 = idle): at each guest size for a VM; with the
     marginal memory of one more instance for an engine (Wasm)."""
-    if plat.guest_memory_mib is None:
-        out = one_instance(plat, mib)
-    else:
+    if plat.guest_memory_mib is not None:
         sizes = GUEST_SIZES if plat.userland == "minimal" else (plat.guest_memory_mib,)
-        out = [m for size in sizes for m in sized_guest(plat, mib, size)]
+        return [m for size in sizes for m in sized_guest(plat, mib, size)]
     if plat.engine_process:
-        out += marginal(plat, mib)
-    return out
+        return engine_instances(plat, mib)
+    return one_instance(plat, mib)
 
 
 def sized_guest(plat: Platform, mib: int, size: int) -> list[Measurement]:
@@ -156,42 +156,49 @@ def daemon_rows(plat: Platform, mib: int, tags: dict[str, str]) -> list[Measurem
     return out
 
 
-def marginal(plat: Platform, mib: int) -> list[Measurement]:
-    """The marginal memory of one more live instance, 1..MARGINAL_INSTANCES of them: VmRSS of
-    one host process holding n (a fresh process per n) where the engine holds several,
-    else the summed PSS of n concurrent instances (one host process each)."""
-    n = MARGINAL_INSTANCES
+def engine_instances(plat: Platform, mib: int) -> list[Measurement]:
+    """One instance in an engine's host process, and the marginal memory of one more: the
+    VmRSS of one process holding n instances (a fresh process per n, n in PACKED_COUNTS)
+    where the engine holds several, else the summed PSS of n = 1..MARGINAL_INSTANCES
+    concurrent instances (one host process each). The first reading gives the one-instance
+    rows."""
+    first: list[Measurement] = []
+    series: list[float] = []
     if plat.instances_per_process:
-        series = []
-        for count in range(1, n + 1):
+        for count in PACKED_COUNTS:
             with mem_instance(plat, mib, count=count) as handle:
+                first = first or process_rows(handle, mib, peak=True)
                 series.append(_kib_sum([read_proc_status(p) for p in handle.pids], "VmRSS"))
-                who = handle.who
-        return slope_row("rss_per_instance", series, f"VmRSS of {who} holding n instances "
-                         "(a fresh process per n)", mib)
-    series = []
+        return first + daemon_rows(plat, mib, {}) + slope_row(
+            "rss_per_instance", list(PACKED_COUNTS), series,
+            f"VmRSS of {handle.who} holding n instances (a fresh process per n)", mib)
+    counts = list(range(1, MARGINAL_INSTANCES + 1))
     with ExitStack() as stack:
-        handles = []
-        for _ in range(n):
+        handles: list[Handle] = []
+        for _ in counts:
             handles.append(stack.enter_context(mem_instance(plat, mib)))
+            first = first or process_rows(handles[0], mib, peak=True)
             series.append(_kib_sum([read_proc_status(p) for h in handles for p in h.pids],
                                    "Pss"))
-        who = handles[0].who
-    return slope_row("pss_per_instance", series, "the summed PSS of n concurrent instances "
-                     f"(each in its own host process: {who})", mib)
+        first += daemon_rows(plat, mib, {})
+    return first + slope_row("pss_per_instance", counts, series,
+                             "the summed PSS of n concurrent instances (each in its own host "
+                             f"process: {handles[0].who})", mib)
 
 
-def slope_row(metric: str, series: list[float], what: str, mib: int) -> list[Measurement]:
-    """The least-squares slope of ``series`` (MiB at 1..n instances), its CI in the tags."""
+def slope_row(metric: str, counts: list[int], series: list[float], what: str,
+              mib: int) -> list[Measurement]:
+    """The least-squares slope of ``series`` (MiB at ``counts`` instances), CI in the tags."""
     if len(series) < 3:
         return [Measurement.missing(metric, "MiB", f"only {len(series)} instance readings")]
-    est = fit_slope(range(1, len(series) + 1), series)
+    est = fit_slope(counts, series)
     return [Measurement(
         metric, est.value, "MiB",
         f"least-squares slope of {what} against the number n of live instances "
-        f"(1..{len(series)}), each {mem_state(mib)}; 95% CI in the tags ci_low/ci_high",
+        f"(n = {', '.join(map(str, counts))}), each {mem_state(mib)}; 95% CI in the tags "
+        "ci_low/ci_high",
         tags={"ci_low": repr(est.low), "ci_high": repr(est.high),
-              "instances": str(len(series))})]
+              "instances": str(counts[-1])})]
 
 
 def _kib_sum(statuses: list[dict], key: str) -> float:
