@@ -150,7 +150,7 @@ def test_memory_of_a_process_instance_comes_from_its_host_processes():
     assert rows["faked_rss", "idle", ""].value == 40
     assert rows["rss", "loaded", ""].tags == {"mem_mib": "16"}
     assert rows["rss", "loaded", ""].description == \
-        "VmRSS of the fake's process, holding 16 MiB (mem 16)"
+        "VmRSS of the fake's process, holding 16 MiB"
     assert all(m.unit == "MiB" for m in rows.values())
 
 

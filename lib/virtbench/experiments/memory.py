@@ -36,7 +36,7 @@ MIB = 1 << 20
 
 def mem_state(mib: int) -> str:
     """The instance's state in words, for descriptions."""
-    return "idle (mem 0)" if mib == 0 else f"holding {mib} MiB (mem {mib})"
+    return "idle" if mib == 0 else f"holding {mib} MiB"
 
 
 @contextmanager

@@ -215,4 +215,4 @@ class InProcess(WasmPlatform):
                 info["limits"] = (f"{self.variant} memory {lim.memory_mib} MiB per instance, "
                                   f"time {lim.time_s:g} s ({self.stopper})")
             yield start_held(stack, argv, worker_env(), workload, limits, info, timeout, port,
-                             who=f"the {self.process}, engine {self.engine_label}")
+                             who=f"the {self.process} ({self.engine_label})")
