@@ -13,11 +13,11 @@ import pytest
 
 from virtbench import catalog, claims, distro
 from virtbench.distro import DistroUnavailable
+from virtbench.experiments.basic import disk_rows
 from virtbench.experiments.userland import on_userlands
-from virtbench.guest.qemu import Boot, Machine, qemu_argv
-from virtbench.guest.rootdisk import DISTRO_INIT, ROOT_INIT, disk_mib
-from virtbench.platforms.base import Availability, NotSupported, Platform, Workload
-from virtbench.results import Measurement
+from virtbench.platforms.base import Artifact, Availability, NotSupported, Platform, Workload
+from virtbench.platforms.vm.qemu import Boot, Machine, qemu_argv
+from virtbench.platforms.vm.rootdisk import DISTRO_INIT, ROOT_INIT, disk_mib
 
 # /etc/apt/sources.list.d/debian.sources of the development machine (Debian 12 image)
 DEB822 = """Types: deb
@@ -224,10 +224,10 @@ class _Fake(Platform):
     def describe_userland(self) -> str:
         return "guest userland: debian"
 
-    def disk(self) -> list[Measurement]:
+    def artifacts(self) -> list[Artifact]:
         if self.fail:
             raise self.fail
-        return [Measurement("artifact_size", 1.0, "B", "bytes", workload="noop")]
+        return [Artifact("workload", 1, "bytes", workload="noop")]
 
     def close(self) -> None:
         self.closed += 1
@@ -235,12 +235,12 @@ class _Fake(Platform):
 
 def test_userland_rows_carry_the_condition_and_the_sibling_is_closed():
     plat = _Fake()
-    ms = on_userlands(plat, "disk", [Workload("noop")], lambda p: p.disk())
+    ms = on_userlands(plat, "disk", [Workload("noop")], disk_rows)
     assert [(m.metric, m.conditions) for m in ms] == [("artifact_size", {"userland": "debian"})]
     assert ms[0].description == "bytes; guest userland: debian"
     assert plat.sibling.closed == 1
     assert on_userlands(plat, "disk", [Workload("x", command=("true",))],
-                        lambda p: p.disk()) == []
+                        disk_rows) == []
 
 
 @pytest.mark.parametrize("exc, prefix", [
@@ -250,7 +250,7 @@ def test_userland_rows_carry_the_condition_and_the_sibling_is_closed():
     (RuntimeError("guest hung"), "failed: debian userland: RuntimeError: guest hung"),
 ])
 def test_a_userland_that_cannot_be_measured_gives_reason_rows(exc, prefix):
-    ms = on_userlands(_Fake(exc), "startup", [Workload("noop")], lambda p: p.disk())
+    ms = on_userlands(_Fake(exc), "startup", [Workload("noop")], disk_rows)
     assert {m.metric for m in ms} == {"startup", "peak_rss"}
     assert all(m.value is None and m.reason.startswith(prefix) for m in ms)
     assert all(m.conditions == {"userland": "debian"} for m in ms)

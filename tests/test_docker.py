@@ -12,18 +12,24 @@ from pathlib import Path
 import pytest
 
 from virtbench.catalog import VALUES
-from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu, measure_memory
+from virtbench.experiments.basic import (
+    SMOKE_SIZES,
+    disk_rows,
+    measure_cpu,
+    measure_memory,
+    startup_rows,
+)
 from virtbench.experiments.core import Params
-from virtbench.platforms import docker_engine
+from virtbench.experiments.memory import measure_mem
 from virtbench.platforms.base import Workload
-from virtbench.platforms.container import DockerRunc, DockerRuncHost, DockerWasmtime
-from virtbench.platforms.docker_cgroup import (
+from virtbench.platforms.docker import engine as docker_engine
+from virtbench.platforms.docker.cgroup import (
     cgroup_memory,
     parse_flat_keyed,
     parse_mountinfo_cgroups,
     parse_proc_cgroup,
 )
-from virtbench.platforms.docker_engine import (
+from virtbench.platforms.docker.engine import (
     LABEL,
     OWNER_LABEL,
     DockerEngine,
@@ -34,7 +40,8 @@ from virtbench.platforms.docker_engine import (
     find_processes,
     mount_points,
 )
-from virtbench.platforms.docker_images import ImageSpec, busybox_spec, parse_ldd
+from virtbench.platforms.docker.images import ImageSpec, busybox_spec, parse_ldd
+from virtbench.platforms.docker.platform import DockerRunc, DockerRuncHost, DockerWasmtime
 
 DATA = Path(__file__).parent / "data" / "docker"
 CONTAINER_ID = (DATA / "container-id.txt").read_text().strip()
@@ -317,7 +324,7 @@ def _get(port: int) -> bytes:
 
 
 def _native_checksum(millions: int) -> str:
-    from virtbench.platforms.native import NativeStatic
+    from virtbench.platforms.native.platform import NativeStatic
 
     return NativeStatic().run(Workload("cpu"), [str(millions)]).result["checksum"]
 
@@ -347,7 +354,7 @@ def test_engine_starts_runs_a_container_and_leaves_nothing_behind(engine_root: P
         assert plat.run(Workload("cpu"), ["3"]).result["checksum"] == _native_checksum(3)
         _every_kernel_matches_native(plat)
 
-        ms = {(m.metric, m.conditions["network"]): m for m in plat.startup(Workload("noop"))}
+        ms = {(m.metric, m.conditions["network"]): m for m in startup_rows(plat, Workload("noop"))}
         for net in ("bridge", "none"):
             for base in ("startup", "startup_create", "startup_start", "startup_warm",
                          "startup_cold", "startup_load", "startup_remove"):
@@ -356,12 +363,13 @@ def test_engine_starts_runs_a_container_and_leaves_nothing_behind(engine_root: P
             assert ms["startup_load", net].value < ms["startup_cold", net].value
         assert ms["startup", "bridge"].tags["network"] == "bridge"
 
-        idle = {m.metric: m.value for m in plat.memory(0)}
-        loaded = {m.metric: m.value for m in plat.memory(16)}
+        idle = {m.metric: m.value for m in measure_mem(plat, 0)}
+        loaded = {m.metric: m.value for m in measure_mem(plat, 16)}
         assert loaded["cgroup_anon"] >= 16 > idle["cgroup_anon"]
         assert loaded["cgroup_usage"] > idle["cgroup_usage"] > 0
         assert idle["shim_rss"] > 0
         assert idle["total"] == pytest.approx(idle["cgroup_usage"] + idle["shim_rss"])
+        assert idle["dockerd_rss"] > 0 and "rss" not in idle  # the cgroup, not the processes
 
         with plat.instance(Workload("http"), port=18931) as handle:
             assert _get(18931) == b"Hello, world\n"
@@ -380,7 +388,7 @@ def test_engine_starts_runs_a_container_and_leaves_nothing_behind(engine_root: P
                                ["/bin/sh", "-c", "echo shell-ok"], "none")
         assert (shell.status, shell.stdout) == (0, "shell-ok\n")
 
-        disk = [m for m in plat.disk() if m.workload == "noop"]
+        disk = [m for m in disk_rows(plat) if m.workload == "noop"]
         sizes = {m.metric: m.value for m in disk}
         assert sizes["artifact_size"] >= sizes["image_content_size"] > 0
         assert sizes["image_archive_size"] > sizes["image_content_size"]
@@ -419,7 +427,7 @@ def test_host_network_bind_mount_and_wasm_in_container(engine_root: Path) -> Non
         out = hybrid.run(Workload("cpu"), ["3"])
         assert out.result["checksum"] == _native_checksum(3)
         _every_kernel_matches_native(hybrid)
-        mem = {m.metric: m.value for m in hybrid.memory(0)}
+        mem = {m.metric: m.value for m in measure_mem(hybrid, 0)}
         assert mem["cgroup_usage"] > 0 and mem["shim_rss"] > 0
         with hybrid.instance(Workload("http"), port=18933) as handle:
             assert _get(18933) == b"Hello, world\n"

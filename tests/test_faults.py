@@ -24,7 +24,7 @@ import pytest
 
 from virtbench import sweep
 from virtbench.cgroup import cgroup_mode
-from virtbench.platforms import docker_engine
+from virtbench.platforms.docker import engine as docker_engine
 from virtbench.platforms.wasm import cli, embedded, node, wasmer
 from virtbench.platforms.wasm.common import (
     WasmModuleError,
@@ -171,7 +171,7 @@ def next_run_sweeps(harness) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [*SIGNALS, pytest.param(signal.SIGKILL, id="SIGKILL")])
 def test_signal_during_a_vm_boot(harness, sig):
-    from virtbench.platforms.vm import TcgMicrovm
+    from virtbench.platforms.vm.platform import TcgMicrovm
 
     if not TcgMicrovm().availability.available:
         pytest.skip(TcgMicrovm().availability.reason)
@@ -364,7 +364,7 @@ def test_sweep_leaves_a_dockerd_this_process_uses(tmp_path, monkeypatch):
     """A run started in a process that already holds the private engine (a notebook, the
     test session) must not stop the daemon under its own feet: its pid is excluded from
     the engine's "other users", so the sweep checks it apart."""
-    from virtbench.platforms import docker_engine
+    from virtbench.platforms.docker import engine as docker_engine
 
     monkeypatch.setattr(sweep, "cache_dir", lambda: tmp_path)
     root = tmp_path / "docker"

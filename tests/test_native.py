@@ -9,7 +9,14 @@ import pytest
 
 from virtbench import catalog, platforms
 from virtbench.catalog import VALUES
-from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu, measure_io, measure_memory
+from virtbench.experiments.basic import (
+    SMOKE_SIZES,
+    disk_rows,
+    measure_cpu,
+    measure_io,
+    measure_memory,
+    startup_rows,
+)
 from virtbench.experiments.core import Params
 from virtbench.platforms.base import Workload
 
@@ -26,7 +33,7 @@ def native(request):
 
 
 def test_startup_gives_time_and_peak_rss(native):
-    ms = {m.metric: m for m in native.startup(Workload("noop"))}
+    ms = {m.metric: m for m in startup_rows(native, Workload("noop"))}
     assert ms["startup"].unit == "ms" and ms["startup"].value > 0
     assert "wait4" in ms["startup"].description
     assert 0 < ms["peak_rss"].value < 50
@@ -84,7 +91,7 @@ def test_io_cold_reads_without_a_drop_are_reason_rows(native):
 
 
 def test_disk_sizes_are_positive(native):
-    sizes = {m.workload: m.value for m in native.disk()}
+    sizes = {m.workload: m.value for m in disk_rows(native)}
     assert set(sizes) == {"noop", "cpu", "http"} and all(v > 0 for v in sizes.values())
 
 
@@ -106,7 +113,7 @@ def test_http_instance_serves_on_loopback(native):
 
 
 def test_user_command_runs_like_a_builtin(native):
-    ms = {m.metric: m for m in native.startup(Workload("true", command=("/bin/true",)))}
+    ms = {m.metric: m for m in startup_rows(native, Workload("true", command=("/bin/true",)))}
     assert ms["startup"].value > 0
 
 

@@ -16,7 +16,7 @@ import pytest
 from virtbench import platforms
 from virtbench.cli import main
 from virtbench.platforms.base import Workload
-from virtbench.platforms.vm import guest_output, user_script
+from virtbench.platforms.vm.platform import guest_output, user_script
 from virtbench.spec import (
     Dir,
     SpecError,

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from virtbench import distro, platforms
-from virtbench.experiments.basic import measure_disk, measure_startup
+from virtbench.experiments.basic import measure_disk, measure_startup, startup_rows
 from virtbench.experiments.core import Params
+from virtbench.experiments.memory import measure_mem
 from virtbench.platforms.base import Workload
 from virtbench.process import RUN_ENV
 
@@ -74,13 +75,13 @@ def test_a_tcg_guest_boots_the_root_disk(rootfs):
     before = _qemus()
     with _usable("qemu-tcg/microvm") as plat:
         debian = plat.with_userland("debian")
-        boot = _by_metric(debian.startup(Workload("noop")))
+        boot = _by_metric(startup_rows(debian, Workload("noop")))
         assert 0 < boot["startup"].value < boot["startup_to_exit"].value
         assert 0 < boot["guest_uptime_at_init"].value < boot["startup"].value
         assert "Debian bookworm minbase on a read-only virtio ext4 root disk" in \
             boot["startup"].description
         assert "pause_resume" not in boot  # the snapshot guest serves http: minimal only
-        idle = _by_metric(debian.memory(0))
+        idle = _by_metric(measure_mem(debian, 0))
         assert idle["rss"].conditions == {"guest_memory_mib": "256"}
         assert 0 < idle["rss"].value < 1024
         disk = measure_disk(plat, Workload("noop"), Params())
@@ -105,7 +106,7 @@ def test_docker_imports_and_runs_the_debian_image(rootfs):
             out = debian.run(Workload("cpu"), ["hash", "2"])
             native = platforms.create("native/static").run(Workload("cpu"), ["hash", "2"])
             assert out.result["checksum"] == native.result["checksum"]
-            idle = _by_metric(debian.memory(0))
+            idle = _by_metric(measure_mem(debian, 0))
             assert idle["cgroup_usage"].value > 0
         rows = measure_startup(plat, Workload("noop"), Params())
     debian_rows = [m for m in rows if m.conditions.get("userland") == "debian"]

@@ -18,15 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from virtbench.guest.console import parse_console
-from virtbench.guest.init import INIT_SCRIPT
-from virtbench.guest.initramfs import CpioWriter, modules_needed
-from virtbench.guest.kernel import KernelError, extract_vmlinux, versioned_dependency
-from virtbench.guest.kvm import KvmDecision
-from virtbench.guest.modules import module_info, module_order
-from virtbench.guest.qemu import Boot, Machine, host_tsc_khz, kernel_cmdline, qemu_argv
-from virtbench.guest.qmp import Qmp, QmpError
-from virtbench.guest.serial import ConsoleLog
+from virtbench.experiments.basic import startup_rows
+from virtbench.experiments.memory import measure_mem
+from virtbench.platforms.vm.console import parse_console
+from virtbench.platforms.vm.init import INIT_SCRIPT
+from virtbench.platforms.vm.initramfs import CpioWriter, modules_needed
+from virtbench.platforms.vm.kernel import KernelError, extract_vmlinux, versioned_dependency
+from virtbench.platforms.vm.kvm import KvmDecision
+from virtbench.platforms.vm.modules import module_info, module_order
+from virtbench.platforms.vm.qemu import Boot, Machine, host_tsc_khz, kernel_cmdline, qemu_argv
+from virtbench.platforms.vm.qmp import Qmp, QmpError
+from virtbench.platforms.vm.serial import ConsoleLog
 from virtbench.process import ProcessTimeout, start_instance
 
 DATA = Path(__file__).parent / "data" / "vm"
@@ -237,7 +239,7 @@ def test_qemu_argv_devices_per_machine(tmp_path):
 
 
 def test_the_io_disk_bypasses_the_host_page_cache_where_o_direct_works(tmp_path):
-    from virtbench.guest.qemu import direct_io_works
+    from virtbench.platforms.vm.qemu import direct_io_works
 
     k, i, img = tmp_path / "vmlinux", tmp_path / "initrd", tmp_path / "d.img"
     img.write_bytes(b"\0" * 4096)
@@ -429,7 +431,7 @@ def test_startup_pause_resume_and_snapshot(tcg_microvm):
     from virtbench.platforms.base import Workload
 
     before = _qemu_pids()
-    ms = {m.metric: m for m in tcg_microvm.startup(Workload("noop"))}
+    ms = {m.metric: m for m in startup_rows(tcg_microvm, Workload("noop"))}
     for metric in ("startup", "startup_to_exit", "peak_rss", "qmp_stop", "qmp_cont",
                    "pause_resume", "snapshot_save", "snapshot_size", "snapshot_load",
                    "snapshot_restore"):
@@ -469,7 +471,7 @@ def test_http_instance_answers_and_is_cleaned_up_on_interrupt(tcg_microvm):
 @pytest.mark.integration
 @needs_qemu
 def test_memory_rows_for_each_guest_size(tcg_microvm):
-    ms = {(m.metric, m.conditions["guest_memory_mib"]): m for m in tcg_microvm.memory(0)}
+    ms = {(m.metric, m.conditions["guest_memory_mib"]): m for m in measure_mem(tcg_microvm, 0)}
     for key in (("rss", "256"), ("rss", "128"), ("rss", "512"), ("pss", "256")):
         assert ms[key].value is not None and ms[key].value > 1, ms[key].reason
         assert "QEMU" in ms[key].description and "TCG" in ms[key].description
@@ -480,7 +482,7 @@ def test_memory_rows_for_each_guest_size(tcg_microvm):
 @needs_qemu
 def test_a_hung_guest_is_reported_and_ended():
     from virtbench.platforms.base import Workload
-    from virtbench.platforms.vm import GuestFailed, TcgMicrovm
+    from virtbench.platforms.vm.platform import GuestFailed, TcgMicrovm
 
     class Impatient(TcgMicrovm):
         boot_timeout = 0.05
@@ -507,8 +509,8 @@ def test_full_boot_on_pc():
 @needs_qemu
 def test_kvm_probe_really_boots_and_doctor_shows_the_decision():
     from virtbench import cli
-    from virtbench.guest.kernel import fetch_kernel
-    from virtbench.guest.kvm import kvm_decision
+    from virtbench.platforms.vm.kernel import fetch_kernel
+    from virtbench.platforms.vm.kvm import kvm_decision
 
     decision = kvm_decision(fetch_kernel(), force=True)
     assert not decision.cached

@@ -16,8 +16,16 @@ from virtbench import platforms
 from virtbench.accounting import free_port
 from virtbench.catalog import VALUES
 from virtbench.experiments import core
-from virtbench.experiments.basic import MEMORY_FS, SMOKE_SIZES, io_rows, measure_cpu
+from virtbench.experiments.basic import (
+    MEMORY_FS,
+    SMOKE_SIZES,
+    disk_rows,
+    io_rows,
+    measure_cpu,
+    startup_rows,
+)
 from virtbench.experiments.core import Params
+from virtbench.experiments.memory import measure_mem
 from virtbench.platforms.base import NotSupported, Workload
 from virtbench.platforms.wasm import cli, embedded, node, wasmer
 from virtbench.platforms.wasm.cli import parse_cli_error
@@ -26,7 +34,6 @@ from virtbench.platforms.wasm.common import (
     Limits,
     WasmModuleError,
     check_module,
-    instance_measurements,
     module_for,
     parse_worker_line,
 )
@@ -136,18 +143,6 @@ def test_limits_merge():
         Limits().merged({"disk_iops": 1})
 
 
-def test_instance_measurements_fit_the_marginal_memory():
-    statuses = [{"VmRSS": 40_000 + k * 16_384, "VmHWM": 41_000 + k * 16_384,
-                 "Pss": 38_000 + k * 16_384} for k in range(5)]
-    ms = {m.metric: m for m in instance_measurements(statuses, 16, "a worker")}
-    assert set(ms) == {"rss", "pss", "peak_rss", "rss_per_instance"}
-    slope = ms["rss_per_instance"]
-    assert slope.value == pytest.approx(16.0)
-    assert float(slope.tags["ci_low"]) <= 16.0 <= float(slope.tags["ci_high"])
-    assert ms["pss"].value <= ms["rss"].value <= ms["peak_rss"].value
-    assert all(m.unit == "MiB" and "holding 16 MiB" in m.description for m in ms.values())
-
-
 def test_every_variant_is_registered_or_reported():
     registered = {v for v, (fam, _) in platforms.VARIANTS.items() if fam == "wasm"}
     assert set(IDS) - registered <= {"wasmtime-cli-36/tcplisten"}
@@ -226,7 +221,7 @@ def test_user_module_runs_through_the_variant(plat, native_cpu, tmp_path):
 def test_startup_metrics(plat):
     # keyed by the metric and its condition values, e.g. "startup_process|pooling"
     ms = {"|".join([m.metric, *m.conditions.values()]): m
-          for m in plat.startup(Workload("noop"))}
+          for m in startup_rows(plat, Workload("noop"))}
     assert {"startup_process", "peak_rss"} <= set(ms)
     assert set(ms) <= {"startup_process", "peak_rss", "startup_cold", "startup_warm",
                        "startup_warm|pooling", "startup_aot", "startup_process|pooling",
@@ -243,8 +238,8 @@ def test_startup_metrics(plat):
 @pytest.mark.integration
 @needs_wasm
 def test_memory_loaded_exceeds_idle(plat):
-    idle = {m.metric: m for m in plat.memory(0)}
-    loaded = {m.metric: m for m in plat.memory(16)}
+    idle = {m.metric: m for m in measure_mem(plat, 0)}
+    loaded = {m.metric: m for m in measure_mem(plat, 16)}
     # 16 MiB touched; the engine's own resident pages vary by a MiB or two between processes
     assert loaded["rss"].value - idle["rss"].value >= 12
     per = "pss_per_instance" if "pss_per_instance" in idle else "rss_per_instance"
@@ -256,7 +251,7 @@ def test_memory_loaded_exceeds_idle(plat):
 @pytest.mark.integration
 @needs_wasm
 def test_disk_sizes(plat):
-    ms = plat.disk()
+    ms = disk_rows(plat)
     sizes = {(m.metric, m.workload): m for m in ms}
     for name in ("noop", "cpu", "http"):
         art = sizes[("artifact_size", name)]

@@ -72,7 +72,7 @@ def read_memory(pids: Iterable[int], cgroup_pid: int | None = None) -> MemoryRea
     Processes that have exited count 0. The cgroup is the memory cgroup of ``cgroup_pid``
     (cgroup v1 or v2): its usage covers every process in it, page cache included.
     """
-    from virtbench.platforms.docker_cgroup import cgroup_memory
+    from virtbench.platforms.docker.cgroup import cgroup_memory
     from virtbench.process import read_proc_status
 
     pids = list(dict.fromkeys(pids))

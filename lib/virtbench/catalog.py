@@ -190,8 +190,8 @@ def _memory() -> list[Metric]:
                "Wasm: least-squares slope of the engine process's VmRSS over the number of "
                "live instances in it", _STATE),
         Metric("pss_per_instance", e, _MIB, "lower",
-               "Wasm CLI: least-squares slope of the summed PSS of concurrent CLI processes "
-               "over their number", _STATE),
+               "Wasm, one instance per process (CLI, Node): least-squares slope of the "
+               "summed PSS of concurrent engine processes over their number", _STATE),
         Metric("cgroup_usage", e, _MIB, "lower",
                "Docker: memory.current (v2) or memory.usage_in_bytes (v1) of the "
                "container's cgroup, page cache and kernel memory included", _STATE_USERLAND),

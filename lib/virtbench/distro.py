@@ -9,8 +9,8 @@ and apt's package lists are removed afterwards, as Debian's own container images
 the debootstrap version and every installed package with its version.
 
 The same directory becomes the Docker image (``docker import``, see
-:mod:`virtbench.platforms.docker_images`) and the VM's ext4 root disk (see
-:mod:`virtbench.guest.rootdisk`).
+:mod:`virtbench.platforms.docker.images`) and the VM's ext4 root disk (see
+:mod:`virtbench.platforms.vm.rootdisk`).
 """
 
 from __future__ import annotations

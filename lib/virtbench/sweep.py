@@ -136,7 +136,7 @@ def _temp_dirs() -> list[str]:
 def _docker() -> list[str]:
     """Stop a private dockerd whose registered users are all dead (and restore the host);
     never one this process is registered on."""
-    from virtbench.platforms.docker_engine import DockerEngine
+    from virtbench.platforms.docker.engine import DockerEngine
 
     root = cache_dir() / "docker"
     if not (root / "dockerd.pid").is_file():

@@ -13,8 +13,17 @@ from dataclasses import dataclass, replace
 from virtbench import catalog, platforms
 from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
 from virtbench.experiments.cross import measure_instance_memory
+from virtbench.experiments.memory import measure_mem
 from virtbench.experiments.userland import on_userlands
-from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
+from virtbench.platforms.base import (
+    ARTIFACT_KINDS,
+    TIMING_KINDS,
+    WORKDIR,
+    NotSupported,
+    Platform,
+    Timing,
+    Workload,
+)
 from virtbench.results import Measurement
 from virtbench.workloads import as_number
 
@@ -22,11 +31,54 @@ QUICK_SKIPS_USERLANDS = ("not measured with --quick (startup and memory of the m
                          "userland only; sizes on disk cover every userland)")
 
 
+#: The metric of each kind of :class:`~virtbench.platforms.base.Timing`.
+STARTUP_METRICS = {"launch": "startup", "to_exit": "startup_to_exit",
+                   "guest_init": "guest_uptime_at_init", "cold": "startup_cold",
+                   "warm": "startup_warm", "aot": "startup_aot", "process": "startup_process",
+                   "create": "startup_create", "start": "startup_start",
+                   "load": "startup_load", "remove": "startup_remove",
+                   "pause_resume": "pause_resume", "qmp_stop": "qmp_stop",
+                   "qmp_cont": "qmp_cont", "snapshot_save": "snapshot_save",
+                   "snapshot_load": "snapshot_load", "snapshot_restore": "snapshot_restore"}
+assert set(STARTUP_METRICS) == set(TIMING_KINDS)
+
+
+def run_to_exit(plat: Platform, wl: Workload) -> Timing:
+    """One run of ``wl`` to completion (:meth:`Platform.run`), as a launch timing."""
+    out = plat.run(wl)
+    return Timing("launch", out.wall_ns, out.interval, peak_rss_kib=out.peak_rss_kib,
+                  rss_of=out.rss_of)
+
+
+def timing_rows(t: Timing) -> list[Measurement]:
+    """The rows of one timed interval (ms), with the peak RSS of the process that ran it and
+    the size of the state it saved, where it has them."""
+    metric = STARTUP_METRICS[t.kind]
+    if t.ns is None:
+        return [Measurement.missing(metric, "ms", t.reason, tags=dict(t.tags),
+                                    conditions=dict(t.conditions))]
+    out = [Measurement(metric, t.ns / 1e6, "ms", t.interval, tags=dict(t.tags),
+                       conditions=dict(t.conditions))]
+    if t.peak_rss_kib is not None:
+        out.append(Measurement("peak_rss", t.peak_rss_kib / 1024, "MiB",
+                               f"peak RSS (wait4 ru_maxrss) of {t.rss_of}"))
+    if t.state_bytes is not None:
+        out.append(Measurement("snapshot_size", t.state_bytes, "B", f"size of {t.state_of}"))
+    return out
+
+
+def startup_rows(plat: Platform, wl: Workload) -> list[Measurement]:
+    """The variant's timed start sequences of ``wl``, or else one run to completion."""
+    return [m for t in plat.timed_starts(wl) or [run_to_exit(plat, wl)]
+            for m in timing_rows(t)]
+
+
 def measure_startup(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     """The variant's startup measurements, on its minimal userland and on the others it
     offers (condition ``userland``)."""
-    return plat.startup(wl) + on_userlands(plat, "startup", [wl], lambda p: p.startup(wl),
-                                           skip=QUICK_SKIPS_USERLANDS if params.quick else "")
+    return startup_rows(plat, wl) + on_userlands(
+        plat, "startup", [wl], lambda p: startup_rows(p, wl),
+        skip=QUICK_SKIPS_USERLANDS if params.quick else "")
 
 
 def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
@@ -42,7 +94,7 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
     def both_states(p: Platform) -> list[Measurement]:
         out = []
         for mib, state in ((0, "idle"), (loaded, "loaded")):
-            for m in p.memory(mib):
+            for m in measure_mem(p, mib):
                 out.append(replace(m, tags={**m.tags, "mem_mib": str(mib)},
                                    conditions={**m.conditions, "state": state}))
         return out
@@ -51,9 +103,24 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
                                             skip=QUICK_SKIPS_USERLANDS if params.quick else "")
 
 
+#: The metric of each kind of :class:`~virtbench.platforms.base.Artifact`.
+DISK_METRICS = {"workload": "artifact_size", "compiled": "compiled_size",
+                "engine": "engine_size", "image_content": "image_content_size",
+                "image_archive": "image_archive_size", "kernel": "kernel_size",
+                "initramfs": "initramfs_size", "disk_image": "disk_image_size",
+                "disk_image_allocated": "disk_image_allocated"}
+assert set(DISK_METRICS) == set(ARTIFACT_KINDS)
+
+
+def disk_rows(plat: Platform) -> list[Measurement]:
+    """One row per artifact the variant lists: its bytes, under its kind's metric."""
+    return [Measurement(DISK_METRICS[a.kind], a.bytes, "B", a.what, workload=a.workload,
+                        tags=dict(a.tags)) for a in plat.artifacts()]
+
+
 def measure_disk(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     """Bytes on disk of the variant's artifacts, minimal and on its other userlands."""
-    return plat.disk() + on_userlands(plat, "disk", [wl], lambda p: p.disk())
+    return disk_rows(plat) + on_userlands(plat, "disk", [wl], disk_rows)
 
 
 @dataclass(frozen=True)

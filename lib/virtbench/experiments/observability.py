@@ -10,6 +10,7 @@ import shutil
 import subprocess
 
 from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Params, register
+from virtbench.experiments.memory import measure_mem
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.process import child_env, die_with_parent
 from virtbench.results import Measurement
@@ -58,7 +59,7 @@ def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[
     except NotSupported as exc:
         out.append(Measurement.missing("probe_app_trace", UNIT, f"not supported: {exc}"))
     try:
-        mem = [m for m in plat.memory(0) if m.value is not None]
+        mem = [m for m in measure_mem(plat, 0) if m.value is not None]
         out.append(Measurement("probe_resource_metrics", 1.0 if mem else 0.0, UNIT,
                                "memory counters of a running instance read from the host: "
                                + ", ".join(dict.fromkeys(m.metric for m in mem))))

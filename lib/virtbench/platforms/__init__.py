@@ -22,11 +22,11 @@ __all__ = [
 
 # variant name -> (family, "module:Class"); the order is the order of reports.
 VARIANTS: dict[str, tuple[str, str]] = {
-    "native/static": ("native", "virtbench.platforms.native:NativeStatic"),
-    "native/dynamic": ("native", "virtbench.platforms.native:NativeDynamic"),
-    "docker/runc": ("docker", "virtbench.platforms.container:DockerRunc"),
-    "docker/runc-host": ("docker", "virtbench.platforms.container:DockerRuncHost"),
-    "docker+wasm/wasmtime-cli": ("docker", "virtbench.platforms.container:DockerWasmtime"),
+    "native/static": ("native", "virtbench.platforms.native.platform:NativeStatic"),
+    "native/dynamic": ("native", "virtbench.platforms.native.platform:NativeDynamic"),
+    "docker/runc": ("docker", "virtbench.platforms.docker.platform:DockerRunc"),
+    "docker/runc-host": ("docker", "virtbench.platforms.docker.platform:DockerRuncHost"),
+    "docker+wasm/wasmtime-cli": ("docker", "virtbench.platforms.docker.platform:DockerWasmtime"),
     "wasmtime-embedded/cranelift": ("wasm", "virtbench.platforms.wasm.embedded:Cranelift"),
     "wasmtime-embedded/winch": ("wasm", "virtbench.platforms.wasm.embedded:Winch"),
     "wasmtime-embedded/pulley": ("wasm", "virtbench.platforms.wasm.embedded:Pulley"),
@@ -36,10 +36,10 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "wasmtime-cli-36/tcplisten": ("wasm", "virtbench.platforms.wasm.cli:Tcplisten36"),
     "node-wasi/v8": ("wasm", "virtbench.platforms.wasm.node:NodeWasi"),
     "wasmer/cranelift": ("wasm", "virtbench.platforms.wasm.wasmer:Wasmer"),
-    "qemu-kvm/pc": ("vm", "virtbench.platforms.vm:KvmPc"),
-    "qemu-kvm/microvm": ("vm", "virtbench.platforms.vm:KvmMicrovm"),
-    "qemu-tcg/pc": ("vm", "virtbench.platforms.vm:TcgPc"),
-    "qemu-tcg/microvm": ("vm", "virtbench.platforms.vm:TcgMicrovm"),
+    "qemu-kvm/pc": ("vm", "virtbench.platforms.vm.platform:KvmPc"),
+    "qemu-kvm/microvm": ("vm", "virtbench.platforms.vm.platform:KvmMicrovm"),
+    "qemu-tcg/pc": ("vm", "virtbench.platforms.vm.platform:TcgPc"),
+    "qemu-tcg/microvm": ("vm", "virtbench.platforms.vm.platform:TcgMicrovm"),
 }
 
 

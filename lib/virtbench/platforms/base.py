@@ -1,9 +1,13 @@
 """The platform seam: one class per way of running a workload.
 
-A platform variant says whether it is usable here (and why not), launches instances that
-always clean up, and offers measurement primitives that experiments call. A primitive that
-a variant cannot provide raises :class:`NotSupported` with the reason; experiments record
-that reason as a row with no value.
+A platform variant says whether it is usable here (and why not), prepares its artifacts and
+offers primitives: run a program to completion (:meth:`Platform.run`), start a long-running
+instance with its host processes, cgroup and port (:meth:`Platform.instance`), the shared
+daemons behind every instance (:meth:`Platform.shared_processes`), the artifacts it keeps on
+disk (:meth:`Platform.artifacts`) and its timed start sequences (:meth:`Platform.timed_starts`).
+The experiments measure through these primitives: what a number means, its metric name and
+its unit are theirs. A primitive that a variant cannot provide raises :class:`NotSupported`
+with the reason; experiments record that reason as a row with no value.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from virtbench.results import Measurement
 from virtbench.spec import WorkloadSpec
 
 FAMILIES = ("native", "docker", "wasm", "vm")
@@ -107,6 +110,8 @@ class Handle:
     ``info["ready_line"]``: the workload's ``VB-READY ...`` line when the platform can see it.
     ``cgroup_pid``: a process in the instance's own memory cgroup (a container's init), whose
     cgroup counters are the platform's accounting of the instance; None when it has none.
+    ``who``: the host processes in words, for the descriptions of rows read from them (e.g.
+    "the QEMU process (TCG, guest of 256 MiB)").
     """
 
     pids: list[int]
@@ -114,6 +119,75 @@ class Handle:
     ready_ns: int | None = None
     info: dict[str, str] = field(default_factory=dict)
     cgroup_pid: int | None = None
+    who: str = "the instance's host processes"
+
+
+#: What a :class:`Timing` can time (the startup experiment names one metric for each).
+TIMING_KINDS = ("launch", "to_exit", "guest_init", "cold", "warm", "aot", "process", "create",
+                "start", "load", "remove", "pause_resume", "qmp_stop", "qmp_cont",
+                "snapshot_save", "snapshot_load", "snapshot_restore")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One interval of a start sequence, timed by :meth:`Platform.timed_starts`.
+
+    ``kind`` is one of :data:`TIMING_KINDS`: ``launch`` is the variant's own launch (to exit,
+    or to the guest's first line for a VM); ``to_exit`` a guest's launch to QEMU's exit;
+    ``guest_init`` the guest kernel's own uptime when init started; ``cold``, ``warm`` and
+    ``aot`` an engine started with nothing compiled, with the module compiled, or from
+    precompiled code; ``process`` a whole engine process; ``create``, ``start``, ``load`` and
+    ``remove`` one engine call; the rest a VM's pause/resume and snapshot steps. ``ns`` is
+    its length (None when it cannot be timed here: ``reason`` says why), ``interval`` from
+    which event to which and under what; ``conditions`` and ``tags`` go into its row.
+    ``peak_rss_kib``: the peak RSS (wait4) of ``rss_of``, the process that ran this start;
+    ``state_bytes``: the size of ``state_of``, the state this step saved.
+    """
+
+    kind: str
+    ns: int | None
+    interval: str
+    conditions: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    peak_rss_kib: int | None = None
+    rss_of: str = ""
+    state_bytes: int | None = None
+    state_of: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in TIMING_KINDS:
+            raise ValueError(f"unknown timing kind {self.kind!r}; valid: "
+                             f"{', '.join(TIMING_KINDS)}")
+
+
+#: What an :class:`Artifact` can be (the disk experiment names one metric for each).
+ARTIFACT_KINDS = ("workload", "compiled", "engine", "image_content", "image_archive", "kernel",
+                  "initramfs", "disk_image", "disk_image_allocated")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Bytes on disk that a variant needs, listed by :meth:`Platform.artifacts`.
+
+    ``kind`` is one of :data:`ARTIFACT_KINDS`: ``workload`` is everything one workload needs
+    to run (an executable, a module, an image as the engine reports it, a kernel with its
+    initramfs or root disk); the others are parts or by-products (the serialized compiled
+    module, the engine, the files put into an image, its saved archive, the kernel, an
+    initramfs, a disk image's apparent and allocated size). ``what`` says what was sized;
+    ``workload`` is None for an artifact every workload shares.
+    """
+
+    kind: str
+    bytes: int
+    what: str
+    workload: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ARTIFACT_KINDS:
+            raise ValueError(f"unknown artifact kind {self.kind!r}; valid: "
+                             f"{', '.join(ARTIFACT_KINDS)}")
 
 
 class Platform(ABC):
@@ -134,6 +208,13 @@ class Platform(ABC):
     instances_per_process: ClassVar[bool] = False
     #: the most instances one host process holds here, and why (None: no known limit)
     max_instances_per_process: ClassVar[tuple[int, str] | None] = None
+    #: An instance runs inside a runtime engine's host process (Wasm): that process's peak
+    #: holds the engine's own work (compiling the module), and one more instance in a
+    #: running engine costs less than the first.
+    engine_process: ClassVar[bool] = False
+    #: MiB of the guest an instance boots by default (a VM; ``instance(limits=
+    #: {"memory_mib": n})`` boots another size); None when instances have no guest of their own.
+    guest_memory_mib: ClassVar[int | None] = None
     #: Root file systems besides the minimal one that this variant can run the built-in
     #: workloads on (see :meth:`with_userland`); their rows carry the condition ``userland``.
     userlands: ClassVar[tuple[str, ...]] = ()
@@ -161,18 +242,13 @@ class Platform(ABC):
         """Launch one instance of ``workload`` with ``args`` and wait until it exits."""
         raise NotSupported(f"{self.variant} cannot run workloads to completion")
 
-    def startup(self, workload: Workload) -> list[Measurement]:
-        """Startup measurements of ``workload`` (usually ``noop``); the default runs it once."""
-        out = self.run(workload)
-        ms = [Measurement("startup", out.wall_ns / 1e6, "ms", out.interval)]
-        if out.peak_rss_kib is not None:
-            ms.append(Measurement("peak_rss", out.peak_rss_kib / 1024, "MiB",
-                                  f"peak RSS (wait4 ru_maxrss) of {out.rss_of}"))
-        return ms
-
-    def memory(self, mib: int) -> list[Measurement]:
-        """Memory of one instance holding ``mib`` MiB (0 = idle)."""
-        raise NotSupported(f"memory is not implemented for {self.variant}")
+    def timed_starts(self, workload: Workload) -> list[Timing]:
+        """The intervals of this variant's own start sequences of ``workload`` (usually
+        ``noop``), each timed once: e.g. a container's create, start and removal, a cold
+        and a warm engine, a guest's boot phases. Empty (the default) when the variant has
+        no start sequence of its own: the startup experiment then times a run to completion
+        (:meth:`run`)."""
+        return []
 
     def instance(self, workload: Workload, args: Sequence[str] = (), *,
                  port: int | None = None, limits: dict | None = None,
@@ -185,9 +261,14 @@ class Platform(ABC):
         """
         raise NotSupported(f"long-running instances are not implemented for {self.variant}")
 
-    def disk(self) -> list[Measurement]:
-        """Bytes on disk needed to run the workloads on this variant."""
-        raise NotSupported(f"disk is not implemented for {self.variant}")
+    def shared_processes(self) -> dict[str, int]:
+        """Host processes every instance of this variant relies on besides its own, by name
+        (Docker: ``dockerd``, ``containerd``); empty when there are none."""
+        return {}
+
+    def artifacts(self) -> list[Artifact]:
+        """What this variant keeps on disk to run the workloads (built or fetched if needed)."""
+        raise NotSupported(f"{self.variant} lists no artifacts")
 
     def with_userland(self, name: str) -> Platform:
         """A new object of this variant whose instances run on the ``name`` userland (close

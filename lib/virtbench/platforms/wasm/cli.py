@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -24,22 +23,22 @@ from typing import ClassVar
 from virtbench.loadgen import wait_http
 from virtbench.paths import cache_dir
 from virtbench.platforms.base import (
+    Artifact,
     Availability,
     Handle,
     NotSupported,
     RunOutcome,
+    Timing,
     Workload,
     substitute_workdir,
 )
 from virtbench.process import (
     Completed,
     ProcessTimeout,
-    read_proc_status,
     run_tool,
     spawn_and_time,
     start_instance,
 )
-from virtbench.results import Measurement
 from virtbench.workloads import parse_result_line
 
 from .common import (
@@ -50,9 +49,7 @@ from .common import (
     Limits,
     WasmModuleError,
     cached_artifact,
-    one_instance,
-    size_measurements,
-    slope_measurement,
+    size_artifacts,
     staged,
     start_held,
     time_limit,
@@ -73,7 +70,6 @@ MODULE_ERRORS = ("failed to parse WebAssembly module", "failed to compile", "fai
 _CAUSE = re.compile(r"^\s+(?:\d+:\s+)?(?P<text>\S.*)$")
 LAST_TCPLISTEN_MAJOR = 46  # -S tcplisten / -S preview2=n were removed after wasmtime 46
 SERVE_TIME_S = 3600.0  # time limit of a long-running instance unless limits say otherwise
-HOLD_MS = 120_000  # how long mem instances hold their buffer while memory is read
 CLI_RSS = "the wasmtime CLI process"
 INTERVAL = ("from spawn of `wasmtime run{flags}` to its exit status (wait4): process start, "
             "{what}, instantiate, run, exit")
@@ -240,47 +236,26 @@ class WasmtimeCli(WasmPlatform):
         return RunOutcome(done.wall_ns, self.interval(), done.returncode, done.stdout, result,
                           done.peak_rss_kib, CLI_RSS)
 
-    def startup(self, workload: Workload) -> list[Measurement]:
+    def timed_starts(self, workload: Workload) -> list[Timing]:
         """Whole-process starts: no cache, pooling allocator, and (JIT) the module cache."""
         module = self.loaded(workload)
         limits = self.limits.merged(time_s=time_limit(workload, self.limits.time_s))
         cold = self.launch(workload, module, limits, workdir=False)
         pooled = self.launch(workload, module, limits, workdir=False, pooling=True)
-        ms = [
-            Measurement("startup_process", cold.wall_ns / 1e6, "ms", self.interval()),
-            Measurement("startup_process", pooled.wall_ns / 1e6, "ms",
-                        self.interval(pooling=True), conditions={"allocator": "pooling"}),
-            Measurement("peak_rss", cold.peak_rss_kib / 1024, "MiB",
-                        f"peak RSS (wait4 ru_maxrss) of {CLI_RSS} (-C cache=n)"),
+        out = [
+            Timing("process", cold.wall_ns, self.interval(), peak_rss_kib=cold.peak_rss_kib,
+                   rss_of=f"{CLI_RSS} (-C cache=n)"),
+            Timing("process", pooled.wall_ns, self.interval(pooling=True),
+                   conditions={"allocator": "pooling"}),
         ]
         if not self.precompiled:
             env = cli_env(cache_dir() / "wasm" / f"wasmtime-cli-{self.version}-module-cache")
             self.launch(workload, module, limits, env=env, workdir=False,
                         cache=True)  # primes the cache
             cached = self.launch(workload, module, limits, env=env, workdir=False, cache=True)
-            ms.append(Measurement("startup_process", cached.wall_ns / 1e6, "ms",
-                                  self.interval(cache=True), conditions={"code_cache": "on"}))
-        return ms
-
-    def instances_memory(self, mib: int, count: int) -> list[Measurement]:
-        """One CLI process holding ``mib`` MiB, and summed PSS of 1..count such processes."""
-        module = self.loaded(Workload("mem"))
-        argv = self.run_argv(self.limits) + [str(module), str(mib), str(HOLD_MS)]
-        readings: list[list[dict]] = []
-        with ExitStack() as stack:
-            running = []
-            for _ in range(count):
-                inst = stack.enter_context(start_instance(argv, env=cli_env()))
-                inst.wait_for("VB-READY", timeout=60)
-                running.append(inst)
-                time.sleep(0.05)
-                readings.append([read_proc_status(i.pid) for i in running])
-        if not readings or "VmRSS" not in readings[0][0]:
-            raise NotSupported("/proc/<pid>/status could not be read")
-        series = [sum(r.get("Pss", 0) for r in step) / 1024 for step in readings]
-        return one_instance(readings[0][0], mib, CLI_RSS) + slope_measurement(
-            "pss_per_instance", series,
-            "the summed PSS of concurrent wasmtime CLI processes (one instance each)", mib)
+            out.append(Timing("process", cached.wall_ns, self.interval(cache=True),
+                              conditions={"code_cache": "on"}))
+        return out
 
     def serves_http(self) -> bool:
         return int(self.version.split(".")[0]) <= LAST_TCPLISTEN_MAJOR
@@ -308,7 +283,8 @@ class WasmtimeCli(WasmPlatform):
                 wait_http(port, 5.0, alive=lambda: inst.proc.poll() is None,
                           context=lambda: f"output: {inst.tail()!r}")
                 yield Handle([inst.pid], port=port, ready_ns=ready,
-                             info={**info, "listener": "wasmtime -S tcplisten (fd 3)"})
+                             info={**info, "listener": "wasmtime -S tcplisten (fd 3)"},
+                             who=CLI_RSS)
             return
         with ExitStack() as stack:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vb-wasm-"))
@@ -316,17 +292,19 @@ class WasmtimeCli(WasmPlatform):
                 substitute_workdir(args, GUEST_DIR)
             if limits:
                 info["limits"] = f"wasmtime memory {lim.memory_mib} MiB, timeout {lim.time_s:g} s"
-            yield start_held(stack, argv, cli_env(), workload, limits, info, timeout, port)
+            yield start_held(stack, argv, cli_env(), workload, limits, info, timeout, port,
+                             who=CLI_RSS)
 
-    def disk(self) -> list[Measurement]:
+    def artifacts(self) -> list[Artifact]:
+        """Each workload's module (or its .cwasm) and the CLI executable."""
         wasm = {name: self.module(Workload(name)) for name in DISK_WORKLOADS}
         if self.precompiled:
-            out = size_measurements({n: self.compiled(p) for n, p in wasm.items()},
-                                    "artifact_size", "size of the `wasmtime compile` .cwasm")
+            out = size_artifacts({n: self.compiled(p) for n, p in wasm.items()}, "workload",
+                                 "size of the `wasmtime compile` .cwasm")
         else:
-            out = size_measurements(wasm, "artifact_size", "size of the .wasm module")
-        out.append(Measurement("engine_size", self.binary().stat().st_size, "B",
-                               f"size of the wasmtime {self.version} CLI executable"))
+            out = size_artifacts(wasm, "workload", "size of the .wasm module")
+        out.append(Artifact("engine", self.binary().stat().st_size,
+                            f"size of the wasmtime {self.version} CLI executable"))
         return out
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from virtbench.cgroup import Cgroup
 from virtbench.platforms.base import (
+    Artifact,
     Handle,
     NotSupported,
     RunOutcome,
@@ -27,9 +28,7 @@ from virtbench.platforms.base import (
     substitute_workdir,
 )
 from virtbench.process import Completed, ProcessTimeout, spawn_and_time, start_instance
-from virtbench.results import Measurement
 from virtbench.spec import rewrite_paths, stage_dirs
-from virtbench.stats import fit_slope
 from virtbench.workloads import build, parse_result_line
 
 GUEST_DIR = "/work"  # where the instance's work directory is preopened
@@ -41,7 +40,6 @@ WORKER_MARKER = "VB-WORKER"
 DEFAULT_MEMORY_MIB = 1024
 DEFAULT_TIME_S = 300.0
 WORKER_MARGIN_S = 30.0  # worker start-up and compilation on top of the guest's time limit
-DENSITY_INSTANCES = 6  # instances in one process for the marginal-memory fit
 WARM_REPS = 5  # timed warm instantiations per worker (after one untimed)
 DISK_WORKLOADS = ("noop", "cpu", "http")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -269,59 +267,13 @@ def staged(workload: Workload, args: Sequence[str], guest_dir: str = GUEST_DIR,
         yield guest_args, extra
 
 
-def mem_state(mib: int) -> str:
-    return "idle (mem 0)" if mib == 0 else f"holding {mib} MiB (mem {mib})"
-
-
-def instance_measurements(statuses: Sequence[dict], mib: int, holder: str) -> list[Measurement]:
-    """Memory of one instance, and the marginal memory per extra instance in one process.
-
-    ``statuses`` are /proc readings (KiB: VmRSS, VmHWM, Pss) of ``holder`` taken after 1, 2,
-    ... instances were started in it; the slope of VmRSS over the count is fitted.
-    """
-    if not statuses:
-        raise NotSupported("no memory readings were returned")
-    out = one_instance(statuses[0], mib, holder)
-    out += slope_measurement("rss_per_instance", [s["VmRSS"] / 1024 for s in statuses],
-                             f"VmRSS of {holder}", mib)
-    return out
-
-
-def one_instance(status: dict, mib: int, holder: str) -> list[Measurement]:
-    """rss, pss and peak_rss (MiB) of ``holder`` running one instance."""
-    state = mem_state(mib)
-    out = [Measurement("rss", status["VmRSS"] / 1024, "MiB",
-                       f"VmRSS of {holder} with one instance {state}")]
-    if "Pss" in status:
-        out.append(Measurement("pss", status["Pss"] / 1024, "MiB",
-                               f"PSS (smaps_rollup) of {holder} with one instance {state}"))
-    if "VmHWM" in status:
-        out.append(Measurement("peak_rss", status["VmHWM"] / 1024, "MiB",
-                               f"VmHWM (peak RSS) of {holder} with one instance {state}"))
-    return out
-
-
-def slope_measurement(metric: str, series: Sequence[float], what: str,
-                      mib: int) -> list[Measurement]:
-    """The least-squares slope of ``series`` (MiB after 1..n instances), CI in the tags."""
-    if len(series) < 3:
-        return [Measurement.missing(metric, "MiB", f"only {len(series)} instance readings")]
-    est = fit_slope(range(1, len(series) + 1), series)
-    return [Measurement(
-        metric, est.value, "MiB",
-        f"least-squares slope of {what} against the number of live instances "
-        f"(1..{len(series)}), each {mem_state(mib)}; 95% CI in the tags ci_low/ci_high",
-        tags={"ci_low": repr(est.low), "ci_high": repr(est.high),
-              "instances": str(len(series))})]
-
-
-def size_measurements(paths: dict[str, Path], metric: str, what: str) -> list[Measurement]:
-    """One size row per workload, with the native static binary's size beside it in a tag."""
+def size_artifacts(paths: dict[str, Path], kind: str, what: str) -> list[Artifact]:
+    """One artifact per workload, with the native static binary's size beside it in a tag."""
     out = []
     for name, path in paths.items():
         native = build(name, "static").stat().st_size
-        out.append(Measurement(metric, path.stat().st_size, "B", f"{what} of {name}",
-                               workload=name, tags={"native_static_b": str(native)}))
+        out.append(Artifact(kind, path.stat().st_size, f"{what} of {name}", workload=name,
+                            tags={"native_static_b": str(native)}))
     return out
 
 
@@ -381,7 +333,7 @@ def cached_artifact(out: Path, source: Path, engine: str, build: Callable[[Path]
 
 def start_held(stack: ExitStack, argv: list[str], env: dict[str, str], workload: Workload,
                limits: dict | None, info: dict[str, str], timeout: float,
-               port: int | None = None) -> Handle:
+               port: int | None = None, who: str = "the engine's process") -> Handle:
     """Start a long-running engine process (in a host cgroup when ``limits`` ask for one),
     wait for a built-in workload's ready line, and return its handle; ``stack`` stops it."""
     host = {k: v for k, v in (limits or {}).items() if k in HOST_LIMITS}
@@ -393,4 +345,4 @@ def start_held(stack: ExitStack, argv: list[str], env: dict[str, str], workload:
     ready = inst.wait_for("VB-READY", timeout=timeout) if workload.prints_result else None
     if ready is not None:
         info["ready_line"] = inst.output[-1]
-    return Handle([inst.pid], port=port, ready_ns=ready, info=info)
+    return Handle([inst.pid], port=port, ready_ns=ready, info=info, who=who)

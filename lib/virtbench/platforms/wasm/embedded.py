@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from virtbench.paths import cache_dir
-from virtbench.platforms.base import Availability, Workload
-from virtbench.results import Measurement
+from virtbench.platforms.base import Artifact, Availability, Workload
 
 from .common import (
     DISK_WORKLOADS,
@@ -22,7 +21,7 @@ from .common import (
     cached_artifact,
     call_worker,
     python_worker,
-    size_measurements,
+    size_artifacts,
     tree_size,
 )
 from .engines import package_dir, package_version
@@ -84,22 +83,22 @@ class Embedded(InProcess):
         wasm = self.module(workload)
         return compiled_artifact(wasm, self.engine_spec()) if self.precompiled else wasm
 
-    def disk(self) -> list[Measurement]:
+    def artifacts(self) -> list[Artifact]:
+        """Each workload's module (or its .cwasm), its compiled form, and the package."""
         wasm = {name: self.module(Workload(name)) for name in DISK_WORKLOADS}
         compiled = {name: compiled_artifact(path, self.engine_spec())
                     for name, path in wasm.items()}
         if self.precompiled:
-            out = size_measurements(compiled, "artifact_size",
-                                    "size of the precompiled .cwasm (Module.serialize)")
+            out = size_artifacts(compiled, "workload",
+                                 "size of the precompiled .cwasm (Module.serialize)")
         else:
-            out = size_measurements(wasm, "artifact_size", "size of the .wasm module")
-            out += size_measurements(compiled, "compiled_size",
-                                     f"size of Module.serialize() output ({self.engine_label})")
+            out = size_artifacts(wasm, "workload", "size of the .wasm module")
+            out += size_artifacts(compiled, "compiled",
+                                  f"size of Module.serialize() output ({self.engine_label})")
         where = package_dir("wasmtime")
         if where is not None:
-            out.append(Measurement("engine_size", tree_size(where), "B",
-                                   "all files of the installed wasmtime Python package "
-                                   "(bindings and _libwasmtime.so)"))
+            out.append(Artifact("engine", tree_size(where), "all files of the installed "
+                                "wasmtime Python package (bindings and _libwasmtime.so)"))
         return out
 
 

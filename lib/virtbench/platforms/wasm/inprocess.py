@@ -1,11 +1,11 @@
 """Engines embedded in a language runtime, measured through a fresh worker process each time.
 
 A subclass says how to start its worker (``worker_argv``) and describes its phases; the
-worker speaks the protocol of ``worker.py`` (modes run, warm, density, serve). Times inside
+worker speaks the protocol of ``worker.py`` (modes run, warm, serve). Times inside
 the worker are monotonic-clock intervals in ns; the worker process itself is timed from
 spawn to exit by :func:`virtbench.process.spawn_and_time`.
 
-Long-running instances (:meth:`InProcess.instance`, for idle CPU, density and isolation)
+Long-running instances (:meth:`InProcess.instance`, for memory, idle CPU, density and isolation)
 are a worker in ``serve`` mode started like every child of the suite (own process group,
 ``PDEATHSIG``, the run marker): the guest runs in it (``mem 0 HOLD_MS`` blocks in WASI
 ``poll_oneoff``), so the worker is the instance's host process. Variants that can hold
@@ -25,11 +25,11 @@ from virtbench.platforms.base import (
     Handle,
     NotSupported,
     RunOutcome,
+    Timing,
     Workload,
     substitute_workdir,
 )
 from virtbench.process import Completed
-from virtbench.results import Measurement
 
 from .common import (
     GUEST_DIR,
@@ -38,7 +38,6 @@ from .common import (
     Limits,
     call_worker,
     check_guest,
-    instance_measurements,
     outcome,
     staged,
     start_held,
@@ -83,7 +82,6 @@ class InProcess(WasmPlatform):
     stopper: ClassVar[str] = ""  # what enforces the time limit
     worker_margin_s: ClassVar[float] = WORKER_MARGIN_S
     warm_pooling: ClassVar[bool] = False
-    density_how: ClassVar[str] = "instances run to completion and kept alive"
     #: why this variant cannot serve the http workload (its guest cannot get a listening socket)
     no_listen: ClassVar[str] = ""
     #: why ``instance(count=n > 1)`` is not offered ("" = n instances in one worker process)
@@ -135,8 +133,8 @@ class InProcess(WasmPlatform):
                        wall_ns=in_process_ns(answer), interval=self.interval(), done=done,
                        rss_of=self.process, stopper=self.stopper)
 
-    def first_start(self, module: Path, metric: str,
-                    workload: Workload | None = None) -> list[Measurement]:
+    def first_start(self, module: Path, kind: str,
+                    workload: Workload | None = None) -> list[Timing]:
         """One run in a fresh worker: its in-process start, the whole process, peak RSS."""
         workload = workload or Workload(module.stem)
         limits = self.limits.merged(time_s=time_limit(workload, self.limits.time_s))
@@ -148,15 +146,12 @@ class InProcess(WasmPlatform):
         check_guest(answer, module, limits, self.stopper, workload)
         what = "load the precompiled code" if self.precompiled else "read + compile the .wasm"
         return [
-            Measurement(metric, in_process_ns(answer) / 1e6, "ms", self.interval(),
-                        tags=phase_tags(answer)),
-            Measurement("startup_process", done.wall_ns / 1e6, "ms",
-                        PROCESS.format(process=self.process, what=what)),
-            Measurement("peak_rss", done.peak_rss_kib / 1024, "MiB",
-                        f"peak RSS (wait4 ru_maxrss) of {self.process}"),
+            Timing(kind, in_process_ns(answer), self.interval(), tags=phase_tags(answer)),
+            Timing("process", done.wall_ns, PROCESS.format(process=self.process, what=what),
+                   peak_rss_kib=done.peak_rss_kib, rss_of=self.process),
         ]
 
-    def warm_starts(self, module: Path, workload: Workload | None = None) -> list[Measurement]:
+    def warm_starts(self, module: Path, workload: Workload | None = None) -> list[Timing]:
         """Warm starts: instantiate an already compiled module and run it (median of n).
 
         A user's workload runs every instance on the same copies of its directories."""
@@ -175,28 +170,19 @@ class InProcess(WasmPlatform):
                       "; pooling instance allocator (enabled through the C API "
                       "wasmtime_pooling_allocation_strategy_set: the Python wrapper has no "
                       "setter)", {"allocator": "pooling"})]
-        return [Measurement("startup_warm", statistics.median(warm[key]) / 1e6, "ms",
-                            WARM.format(n=len(warm[key]), process=self.process, inst=self.inst,
-                                        engine=self.engine_label, allocator=allocator),
-                            conditions=cond)
+        return [Timing("warm", round(statistics.median(warm[key])),
+                       WARM.format(n=len(warm[key]), process=self.process, inst=self.inst,
+                                   engine=self.engine_label, allocator=allocator),
+                       conditions=cond)
                 for key, allocator, cond in kinds]
 
-    def startup(self, workload: Workload) -> list[Measurement]:
+    def timed_starts(self, workload: Workload) -> list[Timing]:
         """Cold (or AOT) start in a fresh worker, the whole worker process, warm starts."""
         module = self.loaded(workload)
         if self.precompiled:
-            return self.first_start(module, "startup_aot", workload)
-        return (self.first_start(module, "startup_cold", workload)
+            return self.first_start(module, "aot", workload)
+        return (self.first_start(module, "cold", workload)
                 + self.warm_starts(module, workload))
-
-    def instances_memory(self, mib: int, count: int) -> list[Measurement]:
-        module = self.loaded(Workload("mem"))
-        limits = self.limits
-        answer, _ = self.call(self.spec("density", module, [str(mib)], limits,
-                                        instances=count), limits)
-        check_guest(answer, module, limits, self.stopper)
-        return instance_measurements(answer["status"], mib, f"{self.process} "
-                                     f"({self.engine_label}; {self.density_how})")
 
     @contextmanager
     def instance(self, workload: Workload, args: Sequence[str] = (), *,
@@ -228,4 +214,5 @@ class InProcess(WasmPlatform):
             if limits:
                 info["limits"] = (f"{self.variant} memory {lim.memory_mib} MiB per instance, "
                                   f"time {lim.time_s:g} s ({self.stopper})")
-            yield start_held(stack, argv, worker_env(), workload, limits, info, timeout, port)
+            yield start_held(stack, argv, worker_env(), workload, limits, info, timeout, port,
+                             who=f"the {self.process} ({self.engine_label})")

@@ -15,8 +15,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from virtbench.platforms.base import Availability, RunOutcome, Workload, which
-from virtbench.results import Measurement
+from virtbench.platforms.base import (
+    Artifact,
+    Availability,
+    RunOutcome,
+    Timing,
+    Workload,
+    which,
+)
 
 from .common import Limits, call_worker
 from .inprocess import InProcess
@@ -29,7 +35,7 @@ PAGE_BYTES = 65536
 # and segfaults at exit (status 139, after the result line) when a single instance has grown
 # its memory to 64 MiB (the cpu workload's chase kernel). Modes that create several instances
 # and single runs therefore turn the fast API calls off.
-SEVERAL_INSTANCES = ("warm", "density")
+SEVERAL_INSTANCES = ("warm",)
 SLOW_API_MODES = (*SEVERAL_INSTANCES, "run")
 SLOW_API_FLAG = "--no-turbo-fast-api-calls"
 
@@ -67,10 +73,10 @@ class NodeWasi(InProcess):
         return replace(out, interval=f"{out.interval}; node runs with {SLOW_API_FLAG} (Node "
                        "20 crashes at exit after a WASI instance grew its memory)")
 
-    def warm_starts(self, module: Path, workload: Workload | None = None) -> list[Measurement]:
-        return [replace(m, description=f"{m.description}; node runs with {SLOW_API_FLAG} "
-                        "(Node 20 aborts in uvwasi when several WASI instances run with the "
-                        "fast API calls)") for m in super().warm_starts(module, workload)]
+    def warm_starts(self, module: Path, workload: Workload | None = None) -> list[Timing]:
+        return [replace(t, interval=f"{t.interval}; node runs with {SLOW_API_FLAG} (Node 20 "
+                        "aborts in uvwasi when several WASI instances run with the fast API "
+                        "calls)") for t in super().warm_starts(module, workload)]
 
     def check(self) -> Availability:
         if self.node() is None:
@@ -84,12 +90,12 @@ class NodeWasi(InProcess):
         label = f"node {answer['version']} (V8 {answer['v8']}, node:wasi preview1)"
         return Availability(True, f"runs {self.node()}", version=label)
 
-    def disk(self) -> list[Measurement]:
-        out = super().disk()
+    def artifacts(self) -> list[Artifact]:
+        """The .wasm modules and the node executable."""
+        out = super().artifacts()
         node = self.node()
         if node is not None:
             real = Path(os.path.realpath(node))
-            out.append(Measurement("engine_size", real.stat().st_size, "B",
-                                   f"size of the node executable {real} (V8 and node:wasi "
-                                   "linked in)"))
+            out.append(Artifact("engine", real.stat().st_size, f"size of the node executable "
+                                f"{real} (V8 and node:wasi linked in)"))
         return out

@@ -1,7 +1,7 @@
 """The in-process runner for Node.js (``node:wasi`` on V8), written into the cache as an .mjs.
 
 ``node runner.mjs SPEC_JSON`` speaks the worker protocol of ``worker.py`` (modes probe, run,
-warm, density, serve; one ``VB-WORKER {json}`` line). In ``serve`` mode one long-running
+warm, serve; one ``VB-WORKER {json}`` line). In ``serve`` mode one long-running
 instance writes straight to this process's stdout (its ``VB-READY`` line reaches the
 harness as it is printed) and blocks in WASI ``poll_oneoff`` on the main thread.
 Times are ``process.hrtime.bigint()`` ns.
@@ -36,19 +36,6 @@ const limitMs = Math.max(1, Math.round((spec.time_s || 300) * 1000));
 const startScript = new vm.Script('vbStart()');  // compiled once; each run only arms the watchdog
 
 class ModuleFailure extends Error {}
-
-function status() {
-  const out = {};
-  for (const line of fs.readFileSync('/proc/self/status', 'utf8').split('\n')) {
-    const m = /^(VmRSS|VmHWM):\s+(\d+)/.exec(line);
-    if (m) out[m[1]] = Number(m[2]);
-  }
-  try {
-    const m = /^Pss:\s+(\d+)/m.exec(fs.readFileSync('/proc/self/smaps_rollup', 'utf8'));
-    if (m) out.Pss = Number(m[1]);
-  } catch (e) { /* no smaps_rollup */ }
-  return out;
-}
 
 function load() {
   const t0 = now();
@@ -130,17 +117,6 @@ function main(scratch) {
       if (i > 0) times.push(result.instantiate_ns + result.run_ns);
     }
     return { ...version, warm_ns: times };
-  }
-  if (spec.mode === 'density') {
-    const alive = [];
-    const statuses = [];
-    for (let i = 0; i < spec.instances; i++) {
-      const [result, instance] = runOnce(mod, scratch);
-      if (result.exit_code !== 0 || result.trap) return { ...result, status: statuses };
-      alive.push(instance);
-      statuses.push(status());
-    }
-    return { ...version, status: statuses, exit_code: 0, alive: alive.length };
   }
   if (spec.mode === 'serve') {
     if ((spec.count || 1) !== 1) throw new Error('serve holds one instance per node process');

@@ -1,4 +1,4 @@
-"""The base of every WebAssembly variant: limits, module lookup, the cpu rule, memory, disk."""
+"""The base of every WebAssembly variant: limits, module lookup, its artifacts."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from virtbench.platforms.base import NotSupported, Platform, Workload
-from virtbench.results import Measurement
+from virtbench.platforms.base import Artifact, Platform, Workload
 from virtbench.workloads import build
 
-from .common import DENSITY_INSTANCES, DISK_WORKLOADS, Limits, module_for, size_measurements
+from .common import DISK_WORKLOADS, Limits, module_for, size_artifacts
 
 
 class WasmPlatform(Platform):
@@ -21,6 +20,7 @@ class WasmPlatform(Platform):
     """
 
     family = "wasm"
+    engine_process = True
     engine_label: ClassVar[str] = ""
 
     def __init__(self) -> None:
@@ -34,13 +34,7 @@ class WasmPlatform(Platform):
         for w in workloads:
             self.module(w)
 
-    def memory(self, mib: int) -> list[Measurement]:
-        return self.instances_memory(mib, DENSITY_INSTANCES)
-
-    def instances_memory(self, mib: int, count: int) -> list[Measurement]:
-        """Memory of ``count`` instances each running ``mem mib``: one, and the marginal."""
-        raise NotSupported(f"memory is not implemented for {self.variant}")
-
-    def disk(self) -> list[Measurement]:
+    def artifacts(self) -> list[Artifact]:
+        """The .wasm module of each workload."""
         wasm = {name: build(name, "wasm") for name in DISK_WORKLOADS}
-        return size_measurements(wasm, "artifact_size", "size of the .wasm module")
+        return size_artifacts(wasm, "workload", "size of the .wasm module")

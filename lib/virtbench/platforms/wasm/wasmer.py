@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from virtbench.paths import cache_dir
-from virtbench.platforms.base import Availability, RunOutcome, Workload
-from virtbench.results import Measurement
+from virtbench.platforms.base import Artifact, Availability, RunOutcome, Timing, Workload
 
 from .common import (
     Limits,
@@ -49,7 +48,6 @@ class Wasmer(InProcess):
     stopper = "wasmer-sdk command timeout"
     max_instances_per_process = (128, "wasmer-sdk 0.5 held 130 commands in one sandbox here, "
                                       "and 250 did not all become ready within 120 s")
-    density_how = "each a sandbox process spawned with `mem MIB HOLD_MS` and holding its buffer"
     #: wasmer-sdk 0.5 sandboxes cannot map a host directory: a user's directories are
     #: copied into the sandbox's in-memory file system before the command runs
     file_system = "memory"
@@ -113,11 +111,11 @@ class Wasmer(InProcess):
             out.result["where"] = WHERE
         return out
 
-    def startup(self, workload: Workload) -> list[Measurement]:
+    def timed_starts(self, workload: Workload) -> list[Timing]:
         """Cold start (empty cache), warm starts, and a start from a primed cache."""
         module = self.loaded(workload)
-        ms = (self.first_start(module, "startup_cold", workload)
-              + self.warm_starts(module, workload))
+        out = (self.first_start(module, "cold", workload)
+               + self.warm_starts(module, workload))
         limits = self.limits.merged(time_s=time_limit(workload, self.limits.time_s))
         cached = self.primed_cache(module)
         with staged(workload, [], SANDBOX_DIR, under=SANDBOX_DIR) as (guest_args, extra):
@@ -125,24 +123,24 @@ class Wasmer(InProcess):
                                                cache=str(cached), **extra), limits)
         outcome(answer, module, limits, workload=workload, wall_ns=0, interval="", done=done,
                 rss_of="", stopper=self.stopper)
-        ms.append(Measurement("startup_aot", in_process_ns(answer) / 1e6, "ms",
-                              self.interval(cache="already populated (cache hit: the "
-                                            "compiled artifact is loaded, not compiled)"),
-                              tags=phase_tags(answer)))
-        ms.append(Measurement("startup_process", done.wall_ns / 1e6, "ms",
-                              PROCESS.format(process=self.process,
-                                             what="load the compiled module from the primed "
-                                                  "Wasmer cache"),
-                              conditions={"module": "precompiled"}))
-        return ms
+        out.append(Timing("aot", in_process_ns(answer),
+                          self.interval(cache="already populated (cache hit: the compiled "
+                                              "artifact is loaded, not compiled)"),
+                          tags=phase_tags(answer)))
+        out.append(Timing("process", done.wall_ns,
+                          PROCESS.format(process=self.process, what="load the compiled module "
+                                         "from the primed Wasmer cache"),
+                          conditions={"module": "precompiled"}))
+        return out
 
-    def disk(self) -> list[Measurement]:
-        out = super().disk()
+    def artifacts(self) -> list[Artifact]:
+        """The .wasm modules and the wasmer_sdk package."""
+        out = super().artifacts()
         where = package_dir("wasmer_sdk")
         if where is not None:
-            out.append(Measurement("engine_size", tree_size(where), "B",
-                                   "all files of the installed wasmer_sdk Python package "
-                                   "(bindings and libwasmer_sdk_uniffi.so)"))
+            out.append(Artifact("engine", tree_size(where), "all files of the installed "
+                                "wasmer_sdk Python package (bindings and "
+                                "libwasmer_sdk_uniffi.so)"))
         return out
 
 

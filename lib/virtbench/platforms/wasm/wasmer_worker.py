@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import resource
 import sys
 import tempfile
@@ -29,8 +28,6 @@ from importlib import metadata
 from pathlib import Path
 
 from wasmer_sdk import ExitReason, Wasmer, WasmerError
-
-from virtbench.process import read_proc_status
 
 MARKER = "VB-WORKER"
 RUNTIME_SLACK = 16 << 20  # the runtime's own allocations while the guest runs
@@ -172,20 +169,6 @@ async def main(spec: dict) -> dict:
                     if i:
                         times.append(result["run_ns"])
                 return {**version, "warm_ns": times}
-            if mode == "density":
-                procs, statuses = [], []
-                try:
-                    for _ in range(int(spec["instances"])):
-                        proc, failed = await hold(sandbox, package, spec)
-                        if failed:
-                            return {**failed, "status": statuses}
-                        procs.append(proc)
-                        await asyncio.sleep(0.05)
-                        statuses.append(read_proc_status(os.getpid()))
-                finally:
-                    for proc in procs:
-                        await proc.kill()
-                return {**version, "status": statuses, "exit_code": 0}
             if mode == "serve":
                 return {**await serve(sandbox, package, spec), **version}
             raise ValueError(f"unknown mode {mode!r}")

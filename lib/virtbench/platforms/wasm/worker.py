@@ -2,7 +2,7 @@
 
 It runs in a fresh process per measurement so that a cold start is really cold and memory
 belongs to one process. Only the standard library and ``wasmtime`` are imported before
-the timed work (virtbench itself only for /proc readings in the density mode).
+the timed work.
 
 Modes (``spec["mode"]``):
 
@@ -12,8 +12,6 @@ Modes (``spec["mode"]``):
   ``_start`` once; per-phase times in ns, the guest's stdout/stderr and exit status.
 - ``warm``: compile once, then instantiate + run ``reps`` times (after one untimed run);
   with ``pooling`` the same again on an engine using the pooling instance allocator.
-- ``density``: start ``instances`` instances in one process, each running the guest to
-  completion and kept alive; /proc status after each.
 - ``serve``: a long-running instance (or ``count`` instances, each its own Store on its
   own thread, all in this one process and engine): the guest's ``_start`` runs (e.g.
   ``mem 0 HOLD_MS``, blocking in WASI ``poll_oneoff``) and once every instance has printed
@@ -167,13 +165,6 @@ def read_text(path: str) -> str:
         return ""
 
 
-def proc_status() -> dict:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-    from virtbench.process import read_proc_status
-
-    return read_proc_status(os.getpid())
-
-
 def version() -> str:
     return metadata.version("wasmtime")
 
@@ -208,16 +199,6 @@ def main(spec: dict) -> dict:
                 pooled_module, _ = load(pooled, spec)
                 out["warm_pooling_ns"] = warm(Runner(pooled, spec, scratch), pooled_module)
             return out
-        if mode == "density":
-            stores, statuses = [], []
-            for _ in range(int(spec["instances"])):
-                result, store = runner.run(module)
-                if result["exit_code"] != 0 or result["trap"]:
-                    return {**result, "status": statuses}
-                stores.append(store)
-                statuses.append(proc_status())
-            del stores
-            return {"version": version(), "status": statuses, "exit_code": 0}
         if mode == "serve":
             return serve(runner, module, int(spec.get("count", 1)))
     raise ValueError(f"unknown mode {mode!r}")

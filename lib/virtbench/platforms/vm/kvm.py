@@ -22,13 +22,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from virtbench.guest.console import parse_console
-from virtbench.guest.initramfs import build_initramfs
-from virtbench.guest.kernel import Kernel
-from virtbench.guest.qemu import Boot, Machine, qemu_argv, qemu_version
-from virtbench.guest.qmp import Qmp, QmpError
-from virtbench.guest.serial import ConsoleLog
 from virtbench.paths import cache_dir
+from virtbench.platforms.vm.console import parse_console
+from virtbench.platforms.vm.initramfs import build_initramfs
+from virtbench.platforms.vm.kernel import Kernel
+from virtbench.platforms.vm.qemu import Boot, Machine, qemu_argv, qemu_version
+from virtbench.platforms.vm.qmp import Qmp, QmpError
+from virtbench.platforms.vm.serial import ConsoleLog
 from virtbench.process import ProcessTimeout, kill_group, start_instance
 
 PROBE_TIMEOUT_S = 25.0

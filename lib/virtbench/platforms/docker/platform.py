@@ -6,9 +6,10 @@ binary (``docker/runc``), or with the wasmtime CLI, the shared libraries it need
 ``time.perf_counter_ns`` around Docker SDK calls (``docker.APIClient``), from the call to
 its return; each measurement's description names the calls it spans.
 
-Memory is read from the container's cgroup (not from the docker client, whose rusage
-describes the client), and the per-container overhead outside the cgroup from the RSS of
-its ``containerd-shim-runc-v2``.
+A running container's handle names its init (whose cgroup is the container's: the memory
+experiment reads it there, not from the docker client, whose rusage describes the client)
+and the host processes outside that cgroup (its ``containerd-shim-runc-v2``, docker-proxy);
+dockerd and containerd are the shared processes behind every container.
 """
 
 from __future__ import annotations
@@ -27,16 +28,17 @@ from virtbench import distro
 from virtbench.loadgen import wait_http
 from virtbench.paths import cache_dir
 from virtbench.platforms.base import (
+    Artifact,
     Availability,
     Handle,
     NotSupported,
     Platform,
     RunOutcome,
+    Timing,
     Workload,
     substitute_workdir,
 )
-from virtbench.platforms.docker_cgroup import cgroup_memory
-from virtbench.platforms.docker_engine import (
+from virtbench.platforms.docker.engine import (
     LABEL,
     DockerEngine,
     EngineError,
@@ -45,7 +47,7 @@ from virtbench.platforms.docker_engine import (
     parent_pid,
     shared_engine,
 )
-from virtbench.platforms.docker_images import (
+from virtbench.platforms.docker.images import (
     WORKDIR_IN_CONTAINER,
     ImageSpec,
     ImportSpec,
@@ -60,13 +62,10 @@ from virtbench.platforms.wasm.engines import (
     fetched_wasmtime_cli,
     installed_wasmtime_cli,
 )
-from virtbench.process import read_proc_status
-from virtbench.results import Measurement
 from virtbench.spec import WorkloadSpec, stage_dirs
 from virtbench.workloads import build, parse_result_line, toolchain_status
 
 HTTP_CONTAINER_PORT = 8080
-MEM_HOLD_MS = 600_000
 READY_LINE_WORKLOADS = ("mem", "hog")  # built-ins that print VB-READY once they are running
 DISTRO_WORKLOAD_DIR = "/vb"
 #: How the debian userland starts a workload: through the image's own shell, which execs it.
@@ -106,14 +105,6 @@ def _wait_in_logs(api, cid: str, marker: str, timeout: float) -> int:
                                f"{logs[-600:]!r}")
         time.sleep(0.005)
     raise TimeoutError(f"no {marker!r} from container {cid[:12]} within {timeout:g} s")
-
-
-def _program_name(pid: int) -> str:
-    """Base name of a process's argv[0] ("" if it is gone)."""
-    try:
-        return Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()).name
-    except OSError:
-        return ""
 
 
 def _proxy_pid(port: int) -> int | None:
@@ -430,27 +421,27 @@ class DockerPlatform(Platform):
         return "bind mount (host ext4 dir)" if self.bind_workdir else "container overlay fs"
 
     # -- startup --
-    def startup(self, workload: Workload) -> list[Measurement]:
+    def timed_starts(self, workload: Workload) -> list[Timing]:
         """Existing-image, warm and cold starts, and the create/start/remove split, per network.
 
-        Every measurement carries its network as the condition ``network``.
+        Every interval carries its network as the condition ``network``.
         """
         tag, _ = self.image(workload)
         argv = self.argv(workload, [])
         user = workload.user
-        ms: list[Measurement] = []
+        out: list[Timing] = []
         for net in self.networks:
-            ms += self._startup_existing(tag, argv, net, user)
+            out += self._startup_existing(tag, argv, net, user)
         for net in self.networks:
-            ms += self._startup_warm(tag, argv, net, user)
+            out += self._startup_warm(tag, argv, net, user)
         archive = self.save_archive(tag)
         for net in self.networks:
-            ms += self._startup_cold(tag, archive, argv, net, user)
-        return ms
+            out += self._startup_cold(tag, archive, argv, net, user)
+        return out
 
-    def _ms(self, metric: str, net: str, ns: int, description: str, **tags: str) -> Measurement:
-        return Measurement(metric, ns / 1e6, "ms", f"{description}; network {net}",
-                           tags={"network": net, **tags}, conditions={"network": net})
+    def _timing(self, kind: str, net: str, ns: int, interval: str, **tags: str) -> Timing:
+        return Timing(kind, ns, f"{interval}; network {net}", conditions={"network": net},
+                      tags={"network": net, **tags})
 
     def _check_status(self, t: Timed, what: str, user: WorkloadSpec | None = None) -> None:
         """RuntimeError unless the container exited 0 (a user's workload: an accepted code
@@ -462,31 +453,31 @@ class DockerPlatform(Platform):
                                f"{(t.stderr or t.stdout).strip()[-600:]}")
 
     def _startup_existing(self, tag: str, argv: list[str], net: str,
-                          user: WorkloadSpec | None = None) -> list[Measurement]:
+                          user: WorkloadSpec | None = None) -> list[Timing]:
         t = self.run_timed(tag, argv, net, user=user)
         self._check_status(t, "existing-image start", user)
         return [
-            self._ms("startup", net, t.exited - t.create,
+            self._timing("launch", net, t.exited - t.create,
                      "image present: from the SDK call APIClient.create_container to "
                      "APIClient.wait returning the exit status (create, start, run, exit)"),
-            self._ms("startup_create", net, t.created - t.create,
+            self._timing("create", net, t.created - t.create,
                      "APIClient.create_container, from the call to its return"),
-            self._ms("startup_start", net, t.started - t.created,
+            self._timing("start", net, t.started - t.created,
                      "APIClient.start of the created container, from the call to its return "
                      "(runc has started the container's process)"),
-            self._ms("startup_remove", net, t.removed - t.remove,
+            self._timing("remove", net, t.removed - t.remove,
                      "APIClient.remove_container of the exited container, from the call to "
                      "its return (teardown, not part of startup)"),
         ]
 
     def _startup_warm(self, tag: str, argv: list[str], net: str,
-                      user: WorkloadSpec | None = None) -> list[Measurement]:
+                      user: WorkloadSpec | None = None) -> list[Timing]:
         api = self.api
         limit = user.time_limit_s if user else 60
         if user is not None and user.stdin is not None:
-            return [Measurement.missing("startup_warm", "ms", "not supported: a restarted "
-                                        "container gets no new standard input to read",
-                                        tags={"network": net}, conditions={"network": net})]
+            return [Timing("warm", None, "", reason="not supported: a restarted container "
+                           "gets no new standard input to read", tags={"network": net},
+                           conditions={"network": net})]
         with self.user_mounts(user) as (binds, env):
             cid = api.create_container(tag, argv, labels=labels(), environment=env or None,
                                        host_config=self.host_config(net, binds=binds or None)
@@ -502,13 +493,13 @@ class DockerPlatform(Platform):
             finally:
                 self.remove(cid)
         self._check_status(Timed(status=status, stdout=logs), "warm start", user)
-        return [self._ms("startup_warm", net, t1 - t0,
+        return [self._timing("warm", net, t1 - t0,
                          "warm: restart of a stopped container (created, run and exited once "
                          "before): from the SDK call APIClient.start to APIClient.wait "
                          "returning the exit status")]
 
     def _startup_cold(self, tag: str, archive: Path, argv: list[str],
-                      net: str, user: WorkloadSpec | None = None) -> list[Measurement]:
+                      net: str, user: WorkloadSpec | None = None) -> list[Timing]:
         api = self.api
         api.remove_image(tag, force=False)
         dropped = self._drop_caches()
@@ -521,12 +512,12 @@ class DockerPlatform(Platform):
         where = ("page cache dropped before the load (sync; drop_caches=3)" if dropped else
                  "page cache not dropped: the tarball and the engine's files may be in memory")
         return [
-            self._ms("startup_cold", net, t.exited - t0,
+            self._timing("cold", net, t.exited - t0,
                      f"cold: image absent from the engine; from the SDK call APIClient."
                      f"load_image (streaming the {size} B saved image tarball from the cache) "
                      f"to APIClient.wait returning the exit status (load, create, start, run, "
                      f"exit); {where}", page_cache_dropped=str(dropped).lower()),
-            self._ms("startup_load", net, t1 - t0,
+            self._timing("load", net, t1 - t0,
                      f"APIClient.load_image of the {size} B saved image tarball, from the call "
                      f"to the end of the engine's response; {where}",
                      page_cache_dropped=str(dropped).lower()),
@@ -542,73 +533,11 @@ class DockerPlatform(Platform):
         except OSError:
             return False
 
-    # -- memory --
-    def memory(self, mib: int) -> list[Measurement]:
-        """Cgroup memory of a container holding ``mib`` MiB, its shim's RSS, and the total."""
-        wl = Workload("mem")
-        tag, _ = self.image(wl)
-        api = self.api
-        net = self.networks[0]
-        argv = self.argv(wl, [str(mib), str(MEM_HOLD_MS)])
-        cid = api.create_container(tag, argv, labels=labels(),
-                                   host_config=self.host_config(net))["Id"]
-        try:
-            api.start(cid)
-            _wait_in_logs(api, cid, "VB-READY", 120)
-            time.sleep(0.05)
-            pid = int(api.inspect_container(cid)["State"]["Pid"])
-            cg = cgroup_memory(pid)
-            shim = parent_pid(pid)
-            shim_status = read_proc_status(shim) if shim else {}
-            shim_comm = _program_name(shim) if shim else ""
-            daemons = {name: read_proc_status(p).get("VmRSS")
-                       for name, p in self.engine.daemon_pids().items()}
-        finally:
-            self.remove(cid)
-        state = "idle" if mib == 0 else f"holding {mib} MiB"
-        mb = 1 << 20
-        tags = {"cgroup": f"v{cg.version}", "network": net}
-        ms = [
-            Measurement("cgroup_usage", cg.usage / mb, "MiB",
-                        f"{cg.usage_name} of the container's cgroup ({cg.path.name[:12]}), "
-                        f"{state}; includes page cache and kernel memory charged to it",
-                        tags=tags),
-            Measurement("cgroup_anon", cg.anon / mb, "MiB",
-                        f"{cg.anon_name} (anonymous memory) of the container's cgroup, {state}",
-                        tags=tags),
-            Measurement("cgroup_file", cg.file / mb, "MiB",
-                        f"{cg.file_name} (page cache) of the container's cgroup, {state}; "
-                        "file pages are charged to the cgroup that first read them, so image "
-                        "files already cached (read during build or load) are not in it",
-                        tags=tags),
-        ]
-        if cg.peak is not None:
-            ms.append(Measurement("cgroup_peak", cg.peak / mb, "MiB",
-                                  f"{cg.peak_name} of the container's cgroup: the peak since "
-                                  f"the container started, read while {state}", tags=tags))
-        if "containerd-shim" in shim_comm and "VmRSS" in shim_status:
-            shim_rss = shim_status["VmRSS"] / 1024
-            ms.append(Measurement("shim_rss", shim_rss, "MiB",
-                                  f"VmRSS of the container's {shim_comm} process (outside "
-                                  f"the cgroup, one per container), {state}", tags=tags))
-            if "Pss" in shim_status:
-                ms.append(Measurement("shim_pss", shim_status["Pss"] / 1024, "MiB",
-                                      f"PSS of the container's {shim_comm} (shared pages "
-                                      f"split among the shims), {state}", tags=tags))
-            ms.append(Measurement("total", cg.usage / mb + shim_rss, "MiB",
-                                  f"per-container footprint: {cg.usage_name} of the cgroup plus "
-                                  f"the VmRSS of its {shim_comm}; the shared daemons (dockerd, "
-                                  f"containerd) are not included, {state}", tags=tags))
-        else:
-            ms.append(Measurement.missing("shim_rss", "MiB",
-                                          f"the container's parent (pid {shim}, {shim_comm!r}) "
-                                          "is not a containerd shim"))
-        for name, kib in daemons.items():
-            if kib is not None:
-                ms.append(Measurement(f"{name}_rss", kib / 1024, "MiB",
-                                      f"VmRSS of {name} (shared by all containers), read while "
-                                      f"one container is {state}", tags=tags))
-        return ms
+    # -- shared processes --
+    def shared_processes(self) -> dict[str, int]:
+        """dockerd and containerd, which every container relies on (none for a remote
+        engine)."""
+        return self.engine.daemon_pids()
 
     # -- long-running instances --
     def server_argv(self, workload: Workload, args: Sequence[str], listen: str,
@@ -674,7 +603,8 @@ class DockerPlatform(Platform):
                     pids.append(proxy)
                     info["docker_proxy_pid"] = str(proxy)
                 handle = Handle(pids=pids, port=port, ready_ns=ready, info=info,
-                                cgroup_pid=pid)
+                                cgroup_pid=pid, who="the container's init, its containerd "
+                                "shim" + (" and the docker-proxy of its port" if proxy else ""))
                 yield handle
                 if is_http:
                     self._stop_server(cid, handle)
@@ -707,9 +637,9 @@ class DockerPlatform(Platform):
     def disk_workloads(self) -> tuple[str, ...]:
         return ("noop", "cpu", "http")
 
-    def disk(self) -> list[Measurement]:
-        """Image size as the engine reports it, the bytes put into it, and its saved archive."""
-        ms = []
+    def artifacts(self) -> list[Artifact]:
+        """Each image as the engine reports it, the bytes put into it, and its saved archive."""
+        out = []
         specs = [(name, self.image_spec(Workload(name))) for name in self.disk_workloads()]
         if self.image_kind == "runc" and self.userland == "minimal":
             try:
@@ -720,17 +650,15 @@ class DockerPlatform(Platform):
             tag = self.ensure_image(spec)
             size = int(self.api.inspect_image(tag)["Size"])
             archive = self.save_archive(tag)
-            ms += [
-                Measurement("artifact_size", size, "B",
-                            f"size of image {tag} as the engine reports it (image inspect "
-                            ".Size: uncompressed layers)", workload=name),
-                Measurement("image_content_size", spec.content_size, "B",
-                            f"bytes of the files put into image {tag} "
-                            f"({self._content_of(spec)})", workload=name),
-                Measurement("image_archive_size", archive.stat().st_size, "B",
-                            f"size of the `docker save` tarball of {tag}", workload=name),
+            out += [
+                Artifact("workload", size, f"size of image {tag} as the engine reports it "
+                         "(image inspect .Size: uncompressed layers)", workload=name),
+                Artifact("image_content", spec.content_size, f"bytes of the files put into "
+                         f"image {tag} ({self._content_of(spec)})", workload=name),
+                Artifact("image_archive", archive.stat().st_size,
+                         f"size of the `docker save` tarball of {tag}", workload=name),
             ]
-        return ms
+        return out
 
 
 class DockerRunc(DockerPlatform):

@@ -8,7 +8,7 @@ read-only, so every boot starts from the same bytes.
 Debian's kernel has virtio-blk and ext4 as modules, so a small busybox initramfs
 (:data:`ROOT_INIT`) loads them, mounts ``/dev/vda`` read-only and ``switch_root``\\ s into
 ``/vb/init``, which Debian's ``/bin/sh`` (dash) runs. From there the guest prints the same
-console lines as the minimal guest (:mod:`virtbench.guest.init`), ``VB-BOOTED`` first, and
+console lines as the minimal guest (:mod:`virtbench.platforms.vm.init`), ``VB-BOOTED`` first, and
 powers off through ``/proc/sysrq-trigger`` (minbase has no ``poweroff``).
 """
 
@@ -22,9 +22,9 @@ import tempfile
 from pathlib import Path
 
 from virtbench.distro import USERLAND_WORKLOADS, Rootfs
-from virtbench.guest.initramfs import BUS_MODULES, BUSYBOX, busybox_base, cached_cpio_gz
-from virtbench.guest.kernel import Kernel
 from virtbench.paths import cache_dir
+from virtbench.platforms.vm.initramfs import BUS_MODULES, BUSYBOX, busybox_base, cached_cpio_gz
+from virtbench.platforms.vm.kernel import Kernel
 from virtbench.process import run_tool
 from virtbench.workloads import build
 

@@ -11,9 +11,9 @@ TCG is software emulation: every guest instruction is translated by QEMU. Its nu
 TCG numbers, not hardware-virtualized VM numbers, and every description says so.
 
 The guest is Debian's kernel plus an initramfs of busybox, one static workload and an init
-that runs it and reports over the serial console (see :mod:`virtbench.guest`); on the debian
+that runs it and reports over the serial console (see :mod:`virtbench.platforms.vm`); on the debian
 userland (:meth:`Qemu.with_userland`) it boots a read-only ext4 root disk of Debian's minbase
-instead (see :mod:`virtbench.guest.rootdisk`). Every QEMU runs under
+instead (see :mod:`virtbench.platforms.vm.rootdisk`). Every QEMU runs under
 :func:`virtbench.process.start_instance` (ended on exit, error or Ctrl-C) with a time limit
 on each wait; a guest that hangs is reported with its console tail.
 """
@@ -34,11 +34,25 @@ from typing import ClassVar
 from virtbench.accounting import free_port
 from virtbench.distro import build_rootfs
 from virtbench.distro import status as distro_status
-from virtbench.guest.console import parse_console
-from virtbench.guest.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
-from virtbench.guest.kernel import Kernel, cached_kernel, fetch_kernel
-from virtbench.guest.kvm import kvm_decision
-from virtbench.guest.qemu import (
+from virtbench.platforms.base import (
+    WORKDIR,
+    Artifact,
+    Availability,
+    Handle,
+    NotSupported,
+    Platform,
+    RunOutcome,
+    Timing,
+    Workload,
+    substitute_workdir,
+    which,
+)
+from virtbench.platforms.docker.images import is_static_executable
+from virtbench.platforms.vm.console import parse_console
+from virtbench.platforms.vm.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
+from virtbench.platforms.vm.kernel import Kernel, cached_kernel, fetch_kernel
+from virtbench.platforms.vm.kvm import kvm_decision
+from virtbench.platforms.vm.qemu import (
     QEMU,
     UNCAPPED_BANDWIDTH,
     Boot,
@@ -50,23 +64,10 @@ from virtbench.guest.qemu import (
     qemu_version,
     wait_http,
 )
-from virtbench.guest.qmp import Qmp
-from virtbench.guest.rootdisk import build_root_disk, build_root_initramfs
-from virtbench.guest.serial import ConsoleLog
-from virtbench.platforms.base import (
-    WORKDIR,
-    Availability,
-    Handle,
-    NotSupported,
-    Platform,
-    RunOutcome,
-    Workload,
-    substitute_workdir,
-    which,
-)
-from virtbench.platforms.docker_images import is_static_executable
-from virtbench.process import Instance, ProcessTimeout, read_proc_status, start_instance
-from virtbench.results import Measurement
+from virtbench.platforms.vm.qmp import Qmp
+from virtbench.platforms.vm.rootdisk import build_root_disk, build_root_initramfs
+from virtbench.platforms.vm.serial import ConsoleLog
+from virtbench.process import Instance, ProcessTimeout, start_instance
 from virtbench.spec import WorkloadSpec, stage_dirs
 from virtbench.workloads import WORKLOADS
 
@@ -74,10 +75,8 @@ from virtbench.workloads import WORKLOADS
 GUEST_WORKLOADS = (*WORKLOADS, "speedtest1")
 
 GUEST_MEMORY_MIB = 256
-MEMORY_GUEST_SIZES = (128, 256, 512)
 GUEST_WORKDIR = "/work"
 MIN_DISK_MIB = 128
-HOLD_MS = "600000"          # long-running guests hold until QEMU is stopped
 EXIT_TIMEOUT_S = 30.0       # from the workload's result to QEMU's exit
 HTTP_TIMEOUT_S = 60.0
 SNAPSHOT_TIMEOUT_S = 120.0
@@ -103,6 +102,7 @@ class Qemu(Platform):
     cpu: ClassVar[str | None] = None
     boot_timeout: ClassVar[float] = 60.0
     userlands = ("debian",)
+    guest_memory_mib = GUEST_MEMORY_MIB
 
     def __init__(self) -> None:
         self._kernel: Kernel | None = None
@@ -332,8 +332,9 @@ class Qemu(Platform):
 
     # -- startup --------------------------------------------------------------------------
 
-    def startup(self, workload: Workload) -> list[Measurement]:
-        """Boot, pause/resume and snapshot-restore times (all in ms, host clock)."""
+    def timed_starts(self, workload: Workload) -> list[Timing]:
+        """Boot phases, pause/resume and snapshot save and restore (host clock, except the
+        guest's own uptime at init)."""
         tag = self.accel.upper()
         kind = f"{self.machine.boot_kind}; accelerator {tag}; {self.guest_kind}"
         user = workload.user
@@ -352,30 +353,28 @@ class Qemu(Platform):
                 user.check_outcome(console.exit_code, guest_output(log.text), workload.name)
             elif console.exit_code != 0:
                 raise self._fail(f"workload {workload.name} failed", log)
-        ms = [
-            Measurement("startup", (booted - inst.started_ns) / 1e6, "ms",
-                        f"{kind}: from spawning QEMU (perf_counter_ns before Popen) to the host "
-                        "reading the first line from the guest's init (VB-BOOTED) on the "
-                        "serial console"),
-            Measurement("startup_to_exit", (exited - inst.started_ns) / 1e6, "ms",
-                        f"{kind}: from spawning QEMU to wait4 returning after the guest ran "
-                        f"{workload.name} and powered off"),
+        out = [
+            Timing("launch", booted - inst.started_ns,
+                   f"{kind}: from spawning QEMU (perf_counter_ns before Popen) to the host "
+                   "reading the first line from the guest's init (VB-BOOTED) on the serial "
+                   "console"),
+            Timing("to_exit", exited - inst.started_ns,
+                   f"{kind}: from spawning QEMU to wait4 returning after the guest ran "
+                   f"{workload.name} and powered off", peak_rss_kib=peak,
+                   rss_of=f"the QEMU process, {tag} guest of {GUEST_MEMORY_MIB} MiB; "
+                          f"{self.guest_kind}"),
         ]
         if console.boot_uptime_s is not None:
-            ms.append(Measurement("guest_uptime_at_init", console.boot_uptime_s * 1e3, "ms",
-                                  f"{kind}: the guest kernel's own /proc/uptime when init "
-                                  "started (guest clock; excludes firmware and, for a "
-                                  "compressed kernel, decompression)"))
-        if peak is not None:
-            ms.append(Measurement("peak_rss", peak / 1024, "MiB",
-                                  f"peak RSS (wait4 ru_maxrss) of the QEMU process, "
-                                  f"{tag} guest of {GUEST_MEMORY_MIB} MiB; {self.guest_kind}"))
+            out.append(Timing("guest_init", round(console.boot_uptime_s * 1e9),
+                              f"{kind}: the guest kernel's own /proc/uptime when init started "
+                              "(guest clock; excludes firmware and, for a compressed kernel, "
+                              "decompression)"))
         # pause/resume and snapshots are of the suite's http guest, on the minimal userland
         if user is not None or self.userland != "minimal":
-            return ms
-        return ms + self.pause_and_snapshot()
+            return out
+        return out + self.pause_and_snapshot()
 
-    def pause_and_snapshot(self) -> list[Measurement]:
+    def pause_and_snapshot(self) -> list[Timing]:
         """Pause/resume over QMP and a snapshot save + restore of a guest serving HTTP."""
         tag = self.accel.upper()
         where = f"{self.variant} ({tag}) guest serving HTTP through user networking"
@@ -403,27 +402,24 @@ class Qemu(Platform):
                     qmp2.execute("cont")
                     back = wait_http(log2, restore.hostfwd_port, HTTP_TIMEOUT_S)
         return [
-            Measurement("qmp_stop", (t1 - t0) / 1e6, "ms",
-                        f"QMP 'stop' round trip on a {where}"),
-            Measurement("qmp_cont", (t3 - t2) / 1e6, "ms",
-                        f"QMP 'cont' round trip on the paused {where}"),
-            Measurement("pause_resume", (answered - t2) / 1e6, "ms",
-                        f"{where}, paused with QMP 'stop' (run state checked): from sending "
-                        "QMP 'cont' to the first HTTP 200 answered by the guest"),
-            Measurement("snapshot_save", save_ns / 1e6, "ms",
-                        f"{where}: from sending QMP 'stop' to query-migrate reporting "
-                        "'completed' for 'migrate exec:cat > FILE' with max-bandwidth "
-                        f"{UNCAPPED_BANDWIDTH >> 30} GiB/s (cap lifted)"),
-            Measurement("snapshot_size", snap_bytes, "B",
-                        f"size of the saved device and RAM state of a {GUEST_MEMORY_MIB} MiB "
-                        f"guest ({tag})"),
-            Measurement("snapshot_load", (loaded - inst2.started_ns) / 1e6, "ms",
-                        f"{self.variant} ({tag}): from spawning a new QEMU with -incoming "
-                        "'exec:cat FILE' to QMP query-status reporting the state loaded"),
-            Measurement("snapshot_restore", (back - inst2.started_ns) / 1e6, "ms",
-                        f"{self.variant} ({tag}): from spawning a new QEMU with -incoming "
-                        "'exec:cat FILE' to the first HTTP 200 from the restored guest "
-                        "(includes loading the state and QMP 'cont')"),
+            Timing("qmp_stop", t1 - t0, f"QMP 'stop' round trip on a {where}"),
+            Timing("qmp_cont", t3 - t2, f"QMP 'cont' round trip on the paused {where}"),
+            Timing("pause_resume", answered - t2,
+                   f"{where}, paused with QMP 'stop' (run state checked): from sending QMP "
+                   "'cont' to the first HTTP 200 answered by the guest"),
+            Timing("snapshot_save", save_ns,
+                   f"{where}: from sending QMP 'stop' to query-migrate reporting 'completed' "
+                   "for 'migrate exec:cat > FILE' with max-bandwidth "
+                   f"{UNCAPPED_BANDWIDTH >> 30} GiB/s (cap lifted)", state_bytes=snap_bytes,
+                   state_of=f"the saved device and RAM state of a {GUEST_MEMORY_MIB} MiB guest "
+                            f"({tag})"),
+            Timing("snapshot_load", loaded - inst2.started_ns,
+                   f"{self.variant} ({tag}): from spawning a new QEMU with -incoming "
+                   "'exec:cat FILE' to QMP query-status reporting the state loaded"),
+            Timing("snapshot_restore", back - inst2.started_ns,
+                   f"{self.variant} ({tag}): from spawning a new QEMU with -incoming "
+                   "'exec:cat FILE' to the first HTTP 200 from the restored guest (includes "
+                   "loading the state and QMP 'cont')"),
         ]
 
     # -- long-running instances -----------------------------------------------------------
@@ -480,7 +476,8 @@ class Qemu(Platform):
                     info.update(network="QEMU user networking (slirp), hostfwd "
                                         f"tcp:127.0.0.1:{port} -> guest :80",
                                 qmp_socket=str(boot.qmp))
-                    yield Handle(pids=[log.inst.pid], port=port, ready_ns=ready, info=info)
+                    yield Handle(pids=[log.inst.pid], port=port, ready_ns=ready, info=info,
+                                 who=self._who(memory))
                 return
             boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)), memory,
                         cpus, qmp=Path(tmp) / "qmp.sock")
@@ -489,54 +486,27 @@ class Qemu(Platform):
                 marker = "VB-READY" if workload.name == "mem" else "VB-START"
                 ready = self._wait(log, marker, timeout, f"{workload.name} start")
                 yield Handle(pids=[inst.pid], port=None, ready_ns=ready,
-                             info={**info, "qmp_socket": str(boot.qmp)})
+                             info={**info, "qmp_socket": str(boot.qmp)}, who=self._who(memory))
 
-    # -- memory ---------------------------------------------------------------------------
-
-    def memory(self, mib: int) -> list[Measurement]:
-        """QEMU's RSS and PSS for guests of 128, 256 and 512 MiB, the guest holding ``mib``."""
-        tag = self.accel.upper()
-        state = "idle guest" if mib == 0 else f"guest holding {mib} MiB (mem workload, touched)"
-        ms: list[Measurement] = []
-        sizes = MEMORY_GUEST_SIZES if self.userland == "minimal" else (GUEST_MEMORY_MIB,)
-        for guest in sizes:
-            cond = {"guest_memory_mib": str(guest)}
-            tags = dict(cond)
-            try:
-                with self._launch(Boot("mem", (str(mib), HOLD_MS), guest)) as (inst, log):
-                    self._wait(log, "VB-READY", self.boot_timeout, f"mem {mib} MiB")
-                    time.sleep(0.05)
-                    status = read_proc_status(inst.pid)
-            except GuestFailed as exc:
-                for metric in ("rss", "pss"):
-                    ms.append(Measurement.missing(metric, "MiB", str(exc), tags=tags,
-                                                  conditions=cond))
-                continue
-            where = (f"of the QEMU process ({tag}, guest of {guest} MiB), {state}; "
-                     f"{self.guest_kind}")
-            if "VmRSS" in status:
-                ms.append(Measurement("rss", status["VmRSS"] / 1024, "MiB",
-                                      f"VmRSS {where}", tags=tags, conditions=cond))
-            if "Pss" in status:
-                ms.append(Measurement("pss", status["Pss"] / 1024, "MiB",
-                                      f"PSS (smaps_rollup) {where}", tags=tags,
-                                      conditions=cond))
-        return ms
+    def _who(self, memory_mib: int) -> str:
+        """An instance's host process in words."""
+        return (f"the QEMU process ({self.accel.upper()}, guest of {memory_mib} MiB; "
+                f"{self.guest_kind})")
 
     # -- disk -----------------------------------------------------------------------------
 
-    def disk(self) -> list[Measurement]:
-        """Bytes of the kernel, each workload's initramfs, and the I/O disk image (debian
-        userland: the kernel, the initramfs that mounts the root disk, and the root disk)."""
+    def artifacts(self) -> list[Artifact]:
+        """The kernel, each workload's initramfs, the I/O disk image, and what each workload
+        boots from (debian userland: the kernel, the initramfs that mounts the root disk, and
+        the root disk)."""
         kernel = self.kernel()
         image = self.machine.kernel_image(kernel)
         kernel_bytes = image.stat().st_size
         what = ("compressed bzImage" if self.machine_type == "pc"
                 else "uncompressed ELF vmlinux")
-        ms = [Measurement("kernel_size", kernel_bytes, "B",
-                          f"the {what} this variant boots ({kernel.label})")]
+        out = [Artifact("kernel", kernel_bytes, f"the {what} this variant boots ({kernel.label})")]
         if self.userland == "debian":
-            return ms + self._root_disk_sizes(kernel, kernel_bytes, what)
+            return out + self._root_disk_artifacts(kernel, kernel_bytes, what)
         with tempfile.TemporaryDirectory(prefix="vb-vm-disk-") as tmp:
             img = make_disk(Path(tmp) / "work.img", MIN_DISK_MIB)
             apparent, allocated = img.stat().st_size, img.stat().st_blocks * 512
@@ -545,46 +515,42 @@ class Qemu(Platform):
             total = kernel_bytes + initrd + (allocated if name == "fileio" else 0)
             extra = (f" + the allocated blocks of the empty {MIN_DISK_MIB} MiB ext4 disk image"
                      if name == "fileio" else "")
-            ms += [
-                Measurement("initramfs_size", initrd, "B",
-                            f"gzip cpio: init, busybox-static, the static {name} workload"
-                            + (" and its kernel modules" if name in ("http", "fileio") else ""),
-                            workload=name),
-                Measurement("artifact_size", total, "B",
-                            f"the {what} + the {name} initramfs{extra}", workload=name),
+            out += [
+                Artifact("initramfs", initrd,
+                         f"gzip cpio: init, busybox-static, the static {name} workload"
+                         + (" and its kernel modules" if name in ("http", "fileio") else ""),
+                         workload=name),
+                Artifact("workload", total, f"the {what} + the {name} initramfs{extra}",
+                         workload=name),
             ]
-        ms += [
-            Measurement("disk_image_size", apparent, "B",
-                        "apparent size of the raw ext4 image attached for I/O", workload="fileio"),
-            Measurement("disk_image_allocated", allocated, "B",
-                        "blocks allocated (st_blocks) by the sparse raw ext4 image after mke2fs",
-                        workload="fileio"),
+        return out + [
+            Artifact("disk_image", apparent, "apparent size of the raw ext4 image attached for "
+                     "I/O", workload="fileio"),
+            Artifact("disk_image_allocated", allocated, "blocks allocated (st_blocks) by the "
+                     "sparse raw ext4 image after mke2fs", workload="fileio"),
         ]
-        return ms
 
-    def _root_disk_sizes(self, kernel: Kernel, kernel_bytes: int, what: str) -> list[Measurement]:
-        """Sizes of the debian userland's boot: its initramfs, its root disk, their sum."""
+    def _root_disk_artifacts(self, kernel: Kernel, kernel_bytes: int,
+                             what: str) -> list[Artifact]:
+        """The debian userland's boot: its initramfs, its root disk, their sum per workload."""
         initrd = build_root_initramfs(kernel, self.machine.bus).stat().st_size
         root = self.root_disk()
         apparent, allocated = root.stat().st_size, root.stat().st_blocks * 512
         label = build_rootfs().label
         disk = (f"the raw ext4 root disk (mkfs.ext4 -d) of {label} with the static workloads "
                 "under /vb/wl")
-        ms = [
-            Measurement("initramfs_size", initrd, "B",
-                        "gzip cpio: busybox-static, the virtio and ext4 modules and an init that "
-                        "mounts the root disk and switch_roots to it", workload="noop"),
-            Measurement("disk_image_size", apparent, "B", f"apparent size of {disk}",
-                        workload="noop"),
-            Measurement("disk_image_allocated", allocated, "B",
-                        f"blocks allocated (st_blocks) by {disk}", workload="noop"),
+        out = [
+            Artifact("initramfs", initrd, "gzip cpio: busybox-static, the virtio and ext4 "
+                     "modules and an init that mounts the root disk and switch_roots to it",
+                     workload="noop"),
+            Artifact("disk_image", apparent, f"apparent size of {disk}", workload="noop"),
+            Artifact("disk_image_allocated", allocated, f"blocks allocated (st_blocks) by {disk}",
+                     workload="noop"),
         ]
-        for name in ("noop", "cpu", "http"):
-            ms.append(Measurement("artifact_size", kernel_bytes + initrd + allocated, "B",
-                                  f"the {what} + the root-disk initramfs + the allocated blocks "
-                                  f"of {disk} (one disk holds every workload, {name} among them)",
-                                  workload=name))
-        return ms
+        return out + [Artifact("workload", kernel_bytes + initrd + allocated,
+                               f"the {what} + the root-disk initramfs + the allocated blocks of "
+                               f"{disk} (one disk holds every workload, {name} among them)",
+                               workload=name) for name in ("noop", "cpu", "http")]
 
 
 def user_script(user: WorkloadSpec) -> str:

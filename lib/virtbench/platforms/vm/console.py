@@ -1,7 +1,7 @@
 """Parse what a guest printed on its serial console (plus QEMU's own messages on stderr).
 
 The guest's init prints ``VB-BOOTED``, ``VB-START``, the workload's ``VB-RESULT``, then
-``VB-EXIT rc=N`` (see :mod:`virtbench.guest.init`); around them are kernel messages,
+``VB-EXIT rc=N`` (see :mod:`virtbench.platforms.vm.init`); around them are kernel messages,
 ``\\r\\n`` line ends, and on failure a kernel panic or QEMU's KVM error dump.
 """
 

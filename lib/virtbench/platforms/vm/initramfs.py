@@ -1,6 +1,6 @@
 """The guest's initramfs: a gzip-compressed cpio (newc) archive, built in Python, cached.
 
-Contents: ``/init`` (see :mod:`virtbench.guest.init`), busybox-static at ``/bin/busybox``
+Contents: ``/init`` (see :mod:`virtbench.platforms.vm.init`), busybox-static at ``/bin/busybox``
 with links for the applets init uses, the static build of one workload at ``/wl/NAME``,
 ``/dev/console``, and, when the workload needs a device, the kernel modules for it in load
 order (``/lib/modules/*.ko`` listed in ``/etc/modules``). Archive entries have fixed owners
@@ -16,9 +16,9 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from virtbench.guest.init import APPLETS, INIT_SCRIPT, USER_APPLETS
-from virtbench.guest.kernel import Kernel
 from virtbench.paths import cache_dir
+from virtbench.platforms.vm.init import APPLETS, INIT_SCRIPT, USER_APPLETS
+from virtbench.platforms.vm.kernel import Kernel
 from virtbench.workloads import build
 
 BUSYBOX = Path("/bin/busybox")

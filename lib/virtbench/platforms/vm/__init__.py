@@ -1,5 +1,7 @@
-"""The VM guest: Debian's kernel, an initramfs built here, and the tools to boot and watch it.
+"""The VM family: QEMU with Debian's kernel, under KVM where a test boot succeeds and under
+TCG (software emulation) otherwise; PC (firmware, full boot) and microvm machine types.
 
+- :mod:`.platform`: the variants and their instances
 - :mod:`.kernel`: fetch ``linux-image-amd64`` with ``apt-get download``, keep vmlinuz, the
   uncompressed vmlinux and the virtio/ext4 modules in the cache
 - :mod:`.modules`: ``.modinfo`` dependencies and the ``insmod`` order (no kmod needed)

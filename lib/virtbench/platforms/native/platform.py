@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from virtbench.cgroup import Cgroup
 from virtbench.platforms.base import (
+    Artifact,
     Availability,
     Handle,
     NotSupported,
@@ -22,12 +22,10 @@ from virtbench.platforms.base import (
 )
 from virtbench.process import (
     Completed,
-    read_proc_status,
     spawn_and_time,
     start_instance,
     tool_version,
 )
-from virtbench.results import Measurement
 from virtbench.spec import WorkloadSpec, stage_dirs
 from virtbench.workloads import build, parse_result_line, toolchain_status
 
@@ -93,23 +91,6 @@ class Native(Platform):
         spec.check_outcome(done.returncode, done.stdout, Path(argv[0]).name, done.stderr)
         return done
 
-    def memory(self, mib: int) -> list[Measurement]:
-        """RSS and PSS of a process holding ``mib`` MiB, read while it holds, plus its peak."""
-        argv = self.argv(Workload("mem")) + [str(mib), "60000"]
-        with start_instance(argv) as inst:
-            inst.wait_for("VB-READY", timeout=60)
-            time.sleep(0.05)
-            status = read_proc_status(inst.pid)
-        if "VmRSS" not in status:
-            raise NotSupported("/proc/<pid>/status could not be read")
-        state = "idle" if mib == 0 else f"holding {mib} MiB"
-        ms = [Measurement("rss", status["VmRSS"] / 1024, "MiB",
-                          f"VmRSS of the workload process, {state}")]
-        if "Pss" in status:
-            ms.append(Measurement("pss", status["Pss"] / 1024, "MiB",
-                                  f"PSS (smaps_rollup) of the workload process, {state}"))
-        return ms
-
     @contextmanager
     def instance(self, workload: Workload, args: Sequence[str] = (), *,
                  port: int | None = None, limits: dict | None = None,
@@ -137,14 +118,14 @@ class Native(Platform):
                      else None)
             if ready is not None:
                 info["ready_line"] = inst.output[-1]
-            yield Handle(pids=[inst.pid], port=port, ready_ns=ready, info=info)
+            yield Handle(pids=[inst.pid], port=port, ready_ns=ready, info=info,
+                         who="the workload process")
 
-    def disk(self) -> list[Measurement]:
-        return [
-            Measurement("artifact_size", build(name, self.target).stat().st_size, "B",
-                        f"size of the {self.target} {name} executable", workload=name)
-            for name in ("noop", "cpu", "http")
-        ]
+    def artifacts(self) -> list[Artifact]:
+        """The executable of each workload."""
+        return [Artifact("workload", build(name, self.target).stat().st_size,
+                         f"size of the {self.target} {name} executable", workload=name)
+                for name in ("noop", "cpu", "http")]
 
 
 class NativeStatic(Native):

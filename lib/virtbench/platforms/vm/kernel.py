@@ -19,8 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from virtbench.guest.modules import module_info, module_order
 from virtbench.paths import cache_dir
+from virtbench.platforms.vm.modules import module_info, module_order
 from virtbench.process import run_tool
 
 META_PACKAGE = "linux-image-amd64"

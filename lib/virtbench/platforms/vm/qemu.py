@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from virtbench import loadgen
-from virtbench.guest.kernel import Kernel
-from virtbench.guest.serial import ConsoleLog
+from virtbench.platforms.vm.kernel import Kernel
+from virtbench.platforms.vm.serial import ConsoleLog
 from virtbench.process import run_tool
 
 QEMU = "qemu-system-x86_64"

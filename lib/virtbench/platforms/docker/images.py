@@ -16,7 +16,7 @@ from virtbench.distro import Rootfs, write_tar
 from virtbench.platforms.base import (
     NotSupported,
 )
-from virtbench.platforms.docker_engine import (
+from virtbench.platforms.docker.engine import (
     LABEL,
 )
 from virtbench.process import run_tool, tool_version
