@@ -122,6 +122,84 @@ def test_the_cli_refuses_bad_workload_flags(files, capsys):
     assert "K=V" in capsys.readouterr().err
 
 
+# ---- a user's own image archive -----------------------------------------------------------
+
+CONFIG = "ab" * 32
+
+
+def saved_archive(path: Path, manifest: object = None) -> Path:
+    """A file shaped like ``docker save`` output (manifest.json; no layers needed here)."""
+    import io
+    import tarfile
+
+    if manifest is None:
+        manifest = [{"Config": f"{CONFIG}.json", "RepoTags": ["solver:1"], "Layers": []}]
+    with tarfile.open(path, "w") as tar:
+        for name, data in (("manifest.json", json.dumps(manifest).encode()),
+                           (f"{CONFIG}.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_an_image_spec_keeps_the_command_inside_the_image(files):
+    saved_archive(files / "app.tar")
+    spec = from_toml(write_spec(files, 'image = "app.tar"\ncommand = ["./solver", "-q"]\n'
+                                       'ok_exit = [10]\n'))
+    assert spec.image == files / "app.tar" and spec.command == ("./solver", "-q")
+    assert spec.program is None and "lives inside the image app.tar" in spec.not_on_host()
+    assert spec == from_flags(command="./solver -q", image=str(files / "app.tar"),
+                              ok_exit=[10], name="solver")
+    from virtbench.platforms.docker.images import read_saved_image
+
+    image = read_saved_image(spec.image)
+    assert (image.image_id, image.repo_tags) == (f"sha256:{CONFIG}", ("solver:1",))
+    on_host = from_flags(command="/bin/true", image=str(files / "app.tar"))
+    assert on_host.not_on_host() == "" and on_host.program == Path("/bin/true").resolve()
+
+
+def test_a_native_variant_says_the_program_lives_in_the_image(files):
+    from virtbench.platforms.base import NotSupported
+    from virtbench.platforms.native.platform import NativeStatic
+
+    saved_archive(files / "app.tar")
+    wl = Workload.of(from_flags(command="/app/solver", image=str(files / "app.tar")))
+    with pytest.raises(NotSupported, match="lives inside the image app.tar"):
+        NativeStatic().run(wl)
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.write_bytes(b"not a tar at all" * 64), "not a tar archive"),
+    (lambda p: saved_archive(p, manifest=[]), "holds 0 images"),
+    (lambda p: saved_archive(p, manifest=[{"Config": "x.json"}]), "names no image config"),
+])
+def test_a_bad_image_archive_is_refused(files, make, why):
+    make(files / "app.tar")
+    with pytest.raises(SpecError, match=why) as err:
+        from_toml(write_spec(files, 'image = "app.tar"\ncommand = ["/app/x"]\n'))
+    assert f"{files / 'solver.toml'}:1" in str(err.value)
+
+
+def test_a_root_file_system_tarball_needs_docker_import_first(files):
+    import tarfile
+
+    with tarfile.open(files / "rootfs.tar", "w") as tar:
+        tar.add("/bin/true", arcname="bin/true")
+    with pytest.raises(SpecError, match=r"no manifest.json.*docker import FILE NAME"):
+        from_flags(command="/bin/true", image=str(files / "rootfs.tar"))
+    saved_archive(files / "app.tar")
+    with pytest.raises(SpecError, match="give the command to run inside it"):
+        from_toml(write_spec(files, 'image = "app.tar"\n'))
+
+
+def test_the_cli_takes_an_image_flag(files, capsys):
+    assert main(["run", "startup", "--variant", "docker/runc", "--command", "/app/x",
+                 "--image", str(files / "missing.tar")]) == 2
+    assert "missing.tar: no such file" in capsys.readouterr().err
+
+
 def test_outcome_accepts_listed_exits_and_the_pattern():
     spec = WorkloadSpec("s", ("/bin/true",), ok_exit=(10, 20), success="^s SAT")
     spec.check_outcome(10, "c hi\ns SATISFIABLE\n", "s")

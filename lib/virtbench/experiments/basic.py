@@ -52,7 +52,10 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
 
 
 def measure_disk(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
-    """Bytes on disk of the variant's artifacts, minimal and on its other userlands."""
+    """Bytes on disk of the variant's artifacts, minimal and on its other userlands; for a
+    user's workload, its own image (Docker)."""
+    if not wl.builtin:
+        return plat.user_disk(wl)
     return plat.disk() + on_userlands(plat, "disk", [wl], lambda p: p.disk())
 
 

@@ -189,6 +189,11 @@ class Platform(ABC):
         """Bytes on disk needed to run the workloads on this variant."""
         raise NotSupported(f"disk is not implemented for {self.variant}")
 
+    def user_disk(self, workload: Workload) -> list[Measurement]:
+        """Bytes on disk of a user's workload (a user's own Docker image)."""
+        raise NotSupported("sizes on disk of a user's workload are measured for a user's own "
+                           f"Docker image (spec key image) only, not on {self.variant}")
+
     def with_userland(self, name: str) -> Platform:
         """A new object of this variant whose instances run on the ``name`` userland (close
         it after use); NotSupported for a userland the variant does not offer."""

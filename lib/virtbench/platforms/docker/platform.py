@@ -2,7 +2,9 @@
 
 Images are built offline (no registry here): ``FROM scratch`` with the static workload
 binary (``docker/runc``), or with the wasmtime CLI, the shared libraries it needs and the
-``.wasm`` workload (``docker+wasm/wasmtime-cli``). Every timed interval is taken with
+``.wasm`` workload (``docker+wasm/wasmtime-cli``). A user's own ``docker save`` archive
+(spec key ``image``) is loaded as it is and runs the spec's command inside it (runc
+variants only). Every timed interval is taken with
 ``time.perf_counter_ns`` around Docker SDK calls (``docker.APIClient``), from the call to
 its return; each measurement's description names the calls it spans.
 
@@ -49,9 +51,13 @@ from virtbench.platforms.docker.images import (
     WORKDIR_IN_CONTAINER,
     ImageSpec,
     ImportSpec,
+    UserImage,
     busybox_spec,
     http_wasmtime_release,
     is_static_executable,
+    loaded_refs,
+    read_saved_image,
+    short_start_error,
     version_of,
     with_libraries,
 )
@@ -212,10 +218,10 @@ class DockerPlatform(Platform):
                 "by the image's /bin/sh (dash): sh -c 'exec \"$0\" \"$@\"' WORKLOAD ARGS")
 
     # -- images --
-    def image_spec(self, workload: Workload) -> ImageSpec | ImportSpec:
-        """FROM scratch with the static workload at /<name> (or a user's static program);
-        on the debian userland, the Debian root file system with every built-in static
-        workload under /vb (one image for all of them)."""
+    def image_spec(self, workload: Workload) -> ImageSpec | ImportSpec | UserImage:
+        """FROM scratch with the static workload at /<name> (or a user's static program, or
+        the user's own image archive); on the debian userland, the Debian root file system
+        with every built-in static workload under /vb (one image for all of them)."""
         if self.userland == "debian":
             if not workload.builtin:
                 raise NotSupported("the debian userland runs the built-in workloads only")
@@ -223,6 +229,8 @@ class DockerPlatform(Platform):
         if workload.builtin:
             return ImageSpec(f"runc-{workload.name}",
                              {f"/{workload.name}": build(workload.name, "static")})
+        if workload.user.image is not None:
+            return read_saved_image(workload.user.image, workload.name)
         if not workload.command:
             raise NotSupported(f"{self.variant} runs native programs; {workload.name!r} has none")
         exe = workload.user.program
@@ -239,6 +247,8 @@ class DockerPlatform(Platform):
             return [*SHELL_EXEC, f"{DISTRO_WORKLOAD_DIR}/{workload.name}", *args]
         if user is None:
             return [f"/{workload.name}", *args]
+        if user.image is not None:  # the command inside the user's image, as it is
+            return [*user.command, *user.args, *args]
         return [f"/app/{Path(user.command[0]).name}", *user.command[1:], *user.args, *args]
 
     def image(self, workload: Workload) -> tuple[str, ImageSpec]:
@@ -254,6 +264,8 @@ class DockerPlatform(Platform):
         """
         from docker.errors import ImageNotFound
 
+        if isinstance(spec, UserImage):
+            return self._ensure_user_image(spec)
         tag = spec.tag
         try:
             self.api.inspect_image(tag)
@@ -268,6 +280,37 @@ class DockerPlatform(Platform):
                                           rm=True, forcerm=True, labels={LABEL: "1"},
                                           timeout=600)
         return tag
+
+    def _ensure_user_image(self, spec: UserImage) -> str:
+        """The image ID of a user's archive, loaded unless the engine has it: recorded as
+        the suite's (removed with its images) only when the suite loads it."""
+        from docker.errors import ImageNotFound
+
+        try:
+            return self.api.inspect_image(spec.image_id)["Id"]
+        except ImageNotFound:
+            pass
+        for tag in spec.repo_tags:  # a load moves a tag: never take one from a user's image
+            try:
+                other = self.api.inspect_image(tag)["Id"]
+            except ImageNotFound:
+                continue
+            raise NotSupported(f"the engine's tag {tag} names another image ({other[:19]}); "
+                               f"loading {spec.archive} would move it to the archive's image: "
+                               "remove or rename that tag first")
+        self.engine.record_loaded(spec.image_id)
+        refs = self._load(spec.archive)
+        if not refs:
+            raise RuntimeError(f"docker load {spec.archive}: the engine named no loaded image")
+        image_id = self.api.inspect_image(refs[0])["Id"]
+        if image_id != spec.image_id:  # an engine whose IDs are not the config's digest
+            self.engine.record_loaded(image_id)
+        return image_id
+
+    def user_image_owned(self, tag: str) -> bool:
+        """Whether image ``tag`` of a user's archive was loaded by the suite (the suite may
+        remove it); False for an image that was in the engine already (the user's)."""
+        return self.engine.loaded_by_suite(tag)
 
     def _import(self, spec: ImportSpec) -> None:
         """``docker import`` of the spec's tree (written to a temporary tar in the cache)."""
@@ -296,11 +339,14 @@ class DockerPlatform(Platform):
             os.replace(part, path)
         return path
 
-    def _load(self, archive: Path) -> None:
+    def _load(self, archive: Path) -> list[str]:
+        """``docker load`` of ``archive``; the image references the engine says it loaded."""
         with open(archive, "rb") as fh:
-            for msg in self.api.load_image(fh, quiet=True):
-                if isinstance(msg, dict) and msg.get("error"):
-                    raise RuntimeError(f"docker load {archive}: {msg['error']}")
+            messages = list(self.api.load_image(fh, quiet=True))
+        for msg in messages:
+            if isinstance(msg, dict) and msg.get("error"):
+                raise RuntimeError(f"docker load {archive}: {msg['error']}")
+        return loaded_refs(messages)
 
     def prepare(self, workloads: Sequence[Workload]) -> None:
         for w in workloads:
@@ -364,7 +410,7 @@ class DockerPlatform(Platform):
         try:
             attached = (api.attach_socket(cid, params={"stdin": 1, "stream": 1})
                         if stdin is not None else None)
-            api.start(cid)
+            self._start(cid, tag, argv)
             t.started = time.perf_counter_ns()
             if attached is not None:
                 raw = getattr(attached, "_sock", attached)
@@ -380,6 +426,16 @@ class DockerPlatform(Platform):
             self.remove(cid)
             t.removed = time.perf_counter_ns()
         return t
+
+    def _start(self, cid: str, tag: str, argv: Sequence[str]) -> None:
+        """``APIClient.start``; a runtime that cannot start the command says why, briefly."""
+        from docker.errors import APIError
+
+        try:
+            self.api.start(cid)
+        except APIError as exc:
+            raise RuntimeError(f"{argv[0]} could not be started in image {tag[:19]}: "
+                               f"{short_start_error(str(exc.explanation or exc))}") from None
 
     def remove(self, cid: str) -> None:
         """Force-remove a container; one already gone (or being removed) is not an error."""
@@ -435,7 +491,7 @@ class DockerPlatform(Platform):
 
         Every measurement carries its network as the condition ``network``.
         """
-        tag, _ = self.image(workload)
+        tag, spec = self.image(workload)
         argv = self.argv(workload, [])
         user = workload.user
         ms: list[Measurement] = []
@@ -443,7 +499,13 @@ class DockerPlatform(Platform):
             ms += self._startup_existing(tag, argv, net, user)
         for net in self.networks:
             ms += self._startup_warm(tag, argv, net, user)
-        archive = self.save_archive(tag)
+        if isinstance(spec, UserImage) and not self.user_image_owned(tag):
+            why = (f"not measured: image {tag[:19]} of {spec.archive.name} was in the engine "
+                   "before the suite loaded it (the user's own), and a cold start removes it")
+            return ms + [Measurement.missing(m, "ms", why, tags={"network": net},
+                                             conditions={"network": net})
+                         for net in self.networks for m in ("startup_cold", "startup_load")]
+        archive = spec.archive if isinstance(spec, UserImage) else self.save_archive(tag)
         for net in self.networks:
             ms += self._startup_cold(tag, archive, argv, net, user)
         return ms
@@ -510,7 +572,7 @@ class DockerPlatform(Platform):
     def _startup_cold(self, tag: str, archive: Path, argv: list[str],
                       net: str, user: WorkloadSpec | None = None) -> list[Measurement]:
         api = self.api
-        api.remove_image(tag, force=False)
+        api.remove_image(tag, force=tag.startswith("sha256:"))  # a user's image: every tag
         dropped = self._drop_caches()
         t0 = time.perf_counter_ns()
         self._load(archive)
@@ -520,10 +582,12 @@ class DockerPlatform(Platform):
         size = archive.stat().st_size
         where = ("page cache dropped before the load (sync; drop_caches=3)" if dropped else
                  "page cache not dropped: the tarball and the engine's files may be in memory")
+        source = ("the user's image archive" if user is not None and user.image is not None
+                  else "the cache")
         return [
             self._ms("startup_cold", net, t.exited - t0,
                      f"cold: image absent from the engine; from the SDK call APIClient."
-                     f"load_image (streaming the {size} B saved image tarball from the cache) "
+                     f"load_image (streaming the {size} B saved image tarball from {source}) "
                      f"to APIClient.wait returning the exit status (load, create, start, run, "
                      f"exit); {where}", page_cache_dropped=str(dropped).lower()),
             self._ms("startup_load", net, t1 - t0,
@@ -704,6 +768,20 @@ class DockerPlatform(Platform):
                     f"and {files}")
         return files
 
+    def user_disk(self, workload: Workload) -> list[Measurement]:
+        """A user's image: its size as the engine reports it and its archive's bytes."""
+        tag, spec = self.image(workload)
+        if not isinstance(spec, UserImage):
+            return super().user_disk(workload)
+        size = int(self.api.inspect_image(tag)["Size"])
+        return [
+            Measurement("artifact_size", size, "B",
+                        f"size of the user's image {tag[:19]} ({spec.archive.name}) as the "
+                        "engine reports it (image inspect .Size: uncompressed layers)"),
+            Measurement("image_archive_size", spec.archive_size, "B",
+                        f"size of the user's `docker save` archive {spec.archive.name}"),
+        ]
+
     def disk_workloads(self) -> tuple[str, ...]:
         return ("noop", "cpu", "http")
 
@@ -788,6 +866,10 @@ class DockerWasmtime(DockerPlatform):
                 f"-S tcplisten); {super().describe_mode()}")
 
     def image_spec(self, workload: Workload) -> ImageSpec:
+        if not workload.builtin and workload.user.image is not None:
+            raise NotSupported(f"{self.variant} runs a .wasm module in its own FROM scratch "
+                               "image with the wasmtime CLI; a user's image runs on "
+                               "docker/runc and docker/runc-host")
         if workload.builtin:
             module = build(workload.name, "wasm")
         elif workload.wasm is not None:

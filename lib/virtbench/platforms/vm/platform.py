@@ -288,8 +288,9 @@ class Qemu(Platform):
         user = workload.user
         exe = user.program if user is not None else None
         if exe is None:
-            raise NotSupported(f"{self.variant} runs a native static program; {workload.name!r} "
-                               "has no native command")
+            raise NotSupported(f"{self.variant} runs a native static program; "
+                               + (user.not_on_host() if user is not None else
+                                  f"{workload.name!r} has no native command"))
         if not is_static_executable(exe):
             raise NotSupported(f"{exe} is not a static executable; the guest is an initramfs "
                                "of busybox and the program, without a C library")
