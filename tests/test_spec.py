@@ -16,7 +16,7 @@ import pytest
 from virtbench import platforms
 from virtbench.cli import main
 from virtbench.platforms.base import Workload
-from virtbench.platforms.vm.platform import guest_output, user_script
+from virtbench.platforms.vm.platform import guest_output, guest_peak_kib, user_script
 from virtbench.spec import (
     Dir,
     SpecError,
@@ -222,13 +222,18 @@ def test_guest_script_binds_dirs_sets_env_and_stdin(files):
     script = user_script(spec)
     assert "mount -o bind /work/dir0 /in" in script
     assert "export MODE='a b'" in script
-    assert script.splitlines()[-1] == "/wl/solver -q '/in/it'\"'\"'s.cnf' < /etc/vb-stdin"
+    assert script.splitlines()[-4] == ("time -o /etc/vb-peak -f %M /wl/solver -q "
+                                       "'/in/it'\"'\"'s.cnf' < /etc/vb-stdin")
+    assert script.splitlines()[-3:] == ["rc=$?", 'echo "VB-PEAK maxrss_kib=$(tail -n 1 '
+                                        '/etc/vb-peak)"', "exit $rc"]
 
 
 def test_guest_output_is_what_came_between_start_and_exit():
     console = ("boot\r\nVB-START workload=x\r\nc one\r\ns SATISFIABLE\r\n"
-               "VB-EXIT workload=x rc=10\r\n")
+               "VB-PEAK maxrss_kib=2048\r\nVB-EXIT workload=x rc=10\r\n")
     assert guest_output(console) == "c one\ns SATISFIABLE\n"
+    assert guest_peak_kib(console.replace("\r\n", "\n")) == 2048
+    assert guest_peak_kib("VB-PEAK maxrss_kib=\n") is None
 
 
 # ---- a third-party-like program on every family --------------------------------------------

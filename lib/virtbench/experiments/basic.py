@@ -14,7 +14,7 @@ from virtbench import catalog, platforms
 from virtbench.experiments.core import Experiment, Option, Params, register
 from virtbench.experiments.cross import measure_instance_memory
 from virtbench.experiments.userland import on_userlands
-from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
+from virtbench.platforms.base import WORKDIR, NotSupported, Platform, RunOutcome, Workload
 from virtbench.results import Measurement
 from virtbench.workloads import as_number
 
@@ -33,10 +33,13 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
     """Idle and loaded memory of one instance.
 
     ``mem``: the instance holding nothing, then a buffer of option ``mem_mib``. ``http``: the
-    memory a running server adds to the host, idle and at its peak under wrk load.
+    memory a running server adds to the host, idle and at its peak under wrk load. A user's
+    program: run to completion, its peaks (:func:`user_peaks`).
     """
     if wl.builtin and wl.name == "http":
         return measure_instance_memory(plat, wl, params)
+    if not wl.builtin:
+        return user_peaks(plat.run(wl, []))
     loaded = int(params.options.get("mem_mib", 16 if params.quick else 64))
 
     def both_states(p: Platform) -> list[Measurement]:
@@ -49,6 +52,28 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
 
     return both_states(plat) + on_userlands(plat, "memory", [Workload("mem")], both_states,
                                             skip=QUICK_SKIPS_USERLANDS if params.quick else "")
+
+
+RAN = "; the user's program run to completion"
+
+
+def user_peaks(out: RunOutcome) -> list[Measurement]:
+    """The peaks of memory of a user's program run to completion: the peak RSS of the host
+    process that ran it (``rss_of``) and the others its platform read, one row each (no
+    value: the reason)."""
+    rows = []
+    if out.peak_rss_kib is not None:
+        rows.append(Measurement("peak_rss", out.peak_rss_kib / 1024, "MiB",
+                                f"peak RSS (wait4 ru_maxrss) of {out.rss_of}: all that "
+                                f"process held, a runtime's or QEMU's own memory included"
+                                f"{RAN}"))
+    for peak in out.peaks:
+        if peak.value is None:
+            rows.append(Measurement.missing(peak.metric, "MiB", f"not supported: {peak.what}"))
+        else:
+            rows.append(Measurement(peak.metric, peak.value / (1 << 20), "MiB",
+                                    f"{peak.what}{RAN}"))
+    return rows
 
 
 def measure_disk(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:

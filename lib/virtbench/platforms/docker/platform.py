@@ -32,16 +32,23 @@ from virtbench.platforms.base import (
     Availability,
     Handle,
     NotSupported,
+    Peak,
     Platform,
     RunOutcome,
     Workload,
     substitute_workdir,
 )
-from virtbench.platforms.docker.cgroup import cgroup_memory
+from virtbench.platforms.docker.cgroup import (
+    cgroup_memory,
+    group_peak,
+    peak_group_name,
+    remove_group,
+)
 from virtbench.platforms.docker.engine import (
     LABEL,
     DockerEngine,
     EngineError,
+    _cmdline,
     find_processes,
     labels,
     parent_pid,
@@ -97,6 +104,7 @@ class Timed:
     status: int = -1
     stdout: str = ""
     stderr: str = ""
+    peaks: tuple[Peak, ...] = ()
 
 
 def _wait_in_logs(api, cid: str, marker: str, timeout: float) -> int:
@@ -354,8 +362,9 @@ class DockerPlatform(Platform):
 
     # -- one container run --
     def host_config(self, network: str, *, binds: dict | None = None,
-                    ports: dict | None = None, limits: dict | None = None):
-        extra: dict = {}
+                    ports: dict | None = None, limits: dict | None = None,
+                    cgroup_parent: str | None = None):
+        extra: dict = {"cgroup_parent": cgroup_parent} if cgroup_parent else {}
         for key, value in (limits or {}).items():
             if key == "memory_mib":
                 extra["mem_limit"] = f"{int(value)}m"
@@ -387,20 +396,39 @@ class DockerPlatform(Platform):
 
     def run_timed(self, tag: str, argv: Sequence[str], network: str, *,
                   binds: dict | None = None, timeout: float = 300.0,
-                  user: WorkloadSpec | None = None) -> Timed:
+                  user: WorkloadSpec | None = None, peaks: bool = False) -> Timed:
         """create, start, wait, logs, remove one container, with perf_counter_ns stamps;
-        a user's directories are bind-mounted from fresh copies and its environment set."""
+        a user's directories are bind-mounted from fresh copies and its environment set.
+        ``peaks``: the container gets a parent cgroup of its own, whose peak is its peak."""
         stdin = user.stdin.read_bytes() if user is not None and user.stdin else None
         with self.user_mounts(user) as (mounts, env):
-            return self._run_timed(tag, argv, network, {**(binds or {}), **mounts}, env,
-                                   timeout, stdin)
+            if not peaks:
+                return self._run_timed(tag, argv, network, {**(binds or {}), **mounts}, env,
+                                       timeout, stdin)
+            group = peak_group_name()
+            try:
+                return self._run_timed(tag, argv, network, {**(binds or {}), **mounts}, env,
+                                       timeout, stdin, group)
+            finally:
+                remove_group(group)
+
+    def peak_support(self) -> str:
+        """Why a container's peak cannot be read from a parent cgroup ("" when it can)."""
+        driver = self.engine.facts().cgroup_driver
+        if driver != "cgroupfs":
+            return (f"the engine's {driver} cgroup driver: the suite gives a container a "
+                    "parent cgroup of its own with the cgroupfs driver only")
+        return ""
 
     def _run_timed(self, tag: str, argv: Sequence[str], network: str, binds: dict,
-                   env: dict, timeout: float, stdin: bytes | None = None) -> Timed:
+                   env: dict, timeout: float, stdin: bytes | None = None,
+                   group: str = "") -> Timed:
         """One timed container; ``stdin`` is written to its attached standard input (after
-        start, inside the timed interval) and closed."""
+        start, inside the timed interval) and closed. In a parent cgroup ``group``, its
+        peak and its shim's are read after it exited (outside the timed interval)."""
         api = self.api
-        hc = self.host_config(network, binds=binds or None)
+        hc = self.host_config(network, binds=binds or None,
+                              cgroup_parent=f"/{group}" if group else None)
         t = Timed()
         t.create = time.perf_counter_ns()
         cid = api.create_container(tag, list(argv), labels=labels(), host_config=hc,
@@ -419,6 +447,8 @@ class DockerPlatform(Platform):
                 attached.close()
             t.status = self._wait(cid, timeout)
             t.exited = time.perf_counter_ns()
+            if group:
+                t.peaks = self._peaks(cid, group)
             t.stdout = api.logs(cid, stdout=True, stderr=False).decode(errors="replace")
             t.stderr = api.logs(cid, stdout=False, stderr=True).decode(errors="replace")
         finally:
@@ -436,6 +466,25 @@ class DockerPlatform(Platform):
         except APIError as exc:
             raise RuntimeError(f"{argv[0]} could not be started in image {tag[:19]}: "
                                f"{short_start_error(str(exc.explanation or exc))}") from None
+
+    def _peaks(self, cid: str, group: str) -> tuple[Peak, ...]:
+        """The exited container's peak from its parent cgroup, and its shim's VmHWM."""
+        try:
+            used, counter = group_peak(group)
+            cgroup = Peak("cgroup_peak", used, f"{counter} of a parent cgroup that held only "
+                          f"this container (/{group}), read after it exited; page cache and "
+                          "kernel memory charged to it included")
+        except NotSupported as exc:
+            cgroup = Peak("cgroup_peak", None, str(exc))
+        shim = next((pid for pid in find_processes("containerd-shim")
+                     if cid in _cmdline(pid)), None)
+        hwm = read_proc_status(shim).get("VmHWM") if shim else None
+        if hwm is None:
+            return (cgroup, Peak("shim_peak", None, "the container's containerd shim had "
+                                 "exited when its exit was reported"))
+        return (cgroup, Peak("shim_peak", hwm * 1024, f"VmHWM of the container's "
+                             f"{_program_name(shim)} (outside its cgroup), read after the "
+                             "container exited"))
 
     def remove(self, cid: str) -> None:
         """Force-remove a container; one already gone (or being removed) is not an error."""
@@ -473,14 +522,20 @@ class DockerPlatform(Platform):
         with self.workdir() as binds:
             argv = self.argv(workload, substitute_workdir(args, WORKDIR_IN_CONTAINER))
             user = workload.user
+            why_not = self.peak_support() if user is not None else ""
             t = self.run_timed(tag, argv, net, binds=binds,
-                               timeout=user.time_limit_s if user else timeout, user=user)
+                               timeout=user.time_limit_s if user else timeout, user=user,
+                               peaks=user is not None and not why_not)
         self._check_status(t, f"container {' '.join(argv)}", user)
         result = parse_result_line(t.stdout) if workload.prints_result else {}
         if result and workload.name == "fileio":
             result["where"] = self.workdir_kind()
+        peaks = t.peaks or ((Peak("cgroup_peak", None, why_not),) if why_not else ())
+        if user is not None:
+            peaks += (Peak("peak_rss", None, "the container's processes are children of "
+                           "its shim, not of the harness (no wait4 rusage): see cgroup_peak"),)
         return RunOutcome(t.exited - t.create, RUN_INTERVAL.format(net=net), t.status, t.stdout,
-                          result, None, "")
+                          result, None, "", peaks)
 
     def workdir_kind(self) -> str:
         return "bind mount (host ext4 dir)" if self.bind_workdir else "container overlay fs"

@@ -39,6 +39,7 @@ from virtbench.platforms.base import (
     Availability,
     Handle,
     NotSupported,
+    Peak,
     Platform,
     RunOutcome,
     Workload,
@@ -83,8 +84,10 @@ HTTP_TIMEOUT_S = 60.0
 SNAPSHOT_TIMEOUT_S = 120.0
 
 USER_INTERVAL = ("from the host reading the guest init's VB-START line on the serial console "
-                 "(printed just before it starts the workload) to the host reading its VB-EXIT "
-                 "line (printed when the workload exited); excludes boot and power-off")
+                 "(printed just before it starts the workload, under busybox time) to the host "
+                 "reading its VB-EXIT line (printed when the workload exited); excludes boot "
+                 "and power-off")
+PEAK_LINE = "VB-PEAK"  # the user script's report of the program's peak RSS in the guest
 RUN_INTERVAL = ("from the host reading the guest init's VB-START line on the serial console "
                 "(printed just before it starts the workload) to the host reading the "
                 "workload's VB-RESULT line; excludes boot and power-off")
@@ -326,10 +329,15 @@ class Qemu(Platform):
             raise GuestFailed(f"{self.variant}: {console.problem()}; console tail: "
                               f"{log.tail()!r}")
         user.check_outcome(console.exit_code, guest_output(text), workload.name)
+        inside = guest_peak_kib(text.replace("\r\n", "\n"))
+        guest = (Peak("guest_peak_rss", inside * 1024, "peak RSS of the program inside the "
+                      "guest (busybox time %M: the guest kernel's wait4 ru_maxrss)")
+                 if inside is not None else
+                 Peak("guest_peak_rss", None, "the guest printed no VB-PEAK line"))
         return RunOutcome(end - start, f"{USER_INTERVAL} ({self.accel.upper()})", code,
                           guest_output(text), {}, peak,
                           rss_of=f"the QEMU process ({self.accel.upper()} guest of "
-                                 f"{GUEST_MEMORY_MIB} MiB)")
+                                 f"{GUEST_MEMORY_MIB} MiB)", peaks=(guest,))
 
     # -- startup --------------------------------------------------------------------------
 
@@ -598,8 +606,19 @@ def user_script(user: WorkloadSpec) -> str:
                      f"{q(d.guest)} || echo 'VB-ERROR bind {d.guest}'")
     lines += [f"export {k}={q(v)}" for k, v in user.env]
     run = " ".join(q(a) for a in [f"/wl/{user.name}", *user.command[1:], *user.args])
-    lines.append(run + (" < /etc/vb-stdin" if user.stdin is not None else " < /dev/null"))
+    lines.append(f"time -o /etc/vb-peak -f %M {run}"
+                 + (" < /etc/vb-stdin" if user.stdin is not None else " < /dev/null"))
+    lines += ["rc=$?", f'echo "{PEAK_LINE} maxrss_kib=$(tail -n 1 /etc/vb-peak)"', "exit $rc"]
     return "\n".join(lines) + "\n"
+
+
+def guest_peak_kib(text: str) -> int | None:
+    """The program's peak RSS in the guest (KiB) from the user script's VB-PEAK line."""
+    for line in text.splitlines():
+        if line.startswith(f"{PEAK_LINE} maxrss_kib="):
+            value = line.split("=", 1)[1].strip()
+            return int(value) if value.isdigit() else None
+    return None
 
 
 def guest_output(text: str) -> str:
@@ -608,7 +627,9 @@ def guest_output(text: str) -> str:
     start = text.find("VB-START")
     start = text.find("\n", start) + 1 if start >= 0 else 0
     end = text.find("VB-EXIT", start)
-    return text[start:end if end >= 0 else len(text)].replace("\r\n", "\n")
+    out = text[start:end if end >= 0 else len(text)].replace("\r\n", "\n")
+    return "".join(line for line in out.splitlines(keepends=True)
+                   if not line.startswith(f"{PEAK_LINE} "))
 
 
 def _disk_mib(args: Sequence[str]) -> int:
