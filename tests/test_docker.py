@@ -496,6 +496,19 @@ def test_a_users_image_archive_runs_its_command_and_is_removed_after(engine_root
         assert sizes["image_archive_size"] == archive.stat().st_size
         assert sizes["artifact_size"] > 0
 
+        peaks = {}
+        for mib in (8, 32):
+            alloc = Workload.of(from_flags(command=f"/vb/mem {mib} 0", image=str(archive),
+                                           name="alloc"))
+            rows = measure_memory(plat, alloc, Params(quick=True))
+            peaks[mib] = {m.metric: m for m in rows}
+        assert peaks[32]["cgroup_peak"].value > peaks[8]["cgroup_peak"].value >= 8
+        assert "parent cgroup that held only this container" in \
+            peaks[8]["cgroup_peak"].description
+        assert peaks[8]["peak_rss"].value is None and "no wait4" in peaks[8]["peak_rss"].reason
+        assert "shim_peak" in peaks[8]
+        assert not [d for d in Path("/sys/fs/cgroup").glob(f"*/virtbench-{os.getpid()}-*")]
+
         strict = Workload.of(from_flags(base=from_toml(spec_file), ok_exit=[0]))
         with pytest.raises(RuntimeError, match=r"exited 3 \(accepted: 0\)"):
             plat.run(strict)

@@ -329,3 +329,46 @@ def test_workload_of_a_spec_is_a_users():
     assert not wl.builtin and not wl.prints_result and wl.user is spec
     assert Workload("cpu").prints_result and Workload("speedtest1").builtin
     assert not Workload("speedtest1").prints_result
+
+
+@pytest.mark.integration
+def test_the_peak_memory_of_a_users_program_grows_with_what_it_allocates(tmp_path):
+    """``mem MIB 0`` (allocate, touch, exit) as a user's program, native build and .wasm, on
+    one variant of every family: each peak it reports is larger for 64 MiB than for 8."""
+    from virtbench.workloads import build
+
+    for target in ("static", "wasm"):
+        ok, why = toolchain_status()[target]
+        if not ok:
+            pytest.skip(why)
+    static, wasm = build("mem", "static"), build("mem", "wasm")
+    wanted = ["native/static", "docker/runc", "wasmtime-cli/jit",
+              "wasmtime-embedded/cranelift", "qemu-tcg/microvm"]
+    variants = [v for family in ("native", "docker", "wasm", "vm") for v in available(family)
+                if v in wanted]
+    flags = [f for v in variants for f in ("--variant", v)]
+    peaks = {}
+    for mib in (8, 64):
+        run_id = f"mem{mib}"
+        proc = harness("memory", *flags, "--command", str(static), "--wasm", str(wasm),
+                       "--arg", str(mib), "--arg", "0", "--workload-name", "alloc",
+                       "--run-id", run_id, datasets=tmp_path / "ds")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        rows = pd.read_csv(tmp_path / "ds" / run_id / "results.csv")
+        assert set(rows["workload"]) == {"alloc"}
+        peaks[mib] = rows[rows["value"].notna()].set_index(["variant", "metric"])["value"]
+    growing = {"peak_rss", "cgroup_peak", "wasm_memory", "guest_peak_rss"}
+    for variant in variants:
+        measured = {m for v, m in peaks[64].index if v == variant} & growing
+        assert measured, f"{variant}: no peak measured"
+        for metric in measured:
+            small, large = peaks[8][variant, metric], peaks[64][variant, metric]
+            assert large > small, f"{variant} {metric}: {large} MiB (64) vs {small} MiB (8)"
+    expected = {"native/static": {"peak_rss"}, "docker/runc": {"cgroup_peak"},
+                "wasmtime-cli/jit": {"peak_rss"},
+                "wasmtime-embedded/cranelift": {"peak_rss", "wasm_memory"},
+                "qemu-tcg/microvm": {"peak_rss", "guest_peak_rss"}}
+    for variant in variants:
+        assert expected[variant] <= {m for v, m in peaks[64].index if v == variant}
+    if "wasmtime-embedded/cranelift" in variants:  # the program's own heap, 64 MiB and more
+        assert peaks[64]["wasmtime-embedded/cranelift", "wasm_memory"] >= 64
