@@ -33,7 +33,13 @@ from virtbench.platforms.docker.engine import (
     find_processes,
     mount_points,
 )
-from virtbench.platforms.docker.images import ImageSpec, busybox_spec, parse_ldd
+from virtbench.platforms.docker.images import (
+    ImageSpec,
+    busybox_spec,
+    loaded_refs,
+    parse_ldd,
+    short_start_error,
+)
 from virtbench.platforms.docker.platform import DockerRunc, DockerRuncHost, DockerWasmtime
 
 DATA = Path(__file__).parent / "data" / "docker"
@@ -88,6 +94,19 @@ def test_dockerd_iptables_failure_is_explained() -> None:
     assert "failed to create NAT chain DOCKER" in reason
     assert reason.endswith("(exit status 4)")  # the continuation line is kept
     assert "iptables-legacy" in explain_failure(reason)
+
+
+def test_a_failed_start_is_shortened_to_the_runtimes_reason() -> None:
+    text = ('OCI runtime create failed: container_linux.go:380: starting container process '
+            'caused: exec: "/vb/nope": stat /vb/nope: no such file or directory: unknown')
+    assert short_start_error(text) == 'exec: "/vb/nope": stat /vb/nope: no such file or directory'
+    assert short_start_error("  no exec here ") == "no exec here"
+
+
+def test_a_load_response_names_the_loaded_images() -> None:
+    messages = [{"stream": "Loaded image: user/app:1\n"},
+                {"stream": "Loaded image ID: sha256:" + "ab" * 32 + "\n"}, {"status": "x"}]
+    assert loaded_refs(messages) == ["user/app:1", "sha256:" + "ab" * 32]
 
 
 def test_dockerd_pidfile_failure_is_explained() -> None:
