@@ -16,7 +16,12 @@ import pytest
 from virtbench import platforms
 from virtbench.cli import main
 from virtbench.platforms.base import Workload
-from virtbench.platforms.vm.platform import guest_output, guest_peak_kib, user_script
+from virtbench.platforms.vm.platform import (
+    guest_output,
+    guest_peak,
+    guest_peak_kib,
+    user_script,
+)
 from virtbench.spec import (
     Dir,
     SpecError,
@@ -236,6 +241,18 @@ def test_guest_output_is_what_came_between_start_and_exit():
     assert guest_peak_kib("VB-PEAK maxrss_kib=\n") is None
 
 
+def test_the_guest_peak_is_corrected_by_busybox_times_measured_unit():
+    from virtbench.platforms.vm.guestpeak import busybox_maxrss_scale
+
+    if not Path("/bin/busybox").exists() or not toolchain_status()["static"][0]:
+        pytest.skip("needs busybox-static and the static toolchain")
+    scale = busybox_maxrss_scale()
+    assert scale in (1, os.sysconf("SC_PAGE_SIZE") // 1024)
+    peak = guest_peak("VB-START\r\nVB-PEAK maxrss_kib=65536\r\nVB-EXIT rc=0\r\n")
+    assert peak.metric == "guest_peak_rss" and peak.value == 65536 // scale * 1024
+    assert guest_peak("VB-START\r\nVB-EXIT rc=0\r\n").value is None
+
+
 # ---- a third-party-like program on every family --------------------------------------------
 
 def built(target: str) -> Path:
@@ -370,5 +387,9 @@ def test_the_peak_memory_of_a_users_program_grows_with_what_it_allocates(tmp_pat
                 "qemu-tcg/microvm": {"peak_rss", "guest_peak_rss"}}
     for variant in variants:
         assert expected[variant] <= {m for v, m in peaks[64].index if v == variant}
-    if "wasmtime-embedded/cranelift" in variants:  # the program's own heap, 64 MiB and more
-        assert peaks[64]["wasmtime-embedded/cranelift", "wasm_memory"] >= 64
+    own = {("native/static", "peak_rss"), ("docker/runc", "cgroup_peak"),
+           ("wasmtime-embedded/cranelift", "wasm_memory"),
+           ("qemu-tcg/microvm", "guest_peak_rss")}  # the program's own pages: what it touched
+    for mib in (8, 64):
+        for key in own & set(peaks[mib].index):
+            assert mib <= peaks[mib][key] < mib + 32, f"{key}: {peaks[mib][key]} MiB for {mib}"

@@ -48,6 +48,7 @@ from virtbench.platforms.base import (
 )
 from virtbench.platforms.docker.images import is_static_executable
 from virtbench.platforms.vm.console import parse_console
+from virtbench.platforms.vm.guestpeak import PEAK_LINE, busybox_maxrss_scale, guest_peak_kib
 from virtbench.platforms.vm.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
 from virtbench.platforms.vm.kernel import Kernel, cached_kernel, fetch_kernel
 from virtbench.platforms.vm.kvm import kvm_decision
@@ -87,7 +88,6 @@ USER_INTERVAL = ("from the host reading the guest init's VB-START line on the se
                  "(printed just before it starts the workload, under busybox time) to the host "
                  "reading its VB-EXIT line (printed when the workload exited); excludes boot "
                  "and power-off")
-PEAK_LINE = "VB-PEAK"  # the user script's report of the program's peak RSS in the guest
 RUN_INTERVAL = ("from the host reading the guest init's VB-START line on the serial console "
                 "(printed just before it starts the workload) to the host reading the "
                 "workload's VB-RESULT line; excludes boot and power-off")
@@ -329,15 +329,10 @@ class Qemu(Platform):
             raise GuestFailed(f"{self.variant}: {console.problem()}; console tail: "
                               f"{log.tail()!r}")
         user.check_outcome(console.exit_code, guest_output(text), workload.name)
-        inside = guest_peak_kib(text.replace("\r\n", "\n"))
-        guest = (Peak("guest_peak_rss", inside * 1024, "peak RSS of the program inside the "
-                      "guest (busybox time %M: the guest kernel's wait4 ru_maxrss)")
-                 if inside is not None else
-                 Peak("guest_peak_rss", None, "the guest printed no VB-PEAK line"))
         return RunOutcome(end - start, f"{USER_INTERVAL} ({self.accel.upper()})", code,
                           guest_output(text), {}, peak,
                           rss_of=f"the QEMU process ({self.accel.upper()} guest of "
-                                 f"{GUEST_MEMORY_MIB} MiB)", peaks=(guest,))
+                                 f"{GUEST_MEMORY_MIB} MiB)", peaks=(guest_peak(text),))
 
     # -- startup --------------------------------------------------------------------------
 
@@ -612,15 +607,6 @@ def user_script(user: WorkloadSpec) -> str:
     return "\n".join(lines) + "\n"
 
 
-def guest_peak_kib(text: str) -> int | None:
-    """The program's peak RSS in the guest (KiB) from the user script's VB-PEAK line."""
-    for line in text.splitlines():
-        if line.startswith(f"{PEAK_LINE} maxrss_kib="):
-            value = line.split("=", 1)[1].strip()
-            return int(value) if value.isdigit() else None
-    return None
-
-
 def guest_output(text: str) -> str:
     """What the workload printed: the console between VB-START and VB-EXIT (kernel
     messages that came in between included)."""
@@ -736,3 +722,19 @@ class TcgMicrovm(Tcg):
     summary = ("QEMU TCG (software emulation), microvm machine, fast boot of the uncompressed "
                "kernel (PVH)")
     machine_type = "microvm"
+
+
+def guest_peak(console: str) -> Peak:
+    """The program's peak RSS inside the guest, from the console's VB-PEAK line."""
+    reported = guest_peak_kib(console.replace("\r\n", "\n"))
+    if reported is None:
+        return Peak("guest_peak_rss", None, "the guest printed no VB-PEAK line")
+    try:
+        scale = busybox_maxrss_scale()
+    except Exception as exc:  # the unit cannot be measured: no number rather than a guess
+        return Peak("guest_peak_rss", None, f"busybox time's unit is unknown: {exc}")
+    unit = (f"divided by {scale}, the factor by which this busybox reports it too large "
+            "(measured on the host)" if scale != 1 else "in KiB")
+    return Peak("guest_peak_rss", reported // scale * 1024,
+                f"peak RSS of the program inside the guest: the guest kernel's wait4 "
+                f"ru_maxrss as busybox time %M printed it, {unit}")
