@@ -90,7 +90,8 @@ class WorkloadSpec:
         if not self.command:
             return None
         found = shutil.which(self.command[0])
-        if self.image is not None and not found:
+        relative = "/" in self.command[0] and not self.command[0].startswith("/")
+        if self.image is not None and (not found or relative):
             return None
         return Path(found).resolve() if found else Path(self.command[0])
 
