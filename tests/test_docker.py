@@ -40,7 +40,13 @@ from virtbench.platforms.docker.engine import (
     find_processes,
     mount_points,
 )
-from virtbench.platforms.docker.images import ImageSpec, busybox_spec, parse_ldd
+from virtbench.platforms.docker.images import (
+    ImageSpec,
+    busybox_spec,
+    loaded_refs,
+    parse_ldd,
+    short_start_error,
+)
 from virtbench.platforms.docker.platform import DockerRunc, DockerRuncHost, DockerWasmtime
 
 DATA = Path(__file__).parent / "data" / "docker"
@@ -95,6 +101,19 @@ def test_dockerd_iptables_failure_is_explained() -> None:
     assert "failed to create NAT chain DOCKER" in reason
     assert reason.endswith("(exit status 4)")  # the continuation line is kept
     assert "iptables-legacy" in explain_failure(reason)
+
+
+def test_a_failed_start_is_shortened_to_the_runtimes_reason() -> None:
+    text = ('OCI runtime create failed: container_linux.go:380: starting container process '
+            'caused: exec: "/vb/nope": stat /vb/nope: no such file or directory: unknown')
+    assert short_start_error(text) == 'exec: "/vb/nope": stat /vb/nope: no such file or directory'
+    assert short_start_error("  no exec here ") == "no exec here"
+
+
+def test_a_load_response_names_the_loaded_images() -> None:
+    messages = [{"stream": "Loaded image: user/app:1\n"},
+                {"stream": "Loaded image ID: sha256:" + "ab" * 32 + "\n"}, {"status": "x"}]
+    assert loaded_refs(messages) == ["user/app:1", "sha256:" + "ab" * 32]
 
 
 def test_dockerd_pidfile_failure_is_explained() -> None:
@@ -435,4 +454,110 @@ def test_host_network_bind_mount_and_wasm_in_container(engine_root: Path) -> Non
     finally:
         host.close()
         hybrid.close()
+    assert _daemon_processes(engine_root) == []
+
+
+# ---- a user's own image archive -------------------------------------------------------------
+
+def _rootfs_tar(path: Path, files: dict[str, Path]) -> Path:
+    """A root file system tarball: static busybox (with /bin/sh) and ``files``."""
+    with tarfile.open(path, "w") as tar:
+        tar.add("/bin/busybox", arcname="bin/busybox")
+        info = tarfile.TarInfo("bin/sh")
+        info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+        tar.addfile(info)
+        for dest, src in files.items():
+            tar.add(src, arcname=dest.lstrip("/"))
+    return path
+
+
+def _users_archive(api, tmp_path: Path) -> Path:
+    """What a user brings: an image made outside the suite (``docker import`` of busybox and
+    the static cpu and mem workloads), written by ``docker save``, then removed from the
+    engine. Another image of the user's, ``user/other:1``, stays in the engine."""
+    from virtbench.workloads import build
+
+    files = {f"/vb/{name}": build(name, "static") for name in ("cpu", "mem")}
+    api.import_image(src=str(_rootfs_tar(tmp_path / "rootfs.tar", files)),
+                     repository="user/app", tag="1")
+    api.import_image(src=str(_rootfs_tar(tmp_path / "other.tar", {})),
+                     repository="user/other", tag="1")
+    archive = tmp_path / "app.tar"
+    with open(archive, "wb") as fh:
+        for chunk in api.get_image("user/app:1"):
+            fh.write(chunk)
+    api.remove_image("user/app:1")
+    return archive
+
+
+@pytest.mark.integration
+def test_a_users_image_archive_runs_its_command_and_is_removed_after(engine_root: Path,
+                                                                     tmp_path: Path) -> None:
+    from docker.errors import ImageNotFound
+
+    from virtbench.experiments.basic import measure_disk, measure_startup
+    from virtbench.platforms.base import NotSupported
+    from virtbench.spec import from_flags, from_toml
+
+    engine = DockerEngine(engine_root, use_existing=False)
+    plat = DockerRunc(engine)
+    try:
+        assert plat.availability.available, plat.availability.reason
+        api = plat.api
+        archive = _users_archive(api, tmp_path)
+        spec_file = tmp_path / "app.toml"
+        spec_file.write_text('name = "app"\nimage = "app.tar"\n'
+                             'command = ["/bin/sh", "-c", "/vb/cpu \\"$@\\" && exit 3", "sh"]\n'
+                             'args = ["hash", "2"]\nok_exit = [3]\nsuccess = "checksum="\n')
+        wl = Workload.of(from_toml(spec_file))
+
+        rows = measure_startup(plat, wl, Params(quick=True))
+        got = {(m.metric, m.conditions.get("network")): m for m in rows if m.value is not None}
+        for net in ("bridge", "none"):
+            for metric in ("startup", "startup_warm", "startup_cold", "startup_load"):
+                assert got[metric, net].value > 0, metric
+        assert "from the user's image archive" in got["startup_cold", "bridge"].description
+        cpu = measure_cpu(plat, wl, Params(quick=True))
+        assert [m.metric for m in cpu] == ["wall_time"] and cpu[0].value > 0
+        sizes = {m.metric: m.value for m in measure_disk(plat, wl, Params())}
+        assert sizes["image_archive_size"] == archive.stat().st_size
+        assert sizes["artifact_size"] > 0
+
+        peaks = {}
+        for mib in (8, 32):
+            alloc = Workload.of(from_flags(command=f"/vb/mem {mib} 0", image=str(archive),
+                                           name="alloc"))
+            rows = measure_memory(plat, alloc, Params(quick=True))
+            peaks[mib] = {m.metric: m for m in rows}
+        assert peaks[32]["cgroup_peak"].value > peaks[8]["cgroup_peak"].value >= 8
+        assert "parent cgroup that held only this container" in \
+            peaks[8]["cgroup_peak"].description
+        assert peaks[8]["peak_rss"].value is None and "no wait4" in peaks[8]["peak_rss"].reason
+        assert "shim_peak" in peaks[8]
+        assert not [d for d in Path("/sys/fs/cgroup").glob(f"*/virtbench-{os.getpid()}-*")]
+
+        strict = Workload.of(from_flags(base=from_toml(spec_file), ok_exit=[0]))
+        with pytest.raises(RuntimeError, match=r"exited 3 \(accepted: 0\)"):
+            plat.run(strict)
+        missing = Workload.of(from_flags(command="/vb/nope", image=str(archive)))
+        with pytest.raises(RuntimeError, match=r'/vb/nope could not be started.*exec: "/vb/no'):
+            plat.run(missing)
+        with pytest.raises(NotSupported, match="a user's image runs on docker/runc"):
+            DockerWasmtime(engine).image_spec(wl)
+
+        # the suite removes what it loaded, never the user's other images
+        image_id = plat.image(wl)[0]
+        engine.remove_labelled(only_dead_owners=False, images=True)
+        with pytest.raises(ImageNotFound):
+            api.inspect_image(image_id)
+        assert api.inspect_image("user/other:1")["Id"]
+        # an image the user loaded is the user's: no cold start, and it stays
+        with open(archive, "rb") as fh:
+            list(api.load_image(fh))
+        cold = [m for m in plat.startup(wl) if m.metric == "startup_cold"]
+        assert cold and all("the user's own" in m.reason for m in cold)
+        engine.remove_labelled(only_dead_owners=False, images=True)
+        assert api.inspect_image(image_id)["RepoTags"] == ["user/app:1"]
+    finally:
+        plat.close()
     assert _daemon_processes(engine_root) == []

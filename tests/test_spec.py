@@ -16,7 +16,12 @@ import pytest
 from virtbench import platforms
 from virtbench.cli import main
 from virtbench.platforms.base import Workload
-from virtbench.platforms.vm.platform import guest_output, user_script
+from virtbench.platforms.vm.platform import (
+    guest_output,
+    guest_peak,
+    guest_peak_kib,
+    user_script,
+)
 from virtbench.spec import (
     Dir,
     SpecError,
@@ -122,6 +127,84 @@ def test_the_cli_refuses_bad_workload_flags(files, capsys):
     assert "K=V" in capsys.readouterr().err
 
 
+# ---- a user's own image archive -----------------------------------------------------------
+
+CONFIG = "ab" * 32
+
+
+def saved_archive(path: Path, manifest: object = None) -> Path:
+    """A file shaped like ``docker save`` output (manifest.json; no layers needed here)."""
+    import io
+    import tarfile
+
+    if manifest is None:
+        manifest = [{"Config": f"{CONFIG}.json", "RepoTags": ["solver:1"], "Layers": []}]
+    with tarfile.open(path, "w") as tar:
+        for name, data in (("manifest.json", json.dumps(manifest).encode()),
+                           (f"{CONFIG}.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_an_image_spec_keeps_the_command_inside_the_image(files):
+    saved_archive(files / "app.tar")
+    spec = from_toml(write_spec(files, 'image = "app.tar"\ncommand = ["./solver", "-q"]\n'
+                                       'ok_exit = [10]\n'))
+    assert spec.image == files / "app.tar" and spec.command == ("./solver", "-q")
+    assert spec.program is None and "lives inside the image app.tar" in spec.not_on_host()
+    assert spec == from_flags(command="./solver -q", image=str(files / "app.tar"),
+                              ok_exit=[10], name="solver")
+    from virtbench.platforms.docker.images import read_saved_image
+
+    image = read_saved_image(spec.image)
+    assert (image.image_id, image.repo_tags) == (f"sha256:{CONFIG}", ("solver:1",))
+    on_host = from_flags(command="/bin/true", image=str(files / "app.tar"))
+    assert on_host.not_on_host() == "" and on_host.program == Path("/bin/true").resolve()
+
+
+def test_a_native_variant_says_the_program_lives_in_the_image(files):
+    from virtbench.platforms.base import NotSupported
+    from virtbench.platforms.native.platform import NativeStatic
+
+    saved_archive(files / "app.tar")
+    wl = Workload.of(from_flags(command="/app/solver", image=str(files / "app.tar")))
+    with pytest.raises(NotSupported, match="lives inside the image app.tar"):
+        NativeStatic().run(wl)
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.write_bytes(b"not a tar at all" * 64), "not a tar archive"),
+    (lambda p: saved_archive(p, manifest=[]), "holds 0 images"),
+    (lambda p: saved_archive(p, manifest=[{"Config": "x.json"}]), "names no image config"),
+])
+def test_a_bad_image_archive_is_refused(files, make, why):
+    make(files / "app.tar")
+    with pytest.raises(SpecError, match=why) as err:
+        from_toml(write_spec(files, 'image = "app.tar"\ncommand = ["/app/x"]\n'))
+    assert f"{files / 'solver.toml'}:1" in str(err.value)
+
+
+def test_a_root_file_system_tarball_needs_docker_import_first(files):
+    import tarfile
+
+    with tarfile.open(files / "rootfs.tar", "w") as tar:
+        tar.add("/bin/true", arcname="bin/true")
+    with pytest.raises(SpecError, match=r"no manifest.json.*docker import FILE NAME"):
+        from_flags(command="/bin/true", image=str(files / "rootfs.tar"))
+    saved_archive(files / "app.tar")
+    with pytest.raises(SpecError, match="give the command to run inside it"):
+        from_toml(write_spec(files, 'image = "app.tar"\n'))
+
+
+def test_the_cli_takes_an_image_flag(files, capsys):
+    assert main(["run", "startup", "--variant", "docker/runc", "--command", "/app/x",
+                 "--image", str(files / "missing.tar")]) == 2
+    assert "missing.tar: no such file" in capsys.readouterr().err
+
+
 def test_outcome_accepts_listed_exits_and_the_pattern():
     spec = WorkloadSpec("s", ("/bin/true",), ok_exit=(10, 20), success="^s SAT")
     spec.check_outcome(10, "c hi\ns SATISFIABLE\n", "s")
@@ -144,13 +227,30 @@ def test_guest_script_binds_dirs_sets_env_and_stdin(files):
     script = user_script(spec)
     assert "mount -o bind /work/dir0 /in" in script
     assert "export MODE='a b'" in script
-    assert script.splitlines()[-1] == "/wl/solver -q '/in/it'\"'\"'s.cnf' < /etc/vb-stdin"
+    assert script.splitlines()[-4] == ("time -o /etc/vb-peak -f %M /wl/solver -q "
+                                       "'/in/it'\"'\"'s.cnf' < /etc/vb-stdin")
+    assert script.splitlines()[-3:] == ["rc=$?", 'echo "VB-PEAK maxrss_kib=$(tail -n 1 '
+                                        '/etc/vb-peak)"', "exit $rc"]
 
 
 def test_guest_output_is_what_came_between_start_and_exit():
     console = ("boot\r\nVB-START workload=x\r\nc one\r\ns SATISFIABLE\r\n"
-               "VB-EXIT workload=x rc=10\r\n")
+               "VB-PEAK maxrss_kib=2048\r\nVB-EXIT workload=x rc=10\r\n")
     assert guest_output(console) == "c one\ns SATISFIABLE\n"
+    assert guest_peak_kib(console.replace("\r\n", "\n")) == 2048
+    assert guest_peak_kib("VB-PEAK maxrss_kib=\n") is None
+
+
+def test_the_guest_peak_is_corrected_by_busybox_times_measured_unit():
+    from virtbench.platforms.vm.guestpeak import busybox_maxrss_scale
+
+    if not Path("/bin/busybox").exists() or not toolchain_status()["static"][0]:
+        pytest.skip("needs busybox-static and the static toolchain")
+    scale = busybox_maxrss_scale()
+    assert scale in (1, os.sysconf("SC_PAGE_SIZE") // 1024)
+    peak = guest_peak("VB-START\r\nVB-PEAK maxrss_kib=65536\r\nVB-EXIT rc=0\r\n")
+    assert peak.metric == "guest_peak_rss" and peak.value == 65536 // scale * 1024
+    assert guest_peak("VB-START\r\nVB-EXIT rc=0\r\n").value is None
 
 
 # ---- a third-party-like program on every family --------------------------------------------
@@ -246,3 +346,50 @@ def test_workload_of_a_spec_is_a_users():
     assert not wl.builtin and not wl.prints_result and wl.user is spec
     assert Workload("cpu").prints_result and Workload("speedtest1").builtin
     assert not Workload("speedtest1").prints_result
+
+
+@pytest.mark.integration
+def test_the_peak_memory_of_a_users_program_grows_with_what_it_allocates(tmp_path):
+    """``mem MIB 0`` (allocate, touch, exit) as a user's program, native build and .wasm, on
+    one variant of every family: each peak it reports is larger for 64 MiB than for 8."""
+    from virtbench.workloads import build
+
+    for target in ("static", "wasm"):
+        ok, why = toolchain_status()[target]
+        if not ok:
+            pytest.skip(why)
+    static, wasm = build("mem", "static"), build("mem", "wasm")
+    wanted = ["native/static", "docker/runc", "wasmtime-cli/jit",
+              "wasmtime-embedded/cranelift", "qemu-tcg/microvm"]
+    variants = [v for family in ("native", "docker", "wasm", "vm") for v in available(family)
+                if v in wanted]
+    flags = [f for v in variants for f in ("--variant", v)]
+    peaks = {}
+    for mib in (8, 64):
+        run_id = f"mem{mib}"
+        proc = harness("memory", *flags, "--command", str(static), "--wasm", str(wasm),
+                       "--arg", str(mib), "--arg", "0", "--workload-name", "alloc",
+                       "--run-id", run_id, datasets=tmp_path / "ds")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        rows = pd.read_csv(tmp_path / "ds" / run_id / "results.csv")
+        assert set(rows["workload"]) == {"alloc"}
+        peaks[mib] = rows[rows["value"].notna()].set_index(["variant", "metric"])["value"]
+    growing = {"peak_rss", "cgroup_peak", "wasm_memory", "guest_peak_rss"}
+    for variant in variants:
+        measured = {m for v, m in peaks[64].index if v == variant} & growing
+        assert measured, f"{variant}: no peak measured"
+        for metric in measured:
+            small, large = peaks[8][variant, metric], peaks[64][variant, metric]
+            assert large > small, f"{variant} {metric}: {large} MiB (64) vs {small} MiB (8)"
+    expected = {"native/static": {"peak_rss"}, "docker/runc": {"cgroup_peak"},
+                "wasmtime-cli/jit": {"peak_rss"},
+                "wasmtime-embedded/cranelift": {"peak_rss", "wasm_memory"},
+                "qemu-tcg/microvm": {"peak_rss", "guest_peak_rss"}}
+    for variant in variants:
+        assert expected[variant] <= {m for v, m in peaks[64].index if v == variant}
+    own = {("native/static", "peak_rss"), ("docker/runc", "cgroup_peak"),
+           ("wasmtime-embedded/cranelift", "wasm_memory"),
+           ("qemu-tcg/microvm", "guest_peak_rss")}  # the program's own pages: what it touched
+    for mib in (8, 64):
+        for key in own & set(peaks[mib].index):
+            assert mib <= peaks[mib][key] < mib + 32, f"{key}: {peaks[mib][key]} MiB for {mib}"

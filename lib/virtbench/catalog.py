@@ -185,7 +185,9 @@ def _memory() -> list[Metric]:
                f"PSS (smaps_rollup) {held}: of the workload process, the engine's process "
                "or QEMU", ("state", "guest_memory_mib", "userland")),
         Metric("peak_rss", e, _MIB, "lower",
-               f"VmHWM (peak RSS) of the Wasm engine's process {held}", _STATE),
+               f"VmHWM (peak RSS) of the Wasm engine's process {held}; a user's program run "
+               "to completion: the peak RSS (wait4 ru_maxrss) of the host process that ran "
+               "it (the program, the engine's process or QEMU)", _STATE),
         Metric("rss_per_instance", e, _MIB, "lower",
                "Wasm: least-squares slope of the engine process's VmRSS over the number of "
                "live instances in it", _STATE),
@@ -202,7 +204,20 @@ def _memory() -> list[Metric]:
                "Docker: page cache (memory.stat file / cache) charged to the container's "
                "cgroup", _STATE_USERLAND),
         Metric("cgroup_peak", e, _MIB, "lower",
-               "Docker: peak memory of the container's cgroup since it started", _STATE_USERLAND),
+               "Docker: peak memory of the container's cgroup since it started; a user's "
+               "program run to completion: the peak (memory.max_usage_in_bytes or "
+               "memory.peak) of a parent cgroup that held only its container, read after it "
+               "exited", _STATE_USERLAND),
+        Metric("shim_peak", e, _MIB, "lower",
+               "Docker, a user's program run to completion: VmHWM of the container's "
+               "containerd shim (outside its cgroup), read after the container exited"),
+        Metric("guest_peak_rss", e, _MIB, "lower",
+               "VM, a user's program run to completion: its peak RSS inside the guest "
+               "(busybox time %M, the guest kernel's wait4 ru_maxrss)"),
+        Metric("wasm_memory", e, _MIB, "lower",
+               "Wasm, a user's program run to completion: size of the instance's exported "
+               "linear memory after _start returned (64 KiB pages; it never shrinks, so it "
+               "is its peak): the program's own heap and data, without the runtime"),
         Metric("shim_rss", e, _MIB, "lower",
                "Docker: VmRSS of the container's containerd shim (outside its cgroup)",
                _STATE_USERLAND),

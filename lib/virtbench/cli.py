@@ -113,16 +113,18 @@ def _user_workload(args: argparse.Namespace) -> list[Workload] | None:
     """The workload of ``--spec`` and the workload flags (flags add to the file), or None."""
     from virtbench import spec as workload_spec
 
-    flags = (args.command, args.wasm, args.arg, args.stdin, args.env, args.dir, args.ok_exit,
-             args.success, args.time_limit)
+    flags = (args.command, args.wasm, args.image, args.arg, args.stdin, args.env, args.dir,
+             args.ok_exit, args.success, args.time_limit)
     if not args.spec and not any(flags):
         return None
     if not args.spec and not (args.command or args.wasm):
-        raise UsageError("--arg, --stdin, --env, --dir, --ok-exit, --success and --time-limit "
-                         "describe your own workload: give it with --command, --wasm or --spec")
+        raise UsageError("--image, --arg, --stdin, --env, --dir, --ok-exit, --success and "
+                         "--time-limit describe your own workload: give it with --command, "
+                         "--wasm or --spec")
     base = workload_spec.from_toml(args.spec) if args.spec else None
     spec = workload_spec.from_flags(
-        name=args.workload_name, command=args.command, wasm=args.wasm, args=args.arg or (),
+        name=args.workload_name, command=args.command, wasm=args.wasm, image=args.image,
+        args=args.arg or (),
         stdin=args.stdin, env=args.env or (), dirs=args.dir or (), ok_exit=args.ok_exit or (),
         success=args.success, time_limit_s=args.time_limit, base=base)
     return [Workload.of(spec)]
@@ -414,10 +416,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="experiment option, e.g. cpu_millions=100, io_mib=64, mem_mib=64")
     run.add_argument("--command", help="your own native workload, e.g. \"/usr/bin/true\"")
     run.add_argument("--wasm", help="your own .wasm module (WASI preview 1)")
+    run.add_argument("--image", metavar="FILE",
+                     help="your own `docker save` archive; --command is then the program inside "
+                          "it (docker/runc, docker/runc-host)")
     run.add_argument("--workload-name", help="label for your own workload")
     run.add_argument("--spec", metavar="FILE",
-                     help="your own workload as a TOML file (keys: name, command, wasm, args, "
-                          "stdin, env, dirs, ok_exit, success, time_limit_s); flags add to it")
+                     help="your own workload as a TOML file (keys: name, command, wasm, image, "
+                          "args, stdin, env, dirs, ok_exit, success, time_limit_s); flags add "
+                          "to it")
     run.add_argument("--arg", action="append", metavar="A",
                      help="an argument of your workload (native and Wasm); repeatable")
     run.add_argument("--stdin", metavar="FILE", help="your workload's standard input")

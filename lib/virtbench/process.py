@@ -215,6 +215,14 @@ def tool_version(argv: Sequence[str], timeout: float = 10.0) -> str | None:
     return None
 
 
+def program_name(pid: int) -> str:
+    """Base name of a process's argv[0] ("" if it is gone)."""
+    try:
+        return Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()).name
+    except OSError:
+        return ""
+
+
 def read_proc_status(pid: int) -> dict[str, int]:
     """VmRSS / VmHWM (KiB) from /proc/<pid>/status and Pss (KiB) from smaps_rollup."""
     values: dict[str, int] = {}

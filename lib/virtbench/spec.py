@@ -12,10 +12,18 @@ program finds it at ``GUEST`` (default: the host path itself, as ``wasmtime run 
 does). A native process has no file-system namespace of its own: there, arguments and
 environment values that start with a ``GUEST`` path are rewritten to the fresh copy.
 
+``image`` is a ``docker save`` archive of your own (a file with ``manifest.json``; a root
+file system tarball needs ``docker import FILE NAME`` and ``docker save NAME -o FILE``
+first). With it, ``command`` is the argv *inside* that image (run by docker/runc and
+docker/runc-host as it is, not looked up on this host); native and the VM run it only when
+``command[0]`` also exists on the host (an absolute path, or a name on PATH), and otherwise
+say that the program lives inside the image.
+
 TOML (paths relative to the spec file)::
 
     name = "solver"
     command = ["./solver"]          # native argv (a static binary also runs in Docker and the VM)
+    image = "solver-image.tar"      # or: a `docker save` archive; command is then its argv inside
     wasm = "solver.wasm"            # WASI preview-1 command module
     args = ["/in/problem.cnf"]      # given to both
     stdin = "input.txt"
@@ -39,8 +47,8 @@ from pathlib import Path
 DEFAULT_TIME_LIMIT_S = 300.0
 MAX_TIME_LIMIT_S = 86_400.0
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-KEYS = ("name", "command", "wasm", "args", "stdin", "env", "dirs", "ok_exit", "success",
-        "time_limit_s")
+KEYS = ("name", "command", "wasm", "image", "args", "stdin", "env", "dirs", "ok_exit",
+        "success", "time_limit_s")
 
 
 class SpecError(ValueError):
@@ -72,15 +80,30 @@ class WorkloadSpec:
     ok_exit: tuple[int, ...] = (0,)
     success: str = ""
     time_limit_s: float = DEFAULT_TIME_LIMIT_S
+    image: Path | None = None  # a `docker save` archive; ``command`` is then its argv inside
     source: str = field(default="", compare=False)  # where it came from, for messages
 
     @property
     def program(self) -> Path | None:
-        """The native executable (argv[0] of ``command``, looked up on PATH)."""
+        """The native executable (argv[0] of ``command``, looked up on PATH); with an
+        ``image``, None unless ``command[0]`` is also a file on this host."""
         if not self.command:
             return None
         found = shutil.which(self.command[0])
+        relative = "/" in self.command[0] and not self.command[0].startswith("/")
+        if self.image is not None and (not found or relative):
+            return None
         return Path(found).resolve() if found else Path(self.command[0])
+
+    def not_on_host(self) -> str:
+        """Why the program cannot run on the host itself ("" when it can)."""
+        if not self.command:
+            return f"workload {self.name!r} has no native command"
+        if self.program is None:
+            return (f"the program lives inside the image {self.image.name} "
+                    f"({self.command[0]} is not a file on this host): a user's image runs on "
+                    "docker/runc and docker/runc-host")
+        return ""
 
     def native_argv(self, rewrite: Mapping[str, str] | None = None) -> list[str]:
         """``command`` + ``args``, with guest paths rewritten to host copies (native runs)."""
@@ -105,6 +128,8 @@ class WorkloadSpec:
 
     def describe(self) -> str:
         parts = [f"args {shlex.join(self.args)}" if self.args else "no args"]
+        if self.image is not None:
+            parts.insert(0, f"image {self.image.name}")
         if self.dirs:
             parts.append("dirs " + ", ".join(map(str, self.dirs)) + " (fresh copy per run)")
         if self.stdin:
@@ -165,12 +190,23 @@ def parse_env(text: str) -> tuple[str, str]:
 def checked(spec: WorkloadSpec) -> WorkloadSpec:
     """``spec`` if it can run; SpecError naming what is wrong and what is valid otherwise."""
     where = f"{spec.source}: " if spec.source else ""
+    if spec.image is not None and not spec.command:
+        raise SpecError(f"{where}image: give the command to run inside it (its argv, "
+                        "e.g. command = [\"/app/server\"])")
     if not spec.command and spec.wasm is None:
-        raise SpecError(f"{where}a workload needs a native command and/or a .wasm module")
+        raise SpecError(f"{where}a workload needs a native command (on the host, or inside "
+                        "an image) and/or a .wasm module")
     if not spec.name or any(c.isspace() or c in "/\\," for c in spec.name):
         raise SpecError(f"{where}name {spec.name!r}: a non-empty word without spaces, "
                         "slashes or commas")
-    if spec.command:
+    if spec.image is not None:
+        from virtbench.platforms.docker.images import ArchiveError, read_saved_image
+
+        try:
+            read_saved_image(spec.image)
+        except ArchiveError as exc:
+            raise SpecError(f"{where}image: {exc}") from None
+    elif spec.command:
         exe = spec.program
         if exe is None or not exe.is_file():
             raise SpecError(f"{where}command: {spec.command[0]}: no such file (nor on PATH)")
@@ -205,7 +241,8 @@ def checked(spec: WorkloadSpec) -> WorkloadSpec:
 
 
 def from_flags(*, name: str | None = None, command: str | None = None,
-               wasm: str | None = None, args: Sequence[str] = (), stdin: str | None = None,
+               wasm: str | None = None, image: str | None = None,
+               args: Sequence[str] = (), stdin: str | None = None,
                env: Sequence[str] = (), dirs: Sequence[str] = (), ok_exit: Sequence[int] = (),
                success: str | None = None, time_limit_s: float | None = None,
                base: WorkloadSpec | None = None) -> WorkloadSpec:
@@ -216,6 +253,8 @@ def from_flags(*, name: str | None = None, command: str | None = None,
         changes["command"] = tuple(shlex.split(command))
     if wasm:
         changes["wasm"] = Path(wasm).expanduser().resolve()
+    if image:
+        changes["image"] = Path(image).expanduser().resolve()
     if args:
         changes["args"] = spec.args + tuple(args)
     if stdin:
@@ -296,7 +335,9 @@ def from_toml(path: str | Path) -> WorkloadSpec:
     if type(limit) not in (int, float):
         raise bad("time_limit_s", "expected a number of seconds")
     command = strings("command")
-    if command and ("/" in command[0]) and not Path(command[0]).is_absolute():
+    image = file_of("image")
+    if (command and image is None and "/" in command[0]
+            and not Path(command[0]).is_absolute()):
         command = (str((base / command[0]).resolve()), *command[1:])
     try:
         dirs = tuple(parse_dir(d, base) for d in strings("dirs"))
@@ -304,7 +345,8 @@ def from_toml(path: str | Path) -> WorkloadSpec:
     except SpecError as exc:
         raise bad("dirs" if "directory" in str(exc) else "env", str(exc)) from None
     spec = WorkloadSpec(
-        name=text_of("name"), command=command, wasm=file_of("wasm"), args=strings("args"),
+        name=text_of("name"), command=command, wasm=file_of("wasm"), image=image,
+        args=strings("args"),
         stdin=file_of("stdin"), env=envs, dirs=dirs, ok_exit=tuple(ok),
         success=text_of("success"), time_limit_s=float(limit), source=str(path))
     if not spec.name:

@@ -90,8 +90,10 @@ def _kill(pids: list[int]) -> list[str]:
 
 
 def _cgroup_dirs() -> list[Path]:
-    parents = [CGROUP_ROOT / c for c in ("cpu", "memory", "pids")]
-    parents = [p for p in parents if p.is_dir()] or [CGROUP_ROOT]
+    """``virtbench-*`` cgroups in every v1 hierarchy (a container's parent cgroup is made in
+    all of them), or at the top of the unified one."""
+    v1 = (CGROUP_ROOT / "memory").is_dir()
+    parents = [p for p in CGROUP_ROOT.iterdir() if p.is_dir()] if v1 else [CGROUP_ROOT]
     return [d for p in parents for d in p.glob("virtbench-*") if d.is_dir()]
 
 

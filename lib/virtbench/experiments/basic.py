@@ -21,6 +21,7 @@ from virtbench.platforms.base import (
     WORKDIR,
     NotSupported,
     Platform,
+    RunOutcome,
     Timing,
     Workload,
 )
@@ -85,10 +86,13 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
     """Idle and loaded memory of one instance.
 
     ``mem``: the instance holding nothing, then a buffer of option ``mem_mib``. ``http``: the
-    memory a running server adds to the host, idle and at its peak under wrk load.
+    memory a running server adds to the host, idle and at its peak under wrk load. A user's
+    program: run to completion, its peaks (:func:`user_peaks`).
     """
     if wl.builtin and wl.name == "http":
         return measure_instance_memory(plat, wl, params)
+    if not wl.builtin:
+        return user_peaks(plat.run(wl, []))
     loaded = int(params.options.get("mem_mib", 16 if params.quick else 64))
 
     def both_states(p: Platform) -> list[Measurement]:
@@ -103,6 +107,28 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
                                             skip=QUICK_SKIPS_USERLANDS if params.quick else "")
 
 
+RAN = "; the user's program run to completion"
+
+
+def user_peaks(out: RunOutcome) -> list[Measurement]:
+    """The peaks of memory of a user's program run to completion: the peak RSS of the host
+    process that ran it (``rss_of``) and the others its platform read, one row each (no
+    value: the reason)."""
+    rows = []
+    if out.peak_rss_kib is not None:
+        rows.append(Measurement("peak_rss", out.peak_rss_kib / 1024, "MiB",
+                                f"peak RSS (wait4 ru_maxrss) of {out.rss_of}: all that "
+                                f"process held, a runtime's or QEMU's own memory included"
+                                f"{RAN}"))
+    for peak in out.peaks:
+        if peak.value is None:
+            rows.append(Measurement.missing(peak.metric, "MiB", f"not supported: {peak.what}"))
+        else:
+            rows.append(Measurement(peak.metric, peak.value / (1 << 20), "MiB",
+                                    f"{peak.what}{RAN}"))
+    return rows
+
+
 #: The metric of each kind of :class:`~virtbench.platforms.base.Artifact`.
 DISK_METRICS = {"workload": "artifact_size", "compiled": "compiled_size",
                 "engine": "engine_size", "image_content": "image_content_size",
@@ -112,14 +138,19 @@ DISK_METRICS = {"workload": "artifact_size", "compiled": "compiled_size",
 assert set(DISK_METRICS) == set(ARTIFACT_KINDS)
 
 
-def disk_rows(plat: Platform) -> list[Measurement]:
-    """One row per artifact the variant lists: its bytes, under its kind's metric."""
+def disk_rows(plat: Platform, artifacts: Sequence | None = None) -> list[Measurement]:
+    """One row per artifact (default: those the variant lists): its bytes, under its kind's
+    metric."""
     return [Measurement(DISK_METRICS[a.kind], a.bytes, "B", a.what, workload=a.workload,
-                        tags=dict(a.tags)) for a in plat.artifacts()]
+                        tags=dict(a.tags))
+            for a in (plat.artifacts() if artifacts is None else artifacts)]
 
 
 def measure_disk(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
-    """Bytes on disk of the variant's artifacts, minimal and on its other userlands."""
+    """Bytes on disk of the variant's artifacts, minimal and on its other userlands; for a
+    user's workload, its own image (Docker)."""
+    if not wl.builtin:
+        return disk_rows(plat, plat.user_artifacts(wl))
     return disk_rows(plat) + on_userlands(plat, "disk", [wl], disk_rows)
 
 

@@ -263,13 +263,15 @@ def measure_into(store: RunStore, experiment: Experiment, plat: Platform, wl: Wo
 
 def unavailable_reason(plat: Platform, workloads: list[Workload], say: Progress) -> str:
     """"" when the platform is available and prepared for ``workloads``, else why not
-    ("not available: ..." or "preparation failed: ...")."""
+    ("not available: ...", "not supported: ..." or "preparation failed: ...")."""
     avail = plat.availability
     if not avail.available:
         return f"not available: {avail.reason}"
     try:
         say(f"preparing {plat.variant} ...")
         plat.prepare(workloads)
+    except NotSupported as exc:  # e.g. a user's image on a variant that cannot run one
+        return f"not supported: {exc}"
     except Exception as exc:
         return f"preparation failed: {exc}"
     return ""

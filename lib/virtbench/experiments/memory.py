@@ -14,12 +14,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 from virtbench.experiments.cross import IDLE_HOLD_MS
 from virtbench.platforms.base import Handle, Platform, Workload
 from virtbench.platforms.docker.cgroup import CgroupMemory, cgroup_memory
-from virtbench.process import read_proc_status
+from virtbench.process import program_name, read_proc_status
 from virtbench.results import Measurement
 from virtbench.stats import fit_slope
 
@@ -123,7 +122,7 @@ def cgroup_rows(handle: Handle, cg: CgroupMemory, mib: int,
                               f"container started, read while {state}", tags=tags))
     outside = [p for p in handle.pids if p != handle.cgroup_pid]
     shim = outside[0] if len(outside) == 1 else None
-    name = _program_name(shim) if shim else ""
+    name = program_name(shim) if shim else ""
     status = read_proc_status(shim) if shim else {}
     if "containerd-shim" not in name or "VmRSS" not in status:
         return ms + [Measurement.missing(
@@ -204,11 +203,3 @@ def slope_row(metric: str, counts: list[int], series: list[float], what: str,
 def _kib_sum(statuses: list[dict], key: str) -> float:
     """The sum of one /proc status field (KiB) over processes, in MiB."""
     return sum(s.get(key, 0) for s in statuses) / 1024
-
-
-def _program_name(pid: int) -> str:
-    """Base name of a process's argv[0] ("" if it is gone)."""
-    try:
-        return Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()).name
-    except OSError:
-        return ""

@@ -82,12 +82,25 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class Peak:
+    """A peak of memory one run reached, in bytes, as a catalog metric of the memory
+    experiment (``cgroup_peak``, ``shim_peak``, ``wasm_memory``, ``peak_rss``): ``what``
+    says which counter was read; with no ``value``, why it could not be."""
+
+    metric: str
+    value: int | None
+    what: str
+
+
+@dataclass(frozen=True)
 class RunOutcome:
     """One instance run to completion.
 
     ``wall_ns`` covers ``interval`` (each platform says from which event to which);
     ``result`` holds the workload's ``VB-RESULT`` key=value pairs (empty for user workloads
-    that print none); ``peak_rss_kib`` is the peak RSS of ``rss_of`` (None if unknown).
+    that print none); ``peak_rss_kib`` is the peak RSS of ``rss_of`` (None if unknown);
+    ``peaks`` the other peaks the platform read for this run (a container's cgroup, a Wasm
+    instance's linear memory), or why not.
     """
 
     wall_ns: int
@@ -97,6 +110,7 @@ class RunOutcome:
     result: dict[str, str] = field(default_factory=dict)
     peak_rss_kib: int | None = None
     rss_of: str = ""
+    peaks: tuple[Peak, ...] = ()
 
 
 @dataclass
@@ -269,6 +283,11 @@ class Platform(ABC):
     def artifacts(self) -> list[Artifact]:
         """What this variant keeps on disk to run the workloads (built or fetched if needed)."""
         raise NotSupported(f"{self.variant} lists no artifacts")
+
+    def user_artifacts(self, workload: Workload) -> list[Artifact]:
+        """Bytes on disk of a user's workload (a user's own Docker image)."""
+        raise NotSupported("sizes on disk of a user's workload are measured for a user's own "
+                           f"Docker image (spec key image) only, not on {self.variant}")
 
     def with_userland(self, name: str) -> Platform:
         """A new object of this variant whose instances run on the ``name`` userland (close

@@ -1,7 +1,10 @@
-"""Memory of a container from its cgroup (v1 or v2), found through /proc."""
+"""Memory of a container from its cgroup (v1 or v2), found through /proc; the peak of a
+container run to completion from a parent cgroup of its own."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +113,44 @@ def cgroup_memory(pid: int, proc: Path = Path("/proc")) -> CgroupMemory:
                                 stat.get("anon", 0), stat.get("file", 0))
     raise NotSupported(f"no memory cgroup found for pid {pid} (cgroups {groups}, "
                        f"mounts {sorted(mounts)})")
+
+
+# ---- the peak of one container run, from a parent cgroup of its own ----------------------
+
+def peak_group_name() -> str:
+    """A fresh parent cgroup name for one container (``virtbench-<pid>-<id>``: the sweep
+    removes those of dead runs)."""
+    return f"virtbench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def group_peak(name: str, proc: Path = Path("/proc")) -> tuple[int, str]:
+    """The peak memory (bytes) of the top-level cgroup ``name`` and the counter read:
+    ``memory.max_usage_in_bytes`` (v1) or ``memory.peak`` (v2). A child cgroup's charges
+    count in its parent's, and the parent keeps its peak after the child is removed."""
+    mounts = parse_mountinfo_cgroups((proc / "self" / "mountinfo").read_text())
+    if "memory" in mounts:
+        path = mounts["memory"] / name / "memory.max_usage_in_bytes"
+    elif "" in mounts:
+        path = mounts[""] / name / "memory.peak"
+    else:
+        raise NotSupported(f"no memory cgroup hierarchy is mounted (mounts {sorted(mounts)})")
+    try:
+        return int(path.read_text()), path.name
+    except (OSError, ValueError) as exc:
+        raise NotSupported(f"cannot read {path}: {exc}") from None
+
+
+def remove_group(name: str, root: Path = Path("/sys/fs/cgroup")) -> None:
+    """Remove the empty cgroup ``name`` (and empty children) from every hierarchy."""
+    for top in [root / name, *root.glob(f"*/{name}")]:
+        if not top.is_dir():
+            continue
+        for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        try:
+            top.rmdir()
+        except OSError:
+            pass

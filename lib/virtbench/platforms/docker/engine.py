@@ -15,7 +15,10 @@ start, and on the next run after a crash). Published ports are bound to 127.0.0.
 Every container, image and network the suite makes carries the label ``virtbench=1`` (and
 containers ``virtbench.pid=<owner pid>``). Containers of dead owners are removed when the
 engine is acquired; a process removes its own containers when it releases the engine, and
-the last user removes the images.
+the last user removes the images. A user's own ``docker save`` archive keeps its own
+configuration (no label can be added): the image IDs the suite loads from such archives are
+recorded under ``<root>/loaded-images/`` before the load, and removed with the suite's
+images; an image that was in the engine before (the user's) is never recorded.
 """
 
 from __future__ import annotations
@@ -269,6 +272,20 @@ class DockerEngine:
     @property
     def network_file(self) -> Path:
         return self.root / "host-network.json"
+
+    @property
+    def loaded_dir(self) -> Path:
+        return self.root / "loaded-images"
+
+    def record_loaded(self, image_id: str) -> None:
+        """Note that the suite loads image ``image_id`` (``sha256:...``) from a user's
+        archive, so that it is removed like the suite's own images."""
+        self.loaded_dir.mkdir(parents=True, exist_ok=True)
+        (self.loaded_dir / image_id.removeprefix("sha256:")).touch()
+
+    def loaded_by_suite(self, image_id: str) -> bool:
+        """Whether the suite loaded ``image_id`` (rather than finding it in the engine)."""
+        return (self.loaded_dir / image_id.removeprefix("sha256:")).exists()
 
     # ---- acquire / release ---------------------------------------------------------------
     def acquire(self, *, remove_leftovers: bool = True):
@@ -651,6 +668,29 @@ class DockerEngine:
                     break
                 except APIError:
                     pass  # in use by a live container, or still tagged elsewhere
+        return removed + self._remove_loaded()
+
+    def _remove_loaded(self) -> list[str]:
+        """Remove the images the suite loaded from users' archives (tags, then the image)."""
+        from docker.errors import APIError, NotFound
+
+        api = self.client.api
+        removed = []
+        for record in sorted(self.loaded_dir.glob("*")) if self.loaded_dir.is_dir() else []:
+            image_id = f"sha256:{record.name}"
+            try:
+                refs = api.inspect_image(image_id).get("RepoTags") or []
+                for ref in refs:
+                    api.remove_image(ref, force=False, noprune=False)
+                if not refs:
+                    api.remove_image(image_id, force=False)
+                removed.append(f"image {', '.join(refs) or image_id[:19]} (loaded from a "
+                               "user's archive)")
+            except NotFound:
+                pass
+            except APIError:
+                continue  # in use by a live container: kept, and so is its record
+            record.unlink(missing_ok=True)
         return removed
 
     # ---- facts ---------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Images are built offline (no registry here): ``FROM scratch`` with the static workload
 binary (``docker/runc``), or with the wasmtime CLI, the shared libraries it needs and the
-``.wasm`` workload (``docker+wasm/wasmtime-cli``). Every timed interval is taken with
+``.wasm`` workload (``docker+wasm/wasmtime-cli``). A user's own ``docker save`` archive
+(spec key ``image``) is loaded as it is and runs the spec's command inside it (runc
+variants only). Every timed interval is taken with
 ``time.perf_counter_ns`` around Docker SDK calls (``docker.APIClient``), from the call to
 its return; each measurement's description names the calls it spans.
 
@@ -32,16 +34,23 @@ from virtbench.platforms.base import (
     Availability,
     Handle,
     NotSupported,
+    Peak,
     Platform,
     RunOutcome,
     Timing,
     Workload,
     substitute_workdir,
 )
+from virtbench.platforms.docker.cgroup import (
+    group_peak,
+    peak_group_name,
+    remove_group,
+)
 from virtbench.platforms.docker.engine import (
     LABEL,
     DockerEngine,
     EngineError,
+    _cmdline,
     find_processes,
     labels,
     parent_pid,
@@ -51,9 +60,13 @@ from virtbench.platforms.docker.images import (
     WORKDIR_IN_CONTAINER,
     ImageSpec,
     ImportSpec,
+    UserImage,
     busybox_spec,
     http_wasmtime_release,
     is_static_executable,
+    loaded_refs,
+    read_saved_image,
+    short_start_error,
     version_of,
     with_libraries,
 )
@@ -62,6 +75,7 @@ from virtbench.platforms.wasm.engines import (
     fetched_wasmtime_cli,
     installed_wasmtime_cli,
 )
+from virtbench.process import program_name, read_proc_status
 from virtbench.spec import WorkloadSpec, stage_dirs
 from virtbench.workloads import build, parse_result_line, toolchain_status
 
@@ -90,6 +104,7 @@ class Timed:
     status: int = -1
     stdout: str = ""
     stderr: str = ""
+    peaks: tuple[Peak, ...] = ()
 
 
 def _wait_in_logs(api, cid: str, marker: str, timeout: float) -> int:
@@ -203,10 +218,10 @@ class DockerPlatform(Platform):
                 "by the image's /bin/sh (dash): sh -c 'exec \"$0\" \"$@\"' WORKLOAD ARGS")
 
     # -- images --
-    def image_spec(self, workload: Workload) -> ImageSpec | ImportSpec:
-        """FROM scratch with the static workload at /<name> (or a user's static program);
-        on the debian userland, the Debian root file system with every built-in static
-        workload under /vb (one image for all of them)."""
+    def image_spec(self, workload: Workload) -> ImageSpec | ImportSpec | UserImage:
+        """FROM scratch with the static workload at /<name> (or a user's static program, or
+        the user's own image archive); on the debian userland, the Debian root file system
+        with every built-in static workload under /vb (one image for all of them)."""
         if self.userland == "debian":
             if not workload.builtin:
                 raise NotSupported("the debian userland runs the built-in workloads only")
@@ -214,6 +229,8 @@ class DockerPlatform(Platform):
         if workload.builtin:
             return ImageSpec(f"runc-{workload.name}",
                              {f"/{workload.name}": build(workload.name, "static")})
+        if workload.user.image is not None:
+            return read_saved_image(workload.user.image, workload.name)
         if not workload.command:
             raise NotSupported(f"{self.variant} runs native programs; {workload.name!r} has none")
         exe = workload.user.program
@@ -230,6 +247,8 @@ class DockerPlatform(Platform):
             return [*SHELL_EXEC, f"{DISTRO_WORKLOAD_DIR}/{workload.name}", *args]
         if user is None:
             return [f"/{workload.name}", *args]
+        if user.image is not None:  # the command inside the user's image, as it is
+            return [*user.command, *user.args, *args]
         return [f"/app/{Path(user.command[0]).name}", *user.command[1:], *user.args, *args]
 
     def image(self, workload: Workload) -> tuple[str, ImageSpec]:
@@ -245,6 +264,8 @@ class DockerPlatform(Platform):
         """
         from docker.errors import ImageNotFound
 
+        if isinstance(spec, UserImage):
+            return self._ensure_user_image(spec)
         tag = spec.tag
         try:
             self.api.inspect_image(tag)
@@ -259,6 +280,37 @@ class DockerPlatform(Platform):
                                           rm=True, forcerm=True, labels={LABEL: "1"},
                                           timeout=600)
         return tag
+
+    def _ensure_user_image(self, spec: UserImage) -> str:
+        """The image ID of a user's archive, loaded unless the engine has it: recorded as
+        the suite's (removed with its images) only when the suite loads it."""
+        from docker.errors import ImageNotFound
+
+        try:
+            return self.api.inspect_image(spec.image_id)["Id"]
+        except ImageNotFound:
+            pass
+        for tag in spec.repo_tags:  # a load moves a tag: never take one from a user's image
+            try:
+                other = self.api.inspect_image(tag)["Id"]
+            except ImageNotFound:
+                continue
+            raise NotSupported(f"the engine's tag {tag} names another image ({other[:19]}); "
+                               f"loading {spec.archive} would move it to the archive's image: "
+                               "remove or rename that tag first")
+        self.engine.record_loaded(spec.image_id)
+        refs = self._load(spec.archive)
+        if not refs:
+            raise RuntimeError(f"docker load {spec.archive}: the engine named no loaded image")
+        image_id = self.api.inspect_image(refs[0])["Id"]
+        if image_id != spec.image_id:  # an engine whose IDs are not the config's digest
+            self.engine.record_loaded(image_id)
+        return image_id
+
+    def user_image_owned(self, tag: str) -> bool:
+        """Whether image ``tag`` of a user's archive was loaded by the suite (the suite may
+        remove it); False for an image that was in the engine already (the user's)."""
+        return self.engine.loaded_by_suite(tag)
 
     def _import(self, spec: ImportSpec) -> None:
         """``docker import`` of the spec's tree (written to a temporary tar in the cache)."""
@@ -287,11 +339,14 @@ class DockerPlatform(Platform):
             os.replace(part, path)
         return path
 
-    def _load(self, archive: Path) -> None:
+    def _load(self, archive: Path) -> list[str]:
+        """``docker load`` of ``archive``; the image references the engine says it loaded."""
         with open(archive, "rb") as fh:
-            for msg in self.api.load_image(fh, quiet=True):
-                if isinstance(msg, dict) and msg.get("error"):
-                    raise RuntimeError(f"docker load {archive}: {msg['error']}")
+            messages = list(self.api.load_image(fh, quiet=True))
+        for msg in messages:
+            if isinstance(msg, dict) and msg.get("error"):
+                raise RuntimeError(f"docker load {archive}: {msg['error']}")
+        return loaded_refs(messages)
 
     def prepare(self, workloads: Sequence[Workload]) -> None:
         for w in workloads:
@@ -299,8 +354,9 @@ class DockerPlatform(Platform):
 
     # -- one container run --
     def host_config(self, network: str, *, binds: dict | None = None,
-                    ports: dict | None = None, limits: dict | None = None):
-        extra: dict = {}
+                    ports: dict | None = None, limits: dict | None = None,
+                    cgroup_parent: str | None = None):
+        extra: dict = {"cgroup_parent": cgroup_parent} if cgroup_parent else {}
         for key, value in (limits or {}).items():
             if key == "memory_mib":
                 extra["mem_limit"] = f"{int(value)}m"
@@ -332,20 +388,39 @@ class DockerPlatform(Platform):
 
     def run_timed(self, tag: str, argv: Sequence[str], network: str, *,
                   binds: dict | None = None, timeout: float = 300.0,
-                  user: WorkloadSpec | None = None) -> Timed:
+                  user: WorkloadSpec | None = None, peaks: bool = False) -> Timed:
         """create, start, wait, logs, remove one container, with perf_counter_ns stamps;
-        a user's directories are bind-mounted from fresh copies and its environment set."""
+        a user's directories are bind-mounted from fresh copies and its environment set.
+        ``peaks``: the container gets a parent cgroup of its own, whose peak is its peak."""
         stdin = user.stdin.read_bytes() if user is not None and user.stdin else None
         with self.user_mounts(user) as (mounts, env):
-            return self._run_timed(tag, argv, network, {**(binds or {}), **mounts}, env,
-                                   timeout, stdin)
+            if not peaks:
+                return self._run_timed(tag, argv, network, {**(binds or {}), **mounts}, env,
+                                       timeout, stdin)
+            group = peak_group_name()
+            try:
+                return self._run_timed(tag, argv, network, {**(binds or {}), **mounts}, env,
+                                       timeout, stdin, group)
+            finally:
+                remove_group(group)
+
+    def peak_support(self) -> str:
+        """Why a container's peak cannot be read from a parent cgroup ("" when it can)."""
+        driver = self.engine.facts().cgroup_driver
+        if driver != "cgroupfs":
+            return (f"the engine's {driver} cgroup driver: the suite gives a container a "
+                    "parent cgroup of its own with the cgroupfs driver only")
+        return ""
 
     def _run_timed(self, tag: str, argv: Sequence[str], network: str, binds: dict,
-                   env: dict, timeout: float, stdin: bytes | None = None) -> Timed:
+                   env: dict, timeout: float, stdin: bytes | None = None,
+                   group: str = "") -> Timed:
         """One timed container; ``stdin`` is written to its attached standard input (after
-        start, inside the timed interval) and closed."""
+        start, inside the timed interval) and closed. In a parent cgroup ``group``, its
+        peak and its shim's are read after it exited (outside the timed interval)."""
         api = self.api
-        hc = self.host_config(network, binds=binds or None)
+        hc = self.host_config(network, binds=binds or None,
+                              cgroup_parent=f"/{group}" if group else None)
         t = Timed()
         t.create = time.perf_counter_ns()
         cid = api.create_container(tag, list(argv), labels=labels(), host_config=hc,
@@ -355,7 +430,7 @@ class DockerPlatform(Platform):
         try:
             attached = (api.attach_socket(cid, params={"stdin": 1, "stream": 1})
                         if stdin is not None else None)
-            api.start(cid)
+            self._start(cid, tag, argv)
             t.started = time.perf_counter_ns()
             if attached is not None:
                 raw = getattr(attached, "_sock", attached)
@@ -364,6 +439,8 @@ class DockerPlatform(Platform):
                 attached.close()
             t.status = self._wait(cid, timeout)
             t.exited = time.perf_counter_ns()
+            if group:
+                t.peaks = self._peaks(cid, group)
             t.stdout = api.logs(cid, stdout=True, stderr=False).decode(errors="replace")
             t.stderr = api.logs(cid, stdout=False, stderr=True).decode(errors="replace")
         finally:
@@ -371,6 +448,35 @@ class DockerPlatform(Platform):
             self.remove(cid)
             t.removed = time.perf_counter_ns()
         return t
+
+    def _start(self, cid: str, tag: str, argv: Sequence[str]) -> None:
+        """``APIClient.start``; a runtime that cannot start the command says why, briefly."""
+        from docker.errors import APIError
+
+        try:
+            self.api.start(cid)
+        except APIError as exc:
+            raise RuntimeError(f"{argv[0]} could not be started in image {tag[:19]}: "
+                               f"{short_start_error(str(exc.explanation or exc))}") from None
+
+    def _peaks(self, cid: str, group: str) -> tuple[Peak, ...]:
+        """The exited container's peak from its parent cgroup, and its shim's VmHWM."""
+        try:
+            used, counter = group_peak(group)
+            cgroup = Peak("cgroup_peak", used, f"{counter} of a parent cgroup that held only "
+                          f"this container (/{group}), read after it exited; page cache and "
+                          "kernel memory charged to it included")
+        except NotSupported as exc:
+            cgroup = Peak("cgroup_peak", None, str(exc))
+        shim = next((pid for pid in find_processes("containerd-shim")
+                     if cid in _cmdline(pid)), None)
+        hwm = read_proc_status(shim).get("VmHWM") if shim else None
+        if hwm is None:
+            return (cgroup, Peak("shim_peak", None, "the container's containerd shim had "
+                                 "exited when its exit was reported"))
+        return (cgroup, Peak("shim_peak", hwm * 1024, f"VmHWM of the container's "
+                             f"{program_name(shim)} (outside its cgroup), read after the "
+                             "container exited"))
 
     def remove(self, cid: str) -> None:
         """Force-remove a container; one already gone (or being removed) is not an error."""
@@ -408,14 +514,20 @@ class DockerPlatform(Platform):
         with self.workdir() as binds:
             argv = self.argv(workload, substitute_workdir(args, WORKDIR_IN_CONTAINER))
             user = workload.user
+            why_not = self.peak_support() if user is not None else ""
             t = self.run_timed(tag, argv, net, binds=binds,
-                               timeout=user.time_limit_s if user else timeout, user=user)
+                               timeout=user.time_limit_s if user else timeout, user=user,
+                               peaks=user is not None and not why_not)
         self._check_status(t, f"container {' '.join(argv)}", user)
         result = parse_result_line(t.stdout) if workload.prints_result else {}
         if result and workload.name == "fileio":
             result["where"] = self.workdir_kind()
+        peaks = t.peaks or ((Peak("cgroup_peak", None, why_not),) if why_not else ())
+        if user is not None:
+            peaks += (Peak("peak_rss", None, "the container's processes are children of "
+                           "its shim, not of the harness (no wait4 rusage): see cgroup_peak"),)
         return RunOutcome(t.exited - t.create, RUN_INTERVAL.format(net=net), t.status, t.stdout,
-                          result, None, "")
+                          result, None, "", peaks)
 
     def workdir_kind(self) -> str:
         return "bind mount (host ext4 dir)" if self.bind_workdir else "container overlay fs"
@@ -426,7 +538,7 @@ class DockerPlatform(Platform):
 
         Every interval carries its network as the condition ``network``.
         """
-        tag, _ = self.image(workload)
+        tag, spec = self.image(workload)
         argv = self.argv(workload, [])
         user = workload.user
         out: list[Timing] = []
@@ -434,7 +546,13 @@ class DockerPlatform(Platform):
             out += self._startup_existing(tag, argv, net, user)
         for net in self.networks:
             out += self._startup_warm(tag, argv, net, user)
-        archive = self.save_archive(tag)
+        if isinstance(spec, UserImage) and not self.user_image_owned(tag):
+            why = (f"not measured: image {tag[:19]} of {spec.archive.name} was in the engine "
+                   "before the suite loaded it (the user's own), and a cold start removes it")
+            return out + [Timing(kind, None, "", conditions={"network": net},
+                                 tags={"network": net}, reason=why)
+                          for net in self.networks for kind in ("cold", "load")]
+        archive = spec.archive if isinstance(spec, UserImage) else self.save_archive(tag)
         for net in self.networks:
             out += self._startup_cold(tag, archive, argv, net, user)
         return out
@@ -501,7 +619,7 @@ class DockerPlatform(Platform):
     def _startup_cold(self, tag: str, archive: Path, argv: list[str],
                       net: str, user: WorkloadSpec | None = None) -> list[Timing]:
         api = self.api
-        api.remove_image(tag, force=False)
+        api.remove_image(tag, force=tag.startswith("sha256:"))  # a user's image: every tag
         dropped = self._drop_caches()
         t0 = time.perf_counter_ns()
         self._load(archive)
@@ -511,10 +629,12 @@ class DockerPlatform(Platform):
         size = archive.stat().st_size
         where = ("page cache dropped before the load (sync; drop_caches=3)" if dropped else
                  "page cache not dropped: the tarball and the engine's files may be in memory")
+        source = ("the user's image archive" if user is not None and user.image is not None
+                  else "the cache")
         return [
             self._timing("cold", net, t.exited - t0,
                      f"cold: image absent from the engine; from the SDK call APIClient."
-                     f"load_image (streaming the {size} B saved image tarball from the cache) "
+                     f"load_image (streaming the {size} B saved image tarball from {source}) "
                      f"to APIClient.wait returning the exit status (load, create, start, run, "
                      f"exit); {where}", page_cache_dropped=str(dropped).lower()),
             self._timing("load", net, t1 - t0,
@@ -634,6 +754,20 @@ class DockerPlatform(Platform):
                     f"and {files}")
         return files
 
+    def user_artifacts(self, workload: Workload) -> list[Artifact]:
+        """A user's image: its size as the engine reports it and its archive's bytes."""
+        tag, spec = self.image(workload)
+        if not isinstance(spec, UserImage):
+            return super().user_artifacts(workload)
+        size = int(self.api.inspect_image(tag)["Size"])
+        return [
+            Artifact("workload", size, f"size of the user's image {tag[:19]} "
+                     f"({spec.archive.name}) as the engine reports it (image inspect .Size: "
+                     "uncompressed layers)"),
+            Artifact("image_archive", spec.archive_size,
+                     f"size of the user's `docker save` archive {spec.archive.name}"),
+        ]
+
     def disk_workloads(self) -> tuple[str, ...]:
         return ("noop", "cpu", "http")
 
@@ -716,6 +850,10 @@ class DockerWasmtime(DockerPlatform):
                 f"-S tcplisten); {super().describe_mode()}")
 
     def image_spec(self, workload: Workload) -> ImageSpec:
+        if not workload.builtin and workload.user.image is not None:
+            raise NotSupported(f"{self.variant} runs a .wasm module in its own FROM scratch "
+                               "image with the wasmtime CLI; a user's image runs on "
+                               "docker/runc and docker/runc-host")
         if workload.builtin:
             module = build(workload.name, "wasm")
         elif workload.wasm is not None:

@@ -53,8 +53,8 @@ class Native(Platform):
         spec = workload.user
         if spec is None:
             return [str(build(workload.name, self.target))]
-        if not spec.command:
-            raise NotSupported(f"workload {workload.name!r} has no native command")
+        if spec.not_on_host():
+            raise NotSupported(spec.not_on_host())
         return spec.native_argv()
 
     def prepare(self, workloads: Sequence[Workload]) -> None:
@@ -70,6 +70,8 @@ class Native(Platform):
                 argv = self.argv(workload) + substitute_workdir(args, workdir)
                 done = spawn_and_time(argv, timeout=timeout).check()
             else:
+                if spec.not_on_host():
+                    raise NotSupported(spec.not_on_host())
                 done = self._run_user(spec, Path(workdir), args)
         result = parse_result_line(done.stdout) if workload.prints_result else {}
         return RunOutcome(done.wall_ns, SPAWN_INTERVAL[done.timed_by], done.returncode,

@@ -23,7 +23,7 @@ from __future__ import annotations
 APPLETS = ("sh", "mount", "umount", "cat", "cut", "echo", "tr", "insmod", "ip", "sleep",
            "poweroff", "sync", "ls", "dmesg")
 #: the applets a user's ``/etc/vb-run`` script adds (only in its initramfs)
-USER_APPLETS = ("mkdir",)
+USER_APPLETS = ("mkdir", "time", "tail")
 
 GUEST_ADDRESS = "10.0.2.15/24"   # QEMU user networking's default guest address
 GUEST_GATEWAY = "10.0.2.2"

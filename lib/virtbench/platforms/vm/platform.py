@@ -40,6 +40,7 @@ from virtbench.platforms.base import (
     Availability,
     Handle,
     NotSupported,
+    Peak,
     Platform,
     RunOutcome,
     Timing,
@@ -49,6 +50,7 @@ from virtbench.platforms.base import (
 )
 from virtbench.platforms.docker.images import is_static_executable
 from virtbench.platforms.vm.console import parse_console
+from virtbench.platforms.vm.guestpeak import PEAK_LINE, busybox_maxrss_scale, guest_peak_kib
 from virtbench.platforms.vm.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
 from virtbench.platforms.vm.kernel import Kernel, cached_kernel, fetch_kernel
 from virtbench.platforms.vm.kvm import kvm_decision
@@ -82,8 +84,9 @@ HTTP_TIMEOUT_S = 60.0
 SNAPSHOT_TIMEOUT_S = 120.0
 
 USER_INTERVAL = ("from the host reading the guest init's VB-START line on the serial console "
-                 "(printed just before it starts the workload) to the host reading its VB-EXIT "
-                 "line (printed when the workload exited); excludes boot and power-off")
+                 "(printed just before it starts the workload, under busybox time) to the host "
+                 "reading its VB-EXIT line (printed when the workload exited); excludes boot "
+                 "and power-off")
 RUN_INTERVAL = ("from the host reading the guest init's VB-START line on the serial console "
                 "(printed just before it starts the workload) to the host reading the "
                 "workload's VB-RESULT line; excludes boot and power-off")
@@ -288,8 +291,9 @@ class Qemu(Platform):
         user = workload.user
         exe = user.program if user is not None else None
         if exe is None:
-            raise NotSupported(f"{self.variant} runs a native static program; {workload.name!r} "
-                               "has no native command")
+            raise NotSupported(f"{self.variant} runs a native static program; "
+                               + (user.not_on_host() if user is not None else
+                                  f"{workload.name!r} has no native command"))
         if not is_static_executable(exe):
             raise NotSupported(f"{exe} is not a static executable; the guest is an initramfs "
                                "of busybox and the program, without a C library")
@@ -328,7 +332,7 @@ class Qemu(Platform):
         return RunOutcome(end - start, f"{USER_INTERVAL} ({self.accel.upper()})", code,
                           guest_output(text), {}, peak,
                           rss_of=f"the QEMU process ({self.accel.upper()} guest of "
-                                 f"{GUEST_MEMORY_MIB} MiB)")
+                                 f"{GUEST_MEMORY_MIB} MiB)", peaks=(guest_peak(text),))
 
     # -- startup --------------------------------------------------------------------------
 
@@ -563,7 +567,9 @@ def user_script(user: WorkloadSpec) -> str:
                      f"{q(d.guest)} || echo 'VB-ERROR bind {d.guest}'")
     lines += [f"export {k}={q(v)}" for k, v in user.env]
     run = " ".join(q(a) for a in [f"/wl/{user.name}", *user.command[1:], *user.args])
-    lines.append(run + (" < /etc/vb-stdin" if user.stdin is not None else " < /dev/null"))
+    lines.append(f"time -o /etc/vb-peak -f %M {run}"
+                 + (" < /etc/vb-stdin" if user.stdin is not None else " < /dev/null"))
+    lines += ["rc=$?", f'echo "{PEAK_LINE} maxrss_kib=$(tail -n 1 /etc/vb-peak)"', "exit $rc"]
     return "\n".join(lines) + "\n"
 
 
@@ -573,7 +579,9 @@ def guest_output(text: str) -> str:
     start = text.find("VB-START")
     start = text.find("\n", start) + 1 if start >= 0 else 0
     end = text.find("VB-EXIT", start)
-    return text[start:end if end >= 0 else len(text)].replace("\r\n", "\n")
+    out = text[start:end if end >= 0 else len(text)].replace("\r\n", "\n")
+    return "".join(line for line in out.splitlines(keepends=True)
+                   if not line.startswith(f"{PEAK_LINE} "))
 
 
 def _disk_mib(args: Sequence[str]) -> int:
@@ -680,3 +688,19 @@ class TcgMicrovm(Tcg):
     summary = ("QEMU TCG (software emulation), microvm machine, fast boot of the uncompressed "
                "kernel (PVH)")
     machine_type = "microvm"
+
+
+def guest_peak(console: str) -> Peak:
+    """The program's peak RSS inside the guest, from the console's VB-PEAK line."""
+    reported = guest_peak_kib(console.replace("\r\n", "\n"))
+    if reported is None:
+        return Peak("guest_peak_rss", None, "the guest printed no VB-PEAK line")
+    try:
+        scale = busybox_maxrss_scale()
+    except Exception as exc:  # the unit cannot be measured: no number rather than a guess
+        return Peak("guest_peak_rss", None, f"busybox time's unit is unknown: {exc}")
+    unit = (f"divided by {scale}, the factor by which this busybox reports it too large "
+            "(measured on the host)" if scale != 1 else "in KiB")
+    return Peak("guest_peak_rss", reported // scale * 1024,
+                f"peak RSS of the program inside the guest: the guest kernel's wait4 "
+                f"ru_maxrss as busybox time %M printed it, {unit}")

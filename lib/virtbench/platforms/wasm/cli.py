@@ -27,6 +27,7 @@ from virtbench.platforms.base import (
     Availability,
     Handle,
     NotSupported,
+    Peak,
     RunOutcome,
     Timing,
     Workload,
@@ -233,8 +234,11 @@ class WasmtimeCli(WasmPlatform):
         limits = self.limits.merged(time_s=time_limit(workload, timeout))
         done = self.launch(workload, module, limits, args)
         result = parse_result_line(done.stdout) if workload.prints_result else {}
+        peaks = () if workload.builtin else (
+            Peak("wasm_memory", None, "the wasmtime CLI does not report the instance's "
+                 "linear memory (its peak RSS is the process's: peak_rss)"),)
         return RunOutcome(done.wall_ns, self.interval(), done.returncode, done.stdout, result,
-                          done.peak_rss_kib, CLI_RSS)
+                          done.peak_rss_kib, CLI_RSS, peaks)
 
     def timed_starts(self, workload: Workload) -> list[Timing]:
         """Whole-process starts: no cache, pooling allocator, and (JIT) the module cache."""

@@ -23,6 +23,7 @@ from virtbench.platforms.base import (
     Artifact,
     Handle,
     NotSupported,
+    Peak,
     RunOutcome,
     Workload,
     substitute_workdir,
@@ -210,7 +211,21 @@ def outcome(answer: dict, module: Path, limits: Limits, *, workload: Workload, w
     stdout = answer.get("stdout", "")
     result = parse_result_line(stdout) if workload.prints_result else {}
     return RunOutcome(wall_ns, interval, int(answer.get("exit_code", 0)), stdout, result,
-                      done.peak_rss_kib, rss_of)
+                      done.peak_rss_kib, rss_of, (linear_memory(answer, rss_of),))
+
+
+def linear_memory(answer: dict, runtime: str) -> Peak:
+    """The ``wasm_memory`` peak of a worker's answer: its instance's linear memory after
+    ``_start`` returned, or why the runtime did not report it."""
+    size = answer.get("linear_memory_bytes")
+    if isinstance(size, int):
+        return Peak("wasm_memory", size, "size of the instance's exported linear memory "
+                    "after _start returned (its 64 KiB pages; a linear memory never shrinks, so "
+                    "this is its peak), the program's own heap and data as the runtime sees it")
+    if "linear_memory_bytes" in answer:
+        return Peak("wasm_memory", None, "the module exports no linear memory")
+    return Peak("wasm_memory", None, f"the {runtime} does not report the instance's linear "
+                "memory")
 
 
 def check_guest(answer: dict, module: Path, limits: Limits, stopper: str,

@@ -84,6 +84,9 @@ function runOnce(mod, scratch, direct = false) {
     result.interrupted = e && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
   }
   const run_ns = since(t1);
+  const memory = instance.exports.memory;
+  result.linear_memory_bytes = memory instanceof WebAssembly.Memory
+    ? memory.buffer.byteLength : null;
   if (input) fs.closeSync(input);
   if (direct) return [{ ...result, instantiate_ns, run_ns, stdout: '', stderr: '' }, instance];
   fs.closeSync(out);

@@ -154,8 +154,18 @@ class Runner:
             result["exit_code"] = -1
         t2 = time.perf_counter_ns()
         result.update(instantiate_ns=t1 - t0, run_ns=t2 - t1,
-                      stdout=read_text(out), stderr=read_text(err))
+                      stdout=read_text(out), stderr=read_text(err),
+                      linear_memory_bytes=linear_memory_bytes(instance, store))
         return result, store
+
+
+def linear_memory_bytes(instance: wasmtime.Instance, store: wasmtime.Store) -> int | None:
+    """Size of the instance's exported ``memory`` now (None if it exports none)."""
+    try:
+        memory = instance.exports(store)["memory"]
+    except KeyError:
+        return None
+    return memory.data_len(store) if isinstance(memory, wasmtime.Memory) else None
 
 
 def read_text(path: str) -> str:
