@@ -554,7 +554,7 @@ def test_a_users_image_archive_runs_its_command_and_is_removed_after(engine_root
         # an image the user loaded is the user's: no cold start, and it stays
         with open(archive, "rb") as fh:
             list(api.load_image(fh))
-        cold = [m for m in plat.startup(wl) if m.metric == "startup_cold"]
+        cold = [m for m in startup_rows(plat, wl) if m.metric == "startup_cold"]
         assert cold and all("the user's own" in m.reason for m in cold)
         engine.remove_labelled(only_dead_owners=False, images=True)
         assert api.inspect_image(image_id)["RepoTags"] == ["user/app:1"]
