@@ -130,7 +130,7 @@ def canned_readings(monkeypatch):
     monkeypatch.setattr(memory, "cgroup_memory", lambda pid: CgroupMemory(
         2, Path("/sys/fs/cgroup/system.slice/docker-0123456789abcdef.scope"), 5 << 20, 6 << 20,
         3 << 20, 1 << 20))
-    monkeypatch.setattr(memory, "_program_name", lambda pid: "containerd-shim-runc-v2")
+    monkeypatch.setattr(memory, "program_name", lambda pid: "containerd-shim-runc-v2")
     monkeypatch.setattr(memory, "SETTLE_S", 0.0)
 
 
