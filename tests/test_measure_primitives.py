@@ -26,6 +26,7 @@ from virtbench.experiments.core import Params
 from virtbench.platforms.base import (
     Artifact,
     Availability,
+    GuestMeminfo,
     Handle,
     Platform,
     RunOutcome,
@@ -70,7 +71,12 @@ class Fake(Platform):
         pid = 100 + count if self.instances_per_process else self.pid
         info = {"network": "bridge"} if self.cgroup else {}
         yield Handle([10, 11] if self.cgroup else [pid], info=info,
-                     cgroup_pid=10 if self.cgroup else None, who="the fake's process")
+                     cgroup_pid=10 if self.cgroup else None, who="the fake's process",
+                     guest_meminfo=self.meminfo(int(args[0]), size))
+
+    def meminfo(self, mib: int, size: int | None) -> GuestMeminfo | None:
+        """The guest kernel's own accounting (None: no guest kernel)."""
+        return None
 
     def shared_processes(self) -> dict[str, int]:
         return {"faked": 20}
@@ -114,6 +120,11 @@ class Guest(Fake):
     variant = "fake/guest"
     family = "vm"
     guest_memory_mib = 256
+
+    def meminfo(self, mib: int, size: int | None) -> GuestMeminfo:
+        """A guest of ``size`` MiB less 8 MiB the kernel reserved; 20 MiB used plus mib."""
+        total = ((size or self.guest_memory_mib) - 8) * KIB
+        return GuestMeminfo(total, total - (20 + mib) * KIB)
 
 
 @pytest.fixture(autouse=True)
@@ -175,8 +186,21 @@ def test_a_guest_is_read_at_each_size_and_a_failed_size_is_a_reason():
     assert rows["rss", "", "256"].tags == {"guest_memory_mib": "256"}
     failed = rows["rss", "", "512"]
     assert failed.value is None and "guest of 512 MiB hung" in failed.reason
+    assert failed.reason == rows["guest_used", "", "512"].reason
     plat.userland = "debian"  # other userlands: the default guest size only
     assert {k[2] for k in _by(memory.measure_mem(plat, 0))} == {"256"}
+
+
+def test_a_guest_also_gives_its_kernels_own_accounting_and_other_families_do_not():
+    rows = _by(measure_memory(Guest(), Workload("mem"), Params(quick=True)))
+    idle, loaded = rows["guest_used", "idle", "128"], rows["guest_used", "loaded", "128"]
+    assert (idle.value, loaded.value) == (20, 36)  # MemTotal - MemAvailable, MiB
+    assert loaded.tags == {"guest_memory_mib": "128", "guest_mem_total_kib": str(120 * KIB),
+                           "guest_mem_available_kib": str(84 * KIB), "mem_mib": "16"}
+    assert "the guest kernel's accounting, not the host's" in idle.description
+    assert {k[2] for k in rows if k[0] == "guest_used"} == {"128", "256", "512"}
+    assert not [k for k in _by(measure_memory(Fake(), Workload("mem"), Params(quick=True)))
+                if k[0] == "guest_used"]
 
 
 def test_an_engine_gives_its_peak_and_the_marginal_memory_of_one_more_instance():

@@ -84,6 +84,8 @@ def test_a_tcg_guest_boots_the_root_disk(rootfs):
         idle = _by_metric(measure_mem(debian, 0))
         assert idle["rss"].conditions == {"guest_memory_mib": "256"}
         assert 0 < idle["rss"].value < 1024
+        assert idle["guest_used"].conditions == {"guest_memory_mib": "256"}
+        assert 0 < idle["guest_used"].value < 256  # read by Debian's dash inside the guest
         disk = measure_disk(plat, Workload("noop"), Params())
     assert _qemus() - before == set(), "a guest was left running"
     sizes = {(m.metric, m.workload): m.value for m in disk

@@ -7,6 +7,7 @@ import io
 import json
 import lzma
 import os
+import re
 import shutil
 import socket
 import struct
@@ -19,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from virtbench.experiments.basic import startup_rows
-from virtbench.experiments.memory import measure_mem
-from virtbench.platforms.vm.console import parse_console
-from virtbench.platforms.vm.init import INIT_SCRIPT
+from virtbench.experiments.memory import measure_mem, sized_guest
+from virtbench.platforms.base import GuestMeminfo
+from virtbench.platforms.vm.console import guest_meminfo, parse_console
+from virtbench.platforms.vm.init import INIT_SCRIPT, READY_MEMINFO
 from virtbench.platforms.vm.initramfs import CpioWriter, modules_needed
 from virtbench.platforms.vm.kernel import KernelError, extract_vmlinux, versioned_dependency
 from virtbench.platforms.vm.kvm import KvmDecision
@@ -83,6 +85,42 @@ def test_console_stalled_boot():
     c = parse_console(read("console_tcg_microvm_tsc_stall.txt"))
     assert not c.booted and c.exit_code is None
     assert "never printed VB-BOOTED" in c.problem()
+
+
+def test_guest_meminfo_read_from_the_line_after_the_ready_line():
+    text = read("console_tcg_microvm_mem_meminfo.txt").decode()
+    assert text.index("VB-READY") < text.index("VB-MEMINFO")
+    info = guest_meminfo(text)
+    assert info is not None and 0 < info.available_kib < info.total_kib <= 256 * 1024
+    assert info.used_kib == info.total_kib - info.available_kib
+    assert guest_meminfo(read("console_tcg_microvm_cpu.txt")) is None  # not asked for
+    assert guest_meminfo("x\r\nVB-MEMINFO total_kib=200 available_kib=150\r\n") == \
+        GuestMeminfo(200, 150)
+
+
+@pytest.mark.parametrize("line, wrong", [
+    ("VB-MEMINFO total_kib= available_kib=150", "total_kib=''"),
+    ("VB-MEMINFO total_kib=200", "available_kib=''"),
+    ("VB-MEMINFO total_kib=200 available_kib=-1", "available_kib='-1'"),
+    ("VB-MEMINFO total_kib=200 available_kib=300", "not between 0 and MemTotal 200"),
+])
+def test_a_bad_meminfo_line_is_an_error_naming_the_value(line, wrong):
+    with pytest.raises(ValueError, match=re.escape(wrong)):
+        guest_meminfo(line)
+
+
+@pytest.mark.parametrize("shell", ["/bin/busybox sh", "dash"])
+def test_init_prints_meminfo_after_the_ready_line_and_keeps_the_exit_code(shell):
+    if shutil.which(shell.split()[0]) is None:
+        pytest.skip(f"{shell} not installed")
+    workload = "printf '%s\\n' 'a\\tb' 'VB-READY workload=mem mib=0' 'VB-RESULT x=1'; exit 3"
+    script = READY_MEMINFO + (  # as init runs the workload
+        f'{{ ({workload}); echo "VB-RC $?"; }} | ready_meminfo; echo "rc=$?"\n')
+    out = subprocess.run([*shell.split(), "-c", script], capture_output=True, text=True,
+                         timeout=10, check=True).stdout.splitlines()
+    assert out[:2] == ["a\\tb", "VB-READY workload=mem mib=0"]  # lines passed on unchanged
+    assert out[2].startswith("VB-MEMINFO ") and guest_meminfo(out[2]).total_kib > 0
+    assert out[3:] == ["VB-RESULT x=1", "rc=3"]
 
 
 def test_console_tolerates_chunked_lines():
@@ -208,7 +246,8 @@ def test_kernel_cmdline():
     assert "vb.wl=fileio" in line and "vb.args=/work,16" in line and "vb.disk=1" in line
     assert "tsc=reliable" not in line and "vb.net" not in line
     tcg = kernel_cmdline(Boot("http", ("--port", "80"), hostfwd_port=8080), "tcg")
-    assert "tsc=reliable" in tcg and "vb.net=1" in tcg
+    assert "tsc=reliable" in tcg and "vb.net=1" in tcg and "vb.meminfo" not in tcg
+    assert "vb.meminfo=1" in kernel_cmdline(Boot("mem", ("0", "1000"), meminfo=True))
     with pytest.raises(ValueError):
         kernel_cmdline(Boot("cpu", ("a b",)))
     with pytest.raises(ValueError):
@@ -476,6 +515,24 @@ def test_memory_rows_for_each_guest_size(tcg_microvm):
         assert ms[key].value is not None and ms[key].value > 1, ms[key].reason
         assert "QEMU" in ms[key].description and "TCG" in ms[key].description
     assert ms["rss", "256"].tags["guest_memory_mib"] == "256"
+    for size in (128, 256, 512):  # the guest kernel's own accounting, at each size
+        assert 0 < ms["guest_used", str(size)].value < size, ms["guest_used", str(size)].reason
+
+
+@pytest.mark.integration
+@needs_qemu
+def test_guest_used_grows_by_the_buffer_the_workload_holds(tcg_microvm):
+    def used(mib: int):
+        rows = {m.metric: m for m in sized_guest(tcg_microvm, mib, 256)}
+        assert rows["guest_used"].value is not None, rows["guest_used"].reason
+        return rows["guest_used"]
+
+    idle, loaded = used(0), used(64)
+    assert 0 < idle.value < loaded.value < 256
+    assert loaded.value - idle.value >= 48  # the 64 MiB buffer, with slack
+    assert idle.conditions == {"guest_memory_mib": "256"}
+    assert int(loaded.tags["guest_mem_total_kib"]) <= 256 * 1024
+    assert "not the host's" in loaded.description and "TCG" in loaded.description
 
 
 @pytest.mark.integration

@@ -184,6 +184,13 @@ def _memory() -> list[Metric]:
         Metric("pss", e, _MIB, "lower",
                f"PSS (smaps_rollup) {held}: of the workload process, the engine's process "
                "or QEMU", ("state", "guest_memory_mib", "userland")),
+        Metric("guest_used", e, _MIB, "lower",
+               f"VM: MemTotal - MemAvailable of the guest's own /proc/meminfo {held}, read "
+               "inside the guest just after the workload's ready line: the guest kernel's "
+               "accounting, not the host's (its processes, tmpfs and initramfs files, its "
+               "unreclaimable kernel memory and reserves; page cache and reclaimable slab "
+               "count as available, so they are mostly not in it)",
+               ("state", "guest_memory_mib", "userland")),
         Metric("peak_rss", e, _MIB, "lower",
                f"VmHWM (peak RSS) of the Wasm engine's process {held}; a user's program run "
                "to completion: the peak RSS (wait4 ru_maxrss) of the host process that ran "

@@ -5,8 +5,9 @@ buffer of MIB MiB, prints its ready line and sleeps); once it is ready, the coun
 read through the platform's primitives: the instance's own cgroup when it has one (a
 container), else its host processes (the workload process, the engine's process, QEMU); the
 host processes outside that cgroup (a container's shim); the platform's shared daemons. A VM
-is read at several guest sizes; an engine that runs its instances inside its own host
-process (Wasm) also gives that process's peak and the marginal memory of one more instance.
+is read at several guest sizes, and also by its guest kernel's own accounting (the guest's
+MemTotal - MemAvailable); an engine that runs its instances inside its own host process
+(Wasm) also gives that process's peak and the marginal memory of one more instance.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def sized_guest(plat: Platform, mib: int, size: int) -> list[Measurement]:
         rows = one_instance(plat, mib, limits={"memory_mib": size})
     except Exception as exc:
         return [Measurement.missing(m, "MiB", str(exc), tags=cond, conditions=cond)
-                for m in ("rss", "pss")]
+                for m in ("rss", "pss", "guest_used")]
     return [Measurement(m.metric, m.value, m.unit, m.description, tags={**cond, **m.tags},
                         conditions={**cond, **m.conditions}) for m in rows]
 
@@ -75,7 +76,7 @@ def one_instance(plat: Platform, mib: int, **kwargs) -> list[Measurement]:
     with mem_instance(plat, mib, **kwargs) as handle:
         if handle.cgroup_pid is None:
             return process_rows(handle, mib, peak=plat.engine_process) + \
-                daemon_rows(plat, mib, {})
+                guest_rows(handle, mib) + daemon_rows(plat, mib, {})
         cg = cgroup_memory(handle.cgroup_pid)
         tags = {"cgroup": f"v{cg.version}",
                 **({"network": handle.info["network"]} if "network" in handle.info else {})}
@@ -97,6 +98,28 @@ def process_rows(handle: Handle, mib: int, *, peak: bool = False) -> list[Measur
         out.append(Measurement("peak_rss", _kib_sum(statuses, "VmHWM"), "MiB",
                                f"VmHWM (peak RSS) of {where}"))
     return out
+
+
+def guest_rows(handle: Handle, mib: int) -> list[Measurement]:
+    """guest_used: MemTotal - MemAvailable as the guest kernel counts it (none without a
+    guest kernel of its own)."""
+    info = handle.guest_meminfo
+    if info is None:
+        return []
+    return [Measurement(
+        "guest_used", info.used_kib / 1024, "MiB",
+        f"MemTotal - MemAvailable of the guest's own /proc/meminfo ({info.total_kib} - "
+        f"{info.available_kib} KiB), read by the guest's init just after the workload's "
+        f"VB-READY line, {mem_state(mib)}: the guest kernel's accounting, not the host's. It "
+        "holds the guest's processes (the workload, init and the shell that read it), files "
+        "in RAM that cannot be dropped (tmpfs, the initramfs), the guest kernel's "
+        "unreclaimable memory (slab, page tables, stacks) and its reserves (watermarks); "
+        "page cache and reclaimable slab count as available (less a low-watermark share "
+        "the kernel keeps back), so they are mostly not in it, and MemTotal already leaves "
+        "out what the kernel reserved at boot (its image, the page map); the guest run by "
+        f"{handle.who}",
+        tags={"guest_mem_total_kib": str(info.total_kib),
+              "guest_mem_available_kib": str(info.available_kib)})]
 
 
 def cgroup_rows(handle: Handle, cg: CgroupMemory, mib: int,

@@ -113,6 +113,25 @@ class RunOutcome:
     peaks: tuple[Peak, ...] = ()
 
 
+@dataclass(frozen=True)
+class GuestMeminfo:
+    """A guest kernel's own accounting of its memory: MemTotal and MemAvailable (KiB) of the
+    guest's ``/proc/meminfo``, read inside the guest while an instance was ready."""
+
+    total_kib: int
+    available_kib: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.available_kib <= self.total_kib:
+            raise ValueError(f"MemAvailable {self.available_kib} KiB is not between 0 and "
+                             f"MemTotal {self.total_kib} KiB")
+
+    @property
+    def used_kib(self) -> int:
+        """MemTotal - MemAvailable: what the guest kernel cannot hand out without swapping."""
+        return self.total_kib - self.available_kib
+
+
 @dataclass
 class Handle:
     """A running instance started by :meth:`Platform.instance`.
@@ -125,7 +144,9 @@ class Handle:
     ``cgroup_pid``: a process in the instance's own memory cgroup (a container's init), whose
     cgroup counters are the platform's accounting of the instance; None when it has none.
     ``who``: the host processes in words, for the descriptions of rows read from them (e.g.
-    "the QEMU process (TCG, guest of 256 MiB)").
+    "the QEMU process (TCG, guest of 256 MiB)"). ``guest_meminfo``: the guest kernel's own
+    MemTotal and MemAvailable, read just after the workload's ready line (a VM running
+    ``mem``); None when the instance has no guest kernel of its own.
     """
 
     pids: list[int]
@@ -134,6 +155,7 @@ class Handle:
     info: dict[str, str] = field(default_factory=dict)
     cgroup_pid: int | None = None
     who: str = "the instance's host processes"
+    guest_meminfo: GuestMeminfo | None = None
 
 
 #: What a :class:`Timing` can time (the startup experiment names one metric for each).

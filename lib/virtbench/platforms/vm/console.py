@@ -1,7 +1,8 @@
 """Parse what a guest printed on its serial console (plus QEMU's own messages on stderr).
 
 The guest's init prints ``VB-BOOTED``, ``VB-START``, the workload's ``VB-RESULT``, then
-``VB-EXIT rc=N`` (see :mod:`virtbench.platforms.vm.init`); around them are kernel messages,
+``VB-EXIT rc=N``, and when asked ``VB-MEMINFO`` after the workload's ``VB-READY`` (see
+:mod:`virtbench.platforms.vm.init`); around them are kernel messages,
 ``\\r\\n`` line ends, and on failure a kernel panic or QEMU's KVM error dump.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from virtbench.platforms.base import GuestMeminfo
+from virtbench.platforms.vm.init import MEMINFO_LINE
 from virtbench.workloads import parse_result_line
 
 _PANIC = re.compile(r"Kernel panic - not syncing:.*")
@@ -116,3 +119,18 @@ def parse_console(text: str | bytes) -> Console:
         qemu_errors=[m.group(0).strip() for m in _QEMU_ERROR.finditer(text)],
         powered_off="reboot: Power down" in text,
     )
+
+
+def guest_meminfo(text: str | bytes) -> GuestMeminfo | None:
+    """MemTotal and MemAvailable from the console's last ``VB-MEMINFO total_kib=T
+    available_kib=A`` line; None without one, ValueError if its numbers are missing or bad."""
+    pairs = _pairs(text if isinstance(text, str) else bytes(text).decode(errors="replace"),
+                   MEMINFO_LINE)
+    if pairs is None:
+        return None
+    values = [pairs.get(key, "") for key in ("total_kib", "available_kib")]
+    if not all(v.isdigit() for v in values):
+        raise ValueError(f"{MEMINFO_LINE} line without two KiB counts: total_kib="
+                         f"{values[0]!r} available_kib={values[1]!r} (expected decimal "
+                         "integers from the guest's /proc/meminfo)")
+    return GuestMeminfo(int(values[0]), int(values[1]))

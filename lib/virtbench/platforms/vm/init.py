@@ -6,6 +6,8 @@ Kernel command line parameters it reads (from ``/proc/cmdline``):
 - ``vb.args=A,B,C``: its arguments, comma-separated (no spaces, no commas inside one)
 - ``vb.disk=1``: mount the ext4 file system on ``/dev/vda`` at ``/work`` (else a tmpfs)
 - ``vb.net=1``: bring up ``eth0`` with QEMU user networking's default address
+- ``vb.meminfo=1``: pass the workload's output through :data:`READY_MEMINFO`, which prints
+  the guest's own memory accounting right after the workload's ``VB-READY`` line
 
 Lines it prints on the serial console, in order:
 
@@ -13,6 +15,8 @@ Lines it prints on the serial console, in order:
 - ``VB-START workload=NAME``: just before the workload runs (``/etc/vb-run``, a script
   written for a user's workload, when the initramfs has one; else ``/wl/NAME ARGS``)
 - the workload's own output, including its ``VB-RESULT`` line
+- with ``vb.meminfo=1``, ``VB-MEMINFO total_kib=T available_kib=A`` right after the
+  workload's ``VB-READY`` line: MemTotal and MemAvailable of the guest's ``/proc/meminfo``
 - ``VB-EXIT workload=NAME rc=N``: after it exited; then the guest powers off
 - ``VB-ERROR ...``: a setup step failed (module, mount, network)
 """
@@ -27,20 +31,42 @@ USER_APPLETS = ("mkdir", "time", "tail")
 
 GUEST_ADDRESS = "10.0.2.15/24"   # QEMU user networking's default guest address
 GUEST_GATEWAY = "10.0.2.2"
+MEMINFO_LINE = "VB-MEMINFO"
+
+#: A shell function (busybox ash and dash, builtins only) that the workload's output is piped
+#: through, followed by a ``VB-RC N`` line with its exit code: it echoes each line, prints
+#: ``VB-MEMINFO`` after the ``VB-READY`` line (read while the workload still holds what it
+#: allocated) and returns the workload's exit code.
+READY_MEMINFO = f"""ready_meminfo() {{
+  while IFS= read -r line; do
+    case "$line" in "VB-RC "*) return "${{line#VB-RC }}" ;; esac
+    printf '%s\\n' "$line"
+    case "$line" in
+      VB-READY*)
+        while read -r key kib rest; do
+          case "$key" in MemTotal:) total=$kib ;; MemAvailable:) avail=$kib ;; esac
+        done < /proc/meminfo
+        echo "{MEMINFO_LINE} total_kib=$total available_kib=$avail" ;;
+    esac
+  done
+  return 1
+}}
+"""
 
 INIT_SCRIPT = f"""#!/bin/sh
 export PATH=/bin
-mount -t proc proc /proc
+{READY_MEMINFO}mount -t proc proc /proc
 echo "VB-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-wl=noop; args=; disk=0; net=0
+wl=noop; args=; disk=0; net=0; meminfo=0
 for tok in $(cat /proc/cmdline); do
   case "$tok" in
     vb.wl=*) wl="${{tok#vb.wl=}}" ;;
     vb.args=*) args=$(echo "${{tok#vb.args=}}" | tr ',' ' ') ;;
     vb.disk=*) disk="${{tok#vb.disk=}}" ;;
     vb.net=*) net="${{tok#vb.net=}}" ;;
+    vb.meminfo=*) meminfo="${{tok#vb.meminfo=}}" ;;
   esac
 done
 if [ -f /etc/modules ]; then
@@ -62,7 +88,9 @@ if [ "$net" = 1 ]; then
   ip route add default via {GUEST_GATEWAY}
 fi
 echo "VB-START workload=$wl"
-if [ -f /etc/vb-run ]; then sh /etc/vb-run; else /wl/$wl $args; fi
+if [ -f /etc/vb-run ]; then sh /etc/vb-run
+elif [ "$meminfo" = 1 ]; then {{ /wl/$wl $args; echo "VB-RC $?"; }} | ready_meminfo
+else /wl/$wl $args; fi
 rc=$?
 echo "VB-EXIT workload=$wl rc=$rc"
 [ "$disk" = 1 ] && umount /work

@@ -38,6 +38,7 @@ from virtbench.platforms.base import (
     WORKDIR,
     Artifact,
     Availability,
+    GuestMeminfo,
     Handle,
     NotSupported,
     Peak,
@@ -49,8 +50,9 @@ from virtbench.platforms.base import (
     which,
 )
 from virtbench.platforms.docker.images import is_static_executable
-from virtbench.platforms.vm.console import parse_console
+from virtbench.platforms.vm.console import guest_meminfo, parse_console
 from virtbench.platforms.vm.guestpeak import PEAK_LINE, busybox_maxrss_scale, guest_peak_kib
+from virtbench.platforms.vm.init import MEMINFO_LINE
 from virtbench.platforms.vm.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
 from virtbench.platforms.vm.kernel import Kernel, cached_kernel, fetch_kernel
 from virtbench.platforms.vm.kvm import kvm_decision
@@ -82,6 +84,7 @@ MIN_DISK_MIB = 128
 EXIT_TIMEOUT_S = 30.0       # from the workload's result to QEMU's exit
 HTTP_TIMEOUT_S = 60.0
 SNAPSHOT_TIMEOUT_S = 120.0
+MEMINFO_TIMEOUT_S = 30.0    # from the workload's VB-READY to init's VB-MEMINFO line
 
 USER_INTERVAL = ("from the host reading the guest init's VB-START line on the serial console "
                  "(printed just before it starts the workload, under busybox time) to the host "
@@ -453,7 +456,9 @@ class Qemu(Platform):
         """A guest running ``workload``; for ``http`` QEMU forwards 127.0.0.1:port -> :80.
 
         Ready means, for ``http``, the first HTTP 200 through the forward; for ``mem`` its
-        VB-READY line; otherwise the guest's VB-START line. ``limits`` may set
+        VB-READY line, and the handle's ``guest_meminfo`` is the guest's own MemTotal and
+        MemAvailable, which init reads right after that line (the workload's output passes
+        through init's shell for it); otherwise the guest's VB-START line. ``limits`` may set
         ``memory_mib`` (guest RAM) and ``cpus`` (vCPUs, at least one); ``pids`` and
         ``nofile`` need no host limit: the guest's processes and descriptors live in the
         guest kernel, inside the VM's memory and vCPUs.
@@ -483,14 +488,33 @@ class Qemu(Platform):
                     yield Handle(pids=[log.inst.pid], port=port, ready_ns=ready, info=info,
                                  who=self._who(memory))
                 return
+            mem = workload.name == "mem"
             boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)), memory,
-                        cpus, qmp=Path(tmp) / "qmp.sock")
+                        cpus, qmp=Path(tmp) / "qmp.sock", meminfo=mem)
             with self._launch(boot) as (inst, log):
                 self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
-                marker = "VB-READY" if workload.name == "mem" else "VB-START"
-                ready = self._wait(log, marker, timeout, f"{workload.name} start")
+                ready = self._wait(log, "VB-READY" if mem else "VB-START", timeout,
+                                   f"{workload.name} start")
                 yield Handle(pids=[inst.pid], port=None, ready_ns=ready,
-                             info={**info, "qmp_socket": str(boot.qmp)}, who=self._who(memory))
+                             info={**info, "qmp_socket": str(boot.qmp)}, who=self._who(memory),
+                             guest_meminfo=self._meminfo(log) if mem else None)
+
+    def _meminfo(self, log: ConsoleLog) -> GuestMeminfo:
+        """The guest's MemTotal and MemAvailable from init's VB-MEMINFO line (printed just
+        after the workload's VB-READY line, while the workload holds its memory)."""
+        try:
+            line = log.wait_line(MEMINFO_LINE, MEMINFO_TIMEOUT_S)
+        except (ProcessTimeout, RuntimeError) as exc:
+            raise self._fail(f"no {MEMINFO_LINE} line after VB-READY", log, exc) from exc
+        try:
+            found = guest_meminfo(line)
+        except ValueError as exc:
+            found, why = None, str(exc)
+        else:
+            why = "no key=value pairs"
+        if found is None:
+            raise GuestFailed(f"{self.variant}: init's line {line!r} is unreadable: {why}")
+        return found
 
     def _who(self, memory_mib: int) -> str:
         """An instance's host process in words."""

@@ -87,6 +87,7 @@ class Boot:
     qmp: Path | None = None           # QMP unix socket path
     incoming: Path | None = None      # restore from this migration stream file
     root: Path | None = None          # raw ext4 root disk, attached read-only as the first disk
+    meminfo: bool = False             # init prints VB-MEMINFO after the workload's VB-READY
 
 
 def host_tsc_khz() -> int | None:
@@ -126,6 +127,8 @@ def kernel_cmdline(boot: Boot, accel: str = "tcg") -> str:
         parts.append("vb.disk=1")
     if boot.hostfwd_port is not None:
         parts.append("vb.net=1")
+    if boot.meminfo:
+        parts.append("vb.meminfo=1")
     return " ".join(parts)
 
 

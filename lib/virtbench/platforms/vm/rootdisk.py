@@ -8,8 +8,9 @@ read-only, so every boot starts from the same bytes.
 Debian's kernel has virtio-blk and ext4 as modules, so a small busybox initramfs
 (:data:`ROOT_INIT`) loads them, mounts ``/dev/vda`` read-only and ``switch_root``\\ s into
 ``/vb/init``, which Debian's ``/bin/sh`` (dash) runs. From there the guest prints the same
-console lines as the minimal guest (:mod:`virtbench.platforms.vm.init`), ``VB-BOOTED`` first, and
-powers off through ``/proc/sysrq-trigger`` (minbase has no ``poweroff``).
+console lines as the minimal guest (:mod:`virtbench.platforms.vm.init`, ``VB-MEMINFO``
+included), ``VB-BOOTED`` first, and powers off through ``/proc/sysrq-trigger`` (minbase has
+no ``poweroff``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from virtbench.distro import USERLAND_WORKLOADS, Rootfs
 from virtbench.paths import cache_dir
+from virtbench.platforms.vm.init import READY_MEMINFO
 from virtbench.platforms.vm.initramfs import BUS_MODULES, BUSYBOX, busybox_base, cached_cpio_gz
 from virtbench.platforms.vm.kernel import Kernel
 from virtbench.process import run_tool
@@ -57,20 +59,22 @@ poweroff -f
 #: The root disk's /vb/init (Debian's dash): the markers and workload of the minimal guest.
 DISTRO_INIT = """#!/bin/sh
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-mount -t proc proc /proc
+""" + READY_MEMINFO + """mount -t proc proc /proc
 echo "VB-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 for dir in /run /tmp /work; do mount -t tmpfs tmpfs "$dir"; done
-wl=noop; args=
+wl=noop; args=; meminfo=0
 for tok in $(cat /proc/cmdline); do
   case "$tok" in
     vb.wl=*) wl="${tok#vb.wl=}" ;;
     vb.args=*) args=$(echo "${tok#vb.args=}" | tr ',' ' ') ;;
+    vb.meminfo=*) meminfo="${tok#vb.meminfo=}" ;;
   esac
 done
 echo "VB-START workload=$wl"
-/vb/wl/$wl $args
+if [ "$meminfo" = 1 ]; then { /vb/wl/$wl $args; echo "VB-RC $?"; } | ready_meminfo
+else /vb/wl/$wl $args; fi
 rc=$?
 echo "VB-EXIT workload=$wl rc=$rc"
 echo o > /proc/sysrq-trigger

@@ -80,6 +80,18 @@ class ConsoleLog:
                                          f"{self.tail()!r}")
                 self._cond.wait(min(left, 0.5))
 
+    def wait_line(self, marker: str, timeout: float, start: int = 0) -> str:
+        """The whole line that starts at ``marker`` (searching from byte ``start``), once its
+        line end has arrived; raises as :meth:`wait_for` does."""
+        deadline = time.monotonic() + timeout
+        self.wait_for(marker, timeout, start)
+        with self._cond:
+            at = self._data.find(marker.encode(), start)
+        self.wait_for("\n", max(0.0, deadline - time.monotonic()), at)
+        with self._cond:
+            line = self._data[at:self._data.find(b"\n", at)]
+        return line.decode(errors="replace").rstrip("\r")
+
     def offset(self) -> int:
         """Bytes received so far (a ``start`` for later waits)."""
         with self._cond:
