@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from virtbench import process
 from virtbench.experiments import memory
 from virtbench.experiments.basic import (
     disk_rows,
@@ -138,6 +139,7 @@ def canned_readings(monkeypatch):
         return STATUS[pid]
 
     monkeypatch.setattr(memory, "read_proc_status", status)
+    monkeypatch.setattr(process, "read_proc_status", status)  # accounting.read_memory's
     monkeypatch.setattr(memory, "cgroup_memory", lambda pid: CgroupMemory(
         2, Path("/sys/fs/cgroup/system.slice/docker-0123456789abcdef.scope"), 5 << 20, 6 << 20,
         3 << 20, 1 << 20))

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+from virtbench.accounting import read_memory
 from virtbench.experiments.cross import IDLE_HOLD_MS
 from virtbench.platforms.base import Handle, Platform, Workload
 from virtbench.platforms.docker.cgroup import CgroupMemory, cgroup_memory
@@ -190,7 +191,7 @@ def engine_instances(plat: Platform, mib: int) -> list[Measurement]:
         for count in PACKED_COUNTS:
             with mem_instance(plat, mib, count=count) as handle:
                 first = first or process_rows(handle, mib, peak=True)
-                series.append(_kib_sum([read_proc_status(p) for p in handle.pids], "VmRSS"))
+                series.append(read_memory(handle.pids).rss)
         return first + daemon_rows(plat, mib, {}) + slope_row(
             "rss_per_instance", list(PACKED_COUNTS), series,
             f"VmRSS of {handle.who} holding n instances (a fresh process per n)", mib)
@@ -200,8 +201,7 @@ def engine_instances(plat: Platform, mib: int) -> list[Measurement]:
         for _ in counts:
             handles.append(stack.enter_context(mem_instance(plat, mib)))
             first = first or process_rows(handles[0], mib, peak=True)
-            series.append(_kib_sum([read_proc_status(p) for h in handles for p in h.pids],
-                                   "Pss"))
+            series.append(read_memory(p for h in handles for p in h.pids).pss)
         first += daemon_rows(plat, mib, {})
     return first + slope_row("pss_per_instance", counts, series,
                              "the summed PSS of n concurrent instances (each in its own host "

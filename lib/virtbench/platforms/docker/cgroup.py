@@ -8,9 +8,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from virtbench.platforms.base import (
-    NotSupported,
-)
+from virtbench.platforms.base import NotSupported
 
 # ---- parsers of what the kernel and tools print (unit-tested over captured output) -------
 
@@ -55,8 +53,6 @@ def parse_flat_keyed(text: str) -> dict[str, int]:
         if len(parts) == 2 and parts[1].lstrip("-").isdigit():
             out[parts[0]] = int(parts[1])
     return out
-
-
 
 
 # ---- cgroup memory of a container ---------------------------------------------------------
