@@ -41,14 +41,40 @@ def test_compare_finds_a_slowdown_and_no_difference(runs):
     line = slower[slower["metric"] == "startup"].iloc[0]
     assert line["ratio"] == pytest.approx(1.3, rel=0.02)
     assert line["ratio_low"] <= line["ratio"] <= line["ratio_high"]
-    assert line["p_holm"] < 0.05 and line["verdict"].endswith("slower")
-    assert line["verdict"].startswith("1.30x [")
-    same = compare.compare(a, c)
-    assert same.set_index("metric").loc["startup", "verdict"] == "no significant difference"
-    assert same.set_index("metric").loc["peak_rss", "verdict"] == (
-        "no difference (identical samples)")
+    assert line["p_holm"] < 0.05 and line["outcome"] == "slower"
+    assert line["verdict"].startswith("1.30x slower [")
+    assert line["verdict"].endswith("p < 0.001")
+    same = compare.compare(a, c).set_index("metric")
+    assert same.loc["startup", "outcome"] == "not significant"
+    assert same.loc["startup", "verdict"] == f"not significant (p = {same.loc['startup', 'p']:.2g})"
+    assert same.loc["peak_rss", "verdict"] == "no difference (identical samples)"
     faster = compare.compare(b, a).set_index("metric").loc["startup", "verdict"]
-    assert faster.endswith("faster") and faster.startswith("1.30x")
+    assert faster.startswith("1.30x faster [")
+
+
+def test_compare_says_not_testable_when_n_cannot_reach_alpha(tmp_path):
+    write_run(tmp_path, "a", [10.0, 10.1, 10.2], [1.0, 1.1, 1.2])
+    write_run(tmp_path, "b", [30.0, 31.0, 32.0], [2.0, 2.1, 2.2])
+    table = compare.compare(Dataset.load("a", tmp_path), Dataset.load("b", tmp_path))
+    line = table.set_index("metric").loc["startup"]
+    assert line["outcome"] == "not testable" and np.isnan(line["p"])
+    assert line["verdict"].startswith("not testable: 3 vs 3 samples cannot reach p < 0.05")
+    assert line["ratio"] == pytest.approx(31.0 / 10.1)  # the effect is still stated
+    text = compare.format_table(table, "a", "b")
+    assert "B/A 3.07 [" in text and text.splitlines()[-1] == "a -> b: 2 cells: 2 not testable"
+
+
+@pytest.mark.parametrize(("n_a", "n_b", "p"), [(3, 3, 0.1), (4, 4, 2 / 70), (0, 5, 1.0),
+                                                (1, 1, 1.0)])
+def test_smallest_p_of_the_u_test(n_a, n_b, p):
+    assert compare.smallest_p(n_a, n_b) == pytest.approx(p)
+
+
+@pytest.mark.parametrize(("p", "text"), [(0.00042, "p < 0.001"), (0.0031, "p = 0.0031"),
+                                         (0.2149, "p = 0.21"), (1.0, "p = 1"),
+                                         (float("nan"), "p not computed")])
+def test_format_p(p, text):
+    assert compare.format_p(p) == text
 
 
 def test_compare_command_json_and_filters(runs, capsys):

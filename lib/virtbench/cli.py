@@ -311,8 +311,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = compare.compare(a, b, args.experiment or (), args.metric or ())
     if args.json:
         records = json.loads(table.to_json(orient="records"))
-        print(json.dumps({"run_a": args.run_a, "run_b": args.run_b, "cells": records},
-                         indent=1))
+        print(json.dumps({"run_a": args.run_a, "run_b": args.run_b, "cells": records,
+                          "summary": compare.summary_line(table)}, indent=1))
     else:
         print(compare.format_table(table, args.run_a, args.run_b))
     return 0

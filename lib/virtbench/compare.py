@@ -2,9 +2,11 @@
 
 A cell is (experiment, variant, workload, metric, conditions) measured in both runs. For
 each: the ratio of medians B / A with its bootstrap CI, a two-sided Mann-Whitney U test,
-Holm-corrected over every cell compared, and a plain verdict ("1.32x [1.25, 1.40]
-slower", "no significant difference"). The repetition is the unit: one value per
-repetition (see :meth:`virtbench.dataset.Dataset.measured`).
+Holm-corrected over every cell compared, and a verdict whose words follow from those numbers:
+"1.24x slower [1.10, 1.41], p = 0.003", "not significant (p = 0.21)", or "not testable: 3
+vs 3 samples cannot reach p < 0.05" (the smallest two-sided p the U test can give at those
+sizes is 0.1). The repetition is the unit: one value per repetition (see
+:meth:`virtbench.dataset.Dataset.measured`).
 
 The two sides can be two hosts of one campaign (``RUN@HOST_A`` and ``RUN@HOST_B``);
 :func:`between_hosts` sets every host of a campaign beside one of them.
@@ -22,10 +24,29 @@ from scipy import stats as sps
 from virtbench import catalog, stats
 from virtbench.dataset import Dataset
 
-MIN_N = 3  # fewer samples on a side: no test (the U test cannot reach p < 0.05 at 2 vs 2)
 COLUMNS = ["experiment", "variant", "workload", "metric", "conditions", "unit", "n_a",
            "median_a", "n_b", "median_b", "ratio", "ratio_low", "ratio_high", "p", "p_holm",
-           "verdict"]
+           "outcome", "verdict"]
+#: What a cell's comparison found, in the order the summary line counts them.
+OUTCOMES = ("slower", "faster", "higher", "lower", "not significant", "not testable",
+            "identical")
+
+
+def smallest_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p the Mann-Whitney U test can reach with samples of these
+    sizes (no ties): 2 / C(n_a + n_b, n_a); 1 when a side is empty."""
+    if min(n_a, n_b) < 1:
+        return 1.0
+    return min(1.0, 2 / math.comb(n_a + n_b, n_a))
+
+
+def format_p(p: float) -> str:
+    """A p-value as "p < 0.001" or to two significant digits ("p = 0.021")."""
+    if not math.isfinite(p):
+        return "p not computed"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {float(f'{p:.2g}'):g}"
 
 
 def _cells(ds: Dataset, experiments: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
@@ -96,15 +117,21 @@ def compare(a: Dataset, b: Dataset, experiments: Sequence[str] = (),
                 est = stats.ratio_ci(sb, sa, n_resamples=n_boot)
                 line.update(ratio=est.value, ratio_low=est.low, ratio_high=est.high)
             if np.all(sa == sa[0]) and np.all(sb == sa[0]):
-                line["verdict"] = "no difference (identical samples)"
-            elif min(sa.size, sb.size) >= MIN_N:
+                line.update(outcome="identical", verdict="no difference (identical samples)")
+            elif smallest_p(sa.size, sb.size) < alpha:
                 line["p"] = float(sps.mannwhitneyu(sb, sa, alternative="two-sided").pvalue)
+            else:
+                line.update(outcome="not testable", verdict=(
+                    f"not testable: {sa.size} vs {sb.size} samples cannot reach p < {alpha:g} "
+                    f"(the smallest p at these sizes is {smallest_p(sa.size, sb.size):.2g})"))
             lines.append(line)
     table = pd.DataFrame(lines).reindex(columns=COLUMNS)
     tested = table["p"].notna()
     table.loc[tested, "p_holm"] = stats._holm(table.loc[tested, "p"].to_numpy(float))
-    table["verdict"] = [r.verdict if isinstance(r.verdict, str) else _verdict(r, alpha)
-                        for r in table.itertuples()]
+    judged = [(r.outcome, r.verdict) if isinstance(r.verdict, str) else _verdict(r, alpha)
+              for r in table.itertuples()]
+    table["outcome"] = [o for o, _ in judged]
+    table["verdict"] = [v for _, v in judged]
     return table
 
 
@@ -124,28 +151,40 @@ def between_hosts(ds: Dataset, reference: str | None = None, experiments: Sequen
     return pd.concat(tables, ignore_index=True)[columns]
 
 
-def _verdict(r, alpha: float) -> str:
-    if not (isinstance(r.p_holm, float) and math.isfinite(r.p_holm)):
-        return f"not tested (n = {r.n_a} vs {r.n_b}; a test needs {MIN_N} per run)"
+def _verdict(r, alpha: float) -> tuple[str, str]:
+    """(outcome, verdict text) of a tested cell: the words follow from ratio, CI and p."""
+    said = format_p(r.p_holm) + (" after Holm" if r.p_holm != r.p else "")
     if r.p_holm >= alpha:
-        return "no significant difference"
+        return "not significant", f"not significant ({said})"
     more, less = _words(r.metric, r.experiment, r.unit)
+    word = more if r.median_b > r.median_a else less
+    outcome = word.split(" ")[0]
     if not math.isfinite(r.ratio):
-        return more if r.median_b > r.median_a else less
+        return outcome, f"{word} ({said})"
     factor, low, high = ((r.ratio, r.ratio_low, r.ratio_high) if r.ratio >= 1
                          else (1 / r.ratio, 1 / r.ratio_high, 1 / r.ratio_low))
-    word = more if r.ratio >= 1 else less
-    return f"{factor:.2f}x [{low:.2f}, {high:.2f}] {word}"
+    return outcome, f"{factor:.2f}x {word} [{low:.2f}, {high:.2f}], {said}"
+
+
+def summary_line(table: pd.DataFrame) -> str:
+    """How many cells came out which way: "12 cells: 3 slower, 1 faster, 8 not significant"."""
+    counts = table["outcome"].value_counts() if len(table) else pd.Series(dtype=int)
+    parts = [f"{counts[o]} {o}" for o in OUTCOMES if counts.get(o)]
+    return f"{len(table)} cells: {', '.join(parts)}" if parts else f"{len(table)} cells"
 
 
 def format_table(table: pd.DataFrame, run_a: str, run_b: str) -> str:
-    """The comparison as text lines, one per cell."""
+    """The comparison as text lines, one per cell (A and B medians with units, B/A with its
+    CI, the verdict), and the summary line."""
     if table.empty:
         return f"no cell was measured in both {run_a} and {run_b}"
     out = []
     for r in table.itertuples():
         cond = f" [{r.conditions}]" if r.conditions else ""
+        ratio = (f"; B/A {r.ratio:.3g} [{r.ratio_low:.3g}, {r.ratio_high:.3g}]"
+                 if isinstance(r.ratio, float) and math.isfinite(r.ratio) else "")
         out.append(f"{r.experiment} {r.variant} {r.workload} {r.metric}{cond}: "
-                   f"{stats._fmt(r.median_a)} -> {stats._fmt(r.median_b)} {r.unit} "
-                   f"(n={r.n_a}/{r.n_b}): {r.verdict}")
+                   f"{stats.human(r.median_a, r.unit)} -> {stats.human(r.median_b, r.unit)} "
+                   f"(n = {r.n_a} / {r.n_b}{ratio}): {r.verdict}")
+    out.append(f"{run_a} -> {run_b}: {summary_line(table)}")
     return "\n".join(out)
