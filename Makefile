@@ -27,24 +27,28 @@ system-packages:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "setup: missing Debian packages (run as root to install): $$missing"; fi
 
-# A deb-src entry for Debian's main archive, so that `apt-get source sqlite3` can fetch
+# A deb-src entry for the Debian archive apt already uses (its URI read from apt's own
+# configured sources), so that `apt-get source sqlite3` can fetch
 # SQLite's speedtest1.c (the speedtest1 workload); only as root, only once.
 source-packages:
 	@if apt-get indextargets --format '$$(CREATED_BY)' 2>/dev/null | grep -qx Sources; then \
 		echo "setup: deb-src entries present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 		codename=$$(. /etc/os-release && echo $$VERSION_CODENAME); \
+		uri=$$(apt-get indextargets --format '$$(REPO_URI) $$(RELEASE) $$(CREATED_BY)' \
+			| awk -v s="$$codename" '$$2 == s && $$3 == "Packages" {print $$1; exit}'); \
+		if [ -z "$$uri" ]; then echo "setup: no apt source for $$codename to add deb-src for"; exit 1; fi; \
 		printf '%s\n' "# Written by virtbench's make setup: source packages it builds from" \
-			"Types: deb-src" "URIs: http://deb.debian.org/debian" \
+			"Types: deb-src" "URIs: $$uri" \
 			"Suites: $$codename $$codename-updates" "Components: main" \
 			"Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" > $(DEB_SRC); \
 		echo "setup: added $(DEB_SRC)"; apt-get update -qq; \
 	else echo "setup: no deb-src entry (run as root to add one; speedtest1 needs it)"; fi
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (virtbench)" >/dev/null
 	touch $@
 

@@ -62,6 +62,23 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _print_drift(run_id: str = "reference") -> None:
+    """Say which installed engines differ from those that measured the shipped reference."""
+    from virtbench import drift
+    from virtbench.host import collect, read_host_json
+    from virtbench.paths import reference_dir
+
+    measured = read_host_json(reference_dir()).get("versions", {})
+    lines = drift.sentences(measured, collect()["versions"], run_id)
+    if lines:
+        print(f"\nengines that differ from those of run {run_id} (constraints.txt pins "
+              "them; `make setup` installs them):")
+        for line in lines:
+            print(f"  {line}")
+    else:
+        print(f"\nengines: the same versions as those that measured run {run_id}")
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Report, for every platform variant, whether it runs here, why not, and the fix."""
     from virtbench.host import collect
@@ -101,8 +118,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 print(textwrap.fill(f"fix: {e['fix']}", columns, initial_indent=indent,
                                     subsequent_indent=indent))
             continue
-        room = max(columns - len(head), 20)
-        print(head + (text if len(text) <= room else text[:room - 1] + "~"))
+        print(textwrap.fill(text, max(columns, len(head) + 20), initial_indent=head,
+                            subsequent_indent=" " * len(head)) if text else head.rstrip())
+    _print_drift()
     if not args.verbose:
         print("\n--verbose for the reasons and fixes in full, --json for scripts",
               file=sys.stderr)

@@ -23,6 +23,12 @@ def datasets_dir() -> Path:
     return path
 
 
+def reference_dir() -> Path:
+    """The shipped reference run (``datasets/reference`` of the project), wherever
+    ``$VIRTBENCH_DATASETS`` points."""
+    return PROJECT_DIR / "datasets" / "reference"
+
+
 def papers_dir() -> Path:
     """The published figures shipped with the project."""
     return Path(os.environ.get("VIRTBENCH_PAPERS", PROJECT_DIR / "papers"))
