@@ -232,7 +232,7 @@ def test_tables_align_numbers_and_print_human_units():
 
 
 def test_the_index_names_every_commit_that_measured_the_run():
-    from virtbench.report import commits_line
+    from virtbench.provenance import commits_line
 
     def inv(experiment: str, commit: str) -> dict:
         return {"parameters": {"experiment": experiment}, "git_commit": commit}
@@ -244,3 +244,34 @@ def test_the_index_names_every_commit_that_measured_the_run():
     assert commits_line(two) == f"{'a' * 12} (startup, cpu), {'c' * 12} (speedtest1, disk)"
     assert commits_line({"git_commit": "d" * 40}) == "d" * 40
     assert commits_line({}) == "unknown"
+
+
+def test_every_page_and_the_index_say_what_made_them(batch):
+    """The analysis commit, the dataset, the measuring commits, the host and the engines,
+    read from host.json and this installation, at the top of each page and of the index."""
+    from virtbench.host import read_host_json
+    from virtbench.provenance import commits_line
+
+    _, out = batch
+    host = read_host_json(DATA / "fixture_run")
+    for page in ("b_works.html", "index.html"):
+        text = (out / page).read_text()
+        block = text[text.index('<dl class="vb-provenance">'):]
+        block = block[:block.index("</dl>")]
+        assert "<dt>analysed by</dt><dd>virtbench " in block
+        assert "<dt>dataset</dt><dd>fixture_run</dd>" in block
+        assert f"<dt>measured by commit</dt><dd>{commits_line(host)}</dd>" in block
+        assert "<dt>host</dt>" in block and "<dt>engines</dt>" in block
+
+
+def test_provenance_lines_flag_engines_that_differ():
+    from virtbench.provenance import engines_line, provenance
+
+    host = {"versions": {"wasmtime-py": "50.0.1", "qemu": "QEMU emulator version 7.2.22 (x)",
+                         "docker-engine": "Docker version 20.10.24+dfsg1, build 5d6db84"}}
+    assert engines_line(host["versions"]) == (
+        "wasmtime (embedded, wheel) 50.0.1; QEMU 7.2.22 (x); Docker engine 20.10.24+dfsg1")
+    lines = dict(provenance(host, "r", "virtbench 0.1.0", {"wasmtime-py": "51.0.0"}))
+    assert lines["engine drift"] == (
+        "wasmtime-py 51.0.0 is installed; run r was measured with 50.0.1")
+    assert "engine drift" not in dict(provenance(host, "r", "v", host["versions"]))

@@ -32,6 +32,7 @@ import nbformat
 from jupyter_client.manager import AsyncKernelManager
 
 from virtbench.paths import PACKAGE_DIR, PROJECT_DIR, datasets_dir
+from virtbench.provenance import analysis_version, commits_line, provenance
 from virtbench.results import RESULTS_FILE, RunStore, check_run_id, new_run_id
 
 NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
@@ -165,12 +166,13 @@ def copy_data(run_dir: Path, run_id: str, out: Path) -> list[DataLink]:
 
 
 def export_html(ipynb: Path, target: Path, *, run_id: str = "",
-                data: Sequence[DataLink] = ()) -> Path:
+                data: Sequence[DataLink] = (),
+                provenance: Sequence[tuple[str, str]] = ()) -> Path:
     """Export an executed notebook to one self-contained HTML file without code cells.
 
     The page is rendered by the project's own nbconvert template (no JupyterLab CSS, no
     scripts, figures embedded) with a header: the project, a link back to ``index.html``, the
-    run id and links to the run's data.
+    run id and links to the run's data; then what made it (``provenance``: label, text).
     """
     from nbconvert import HTMLExporter
 
@@ -184,7 +186,8 @@ def export_html(ipynb: Path, target: Path, *, run_id: str = "",
         "project": PROJECT_NAME, "index": "index.html", "run_id": run_id,
         "name": target.stem, "title": f"{PROJECT_NAME}: {target.stem}" + (
             f" ({run_id})" if run_id else ""),
-        "data": [{"href": link.href, "text": link.text} for link in data]}}
+        "data": [{"href": link.href, "text": link.text} for link in data],
+        "provenance": [{"label": k, "text": v} for k, v in provenance]}}
     body, _ = exporter.from_notebook_node(nbformat.read(ipynb, as_version=4),
                                           resources=resources)
     target.write_text(body, encoding="utf-8")
@@ -221,8 +224,8 @@ def first_figure(nb: nbformat.NotebookNode) -> str:
 
 
 def execute(path: Path, out: Path, parameters: dict, *, kernel_name: str = KERNEL_NAME,
-            timeout: float = NOTEBOOK_TIMEOUT_S,
-            data: Sequence[DataLink] = ()) -> NotebookResult:
+            timeout: float = NOTEBOOK_TIMEOUT_S, data: Sequence[DataLink] = (),
+            provenance: Sequence[tuple[str, str]] = ()) -> NotebookResult:
     """Run one notebook with papermill into ``out/executed/``, then export its HTML.
 
     Never raises for a failing notebook: the result says what failed.
@@ -255,7 +258,8 @@ def execute(path: Path, out: Path, parameters: dict, *, kernel_name: str = KERNE
             result.headline = headline_of(nb)
             result.thumbnail = first_figure(nb)
             result.html = export_html(executed, out / f"{path.stem}.html",
-                                      run_id=str(parameters.get("run_id", "")), data=data)
+                                      run_id=str(parameters.get("run_id", "")), data=data,
+                                      provenance=provenance)
         except Exception as exc:
             result.status = "failed"
             detail = "".join(traceback.format_exception_only(exc)).strip()
@@ -302,26 +306,23 @@ def _card(r: NotebookResult) -> str:
             f'<div class="vb-status">{status} &middot; {r.seconds:.0f} s</div></li>')
 
 
-def commits_line(host: dict) -> str:
-    """The commits that measured a run, each with its experiments ("abc123 (startup, cpu),
-    def456 (speedtest1)"); the last recorded commit when no invocation says."""
-    by_commit: dict[str, list[str]] = {}
-    for inv in host.get("invocations") or []:
-        experiment = (inv.get("parameters") or {}).get("experiment")
-        commit = str(inv.get("git_commit") or "unknown")[:12]
-        names = by_commit.setdefault(commit, [])
-        if experiment and experiment not in names:
-            names.append(experiment)
-    if not by_commit:
-        return str(host.get("git_commit") or "unknown")
-    if len(by_commit) == 1:
-        return next(iter(by_commit))
-    return ", ".join(f"{c} ({', '.join(names)})" if names else c
-                     for c, names in by_commit.items())
+def _provenance(host: dict, run_id: str) -> list[tuple[str, str]]:
+    """What makes these reports (see :func:`virtbench.provenance.provenance`), with the
+    engines installed here compared with those that measured the run."""
+    from virtbench.host import collect
+
+    return provenance(host, run_id, analysis_version(), collect().get("versions", {}))
+
+
+def provenance_html(lines: Sequence[tuple[str, str]]) -> str:
+    """The provenance lines as the definition list both the index and the reports show."""
+    items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in lines)
+    return f'<dl class="vb-provenance">{items}</dl>' if items else ""
 
 
 def write_index(results: Sequence[NotebookResult], out: Path, run_id: str, host: dict,
-                data: Sequence[DataLink] = ()) -> Path:
+                data: Sequence[DataLink] = (),
+                made_by: Sequence[tuple[str, str]] = ()) -> Path:
     """``out/index.html``: a card per notebook (thumbnail of its first figure, link, headline,
     status, time), the run (quick mode only when its data were measured so), host and data."""
     from virtbench.claims import host_line
@@ -350,6 +351,7 @@ def write_index(results: Sequence[NotebookResult], out: Path, run_id: str, host:
 </header>
 <main class="vb-page">
 <h1>virtbench: process, container, WebAssembly and VM, measured here</h1>
+{provenance_html(made_by)}
 <p class="meta">Run <b>{html.escape(run_id)}</b>{f' ({html.escape(mode)})' if mode else ''}
 on {html.escape(hostname)} &middot; host {html.escape(host_line(host))} &middot; measured by
 commit {html.escape(commit)} &middot; reports built {when} &middot; {ok} of {len(results)}
@@ -396,15 +398,16 @@ def reproduce(run_id: str, out: Path, *, quick: bool = False, only: Sequence[str
     progress(f"reproducing {len(paths)} notebook(s) on run {run_id} ({root / run}) "
              f"with {kernel_python()} -> {out}/")
     data = copy_data(root / run, run, out)
+    facts = run_hosts(root / run).get(host, {}) if host else host_facts(root / run)
+    made_by = _provenance(facts, run_id)
     results = []
     for i, path in enumerate(paths, 1):
         progress(f"[{i}/{len(paths)}] {path.stem} ...")
-        r = execute(path, out, parameters, data=data)
+        r = execute(path, out, parameters, data=data, provenance=made_by)
         results.append(r)
         tail = r.headline if r.status == "ok" else r.error
         progress(f"[{i}/{len(paths)}] {path.stem}: {r.status} ({r.seconds:.1f} s) {tail}")
-    facts = run_hosts(root / run).get(host, {}) if host else host_facts(root / run)
-    index = write_index(results, out, run_id, facts, data)
+    index = write_index(results, out, run_id, facts, data, made_by)
     failed = [r for r in results if r.status != "ok"]
     progress(f"{len(results)} notebooks: {len(results) - len(failed)} ok, {len(failed)} failed;"
              f" index: {index}")
@@ -430,10 +433,12 @@ def _reproduce_hosts(run_id: str, out: Path, *, quick: bool, only: Sequence[str]
     parameters = {"run_id": run_id, "datasets": str(datasets), "quick": bool(quick),
                   "variants": list(variants)}
     data = copy_data(datasets / run_id, run_id, out)
-    hosts = execute(HOSTS_NOTEBOOK, out, parameters, data=data)
+    facts = host_facts(datasets / run_id)
+    made_by = _provenance(facts, run_id)
+    hosts = execute(HOSTS_NOTEBOOK, out, parameters, data=data, provenance=made_by)
     progress(f"{HOSTS_NOTEBOOK.stem}: {hosts.status} ({hosts.seconds:.1f} s) "
              f"{hosts.headline if hosts.status == 'ok' else hosts.error}")
-    index = write_index([hosts], out, run_id, host_facts(datasets / run_id), data)
+    index = write_index([hosts], out, run_id, facts, data, made_by)
     progress(f"index of the hosts: {index}")
     return [hosts, *results]
 
