@@ -35,7 +35,9 @@ def test_estimates_print_in_one_human_unit_with_their_ci():
     assert tables.estimate_text(0.83, 0.80, 0.91, "ms", 30) == "0.83 [0.80, 0.91] ms"
     # the unit follows the widest of the three numbers, not a median near zero
     assert tables.estimate_text(0.005, -1.9, 1.9, "MiB", 2).startswith("0.0 [-1.9, 1.9] MiB")
-    assert "(50% CI, n=2)" in tables.estimate_text(0.005, -1.9, 1.9, "MiB", 2)
+    assert "(range, n = 2: not a 95% CI)" in tables.estimate_text(0.005, -1.9, 1.9, "MiB", 2)
+    assert tables.estimate_text(3.0, 2.0, 4.0, "ms", 3) == (
+        "3.0 [2.0, 4.0] ms (range, n = 3: not a 95% CI)")
     assert tables.estimate_text(5.0, math.nan, math.nan, "ms", 1) == "5 ms (n=1, no CI)"
     assert tables.ratio_text(1.3217, 1.25, 1.40) == "1.32x [1.25, 1.40]"
     assert tables.range_text(1420.0, 1580.0, "ms") == "[1.42, 1.58] s"

@@ -76,7 +76,8 @@ def _number(x: float, decimals: int) -> str:
 def estimate_text(value: float, low: float, high: float, unit: str = "",
                   n: int | None = None) -> str:
     """A median and its CI in one human unit: ``"9.28 [9.20, 9.35] MiB"``; without a CI
-    ``"9.28 MiB (n=1, no CI)"``; an interval that covers less than 95% (tiny n) says so."""
+    ``"9.28 MiB (n=1, no CI)"``; an interval that covers less than 95% (tiny n) says so, and
+    one that is the whole range of the sample is called a range, not a CI."""
     if value is None or not math.isfinite(float(value)):
         return ""
     ok = low is not None and high is not None and math.isfinite(float(low)) \
@@ -92,9 +93,11 @@ def estimate_text(value: float, low: float, high: float, unit: str = "",
     d = _decimals(v, hi - lo)
     note = ""
     if n is not None and n == n and int(n) >= 2:
-        coverage = order_statistic_ranks(int(n))[2]
+        rank_low, rank_high, coverage = order_statistic_ranks(int(n))
         if coverage < 0.95 - 1e-12:
-            note = f" ({coverage:.0%} CI, n={int(n)})"
+            note = (f" (range, n = {int(n)}: not a 95% CI)"
+                    if (rank_low, rank_high) == (1, int(n))
+                    else f" ({coverage:.0%} CI, n = {int(n)})")
     return f"{_number(v, d)} [{_number(lo, d)}, {_number(hi, d)}]{tail}{note}"
 
 
