@@ -21,11 +21,12 @@ import pandas as pd
 
 from virtbench import catalog, stats
 from virtbench.host import read_host_json, run_hosts
-from virtbench.paths import datasets_dir
+from virtbench.paths import datasets_dir, reference_dir
 from virtbench.patterns import selected
 from virtbench.results import DatasetError, load_runs
 
 BASELINE = "native/static"
+REFERENCE = "reference"  # the run shipped with the project
 #: ``RUN@HOST``: the rows one host of a campaign measured (``virtbench compare`` and the
 #: notebooks' ``run_id`` take it).
 HOST_SEPARATOR = "@"
@@ -107,6 +108,14 @@ def wanted(row_conditions: Mapping[str, str], asked: Conditions | None) -> bool:
                    for key, value in row_conditions.items())
 
 
+def run_root(run: str, root: Path) -> Path:
+    """The folder holding ``run``: ``root``, except that the shipped reference run stays
+    visible whatever ``root`` (``--datasets``, ``$VIRTBENCH_DATASETS``) points at."""
+    if run == REFERENCE and not (root / run).is_dir():
+        return reference_dir().parent
+    return root
+
+
 def _variant_order() -> list[str]:
     from virtbench.platforms import VARIANTS
 
@@ -144,8 +153,9 @@ class Dataset:
         frames, hosts, index = [], {}, {}
         for rid in ids:
             run, _, name = rid.partition(HOST_SEPARATOR)
-            df, facts = load_runs(run, root=root), run_hosts(root / run)
-            index = index or read_host_json(root / run)
+            where = run_root(run, root)
+            df, facts = load_runs(run, root=where), run_hosts(where / run)
+            index = index or read_host_json(where / run)
             if name:
                 known = sorted(set(facts) | set(df["host"]))
                 if name not in known:

@@ -31,11 +31,11 @@ from pathlib import Path
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
 
-from virtbench.paths import PACKAGE_DIR, PROJECT_DIR, datasets_dir
+from virtbench.paths import PACKAGE_DIR, PROJECT_DIR, datasets_dir, notebooks_dir
 from virtbench.provenance import analysis_version, commits_line, provenance
 from virtbench.results import RESULTS_FILE, RunStore, check_run_id, new_run_id
 
-NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
+NOTEBOOKS_DIR = notebooks_dir()
 #: The notebook that sets a campaign's hosts side by side (reports of a multi-host run).
 HOSTS_NOTEBOOK = NOTEBOOKS_DIR / "campaign" / "hosts.ipynb"
 KERNEL_NAME = "python3"
