@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONDA_NAMES = {"docker": "docker-py"}  # PyPI name -> conda-forge name, where they differ
+CONDA_NAMES = {"docker": "docker-py", "jupyter-client": "jupyter_client"}  # PyPI name -> conda-forge name, where they differ
 
 
 def _name(spec: str) -> str:
@@ -39,3 +39,41 @@ def test_license_is_an_spdx_string_with_its_file():
     assert project["license"] == "Apache-2.0"
     assert "Apache License" in (ROOT / "LICENSE").read_text()[:200]
     assert project["license-files"] == ["LICENSE"]
+
+
+def _imported_top_level() -> set[str]:
+    """Top-level modules imported anywhere in lib/, tests/ and the notebooks' code cells,
+    imports inside functions included."""
+    import ast
+    import json
+
+    sources = [p.read_text() for p in (ROOT / "lib").rglob("*.py")]
+    sources += [p.read_text() for p in (ROOT / "tests").rglob("*.py")]
+    for nb in (ROOT / "notebooks").rglob("*.ipynb"):
+        cells = json.loads(nb.read_text())["cells"]
+        sources += ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    names: set[str] = set()
+    for text in sources:
+        lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_imported_package_is_declared():
+    import sys
+    from importlib import metadata
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_name(d).replace("_", "-") for d in project["dependencies"]
+                + project["optional-dependencies"]["dev"]}
+    owners = metadata.packages_distributions()
+    undeclared = {}
+    for module in _imported_top_level() - set(sys.stdlib_module_names) - {"virtbench"}:
+        dists = {d.lower().replace("_", "-") for d in owners.get(module, [module])}
+        if not dists & declared:
+            undeclared[module] = sorted(dists)
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
