@@ -7,7 +7,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONDA_NAMES = {"docker": "docker-py", "jupyter-client": "jupyter_client"}  # PyPI name -> conda-forge name, where they differ
+# PyPI name -> conda-forge name, where they differ
+CONDA_NAMES = {"docker": "docker-py", "jupyter-client": "jupyter_client"}
 
 
 def _name(spec: str) -> str:

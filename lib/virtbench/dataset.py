@@ -175,7 +175,7 @@ class Dataset:
     # -- what is there
     def variants(self, patterns: Sequence[str] = ()) -> list[str]:
         """Variants in the data (in registry order), optionally only those matching patterns."""
-        present = list(dict.fromkeys(self.df["variant"]))
+        present = list(self._indexes()[0])  # in order of first appearance
         order = {v: i for i, v in enumerate(_variant_order())}
         present.sort(key=lambda v: (order.get(v, len(order)), v))
         if not patterns:
@@ -183,24 +183,36 @@ class Dataset:
         return [v for v in present if selected(patterns, v, self.family(v))]
 
     def family(self, variant: str) -> str:
-        fam = self.df.loc[self.df["variant"] == variant, "family"]
-        return str(fam.iloc[0]) if len(fam) else variant.split("/")[0]
+        return self._indexes()[2].get(variant) or variant.split("/")[0]
 
     def rows(self, variant: str | None = None, metric: str | None = None,
              experiment: str | None = None, workload: str | None = None) -> pd.DataFrame:
         """All rows (measured or with a reason) matching the given fields."""
         frame = self.df
-        if variant is not None:  # most look-ups name a variant: use a per-variant index
-            frame = self._by_variant().get(variant, frame.iloc[0:0])
+        by_variant, by_metric, _ = self._indexes()
+        if variant is not None and metric is not None:  # the usual look-up: indexed
+            frame = by_metric.get((variant, metric), frame.iloc[0:0])
+            metric = None
+        elif variant is not None:
+            frame = by_variant.get(variant, frame.iloc[0:0])
         for column, value in (("metric", metric), ("experiment", experiment),
                               ("workload", workload)):
             if value is not None:
                 frame = frame[frame[column] == value]
         return frame
 
-    def _by_variant(self) -> dict[str, pd.DataFrame]:
-        if getattr(self, "_indexed", None) is not self.df:  # built once per frame
-            self._index = {str(v): g for v, g in self.df.groupby("variant", sort=False)}
+    def _indexes(self) -> tuple[dict, dict, dict[str, str]]:
+        """Rows by variant, rows by (variant, metric), family by variant: built once per
+        frame (a new ``df`` builds them again)."""
+        if getattr(self, "_indexed", None) is not self.df:
+            self._index = (
+                {str(v): g for v, g in self.df.groupby("variant", sort=False)},
+                {(str(v), str(m)): g
+                 for (v, m), g in self.df.groupby(["variant", "metric"], sort=False)},
+                {str(v): str(f) for v, f in
+                 self.df[["variant", "family"]].drop_duplicates("variant").itertuples(
+                     index=False)})
+            self._measured: dict[tuple, pd.DataFrame] = {}
             self._indexed = self.df
         return self._index
 
@@ -211,6 +223,17 @@ class Dataset:
         :func:`wanted`), readings of one repetition reduced to their median; ``metric``
         "a+b" sums a and b per repetition. Columns: run_id, workload, conditions, rep,
         value, unit (``conditions`` as text, "" when none)."""
+        self._indexes()
+        asked = tuple(sorted((k, v if isinstance(v, str) else tuple(v))
+                             for k, v in (conditions or {}).items()))
+        key = (variant, metric, experiment, workload, asked)
+        if key not in self._measured:  # a report asks for the same sample many times
+            self._measured[key] = self._measure(variant, metric, experiment, workload,
+                                                conditions)
+        return self._measured[key].copy()
+
+    def _measure(self, variant: str, metric: str, experiment: str | None,
+                 workload: str | None, conditions: Conditions | None) -> pd.DataFrame:
         keys = ["run_id", "host", "workload", "conditions", "rep"]
         frames = []
         for part in metric.split("+"):
