@@ -240,3 +240,15 @@ def record_campaign(run_dir: Path, entry: dict) -> Path:
     data = read_host_json(run_dir) or {"invocations": []}
     data.setdefault("campaigns", []).append(entry)
     return _write(run_dir, data)
+
+
+def record_selfcheck(run_dir: Path, section: dict) -> Path:
+    """Write the section of ``virtbench selfcheck`` (the harness's share beside standalone
+    tools) into ``host.json``, with the host's load at the end; a later selfcheck replaces
+    it (the earlier one is kept under ``selfcheck_earlier``)."""
+    data = read_host_json(run_dir) or {"invocations": []}
+    if "selfcheck" in data:
+        data.setdefault("selfcheck_earlier", []).append(data["selfcheck"])
+    data["selfcheck"] = {**section, "finished_at": datetime.now(UTC).isoformat(
+        timespec="seconds"), "load_after": load()}
+    return _write(run_dir, data)

@@ -67,12 +67,15 @@ function runOnce(mod, scratch, direct = false) {
     env: spec.env || {}, preopens, stdin: input, stdout: out, stderr: err,
     returnOnExit: true,
   });
-  const instance = new WebAssembly.Instance(mod, wasi.getImportObject());
+  const imports = wasi.getImportObject();
+  const setup_ns = since(t0);
+  const ti = now();
+  const instance = new WebAssembly.Instance(mod, imports);
   if (typeof instance.exports._start !== 'function') {
     throw new ModuleFailure(
       `${spec.module} exports no _start function (it is not a WASI command module)`);
   }
-  const instantiate_ns = since(t0);
+  const instantiate_ns = since(ti);
   const t1 = now();
   const result = { exit_code: 0, trap: '', interrupted: false };
   globalThis.vbStart = () => wasi.start(instance);
@@ -88,11 +91,13 @@ function runOnce(mod, scratch, direct = false) {
   result.linear_memory_bytes = memory instanceof WebAssembly.Memory
     ? memory.buffer.byteLength : null;
   if (input) fs.closeSync(input);
-  if (direct) return [{ ...result, instantiate_ns, run_ns, stdout: '', stderr: '' }, instance];
+  if (direct) {
+    return [{ ...result, setup_ns, instantiate_ns, run_ns, stdout: '', stderr: '' }, instance];
+  }
   fs.closeSync(out);
   fs.closeSync(err);
   Object.assign(result, {
-    instantiate_ns, run_ns,
+    setup_ns, instantiate_ns, run_ns,
     stdout: fs.readFileSync(outPath, 'utf8'), stderr: fs.readFileSync(errPath, 'utf8'),
   });
   return [result, instance];
@@ -110,16 +115,20 @@ function main(scratch) {
     return { ...result, ...phases, ...version };
   }
   if (spec.mode === 'warm') {
-    const times = [];
-    for (let i = 0; i <= (spec.reps || 5); i++) {
+    const times = { setup: [], engine: [] };
+    const skip = spec.skip === undefined ? 1 : spec.skip;
+    for (let i = 0; i < skip + (spec.reps || 5); i++) {
       const [result] = runOnce(mod, scratch);
       if (!(spec.ok_exit || [0]).includes(result.exit_code) || result.trap) {
         throw new Error(`warm run failed (exit ${result.exit_code}): ` +
                         `${result.trap || result.stderr.slice(-300)}`);
       }
-      if (i > 0) times.push(result.instantiate_ns + result.run_ns);
+      if (i >= skip) {
+        times.setup.push(result.setup_ns);
+        times.engine.push(result.instantiate_ns + result.run_ns);
+      }
     }
-    return { ...version, warm_ns: times };
+    return { ...version, warm: times };
   }
   if (spec.mode === 'serve') {
     if ((spec.count || 1) !== 1) throw new Error('serve holds one instance per node process');
