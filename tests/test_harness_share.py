@@ -96,7 +96,8 @@ def test_new_conditions_are_declared_and_opt_in():
                                ("startup_process", {"time_bound": "epoch"}),
                                ("startup_process", {"memory_limit": "off"}),
                                ("startup_warm_engine", {"allocator": "pooling"}),
-                               ("startup_warm_setup", {"memory_limit": "off"})):
+                               ("startup_warm_setup", {"memory_limit": "off"}),
+                               ("startup_warm", {"time_bound": "none"})):
         catalog.validate("startup", metric, "ms", conditions)
         # rows measured under them never enter a sample that does not ask for them
         assert not wanted(conditions, {})

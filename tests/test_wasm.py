@@ -224,7 +224,7 @@ def test_startup_metrics(plat):
           for m in startup_rows(plat, Workload("noop"))}
     assert {"startup_process", "peak_rss"} <= set(ms)
     warm = {f"{m}{c}" for m in ("startup_warm", "startup_warm_engine", "startup_warm_setup")
-            for c in ("", "|pooling", "|off")}
+            for c in ("", "|pooling", "|off", "|none")}
     assert set(ms) <= {"startup_process", "peak_rss", "startup_cold", "startup_aot",
                        "startup_process|pooling", "startup_process|on", "startup_process|off",
                        "startup_process|epoch", "startup_process|precompiled"} | warm

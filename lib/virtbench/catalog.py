@@ -60,10 +60,12 @@ CONDITIONS: dict[str, str] = {
     "warm_up": "a process start without warm-up: none (the first run of a freshly started "
                "launch helper; no condition: the median of runs back to back in one helper "
                "after untimed warm-up runs, as hyperfine times it)",
-    "time_bound": "how a Wasm run's time is bounded: epoch (inside the engine: epoch "
-                  "interruption checks compiled into the module's code, wasmtime -W timeout; "
-                  "no condition: from outside the engine, a watchdog ends the engine process "
-                  "or worker)",
+    "time_bound": "how a Wasm run's time is bounded, where it differs from the variant's "
+                  "own guard rail: epoch (inside the engine: epoch interruption checks "
+                  "compiled into the module's code, wasmtime -W timeout) | none (no time "
+                  "bound at all: node-wasi's _start called without its node:vm timeout); no "
+                  "condition: the variant's guard rail (wasmtime: a watchdog outside the "
+                  "engine ends the process or worker; node: the vm timeout)",
     "memory_limit": "the Wasm engine's linear-memory limit: off (the engine's default, no "
                     "limit below wasm32's 4 GiB; no condition: the suite's limit, "
                     "-W max-memory-size / Store.set_limits)",
@@ -89,7 +91,7 @@ VALUES: dict[str, tuple[str, ...]] = {
     "packing": ("one_process",),
     "userland": ("minimal", "debian"),
     "warm_up": ("none",),
-    "time_bound": ("epoch",),
+    "time_bound": ("epoch", "none"),
     "memory_limit": ("off",),
 }
 _VALUE_CHECKS = {"guest_memory_mib": str.isdigit, "case": str.isdigit}
@@ -149,17 +151,18 @@ def _startup() -> list[Metric]:
                f"warm start {_NOOP}: Docker: restart of a stopped container, start to wait "
                "returning; Wasm: median instantiate + run of an already compiled module in "
                "one process, the suite's WASI set-up included (startup_warm_setup + "
-               "startup_warm_engine)", ("network", "allocator", "userland", "memory_limit")),
+               "startup_warm_engine)",
+               ("network", "allocator", "userland", "memory_limit", "time_bound")),
         Metric("startup_warm_engine", e, _MS, "lower",
                f"warm Wasm start {_NOOP}, the engine's part: median of the engine's "
                "instantiate + run of _start (wasmtime: Linker.instantiate + _start) of an "
                "already compiled module, in the steady state of one process",
-               ("allocator", "memory_limit")),
+               ("allocator", "memory_limit", "time_bound")),
         Metric("startup_warm_setup", e, _MS, "lower",
                f"warm Wasm start {_NOOP}, the suite's part: median of the per-instance set-up "
                "before instantiation (wasmtime: new Store, its limits, the WASI config with "
                "the output files, preopened directories and arguments)",
-               ("allocator", "memory_limit")),
+               ("allocator", "memory_limit", "time_bound")),
         Metric("startup_aot", e, _MS, "lower",
                f"Wasm start {_NOOP} from compiled code in a fresh worker: from loading the "
                "precompiled code (or a primed cache) to _start returning"),

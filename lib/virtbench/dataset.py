@@ -47,7 +47,7 @@ OPT_IN: dict[str, frozenset[str]] = {
     "fs": frozenset({"memory"}),
     "userland": frozenset({"debian"}),
     "warm_up": frozenset({"none"}),
-    "time_bound": frozenset({"epoch"}),
+    "time_bound": frozenset({"epoch", "none"}),
     "memory_limit": frozenset({"off"}),
 }
 # What a row without the key was measured under, for keys that have such a default (the

@@ -72,6 +72,8 @@ WARM_SERIES = (
     ("warm_pooling", "; pooling instance allocator (enabled through the C API "
      "wasmtime_pooling_allocation_strategy_set: the Python wrapper has no setter)",
      {"allocator": "pooling"}),
+    ("warm_unbounded", "; _start called directly, without the in-engine time bound",
+     {"time_bound": "none"}),
 )
 
 
@@ -98,6 +100,8 @@ class InProcess(WasmPlatform):
     worker_margin_s: ClassVar[float] = WORKER_MARGIN_S
     warm_pooling: ClassVar[bool] = False
     warm_no_limit: ClassVar[bool] = False  # also a warm series without the memory limit
+    #: also a warm series without the time bound (an engine bounded only from inside)
+    warm_unbounded: ClassVar[bool] = False
     warm_skip: ClassVar[int] = WARM_SKIP
     warm_reps: ClassVar[int] = WARM_REPS
     #: what the engine's and the suite's parts of a warm start cover ("" = not separable)
@@ -189,7 +193,8 @@ class InProcess(WasmPlatform):
                 guest_args, extra):
             spec = self.spec("warm", module, guest_args, limits, reps=self.warm_reps,
                              skip=self.warm_skip, pooling=self.warm_pooling,
-                             no_limit=self.warm_no_limit, **extra)
+                             no_limit=self.warm_no_limit, unbounded=self.warm_unbounded,
+                             **extra)
             answer, _ = self.call(spec, limits)
         return [t for key, suffix, cond in WARM_SERIES if key in answer
                 for t in self.warm_timings(answer[key], suffix, cond)]
