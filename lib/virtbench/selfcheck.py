@@ -30,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from virtbench import hyperfine, platforms
 from virtbench.accounting import free_port
@@ -85,7 +85,6 @@ class Check:
     ratios: tuple[Ratio, ...]
     measure: Callable[[Settings, int], dict[str, float]]
     missing: Callable[[], str] = lambda: ""  # why it cannot run here ("" = it can)
-    notes: list[str] = field(default_factory=list)
 
 
 class Unavailable(RuntimeError):

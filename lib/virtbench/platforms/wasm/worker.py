@@ -138,7 +138,7 @@ class Runner:
         self.reuse_files = False
 
     def run(self, module: wasmtime.Module, args: list[str] | None = None) -> tuple[dict, object]:
-        """One instance: (result with instantiate_ns/run_ns, the live store)."""
+        """One instance: (result with setup_ns/instantiate_ns/run_ns, the live store)."""
         spec = self.spec
         self.count += 1
         name = "warm" if self.reuse_files else str(self.count)
