@@ -131,7 +131,9 @@ def _startup() -> list[Metric]:
     e = "startup"
     return [
         Metric("startup", e, _MS, "lower",
-               f"launch to exit {_NOOP} (native: fork to wait4; Docker, image present: "
+               f"launch to exit {_NOOP} (native: fork to wait4 returning the exit status, "
+               "the median of runs back to back in one launch helper after untimed warm-up "
+               "runs, or with warm_up=none the first run of a fresh helper; Docker, image present: "
                "create_container to wait returning), or to the first line of the guest's "
                "init (VM: QEMU spawn to VB-BOOTED)", _NET_USERLAND + ("warm_up",)),
         Metric("startup_to_exit", e, _MS, "lower",
