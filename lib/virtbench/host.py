@@ -97,6 +97,7 @@ def collect() -> dict:
             "clang": version_or_why(["clang", "--version"]),
             "node": version_or_why(["node", "--version"]),
             "wrk": version_or_why(["wrk", "-v"]),
+            "hyperfine": version_or_why(["hyperfine", "--version"]),
             "numpy": _package_version("numpy"),
             "scipy": _package_version("scipy"),
             "pandas": _package_version("pandas"),
