@@ -369,7 +369,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_selfcheck(args: argparse.Namespace) -> int:
     """The suite's readings beside standalone tools; ratios printed and put in host.json."""
     from virtbench import selfcheck
-    from virtbench.host import record_selfcheck, write_host_json
+    from virtbench.host import check_host, record_selfcheck, write_host_json
     from virtbench.results import RunStore, check_run_id, new_run_id
 
     checks = selfcheck.check_names(args.check or ())
@@ -378,6 +378,7 @@ def cmd_selfcheck(args: argparse.Namespace) -> int:
     run_id = new_run_id("selfcheck") if args.run_id is None else check_run_id(args.run_id)
     store = RunStore(run_id, force=args.force)
     with store.locked():
+        check_host(store.dir)  # a run's selfcheck speaks of the host that measured it
         write_host_json(store.dir, {"command": "selfcheck", "rounds": settings.rounds,
                                     "quick": settings.quick, "seed": settings.seed,
                                     "checks": [c.name for c in checks]})
