@@ -7,6 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := docker.io containerd iptables qemu-system-x86 qemu-utils clang lld wasi-libc \
 	libclang-rt-14-dev-wasm32 busybox-static cpio wrk e2fsprogs nodejs strace chromium
+# hyperfine: the reference of `virtbench selfcheck` for whole-process start times
+DEBIAN_PACKAGES += hyperfine
 # the Debian userland (condition userland=debian): a minbase root file system from the mirror
 DEBIAN_PACKAGES += debootstrap
 

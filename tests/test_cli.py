@@ -104,10 +104,14 @@ def test_killed_run_resumes_without_losing_or_repeating_cells(tmp_path):
     assert 0 < len(before) < 2 * n_cells
     subprocess.run(args, env=env, capture_output=True, timeout=300, check=True)
     after = load_runs("k", root=tmp_path)
-    cells = after.groupby(["variant", "rep", "metric"]).size()
+    after = after.assign(conditions=after["conditions"].fillna(""))
+    before = before.assign(conditions=before["conditions"].fillna(""))
+    cells = after.groupby(["variant", "rep", "metric", "conditions"]).size()
     assert (cells == 1).all(), "a cell was measured twice"
-    assert len(after) == 2 * n_cells  # 2 metrics per cell
-    kept = before.merge(after, on=["variant", "rep", "metric", "timestamp", "value"])
+    # 3 rows per cell: startup (steady state), startup with warm_up=none, peak_rss
+    assert len(after) == 3 * n_cells
+    kept = before.merge(after, on=["variant", "rep", "metric", "conditions", "timestamp",
+                                   "value"])
     assert len(kept) == len(before), "rows measured before the kill were lost or rewritten"
 
 

@@ -57,6 +57,18 @@ CONDITIONS: dict[str, str] = {
             "index; the row's tag case_name says what it does)",
     "packing": "how idle instances share host processes: one_process (all in one engine "
                "process; no condition: one host process, container or VM per instance)",
+    "warm_up": "a process start without warm-up: none (the first run of a freshly started "
+               "launch helper; no condition: the median of runs back to back in one helper "
+               "after untimed warm-up runs, as hyperfine times it)",
+    "time_bound": "how a Wasm run's time is bounded, where it differs from the variant's "
+                  "own guard rail: epoch (inside the engine: epoch interruption checks "
+                  "compiled into the module's code, wasmtime -W timeout) | none (no time "
+                  "bound at all: node-wasi's _start called without its node:vm timeout); no "
+                  "condition: the variant's guard rail (wasmtime: a watchdog outside the "
+                  "engine ends the process or worker; node: the vm timeout)",
+    "memory_limit": "the Wasm engine's linear-memory limit: off (the engine's default, no "
+                    "limit below wasm32's 4 GiB; no condition: the suite's limit, "
+                    "-W max-memory-size / Store.set_limits)",
     "userland": "the instance's root file system: debian (Debian bookworm minbase from "
                 "debootstrap: a Docker image made with docker import, a VM booted from an "
                 "ext4 root disk) | minimal (no condition: a FROM scratch image of the static "
@@ -78,6 +90,9 @@ VALUES: dict[str, tuple[str, ...]] = {
     "fs": ("host", "memory"),
     "packing": ("one_process",),
     "userland": ("minimal", "debian"),
+    "warm_up": ("none",),
+    "time_bound": ("epoch", "none"),
+    "memory_limit": ("off",),
 }
 _VALUE_CHECKS = {"guest_memory_mib": str.isdigit, "case": str.isdigit}
 
@@ -116,9 +131,11 @@ def _startup() -> list[Metric]:
     e = "startup"
     return [
         Metric("startup", e, _MS, "lower",
-               f"launch to exit {_NOOP} (native: fork to wait4; Docker, image present: "
+               f"launch to exit {_NOOP} (native: fork to wait4 returning the exit status, "
+               "the median of runs back to back in one launch helper after untimed warm-up "
+               "runs, or with warm_up=none the first run of a fresh helper; Docker, image present: "
                "create_container to wait returning), or to the first line of the guest's "
-               "init (VM: QEMU spawn to VB-BOOTED)", _NET_USERLAND),
+               "init (VM: QEMU spawn to VB-BOOTED)", _NET_USERLAND + ("warm_up",)),
         Metric("startup_to_exit", e, _MS, "lower",
                "VM: from spawning QEMU to wait4 returning after the guest ran the no-op "
                "workload and powered off", _USERLAND),
@@ -135,13 +152,26 @@ def _startup() -> list[Metric]:
         Metric("startup_warm", e, _MS, "lower",
                f"warm start {_NOOP}: Docker: restart of a stopped container, start to wait "
                "returning; Wasm: median instantiate + run of an already compiled module in "
-               "one process", ("network", "allocator", "userland")),
+               "one process, the suite's WASI set-up included (startup_warm_setup + "
+               "startup_warm_engine)",
+               ("network", "allocator", "userland", "memory_limit", "time_bound")),
+        Metric("startup_warm_engine", e, _MS, "lower",
+               f"warm Wasm start {_NOOP}, the engine's part: median of the engine's "
+               "instantiate + run of _start (wasmtime: Linker.instantiate + _start) of an "
+               "already compiled module, in the steady state of one process",
+               ("allocator", "memory_limit", "time_bound")),
+        Metric("startup_warm_setup", e, _MS, "lower",
+               f"warm Wasm start {_NOOP}, the suite's part: median of the per-instance set-up "
+               "before instantiation (wasmtime: new Store, its limits, the WASI config with "
+               "the output files, preopened directories and arguments)",
+               ("allocator", "memory_limit", "time_bound")),
         Metric("startup_aot", e, _MS, "lower",
                f"Wasm start {_NOOP} from compiled code in a fresh worker: from loading the "
                "precompiled code (or a primed cache) to _start returning"),
         Metric("startup_process", e, _MS, "lower",
                "Wasm: from spawn of a fresh engine process (CLI or worker) running the "
-               "no-op module to its exit (wait4)", ("allocator", "code_cache", "module")),
+               "no-op module to its exit (wait4)",
+               ("allocator", "code_cache", "module", "time_bound", "memory_limit")),
         Metric("startup_create", e, _MS, "lower",
                "Docker: APIClient.create_container, from the call to its return",
                _NET_USERLAND),

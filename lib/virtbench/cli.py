@@ -1,5 +1,5 @@
 """Command line: ``virtbench doctor | run | repair | list | compare | export | claims |
-reproduce | published``."""
+selfcheck | reproduce | published``."""
 
 from __future__ import annotations
 
@@ -384,6 +384,31 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_selfcheck(args: argparse.Namespace) -> int:
+    """The suite's readings beside standalone tools; ratios printed and put in host.json."""
+    from virtbench import selfcheck
+    from virtbench.host import check_host, record_selfcheck, write_host_json
+    from virtbench.results import RunStore, check_run_id, new_run_id
+
+    checks = selfcheck.check_names(args.check or ())
+    settings = selfcheck.Settings(rounds=args.rounds or (3 if args.quick else 5),
+                                  quick=args.quick, seed=args.seed)
+    run_id = new_run_id("selfcheck") if args.run_id is None else check_run_id(args.run_id)
+    store = RunStore(run_id, force=args.force)
+    with store.locked():
+        check_host(store.dir)  # a run's selfcheck speaks of the host that measured it
+        write_host_json(store.dir, {"command": "selfcheck", "rounds": settings.rounds,
+                                    "quick": settings.quick, "seed": settings.seed,
+                                    "checks": [c.name for c in checks]})
+        say = (lambda _m: None) if args.no_progress else \
+            (lambda m: print(m, file=sys.stderr, flush=True))
+        section = selfcheck.run(settings, [c.name for c in checks], progress=say)
+        path = record_selfcheck(store.dir, section)
+    print(json.dumps(section, indent=2) if args.json else selfcheck.format_section(section))
+    print(f"\nselfcheck written to {path}", file=sys.stderr)
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from virtbench import report
 
@@ -517,6 +542,20 @@ def build_parser() -> argparse.ArgumentParser:
     wrk.add_argument("address", metavar="ADDRESS", help="the Dask scheduler's address")
     wrk.add_argument("--name", help="this host's name in the campaign (default: hostname)")
     wrk.set_defaults(func=cmd_worker)
+
+    sc = sub.add_parser("selfcheck", help="the harness's share: the suite's readings beside "
+                        "hyperfine, a plain engine loop, wrk and the bare engine command")
+    sc.add_argument("--check", action="append", metavar="NAME",
+                    help="native_start, warm_wasm, http, wasm_cpu (default: all); repeatable")
+    sc.add_argument("--rounds", type=positive_int,
+                    help="alternations of suite and reference (default 5; 3 with --quick)")
+    sc.add_argument("--quick", action="store_true", help="fewer runs per reading")
+    sc.add_argument("--run-id", help="write into datasets/RUN_ID/host.json")
+    sc.add_argument("--seed", type=int, default=0, help="seed of the checks' order")
+    sc.add_argument("--force", action="store_true", help="allow writing the reference run")
+    sc.add_argument("--json", action="store_true", help="print the section as JSON")
+    sc.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    sc.set_defaults(func=cmd_selfcheck)
 
     rep = sub.add_parser("reproduce", help="execute every notebook and write HTML reports")
     rep.add_argument("--quick", action="store_true", help="small, fast measurements")

@@ -34,7 +34,8 @@ NOT_IN_DATASET = "not in this dataset"
 # Condition values that are a variation of the usual measurement: only rows asked for them
 # by name carry them into a sample (a container started with --network none, the pooling
 # allocator, a warm code cache, a precompiled module, reads after the page cache was dropped,
-# a runtime's in-memory file system, a Debian userland instead of the minimal one).
+# a runtime's in-memory file system, a Debian userland instead of the minimal one, a start
+# without warm-up, an in-engine time bound, the engine's default memory limit).
 # The cpu kernels other than the hash chain are asked for by name too, so a request that does
 # not name a kernel reads the hash kernel, as it did before there were others.
 OPT_IN: dict[str, frozenset[str]] = {
@@ -46,6 +47,9 @@ OPT_IN: dict[str, frozenset[str]] = {
     "cache": frozenset({"cold"}),
     "fs": frozenset({"memory"}),
     "userland": frozenset({"debian"}),
+    "warm_up": frozenset({"none"}),
+    "time_bound": frozenset({"epoch", "none"}),
+    "memory_limit": frozenset({"off"}),
 }
 # What a row without the key was measured under, for keys that have such a default (the
 # cpu rows of older datasets ran only the hash kernel).

@@ -97,6 +97,7 @@ def collect() -> dict:
             "clang": version_or_why(["clang", "--version"]),
             "node": version_or_why(["node", "--version"]),
             "wrk": version_or_why(["wrk", "-v"]),
+            "hyperfine": version_or_why(["hyperfine", "--version"]),
             "numpy": _package_version("numpy"),
             "scipy": _package_version("scipy"),
             "pandas": _package_version("pandas"),
@@ -239,4 +240,16 @@ def record_campaign(run_dir: Path, entry: dict) -> Path:
     its experiments, start and end, duration, outcome and the load before and after."""
     data = read_host_json(run_dir) or {"invocations": []}
     data.setdefault("campaigns", []).append(entry)
+    return _write(run_dir, data)
+
+
+def record_selfcheck(run_dir: Path, section: dict) -> Path:
+    """Write the section of ``virtbench selfcheck`` (the harness's share beside standalone
+    tools) into ``host.json``, with the host's load at the end; a later selfcheck replaces
+    it (the earlier one is kept under ``selfcheck_earlier``)."""
+    data = read_host_json(run_dir) or {"invocations": []}
+    if "selfcheck" in data:
+        data.setdefault("selfcheck_earlier", []).append(data["selfcheck"])
+    data["selfcheck"] = {**section, "finished_at": datetime.now(UTC).isoformat(
+        timespec="seconds"), "load_after": load()}
     return _write(run_dir, data)

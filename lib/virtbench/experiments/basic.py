@@ -35,7 +35,9 @@ QUICK_SKIPS_USERLANDS = ("not measured with --quick (startup and memory of the m
 #: The metric of each kind of :class:`~virtbench.platforms.base.Timing`.
 STARTUP_METRICS = {"launch": "startup", "to_exit": "startup_to_exit",
                    "guest_init": "guest_uptime_at_init", "cold": "startup_cold",
-                   "warm": "startup_warm", "aot": "startup_aot", "process": "startup_process",
+                   "warm": "startup_warm", "warm_engine": "startup_warm_engine",
+                   "warm_setup": "startup_warm_setup", "aot": "startup_aot",
+                   "process": "startup_process",
                    "create": "startup_create", "start": "startup_start",
                    "load": "startup_load", "remove": "startup_remove",
                    "pause_resume": "pause_resume", "qmp_stop": "qmp_stop",

@@ -159,7 +159,8 @@ class Handle:
 
 
 #: What a :class:`Timing` can time (the startup experiment names one metric for each).
-TIMING_KINDS = ("launch", "to_exit", "guest_init", "cold", "warm", "aot", "process", "create",
+TIMING_KINDS = ("launch", "to_exit", "guest_init", "cold", "warm", "warm_engine", "warm_setup",
+                "aot", "process", "create",
                 "start", "load", "remove", "pause_resume", "qmp_stop", "qmp_cont",
                 "snapshot_save", "snapshot_load", "snapshot_restore")
 
@@ -172,10 +173,12 @@ class Timing:
     or to the guest's first line for a VM); ``to_exit`` a guest's launch to QEMU's exit;
     ``guest_init`` the guest kernel's own uptime when init started; ``cold``, ``warm`` and
     ``aot`` an engine started with nothing compiled, with the module compiled, or from
-    precompiled code; ``process`` a whole engine process; ``create``, ``start``, ``load`` and
-    ``remove`` one engine call; the rest a VM's pause/resume and snapshot steps. ``ns`` is
-    its length (None when it cannot be timed here: ``reason`` says why), ``interval`` from
-    which event to which and under what; ``conditions`` and ``tags`` go into its row.
+    precompiled code (``warm_engine`` and ``warm_setup``: a warm start's engine part and the
+    suite's per-instance set-up, which together make ``warm``); ``process`` a whole engine
+    process; ``create``, ``start``, ``load`` and ``remove`` one engine call; the rest a VM's
+    pause/resume and snapshot steps. ``ns`` is its length (None when it cannot be timed
+    here: ``reason`` says why), ``interval`` from which event to which and under what;
+    ``conditions`` and ``tags`` go into its row.
     ``peak_rss_kib``: the peak RSS (wait4) of ``rss_of``, the process that ran this start;
     ``state_bytes``: the size of ``state_of``, the state this step saved.
     """

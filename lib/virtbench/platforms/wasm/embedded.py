@@ -31,19 +31,21 @@ WORKER = "worker.py"
 
 
 def compiled_artifact(wasm: Path, engine: dict) -> Path:
-    """``wasm`` compiled by wasmtime-py for ``engine`` and serialized; cached by content and
+    """``wasm`` compiled by wasmtime-py for ``engine`` (without epoch interruption: the time
+    bound is a watchdog outside the engine) and serialized; cached by content and
     checked against its sidecar before use (see :func:`.common.cached_artifact`)."""
     version = package_version("wasmtime") or "unknown"
     digest = hashlib.sha256(wasm.read_bytes()).hexdigest()[:16]
     kind = engine.get("target") or engine.get("strategy", "auto")
-    out = cache_dir() / "wasm" / "aot" / f"wasmtime-py-{version}" / kind / \
+    out = cache_dir() / "wasm" / "aot" / f"wasmtime-py-{version}-plain" / kind / \
         f"{wasm.stem}-{digest}.cwasm"
 
     def compile_to(path: Path) -> None:
         spec = {"mode": "compile", "engine": engine, "module": str(wasm), "output": str(path)}
         call_worker(python_worker(WORKER, spec), f"wasmtime-py {kind} compile", 300.0)
 
-    return cached_artifact(out, wasm, f"wasmtime-py {version} {kind}", compile_to)
+    return cached_artifact(out, wasm, f"wasmtime-py {version} {kind} (no epoch interruption)",
+                           compile_to)
 
 
 class Embedded(InProcess):
@@ -55,8 +57,13 @@ class Embedded(InProcess):
     excluded = "Python start and `import wasmtime`"
     inst = "new Store with limits, WASI config, Linker.instantiate"
     aot = "Module.deserialize_file of the .cwasm"
-    stopper = "wasmtime epoch interruption"
+    stopper = ("a watchdog thread ends the worker process at the time limit (outside the "
+               "engine: no interruption checks in the module's code)")
     warm_pooling = True
+    warm_no_limit = True
+    engine_part = "Linker.instantiate + _start"
+    setup_part = ("new Store, Store.set_limits, a WasiConfig (arguments, stdout/stderr files, "
+                  "preopened directories) and Store.set_wasi")
     no_listen = ("the wheel's WASI (C API) preopens directories only (it has no "
                  "preopen_socket), so the preview-1 http workload cannot be handed a "
                  "listening socket")

@@ -34,10 +34,12 @@ from virtbench.process import Completed
 from .common import (
     GUEST_DIR,
     WARM_REPS,
+    WARM_SKIP,
     WORKER_MARGIN_S,
     Limits,
     call_worker,
     check_guest,
+    memory_dir,
     outcome,
     staged,
     start_held,
@@ -47,8 +49,8 @@ from .common import (
 from .platform import WasmPlatform
 
 SERVE_TIME_S = 3600.0  # time limit of a long-running instance unless limits say otherwise
-PHASES = ("read_ns", "compile_ns", "deserialize_ns", "load_ns", "sandbox_ns", "instantiate_ns",
-          "run_ns")
+PHASES = ("read_ns", "compile_ns", "deserialize_ns", "load_ns", "sandbox_ns", "setup_ns",
+          "instantiate_ns", "run_ns")
 COLD = ("in a fresh {process}, from reading the .wasm file to _start returning: read + "
         "compile ({engine}) + instantiate ({inst}) + run; {excluded} excluded")
 AOT = ("in a fresh {process}, from loading the precompiled code ({aot}) to _start returning: "
@@ -57,7 +59,22 @@ PROCESS = ("from spawn of a fresh {process} to its exit (wait4): runtime start, 
            "instantiate, run _start, exit")
 WARM = ("median of {n} consecutive instances in one {process}, each from creating the "
         "instance ({inst}) to _start returning, with the module already compiled ({engine}) "
-        "and one untimed instance before{allocator}")
+        "and {skip} untimed instances before (the steady state){allocator}")
+WARM_ENGINE = ("the engine's part of a warm start: median of {n} consecutive instances in one "
+               "{process}, each {engine_part}, after {skip} untimed instances{allocator}")
+WARM_SETUP = ("the suite's part of a warm start: median of {n} consecutive instances in one "
+              "{process}, each {setup_part}, after {skip} untimed instances{allocator}")
+#: The variants' warm-start series: (answer key, interval suffix, conditions).
+WARM_SERIES = (
+    ("warm", "", {}),
+    ("warm_no_limit", "; no Store.set_limits (the engine's default memory limit)",
+     {"memory_limit": "off"}),
+    ("warm_pooling", "; pooling instance allocator (enabled through the C API "
+     "wasmtime_pooling_allocation_strategy_set: the Python wrapper has no setter)",
+     {"allocator": "pooling"}),
+    ("warm_unbounded", "; _start called directly, without the in-engine time bound",
+     {"time_bound": "none"}),
+)
 
 
 def in_process_ns(answer: dict) -> int:
@@ -82,6 +99,15 @@ class InProcess(WasmPlatform):
     stopper: ClassVar[str] = ""  # what enforces the time limit
     worker_margin_s: ClassVar[float] = WORKER_MARGIN_S
     warm_pooling: ClassVar[bool] = False
+    warm_no_limit: ClassVar[bool] = False  # also a warm series without the memory limit
+    #: also a warm series without the time bound (an engine bounded only from inside)
+    warm_unbounded: ClassVar[bool] = False
+    warm_skip: ClassVar[int] = WARM_SKIP
+    warm_reps: ClassVar[int] = WARM_REPS
+    #: what the engine's and the suite's parts of a warm start cover ("" = not separable)
+    engine_part: ClassVar[str] = ""
+    setup_part: ClassVar[str] = ""
+    no_split: ClassVar[str] = ""  # why the parts cannot be timed apart
     #: why this variant cannot serve the http workload (its guest cannot get a listening socket)
     no_listen: ClassVar[str] = ""
     #: why ``instance(count=n > 1)`` is not offered ("" = n instances in one worker process)
@@ -111,8 +137,11 @@ class InProcess(WasmPlatform):
                 "time_s": limits.time_s, "precompiled": self.precompiled, **extra}
 
     def call(self, spec: dict, limits: Limits) -> tuple[dict, Completed]:
-        """Run the worker with a scratch directory that is removed even if it is killed."""
-        with tempfile.TemporaryDirectory(prefix="vb-wasm-scratch-") as scratch:
+        """Run the worker with a scratch directory that is removed even if it is killed
+        (in memory where the host has /dev/shm: the guest's output files are the suite's
+        plumbing, and creating them on a busy disk's journal costs up to milliseconds)."""
+        with tempfile.TemporaryDirectory(prefix="vb-wasm-scratch-",
+                                         dir=memory_dir()) as scratch:
             return call_worker(self.worker_argv({**spec, "scratch": scratch}, limits),
                                self.variant, limits.time_s + self.worker_margin_s)
 
@@ -152,7 +181,9 @@ class InProcess(WasmPlatform):
         ]
 
     def warm_starts(self, module: Path, workload: Workload | None = None) -> list[Timing]:
-        """Warm starts: instantiate an already compiled module and run it (median of n).
+        """Warm starts: instantiate an already compiled module and run it, in the steady
+        state (median of ``warm_reps`` after ``warm_skip`` untimed); with the engine's part
+        (``warm_engine``) and the suite's set-up (``warm_setup``) where they are timed apart.
 
         A user's workload runs every instance on the same copies of its directories."""
         workload = workload or Workload(module.stem)
@@ -160,21 +191,35 @@ class InProcess(WasmPlatform):
         with staged(workload, [], self.sandbox_dir or GUEST_DIR, workdir=False,
                     under=self.sandbox_dir or "") as (
                 guest_args, extra):
-            spec = self.spec("warm", module, guest_args, limits, reps=WARM_REPS,
-                             pooling=self.warm_pooling, **extra)
-            warm, _ = self.call(spec, limits)
-        kinds: list[tuple[str, str, dict[str, str]]] = [("warm_ns", "", {})]
-        if self.warm_pooling:
-            kinds = [("warm_ns", "; default on-demand instance allocator", {}),
-                     ("warm_pooling_ns",
-                      "; pooling instance allocator (enabled through the C API "
-                      "wasmtime_pooling_allocation_strategy_set: the Python wrapper has no "
-                      "setter)", {"allocator": "pooling"})]
-        return [Timing("warm", round(statistics.median(warm[key])),
-                       WARM.format(n=len(warm[key]), process=self.process, inst=self.inst,
-                                   engine=self.engine_label, allocator=allocator),
-                       conditions=cond)
-                for key, allocator, cond in kinds]
+            spec = self.spec("warm", module, guest_args, limits, reps=self.warm_reps,
+                             skip=self.warm_skip, pooling=self.warm_pooling,
+                             no_limit=self.warm_no_limit, unbounded=self.warm_unbounded,
+                             **extra)
+            answer, _ = self.call(spec, limits)
+        return [t for key, suffix, cond in WARM_SERIES if key in answer
+                for t in self.warm_timings(answer[key], suffix, cond)]
+
+    def warm_timings(self, series: dict[str, list[int]], suffix: str,
+                     conditions: dict[str, str]) -> list[Timing]:
+        """The warm, warm_engine and warm_setup timings of one series of the worker's
+        answer: ``{"setup": [...], "engine": [...]}`` or, not separable, ``{"total": [...]}``."""
+        fmt = {"process": self.process, "skip": self.warm_skip, "allocator": suffix,
+               "inst": self.inst, "engine": self.engine_label,
+               "engine_part": self.engine_part, "setup_part": self.setup_part}
+        if "total" in series:
+            total = series["total"]
+            parts = [Timing(kind, None, "", conditions=dict(conditions), reason=self.no_split)
+                     for kind in ("warm_engine", "warm_setup")]
+        else:
+            total = [a + b for a, b in zip(series["setup"], series["engine"], strict=True)]
+            parts = [Timing("warm_engine", round(statistics.median(series["engine"])),
+                            WARM_ENGINE.format(n=len(series["engine"]), **fmt),
+                            conditions=dict(conditions)),
+                     Timing("warm_setup", round(statistics.median(series["setup"])),
+                            WARM_SETUP.format(n=len(series["setup"]), **fmt),
+                            conditions=dict(conditions))]
+        return [Timing("warm", round(statistics.median(total)),
+                       WARM.format(n=len(total), **fmt), conditions=dict(conditions)), *parts]
 
     def timed_starts(self, workload: Workload) -> list[Timing]:
         """Cold (or AOT) start in a fresh worker, the whole worker process, warm starts."""

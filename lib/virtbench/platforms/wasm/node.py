@@ -48,7 +48,11 @@ class NodeWasi(InProcess):
     excluded = "Node.js start"
     inst = "new WASI, new WebAssembly.Instance"
     stopper = "node:vm timeout: V8 terminates the guest"
+    engine_part = "new WebAssembly.Instance + wasi.start (_start, under the node:vm timeout)"
+    setup_part = ("opening the stdout/stderr files and new WASI (arguments, preopened "
+                  "directories) with its import object")
     worker_margin_s = KILL_MARGIN_S
+    warm_unbounded = True  # the vm timeout is inside V8: its cost is measured (time_bound=none)
     no_listen = ("node:wasi preopens directories only, so the preview-1 http workload "
                  "cannot be handed a listening socket")
     instances_per_process = False

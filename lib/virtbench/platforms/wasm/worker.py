@@ -10,16 +10,22 @@ Modes (``spec["mode"]``):
 - ``compile``: compile ``module`` and write ``Module.serialize()`` to ``output``.
 - ``run``: read + compile (or deserialize a ``precompiled`` file) + instantiate + run
   ``_start`` once; per-phase times in ns, the guest's stdout/stderr and exit status.
-- ``warm``: compile once, then instantiate + run ``reps`` times (after one untimed run);
-  with ``pooling`` the same again on an engine using the pooling instance allocator.
+- ``warm``: compile once, then instantiate + run ``skip`` untimed and ``reps`` timed
+  instances; each is timed in two phases: ``setup`` (the suite's part: new Store, its
+  limits, the WASI config with output files and preopens) and ``engine``
+  (``Linker.instantiate`` + ``_start``). With ``pooling`` the same again on an engine using
+  the pooling instance allocator; with ``no_limit`` again without ``Store.set_limits``.
 - ``serve``: a long-running instance (or ``count`` instances, each its own Store on its
   own thread, all in this one process and engine): the guest's ``_start`` runs (e.g.
   ``mem 0 HOLD_MS``, blocking in WASI ``poll_oneoff``) and once every instance has printed
   its ``VB-READY`` line, the first such line is printed on this process's stdout. The
   process exits when every instance has returned (or when it is signalled).
 
-Guard rails: ``Store.set_limits(memory_size=...)`` caps each instance's linear memory;
-epoch interruption (a timer thread bumps the epoch after ``time_s``) stops runaway code.
+Guard rails: ``Store.set_limits(memory_size=...)`` caps each instance's linear memory; a
+watchdog thread ends this process after ``time_s`` (it prints the answer with
+``interrupted`` and exits): the bound is outside the engine, so the module's code carries
+no interruption checks. With ``epoch`` (to measure what in-engine bounding costs) the
+engine instead compiles epoch-interruption checks and a timer thread bumps the epoch.
 """
 
 from __future__ import annotations
@@ -47,10 +53,15 @@ def answer(payload: dict) -> None:
     print(MARKER, json.dumps(payload), flush=True)
 
 
+WATCHDOG_EXIT = 124  # the exit status of a worker ended by its watchdog
+POOL_SLOTS = 8  # instances, memories and tables of the pooling allocator (one live at a time)
+
+
 def make_engine(spec: dict, pooling: bool = False) -> wasmtime.Engine:
-    """The engine of ``spec["engine"]`` (strategy, target), with epoch interruption on."""
+    """The engine of ``spec["engine"]`` (strategy, target); epoch interruption only with
+    ``spec["epoch"]``."""
     cfg = wasmtime.Config()
-    cfg.epoch_interruption = True
+    cfg.epoch_interruption = bool(spec.get("epoch"))
     engine = spec.get("engine", {})
     strategy = engine.get("strategy", "auto")
     if strategy != "auto":
@@ -58,7 +69,7 @@ def make_engine(spec: dict, pooling: bool = False) -> wasmtime.Engine:
     if engine.get("target"):
         cfg.target = engine["target"]
     if pooling:
-        slots = int(spec.get("reps", 5)) + 2
+        slots = POOL_SLOTS
         pool = ffi.wasmtime_pooling_allocation_config_new()
         ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pool, slots)
         ffi.wasmtime_pooling_allocation_config_total_memories_set(pool, slots)
@@ -69,12 +80,24 @@ def make_engine(spec: dict, pooling: bool = False) -> wasmtime.Engine:
     return wasmtime.Engine(cfg)
 
 
-def arm_time_limit(engine: wasmtime.Engine, seconds: float) -> threading.Timer:
-    """Interrupt every store of ``engine`` (epoch deadline 1) after ``seconds``."""
-    timer = threading.Timer(seconds, engine.increment_epoch)
+def arm_time_limit(engine: wasmtime.Engine, spec: dict) -> threading.Timer:
+    """After ``spec["time_s"]``: bump the epoch of ``engine`` (with ``spec["epoch"]``: every
+    store's deadline is 1), else end this process from the watchdog thread."""
+    seconds = float(spec["time_s"])
+    timer = threading.Timer(seconds, engine.increment_epoch if spec.get("epoch")
+                            else lambda: watchdog_exit(seconds))
     timer.daemon = True
     timer.start()
     return timer
+
+
+def watchdog_exit(seconds: float) -> None:
+    """Report the guest stopped at its time limit and end the process (the engine is not
+    asked: its thread may be deep in the guest's code)."""
+    answer({"exit_code": -1, "interrupted": True, "stdout": "", "stderr": "",
+            "trap": f"watchdog: the worker process was ended at the time limit of "
+                    f"{seconds:g} s"})
+    os._exit(WATCHDOG_EXIT)
 
 
 def load(engine: wasmtime.Engine, spec: dict) -> tuple[wasmtime.Module, dict]:
@@ -109,18 +132,25 @@ class Runner:
         self.linker = wasmtime.Linker(engine)
         self.linker.define_wasi()
         self.count = 0
+        self.memory_limit = True  # Store.set_limits(memory_size=...) on every store
+        # one pair of output files, truncated per instance (instances one after the other):
+        # creating two files per instance costs 0.05-1 ms on ext4, more than the engine
+        self.reuse_files = False
 
     def run(self, module: wasmtime.Module, args: list[str] | None = None) -> tuple[dict, object]:
-        """One instance: (result with instantiate_ns/run_ns, the live store)."""
+        """One instance: (result with setup_ns/instantiate_ns/run_ns, the live store)."""
         spec = self.spec
         self.count += 1
-        out = os.path.join(self.scratch, f"out{self.count}")
-        err = os.path.join(self.scratch, f"err{self.count}")
+        name = "warm" if self.reuse_files else str(self.count)
+        out = os.path.join(self.scratch, f"out{name}")
+        err = os.path.join(self.scratch, f"err{name}")
         argv = [spec.get("argv0", "module"), *(spec.get("args", []) if args is None else args)]
         t0 = time.perf_counter_ns()
         store = wasmtime.Store(self.engine)
-        store.set_limits(memory_size=spec["memory_bytes"])
-        store.set_epoch_deadline(1)
+        if self.memory_limit:
+            store.set_limits(memory_size=spec["memory_bytes"])
+        if spec.get("epoch"):
+            store.set_epoch_deadline(1)
         wasi = wasmtime.WasiConfig()
         wasi.argv = argv
         wasi.stdout_file = out
@@ -134,6 +164,7 @@ class Runner:
         if spec.get("stdin"):
             wasi.stdin_file = spec["stdin"]
         store.set_wasi(wasi)
+        ts = time.perf_counter_ns()
         instance = self.linker.instantiate(store, module)
         t1 = time.perf_counter_ns()
         result = {"exit_code": 0, "trap": "", "interrupted": False}
@@ -153,7 +184,7 @@ class Runner:
                 exc.trap_code == wasmtime.TrapCode.INTERRUPT
             result["exit_code"] = -1
         t2 = time.perf_counter_ns()
-        result.update(instantiate_ns=t1 - t0, run_ns=t2 - t1,
+        result.update(setup_ns=ts - t0, instantiate_ns=t1 - ts, run_ns=t2 - t1,
                       stdout=read_text(out), stderr=read_text(err),
                       linear_memory_bytes=linear_memory_bytes(instance, store))
         return result, store
@@ -192,7 +223,7 @@ def main(spec: dict) -> dict:
         Path(tmp).write_bytes(data)
         os.replace(tmp, spec["output"])
         return {"version": version(), "size": len(data)}
-    arm_time_limit(engine, float(spec["time_s"]))
+    arm_time_limit(engine, spec)
     with tempfile.TemporaryDirectory(prefix="vb-wasmtime-", dir=spec.get("scratch")) as scratch:
         runner = Runner(engine, spec, scratch)
         module, phases = load(engine, spec)
@@ -202,12 +233,17 @@ def main(spec: dict) -> dict:
             del store
             return result
         if mode == "warm":
-            out = {"version": version(), "warm_ns": warm(runner, module)}
+            out = {"version": version(), "warm": warm(runner, module)}
+            if spec.get("no_limit"):
+                unlimited = Runner(engine, spec, scratch)
+                unlimited.memory_limit = False
+                out["warm_no_limit"] = warm(unlimited, module)
             if spec.get("pooling"):
                 pooled = make_engine(spec, pooling=True)
-                arm_time_limit(pooled, float(spec["time_s"]))
+                if spec.get("epoch"):
+                    arm_time_limit(pooled, spec)
                 pooled_module, _ = load(pooled, spec)
-                out["warm_pooling_ns"] = warm(Runner(pooled, spec, scratch), pooled_module)
+                out["warm_pooling"] = warm(Runner(pooled, spec, scratch), pooled_module)
             return out
         if mode == "serve":
             return serve(runner, module, int(spec.get("count", 1)))
@@ -265,17 +301,21 @@ def serve(runner: Runner, module: wasmtime.Module, count: int) -> dict:
             "stdout": results[0]["stdout"] if results[0] else ""}
 
 
-def warm(runner: Runner, module: wasmtime.Module) -> list[int]:
-    """instantiate+run times of ``reps`` instances after one untimed instance."""
-    times = []
-    for i in range(int(runner.spec.get("reps", 5)) + 1):
+def warm(runner: Runner, module: wasmtime.Module) -> dict[str, list[int]]:
+    """Per-phase times of ``reps`` instances after ``skip`` untimed ones: ``setup`` (Store,
+    limits, WASI config) and ``engine`` (instantiate + _start), in ns."""
+    times: dict[str, list[int]] = {"setup": [], "engine": []}
+    runner.reuse_files = True
+    skip = int(runner.spec.get("skip", 1))
+    for i in range(skip + int(runner.spec.get("reps", 5))):
         result, store = runner.run(module)
         del store
         if result["exit_code"] not in runner.spec.get("ok_exit", [0]) or result["trap"]:
             raise RuntimeError(f"warm run failed (exit {result['exit_code']}): "
                                f"{result['trap'] or result['stderr'][-300:]}")
-        if i:
-            times.append(result["instantiate_ns"] + result["run_ns"])
+        if i >= skip:
+            times["setup"].append(result["setup_ns"])
+            times["engine"].append(result["instantiate_ns"] + result["run_ns"])
     return times
 
 
