@@ -30,6 +30,7 @@ from virtbench.spec import (
     from_toml,
     parse_dir,
     rewrite_paths,
+    stage_dirs,
 )
 from virtbench.workloads.build import compile_c, toolchain_status
 
@@ -393,3 +394,72 @@ def test_the_peak_memory_of_a_users_program_grows_with_what_it_allocates(tmp_pat
     for mib in (8, 64):
         for key in own & set(peaks[mib].index):
             assert mib <= peaks[mib][key] < mib + 32, f"{key}: {peaks[mib][key]} MiB for {mib}"
+
+
+# ---- no escape through --dir (issue 26) -------------------------------------------------
+
+@pytest.fixture
+def linked(tmp_path) -> Path:
+    """A directory with links inside it (absolute and relative) and, beside it, a secret."""
+    (tmp_path / "secret.txt").write_text("host secret\n")
+    (tmp_path / "secret_dir").mkdir()
+    inputs = tmp_path / "inputs"
+    (inputs / "real").mkdir(parents=True)
+    (inputs / "real" / "problem.cnf").write_text("p cnf 2 2\n1 -2 0\n-1 2 0\n")
+    (inputs / "problem.cnf").symlink_to(inputs / "real" / "problem.cnf")  # absolute, inside
+    (inputs / "again.cnf").symlink_to("real/problem.cnf")  # relative, inside
+    return tmp_path
+
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+def test_a_link_out_of_a_dir_is_refused_before_anything_starts(linked, kind):
+    (linked / "inputs" / "out").symlink_to(linked / ("secret.txt" if kind == "file"
+                                                     else "secret_dir"))
+    with pytest.raises(SpecError, match=r"inputs/out is a symbolic link to .*secret"):
+        from_flags(command="/bin/true", dirs=[f"{linked}/inputs:/in"])
+    spec = WorkloadSpec("x", command=("/bin/true",), dirs=(Dir(linked / "inputs", "/in"),))
+    with pytest.raises(SpecError, match="outside"):
+        stage_dirs(spec, linked / "stage")
+    assert not (linked / "stage").exists()
+
+
+def test_links_inside_a_dir_resolve_inside_the_staged_copy(linked):
+    spec = WorkloadSpec("x", command=("/bin/true",), dirs=(Dir(linked / "inputs", "/in"),))
+    copy = stage_dirs(spec, linked / "stage")["/in"]
+    for name in ("problem.cnf", "again.cnf"):
+        link = copy / name
+        assert link.is_symlink() and not os.readlink(link).startswith("/")
+        assert link.resolve().is_relative_to(copy.resolve())
+        assert link.read_text().startswith("p cnf")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("variant", ["native/static", "docker/runc", "wasmtime-cli/jit",
+                                     "node-wasi/v8", "wasmer/cranelift", "qemu-tcg/microvm"])
+def test_no_family_takes_a_dir_with_a_link_out(linked, tmp_path, variant):
+    wasm = built("wasm")
+    (linked / "inputs" / "leak").symlink_to(linked / "secret_dir")
+    (linked / "inputs" / "leak.txt").symlink_to(linked / "secret.txt")
+    proc = harness("startup", "--variant", variant, "--wasm", str(wasm), "--arg",
+                   "/in/leak.txt", "--arg", "/in", "--dir", f"{linked}/inputs:/in",
+                   "--run-id", "escape", datasets=tmp_path / "ds")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "is a symbolic link to" in proc.stderr and "outside" in proc.stderr
+    assert not (tmp_path / "ds" / "escape" / "results.csv").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("variant", ["node-wasi/v8", "wasmer/cranelift"])
+def test_engines_that_follow_links_read_inside_links_within_the_copy(linked, tmp_path,
+                                                                     variant):
+    wasm = built("wasm")
+    with platforms.create(variant) as plat:
+        if not plat.availability.available:
+            pytest.skip(plat.availability.reason)
+    (linked / "scratch").mkdir()
+    proc = harness("startup", "--variant", variant, "--wasm", str(wasm), "--arg",
+                   "/in/problem.cnf", "--arg", "/out", "--dir", f"{linked}/inputs:/in",
+                   "--dir", f"{linked}/scratch:/out", "--ok-exit", "10",
+                   "--workload-name", "satlike", "--run-id", "inside",
+                   datasets=tmp_path / "ds")
+    check_run(proc, tmp_path / "ds", "inside", [variant])

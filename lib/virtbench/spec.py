@@ -36,6 +36,7 @@ TOML (paths relative to the spec file)::
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -155,13 +156,57 @@ def rewrite_paths(values: Iterable[str], rewrite: Mapping[str, str] | None) -> l
 
 
 def stage_dirs(spec: WorkloadSpec, root: Path) -> dict[str, Path]:
-    """Fresh copies of the spec's directories under ``root``: guest path -> host copy."""
+    """Fresh copies of the spec's directories under ``root``: guest path -> host copy.
+
+    A symbolic link is copied as a link relative to its place in the copy, so it resolves
+    inside the copy; a link that resolves outside its directory is refused (SpecError):
+    some engines follow links out of a preopened directory, and a guest may read only the
+    directory it was given.
+    """
     out = {}
     for i, d in enumerate(spec.dirs):
+        refuse_links_out(d.host)
         dest = root / f"dir{i}"
         shutil.copytree(d.host, dest, symlinks=True)
+        _relink_inside(d.host.resolve(), dest)
         out[d.guest] = dest
     return out
+
+
+def links_out(directory: Path) -> list[tuple[Path, Path]]:
+    """(link, where it resolves) for every symbolic link under ``directory`` that resolves
+    outside it (dangling links included: they are judged by where they point)."""
+    top = directory.resolve()
+    found = []
+    for path in sorted(directory.rglob("*")):
+        if path.is_symlink():
+            target = (path.parent / os.readlink(path)).resolve()
+            if target != top and not target.is_relative_to(top):
+                found.append((path, target))
+    return found
+
+
+def refuse_links_out(directory: Path, where: str = "") -> None:
+    """SpecError naming the first symbolic link under ``directory`` that leads out of it."""
+    bad = links_out(directory)
+    if bad:
+        link, target = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise SpecError(f"{where}dirs: {link} is a symbolic link to {target}, outside "
+                        f"{directory}{more}; a guest may read only the directory it is given: "
+                        "replace the link by a copy of what it points to, or give that "
+                        "directory as a --dir of its own")
+
+
+def _relink_inside(source: Path, copy: Path) -> None:
+    """Rewrite the links of ``copy`` (a copy of ``source``) as relative links, so a link
+    that pointed inside ``source`` by an absolute path points inside the copy."""
+    for path in copy.rglob("*"):
+        if path.is_symlink():
+            original = source / path.relative_to(copy)
+            target = (original.parent / os.readlink(original)).resolve()
+            path.unlink()
+            path.symlink_to(os.path.relpath(copy / target.relative_to(source), path.parent))
 
 
 def parse_dir(text: str, base: Path | None = None) -> Dir:
@@ -222,6 +267,7 @@ def checked(spec: WorkloadSpec) -> WorkloadSpec:
     for d in spec.dirs:
         if not d.host.is_dir():
             raise SpecError(f"{where}dirs: {d.host}: no such directory")
+        refuse_links_out(d.host, where)
     guests = [d.guest for d in spec.dirs]
     if len(set(guests)) != len(guests):
         raise SpecError(f"{where}dirs: two directories at the same guest path: {guests}")
