@@ -62,6 +62,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def run_id_arg(value: str) -> str:
+    """An argparse type: a run id (or ``RUN@HOST``) that is a plain folder name, checked the
+    same way for every command."""
+    from virtbench.results import check_run_id
+
+    run, sep, host = value.partition("@")
+    try:
+        check_run_id(run)
+        if sep:
+            check_run_id(host)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def _print_drift(run_id: str = "reference") -> None:
     """Say which installed engines differ from those that measured the shipped reference."""
     from virtbench import drift
@@ -185,10 +200,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_names(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def cmd_repair(args: argparse.Namespace) -> int:
     """Rewrite a run keeping every good row; say what was dropped."""
+    from virtbench.paths import datasets_dir
     from virtbench.results import repair
 
+    if not (datasets_dir() / args.run_id).is_dir():
+        raise ValueError(f"no run {args.run_id!r} under {datasets_dir()}; runs there: "
+                         f"{', '.join(_run_names(datasets_dir())) or 'none'}")
     report = repair(args.run_id, force=args.force)
     for line, why in report.dropped:
         print(f"dropped {report.path}:{line}: {why}")
@@ -321,9 +344,17 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Two runs cell by cell: ratio of medians with its CI, Holm-corrected test, verdict."""
-    from virtbench import compare
+    from virtbench import catalog, compare
     from virtbench.dataset import Dataset
 
+    for name in args.experiment or ():
+        if name not in catalog.experiments():
+            raise ValueError(f"unknown experiment {name!r}; valid: "
+                             f"{', '.join(catalog.experiments())}")
+    known = {m.name for m in catalog.metrics()}
+    for name in args.metric or ():
+        if name not in known:
+            raise ValueError(f"unknown metric {name!r}; `virtbench list metrics` lists them")
     a = Dataset.load(args.run_a, args.datasets or None)
     b = Dataset.load(args.run_b, args.datasets or None)
     table = compare.compare(a, b, args.experiment or (), args.metric or ())
@@ -444,7 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="variant name, or the part before '/', e.g. native; repeatable")
     run.add_argument("--reps", type=positive_int, help="measured repetitions per cell")
     run.add_argument("--quick", action="store_true", help="few repetitions, small sizes")
-    run.add_argument("--run-id", help="store under datasets/RUN_ID (same id resumes)")
+    run.add_argument("--run-id", type=run_id_arg,
+                     help="store under datasets/RUN_ID (same id resumes)")
     run.add_argument("--seed", type=int, default=0, help="seed of the interleaving order")
     run.add_argument("--force", action="store_true", help="allow writing the reference run")
     run.add_argument("--force-host", action="store_true",
@@ -491,8 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
     lst.set_defaults(func=cmd_list)
 
     cmp_ = sub.add_parser("compare", help="two runs cell by cell: ratios, tests, verdicts")
-    cmp_.add_argument("run_a", metavar="RUN_A", help="the run compared against")
-    cmp_.add_argument("run_b", metavar="RUN_B", help="the run compared (ratios are B / A)")
+    cmp_.add_argument("run_a", metavar="RUN_A", type=run_id_arg,
+                      help="the run compared against")
+    cmp_.add_argument("run_b", metavar="RUN_B", type=run_id_arg,
+                      help="the run compared (ratios are B / A)")
     cmp_.add_argument("--experiment", action="append", metavar="E", help="only E; repeatable")
     cmp_.add_argument("--metric", action="append", metavar="M", help="only M; repeatable")
     cmp_.add_argument("--datasets", default="", help="root folder of the datasets")
@@ -500,14 +534,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.set_defaults(func=cmd_compare)
 
     exp = sub.add_parser("export", help="a run's raw rows and host metadata as one file")
-    exp.add_argument("run_id", metavar="RUN_ID")
+    exp.add_argument("run_id", metavar="RUN_ID", type=run_id_arg)
     exp.add_argument("--format", choices=("parquet", "csv", "json"), default="parquet")
     exp.add_argument("--out", help="file to write (default: RUN_ID.FORMAT here)")
     exp.add_argument("--datasets", default="", help="root folder of the datasets")
     exp.set_defaults(func=cmd_export)
 
     chk = sub.add_parser("claims", help="check the published claims against a run")
-    chk.add_argument("--run-id", default="reference", help="run to check (default: reference)")
+    chk.add_argument("--run-id", default="reference", type=run_id_arg,
+                     help="run to check (default: reference)")
     chk.add_argument("--datasets", default="", help="root folder of the datasets")
     chk.add_argument("--source", choices=("seed", "edera", "lumos", "isolation", "felter"),
                      help="only the claims of this source")
@@ -521,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.set_defaults(func=cmd_claims)
 
     fix = sub.add_parser("repair", help="rewrite a damaged run keeping every good row")
-    fix.add_argument("run_id", metavar="RUN_ID", help="the run under datasets/")
+    fix.add_argument("run_id", metavar="RUN_ID", type=run_id_arg, help="the run under datasets/")
     fix.add_argument("--force", action="store_true", help="allow rewriting the reference run")
     fix.set_defaults(func=cmd_repair)
 
@@ -534,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the Dask scheduler, e.g. tcp://10.0.0.1:8786")
     where.add_argument("--local", type=positive_int, metavar="N",
                        help="a scheduler and N worker processes on loopback (local-1 ...)")
-    camp.add_argument("--run-id", help="store under datasets/RUN_ID (same id resumes)")
+    camp.add_argument("--run-id", type=run_id_arg,
+                      help="store under datasets/RUN_ID (same id resumes)")
     camp.add_argument("--force", action="store_true", help="allow writing the reference run")
     camp.set_defaults(func=cmd_campaign)
 
@@ -550,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--rounds", type=positive_int,
                     help="alternations of suite and reference (default 5; 3 with --quick)")
     sc.add_argument("--quick", action="store_true", help="fewer runs per reading")
-    sc.add_argument("--run-id", help="write into datasets/RUN_ID/host.json")
+    sc.add_argument("--run-id", type=run_id_arg, help="write into datasets/RUN_ID/host.json")
     sc.add_argument("--seed", type=int, default=0, help="seed of the checks' order")
     sc.add_argument("--force", action="store_true", help="allow writing the reference run")
     sc.add_argument("--json", action="store_true", help="print the section as JSON")
@@ -559,7 +595,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("reproduce", help="execute every notebook and write HTML reports")
     rep.add_argument("--quick", action="store_true", help="small, fast measurements")
-    rep.add_argument("--run-id", help="dataset to analyse (default: the reference run)")
+    rep.add_argument("--run-id", type=run_id_arg,
+                     help="dataset to analyse (default: the reference run)")
     rep.add_argument("--rerun", action="store_true", help="measure afresh before reporting")
     rep.add_argument("--force", action="store_true",
                      help="with --rerun --run-id reference: re-measure the shipped reference run")
