@@ -41,6 +41,36 @@ def header_html(ds: Dataset) -> str:
             f"</summary><p>{listed}</p></details>")
 
 
+def check_parameters(run_id: object, datasets: object, variants: object, quick: object,
+                     min_n: object, margin: object) -> None:
+    """ValueError naming the first notebook parameter of the wrong type or value, and what
+    is valid (papermill hands ``-p min_n abc`` over as the string "abc")."""
+    from virtbench import platforms
+    from virtbench.results import check_run_id
+
+    def bad(name: str, value: object, valid: str) -> ValueError:
+        return ValueError(f"notebook parameter {name} = {value!r}: {valid}")
+
+    if not isinstance(run_id, str):
+        raise bad("run_id", run_id, "a run id (text), e.g. reference")
+    for part in filter(None, run_id.partition("@")[::2]):
+        check_run_id(part)
+    if not isinstance(datasets, str):
+        raise bad("datasets", datasets, "a folder (text), empty for the default")
+    if not isinstance(quick, bool):
+        raise bad("quick", quick, "True or False (papermill: -p quick True)")
+    if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 2:
+        raise bad("min_n", min_n, "an integer of at least 2")
+    if isinstance(margin, bool) or not isinstance(margin, int | float) \
+            or not 0 <= margin < 1:
+        raise bad("margin", margin, "a number in [0, 1), e.g. 0.05")
+    if isinstance(variants, str) or not isinstance(variants, list | tuple):
+        raise bad("variants", variants, "a list of variant names or patterns (papermill: "
+                  "-y 'variants: [native, docker/runc]'), empty for all")
+    if variants:
+        platforms.select(variants=[str(v) for v in variants])  # names the unknown ones
+
+
 def open_report(notebook: str, run_id: str = "reference", datasets: str = "",
                 variants: Sequence[str] = (), quick: bool = False, min_n: int = 6,
                 margin: float = 0.05, show: bool = True) -> Report:
