@@ -19,7 +19,12 @@ from virtbench.accounting import MemoryReading, cpu_ns, free_port, mem_available
 from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
 from virtbench.loadgen import run_wrk
 from virtbench.platforms.base import Handle, NotSupported, Platform, Workload
-from virtbench.process import nofile_granted, nofile_limit, read_proc_status
+from virtbench.process import (
+    can_raise_hard_limits,
+    nofile_granted,
+    nofile_limit,
+    read_proc_status,
+)
 from virtbench.results import Measurement
 from virtbench.stats import fit_slope
 
@@ -125,11 +130,32 @@ def host_somaxconn() -> str:
         return "unknown"
 
 
+#: Descriptors a docker-proxy holds per proxied connection (the client's and the
+#: container's side), and besides them (its listener, epoll, pipes).
+PROXY_FDS_PER_CONNECTION, PROXY_FDS_BESIDES = 2, 16
+
+
+def check_proxy_descriptors(handle: Handle, profile: LoadProfile) -> None:
+    """NotSupported when the instance's docker-proxy cannot hold the profile's connections:
+    it inherits dockerd's RLIMIT_NOFILE, and at its limit it stops proxying the port."""
+    proxy = handle.info.get("docker_proxy_pid")
+    limit = nofile_limit(proxy) if proxy and profile.nofile is not None else None
+    need = PROXY_FDS_PER_CONNECTION * profile.connections + PROXY_FDS_BESIDES
+    if limit is not None and limit < need:
+        raise NotSupported(
+            f"the docker-proxy of the published port holds {PROXY_FDS_PER_CONNECTION} "
+            f"descriptors per connection: {profile.connections} connections need about {need}, "
+            f"its RLIMIT_NOFILE (dockerd's) is {limit}, and at that limit it stops accepting; "
+            + ("this process cannot raise a hard limit (no CAP_SYS_RESOURCE)"
+               if not can_raise_hard_limits() else "dockerd was started with that limit"))
+
+
 def http_rows(plat: Platform, wl: Workload, profile: LoadProfile) -> list[Measurement]:
     """The rows of one load profile on a fresh instance: a warm-up, then the measured run."""
     cfg = profile.wrk
     port = free_port()
     with plat.instance(wl, port=port, limits=seed_limits(plat, profile) or None) as handle:
+        check_proxy_descriptors(handle, profile)
         run_wrk(port, duration_s=WARM_UP_S, threads=cfg["threads"],
                 connections=cfg["connections"], nofile=profile.nofile)
         before, t0 = cpu_ns(handle.pids), time.perf_counter_ns()
