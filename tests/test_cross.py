@@ -114,7 +114,10 @@ def test_quick_isolation_runs_two_attacks_and_says_so_for_the_others(run):
 def test_summary_of_cross_experiment_has_cis(run):
     s = summarize(run("http"))
     assert set(s["metric"]) >= {"requests_per_s", "latency_p50", "latency_p99"}
-    assert (s["n"] == 1).all()
+    light = s["conditions"] == '{"load": "light"}'
+    assert (s.loc[light, "n"] == 1).all()
+    assert (s.loc[~light, "n"] == 0).all()  # the seed profile left out: its reason, no sample
+    assert s.loc[~light, "reason"].str.contains("http_seed_duration_s=0").all()
 
 
 def test_every_family_has_a_variant_for_cross_experiments():
