@@ -18,7 +18,7 @@ from virtbench.experiments.cross import (
     check_proxy_descriptors,
     load_profiles,
     seed_limits,
-    seed_skipped,
+    seed_missing,
 )
 from virtbench.platforms.base import Handle
 from virtbench.platforms.vm.init import INIT_SCRIPT
@@ -57,7 +57,7 @@ def test_profiles_light_then_seed_with_the_seeds_conditions():
 
 
 def test_seed_rows_say_why_when_left_out():
-    rows = seed_skipped()
+    rows = seed_missing()
     assert {m.metric for m in rows} == {"requests_per_s", "latency_p50", "latency_p99"}
     assert all(m.value is None and m.conditions == {"load": "seed"} for m in rows)
     assert all("http_seed_duration_s=0" in m.reason for m in rows)
@@ -103,9 +103,9 @@ def test_a_proxy_short_of_descriptors_is_a_reason_before_any_load():
     limit = nofile_limit(os.getpid())
     assert limit == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     handle = Handle([os.getpid()], info={"docker_proxy_pid": str(os.getpid())})
-    fits = LoadProfile("seed", 1, 1, limit // 2 - 100, nofile=limit)
+    fits = LoadProfile("seed", 1, 1, limit // 3 - 100, nofile=limit)
     check_proxy_descriptors(handle, fits)
-    too_many = LoadProfile("seed", 1, 1, limit // 2 + 1, nofile=limit)
+    too_many = LoadProfile("seed", 1, 1, limit // 3 + 1, nofile=limit)
     with pytest.raises(Exception, match=f"descriptors per connection.*is {limit}"):
         check_proxy_descriptors(handle, too_many)
     check_proxy_descriptors(Handle([os.getpid()]), too_many)  # no proxy: nothing to check

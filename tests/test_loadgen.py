@@ -92,3 +92,20 @@ def test_a_run_with_no_answer_has_no_latency():
     r = parse_wrk((DATA / "wrk_seed_10k_unanswered.txt").read_text())
     assert r.requests == 0 and r.ok_per_s == 0.0
     assert r.p50_ms is None and r.p99_ms is None
+
+
+def test_connections_on_a_port_are_counted_until_closed():
+    import socket
+
+    from virtbench.loadgen import connections_on, wait_closed
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        assert connections_on(port) == 0  # the listener itself is not a connection
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        assert connections_on(port) == 1  # the server's end only, not the client's
+        assert wait_closed(port, 0.2) == 1
+        client.close()
+        accepted.close()
+        assert wait_closed(port, 5) == 0

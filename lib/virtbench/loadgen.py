@@ -109,6 +109,40 @@ def run_wrk(port: int, *, duration_s: float, threads: int = 1, connections: int 
     return parse_wrk(proc.stdout + proc.stderr)
 
 
+#: TCP states of a connection that still holds the server's descriptor (not LISTEN,
+#: TIME_WAIT or CLOSE), as /proc/net/tcp writes them
+_HELD_STATES = {"01", "02", "03", "04", "05", "08", "09", "0B"}
+
+
+def connections_on(port: int, proc_net: tuple[str, ...] = ("/proc/net/tcp",
+                                                             "/proc/net/tcp6")) -> int:
+    """Connections whose local end is ``port`` in this network namespace and that are not
+    closed yet: the server's side (or a docker-proxy's or QEMU's forwarder's) of each."""
+    want = f":{port:04X}"
+    held = 0
+    for path in proc_net:
+        try:
+            with open(path) as fh:
+                next(fh, None)
+                for line in fh:
+                    fields = line.split(None, 4)
+                    if (len(fields) > 3 and fields[1].endswith(want)
+                            and fields[3] in _HELD_STATES):
+                        held += 1
+        except OSError:
+            continue
+    return held
+
+
+def wait_closed(port: int, timeout: float) -> int:
+    """Wait until no connection on ``port`` is held open (see :func:`connections_on`), at
+    most ``timeout`` seconds; return how many were still open."""
+    deadline = time.monotonic() + timeout
+    while (held := connections_on(port)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return held
+
+
 def http_ok(port: int, timeout: float = 1.0) -> bool:
     """One ``GET /`` to 127.0.0.1:``port``; True on a 200 answer, False on anything else."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)

@@ -17,7 +17,7 @@ from pathlib import Path
 from virtbench import catalog
 from virtbench.accounting import MemoryReading, cpu_ns, free_port, mem_available_kib, read_memory
 from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
-from virtbench.loadgen import run_wrk
+from virtbench.loadgen import run_wrk, wait_closed
 from virtbench.platforms.base import Handle, NotSupported, Platform, Workload
 from virtbench.process import (
     can_raise_hard_limits,
@@ -75,10 +75,12 @@ def load_profiles(params: Params) -> list[LoadProfile]:
                                nofile=connections + SEED_NOFILE_MARGIN)]
 
 
-def seed_skipped() -> list[Measurement]:
-    """The seed profile's rows when option http_seed_duration_s is 0."""
-    why = "not measured: option http_seed_duration_s=0 leaves out the seed load profile"
-    return [Measurement.missing(m.name, m.unit, why, conditions=c)
+SEED_LEFT_OUT = "not measured: option http_seed_duration_s=0 leaves out the seed load profile"
+
+
+def seed_missing(reason: str = SEED_LEFT_OUT) -> list[Measurement]:
+    """The seed profile's rows when it was not measured, with the reason."""
+    return [Measurement.missing(m.name, m.unit, reason, conditions=c)
             for m, c in catalog.primary("http") if c.get("load") == "seed"]
 
 
@@ -88,15 +90,13 @@ def measure_http(plat: Platform, wl: Workload, params: Params) -> list[Measureme
     light, *seed = load_profiles(params)
     rows = http_rows(plat, wl, light)
     if not seed:
-        return rows + seed_skipped()
+        return rows + seed_missing()
     try:
         return rows + http_rows(plat, wl, seed[0])
     except NotSupported as exc:
-        reason = f"not supported: {exc}"
+        return rows + seed_missing(f"not supported: {exc}")
     except Exception as exc:  # the light rows stand; the seed rows say why they are missing
-        reason = f"failed: {traceback.format_exception_only(exc)[-1].strip()}"
-    return rows + [Measurement.missing(m.name, m.unit, reason, conditions=c)
-                   for m, c in catalog.primary("http") if c.get("load") == "seed"]
+        return rows + seed_missing(f"failed: {traceback.format_exception_only(exc)[-1].strip()}")
 
 
 def seed_limits(plat: Platform, profile: LoadProfile) -> dict:
@@ -130,9 +130,10 @@ def host_somaxconn() -> str:
         return "unknown"
 
 
-#: Descriptors a docker-proxy holds per proxied connection (the client's and the
-#: container's side), and besides them (its listener, epoll, pipes).
-PROXY_FDS_PER_CONNECTION, PROXY_FDS_BESIDES = 2, 16
+#: Descriptors a docker-proxy holds per proxied connection: its two sockets (the client's
+#: and the container's side) and the pipes it splices through (seen here: 13,127 at 4,000
+#: connections, 16,882 at 7,000), and besides them (its listener, epoll).
+PROXY_FDS_PER_CONNECTION, PROXY_FDS_BESIDES = 3, 16
 
 
 def check_proxy_descriptors(handle: Handle, profile: LoadProfile) -> None:
@@ -143,8 +144,9 @@ def check_proxy_descriptors(handle: Handle, profile: LoadProfile) -> None:
     need = PROXY_FDS_PER_CONNECTION * profile.connections + PROXY_FDS_BESIDES
     if limit is not None and limit < need:
         raise NotSupported(
-            f"the docker-proxy of the published port holds {PROXY_FDS_PER_CONNECTION} "
-            f"descriptors per connection: {profile.connections} connections need about {need}, "
+            f"the docker-proxy of the published port holds about {PROXY_FDS_PER_CONNECTION} "
+            f"descriptors per connection (two sockets, and pipes while it splices): "
+            f"{profile.connections} connections need about {need}, "
             f"its RLIMIT_NOFILE (dockerd's) is {limit}, and at that limit it stops accepting; "
             + ("this process cannot raise a hard limit (no CAP_SYS_RESOURCE)"
                if not can_raise_hard_limits() else "dockerd was started with that limit"))
@@ -158,18 +160,21 @@ def http_rows(plat: Platform, wl: Workload, profile: LoadProfile) -> list[Measur
         check_proxy_descriptors(handle, profile)
         run_wrk(port, duration_s=WARM_UP_S, threads=cfg["threads"],
                 connections=cfg["connections"], nofile=profile.nofile)
+        # the warm-up's connections close before the measured run opens as many again
+        left = wait_closed(port, DRAIN_TIMEOUT_S)
         before, t0 = cpu_ns(handle.pids), time.perf_counter_ns()
         report = run_wrk(port, **cfg, nofile=profile.nofile)
         used, window = cpu_ns(handle.pids) - before, time.perf_counter_ns() - t0
         tags = {k: str(v) for k, v in {**cfg, **handle.info, "load": profile.name}.items()}
-        tags.update(limit_tags(handle, profile))
+        tags.update(limit_tags(handle, profile), warmup_connections_left=str(left))
     tags.update({f"errors_{k}": str(v) for k, v in report.socket_errors.items()},
                 errors_non_2xx=str(report.non_2xx), requests=str(report.requests))
     setting = (f"load {profile.name}: wrk -t{cfg['threads']} -c{cfg['connections']} "
                f"-d{cfg['duration_s']:g}s on 127.0.0.1:{port} after a {WARM_UP_S:g} s warm-up; "
                "wrk shares the host's cores")
     if profile.nofile is not None:
-        setting += (f"; RLIMIT_NOFILE {profile.nofile} for wrk and the server"
+        setting += (f"; RLIMIT_NOFILE {nofile_granted(profile.nofile)} for wrk and "
+                    f"{profile.nofile} asked for the server"
                     f"{' (' + handle.info['limits'] + ')' if 'limits' in handle.info else ''}")
     cond = {"load": profile.name}
     return [
@@ -194,6 +199,7 @@ def http_rows(plat: Platform, wl: Workload, profile: LoadProfile) -> list[Measur
 
 SETTLE_S = 0.5  # after an instance is ready, before its idle reading: start-up work ends
 WARM_UP_S = 1  # seconds of wrk load before the measured run (wrk takes whole seconds)
+DRAIN_TIMEOUT_S = 30  # longest wait for the warm-up's connections to close
 SAMPLE_S = 0.25  # interval of the memory samples taken during a wrk load
 
 
