@@ -52,17 +52,18 @@ def test_http_gives_throughput_latency_and_cpu_share(run):
 
 
 def test_http_seed_profile_holds_thousands_of_connections(run):
-    """The seed load profile, shortened: 5,000 connections for 2 s on native/static."""
-    rows = run("http", http_seed_duration_s="2", http_seed_connections="5000")
+    """The seed load profile, shortened: 3,000 connections (above the 1,024 a select() or
+    a fixed table of the old server held) for 3 s on native/static."""
+    rows = run("http", http_seed_duration_s="3", http_seed_connections="3000")
     seed = rows[rows["conditions"] == '{"load": "seed"}'].set_index("metric")
     assert set(seed.index) == {"requests_per_s", "latency_p50", "latency_p99", "errors",
                                "cpu_percent_load"}
     assert seed.loc["requests_per_s", "value"] > 0
     assert seed.loc["latency_p50", "value"] <= seed.loc["latency_p99", "value"]
     tags = json.loads(seed.loc["requests_per_s", "tags"])
-    assert (tags["load"], tags["connections"], tags["duration_s"]) == ("seed", "5000", "2")
+    assert (tags["load"], tags["connections"], tags["duration_s"]) == ("seed", "3000", "3")
     assert int(tags["threads"]) == os.cpu_count()
-    assert int(tags["nofile_host_process"]) >= 5000 and int(tags["nofile_wrk"]) >= 5000
+    assert int(tags["nofile_host_process"]) >= 3000 and int(tags["nofile_wrk"]) >= 3000
     assert int(tags["requests"]) > 0
     assert "load seed" in seed.loc["requests_per_s", "description"]
 
