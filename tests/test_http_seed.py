@@ -116,6 +116,8 @@ def test_a_child_gets_the_descriptor_limit_it_asks_for():
     want = min(hard, 4321) if hard != resource.RLIM_INFINITY else 4321
     with start_instance(["sleep", "10"], nofile=want) as inst:
         assert nofile_limit(inst.pid) == want
+        line = Path(f"/proc/{inst.pid}/limits").read_text().split("Max open files")[1]
+        assert int(line.split()[1]) == want  # hard as well, as `ulimit -n` sets it
     assert nofile_granted(want) == want
     assert resource.getrlimit(resource.RLIMIT_NOFILE) == (soft, hard)  # ours is untouched
 

@@ -95,12 +95,10 @@ def nofile_granted(nofile: int) -> int:
 
 
 def raise_nofile(nofile: int) -> Callable[[], None]:
-    """A ``preexec_fn`` that sets RLIMIT_NOFILE to :func:`nofile_granted` (soft and hard)."""
-    soft = nofile_granted(nofile)
-    hard = max(soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
-    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] == resource.RLIM_INFINITY:
-        hard = resource.RLIM_INFINITY
-    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    """A ``preexec_fn`` that sets RLIMIT_NOFILE, soft and hard as ``ulimit -n`` does, to
+    :func:`nofile_granted`."""
+    granted = nofile_granted(nofile)
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (granted, granted))
 
 
 def nofile_limit(pid: int | str = "self") -> int | None:
