@@ -134,11 +134,18 @@ def connections_on(port: int, proc_net: tuple[str, ...] = ("/proc/net/tcp",
     return held
 
 
-def wait_closed(port: int, timeout: float) -> int:
+def wait_closed(port: int, timeout: float, stall: float = 3.0) -> int:
     """Wait until no connection on ``port`` is held open (see :func:`connections_on`), at
-    most ``timeout`` seconds; return how many were still open."""
-    deadline = time.monotonic() + timeout
-    while (held := connections_on(port)) and time.monotonic() < deadline:
+    most ``timeout`` seconds and no longer than ``stall`` seconds without one closing;
+    return how many were still open."""
+    now = time.monotonic()
+    deadline, progress, least = now + timeout, now, None
+    while held := connections_on(port):
+        now = time.monotonic()
+        if least is None or held < least:
+            least, progress = held, now
+        if now >= deadline or now - progress >= stall:
+            break
         time.sleep(0.1)
     return held
 
