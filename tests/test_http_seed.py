@@ -103,9 +103,9 @@ def test_a_proxy_short_of_descriptors_is_a_reason_before_any_load():
     limit = nofile_limit(os.getpid())
     assert limit == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     handle = Handle([os.getpid()], info={"docker_proxy_pid": str(os.getpid())})
-    fits = LoadProfile("seed", 1, 1, limit // 3 - 100, nofile=limit)
+    fits = LoadProfile("seed", 1, 1, limit // 6 - 100, nofile=limit)
     check_proxy_descriptors(handle, fits)
-    too_many = LoadProfile("seed", 1, 1, limit // 3 + 1, nofile=limit)
+    too_many = LoadProfile("seed", 1, 1, limit // 6 + 1, nofile=limit)
     with pytest.raises(Exception, match=f"descriptors per connection.*is {limit}"):
         check_proxy_descriptors(handle, too_many)
     check_proxy_descriptors(Handle([os.getpid()]), too_many)  # no proxy: nothing to check

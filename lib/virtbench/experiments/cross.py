@@ -131,9 +131,10 @@ def host_somaxconn() -> str:
 
 
 #: Descriptors a docker-proxy holds per proxied connection: its two sockets (the client's
-#: and the container's side) and the pipes it splices through (seen here: 13,127 at 4,000
-#: connections, 16,882 at 7,000), and besides them (its listener, epoll).
-PROXY_FDS_PER_CONNECTION, PROXY_FDS_BESIDES = 3, 16
+#: and the container's side) and a pipe (two descriptors) for each direction it splices
+#: (Docker 20.10's proxy held 18,009 at 3,000 connections under wrk, and at 5,000 with a
+#: limit of 20,000 it logged "too many open files" and stopped proxying); and besides them.
+PROXY_FDS_PER_CONNECTION, PROXY_FDS_BESIDES = 6, 16
 
 
 def check_proxy_descriptors(handle: Handle, profile: LoadProfile) -> None:
@@ -144,8 +145,8 @@ def check_proxy_descriptors(handle: Handle, profile: LoadProfile) -> None:
     need = PROXY_FDS_PER_CONNECTION * profile.connections + PROXY_FDS_BESIDES
     if limit is not None and limit < need:
         raise NotSupported(
-            f"the docker-proxy of the published port holds about {PROXY_FDS_PER_CONNECTION} "
-            f"descriptors per connection (two sockets, and pipes while it splices): "
+            f"the docker-proxy of the published port holds {PROXY_FDS_PER_CONNECTION} "
+            f"descriptors per connection (two sockets and a splice pipe each way): "
             f"{profile.connections} connections need about {need}, "
             f"its RLIMIT_NOFILE (dockerd's) is {limit}, and at that limit it stops accepting; "
             + ("this process cannot raise a hard limit (no CAP_SYS_RESOURCE)"
