@@ -64,8 +64,9 @@ CONDITIONS: dict[str, str] = {
     "load": "the wrk load profile of the http experiment: light (10 connections, 1 wrk "
             "thread, 2 s; no condition: light) | seed (the seed document's test: 10,000 "
             "connections, one wrk thread per host core, option http_seed_duration_s (300 s "
-            "in a full run), RLIMIT_NOFILE raised for wrk and the server; the row's tags say "
-            "the connections, threads, duration and descriptor limits used)",
+            "in a full run), RLIMIT_NOFILE raised for wrk and the server, net.core.somaxconn "
+            "raised where the instance has its own network namespace; the row's tags say the "
+            "connections, threads, duration, descriptor limits and backlog cap used)",
 }
 
 #: Valid values of the enumerated condition keys (a key not listed takes any non-empty
