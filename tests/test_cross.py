@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -12,8 +13,9 @@ from virtbench.results import RunStore, measured
 from virtbench.summary import summarize
 
 pytestmark = pytest.mark.integration
-FAST = {"http_duration_s": "1", "idle_window_s": "1", "density_max": "60",
-        "victim_millions": "5", "attack_mem_mib": "64", "attack_procs": "50"}
+FAST = {"http_duration_s": "1", "http_seed_duration_s": "0", "idle_window_s": "1",
+        "density_max": "60", "victim_millions": "5", "attack_mem_mib": "64",
+        "attack_procs": "50"}
 
 
 def leftovers() -> str:
@@ -25,22 +27,45 @@ def leftovers() -> str:
 
 @pytest.fixture
 def run(tmp_path):
-    def _run(name: str, variant: str = "native/static", quick: bool = True):
+    def _run(name: str, variant: str = "native/static", quick: bool = True, **options):
         store = RunStore("x", root=tmp_path)
         exp = experiments.get(name)
         experiments.run(exp, [variant], store, reps=1, quick=quick, progress=None,
-                        options={k: v for k, v in FAST.items() if k in exp.options})
+                        options={**{k: v for k, v in FAST.items() if k in exp.options},
+                                 **options})
         assert leftovers() == "", f"{name} left processes running"
         return store.rows()
     return _run
 
 
 def test_http_gives_throughput_latency_and_cpu_share(run):
-    df = measured(run("http")).set_index("metric")["value"]
+    rows = run("http")
+    df = measured(rows).set_index("metric")["value"]
     assert df["requests_per_s"] > 0
     assert 0 < df["latency_p50"] <= df["latency_p99"]
     assert df["errors"] == 0
     assert 0 < df["cpu_percent_load"] <= 100 * 2
+    assert set(rows["conditions"]) == {'{"load": "light"}', '{"load": "seed"}'}
+    seed = rows[rows["conditions"] == '{"load": "seed"}']
+    assert seed["value"].isna().all()  # http_seed_duration_s=0 leaves the seed profile out
+    assert seed["reason"].str.contains("http_seed_duration_s=0").all()
+
+
+def test_http_seed_profile_holds_thousands_of_connections(run):
+    """The seed load profile, shortened: 3,000 connections (above the 1,024 a select() or
+    a fixed table of the old server held) for 3 s on native/static."""
+    rows = run("http", http_seed_duration_s="3", http_seed_connections="3000")
+    seed = rows[rows["conditions"] == '{"load": "seed"}'].set_index("metric")
+    assert set(seed.index) == {"requests_per_s", "latency_p50", "latency_p99", "errors",
+                               "cpu_percent_load"}
+    assert seed.loc["requests_per_s", "value"] > 0
+    assert seed.loc["latency_p50", "value"] <= seed.loc["latency_p99", "value"]
+    tags = json.loads(seed.loc["requests_per_s", "tags"])
+    assert (tags["load"], tags["connections"], tags["duration_s"]) == ("seed", "3000", "3")
+    assert int(tags["threads"]) == os.cpu_count()
+    assert int(tags["nofile_host_process"]) >= 3000 and int(tags["nofile_wrk"]) >= 3000
+    assert int(tags["requests"]) > 0
+    assert "load seed" in seed.loc["requests_per_s", "description"]
 
 
 def test_idle_cpu_is_small_and_non_negative(run):
@@ -90,7 +115,10 @@ def test_quick_isolation_runs_two_attacks_and_says_so_for_the_others(run):
 def test_summary_of_cross_experiment_has_cis(run):
     s = summarize(run("http"))
     assert set(s["metric"]) >= {"requests_per_s", "latency_p50", "latency_p99"}
-    assert (s["n"] == 1).all()
+    light = s["conditions"] == '{"load": "light"}'
+    assert (s.loc[light, "n"] == 1).all()
+    assert (s.loc[~light, "n"] == 0).all()  # the seed profile left out: its reason, no sample
+    assert s.loc[~light, "reason"].str.contains("http_seed_duration_s=0").all()
 
 
 def test_every_family_has_a_variant_for_cross_experiments():

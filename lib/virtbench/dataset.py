@@ -35,7 +35,8 @@ NOT_IN_DATASET = "not in this dataset"
 # by name carry them into a sample (a container started with --network none, the pooling
 # allocator, a warm code cache, a precompiled module, reads after the page cache was dropped,
 # a runtime's in-memory file system, a Debian userland instead of the minimal one, a start
-# without warm-up, an in-engine time bound, the engine's default memory limit).
+# without warm-up, an in-engine time bound, the engine's default memory limit, the seed
+# document's 10,000-connection http load instead of the light one).
 # The cpu kernels other than the hash chain are asked for by name too, so a request that does
 # not name a kernel reads the hash kernel, as it did before there were others.
 OPT_IN: dict[str, frozenset[str]] = {
@@ -50,12 +51,13 @@ OPT_IN: dict[str, frozenset[str]] = {
     "warm_up": frozenset({"none"}),
     "time_bound": frozenset({"epoch", "none"}),
     "memory_limit": frozenset({"off"}),
+    "load": frozenset({"seed"}),
 }
 # What a row without the key was measured under, for keys that have such a default (the
 # cpu rows of older datasets ran only the hash kernel).
 DEFAULTS: dict[str, str] = {"allocator": "on-demand", "code_cache": "off",
                             "module": "source", "kernel": "hash", "cache": "warm",
-                            "fs": "host", "userland": "minimal"}
+                            "fs": "host", "userland": "minimal", "load": "light"}
 # Condition keys that say what work was done: a comparison with a baseline holds them equal
 # (a variant's nbody time is divided by the baseline's nbody time).
 PAIRED: tuple[str, ...] = ("kernel",)

@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from virtbench.process import child_env, die_with_parent
+from virtbench.process import child_env, nofile_preexec
 
 _TIME_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _COUNT_UNITS = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
+SOCKET_ERRORS = ("connect", "read", "write", "timeout")  # the kinds wrk counts
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,32 @@ class WrkReport:
     latency_mean_ms: float
     latency_max_ms: float
     percentiles_ms: dict[int, float]
-    errors: int           # socket errors (connect, read, write, timeout) + non-2xx/3xx responses
+    #: wrk's "Socket errors" line: connect, read, write and timeout counts (all 0 if absent)
+    socket_errors: dict[str, int]
+    non_2xx: int          # wrk's "Non-2xx or 3xx responses" (0 if absent)
 
     @property
-    def p50_ms(self) -> float:
-        return self.percentiles_ms[50]
+    def errors(self) -> int:
+        """Socket errors of every kind plus non-2xx/3xx responses."""
+        return sum(self.socket_errors.values()) + self.non_2xx
 
     @property
-    def p99_ms(self) -> float:
-        return self.percentiles_ms[99]
+    def ok_per_s(self) -> float:
+        """wrk's Requests/sec without its non-2xx/3xx responses (wrk counts every complete
+        response, whatever its status)."""
+        if not self.requests:
+            return 0.0
+        return self.requests_per_s * (self.requests - self.non_2xx) / self.requests
+
+    @property
+    def p50_ms(self) -> float | None:
+        """None when no request completed (wrk then prints zeros: no latency was measured)."""
+        return self.percentiles_ms[50] if self.requests else None
+
+    @property
+    def p99_ms(self) -> float | None:
+        """None when no request completed."""
+        return self.percentiles_ms[99] if self.requests else None
 
 
 def _ms(text: str) -> float:
@@ -57,14 +75,11 @@ def parse_wrk(output: str) -> WrkReport:
     percentiles = {int(p): _ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", output, re.M)}
     if 50 not in percentiles or 99 not in percentiles:
         raise ValueError("wrk output has no latency distribution; run it with --latency")
-    errors = 0
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                      output)
-    if sock:
-        errors += sum(int(x) for x in sock.groups())
+    socket_errors = dict(zip(SOCKET_ERRORS, (int(x) for x in sock.groups()) if sock
+                             else (0,) * len(SOCKET_ERRORS), strict=True))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if non2xx:
-        errors += int(non2xx.group(1))
     return WrkReport(
         requests=int(done.group(1)),
         duration_s=_ms(done.group(2) + done.group(3)) / 1e3,
@@ -72,13 +87,17 @@ def parse_wrk(output: str) -> WrkReport:
         latency_mean_ms=_ms(latency.group(1)),
         latency_max_ms=_ms(latency.group(3)),
         percentiles_ms=percentiles,
-        errors=errors,
+        socket_errors=socket_errors,
+        non_2xx=int(non2xx.group(1)) if non2xx else 0,
     )
 
 
 def run_wrk(port: int, *, duration_s: float, threads: int = 1, connections: int = 10,
-            host: str = "127.0.0.1") -> WrkReport:
-    """Load ``http://host:port/`` for ``duration_s`` seconds; loopback addresses only."""
+            host: str = "127.0.0.1", nofile: int | None = None) -> WrkReport:
+    """Load ``http://host:port/`` for ``duration_s`` seconds; loopback addresses only.
+
+    ``nofile``: wrk's RLIMIT_NOFILE (it needs one descriptor per connection); None: the
+    inherited limit."""
     if not host.startswith("127.") and host not in ("localhost", "::1"):
         raise ValueError(f"load is only ever sent to loopback addresses, not {host!r}")
     if shutil.which("wrk") is None:
@@ -86,8 +105,49 @@ def run_wrk(port: int, *, duration_s: float, threads: int = 1, connections: int 
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", "--latency",
             "--timeout", "5s", f"http://{host}:{port}/"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 60,
-                          env=child_env(), preexec_fn=die_with_parent())
+                          env=child_env(), preexec_fn=nofile_preexec(nofile))
     return parse_wrk(proc.stdout + proc.stderr)
+
+
+#: TCP states of a connection that still holds the server's descriptor (not LISTEN,
+#: TIME_WAIT or CLOSE), as /proc/net/tcp writes them
+_HELD_STATES = {"01", "02", "03", "04", "05", "08", "09", "0B"}
+
+
+def connections_on(port: int, proc_net: tuple[str, ...] = ("/proc/net/tcp",
+                                                             "/proc/net/tcp6")) -> int:
+    """Connections whose local end is ``port`` in this network namespace and that are not
+    closed yet: the server's side (or a docker-proxy's or QEMU's forwarder's) of each."""
+    want = f":{port:04X}"
+    held = 0
+    for path in proc_net:
+        try:
+            with open(path) as fh:
+                next(fh, None)
+                for line in fh:
+                    fields = line.split(None, 4)
+                    if (len(fields) > 3 and fields[1].endswith(want)
+                            and fields[3] in _HELD_STATES):
+                        held += 1
+        except OSError:
+            continue
+    return held
+
+
+def wait_closed(port: int, timeout: float, stall: float = 3.0) -> int:
+    """Wait until no connection on ``port`` is held open (see :func:`connections_on`), at
+    most ``timeout`` seconds and no longer than ``stall`` seconds without one closing;
+    return how many were still open."""
+    now = time.monotonic()
+    deadline, progress, least = now + timeout, now, None
+    while held := connections_on(port):
+        now = time.monotonic()
+        if least is None or held < least:
+            least, progress = held, now
+        if now >= deadline or now - progress >= stall:
+            break
+        time.sleep(0.1)
+    return held
 
 
 def http_ok(port: int, timeout: float = 1.0) -> bool:

@@ -27,6 +27,7 @@ import ctypes
 import functools
 import os
 import re
+import resource
 import select
 import signal
 import subprocess
@@ -58,6 +59,62 @@ def die_with_parent() -> Callable[[], None]:
             os._exit(137)
 
     return preexec
+
+
+def nofile_preexec(nofile: int | None) -> Callable[[], None]:
+    """:func:`die_with_parent`, and RLIMIT_NOFILE raised to ``nofile`` descriptors (a hard
+    limit below it is raised only with CAP_SYS_RESOURCE, else the soft limit stops at the
+    hard one: :func:`nofile_granted`). ``None``: the inherited limit."""
+    dies = die_with_parent()
+    if nofile is None:
+        return dies
+    raise_it = raise_nofile(nofile)
+
+    def preexec() -> None:
+        dies()
+        raise_it()
+
+    return preexec
+
+
+CAP_SYS_RESOURCE = 24  # the capability that lets a process raise a hard rlimit
+
+
+def can_raise_hard_limits() -> bool:
+    """Whether this process holds CAP_SYS_RESOURCE (root alone may not: a container)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return False
+    found = re.search(r"^CapEff:\s+([0-9a-f]+)", status, re.M)
+    return bool(found and int(found.group(1), 16) >> CAP_SYS_RESOURCE & 1)
+
+
+def nofile_granted(nofile: int) -> int:
+    """The RLIMIT_NOFILE a child asking for ``nofile`` gets: ``nofile``, or this process's
+    hard limit when that is lower and cannot be raised here."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard >= nofile or can_raise_hard_limits():
+        return nofile
+    return hard
+
+
+def raise_nofile(nofile: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that sets RLIMIT_NOFILE, soft and hard as ``ulimit -n`` does, to
+    :func:`nofile_granted`."""
+    granted = nofile_granted(nofile)
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (granted, granted))
+
+
+def nofile_limit(pid: int | str = "self") -> int | None:
+    """The soft RLIMIT_NOFILE of process ``pid`` from ``/proc/<pid>/limits`` (None if it is
+    unreadable or unlimited)."""
+    try:
+        text = Path(f"/proc/{pid}/limits").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^Max open files\s+(\d+)", text, re.M)
+    return int(found.group(1)) if found else None
 
 
 class ProcessTimeout(RuntimeError):
@@ -336,13 +393,15 @@ class Instance:
 @contextmanager
 def start_instance(argv: Sequence[str | os.PathLike], *, env: Mapping[str, str] | None = None,
                    cwd: str | os.PathLike | None = None, pass_fds: Sequence[int] = (),
-                   stdin: int | None = subprocess.DEVNULL) -> Iterator[Instance]:
-    """Start ``argv`` with stdout piped (stderr merged) and stop it, always, on exit."""
+                   stdin: int | None = subprocess.DEVNULL,
+                   nofile: int | None = None) -> Iterator[Instance]:
+    """Start ``argv`` with stdout piped (stderr merged) and stop it, always, on exit;
+    ``nofile``: its RLIMIT_NOFILE (:func:`nofile_preexec`)."""
     args = tuple(str(a) for a in argv)
     started = time.perf_counter_ns()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True, stdin=stdin, cwd=cwd, pass_fds=tuple(pass_fds),
-                            env=child_env(env), preexec_fn=die_with_parent())
+                            env=child_env(env), preexec_fn=nofile_preexec(nofile))
     instance = Instance(proc, args, started)
     try:
         yield instance

@@ -257,6 +257,10 @@ class Platform(ABC):
     #: Root file systems besides the minimal one that this variant can run the built-in
     #: workloads on (see :meth:`with_userland`); their rows carry the condition ``userland``.
     userlands: ClassVar[tuple[str, ...]] = ()
+    #: The network namespace of an instance is its own (a container on a bridge, a VM
+    #: guest), so ``instance(limits={"somaxconn": n})`` can raise its listen backlog cap
+    #: without touching the host's.
+    own_network_namespace: ClassVar[bool] = False
     #: The root file system of this object's instances: "minimal" (the static workload
     #: alone, or a busybox initramfs) or one of :attr:`userlands`.
     userland: str = "minimal"
@@ -296,7 +300,9 @@ class Platform(ABC):
 
         For the ``http`` workload, ``port`` is the loopback port on the host that must reach
         the server (127.0.0.1 only); readiness means the server answers. ``limits`` are
-        platform limits for isolation experiments (e.g. ``{"memory_mib": 256, "cpus": 1}``).
+        platform limits for isolation experiments (e.g. ``{"memory_mib": 256, "cpus": 1}``);
+        ``nofile`` (RLIMIT_NOFILE of the server) and, where :attr:`own_network_namespace`,
+        ``somaxconn`` (the instance's listen backlog cap) serve heavy http loads.
         """
         raise NotSupported(f"long-running instances are not implemented for {self.variant}")
 

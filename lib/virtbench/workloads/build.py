@@ -228,6 +228,15 @@ def _cache_key(source: bytes, template: list[str], version: str) -> str:
     return digest.hexdigest()[:16]
 
 
+#: Extra flags of one workload on one target. The http server's poll() on WASI (wasi-libc)
+#: builds its poll_oneoff subscriptions and events on the stack, 80 bytes per descriptor and
+#: direction: 10,000 connections need 1.6 MB, more than wasm-ld's default 64 KiB stack (a
+#: wasm stack has no guard page: an overflow silently overwrites the module's data).
+WORKLOAD_FLAGS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("http", "wasm"): ("-Wl,-z,stack-size=12582912",),  # 12 MiB: up to MAX_CONNS = 65536
+}
+
+
 def build(workload: str, target: str, cache: Path | None = None) -> Path:
     """Compile ``workload`` for ``target`` (or reuse the cached artifact) and return its path."""
     if workload in EXTERNAL:
@@ -235,7 +244,8 @@ def build(workload: str, target: str, cache: Path | None = None) -> Path:
 
         return build_speedtest1(target, cache)
     _check_names(workload, target)
-    return compile_c(workload, [source_path(workload)], target, cache=cache)
+    return compile_c(workload, [source_path(workload)], target, cache=cache,
+                     flags=WORKLOAD_FLAGS.get((workload, target), ()))
 
 
 def compile_c(name: str, sources: list[Path], target: str, *, flags: Iterable[str] = (),

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from virtbench.paths import cache_dir
+from virtbench.process import raise_nofile
 
 LABEL = "virtbench"
 OWNER_LABEL = "virtbench.pid"
@@ -48,6 +49,9 @@ PROBE_TIMEOUT_S = 5
 MAX_UNIX_PATH = 100  # sun_path holds 108 bytes; leave room for containerd's own files
 SYSTEM_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")  # searched after PATH for the daemons
 IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
+#: RLIMIT_NOFILE of a private dockerd, inherited by the docker-proxy of a published port,
+#: which holds two descriptors per proxied connection (the seed's 10,000 connections)
+DOCKERD_NOFILE = 1 << 20
 DOCKER0 = "/sys/class/net/docker0"
 
 
@@ -486,7 +490,8 @@ class DockerEngine:
         try:
             with open(self.logfile, "wb") as log:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                        stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                        preexec_fn=raise_nofile(DOCKERD_NOFILE))
             self._proc = proc
             self.dockerd_pid = proc.pid
             self._wait_ready(proc)

@@ -150,6 +150,10 @@ class DockerPlatform(Platform):
 
     family = "docker"
     networks: ClassVar[tuple[str, ...]] = ("bridge", "none")  # the first is the default
+
+    @property
+    def own_network_namespace(self) -> bool:  # type: ignore[override]
+        return self.networks[0] != "host"
     bind_workdir: ClassVar[bool] = False
     image_kind: ClassVar[str] = "runc"
 
@@ -369,9 +373,11 @@ class DockerPlatform(Platform):
                 from docker.types import Ulimit
 
                 extra["ulimits"] = [Ulimit(name="nofile", soft=int(value), hard=int(value))]
+            elif key == "somaxconn" and network != "host":
+                extra["sysctls"] = {"net.core.somaxconn": str(int(value))}
             else:
                 raise NotSupported(f"unknown limit {key!r}; valid: memory_mib, cpus, pids, "
-                                   "nofile")
+                                   "nofile, somaxconn (not on the host network)")
         return self.api.create_host_config(network_mode=network, binds=binds,
                                            port_bindings=ports, **extra)
 
@@ -675,7 +681,8 @@ class DockerPlatform(Platform):
         goes through the userland docker-proxy (Docker's nat rule skips 127.0.0.0/8); with
         the host network the server binds 127.0.0.1:``port`` itself (no proxy, no NAT).
         ``limits``: ``memory_mib`` (--memory and --memory-swap), ``cpus`` (--cpus), ``pids``
-        (--pids-limit), ``nofile`` (--ulimit nofile). ``pids`` are the container's init
+        (--pids-limit), ``nofile`` (--ulimit nofile), ``somaxconn`` (--sysctl
+        net.core.somaxconn, bridge only). ``pids`` are the container's init
         process, its containerd shim and, on the bridge, the docker-proxy of the port.
         """
         tag, _ = self.image(workload)
@@ -718,6 +725,10 @@ class DockerPlatform(Platform):
                     pids.append(shim)
                 info = {"container": cid[:12], "image": tag, "network": net,
                         "path": path, **self.instance_info(workload)}
+                if limits:
+                    info["limits"] = ", ".join(f"{k}={v}" for k, v in sorted(limits.items()))
+                if limits and "somaxconn" in limits:
+                    info["somaxconn"] = f"{int(limits['somaxconn'])} (the container's)"
                 proxy = _proxy_pid(port) if ports else None
                 if proxy:
                     pids.append(proxy)

@@ -131,7 +131,8 @@ class Native(Platform):
         """A native process; the ``http`` workload listens on 127.0.0.1:``port``.
 
         ``limits`` (memory_mib, cpus, pids, nofile) put the process in a fresh cgroup, as a
-        service manager would; a bare process has no limits of its own.
+        service manager would; a bare process has no limits of its own. ``nofile`` alone is
+        the process's RLIMIT_NOFILE, set before it execs (no cgroup).
         """
         args = list(args)
         if workload.name == "http" and workload.builtin:
@@ -142,11 +143,15 @@ class Native(Platform):
         with ExitStack() as stack:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vb-native-"))
             argv = self.argv(workload) + substitute_workdir(args, workdir)
-            if limits:
+            nofile = None
+            if limits and set(limits) == {"nofile"}:  # an rlimit alone needs no cgroup
+                nofile = int(limits["nofile"])
+                info["limits"] = f"RLIMIT_NOFILE {nofile}"
+            elif limits:
                 group = stack.enter_context(Cgroup(limits))
                 argv = group.wrap(argv)
                 info["limits"] = group.describe()
-            inst = stack.enter_context(start_instance(argv))
+            inst = stack.enter_context(start_instance(argv, nofile=nofile))
             ready = (inst.wait_for("VB-READY", timeout=timeout) if workload.prints_result
                      else None)
             if ready is not None:

@@ -8,6 +8,8 @@ Kernel command line parameters it reads (from ``/proc/cmdline``):
 - ``vb.net=1``: bring up ``eth0`` with QEMU user networking's default address
 - ``vb.meminfo=1``: pass the workload's output through :data:`READY_MEMINFO`, which prints
   the guest's own memory accounting right after the workload's ``VB-READY`` line
+- ``vb.nofile=N``: run the workload with RLIMIT_NOFILE N (``ulimit -n``)
+- ``vb.somaxconn=N``: set the guest's ``net.core.somaxconn`` (the listen backlog cap) to N
 
 Lines it prints on the serial console, in order:
 
@@ -59,7 +61,7 @@ export PATH=/bin
 echo "VB-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-wl=noop; args=; disk=0; net=0; meminfo=0
+wl=noop; args=; disk=0; net=0; meminfo=0; nofile=; somaxconn=
 for tok in $(cat /proc/cmdline); do
   case "$tok" in
     vb.wl=*) wl="${{tok#vb.wl=}}" ;;
@@ -67,6 +69,8 @@ for tok in $(cat /proc/cmdline); do
     vb.disk=*) disk="${{tok#vb.disk=}}" ;;
     vb.net=*) net="${{tok#vb.net=}}" ;;
     vb.meminfo=*) meminfo="${{tok#vb.meminfo=}}" ;;
+    vb.nofile=*) nofile="${{tok#vb.nofile=}}" ;;
+    vb.somaxconn=*) somaxconn="${{tok#vb.somaxconn=}}" ;;
   esac
 done
 if [ -f /etc/modules ]; then
@@ -86,6 +90,10 @@ if [ "$net" = 1 ]; then
   ip link set eth0 up || echo "VB-ERROR no eth0"
   ip addr add {GUEST_ADDRESS} dev eth0
   ip route add default via {GUEST_GATEWAY}
+fi
+if [ -n "$nofile" ]; then ulimit -n "$nofile" || echo "VB-ERROR ulimit -n $nofile"; fi
+if [ -n "$somaxconn" ]; then
+  echo "$somaxconn" > /proc/sys/net/core/somaxconn || echo "VB-ERROR somaxconn $somaxconn"
 fi
 echo "VB-START workload=$wl"
 if [ -f /etc/vb-run ]; then sh /etc/vb-run

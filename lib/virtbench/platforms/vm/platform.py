@@ -109,6 +109,7 @@ class Qemu(Platform):
     boot_timeout: ClassVar[float] = 60.0
     userlands = ("debian",)
     guest_memory_mib = GUEST_MEMORY_MIB
+    own_network_namespace = True  # the guest kernel's own (user networking)
 
     def __init__(self) -> None:
         self._kernel: Kernel | None = None
@@ -201,7 +202,7 @@ class Qemu(Platform):
     def _launch(self, boot: Boot,
                 initrd: Path | None = None) -> Iterator[tuple[Instance, ConsoleLog]]:
         """Start QEMU for ``boot``; yield it with its console log; always end it."""
-        with start_instance(self._argv(boot, initrd)) as inst:
+        with start_instance(self._argv(boot, initrd), nofile=boot.nofile) as inst:
             log = ConsoleLog(inst)
             yield inst, log
 
@@ -433,13 +434,16 @@ class Qemu(Platform):
 
     @contextmanager
     def _serve(self, tmp: Path, port: int, memory_mib: int, cpus: int = 1,
-               extra: Sequence[str] = ()) -> Iterator[tuple[ConsoleLog, Boot, int]]:
-        """A guest running the http workload, forwarded from 127.0.0.1:port, answering.
+               extra: Sequence[str] = (), nofile: int | None = None,
+               somaxconn: int | None = None) -> Iterator[tuple[ConsoleLog, Boot, int]]:
+        """A guest running the http workload, forwarded from 127.0.0.1:port, answering
+        (``nofile``: its RLIMIT_NOFILE and QEMU's; ``somaxconn``: the guest's backlog cap).
 
         Yields its console log, its boot description and when its first HTTP 200 came.
         """
         boot = Boot("http", ("--port", "80", "--bind", "0.0.0.0", *extra), memory_mib, cpus,
-                    hostfwd_port=port, qmp=tmp / "qmp.sock")
+                    hostfwd_port=port, qmp=tmp / "qmp.sock", nofile=nofile,
+                    somaxconn=somaxconn)
         with self._launch(boot) as (_, log):
             self._wait(log, "VB-BOOTED", self.boot_timeout, "boot")
             self._wait(log, "VB-READY", HTTP_TIMEOUT_S, "http server start")
@@ -461,17 +465,19 @@ class Qemu(Platform):
         through init's shell for it); otherwise the guest's VB-START line. ``limits`` may set
         ``memory_mib`` (guest RAM) and ``cpus`` (vCPUs, at least one); ``pids`` and
         ``nofile`` need no host limit: the guest's processes and descriptors live in the
-        guest kernel, inside the VM's memory and vCPUs.
+        guest kernel, inside the VM's memory and vCPUs (for http, ``nofile`` is the
+        server's ulimit in the guest and QEMU's RLIMIT_NOFILE, ``somaxconn`` the guest's).
         """
         if not workload.builtin or workload.name not in GUEST_WORKLOADS:
             raise NotSupported(f"{self.variant} runs the built-in workloads only")
         limits = dict(limits or {})
         memory = int(limits.pop("memory_mib", GUEST_MEMORY_MIB))
         cpus = max(1, math.ceil(float(limits.pop("cpus", 1))))
+        nofile, somaxconn = limits.get("nofile"), limits.pop("somaxconn", None)
         contained = [k for k in ("pids", "nofile") if limits.pop(k, None) is not None]
         if limits:
-            raise NotSupported(f"{self.variant} supports the limits memory_mib, cpus, pids "
-                               f"and nofile, not {', '.join(limits)}")
+            raise NotSupported(f"{self.variant} supports the limits memory_mib, cpus, pids, "
+                               f"nofile and somaxconn, not {', '.join(limits)}")
         info = {"accelerator": self.accel, "machine": self.machine_type,
                 "guest_memory_mib": str(memory), "vcpus": str(cpus)}
         if contained:
@@ -481,10 +487,19 @@ class Qemu(Platform):
             if workload.name == "http":
                 if port is None:
                     raise ValueError("the http workload needs a port")
-                with self._serve(Path(tmp), port, memory, cpus, args) as (log, boot, ready):
+                with self._serve(Path(tmp), port, memory, cpus, args,
+                                 nofile=None if nofile is None else int(nofile),
+                                 somaxconn=None if somaxconn is None else int(somaxconn)
+                                 ) as (log, boot, ready):
                     info.update(network="QEMU user networking (slirp), hostfwd "
                                         f"tcp:127.0.0.1:{port} -> guest :80",
                                 qmp_socket=str(boot.qmp))
+                    if nofile is not None:
+                        info["limits"] = (f"{info.get('limits', '')}; RLIMIT_NOFILE {nofile} "
+                                          "in the guest (ulimit -n) and for QEMU (slirp holds "
+                                          "a host socket per connection)").lstrip("; ")
+                    if somaxconn is not None:
+                        info["somaxconn"] = f"{int(somaxconn)} (the guest's)"
                     yield Handle(pids=[log.inst.pid], port=port, ready_ns=ready, info=info,
                                  who=self._who(memory))
                 return

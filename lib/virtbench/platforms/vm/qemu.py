@@ -88,6 +88,8 @@ class Boot:
     incoming: Path | None = None      # restore from this migration stream file
     root: Path | None = None          # raw ext4 root disk, attached read-only as the first disk
     meminfo: bool = False             # init prints VB-MEMINFO after the workload's VB-READY
+    nofile: int | None = None         # the workload's RLIMIT_NOFILE in the guest (and QEMU's)
+    somaxconn: int | None = None      # the guest's net.core.somaxconn
 
 
 def host_tsc_khz() -> int | None:
@@ -129,6 +131,10 @@ def kernel_cmdline(boot: Boot, accel: str = "tcg") -> str:
         parts.append("vb.net=1")
     if boot.meminfo:
         parts.append("vb.meminfo=1")
+    if boot.nofile is not None:
+        parts.append(f"vb.nofile={int(boot.nofile)}")
+    if boot.somaxconn is not None:
+        parts.append(f"vb.somaxconn={int(boot.somaxconn)}")
     return " ".join(parts)
 
 

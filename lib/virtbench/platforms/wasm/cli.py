@@ -299,7 +299,11 @@ class WasmtimeCli(WasmPlatform):
                 raise ValueError("the http workload needs a port")
             argv = self.run_argv(lim) + ["-S", "preview2=n", "-S", f"tcplisten=127.0.0.1:{port}",
                                          str(module), "--fd", "3", *args]
-            with start_instance(argv, env=cli_env()) as inst:
+            nofile = (limits or {}).get("nofile")
+            if nofile is not None:
+                info["limits"] = f"host process RLIMIT_NOFILE {int(nofile)}"
+            with start_instance(argv, env=cli_env(),
+                                nofile=None if nofile is None else int(nofile)) as inst:
                 ready = inst.wait_for("VB-READY", timeout=timeout)
                 wait_http(port, 5.0, alive=lambda: inst.proc.poll() is None,
                           context=lambda: f"output: {inst.tail()!r}")

@@ -363,11 +363,15 @@ def start_held(stack: ExitStack, argv: list[str], env: dict[str, str], workload:
     """Start a long-running engine process (in a host cgroup when ``limits`` ask for one),
     wait for a built-in workload's ready line, and return its handle; ``stack`` stops it."""
     host = {k: v for k, v in (limits or {}).items() if k in HOST_LIMITS}
-    if host:
+    nofile = None
+    if set(host) == {"nofile"}:  # an rlimit alone needs no cgroup
+        nofile = int(host["nofile"])
+        info["limits"] = f"{info.get('limits', '')}; host process RLIMIT_NOFILE {nofile}"
+    elif host:
         group = stack.enter_context(Cgroup(host))
         argv = group.wrap(argv)
         info["limits"] = f"{info.get('limits', '')}; host process in {group.describe()}"
-    inst = stack.enter_context(start_instance(argv, env=env))
+    inst = stack.enter_context(start_instance(argv, env=env, nofile=nofile))
     ready = inst.wait_for("VB-READY", timeout=timeout) if workload.prints_result else None
     if ready is not None:
         info["ready_line"] = inst.output[-1]
