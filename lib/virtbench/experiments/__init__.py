@@ -5,7 +5,9 @@ from virtbench.experiments import (  # noqa: F401 - registers the experiments
     cross,
     isolation,
     observability,
+    redis,
     speedtest1,
+    sysbench,
 )
 from virtbench.experiments.core import EXPERIMENTS, Experiment, Params, get, run
 

@@ -40,6 +40,7 @@ from virtbench.platforms.base import (
     RunOutcome,
     Timing,
     Workload,
+    substitute_server,
     substitute_workdir,
 )
 from virtbench.platforms.docker.cgroup import (
@@ -250,9 +251,13 @@ class DockerPlatform(Platform):
         if not workload.command:
             raise NotSupported(f"{self.variant} runs native programs; {workload.name!r} has none")
         exe = workload.user.program
-        if not is_static_executable(exe):
-            raise NotSupported(f"{exe} is not a static executable; images here are FROM scratch")
-        return ImageSpec(f"runc-user-{exe.name}", {f"/app/{exe.name}": exe})
+        if is_static_executable(exe):
+            return ImageSpec(f"runc-user-{exe.name}", {f"/app/{exe.name}": exe})
+        libraries = with_libraries(exe)  # FROM scratch: the program and what ldd names
+        if not libraries:
+            raise NotSupported(f"{exe} is neither a static executable nor one whose shared "
+                               "libraries ldd can name; images here are FROM scratch")
+        return ImageSpec(f"runc-user-{exe.name}", {f"/app/{exe.name}": exe, **libraries})
 
     def argv(self, workload: Workload, args: Sequence[str]) -> list[str]:
         """The container's command for ``workload`` with ``args`` (after a user's own); on the
@@ -714,6 +719,19 @@ class DockerPlatform(Platform):
                         "traffic goes through the userland docker-proxy")
             else:
                 raise NotSupported(f"network {net} cannot serve http to the host")
+        elif port is not None:  # a user's server ({bind}/{port} in its arguments)
+            server_args = substitute_server(args, "0.0.0.0", HTTP_CONTAINER_PORT)
+            argv = self.argv(workload, substitute_workdir(server_args, WORKDIR_IN_CONTAINER))
+            if net == "bridge":
+                ports = {HTTP_CONTAINER_PORT: ("127.0.0.1", port)}
+                path = (f"bridge network, -p 127.0.0.1:{port}:{HTTP_CONTAINER_PORT}: loopback "
+                        "traffic goes through the userland docker-proxy")
+            elif net == "host":
+                argv = self.argv(workload, substitute_workdir(
+                    substitute_server(args, "127.0.0.1", port), WORKDIR_IN_CONTAINER))
+                path = "host network: the server listens on 127.0.0.1 itself (no proxy, no NAT)"
+            else:
+                raise NotSupported(f"network {net} cannot serve the host")
         else:
             argv = self.argv(workload, substitute_workdir(args, WORKDIR_IN_CONTAINER))
             path = f"network {net}"
