@@ -251,13 +251,14 @@ class DockerPlatform(Platform):
         if not workload.command:
             raise NotSupported(f"{self.variant} runs native programs; {workload.name!r} has none")
         exe = workload.user.program
+        name = Path(workload.command[0]).name  # the invoked name (a symlink's, not its target's)
         if is_static_executable(exe):
-            return ImageSpec(f"runc-user-{exe.name}", {f"/app/{exe.name}": exe})
+            return ImageSpec(f"runc-user-{name}", {f"/app/{name}": exe})
         libraries = with_libraries(exe)  # FROM scratch: the program and what ldd names
         if not libraries:
             raise NotSupported(f"{exe} is neither a static executable nor one whose shared "
                                "libraries ldd can name; images here are FROM scratch")
-        return ImageSpec(f"runc-user-{exe.name}", {f"/app/{exe.name}": exe, **libraries})
+        return ImageSpec(f"runc-user-{name}", {f"/app/{name}": exe, **libraries})
 
     def argv(self, workload: Workload, args: Sequence[str]) -> list[str]:
         """The container's command for ``workload`` with ``args`` (after a user's own); on the
