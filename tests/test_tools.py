@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from virtbench.workloads.tools import parse_redis_benchmark, parse_sysbench, tool
+from virtbench.workloads.tools import (
+    parse_redis_benchmark,
+    parse_strace_summary,
+    parse_sysbench,
+    tool,
+)
 
 DATA = Path(__file__).parent / "data" / "tools"
 
@@ -48,3 +53,15 @@ def test_redis_benchmark_plain_output_is_refused():
 def test_unknown_tool_lists_the_valid_ones():
     with pytest.raises(ValueError, match="redis-benchmark"):
         tool("redis-cli")
+
+
+def test_strace_summary_counts_calls_per_syscall_without_the_total():
+    got = parse_strace_summary((DATA / "strace_c_6.1_ls.txt").read_text())
+    assert got["close"] == 23 and got["mmap"] == 30 and got["rseq"] == 1
+    assert "total" not in got
+    assert sum(got.values()) == 145  # the total line's call count
+
+
+def test_strace_without_a_summary_is_refused():
+    with pytest.raises(ValueError, match="strace -c"):
+        parse_strace_summary("strace: Process 30020 attached\n")

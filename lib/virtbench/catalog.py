@@ -351,6 +351,12 @@ def _others() -> list[Metric]:
         Metric("latency_p99", "redis", _MS, "lower",
                "redis-benchmark's 99th percentile latency of one request",
                ("pipeline", "command")),
+        Metric("host_syscalls_distinct", "syscalls", "syscalls", "lower",
+               "distinct host system calls the instance's own processes made while serving "
+               "sequential HTTP requests (strace -f -c from the host)"),
+        Metric("host_syscalls_total", "syscalls", "calls", "",
+               "host system calls in all the instance's own processes made while serving "
+               "sequential HTTP requests (strace -f -c from the host; the tracing slows them)"),
         Metric("requests_per_s", "http", "req/s", "higher",
                f"wrk's Requests/sec of the http workload {wrk}"),
         Metric("latency_p50", "http", _MS, "lower", f"wrk's 50th percentile latency {wrk}"),
@@ -417,6 +423,7 @@ PRIMARY: dict[str, tuple[tuple[str, Mapping[str, str]], ...]] = {
     "http": (("requests_per_s", {}), ("latency_p50", {}), ("latency_p99", {})),
     "speedtest1": (("total_time", {}), ("wall_time", {})),
     "sysbench": (("events_per_s", {}), ("memory_mib_per_s", {})),
+    "syscalls": (("host_syscalls_distinct", {}),),
     "redis": tuple(("requests_per_s", {"pipeline": p, "command": c})
                    for p in ("1", "16") for c in ("SET", "GET")),
     "cpu_usage": (("cpu_percent_idle", {}),),

@@ -74,8 +74,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"checking {name} ...", file=sys.stderr, flush=True)
         plat = platforms.create(name)
         a = plat.availability
-        entry = {"family": family, "variant": name, "available": a.available,
-                 "reason": a.reason, "version": a.version or None}
+        entry = {"family": family, "class": platforms.class_of(name), "variant": name,
+                 "available": a.available, "reason": a.reason, "version": a.version or None}
         if a.fix:
             entry["fix"] = a.fix
         entries.append(entry)

@@ -8,6 +8,7 @@ from virtbench.experiments import (  # noqa: F401 - registers the experiments
     redis,
     speedtest1,
     sysbench,
+    syscalls,
 )
 from virtbench.experiments.core import EXPERIMENTS, Experiment, Params, get, run
 

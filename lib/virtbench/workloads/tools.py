@@ -97,3 +97,21 @@ def parse_redis_benchmark(text: str) -> dict[str, RedisTest]:
     return {r["test"]: RedisTest(r["test"], float(r["rps"]), float(r["avg_latency_ms"]),
                                  float(r["p50_latency_ms"]), float(r["p99_latency_ms"]))
             for r in rows}
+
+
+def parse_strace_summary(text: str) -> dict[str, int]:
+    """``strace -c`` (strace 6) summary as {syscall: calls}; the ``total`` line left out.
+
+    Rows sit between the two dashed rules; the name is the last column and the call count
+    the fourth (``% time, seconds, usecs/call, calls, [errors,] syscall``).
+    """
+    lines = text.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith("------")]
+    if len(rules) < 2 or "syscall" not in lines[rules[0] - 1]:
+        raise ValueError(f"not an strace -c summary (no header and dashed rules): {text[:200]!r}")
+    out: dict[str, int] = {}
+    for line in lines[rules[0] + 1:rules[1]]:
+        fields = line.split()
+        if len(fields) >= 5 and fields[3].isdigit():
+            out[fields[-1]] = out.get(fields[-1], 0) + int(fields[3])
+    return out
