@@ -11,6 +11,8 @@ DEBIAN_PACKAGES := docker.io containerd iptables qemu-system-x86 qemu-utils clan
 DEBIAN_PACKAGES += hyperfine
 # the Debian userland (condition userland=debian): a minbase root file system from the mirror
 DEBIAN_PACKAGES += debootstrap
+# sandboxed and other OCI runtimes (docker/runsc, docker/crun) and the tools published claims name
+DEBIAN_PACKAGES += runsc crun sysbench redis-server redis-tools
 
 DEB_SRC := /etc/apt/sources.list.d/virtbench-src.sources
 

@@ -51,7 +51,8 @@ class MemoryReading:
 
     ``rss``/``hwm``/``pss``: summed VmRSS, VmHWM and PSS of the processes; ``cgroup``: the
     usage of the instance's own cgroup (None without one); ``outside_rss``: summed VmRSS of
-    the processes outside that cgroup (a container's shim and docker-proxy).
+    the processes outside that cgroup (a container's shim and docker-proxy; processes
+    in the same memory cgroup, such as gVisor's Gofer, count through its usage).
     """
 
     rss: float
@@ -83,5 +84,19 @@ def read_memory(pids: Iterable[int], cgroup_pid: int | None = None) -> MemoryRea
     if cgroup_pid is None:
         return MemoryReading(rss, hwm, pss)
     usage = cgroup_memory(cgroup_pid).usage / (1 << 20)
-    outside = sum(s.get("VmRSS", 0) for p, s in statuses.items() if p != cgroup_pid) / 1024
+    group = memory_group(cgroup_pid)
+    outside = sum(s.get("VmRSS", 0) for p, s in statuses.items()
+                  if p != cgroup_pid and memory_group(p) != group) / 1024
     return MemoryReading(rss, hwm, pss, usage, outside)
+
+
+def memory_group(pid: int) -> str | None:
+    """The memory cgroup of ``pid`` (v1 ``memory`` or the v2 path; None if it is gone):
+    processes that share it are counted by its usage, not as outside it."""
+    from virtbench.platforms.docker.cgroup import parse_proc_cgroup
+
+    try:
+        groups = parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+    except OSError:
+        return None
+    return groups.get("memory", groups.get(""))

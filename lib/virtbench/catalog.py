@@ -69,6 +69,9 @@ CONDITIONS: dict[str, str] = {
     "memory_limit": "the Wasm engine's linear-memory limit: off (the engine's default, no "
                     "limit below wasm32's 4 GiB; no condition: the suite's limit, "
                     "-W max-memory-size / Store.set_limits)",
+    "pipeline": "redis-benchmark -P: requests sent per pipeline by each client: 1 (one "
+                "request per round trip) | 16",
+    "command": "the Redis command redis-benchmark sent: SET | GET",
     "userland": "the instance's root file system: debian (Debian bookworm minbase from "
                 "debootstrap: a Docker image made with docker import, a VM booted from an "
                 "ext4 root disk) | minimal (no condition: a FROM scratch image of the static "
@@ -100,6 +103,8 @@ VALUES: dict[str, tuple[str, ...]] = {
     "time_bound": ("epoch", "none"),
     "memory_limit": ("off",),
     "load": ("light", "seed"),
+    "pipeline": ("1", "16"),
+    "command": ("SET", "GET"),
 }
 _VALUE_CHECKS = {"guest_memory_mib": str.isdigit, "case": str.isdigit}
 
@@ -363,6 +368,33 @@ def _others() -> list[Metric]:
         Metric("wall_time", "speedtest1", _MS, "lower",
                "one speedtest1 run seen from the host: the platform's whole run interval "
                "(launch to exit)", ("fs",)),
+        Metric("events_per_s", "sysbench", "events/s", "higher",
+               "sysbench cpu (one thread, fixed time, primes up to 10000): its own events "
+               "per second"),
+        Metric("memory_mib_per_s", "sysbench", "MiB/s", "higher",
+               "sysbench memory (one thread, fixed time, 1 KiB blocks, writes, global "
+               "scope): its own MiB transferred per second"),
+        *(Metric(f"{test}_latency_avg", "sysbench", _MS, "lower",
+                 f"sysbench {test}: its own average latency of one event")
+          for test in ("cpu", "memory")),
+        *(Metric(f"{test}_wall_time", "sysbench", _MS, "lower",
+                 f"one sysbench {test} run seen from the host: the platform's whole run "
+                 "interval (launch to exit)") for test in ("cpu", "memory")),
+        Metric("requests_per_s", "redis", "req/s", "higher",
+               "redis-benchmark's requests per second (50 clients, a fixed request count) "
+               "against the platform's redis-server over loopback", ("pipeline", "command")),
+        Metric("latency_p50", "redis", _MS, "lower",
+               "redis-benchmark's 50th percentile latency of one request",
+               ("pipeline", "command")),
+        Metric("latency_p99", "redis", _MS, "lower",
+               "redis-benchmark's 99th percentile latency of one request",
+               ("pipeline", "command")),
+        Metric("host_syscalls_distinct", "syscalls", "syscalls", "lower",
+               "distinct host system calls the instance's own processes made while serving "
+               "sequential HTTP requests (strace -f -c from the host)"),
+        Metric("host_syscalls_total", "syscalls", "calls", "",
+               "host system calls in all the instance's own processes made while serving "
+               "sequential HTTP requests (strace -f -c from the host; the tracing slows them)"),
         Metric("requests_per_s", "http", "req/s", "higher",
                f"wrk's Requests/sec of the http workload less its non-2xx/3xx responses "
                f"{wrk}", _LOAD),
@@ -433,6 +465,10 @@ PRIMARY: dict[str, tuple[tuple[str, Mapping[str, str]], ...]] = {
     "http": tuple((m, {"load": load}) for load in VALUES["load"]
                   for m in ("requests_per_s", "latency_p50", "latency_p99")),
     "speedtest1": (("total_time", {}), ("wall_time", {})),
+    "sysbench": (("events_per_s", {}), ("memory_mib_per_s", {})),
+    "syscalls": (("host_syscalls_distinct", {}),),
+    "redis": tuple(("requests_per_s", {"pipeline": p, "command": c})
+                   for p in ("1", "16") for c in ("SET", "GET")),
     "cpu_usage": (("cpu_percent_idle", {}),),
     "density": (("memory_per_instance", {}), ("pss_per_instance", {}),
                 ("instances_per_8gib", {})),

@@ -106,8 +106,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"checking {name} ...", file=sys.stderr, flush=True)
         plat = platforms.create(name)
         a = plat.availability
-        entry = {"family": family, "variant": name, "available": a.available,
-                 "reason": a.reason, "version": a.version or None}
+        entry = {"family": family, "class": platforms.class_of(name), "variant": name,
+                 "available": a.available, "reason": a.reason, "version": a.version or None}
         if a.fix:
             entry["fix"] = a.fix
         entries.append(entry)
@@ -234,6 +234,12 @@ def _repetitions(e) -> str:
     return f"reps {part(full)}; quick {part(quick)}{left_out}"
 
 
+def _class_note(variant: str) -> str:
+    """`` (sandboxed container)`` when the variant's report class is not its family's."""
+    klass = platforms.class_of(variant)
+    return "" if klass == platforms.CLASSES[platforms.family_of(variant)] else f" ({klass})"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the metric catalog, its condition keys, or the experiments."""
     import textwrap
@@ -245,7 +251,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = [{"name": e.name, "description": f"{e.description} [{_repetitions(e)}]"}
                 for e in experiments.EXPERIMENTS.values()]
     elif args.what == "variants":
-        rows = [{"name": v, "description": f"{fam}: {_variant_summary(v)}"}
+        rows = [{"name": v, "description": f"{fam}{_class_note(v)}: {_variant_summary(v)}"}
                 for v, (fam, _) in platforms.VARIANTS.items()]
     elif args.what == "runs":
         rows = _runs(Path(args.datasets) if args.datasets else None)

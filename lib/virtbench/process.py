@@ -305,6 +305,30 @@ def program_name(pid: int) -> str:
         return ""
 
 
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (from /proc/<pid>/task/*/children; [] if it is gone)."""
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                out += [int(x) for x in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    except OSError:
+        return []
+    return sorted(set(out))
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` in the process tree, parents before their children."""
+    out, todo = [], children(pid)
+    while todo:
+        child = todo.pop(0)
+        out.append(child)
+        todo += children(child)
+    return out
+
+
 def read_proc_status(pid: int) -> dict[str, int]:
     """VmRSS / VmHWM (KiB) from /proc/<pid>/status and Pss (KiB) from smaps_rollup."""
     values: dict[str, int] = {}

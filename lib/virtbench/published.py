@@ -43,6 +43,8 @@ SOURCES: dict[str, str] = {
     "lumos": "lumos_2510.05118",
     "isolation": "wasm_isolation_2509.11242",
     "felter": "felter_2015",
+    "edera-blog": "edera_blog_eks",
+    "unikernels": "unikernels_edge_2403.00515",
 }
 
 DIRECTIONS: tuple[str, ...] = ("lower_is_better", "higher_is_better", "none")

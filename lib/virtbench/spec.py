@@ -110,7 +110,9 @@ class WorkloadSpec:
         """``command`` + ``args``, with guest paths rewritten to host copies (native runs)."""
         if not self.command:
             raise SpecError(f"workload {self.name!r} has no native command")
-        return [str(self.program), *self.command[1:], *rewrite_paths(self.args, rewrite)]
+        found = shutil.which(self.command[0])  # not resolved: a multi-call program (redis-
+        argv0 = str(Path(found).absolute()) if found else str(self.program)  # server) reads it
+        return [argv0, *self.command[1:], *rewrite_paths(self.args, rewrite)]
 
     def environment(self, rewrite: Mapping[str, str] | None = None) -> dict[str, str]:
         return {k: rewrite_paths([v], rewrite)[0] for k, v in self.env}

@@ -94,7 +94,7 @@ def _platform(variant: str) -> Platform:
 def _measure(run_id: str, cell: Cell) -> CellResult:
     sweep.begin()
     experiment = get(cell.experiment)
-    workloads = [Workload(w) for w in experiment.workloads]
+    workloads = experiment.default_workloads()
     store = RunStore(run_id, root=local_root(cell.host))
     with store.locked():
         if run_id not in _STATE.runs:
@@ -114,7 +114,7 @@ def _measure(run_id: str, cell: Cell) -> CellResult:
                 _note_accelerator(store.dir, plat)
             if not reason.startswith("preparation failed"):  # a failure is tried again
                 _STATE.ready[key] = reason
-        wl = Workload(cell.workload)
+        wl = next((w for w in workloads if w.name == cell.workload), Workload(cell.workload))
         if store.done(*cell.key):
             rows, status = _stored(store, cell), "stored"
         elif reason:

@@ -5,7 +5,10 @@ from virtbench.experiments import (  # noqa: F401 - registers the experiments
     cross,
     isolation,
     observability,
+    redis,
     speedtest1,
+    sysbench,
+    syscalls,
 )
 from virtbench.experiments.core import EXPERIMENTS, Experiment, Params, get, run
 

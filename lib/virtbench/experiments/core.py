@@ -88,6 +88,15 @@ class Experiment:
     options: dict[str, Option] = field(default_factory=dict)  # what --option accepts
     #: variants this experiment leaves out with --quick, each with the reason its rows give
     quick_skips: Mapping[str, str] = field(default_factory=dict)
+    #: the workloads when they are not built-in ones (the host's own programs, such as
+    #: Debian's sysbench): a function that names them, called when the experiment runs
+    tools: Callable[[], list[Workload]] | None = None
+
+    def default_workloads(self) -> list[Workload]:
+        """What the experiment runs when the user names no workload."""
+        if self.tools is not None:
+            return self.tools()
+        return [Workload(w) for w in self.workloads]
 
     @property
     def metrics(self) -> list[tuple[catalog.Metric, dict[str, str]]]:
@@ -181,7 +190,7 @@ def _run(
     sweep.begin()
     params = resolve_params(experiment, reps=reps, quick=quick, seed=seed, options=options)
     reps, warmup = params.reps, params.warmup
-    workloads = list(workloads or [Workload(w) for w in experiment.workloads])
+    workloads = list(workloads or experiment.default_workloads())
     say = progress or (lambda _m: None)
 
     plats = [platforms.create(v) for v in variants]

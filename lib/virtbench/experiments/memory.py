@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
-from virtbench.accounting import read_memory
+from virtbench.accounting import memory_group, read_memory
 from virtbench.experiments.cross import IDLE_HOLD_MS
 from virtbench.platforms.base import Handle, Platform, Workload
 from virtbench.platforms.docker.cgroup import CgroupMemory, cgroup_memory
@@ -144,7 +144,8 @@ def cgroup_rows(handle: Handle, cg: CgroupMemory, mib: int,
         ms.append(Measurement("cgroup_peak", cg.peak / MIB, "MiB",
                               f"{cg.peak_name} of the container's cgroup: the peak since the "
                               f"container started, read while {state}", tags=tags))
-    outside = [p for p in handle.pids if p != handle.cgroup_pid]
+    group = memory_group(handle.cgroup_pid)  # gVisor's Sentry, stubs and Gofer share it
+    outside = [p for p in handle.pids if p != handle.cgroup_pid and memory_group(p) != group]
     shim = outside[0] if len(outside) == 1 else None
     name = program_name(shim) if shim else ""
     status = read_proc_status(shim) if shim else {}
@@ -160,10 +161,12 @@ def cgroup_rows(handle: Handle, cg: CgroupMemory, mib: int,
         ms.append(Measurement("shim_pss", status["Pss"] / 1024, "MiB",
                               f"PSS of the container's {name} (shared pages split among the "
                               f"shims), {state}", tags=tags))
+    held = len(handle.pids) - len(outside)  # gVisor: its Sentry, stubs and Gofer
+    inside = "" if held <= 1 else f" (holding {held} of the container's host processes)"
     ms.append(Measurement("total", cg.usage / MIB + shim_rss, "MiB",
-                          f"per-container footprint: {cg.usage_name} of the cgroup plus the "
-                          f"VmRSS of its {name}; the shared daemons (dockerd, containerd) are "
-                          f"not included, {state}", tags=tags))
+                          f"per-container footprint: {cg.usage_name} of the cgroup{inside} "
+                          f"plus the VmRSS of its {name}; the shared daemons (dockerd, "
+                          f"containerd) are not included, {state}", tags=tags))
     return ms
 
 

@@ -17,7 +17,7 @@ from virtbench.platforms.base import (
 
 __all__ = [
     "FAMILIES", "Availability", "NotSupported", "Platform", "RunOutcome", "Workload",
-    "VARIANTS", "create", "select", "family_of",
+    "VARIANTS", "CLASSES", "create", "select", "family_of", "class_of",
 ]
 
 # variant name -> (family, "module:Class"); the order is the order of reports.
@@ -25,6 +25,8 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "native/static": ("native", "virtbench.platforms.native.platform:NativeStatic"),
     "native/dynamic": ("native", "virtbench.platforms.native.platform:NativeDynamic"),
     "docker/runc": ("docker", "virtbench.platforms.docker.platform:DockerRunc"),
+    "docker/crun": ("docker", "virtbench.platforms.docker.platform:DockerCrun"),
+    "docker/runsc": ("docker", "virtbench.platforms.docker.sandbox:DockerRunsc"),
     "docker/runc-host": ("docker", "virtbench.platforms.docker.platform:DockerRuncHost"),
     "docker+wasm/wasmtime-cli": ("docker", "virtbench.platforms.docker.platform:DockerWasmtime"),
     "wasmtime-embedded/cranelift": ("wasm", "virtbench.platforms.wasm.embedded:Cranelift"),
@@ -42,9 +44,27 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "qemu-tcg/microvm": ("vm", "virtbench.platforms.vm.platform:TcgMicrovm"),
 }
 
+#: The class of isolation a report's column puts a variant in: its family's, except where
+#: a variant gives each instance a kernel boundary its family's others lack.
+CLASSES: dict[str, str] = {"native": "process", "docker": "container", "wasm": "wasm",
+                           "vm": "vm"}
+SANDBOXED_CONTAINER = "sandboxed container"
+VARIANT_CLASSES: dict[str, str] = {
+    # gVisor: the container's system calls are served by its own user-space kernel
+    "docker/runsc": SANDBOXED_CONTAINER,
+}
+
 
 def family_of(variant: str) -> str:
     return VARIANTS[variant][0]
+
+
+def class_of(variant: str) -> str:
+    """The variant's class for reports: "process", "container", "sandboxed container",
+    "wasm" or "vm"; the error lists the valid variants."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    return VARIANT_CLASSES.get(variant, CLASSES[family_of(variant)])
 
 
 def create(variant: str) -> Platform:

@@ -25,6 +25,9 @@ from virtbench.spec import WorkloadSpec
 
 FAMILIES = ("native", "docker", "wasm", "vm")
 WORKDIR = "{workdir}"  # placeholder in workload args: a writable directory inside the instance
+#: placeholders in a server's args: the address and port it listens on inside the instance
+#: (``instance(..., port=n)`` of a user's server; the host reaches it at 127.0.0.1:n)
+BIND, PORT = "{bind}", "{port}"
 
 
 class NotSupported(Exception):
@@ -347,6 +350,11 @@ class Platform(ABC):
 def substitute_workdir(args: Sequence[str], workdir: str) -> list[str]:
     """Replace the ``{workdir}`` placeholder in workload arguments."""
     return [a.replace(WORKDIR, workdir) for a in args]
+
+
+def substitute_server(args: Sequence[str], bind: str, port: int) -> list[str]:
+    """Replace the ``{bind}`` and ``{port}`` placeholders in a server's arguments."""
+    return [a.replace(BIND, bind).replace(PORT, str(port)) for a in args]
 
 
 def which(name: str) -> str | None:

@@ -55,6 +55,18 @@ def parse_flat_keyed(text: str) -> dict[str, int]:
     return out
 
 
+def hybrid_v2_controllers(root: Path = Path("/sys/fs/cgroup")) -> list[str]:
+    """Controllers on the v2 hierarchy of a hybrid setup (v1 controllers under ``root``,
+    cgroup2 at ``root/unified``); [] on a pure v1 or pure v2 host. crun 1.8 refuses to
+    create a container when this is not empty ("cgroups in hybrid mode not supported")."""
+    if (root / "cgroup.controllers").exists():
+        return []
+    try:
+        return (root / "unified" / "cgroup.controllers").read_text().split()
+    except OSError:
+        return []
+
+
 # ---- cgroup memory of a container ---------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@ answers. Every virtbench process using the engine registers itself under
 ``<cache>/docker/users/<pid>``; the last live user to release it removes the suite's images
 and stops a private daemon (also one left running by a crashed run).
 
+A private dockerd reads ``<cache>/docker/daemon.json``, which registers the extra OCI runtimes
+installed on the host (:data:`RUNTIMES`: gVisor's ``runsc``, ``crun``); a daemon already running
+reloads that file on SIGHUP when a runtime is missing from it (:meth:`DockerEngine.ensure_runtime`).
+
 A private dockerd changes the host's network (iptables chains and policies, ``docker0``,
 ``ip_forward``): before starting it the suite saves that state to ``<cache>/docker/
 host-network.json`` and puts it back whenever the daemon stops (also after an interrupted
@@ -52,6 +56,17 @@ IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 #: RLIMIT_NOFILE of a private dockerd, inherited by the docker-proxy of a published port,
 #: which holds two descriptors per proxied connection (the seed's 10,000 connections)
 DOCKERD_NOFILE = 1 << 20
+#: OCI runtimes registered with a private dockerd besides runc: name -> (executable, its
+#: arguments, Debian package). gVisor runs on its ptrace platform: its kvm platform needs a
+#: usable /dev/kvm (on this host's nested KVM, ``runsc --platform=kvm do`` hangs at boot).
+#: Its network is ``host`` (the Sentry's sockets are host sockets in the container's network
+#: namespace): Debian's runsc 20221219 refuses its own netstack ("cannot run with network
+#: enabled in root network namespace") on kernels that show net.core.rmem_default in every
+#: network namespace, the file it takes as the mark of the root one.
+RUNTIMES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "runsc": ("runsc", ("--platform=ptrace", "--network=host"), "runsc"),
+    "crun": ("crun", (), "crun"),
+}
 DOCKER0 = "/sys/class/net/docker0"
 
 
@@ -270,6 +285,10 @@ class DockerEngine:
         return self.root / "dockerd.log"
 
     @property
+    def config_file(self) -> Path:
+        return self.root / "daemon.json"
+
+    @property
     def users_dir(self) -> Path:
         return self.root / "users"
 
@@ -450,6 +469,65 @@ class DockerEngine:
         self._unmount_leftovers()
         self.restore_host_network()
 
+    # ---- runtimes ------------------------------------------------------------------------
+    def write_config(self) -> None:
+        """Write the private daemon's ``daemon.json``: the installed :data:`RUNTIMES`."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(runtime_config(search_path()), indent=2, sort_keys=True) + "\n"
+        if _read(str(self.config_file)) == text.strip():
+            return
+        tmp = self.config_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.config_file)
+
+    def runtimes(self) -> dict[str, str]:
+        """The engine's OCI runtimes: name -> its command line (``docker info`` .Runtimes)."""
+        found = self.client.info().get("Runtimes") or {}
+        return {name: " ".join([str((conf or {}).get("path", "")),
+                                *((conf or {}).get("runtimeArgs") or [])])
+                for name, conf in found.items()}
+
+    def ensure_runtime(self, name: str) -> str:
+        """Make sure the engine offers OCI runtime ``name``; return how it is registered.
+
+        A private daemon started with the suite's ``daemon.json`` reloads it (SIGHUP) when
+        the runtime was installed after it started; other engines are never reconfigured.
+        Raises EngineError saying why the runtime is not there and what to do.
+        """
+        if name not in RUNTIMES:
+            raise ValueError(f"unknown runtime {name!r}; valid: {', '.join(RUNTIMES)}")
+        exe, args, package = RUNTIMES[name]
+        path = shutil.which(exe, path=search_path())
+        if path is None:
+            raise EngineError(f"{exe} not found (Debian package {package})",
+                              f"apt-get install {package}")
+        have = self.runtimes()
+        if name in have:
+            return f"runtime {name} ({have[name]})"
+        if not self.private:
+            raise EngineError(f"the engine in use ({self._origin}) has no runtime {name!r} "
+                              "and virtbench does not reconfigure a daemon it did not start",
+                              "register it (e.g. `runsc install` or a \"runtimes\" entry in "
+                              "the daemon's daemon.json, then reload it), or unset "
+                              "DOCKER_HOST and stop that daemon so the suite starts its own")
+        pid = self.dockerd_pid
+        if pid is None or f"--config-file {self.config_file}" not in _cmdline(pid):
+            raise EngineError(f"the running private dockerd (pid {pid}) was started without "
+                              f"{self.config_file}, so it cannot gain runtime {name!r}",
+                              "rerun when no other virtbench run uses the engine (its last "
+                              "user stops it; the next start registers the runtimes)")
+        self.write_config()
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            have = self.runtimes()
+            if name in have:
+                self.notes.append(f"runtime {name} added to the running dockerd (SIGHUP)")
+                return f"runtime {name} ({have[name]})"
+            time.sleep(0.1)
+        raise EngineError(f"dockerd (pid {pid}) did not register runtime {name!r} after "
+                          f"reloading {self.config_file}", f"see {self.logfile}")
+
     def preflight(self) -> dict[str, str]:
         """Check what a private dockerd needs; return the executables; raise EngineError."""
         if os.geteuid() != 0:
@@ -484,7 +562,8 @@ class DockerEngine:
         env["PATH"] = search_path() if path_dir is None else f"{path_dir}:{search_path()}"
         argv = [tools["dockerd"], "--data-root", str(self.root / "data"),
                 "--exec-root", str(self.run_dir / "exec"), "--pidfile", str(self.pidfile),
-                "-H", f"unix://{self.socket}"]
+                "-H", f"unix://{self.socket}", "--config-file", str(self.config_file)]
+        self.write_config()
         argv += ["--ip", "127.0.0.1"]  # ports published without an address stay on loopback
         self.save_host_network(env["PATH"])
         try:
@@ -732,6 +811,16 @@ class DockerEngine:
         if len(containerd) == 1:
             out["containerd"] = containerd[0]
         return out
+
+
+def runtime_config(path: str) -> dict:
+    """``daemon.json`` content registering the :data:`RUNTIMES` found on ``path``."""
+    runtimes = {}
+    for name, (exe, args, _) in RUNTIMES.items():
+        found = shutil.which(exe, path=path)
+        if found:
+            runtimes[name] = {"path": found, **({"runtimeArgs": list(args)} if args else {})}
+    return {"runtimes": runtimes}
 
 
 def _read(path: str) -> str:

@@ -17,6 +17,7 @@ dockerd and containerd are the shared processes behind every container.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -39,21 +40,25 @@ from virtbench.platforms.base import (
     RunOutcome,
     Timing,
     Workload,
+    substitute_server,
     substitute_workdir,
 )
 from virtbench.platforms.docker.cgroup import (
     group_peak,
+    hybrid_v2_controllers,
     peak_group_name,
     remove_group,
 )
 from virtbench.platforms.docker.engine import (
     LABEL,
+    RUNTIMES,
     DockerEngine,
     EngineError,
     _cmdline,
     find_processes,
     labels,
     parent_pid,
+    search_path,
     shared_engine,
 )
 from virtbench.platforms.docker.images import (
@@ -156,6 +161,9 @@ class DockerPlatform(Platform):
         return self.networks[0] != "host"
     bind_workdir: ClassVar[bool] = False
     image_kind: ClassVar[str] = "runc"
+    #: The engine's OCI runtime for this variant's containers (None: the engine's default,
+    #: runc); another one is registered with the engine (:meth:`DockerEngine.ensure_runtime`).
+    runtime: ClassVar[str | None] = None
 
     def __init__(self, engine: DockerEngine | None = None, *, drop_caches: bool = False) -> None:
         self.engine = engine or shared_engine()
@@ -189,11 +197,20 @@ class DockerPlatform(Platform):
             if self._client is None:
                 self._client = self.engine.acquire()
             facts = self.engine.facts()
+            runtime = self.engine.ensure_runtime(self.runtime) if self.runtime else ""
         except EngineError as exc:
             return Availability(False, exc.reason, exc.fix)
         notes = "; ".join([facts.origin, *self.engine.notes, self.describe_mode(),
                            *([distro.status()] if self.userlands else [])])
-        return Availability(True, notes, version=facts.summary())
+        version = facts.summary()
+        if runtime:
+            version = f"{version}; {runtime}: {self.runtime_version()}"
+        return Availability(True, notes, version=version)
+
+    def runtime_version(self) -> str:
+        """The OCI runtime's own version line (``<runtime> --version``, first line)."""
+        exe = RUNTIMES[self.runtime][0] if self.runtime else "runc"
+        return version_of(Path(shutil.which(exe, path=search_path()) or exe))
 
     def describe_mode(self) -> str:
         return (f"networks {', '.join(self.networks)}; work directory "
@@ -238,9 +255,14 @@ class DockerPlatform(Platform):
         if not workload.command:
             raise NotSupported(f"{self.variant} runs native programs; {workload.name!r} has none")
         exe = workload.user.program
-        if not is_static_executable(exe):
-            raise NotSupported(f"{exe} is not a static executable; images here are FROM scratch")
-        return ImageSpec(f"runc-user-{exe.name}", {f"/app/{exe.name}": exe})
+        name = Path(workload.command[0]).name  # the invoked name (a symlink's, not its target's)
+        if is_static_executable(exe):
+            return ImageSpec(f"runc-user-{name}", {f"/app/{name}": exe})
+        libraries = with_libraries(exe)  # FROM scratch: the program and what ldd names
+        if not libraries:
+            raise NotSupported(f"{exe} is neither a static executable nor one whose shared "
+                               "libraries ldd can name; images here are FROM scratch")
+        return ImageSpec(f"runc-user-{name}", {f"/app/{name}": exe, **libraries})
 
     def argv(self, workload: Workload, args: Sequence[str]) -> list[str]:
         """The container's command for ``workload`` with ``args`` (after a user's own); on the
@@ -378,6 +400,8 @@ class DockerPlatform(Platform):
             else:
                 raise NotSupported(f"unknown limit {key!r}; valid: memory_mib, cpus, pids, "
                                    "nofile, somaxconn (not on the host network)")
+        if self.runtime:
+            extra["runtime"] = self.runtime
         return self.api.create_host_config(network_mode=network, binds=binds,
                                            port_bindings=ports, **extra)
 
@@ -703,6 +727,19 @@ class DockerPlatform(Platform):
                         "traffic goes through the userland docker-proxy")
             else:
                 raise NotSupported(f"network {net} cannot serve http to the host")
+        elif port is not None:  # a user's server ({bind}/{port} in its arguments)
+            server_args = substitute_server(args, "0.0.0.0", HTTP_CONTAINER_PORT)
+            argv = self.argv(workload, substitute_workdir(server_args, WORKDIR_IN_CONTAINER))
+            if net == "bridge":
+                ports = {HTTP_CONTAINER_PORT: ("127.0.0.1", port)}
+                path = (f"bridge network, -p 127.0.0.1:{port}:{HTTP_CONTAINER_PORT}: loopback "
+                        "traffic goes through the userland docker-proxy")
+            elif net == "host":
+                argv = self.argv(workload, substitute_workdir(
+                    substitute_server(args, "127.0.0.1", port), WORKDIR_IN_CONTAINER))
+                path = "host network: the server listens on 127.0.0.1 itself (no proxy, no NAT)"
+            else:
+                raise NotSupported(f"network {net} cannot serve the host")
         else:
             argv = self.argv(workload, substitute_workdir(args, WORKDIR_IN_CONTAINER))
             path = f"network {net}"
@@ -721,6 +758,8 @@ class DockerPlatform(Platform):
                 pid = int(api.inspect_container(cid)["State"]["Pid"])
                 pids = [pid]
                 shim = parent_pid(pid)
+                runtime_pids, runtime_who = self.runtime_processes(pid, shim)
+                pids += runtime_pids
                 if shim:
                     pids.append(shim)
                 info = {"container": cid[:12], "image": tag, "network": net,
@@ -734,8 +773,9 @@ class DockerPlatform(Platform):
                     pids.append(proxy)
                     info["docker_proxy_pid"] = str(proxy)
                 handle = Handle(pids=pids, port=port, ready_ns=ready, info=info,
-                                cgroup_pid=pid, who="the container's init, its containerd "
-                                "shim" + (" and the docker-proxy of its port" if proxy else ""))
+                                cgroup_pid=pid, who=f"the container's init{runtime_who}, its "
+                                "containerd shim" + (" and the docker-proxy of its port"
+                                                     if proxy else ""))
                 yield handle
                 if is_http:
                     self._stop_server(cid, handle)
@@ -744,6 +784,12 @@ class DockerPlatform(Platform):
 
     def instance_info(self, workload: Workload) -> dict[str, str]:
         return {}
+
+    def runtime_processes(self, pid: int, shim: int | None) -> tuple[list[int], str]:
+        """Host processes the OCI runtime keeps for the container besides its init
+        (``pid``) and shim, and their words for descriptions (" and its ..."): none for
+        runc and crun."""
+        return [], ""
 
     def _stop_server(self, cid: str, handle: Handle) -> None:
         """SIGTERM (the static http server then prints its request count), then remove."""
@@ -812,6 +858,25 @@ class DockerRunc(DockerPlatform):
     summary = ("Docker Engine + containerd + runc, FROM-scratch image with the static "
                "workload; default bridge network (port published on 127.0.0.1 through "
                "docker-proxy), work directory on the container's overlay fs")
+
+
+class DockerCrun(DockerPlatform):
+    variant = "docker/crun"
+    runtime = "crun"
+    userlands = ("debian",)
+    summary = ("the docker/runc container (same engine, image and bridge network) started by "
+               "crun, the OCI runtime written in C, instead of runc")
+
+    def requirements(self) -> tuple[bool, str, str]:
+        controllers = hybrid_v2_controllers()
+        if controllers:
+            return (False, f"crun refuses this host's cgroup hybrid mode (cgroup v1 "
+                    f"controllers, and {', '.join(controllers)} on the v2 hierarchy at "
+                    "/sys/fs/cgroup/unified): \"cgroups in hybrid mode not supported, drop all "
+                    "controllers from cgroupv2\"", "boot the host with one cgroup version "
+                    "(systemd.unified_cgroup_hierarchy=1 for v2), or mount those controllers "
+                    "as v1 hierarchies")
+        return super().requirements()
 
 
 class DockerRuncHost(DockerPlatform):

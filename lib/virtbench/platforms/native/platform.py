@@ -20,6 +20,7 @@ from virtbench.platforms.base import (
     RunOutcome,
     Timing,
     Workload,
+    substitute_server,
     substitute_workdir,
 )
 from virtbench.process import (
@@ -139,6 +140,8 @@ class Native(Platform):
             if port is None:
                 raise ValueError("the http workload needs a port")
             args = ["--port", str(port), "--bind", "127.0.0.1", *args]
+        elif port is not None:  # a user's server: it listens on 127.0.0.1:port itself
+            args = substitute_server(args, "127.0.0.1", port)
         info = {"binary": self.target}
         with ExitStack() as stack:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vb-native-"))
