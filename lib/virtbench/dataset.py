@@ -63,6 +63,59 @@ NOT_COMPARABLE: dict[tuple[str, str], str] = {
 }
 
 
+#: Tags that make a row without a value a censored reading: its value is at most
+#: (``upper_bound``) or at least (``lower_bound``) the tag's number.
+BOUND_TAGS: dict[str, str] = {"upper_bound": "upper", "lower_bound": "lower"}
+#: Density slopes written before those tags: no value and a fit whose 95% CI includes 0.
+SLOPE_METRICS = ("memory_per_instance", "pss_per_instance", "rss_per_instance",
+                 "cgroup_per_instance")
+
+
+def row_bound(experiment: str, metric: str, value: float, tags: object) -> tuple[float, str]:
+    """The bound a row without a value carries and its kind ("upper" or "lower"); (nan, "")
+    for a measured row or one with no bound.
+
+    The tags ``upper_bound`` / ``lower_bound`` say it; a density slope of an older run with
+    no value whose fit's CI includes 0 (``slope_ci_low`` <= 0 < ``slope_ci_high``) is bounded
+    by ``slope_ci_high``, as those runs' reasons say ("below X MiB per instance").
+    """
+    if not math.isnan(value) or not isinstance(tags, str) or not tags:
+        return math.nan, ""
+    found = json.loads(tags)
+    for key, kind in BOUND_TAGS.items():
+        if key in found:
+            return float(found[key]), kind
+    if experiment == "density" and metric in SLOPE_METRICS and "slope_ci_high" in found:
+        low, high = float(found["slope_ci_low"]), float(found["slope_ci_high"])
+        if low <= 0 < high:
+            return high, "upper"
+    return math.nan, ""
+
+
+def _bounds(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's :func:`row_bound` (bounds, kinds). Older density runs have no bound on
+    ``instances_per_8gib``: a repetition whose ``memory_per_instance`` is an upper bound b
+    gets the lower bound 8192 / b there, as its reason says ("at least N instances")."""
+    bound = np.full(len(df), math.nan)
+    kind = np.full(len(df), "", dtype=object)
+    if not len(df) or not {"experiment", "metric", "tags"} <= set(df.columns):
+        return bound, kind
+    todo = np.flatnonzero(df["value"].isna().to_numpy() & (df["tags"].fillna("") != ""))
+    for i in todo:
+        r = df.iloc[i]
+        bound[i], kind[i] = row_bound(r["experiment"], r["metric"], math.nan, r["tags"])
+    per = df["metric"].to_numpy() == "memory_per_instance"
+    per_8gib = (df["metric"].to_numpy() == "instances_per_8gib") & np.isnan(bound) & \
+        df["value"].isna().to_numpy()
+    if per_8gib.any():
+        keys = ["run_id", "variant", "workload", "rep"]
+        source = df.loc[per & (kind == "upper"), keys].assign(b=bound[per & (kind == "upper")])
+        found = df.loc[per_8gib, keys].merge(source, on=keys, how="left")["b"].to_numpy()
+        bound[per_8gib] = 8192 / found
+        kind[per_8gib] = np.where(np.isnan(found), "", "lower")
+    return bound, kind
+
+
 def parse_conditions(text: object) -> dict[str, str]:
     """The conditions of a row as a dict ("" or NaN: none)."""
     if not isinstance(text, str) or not text:
@@ -194,33 +247,62 @@ class Dataset:
             self._indexed = self.df
         return self._index
 
+    def bounds(self) -> pd.DataFrame:
+        """Every row's censoring (:func:`row_bound`): columns ``bound`` (nan: none) and
+        ``bound_kind`` ("upper", "lower" or ""), indexed like :attr:`df`."""
+        if getattr(self, "_bounded", None) is not self.df:  # computed once per frame
+            bound, kind = _bounds(self.df)
+            self._bound_frame = pd.DataFrame({"bound": bound, "bound_kind": kind},
+                                             index=self.df.index)
+            self._bounded = self.df
+        return self._bound_frame
+
     def measured(self, variant: str, metric: str, experiment: str | None = None,
-                 workload: str | None = None, conditions: Conditions | None = None
-                 ) -> pd.DataFrame:
+                 workload: str | None = None, conditions: Conditions | None = None,
+                 censored: bool = False) -> pd.DataFrame:
         """One value per repetition: measured non-warm-up rows fitting ``conditions`` (see
         :func:`wanted`), readings of one repetition reduced to their median; ``metric``
         "a+b" sums a and b per repetition. Columns: run_id, workload, conditions, rep,
-        value, unit (``conditions`` as text, "" when none)."""
+        value, unit (``conditions`` as text, "" when none).
+
+        ``censored``: rows without a value that carry a bound (:func:`row_bound`) are
+        repetitions too, with the bound as value; two more columns say which: ``censored``
+        (bool) and ``bound`` ("upper": the value is at most this; "lower"; "" when exact).
+        A repetition with a censored reading is censored; a sum of an upper and a lower
+        bound bounds nothing and is left out. Hand them to :func:`stats.check_claim`."""
         keys = ["run_id", "host", "workload", "conditions", "rep"]
+        extra = ["censored", "bound"] if censored else []
         frames = []
         for part in metric.split("+"):
             r = self.rows(variant, part, experiment, workload)
+            if censored:
+                b = self.bounds().loc[r.index]
+                r = r.assign(value=r["value"].fillna(b["bound"]),
+                             censored=b["bound_kind"] != "", bound=b["bound_kind"])
             r = r[r["value"].notna() & ~r["warmup"]]
             if len(r):
                 keep = [wanted(parse_conditions(c), conditions) for c in r["conditions"]]
                 r = r[keep]
             r = r.assign(conditions=[conditions_text(parse_conditions(c))
                                      for c in r["conditions"]])
-            per_rep = r.groupby(keys, sort=False).agg(value=("value", "median"),
-                                                       unit=("unit", "first")).reset_index()
-            frames.append(per_rep[keys + ["value", "unit"]])
+            agg = dict(value=("value", "median"), unit=("unit", "first"))
+            if censored:
+                agg.update(censored=("censored", "any"), bound=("bound", "max"))
+            per_rep = r.groupby(keys, sort=False).agg(**agg).reset_index()
+            frames.append(per_rep[keys + ["value", "unit"] + extra])
         joined = frames[0].reset_index(drop=True)
         for other in frames[1:]:
             joined = joined.merge(other, on=keys, how="inner", suffixes=("", "_b"))
             if (joined["unit"] != joined["unit_b"]).any():
                 raise ValueError(f"cannot sum {metric}: units differ")
             joined["value"] = joined["value"] + joined["value_b"]
-            joined = joined[keys + ["value", "unit"]]
+            if censored:
+                joined = joined[~(joined["bound"].ne("") & joined["bound_b"].ne("")
+                                  & joined["bound"].ne(joined["bound_b"]))]
+                joined["censored"] = joined["censored"] | joined["censored_b"]
+                joined["bound"] = joined["bound"].where(joined["bound"] != "",
+                                                        joined["bound_b"])
+            joined = joined[keys + ["value", "unit"] + extra]
         return joined
 
     def sample(self, variant: str, metric: str, experiment: str | None = None,
