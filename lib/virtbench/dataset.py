@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -321,6 +322,64 @@ class Dataset:
             raise ValueError(f"{variant} {metric} was measured under several conditions "
                              f"({' | '.join(sets)}); say which with conditions={{...}}")
         return data["value"].to_numpy(float)
+
+    def ratio_sample(self, variant: str, metric: str, experiment: str | None = None,
+                     baseline: str = BASELINE, conditions: Conditions | None = None
+                     ) -> tuple[np.ndarray, str]:
+        """One ratio ``variant`` / ``baseline`` of ``metric`` per repetition, and how it was
+        formed: paired by repetition (same run, host and rep) when at least two pairs exist,
+        else each value over the baseline's median (its spread not included). Empty when
+        either side has no samples. Judge it with :func:`stats.check_claim` (the policy's
+        n, order-statistic CI and tolerance)."""
+        keys = ["run_id", "host", "rep"]
+        a = self.measured(variant, metric, experiment, None, conditions)
+        b = self.measured(baseline, metric, experiment, None, conditions)
+        if a.empty or b.empty or b["value"].median() == 0:
+            return np.array([]), ""
+        paired = a.merge(b, on=keys + ["workload", "conditions"], suffixes=("", "_b"))
+        if len(paired) >= 2:
+            return ((paired["value"] / paired["value_b"]).to_numpy(float),
+                    f"per repetition against {baseline} (pairs matched by rep)")
+        return ((a["value"] / b["value"].median()).to_numpy(float),
+                f"against the median of {baseline} (its spread not included)")
+
+    # -- what the host could run
+    def accelerator(self, variant: str) -> str:
+        """The accelerator a VM variant ran under on this run's host ("TCG", "KVM"), read
+        from host.json's ``accelerators``; "" when the host did not run it."""
+        for facts in (self.hosts or {"": self.host}).values():
+            text = str((facts.get("accelerators") or {}).get(variant, ""))
+            found = re.search(r"accelerator (\w+)", text)
+            if found:
+                return found.group(1).upper()
+        return ""
+
+    def virtualization(self) -> tuple[bool, str]:
+        """Whether a VM ran with hardware virtualization (KVM) on this run's host, and a
+        sentence saying what its VM variants ran under (host.json's accelerators and CPU
+        virtualization flags) and why those that did not run did not (their rows' reason)."""
+        vms = [v for v in self.variants() if self.family(v) == "vm"]
+        ran: dict[str, list[str]] = {}
+        missing: dict[str, list[str]] = {}  # reason -> variants
+        for v in vms:
+            accel = self.accelerator(v)
+            if accel:
+                ran.setdefault(accel, []).append(v)
+            else:
+                why = (self.row_reason(v, "startup", "startup")
+                       or "no accelerator recorded in host.json")
+                missing.setdefault(why, []).append(v)
+        facts = list(self.hosts.values()) or [self.host]
+        flags = sorted({f for h in facts for f in h.get("cpu_virtualization_flags") or []})
+        said = {"TCG": "TCG (software emulation)", "KVM": "KVM (hardware virtualization)"}
+        parts = [f"CPU virtualization flags: {', '.join(flags) or 'none'}"]
+        parts += [f"ran under {said.get(a, a)}: {', '.join(vs)}" for a, vs in ran.items()]
+        if missing:
+            parts.append("did not run: " + "; ".join(f"{', '.join(vs)} ({why})"
+                                                     for why, vs in missing.items()))
+        if not vms:
+            parts.append("no VM variant in this run")
+        return "KVM" in ran, "VMs on this host (host.json): " + "; ".join(parts)
 
     def unit(self, metric: str) -> str:
         first = metric.split("+")[0]

@@ -461,6 +461,11 @@ class Policy:
         if not 0.5 < self.confidence < 1:
             raise ValueError(f"confidence must be in (0.5, 1), got {self.confidence}")
 
+    def short_of(self, n: int, exact: bool = False) -> str:
+        """"inconclusive (n = k < min_n)" when ``n`` independent samples are too few for a
+        verdict or a conclusion; "" when they suffice (``exact`` samples always do)."""
+        return "" if exact or n >= self.min_n else f"inconclusive (n = {n} < {self.min_n})"
+
     def rules(self) -> list[str]:
         """The policy as sentences, for reports and the README."""
         lo, hi, cov = order_statistic_ranks(self.min_n, self.confidence)
@@ -570,9 +575,9 @@ def check_claim(
         estimate = censored_median_ci(x, mask, policy.confidence, bound)
     else:
         estimate = median_ci(x, policy.confidence)
-    verdict = ""
-    if not exact and n < policy.min_n:
-        verdict = f"inconclusive (n = {n} < {policy.min_n})"
+    verdict = policy.short_of(n, exact)
+    if verdict:
+        pass
     elif math.isnan(estimate.low) or math.isnan(estimate.high):
         verdict = "inconclusive (no CI)"
     elif estimate.low > tol_high:
