@@ -466,6 +466,11 @@ class Policy:
         verdict or a conclusion; "" when they suffice (``exact`` samples always do)."""
         return "" if exact or n >= self.min_n else f"inconclusive (n = {n} < {self.min_n})"
 
+    def conclusive(self, lines: pd.DataFrame) -> pd.DataFrame:
+        """The lines of a summary (column ``n``) with enough samples to conclude from: what a
+        headline or sentence about a measurement may quote."""
+        return lines[lines["n"].fillna(0).astype(int) >= self.min_n]
+
     def rules(self) -> list[str]:
         """The policy as sentences, for reports and the README."""
         lo, hi, cov = order_statistic_ranks(self.min_n, self.confidence)

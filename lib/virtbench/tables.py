@@ -17,7 +17,15 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from virtbench.stats import BYTE_UNITS, TIME_UNITS, _fmt, human, order_statistic_ranks
+from virtbench.stats import (
+    BYTE_UNITS,
+    POLICY,
+    TIME_UNITS,
+    Policy,
+    _fmt,
+    human,
+    order_statistic_ranks,
+)
 
 FOLD_ROWS = 15  # a table with more rows than this is folded under a one-line summary
 # Columns that hold a value in the row's ``unit`` (ratios, p-values, counts do not).
@@ -106,6 +114,22 @@ def row_estimate(row) -> str:
         return str(row.get("text", "") or "")
     return estimate_text(median, row.get("ci_low", math.nan), row.get("ci_high", math.nan),
                          str(row.get("unit", "") or ""), row.get("n"))
+
+
+def span_text(lines: pd.DataFrame, what: str, none: str, policy: Policy = POLICY) -> str:
+    """"WHAT from A (variant) to B (variant)" over the summary lines the policy lets one
+    conclude from (:meth:`Policy.conclusive`), by median; "WHAT inconclusive (n = k <
+    min_n)" when lines were measured but none has enough samples; ``none`` when nothing was
+    measured."""
+    measured = lines[lines["n"].fillna(0) > 0]
+    enough = policy.conclusive(measured).sort_values("median")
+    if len(enough):
+        low, high = enough.iloc[0], enough.iloc[-1]
+        return (f"{what} from {row_estimate(low)} ({low['variant']}) to "
+                f"{row_estimate(high)} ({high['variant']})")
+    if len(measured):
+        return f"{what} {policy.short_of(int(measured['n'].max()))}"
+    return none
 
 
 def ratio_text(ratio: float, low: float, high: float) -> str:
