@@ -80,3 +80,12 @@ def test_what_the_vms_ran_under_is_read_from_the_host_facts():
     hardware, line = ds.virtualization()
     assert hardware and "KVM (hardware virtualization): qemu-kvm/microvm" in line
     assert "did not run" not in line and "vmx" in line
+
+
+def test_a_censored_interval_shows_its_open_end():
+    assert tables.estimate_text(3.147, -math.inf, 4.928, "MiB", 7) == "3.1 [-\u221e, 4.9] MiB"
+    assert tables.estimate_text(2603.0, 1662.0, math.inf, "instances", 7).endswith(
+        ", \u221e] instances")
+    line = pd.DataFrame([dict(median=3.147, ci_low=-math.inf, ci_high=4.928, unit="MiB", n=7,
+                              measured="\u2264 3.147 [-inf, 4.928] (n=7, 3 upper bounds) MiB")])
+    assert "\u2264 3.1 [-\u221e, 4.9] MiB" in tables.to_html(line)

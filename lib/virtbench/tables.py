@@ -84,9 +84,21 @@ def _number(x: float, decimals: int) -> str:
 def estimate_text(value: float, low: float, high: float, unit: str = "",
                   n: int | None = None) -> str:
     """A median and its CI in one human unit: ``"9.28 [9.20, 9.35] MiB"``; without a CI
-    ``"9.28 MiB (n=1, no CI)"``; an interval that covers less than 95% (tiny n) says so."""
+    ``"9.28 MiB (n=1, no CI)"``; an interval that covers less than 95% (tiny n) says so.
+    One infinite end (a censored sample's interval) shows as -\u221e or \u221e."""
     if value is None or not math.isfinite(float(value)):
         return ""
+    ends = [float(x) for x in (low, high) if x is not None]
+    if len(ends) == 2 and not any(math.isnan(x) for x in ends) and \
+            sum(math.isinf(x) for x in ends) == 1:
+        inner = [x if math.isfinite(x) else float(value) for x in ends]
+        text = estimate_text(value, *inner, unit, n)
+        shown = "-\u221e" if math.isinf(ends[0]) else "\u221e"
+        head, _, rest = text.partition(" [")
+        lo_text, _, tail = rest.partition(", ")
+        hi_text, _, after = tail.partition("]")
+        return (f"{head} [{shown if math.isinf(ends[0]) else lo_text}, "
+                f"{shown if math.isinf(ends[1]) else hi_text}]{after}")
     ok = low is not None and high is not None and math.isfinite(float(low)) \
         and math.isfinite(float(high))
     biggest = max([abs(float(value))] + ([abs(float(low)), abs(float(high))] if ok else []))
@@ -200,8 +212,9 @@ def _compose(frame: pd.DataFrame) -> pd.DataFrame:
             if alt.endswith("(exact)") or not math.isfinite(float(out.at[i, "median"])):
                 cells.append(alt)
             else:
-                cells.append(estimate_text(out.at[i, "median"], out.at[i, "ci_low"],
-                                           out.at[i, "ci_high"], units[i], n[i]))
+                bound = alt[:2] if alt.startswith(("\u2264 ", "\u2265 ")) else ""  # censored
+                cells.append(bound + estimate_text(out.at[i, "median"], out.at[i, "ci_low"],
+                                                   out.at[i, "ci_high"], units[i], n[i]))
         out = _replace(out, ESTIMATE + ((fallback,) if fallback else ()), ESTIMATE_LABEL,
                        cells)
         composed = True
