@@ -223,7 +223,9 @@ def test_ratio_to_native_pairs_samples_by_repetition(pub):
     line = only(check, variant="docker/runc").iloc[0]
     assert line["median"] == pytest.approx(80.0)
     assert "pairs matched by rep" in line["method"]
-    assert line["verdict"] == "inconclusive (all 6 samples identical: no interval)"
+    # six identical ratios: the interval [80, 80], below the seed's 95-100 %
+    assert (line["ci_low"], line["ci_high"]) == pytest.approx((80.0, 80.0))
+    assert line["verdict"] == "lower than claimed"
     docker[0] = 120.0  # 83.3 %: now there is spread
     ds = rows(*(("native/static", "native", "cpu", "compute_time", "ms", r, v, "")
                 for r, v in enumerate(native)),
@@ -565,3 +567,57 @@ def test_description_follows_the_conditions():
     assert ds.description("rss", "native/static", "state=loaded") == "rss, holding 64 MiB"
     assert ds.description("rss", "native/static", "state=idle") == "rss, idle"
     assert ds.description("rss", "docker/runc", "state=idle") == ""  # no rows: no description
+
+
+def _density(variant: str, family: str, exact: list[float], bounds: list[float],
+             legacy: bool = False) -> list[dict]:
+    """density rows of one variant: slopes with a value, and slopes whose CI includes 0 kept
+    as their upper bound (tag upper_bound; ``legacy``: only the fit's CI in the tags, as
+    runs before the tag wrote them), with the instances per 8 GiB beside them."""
+    out = []
+    for rep, v in enumerate(exact + bounds):
+        bounded = rep >= len(exact)
+        tags = {"slope_ci_low": "-0.5" if bounded else f"{v / 2}", "slope_ci_high": f"{v}"}
+        if bounded and not legacy:
+            tags["upper_bound"] = f"{v}"
+        base = dict(run_id="t", experiment="density", family=family, variant=variant,
+                    workload="mem", conditions="", rep=rep, warmup=False, description="",
+                    timestamp="x")
+        out.append(dict(base, metric="memory_per_instance", unit="MiB",
+                        value=math.nan if bounded else v,
+                        reason=f"below {v} MiB per instance" if bounded else "",
+                        tags=json.dumps(tags)))
+        if bounded:
+            out.append(dict(base, metric="memory_per_instance_bound", unit="MiB", value=v,
+                            reason="", tags=json.dumps(tags)))
+        per8 = {"lower_bound": f"{8192 / v:.1f}"} if bounded and not legacy else {}
+        out.append(dict(base, metric="instances_per_8gib", unit="instances",
+                        value=math.nan if bounded else 8192 / v,
+                        reason="at least" if bounded else "", tags=json.dumps(per8)))
+    return out
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_censored_density_slopes_are_kept_as_upper_bounds(pub, legacy):
+    exact, bounds = [1.85, 4.93, 3.91, 4.37], [3.15, 0.99, 0.92]  # docker/runc's reference
+    ds = claims.Dataset(pd.DataFrame(_density("docker/runc", "docker", exact, bounds, legacy)),
+                        {}, "t", n_boot=499)
+    # the summaries read values only; the verdicts read the bounds too
+    assert ds.sample("docker/runc", "memory_per_instance", "density").size == 4
+    data = ds.measured("docker/runc", "memory_per_instance", "density", censored=True)
+    assert len(data) == 7 and data["censored"].sum() == 3
+    assert set(data.loc[data["censored"], "bound"]) == {"upper"}
+    check = claims.check(ds, keys=["seed:mem:per-instance", "seed:mem:density"], pub=pub)
+    per = only(check, key="seed:mem:per-instance", variant="docker/runc").iloc[0]
+    assert per["n"] == 7 and per["ci_high"] == pytest.approx(4.93)
+    assert per["ci_low"] == -math.inf  # three bounds: rank 1 of 7 may lie anywhere below
+    assert per["verdict"] == "lower than claimed" and per["tallied"]  # the seed: 60 MB
+    assert per["measured"].startswith("\u2264")
+    dens = only(check, key="seed:mem:density", variant="docker/runc").iloc[0]
+    assert dens["n"] == 7 and dens["ci_high"] == math.inf  # at least 8192 / bound instances
+    assert dens["verdict"] == "higher than claimed"  # the seed: 133 per 8 GB
+    few = claims.Dataset(pd.DataFrame(_density("docker/runc", "docker", exact, [], legacy)),
+                         {}, "t", n_boot=499)
+    line = only(claims.check(few, keys=["seed:mem:per-instance"], pub=pub),
+                variant="docker/runc").iloc[0]
+    assert line["verdict"] == "inconclusive (n = 4 < 6)"

@@ -34,6 +34,9 @@ def test_a_slope_indistinguishable_from_zero_is_an_upper_bound_not_a_negative_nu
     assert bound > 0 and f"below {bound:.2f} MiB" in mem.reason
     per8 = rows["instances_per_8gib"]
     assert per8.value is None and "at least" in per8.reason
+    # the bounds the verdicts read as censored samples
+    assert float(mem.tags["upper_bound"]) == pytest.approx(bound, abs=1e-4)
+    assert float(per8.tags["lower_bound"]) == pytest.approx(8192 / bound, abs=0.1)
     assert rows["pss_per_instance"].value == pytest.approx(0.05)
     assert all(m.value is None or m.value > 0 for m in rows.values())
 
@@ -44,6 +47,7 @@ def test_a_clearly_falling_memavailable_drop_gives_no_figure():
     assert mem.value is None and "fell" in mem.reason
     assert "memory_per_instance_bound" not in rows
     assert rows["instances_per_8gib"].value is None
+    assert not {"upper_bound", "lower_bound"} & {*mem.tags, *rows["instances_per_8gib"].tags}
 
 
 def test_a_resolved_slope_gives_instances_per_8gib():

@@ -10,11 +10,13 @@ import pytest
 from scipy import stats as sps
 
 from virtbench.stats import (
+    POLICY,
     VERDICTS,
     Estimate,
     Policy,
     Verdict,
     _holm,
+    censored_median_ci,
     check_claim,
     cliffs_delta,
     fit_slope,
@@ -323,12 +325,90 @@ def test_tolerance_margin_and_precision() -> None:
     assert result.verdict == "higher than claimed"
 
 
-def test_identical_samples_are_not_an_interval() -> None:
+def test_identical_samples_give_the_interval_v_v_and_a_verdict() -> None:
     same = [4.0] * 10
-    assert check_claim(same, 4.0).verdict.startswith("inconclusive (all 10 samples identical")
+    result = check_claim(same, 4.0)
+    assert (result.estimate.low, result.estimate.high) == (4.0, 4.0)
+    assert result.verdict == "consistent"
+    assert check_claim(same, 10.0).verdict == "lower than claimed"  # 10 % of CPU vs 4 %
+    assert check_claim([0.0] * 10, 0.5).verdict == "lower than claimed"  # 0 % idle CPU
+    assert check_claim([4.0] * 5, 10.0).verdict.startswith("inconclusive (n = 5")
+    rules = " ".join(POLICY.rules())
+    assert "no interval" not in rules and "[v, v]" in rules
     # a size on disk is exact: one sample suffices and is no interval problem
     assert check_claim([4096.0], 4096.0, exact=True).verdict == "consistent"
     assert check_claim([4096.0], 1000.0, exact=True).verdict == "higher than claimed"
+
+
+# --- censored samples (bounds) ------------------------------------------------------------
+
+
+def test_censored_upper_bounds_hand_case() -> None:
+    # n = 10: ranks (2, 9). Three upper bounds (3.0, 0.9, 1.0) among seven exact values.
+    values = [1.8, 4.9, 3.0, 3.9, 4.4, 0.9, 1.0, 2.5, 2.2, 5.5]
+    censored = [False, False, True, False, False, True, True, False, False, False]
+    est = censored_median_ci(values, censored)
+    assert est.n == 10 and est.censored == 3 and est.bound == "upper"
+    assert est.high == 4.9  # the 9th smallest with the bounds in
+    assert est.low == -math.inf  # 3 bounds, any of them may lie below rank 2
+    assert est.value == pytest.approx(np.median(values))  # the median with the bounds in
+    assert str(est).startswith("\u2264 ")
+    one = censored_median_ci(values, [False] * 9 + [True])  # only 5.5 is a bound
+    # the bound may be the smallest value, so rank 2 is at least the smallest exact value
+    assert one.low == 0.9 and one.high == 4.9
+    assert censored_median_ci(values, [False] * 10) == median_ci(values)
+
+
+def test_censored_interval_contains_the_interval_of_the_unknown_values() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(rng.integers(6, 25))
+        y = rng.normal(1.0, 1.0, n)  # what was measured, some of it known only as a bound
+        censored = rng.random(n) < 0.4
+        bounds = np.where(censored, y + rng.exponential(1.0, n), y)
+        truth = median_ci(y)
+        est = censored_median_ci(bounds, censored)
+        assert est.low <= truth.low and est.high >= truth.high
+        assert est.value >= truth.value
+        lower = censored_median_ci(np.where(censored, y - 0.5, y), censored, bound="lower")
+        assert lower.low <= truth.low and lower.high >= truth.high
+        assert lower.value <= truth.value
+
+
+def test_censored_interval_holds_its_coverage_by_simulation() -> None:
+    rng = np.random.default_rng(3)
+    hits = 0
+    for _ in range(2000):
+        y = rng.lognormal(0.0, 1.0, 10)  # true median 1
+        censored = y < 0.8  # small values known only as "below 0.8"
+        est = censored_median_ci(np.where(censored, 0.8, y), censored)
+        hits += est.low <= 1.0 <= est.high
+    assert hits / 2000 >= 0.94
+
+
+def test_censored_values_decide_only_where_the_bounds_allow() -> None:
+    exact = [3.0, 4.0, 4.5, 5.0]
+    small = [0.9, 1.0, 1.2]  # upper bounds: the value is at most this
+    mask = [False] * 4 + [True] * 3
+    low_claim = check_claim(exact + small, 60.0, censored=mask)
+    assert low_claim.verdict == "lower than claimed" and low_claim.estimate.censored == 3
+    # the bounds say nothing about how small the values are: never "higher than claimed"
+    assert check_claim(exact + small, 0.1, censored=mask).verdict == "consistent"
+    # without the bounds only 4 repetitions are left, too few for a verdict
+    assert check_claim(exact, 60.0).verdict.startswith("inconclusive (n = 4")
+    # lower bounds (at least this many instances) can only be "higher than claimed"
+    many = check_claim([5000.0] * 3 + [2000.0, 2500.0, 3000.0, 2600.0], 133.0,
+                       censored=[True] * 3 + [False] * 4, bound="lower")
+    assert many.verdict == "higher than claimed" and many.estimate.high == math.inf
+
+
+def test_censored_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="valid: upper, lower"):
+        censored_median_ci([1.0, 2.0], [True, False], bound="above")
+    with pytest.raises(ValueError, match="one per value"):
+        censored_median_ci([1.0, 2.0], [True])
+    with pytest.raises(ValueError, match="one per value"):
+        check_claim([1.0, 2.0], 1.0, censored=[True, False, False])
 
 
 # --- fit_slope ------------------------------------------------------------------------------

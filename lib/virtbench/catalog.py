@@ -306,7 +306,8 @@ _SLOPE = ("one repetition's least-squares slope (MiB per instance) of")
 _OVER = (" over the number of idle instances started one after another (readings at "
          "checkpoints, from 0 instances); the repetition is the sample, the readings "
          "within it are not; no value (reason: an upper bound) when the fit's 95% CI "
-         "includes 0, and never a negative value")
+         "includes 0, the upper end of that CI in the tag upper_bound (a censored sample "
+         "of the verdicts), and never a negative value")
 
 
 def _others() -> list[Metric]:
@@ -428,7 +429,8 @@ def _others() -> list[Metric]:
                "per instance at the number of instances started (tag instances)"),
         Metric("instances_per_8gib", "density", "instances", "higher",
                "8192 MiB divided by memory_per_instance (only when that slope is above "
-               "zero with 95% confidence)"),
+               "zero with 95% confidence; otherwise no value and 8192 MiB divided by its "
+               "upper bound in the tag lower_bound)"),
         Metric("victim_alone", "isolation", _MS, "lower",
                "median compute time of 3 runs of the cpu victim with no attacker (timed "
                "inside the workload)"),

@@ -422,11 +422,18 @@ def verdict_class(verdict: str) -> str:
     return str(verdict).split(":")[0]
 
 
+# Censored values (bounds, see stats.censored_median_ci) through a transform: a decreasing
+# one turns an upper bound into a lower bound.
+FLIPPED = {"upper": "lower", "lower": "upper"}
+DECREASING = ("inverse_ratio", "pct_of_baseline_time", "pct_reduction")
+
+
 def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
                   ) -> list[dict] | str | None:
     """Checked items for one variant with this pick; a reason string when the baseline is
     missing; None when the variant has no data for it (the next pick is tried)."""
-    data = ds.measured(variant, pick.metric, pick.experiment, pick.workload, pick.conditions)
+    data = ds.measured(variant, pick.metric, pick.experiment, pick.workload, pick.conditions,
+                       censored=True)
     if data.empty:
         return None
     unit_out, needs_base = TRANSFORMS[pick.transform]
@@ -438,6 +445,8 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
     for (wl, cond), group in data.groupby(["workload", "conditions"], sort=False):
         method = ""
         values = group["value"].to_numpy(float)
+        censored = group["censored"].to_numpy(bool)  # values that are only bounds
+        bound = next((b for b in group["bound"] if b), "")
         exact = exact_metric
         self_compare = needs_base and variant == baseline
         if pick.transform == "per_8gib":
@@ -446,6 +455,7 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
                         "smaller than the noise of the counter), so instances per 8 GiB are "
                         "undefined")
             values = MIB_PER_8GIB / values
+            bound = FLIPPED.get(bound, bound)
             method = "8192 MiB / memory per instance"
         elif needs_base:
             # the same work on the baseline: its kernel (a PAIRED key) is the group's
@@ -458,6 +468,7 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
             if len(paired) >= 2:
                 values = _apply(pick.transform, paired["value"].to_numpy(float),
                                 paired["value_b"].to_numpy(float))
+                censored = paired["censored"].to_numpy(bool)
                 method = f"per repetition against {baseline} (pairs matched by rep)"
             else:
                 values = _apply(pick.transform, values, float(np.median(base["value"])))
@@ -465,8 +476,11 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
                           "(its spread not included)")
             exact = exact and all(catalog.get(pick.experiment, m).exact
                                   for m in base_metric.split("+"))
+            if pick.transform in DECREASING:
+                bound = FLIPPED.get(bound, bound)
         out.append(dict(workload=wl, conditions=cond, values=values, unit=unit, method=method,
-                        exact=exact, self_compare=self_compare,
+                        exact=exact, self_compare=self_compare, censored=censored,
+                        bound=bound,
                         metric=pick.metric if not needs_base else
                         f"{pick.metric} vs {baseline}"))
     return out
@@ -474,14 +488,17 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
 
 def _judge(claim: _Claim, item: dict, policy: stats.Policy) -> dict:
     """The verdict of one measured item against the claim, under every reading of its unit."""
-    values = item["values"][np.isfinite(item["values"])]
+    finite = np.isfinite(item["values"])
+    values = item["values"][finite]
+    censored = item.get("censored", np.zeros(finite.size, bool))[finite]
+    bound = item.get("bound", "")
     if values.size == 0:
         return dict(n=0, measured="", verdict="not measured: no finite value")
     readings = _readings(claim, item["unit"])
     est = (stats.Estimate(float(np.median(values)), float(values.min()), float(values.max()),
                           int(values.size))
-           if item["exact"] and np.all(values == values[0])
-           else stats.median_ci(values, policy.confidence))
+           if item["exact"] and np.all(values == values[0]) and not censored.any()
+           else stats.censored_median_ci(values, censored, policy.confidence, bound or "upper"))
     shown = f"{est} {item['unit']}"
     if item["exact"] and np.all(values == values[0]):
         readable = stats.human(est.value, item["unit"])
@@ -493,7 +510,8 @@ def _judge(claim: _Claim, item: dict, policy: stats.Policy) -> dict:
     if isinstance(readings, str):
         return {**line, "verdict": f"not comparable: {readings}"}
     verdicts = [stats.check_claim(values, low, high, precision=prec, exact=item["exact"],
-                                  policy=policy) for low, high, prec, _ in readings]
+                                  policy=policy, censored=censored, bound=bound or "upper")
+                for low, high, prec, _ in readings]
     first = verdicts[0]
     line.update(claim_low=readings[0][0], claim_high=readings[0][1],
                 tolerance_low=first.tolerance_low, tolerance_high=first.tolerance_high,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,59 @@ Conditions = Mapping[str, str | Sequence[str]]
 NOT_COMPARABLE: dict[tuple[str, str], str] = {
     ("fs", "memory"): "in-memory filesystem, not a host directory",
 }
+
+
+#: Tags that make a row without a value a censored reading: its value is at most
+#: (``upper_bound``) or at least (``lower_bound``) the tag's number.
+BOUND_TAGS: dict[str, str] = {"upper_bound": "upper", "lower_bound": "lower"}
+#: Density slopes written before those tags: no value and a fit whose 95% CI includes 0.
+SLOPE_METRICS = ("memory_per_instance", "pss_per_instance", "rss_per_instance",
+                 "cgroup_per_instance")
+
+
+def row_bound(experiment: str, metric: str, value: float, tags: object) -> tuple[float, str]:
+    """The bound a row without a value carries and its kind ("upper" or "lower"); (nan, "")
+    for a measured row or one with no bound.
+
+    The tags ``upper_bound`` / ``lower_bound`` say it; a density slope of an older run with
+    no value whose fit's CI includes 0 (``slope_ci_low`` <= 0 < ``slope_ci_high``) is bounded
+    by ``slope_ci_high``, as those runs' reasons say ("below X MiB per instance").
+    """
+    if not math.isnan(value) or not isinstance(tags, str) or not tags:
+        return math.nan, ""
+    found = json.loads(tags)
+    for key, kind in BOUND_TAGS.items():
+        if key in found:
+            return float(found[key]), kind
+    if experiment == "density" and metric in SLOPE_METRICS and "slope_ci_high" in found:
+        low, high = float(found["slope_ci_low"]), float(found["slope_ci_high"])
+        if low <= 0 < high:
+            return high, "upper"
+    return math.nan, ""
+
+
+def _bounds(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's :func:`row_bound` (bounds, kinds). Older density runs have no bound on
+    ``instances_per_8gib``: a repetition whose ``memory_per_instance`` is an upper bound b
+    gets the lower bound 8192 / b there, as its reason says ("at least N instances")."""
+    bound = np.full(len(df), math.nan)
+    kind = np.full(len(df), "", dtype=object)
+    if not len(df) or not {"experiment", "metric", "tags"} <= set(df.columns):
+        return bound, kind
+    todo = np.flatnonzero(df["value"].isna().to_numpy() & (df["tags"].fillna("") != ""))
+    for i in todo:
+        r = df.iloc[i]
+        bound[i], kind[i] = row_bound(r["experiment"], r["metric"], math.nan, r["tags"])
+    per = df["metric"].to_numpy() == "memory_per_instance"
+    per_8gib = (df["metric"].to_numpy() == "instances_per_8gib") & np.isnan(bound) & \
+        df["value"].isna().to_numpy()
+    if per_8gib.any():
+        keys = ["run_id", "variant", "workload", "rep"]
+        source = df.loc[per & (kind == "upper"), keys].assign(b=bound[per & (kind == "upper")])
+        found = df.loc[per_8gib, keys].merge(source, on=keys, how="left")["b"].to_numpy()
+        bound[per_8gib] = 8192 / found
+        kind[per_8gib] = np.where(np.isnan(found), "", "lower")
+    return bound, kind
 
 
 def parse_conditions(text: object) -> dict[str, str]:
@@ -222,44 +276,74 @@ class Dataset:
             self._indexed = self.df
         return self._index
 
+    def bounds(self) -> pd.DataFrame:
+        """Every row's censoring (:func:`row_bound`): columns ``bound`` (nan: none) and
+        ``bound_kind`` ("upper", "lower" or ""), indexed like :attr:`df`."""
+        if getattr(self, "_bounded", None) is not self.df:  # computed once per frame
+            bound, kind = _bounds(self.df)
+            self._bound_frame = pd.DataFrame({"bound": bound, "bound_kind": kind},
+                                             index=self.df.index)
+            self._bounded = self.df
+        return self._bound_frame
+
     def measured(self, variant: str, metric: str, experiment: str | None = None,
-                 workload: str | None = None, conditions: Conditions | None = None
-                 ) -> pd.DataFrame:
+                 workload: str | None = None, conditions: Conditions | None = None,
+                 censored: bool = False) -> pd.DataFrame:
         """One value per repetition: measured non-warm-up rows fitting ``conditions`` (see
         :func:`wanted`), readings of one repetition reduced to their median; ``metric``
         "a+b" sums a and b per repetition. Columns: run_id, workload, conditions, rep,
-        value, unit (``conditions`` as text, "" when none)."""
+        value, unit (``conditions`` as text, "" when none).
+
+        ``censored``: rows without a value that carry a bound (:func:`row_bound`) are
+        repetitions too, with the bound as value; two more columns say which: ``censored``
+        (bool) and ``bound`` ("upper": the value is at most this; "lower"; "" when exact).
+        A repetition with a censored reading is censored; a sum of an upper and a lower
+        bound bounds nothing and is left out. Hand them to :func:`stats.check_claim`."""
         self._indexes()
         asked = tuple(sorted((k, v if isinstance(v, str) else tuple(v))
                              for k, v in (conditions or {}).items()))
-        key = (variant, metric, experiment, workload, asked)
+        key = (variant, metric, experiment, workload, asked, censored)
         if key not in self._measured:  # a report asks for the same sample many times
             self._measured[key] = self._measure(variant, metric, experiment, workload,
-                                                conditions)
+                                                conditions, censored)
         return self._measured[key].copy()
 
     def _measure(self, variant: str, metric: str, experiment: str | None,
-                 workload: str | None, conditions: Conditions | None) -> pd.DataFrame:
+                 workload: str | None, conditions: Conditions | None,
+                 censored: bool) -> pd.DataFrame:
         keys = ["run_id", "host", "workload", "conditions", "rep"]
+        extra = ["censored", "bound"] if censored else []
         frames = []
         for part in metric.split("+"):
             r = self.rows(variant, part, experiment, workload)
+            if censored:
+                b = self.bounds().loc[r.index]
+                r = r.assign(value=r["value"].fillna(b["bound"]),
+                             censored=b["bound_kind"] != "", bound=b["bound_kind"])
             r = r[r["value"].notna() & ~r["warmup"]]
             if len(r):
                 keep = [wanted(parse_conditions(c), conditions) for c in r["conditions"]]
                 r = r[keep]
             r = r.assign(conditions=[conditions_text(parse_conditions(c))
                                      for c in r["conditions"]])
-            per_rep = r.groupby(keys, sort=False).agg(value=("value", "median"),
-                                                       unit=("unit", "first")).reset_index()
-            frames.append(per_rep[keys + ["value", "unit"]])
+            agg = dict(value=("value", "median"), unit=("unit", "first"))
+            if censored:
+                agg.update(censored=("censored", "any"), bound=("bound", "max"))
+            per_rep = r.groupby(keys, sort=False).agg(**agg).reset_index()
+            frames.append(per_rep[keys + ["value", "unit"] + extra])
         joined = frames[0].reset_index(drop=True)
         for other in frames[1:]:
             joined = joined.merge(other, on=keys, how="inner", suffixes=("", "_b"))
             if (joined["unit"] != joined["unit_b"]).any():
                 raise ValueError(f"cannot sum {metric}: units differ")
             joined["value"] = joined["value"] + joined["value_b"]
-            joined = joined[keys + ["value", "unit"]]
+            if censored:
+                joined = joined[~(joined["bound"].ne("") & joined["bound_b"].ne("")
+                                  & joined["bound"].ne(joined["bound_b"]))]
+                joined["censored"] = joined["censored"] | joined["censored_b"]
+                joined["bound"] = joined["bound"].where(joined["bound"] != "",
+                                                        joined["bound_b"])
+            joined = joined[keys + ["value", "unit"] + extra]
         return joined
 
     def sample(self, variant: str, metric: str, experiment: str | None = None,
@@ -278,6 +362,64 @@ class Dataset:
             raise ValueError(f"{variant} {metric} was measured under several conditions "
                              f"({' | '.join(sets)}); say which with conditions={{...}}")
         return data["value"].to_numpy(float)
+
+    def ratio_sample(self, variant: str, metric: str, experiment: str | None = None,
+                     baseline: str = BASELINE, conditions: Conditions | None = None
+                     ) -> tuple[np.ndarray, str]:
+        """One ratio ``variant`` / ``baseline`` of ``metric`` per repetition, and how it was
+        formed: paired by repetition (same run, host and rep) when at least two pairs exist,
+        else each value over the baseline's median (its spread not included). Empty when
+        either side has no samples. Judge it with :func:`stats.check_claim` (the policy's
+        n, order-statistic CI and tolerance)."""
+        keys = ["run_id", "host", "rep"]
+        a = self.measured(variant, metric, experiment, None, conditions)
+        b = self.measured(baseline, metric, experiment, None, conditions)
+        if a.empty or b.empty or b["value"].median() == 0:
+            return np.array([]), ""
+        paired = a.merge(b, on=keys + ["workload", "conditions"], suffixes=("", "_b"))
+        if len(paired) >= 2:
+            return ((paired["value"] / paired["value_b"]).to_numpy(float),
+                    f"per repetition against {baseline} (pairs matched by rep)")
+        return ((a["value"] / b["value"].median()).to_numpy(float),
+                f"against the median of {baseline} (its spread not included)")
+
+    # -- what the host could run
+    def accelerator(self, variant: str) -> str:
+        """The accelerator a VM variant ran under on this run's host ("TCG", "KVM"), read
+        from host.json's ``accelerators``; "" when the host did not run it."""
+        for facts in (self.hosts or {"": self.host}).values():
+            text = str((facts.get("accelerators") or {}).get(variant, ""))
+            found = re.search(r"accelerator (\w+)", text)
+            if found:
+                return found.group(1).upper()
+        return ""
+
+    def virtualization(self) -> tuple[bool, str]:
+        """Whether a VM ran with hardware virtualization (KVM) on this run's host, and a
+        sentence saying what its VM variants ran under (host.json's accelerators and CPU
+        virtualization flags) and why those that did not run did not (their rows' reason)."""
+        vms = [v for v in self.variants() if self.family(v) == "vm"]
+        ran: dict[str, list[str]] = {}
+        missing: dict[str, list[str]] = {}  # reason -> variants
+        for v in vms:
+            accel = self.accelerator(v)
+            if accel:
+                ran.setdefault(accel, []).append(v)
+            else:
+                why = (self.row_reason(v, "startup", "startup")
+                       or "no accelerator recorded in host.json")
+                missing.setdefault(why, []).append(v)
+        facts = list(self.hosts.values()) or [self.host]
+        flags = sorted({f for h in facts for f in h.get("cpu_virtualization_flags") or []})
+        said = {"TCG": "TCG (software emulation)", "KVM": "KVM (hardware virtualization)"}
+        parts = [f"CPU virtualization flags: {', '.join(flags) or 'none'}"]
+        parts += [f"ran under {said.get(a, a)}: {', '.join(vs)}" for a, vs in ran.items()]
+        if missing:
+            parts.append("did not run: " + "; ".join(f"{', '.join(vs)} ({why})"
+                                                     for why, vs in missing.items()))
+        if not vms:
+            parts.append("no VM variant in this run")
+        return "KVM" in ran, "VMs on this host (host.json): " + "; ".join(parts)
 
     def unit(self, metric: str) -> str:
         first = metric.split("+")[0]

@@ -3,8 +3,13 @@
 The median's CI is the distribution-free order-statistic (binomial) interval: it holds its
 coverage at every sample size, and says so when the sample is too small to reach the asked
 confidence. Ratios of medians use a seeded two-sample bootstrap (``scipy.stats.bootstrap``).
-The verdict policy (minimum samples, tolerance, identical samples) is :class:`Policy`, stated
+The verdict policy (minimum samples, tolerance, censored values) is :class:`Policy`, stated
 once here and printed by every report. NaNs in input samples are dropped.
+
+Censored values (:func:`censored_median_ci`): a repetition that only bounds its value (a
+density slope whose CI includes 0 is an upper bound) stays in the sample as its bound; the
+median and its order-statistic interval are then computed so that every stated end still
+holds (see that function for which end does).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ __all__ = [
     "Estimate",
     "Policy",
     "Verdict",
+    "censored_median_ci",
     "check_claim",
     "cliffs_delta",
     "fit_slope",
@@ -112,6 +118,8 @@ class Estimate:
     high: float
     n: int
     coverage: float = math.nan  # the interval's real coverage when below the one asked for
+    censored: int = 0  # how many of the n values are bounds (see censored_median_ci)
+    bound: str = ""  # "upper" or "lower": which kind of bound the censored values are
 
     @property
     def has_ci(self) -> bool:
@@ -119,6 +127,12 @@ class Estimate:
         return math.isfinite(self.low) and math.isfinite(self.high)
 
     def __str__(self) -> str:
+        if self.censored:
+            sign = "\u2264" if self.bound == "upper" else "\u2265"
+            short = f", {self.coverage:.0%} CI" if math.isfinite(self.coverage) else ""
+            return (f"{sign} {_fmt(self.value)} [{_fmt(self.low)}, {_fmt(self.high)}] "
+                    f"(n={self.n}, {self.censored} {self.bound} bound"
+                    f"{'s' if self.censored > 1 else ''}{short})")
         if not self.has_ci:
             return f"{_fmt(self.value)} (n={self.n}, no CI)"
         short = f" ({self.coverage:.0%} CI: n={self.n})" if math.isfinite(self.coverage) else ""
@@ -229,6 +243,75 @@ def median_ci(
     lo, hi, coverage = order_statistic_ranks(int(x.size), confidence)
     short = coverage if coverage < confidence - 1e-12 else math.nan
     return Estimate(value, float(x[lo - 1]), float(x[hi - 1]), int(x.size), short)
+
+
+BOUNDS = ("upper", "lower")
+
+
+def censored_median_ci(
+    sample: Sequence[float] | np.ndarray,
+    censored: Sequence[bool] | np.ndarray,
+    confidence: float = 0.95,
+    bound: str = "upper",
+    limit: float | None = None,
+) -> Estimate:
+    """Median and order-statistic CI of a sample some of whose values are only bounds.
+
+    ``censored[i]`` says that ``sample[i]`` bounds an unknown value y_i: from above when
+    ``bound="upper"`` (left-censored: y_i <= sample[i]; a density slope whose CI includes 0
+    is kept as the upper end of that CI), from below when ``bound="lower"`` (y_i >=
+    sample[i]). ``limit`` is how far a censored value can lie beyond its bound (default:
+    -inf for upper bounds, +inf for lower bounds; 0 only if the unknown values cannot be
+    negative). The other values are exact (y_i = sample[i]).
+
+    What holds (upper bounds; lower bounds are the mirror image): let z be the sample with
+    every censored value at its bound and w the sample with every censored value at
+    ``limit``. Then w_i <= y_i <= z_i for every i, and order statistics are monotone in each
+    value, so w_(k) <= y_(k) <= z_(k) for every rank k. With (lo, hi) the ranks of the
+    order-statistic interval at n (:func:`order_statistic_ranks`), [y_(lo), y_(hi)] covers
+    the median with the stated coverage, hence so does the wider [w_(lo), z_(hi)]:
+
+    - ``high`` = z_(hi) is a valid upper end (the hi-th smallest value with bounds in);
+    - ``low`` = w_(lo) is the lo-th smallest with censored values at ``limit``: the lo-th
+      smallest exact value counted after the censored ones, or ``limit`` (-inf) when at
+      least lo values are censored;
+    - ``value`` = median(z) is an upper bound of the sample median (it is the median itself
+      when median(w) equals it).
+
+    So "lower than claimed" (the upper end below the claim) stays a valid verdict with any
+    number of censored values, and "higher than claimed" needs the lo-th exact value above
+    the claim. With no censored value this is :func:`median_ci`. The bounds themselves are
+    taken as given: for a slope kept at the upper end of its fit's CI, the fitted slope
+    (the value the exact repetitions report) is always below it.
+    """
+    if bound not in BOUNDS:
+        raise ValueError(f"unknown bound {bound!r}; valid: {', '.join(BOUNDS)}")
+    x = np.asarray(sample, dtype=float).ravel()
+    mask = np.asarray(censored, dtype=bool).ravel()
+    if mask.shape != x.shape:
+        raise ValueError(f"censored has {mask.size} flags for {x.size} values; give one per "
+                         "value")
+    keep = ~np.isnan(x)
+    x, mask = x[keep], mask[keep]
+    if x.size == 0:
+        raise ValueError("sample is empty (no non-NaN values)")
+    if not mask.any():
+        return median_ci(x, confidence)
+    sign = 1.0 if bound == "upper" else -1.0  # lower bounds: mirror, compute, mirror back
+    far = -math.inf if limit is None else sign * float(limit)
+    z = np.sort(sign * x)
+    w = np.sort(np.where(mask, far, sign * x))
+    n = int(x.size)
+    value = float(np.median(z))
+    if n < 2:
+        low, high, short = far, float(z[0]), math.nan
+    else:
+        lo, hi, coverage = order_statistic_ranks(n, confidence)
+        low, high = float(w[lo - 1]), float(z[hi - 1])
+        short = coverage if coverage < confidence - 1e-12 else math.nan
+    if sign < 0:
+        value, low, high = -value, -high, -low
+    return Estimate(value, low + 0.0, high + 0.0, n, short, int(mask.sum()), bound)
 
 
 def _median_ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -378,6 +461,16 @@ class Policy:
         if not 0.5 < self.confidence < 1:
             raise ValueError(f"confidence must be in (0.5, 1), got {self.confidence}")
 
+    def short_of(self, n: int, exact: bool = False) -> str:
+        """"inconclusive (n = k < min_n)" when ``n`` independent samples are too few for a
+        verdict or a conclusion; "" when they suffice (``exact`` samples always do)."""
+        return "" if exact or n >= self.min_n else f"inconclusive (n = {n} < {self.min_n})"
+
+    def conclusive(self, lines: pd.DataFrame) -> pd.DataFrame:
+        """The lines of a summary (column ``n``) with enough samples to conclude from: what a
+        headline or sentence about a measurement may quote."""
+        return lines[lines["n"].fillna(0).astype(int) >= self.min_n]
+
     def rules(self) -> list[str]:
         """The policy as sentences, for reports and the README."""
         lo, hi, cov = order_statistic_ranks(self.min_n, self.confidence)
@@ -399,7 +492,15 @@ class Policy:
             "line is \"not comparable\".",
             "Lines marked not comparable, context only or partly comparable, and lines that "
             "compare the baseline with itself, are shown but never tallied. Identical samples "
-            "give no interval (inconclusive).",
+            "give the interval [v, v]: every order statistic is v, and the interval keeps "
+            f"its coverage ({cov:.1%} at n = {self.min_n}).",
+            "A repetition that only bounds its value (a density slope whose 95% CI includes "
+            "0, kept as the upper end of that CI) stays in the sample as its bound "
+            "(censored): the CI's upper end is the order statistic with the bounds in; its "
+            "lower end counts censored values as -inf (so it is -inf once as many values "
+            "are censored as the lower rank), and the median shown is an upper bound "
+            "(\u2264). \"Lower than claimed\" needs only the upper end, so it follows with "
+            "any number of bounds.",
             "Readings inside one repetition are correlated (e.g. the cumulative readings of "
             "one density ramp): the repetition is the statistical unit, its readings are "
             "reduced to their median first.",
@@ -448,30 +549,41 @@ def check_claim(
     precision: float = 0.0,
     exact: bool = False,
     policy: Policy = POLICY,
+    censored: Sequence[bool] | np.ndarray | None = None,
+    bound: str = "upper",
 ) -> Verdict:
     """Compare a sample's median with a claimed value or range [low, high] under ``policy``.
 
     "higher/lower than claimed" only when the whole CI of the median lies above/below the
-    claim widened by its tolerance; any overlap is "consistent"; too few samples, identical
-    samples or no CI is "inconclusive (why)". ``exact`` samples (sizes) need no CI.
+    claim widened by its tolerance; any overlap is "consistent"; too few samples or no CI
+    is "inconclusive (why)". ``exact`` samples (sizes) need no CI. Identical samples give
+    the interval [v, v]. ``censored`` flags values that are only ``bound``s (upper: the
+    value is at most this); the interval is then :func:`censored_median_ci`'s, whose
+    infinite end never clears a claim.
     """
     claim_low = float(low)
     claim_high = claim_low if high is None else float(high)
     if claim_low > claim_high:
         raise ValueError(f"claimed range is reversed: low {claim_low} > high {claim_high}")
     tol_low, tol_high = tolerance(claim_low, claim_high, precision, policy)
-    x = _clean(sample)
+    raw = np.asarray(sample, dtype=float).ravel()
+    mask = (np.zeros(raw.shape, dtype=bool) if censored is None
+            else np.asarray(censored, dtype=bool).ravel())
+    if mask.shape != raw.shape:
+        raise ValueError(f"censored has {mask.size} flags for {raw.size} values; give one "
+                         "per value")
+    x, mask = _clean(raw), mask[~np.isnan(raw)]
     n = int(x.size)
-    if exact and np.all(x == x[0]):
+    if exact and not mask.any() and np.all(x == x[0]):
         estimate = Estimate(float(x[0]), float(x[0]), float(x[0]), n)
+    elif mask.any():
+        estimate = censored_median_ci(x, mask, policy.confidence, bound)
     else:
         estimate = median_ci(x, policy.confidence)
-    verdict = ""
-    if not exact and n < policy.min_n:
-        verdict = f"inconclusive (n = {n} < {policy.min_n})"
-    elif not exact and np.all(x == x[0]):
-        verdict = f"inconclusive (all {n} samples identical: no interval)"
-    elif not estimate.has_ci:
+    verdict = policy.short_of(n, exact)
+    if verdict:
+        pass
+    elif math.isnan(estimate.low) or math.isnan(estimate.high):
         verdict = "inconclusive (no CI)"
     elif estimate.low > tol_high:
         verdict = "higher than claimed"

@@ -17,7 +17,15 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from virtbench.stats import BYTE_UNITS, TIME_UNITS, _fmt, human, order_statistic_ranks
+from virtbench.stats import (
+    BYTE_UNITS,
+    POLICY,
+    TIME_UNITS,
+    Policy,
+    _fmt,
+    human,
+    order_statistic_ranks,
+)
 
 FOLD_ROWS = 15  # a table with more rows than this is folded under a one-line summary
 # Columns that hold a value in the row's ``unit`` (ratios, p-values, counts do not).
@@ -77,9 +85,21 @@ def estimate_text(value: float, low: float, high: float, unit: str = "",
                   n: int | None = None) -> str:
     """A median and its CI in one human unit: ``"9.28 [9.20, 9.35] MiB"``; without a CI
     ``"9.28 MiB (n=1, no CI)"``; an interval that covers less than 95% (tiny n) says so, and
-    one that is the whole range of the sample is called a range, not a CI."""
+    one that is the whole range of the sample is called a range, not a CI. One infinite end
+    (a censored sample's interval) shows as -\u221e or \u221e."""
     if value is None or not math.isfinite(float(value)):
         return ""
+    ends = [float(x) for x in (low, high) if x is not None]
+    if len(ends) == 2 and not any(math.isnan(x) for x in ends) and \
+            sum(math.isinf(x) for x in ends) == 1:
+        inner = [x if math.isfinite(x) else float(value) for x in ends]
+        text = estimate_text(value, *inner, unit, n)
+        shown = "-\u221e" if math.isinf(ends[0]) else "\u221e"
+        head, _, rest = text.partition(" [")
+        lo_text, _, tail = rest.partition(", ")
+        hi_text, _, after = tail.partition("]")
+        return (f"{head} [{shown if math.isinf(ends[0]) else lo_text}, "
+                f"{shown if math.isinf(ends[1]) else hi_text}]{after}")
     ok = low is not None and high is not None and math.isfinite(float(low)) \
         and math.isfinite(float(high))
     biggest = max([abs(float(value))] + ([abs(float(low)), abs(float(high))] if ok else []))
@@ -109,6 +129,22 @@ def row_estimate(row) -> str:
         return str(row.get("text", "") or "")
     return estimate_text(median, row.get("ci_low", math.nan), row.get("ci_high", math.nan),
                          str(row.get("unit", "") or ""), row.get("n"))
+
+
+def span_text(lines: pd.DataFrame, what: str, none: str, policy: Policy = POLICY) -> str:
+    """"WHAT from A (variant) to B (variant)" over the summary lines the policy lets one
+    conclude from (:meth:`Policy.conclusive`), by median; "WHAT inconclusive (n = k <
+    min_n)" when lines were measured but none has enough samples; ``none`` when nothing was
+    measured."""
+    measured = lines[lines["n"].fillna(0) > 0]
+    enough = policy.conclusive(measured).sort_values("median")
+    if len(enough):
+        low, high = enough.iloc[0], enough.iloc[-1]
+        return (f"{what} from {row_estimate(low)} ({low['variant']}) to "
+                f"{row_estimate(high)} ({high['variant']})")
+    if len(measured):
+        return f"{what} {policy.short_of(int(measured['n'].max()))}"
+    return none
 
 
 def ratio_text(ratio: float, low: float, high: float) -> str:
@@ -179,8 +215,9 @@ def _compose(frame: pd.DataFrame) -> pd.DataFrame:
             if alt.endswith("(exact)") or not math.isfinite(float(out.at[i, "median"])):
                 cells.append(alt)
             else:
-                cells.append(estimate_text(out.at[i, "median"], out.at[i, "ci_low"],
-                                           out.at[i, "ci_high"], units[i], n[i]))
+                bound = alt[:2] if alt.startswith(("\u2264 ", "\u2265 ")) else ""  # censored
+                cells.append(bound + estimate_text(out.at[i, "median"], out.at[i, "ci_low"],
+                                                   out.at[i, "ci_high"], units[i], n[i]))
         out = _replace(out, ESTIMATE + ((fallback,) if fallback else ()), ESTIMATE_LABEL,
                        cells)
         composed = True

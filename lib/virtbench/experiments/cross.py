@@ -347,10 +347,12 @@ def slope_rows(counts: list[int], series: dict[str, list[float]], tags: dict[str
     """One repetition's density rows from its readings (``series``: metric -> MiB per count).
 
     Each slope is this repetition's one sample. A slope whose 95% CI is above zero is a
-    value; one whose CI includes zero is an upper bound (a row with no value and the bound in
-    its reason, plus ``memory_per_instance_bound`` for MemAvailable); one whose CI is below
-    zero (memory came back while instances started: other activity on the host) is no
-    figure. None of them is ever a negative value.
+    value; one whose CI includes zero is an upper bound: a row with no value, the bound in
+    its reason and in the tag ``upper_bound`` (a censored sample of the verdicts, see
+    :func:`virtbench.dataset.row_bound`), plus ``memory_per_instance_bound`` and the tag
+    ``lower_bound`` (8192 / bound) on ``instances_per_8gib`` for MemAvailable. One whose
+    CI is below zero (memory came back while instances started: other activity on the
+    host) is no figure. None of them is ever a negative value.
     """
     n = counts[-1]
     out: list[Measurement] = []
@@ -378,7 +380,8 @@ def slope_rows(counts: list[int], series: dict[str, list[float]], tags: dict[str
         elif est.high > 0:
             out.append(Measurement.missing(
                 metric, "MiB", f"below {est.high:.2f} MiB per instance at {n} instances: "
-                f"{what} does not rise above the host's noise ({ci} includes 0)", tags=t))
+                f"{what} does not rise above the host's noise ({ci} includes 0)",
+                tags={**t, "upper_bound": f"{est.high:.4f}"}))
             if metric == "memory_per_instance":
                 bound = est.high
                 out.append(Measurement(
@@ -399,7 +402,7 @@ def slope_rows(counts: list[int], series: dict[str, list[float]], tags: dict[str
         out.append(Measurement.missing(
             "instances_per_8gib", "instances",
             f"memory_per_instance has no value at {n} instances{more}; see pss_per_instance",
-            tags=tags))
+            tags={**tags, "lower_bound": f"{8192 / bound:.1f}"} if bound else tags))
     return out
 
 
