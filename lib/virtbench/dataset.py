@@ -81,18 +81,6 @@ def paired_conditions(text: str) -> dict[str, str]:
     return {k: v for k, _, v in pairs if k in PAIRED}
 
 
-def _with_implied(experiment: str, conditions: str, tags: object) -> str:
-    """A row's conditions with those its tags imply (:func:`catalog.implied_conditions`),
-    for rows written before the condition existed; rows that carry the key keep theirs."""
-    if experiment != "io" or not isinstance(tags, str) or not tags:
-        return conditions
-    implied = catalog.implied_conditions(experiment, json.loads(tags))
-    have = parse_conditions(conditions)
-    if not implied or set(implied) <= set(have):
-        return conditions
-    return json.dumps({**implied, **have}, sort_keys=True)
-
-
 def wanted(row_conditions: Mapping[str, str], asked: Conditions | None) -> bool:
     """Whether a row's conditions fit a request: each asked key takes an allowed value (a row
     without the key has its :data:`DEFAULTS` value; with no default, the key does not
@@ -128,23 +116,24 @@ class Dataset:
             self.df = self.df.assign(conditions="")
         if "host" not in self.df.columns:
             self.df = self.df.assign(host=str(self.host.get("hostname") or "unknown host"))
+        for column in ("commit", "code"):  # what measured each row ("": not known)
+            if column not in self.df.columns:
+                self.df = self.df.assign(**{column: ""})
         self.df["conditions"] = self.df["conditions"].fillna("")
-        if len(self.df) and {"experiment", "tags"} <= set(self.df.columns):
-            self.df["conditions"] = [
-                _with_implied(e, c, t) for e, c, t in
-                zip(self.df["experiment"], self.df["conditions"], self.df["tags"], strict=True)]
 
     @classmethod
     def load(cls, run_id: str | Sequence[str] = "reference", datasets: str | Path | None = None,
-             variants: Sequence[str] = (), n_boot: int = 9999) -> Dataset:
+             variants: Sequence[str] = (), n_boot: int = 9999, *,
+             history: bool = False) -> Dataset:
         """Load ``datasets/<run_id>`` (``datasets`` "" or None: the default root); a run id
-        ``RUN@HOST`` loads only the rows of that host of a campaign."""
+        ``RUN@HOST`` loads only the rows of that host of a campaign. The rows are the current
+        ones; ``history`` keeps superseded readings too (their ``status`` says so)."""
         root = Path(datasets) if datasets else datasets_dir()
         ids = [run_id] if isinstance(run_id, str) else list(run_id)
         frames, hosts, index = [], {}, {}
         for rid in ids:
             run, _, name = rid.partition(HOST_SEPARATOR)
-            df, facts = load_runs(run, root=root), run_hosts(root / run)
+            df, facts = load_runs(run, root=root, history=history), run_hosts(root / run)
             index = index or read_host_json(root / run)
             if name:
                 known = sorted(set(facts) | set(df["host"]))
