@@ -51,7 +51,7 @@ class RunStore:
         self.path = self.dir / RESULTS_FILE
         self.force = force
         self._done: set[CellKey] | None = None
-        self._keys: set[CellKey] = set()  # every cell with an attempt on disk
+        self._scan: Scan | None = None  # what is on disk, kept up to date while locked
         self._lock_fd: int | None = None
 
     def done(self, experiment: str, variant: str, workload: str, rep: int,
@@ -75,12 +75,13 @@ class RunStore:
             yield self
             return
         self._acquire()
+        self._scan = None
         try:
             if recover:
                 self._recover()
             yield self
         finally:
-            fd, self._lock_fd = self._lock_fd, None
+            fd, self._lock_fd, self._scan = self._lock_fd, None, None
             if fd is not None:
                 os.ftruncate(fd, 0)
                 os.close(fd)
@@ -117,7 +118,7 @@ class RunStore:
             write_atomic(cells, "".join(json.dumps(c) + "\n" for c in found.cells))
         self._mark(found)
         self._done = found.done()
-        self._keys = set(found.last())
+        self._scan = found
 
     def write_cell(self, rows: Sequence[Row], cell: CellKey | None = None) -> None:
         """Append the rows of one cell, then its end record; both on disk before returning.
@@ -132,57 +133,77 @@ class RunStore:
         key = tuple(cell or (r.experiment, r.variant, r.workload, r.rep))
         key = key if len(key) == 5 else (*key, r.host)
         with self.locked():
-            new = not self.path.exists() or self.path.stat().st_size == 0
+            try:
+                self._append(rows, key)
+            except BaseException:
+                self._scan = None  # read again from the file next time
+                raise
+
+    def _append(self, rows: Sequence[Row], key: CellKey) -> None:
+        found = self._scan = self._scan or scan(self.path)
+        earlier = key in found.last()
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        if new:
+            write_format(self.dir)
+        with self.path.open("ab") as fh:
             if new:
-                write_format(self.dir)
-            with self.path.open("a", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-                if new:
-                    writer.writeheader()
-                for row in rows:
-                    writer.writerow({**row.as_dict(), "status": CURRENT})
-                fh.flush()
-                os.fsync(fh.fileno())
-            record = dict(zip(("experiment", "variant", "workload", "rep"), key[:4], strict=True))
-            if key[4]:
-                record["host"] = key[4]
-            with (self.dir / CELLS_FILE).open("a") as fh:
-                fh.write(json.dumps({**record, "rows": len(rows)}) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            assert self._done is not None
-            if any(row.reason.startswith(FAILED_PREFIXES) for row in rows):
-                self._done.discard(key)
-            else:
-                self._done.add(key)
-            if key in self._keys:
-                self._mark(scan(self.path))
-            self._keys.add(key)
+                fh.write(_line(dict(zip(COLUMNS, COLUMNS, strict=True))))
+            pos = fh.tell()
+            for row in rows:  # row by row: a crash may cut a cell, never a cell record
+                record = {k: str(v) for k, v in row.as_dict().items()} | {"status": CURRENT}
+                text = _line(record)
+                fh.write(text)
+                found.rows.append(record)
+                found.spans.append((pos, pos := pos + len(text)))
+            fh.flush()
+            os.fsync(fh.fileno())
+        record = dict(zip(("experiment", "variant", "workload", "rep"), key[:4], strict=True))
+        if key[4]:
+            record["host"] = key[4]
+        with (self.dir / CELLS_FILE).open("a") as fh:
+            fh.write(json.dumps({**record, "rows": len(rows)}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        found.cells.append({**record, "rows": len(rows)})
+        found.attempt.extend([len(found.cells) - 1] * len(rows))
+        found.end = pos
+        assert self._done is not None
+        if any(row.reason.startswith(FAILED_PREFIXES) for row in rows):
+            self._done.discard(key)
+        else:
+            self._done.add(key)
+        if earlier:
+            self._mark(found)
 
     def _mark(self, found: Scan) -> None:
         """Rewrite results.csv (atomically) so each row's status field says what the cells
-        say; rows that already do are copied byte for byte."""
+        say; rows that already do are copied byte for byte. ``found`` follows the file."""
         stale = set(found.stale())
         if not stale:
             return
         data = self.path.read_bytes()
+        tail = data[found.end:]  # empty: the writer cut what lies past the last cell
         status = found.status()
-        out = io.BytesIO()
-        out.write(data[:found.spans[0][0]] if found.spans else data)
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=found.header)
+        out = bytearray(data[:found.spans[0][0]])
+        spans = []
         for i, (start, end) in enumerate(found.spans):
             if i in stale:
-                text.seek(0)
-                text.truncate()
-                writer.writerow({**found.rows[i], "status": status[i]})
-                out.write(text.getvalue().encode())
+                found.rows[i]["status"] = status[i]
+                chunk = _line(found.rows[i])
             else:
-                out.write(data[start:end])
-        out.write(data[found.end:])
-        write_atomic(self.path, out.getvalue())
+                chunk = data[start:end]
+            spans.append((len(out), len(out) + len(chunk)))
+            out += chunk
+        found.spans, found.end = spans, len(out)
+        write_atomic(self.path, bytes(out + tail))
 
     def rows(self, history: bool = False) -> pd.DataFrame:
         """This run's rows as a DataFrame (current ones; ``history``: all)."""
         return load_runs([self.run_id], root=self.dir.parent, history=history)
 
+
+def _line(record: dict[str, str]) -> bytes:
+    """One row of results.csv as the csv module writes it (quoted as needed, CRLF)."""
+    buf = io.StringIO()
+    csv.DictWriter(buf, fieldnames=COLUMNS).writerow(record)
+    return buf.getvalue().encode()
