@@ -64,8 +64,10 @@ def test_new_rows_carry_the_measuring_commit_and_code(tmp_path):
     assert row["commit"].removesuffix("+dirty") == head
     assert re.fullmatch(r"[0-9a-f]{12}", row["code"])
     assert row["code"] == provenance.measuring_code() and row["status"] == "current"
-    df = Dataset.load("n", tmp_path).df  # the analysis sees them too
-    assert list(df["commit"]) == [row["commit"]] and list(df["code"]) == [row["code"]]
+    ds = Dataset.load("n", tmp_path)  # the analysis sees them too
+    assert list(ds.df["commit"]) == [row["commit"]] and list(ds.df["code"]) == [row["code"]]
+    sample = ds.measured("native/static", "startup")
+    assert list(sample["code"]) == [row["code"]] and list(sample["commit"]) == [row["commit"]]
 
 
 def test_the_code_fingerprint_follows_measuring_sources_only(tmp_path):

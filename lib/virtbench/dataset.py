@@ -55,6 +55,8 @@ DEFAULTS: dict[str, str] = {"allocator": "on-demand", "code_cache": "off",
 # (a variant's nbody time is divided by the baseline's nbody time).
 PAIRED: tuple[str, ...] = ("kernel",)
 GEOMEAN = "geomean"
+#: Columns saying what measured a row: the git commit and the measuring code's fingerprint.
+_MEASURED_BY = ("commit", "code")
 Conditions = Mapping[str, str | Sequence[str]]
 # Condition values that make a row not comparable with the others: such rows never enter a
 # verdict unless a claim asks for them by name, and this is the reason shown for them.
@@ -116,7 +118,7 @@ class Dataset:
             self.df = self.df.assign(conditions="")
         if "host" not in self.df.columns:
             self.df = self.df.assign(host=str(self.host.get("hostname") or "unknown host"))
-        for column in ("commit", "code"):  # what measured each row ("": not known)
+        for column in _MEASURED_BY:  # "" when not known (a hand-made frame)
             if column not in self.df.columns:
                 self.df = self.df.assign(**{column: ""})
         self.df["conditions"] = self.df["conditions"].fillna("")
@@ -189,7 +191,8 @@ class Dataset:
         """One value per repetition: measured non-warm-up rows fitting ``conditions`` (see
         :func:`wanted`), readings of one repetition reduced to their median; ``metric``
         "a+b" sums a and b per repetition. Columns: run_id, workload, conditions, rep,
-        value, unit (``conditions`` as text, "" when none)."""
+        value, unit, commit and code (``conditions`` as text, "" when none; ``commit`` and
+        ``code`` say what measured the repetition, "a | b" when a sum's parts differ)."""
         keys = ["run_id", "host", "workload", "conditions", "rep"]
         frames = []
         for part in metric.split("+"):
@@ -200,16 +203,20 @@ class Dataset:
                 r = r[keep]
             r = r.assign(conditions=[conditions_text(parse_conditions(c))
                                      for c in r["conditions"]])
-            per_rep = r.groupby(keys, sort=False).agg(value=("value", "median"),
-                                                       unit=("unit", "first")).reset_index()
-            frames.append(per_rep[keys + ["value", "unit"]])
+            per_rep = r.groupby(keys, sort=False).agg(  # one repetition: one cell, one code
+                value=("value", "median"), unit=("unit", "first"), commit=("commit", "first"),
+                code=("code", "first")).reset_index()
+            frames.append(per_rep[keys + ["value", "unit", *_MEASURED_BY]])
         joined = frames[0].reset_index(drop=True)
         for other in frames[1:]:
             joined = joined.merge(other, on=keys, how="inner", suffixes=("", "_b"))
             if (joined["unit"] != joined["unit_b"]).any():
                 raise ValueError(f"cannot sum {metric}: units differ")
             joined["value"] = joined["value"] + joined["value_b"]
-            joined = joined[keys + ["value", "unit"]]
+            for column in _MEASURED_BY:
+                joined[column] = [a if a == b else f"{a} | {b}" for a, b in
+                                  zip(joined[column], joined[f"{column}_b"], strict=True)]
+            joined = joined[keys + ["value", "unit", *_MEASURED_BY]]
         return joined
 
     def sample(self, variant: str, metric: str, experiment: str | None = None,
@@ -393,7 +400,7 @@ class Dataset:
                                           metric=metric))
         if not frames:
             return pd.DataFrame(columns=["variant", "family", "metric", "host", "workload",
-                                         "conditions", "rep", "value", "unit"])
+                                         "conditions", "rep", "value", "unit", *_MEASURED_BY])
         return pd.concat(frames, ignore_index=True)
 
     def compare(self, metric: str, experiment: str | None = None, baseline: str = BASELINE,

@@ -15,12 +15,12 @@ from virtbench.store.scan import scan
 from virtbench.store.schema import COLUMNS, RESULTS_FILE
 
 
-def run_ids(root: Path) -> list[str]:
+def stored_runs(root: Path) -> list[str]:
     """The runs stored under ``root`` (folders with a results file)."""
     return sorted(p.name for p in root.iterdir() if (p / RESULTS_FILE).exists())
 
 
-def load_runs(run_ids_: str | Sequence[str] | None = None, root: Path | None = None, *,
+def load_runs(run_ids: str | Sequence[str] | None = None, root: Path | None = None, *,
               history: bool = False) -> pd.DataFrame:
     """Load one run, several, or (None) every run under ``root`` into one DataFrame.
 
@@ -29,16 +29,16 @@ def load_runs(run_ids_: str | Sequence[str] | None = None, root: Path | None = N
     migrated first (once, on disk).
     """
     root = root or datasets_dir()
-    if run_ids_ is None:
-        run_ids_ = run_ids(root)
-    elif isinstance(run_ids_, str):
-        run_ids_ = [run_ids_]
+    if run_ids is None:
+        run_ids = stored_runs(root)
+    elif isinstance(run_ids, str):
+        run_ids = [run_ids]
     frames = []
-    for run_id in run_ids_:
+    for run_id in run_ids:
         path = root / run_id / RESULTS_FILE
         if not path.exists():
             raise DatasetError(f"no dataset {path}; runs here: "
-                               f"{', '.join(run_ids(root)) or 'none'}")
+                               f"{', '.join(stored_runs(root)) or 'none'}")
         ensure_current(path.parent)
         frame = pd.DataFrame(scan(path).resolved(history), columns=list(COLUMNS))
         frame["host"] = frame["host"].fillna("").replace("", _run_hostname(root / run_id))
