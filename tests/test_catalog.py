@@ -5,24 +5,21 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from virtbench import catalog, experiments
 from virtbench.cli import main
 from virtbench.results import (
     COLUMNS,
-    OPTIONAL_COLUMNS,
-    DatasetError,
     Measurement,
     RunStore,
     decode_conditions,
     load_runs,
     make_rows,
 )
+from virtbench.store import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = [ROOT / "datasets" / "reference" / "results.csv",
@@ -38,9 +35,7 @@ def rows_of(measurements: list[Measurement], experiment: str = "startup"):
 def test_every_row_of_the_shipped_datasets_is_declared(path):
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
-        # the shipped runs predate the optional host and started columns
-        assert reader.fieldnames == list(COLUMNS)[:len(reader.fieldnames)]
-        assert set(COLUMNS) - set(reader.fieldnames) <= OPTIONAL_COLUMNS
+        assert reader.fieldnames == list(COLUMNS)  # the shipped runs are in the store format
         rows = list(reader)
     assert rows
     for row in rows:
@@ -131,25 +126,19 @@ def older_run(tmp_path: Path) -> Path:
     return run / "results.csv"
 
 
-def test_an_older_dataset_loads_and_migrates(tmp_path):
+def test_an_older_dataset_is_migrated_to_catalog_names_on_load(tmp_path):
     path = older_run(tmp_path)
-    df = load_runs("old", root=tmp_path)
-    assert (df["conditions"] == "").all() and "startup_cold_none" in set(df["metric"])
-    with pytest.raises(DatasetError, match="migrate"), RunStore("old", root=tmp_path).locked():
-        pass
     before = path.read_text()
-    framed = catalog.migrate_frame(pd.read_csv(path, dtype=str, keep_default_na=False))
-    assert list(framed.columns[:len(COLUMNS)]) == list(COLUMNS)
-    assert catalog.migrate_file(path) == 2
     migrated = load_runs("old", root=tmp_path)
     cold = migrated[migrated["metric"] == "startup_cold"]
     assert '{"network": "none"}' in set(cold["conditions"])
     assert "startup_cold_none" not in set(migrated["metric"])
-    assert list(framed["metric"]) == list(migrated["metric"])
-    assert list(framed["conditions"]) == list(migrated["conditions"])
-    shutil.copy(path, tmp_path / "again.csv")
-    assert catalog.migrate_file(tmp_path / "again.csv") == 0  # idempotent
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["metric"] for r in rows] == list(migrated["metric"])  # rewritten on disk
     assert len(before.splitlines()) == len(path.read_text().splitlines())
+    with RunStore("old", root=tmp_path).locked():  # and it can be written to now
+        pass
 
 
 @pytest.mark.parametrize(("experiment", "family", "old", "tags", "new", "conditions"), [
@@ -174,7 +163,7 @@ def test_an_older_dataset_loads_and_migrates(tmp_path):
     ("isolation", "wasm", "victim_alone", {}, "victim_alone", {}),
 ])
 def test_older_names_map_to_the_catalog(experiment, family, old, tags, new, conditions):
-    assert catalog.migrate_metric(experiment, family, old, tags) == (new, conditions)
+    assert migrate.migrate_metric(experiment, family, old, tags) == (new, conditions)
 
 
 def test_list_metrics_json(capsys):
@@ -231,11 +220,6 @@ def test_io_cache_and_fs_conditions_are_declared_for_the_right_metrics():
 def test_older_io_rows_of_an_in_memory_file_system_get_fs_memory():
     where = {"where": "wasmer-sdk sandbox /workspace (in-memory file system; no host directory "
                       "preopened)"}
-    assert catalog.migrate_metric("io", "wasm", "seq_read", where) == ("seq_read",
+    assert migrate.migrate_metric("io", "wasm", "seq_read", where) == ("seq_read",
                                                                         {"fs": "memory"})
-    assert catalog.migrate_metric("io", "native", "seq_read", {}) == ("seq_read", {})
-    from virtbench.dataset import Dataset
-
-    df = pd.DataFrame([dict(experiment="io", conditions="", tags=json.dumps(where)),
-                       dict(experiment="io", conditions="", tags="")])
-    assert list(Dataset(df).df["conditions"]) == ['{"fs": "memory"}', ""]
+    assert migrate.migrate_metric("io", "native", "seq_read", {}) == ("seq_read", {})

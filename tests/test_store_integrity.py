@@ -22,6 +22,7 @@ from virtbench.host import write_host_json
 from virtbench.platforms.base import Availability, Platform, Workload
 from virtbench.results import (
     CELLS_FILE,
+    FORMAT_FILE,
     DatasetError,
     Measurement,
     RunRefused,
@@ -117,11 +118,12 @@ def test_torn_cell_record_leaves_the_cell_incomplete(tmp_path):
     assert len(cells.read_text().splitlines()) == 2
 
 
-def test_legacy_dataset_without_cells_file_still_loads_and_resumes(tmp_path):
+def test_format_1_run_without_cells_file_is_migrated_and_resumes(tmp_path):
     store = RunStore("r", root=tmp_path)
     cell(store, 0)
     cell(store, 1)
     (store.dir / CELLS_FILE).unlink()  # as written before cells.jsonl existed
+    (store.dir / FORMAT_FILE).unlink()  # ... and before the store had a format version
     assert len(load_runs("r", root=tmp_path)) == 2 * ROWS_PER_CELL
     again = RunStore("r", root=tmp_path)
     assert again.done("startup", "native/static", "noop", 1)

@@ -13,14 +13,8 @@ here is the shared meaning across variants.
 
 from __future__ import annotations
 
-import csv
-import json
-import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-
-import pandas as pd
 
 BETTER = ("lower", "higher", "")
 
@@ -535,102 +529,3 @@ def primary(experiment: str) -> list[tuple[Metric, dict[str, str]]]:
         validate(experiment, name, m.unit, conditions)
         out.append((m, dict(conditions)))
     return out
-
-
-# -- migration of datasets written before the catalog (metric-name suffixes) -------------
-
-_STARTUP_RENAMES = {
-    "startup_warm_pooling": ("startup_warm", {"allocator": "pooling"}),
-    "startup_process_pooling": ("startup_process", {"allocator": "pooling"}),
-    "startup_process_cached": ("startup_process", {"code_cache": "on"}),
-    "startup_process_aot": ("startup_process", {"module": "precompiled"}),
-}
-_MEMORY_NAME = re.compile(r"(?P<base>.+?)(?:_guest(?P<guest>\d+))?_(?P<state>idle|loaded)")
-_SLOWDOWN_NAME = re.compile(r"slowdown_(?P<attack>[a-z]+?)(?P<limited>_limited)?")
-
-
-#: What an io row's ``where`` tag says when the work directory was the runtime's own
-#: in-memory file system (wasmer-sdk sandboxes), in datasets written before the fs condition.
-MEMORY_FS_WHERE = "in-memory file system"
-
-
-def implied_conditions(experiment: str, tags: Mapping[str, str]) -> dict[str, str]:
-    """Conditions that an older row's tags state but its conditions column does not: io
-    rows measured on an in-memory file system (``where`` tag) get fs=memory."""
-    if experiment == "io" and MEMORY_FS_WHERE in str(tags.get("where", "")):
-        return {"fs": "memory"}
-    return {}
-
-
-def migrate_metric(experiment: str, family: str, metric: str,
-                   tags: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-    """The catalog name and conditions of a metric as older datasets named it."""
-    conditions: dict[str, str] = {}
-    if experiment == "startup":
-        if metric in _STARTUP_RENAMES:
-            metric, extra = _STARTUP_RENAMES[metric]
-            conditions.update(extra)
-        elif metric.endswith("_none") and (experiment, metric[:-5]) in CATALOG:
-            metric, conditions["network"] = metric[:-5], "none"
-        declared = CATALOG.get((experiment, metric))
-        if (family == "docker" and "network" in tags and "network" not in conditions
-                and declared is not None and "network" in declared.conditions):
-            conditions["network"] = tags["network"]
-    elif experiment == "memory" and (found := _MEMORY_NAME.fullmatch(metric)):
-        metric, conditions["state"] = found["base"], found["state"]
-        guest = found["guest"] or (tags.get("guest_memory_mib") if family == "vm" else None)
-        if guest and metric in ("rss", "pss"):
-            conditions["guest_memory_mib"] = guest
-    elif experiment == "isolation" and (found := _SLOWDOWN_NAME.fullmatch(metric)):
-        metric = "slowdown"
-        conditions = {"attack": found["attack"], "limits": "on" if found["limited"] else "off"}
-    conditions.update(implied_conditions(experiment, tags))
-    return metric, conditions
-
-
-def migrate_row(row: MutableMapping[str, str]) -> bool:
-    """Give one older row (a dict of its fields) its catalog metric and conditions, in place.
-
-    A row whose ``conditions`` are already set is left as it is. True if the metric changed.
-    """
-    if row.get("conditions"):
-        return False
-    tags = row.get("tags")
-    metric, conditions = migrate_metric(row["experiment"], row["family"], row["metric"],
-                                        json.loads(tags) if isinstance(tags, str) and tags
-                                        else {})
-    changed = metric != row["metric"]
-    row["metric"] = metric
-    row["conditions"] = json.dumps(conditions, sort_keys=True) if conditions else ""
-    return changed
-
-
-def migrate_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of an older results frame with catalog metric names and a conditions column."""
-    from virtbench.results import COLUMNS
-
-    records = df.assign(conditions=df["conditions"].fillna("") if "conditions" in df
-                        else "").to_dict("records")
-    for record in records:
-        migrate_row(record)
-    out = pd.DataFrame(records, index=df.index)
-    return out[[c for c in COLUMNS if c in out] + [c for c in out if c not in COLUMNS]]
-
-
-def migrate_file(path: Path) -> int:
-    """Rewrite an older ``results.csv`` in place with catalog names and conditions.
-
-    Every other field is kept as it was. Returns the number of rows whose metric changed.
-    """
-    from virtbench.results import COLUMNS
-
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    changed = sum(migrate_row(row) for row in rows)
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-    return changed

@@ -378,7 +378,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from virtbench import export
 
     out = export.export(args.run_id, args.format, Path(args.out) if args.out else None,
-                        Path(args.datasets) if args.datasets else None)
+                        Path(args.datasets) if args.datasets else None,
+                        history=args.history)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -544,6 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=("parquet", "csv", "json"), default="parquet")
     exp.add_argument("--out", help="file to write (default: RUN_ID.FORMAT here)")
     exp.add_argument("--datasets", default="", help="root folder of the datasets")
+    exp.add_argument("--history", action="store_true",
+                     help="superseded readings too (the status column says which)")
     exp.set_defaults(func=cmd_export)
 
     chk = sub.add_parser("claims", help="check the published claims against a run")

@@ -63,6 +63,8 @@ DEFAULTS: dict[str, str] = {"allocator": "on-demand", "code_cache": "off",
 # (a variant's nbody time is divided by the baseline's nbody time).
 PAIRED: tuple[str, ...] = ("kernel",)
 GEOMEAN = "geomean"
+#: Columns saying what measured a row: the git commit and the measuring code's fingerprint.
+_MEASURED_BY = ("commit", "code")
 Conditions = Mapping[str, str | Sequence[str]]
 # Condition values that make a row not comparable with the others: such rows never enter a
 # verdict unless a claim asks for them by name, and this is the reason shown for them.
@@ -142,18 +144,6 @@ def paired_conditions(text: str) -> dict[str, str]:
     return {k: v for k, _, v in pairs if k in PAIRED}
 
 
-def _with_implied(experiment: str, conditions: str, tags: object) -> str:
-    """A row's conditions with those its tags imply (:func:`catalog.implied_conditions`),
-    for rows written before the condition existed; rows that carry the key keep theirs."""
-    if experiment != "io" or not isinstance(tags, str) or not tags:
-        return conditions
-    implied = catalog.implied_conditions(experiment, json.loads(tags))
-    have = parse_conditions(conditions)
-    if not implied or set(implied) <= set(have):
-        return conditions
-    return json.dumps({**implied, **have}, sort_keys=True)
-
-
 def wanted(row_conditions: Mapping[str, str], asked: Conditions | None) -> bool:
     """Whether a row's conditions fit a request: each asked key takes an allowed value (a row
     without the key has its :data:`DEFAULTS` value; with no default, the key does not
@@ -197,24 +187,26 @@ class Dataset:
             self.df = self.df.assign(conditions="")
         if "host" not in self.df.columns:
             self.df = self.df.assign(host=str(self.host.get("hostname") or "unknown host"))
+        for column in _MEASURED_BY:  # "" when not known (a hand-made frame)
+            if column not in self.df.columns:
+                self.df = self.df.assign(**{column: ""})
         self.df["conditions"] = self.df["conditions"].fillna("")
-        if len(self.df) and {"experiment", "tags"} <= set(self.df.columns):
-            self.df["conditions"] = [
-                _with_implied(e, c, t) for e, c, t in
-                zip(self.df["experiment"], self.df["conditions"], self.df["tags"], strict=True)]
 
     @classmethod
     def load(cls, run_id: str | Sequence[str] = "reference", datasets: str | Path | None = None,
-             variants: Sequence[str] = (), n_boot: int = 9999) -> Dataset:
+             variants: Sequence[str] = (), n_boot: int = 9999, *,
+             history: bool = False) -> Dataset:
         """Load ``datasets/<run_id>`` (``datasets`` "" or None: the default root); a run id
-        ``RUN@HOST`` loads only the rows of that host of a campaign."""
+        ``RUN@HOST`` loads only the rows of that host of a campaign. The rows are the current
+        ones; ``history`` keeps superseded readings too (their ``status`` says so)."""
         root = Path(datasets) if datasets else datasets_dir()
         ids = [run_id] if isinstance(run_id, str) else list(run_id)
         frames, hosts, index = [], {}, {}
         for rid in ids:
             run, _, name = rid.partition(HOST_SEPARATOR)
             where = run_root(run, root)
-            df, facts = load_runs(run, root=where), run_hosts(where / run)
+            df = load_runs(run, root=where, history=history)
+            facts = run_hosts(where / run)
             index = index or read_host_json(where / run)
             if name:
                 known = sorted(set(facts) | set(df["host"]))
@@ -292,7 +284,8 @@ class Dataset:
         """One value per repetition: measured non-warm-up rows fitting ``conditions`` (see
         :func:`wanted`), readings of one repetition reduced to their median; ``metric``
         "a+b" sums a and b per repetition. Columns: run_id, workload, conditions, rep,
-        value, unit (``conditions`` as text, "" when none).
+        value, unit, commit and code (``conditions`` as text, "" when none; ``commit`` and
+        ``code`` say what measured the repetition, "a | b" when a sum's parts differ).
 
         ``censored``: rows without a value that carry a bound (:func:`row_bound`) are
         repetitions too, with the bound as value; two more columns say which: ``censored``
@@ -326,11 +319,12 @@ class Dataset:
                 r = r[keep]
             r = r.assign(conditions=[conditions_text(parse_conditions(c))
                                      for c in r["conditions"]])
-            agg = dict(value=("value", "median"), unit=("unit", "first"))
-            if censored:
+            agg = dict(value=("value", "median"), unit=("unit", "first"),
+                       commit=("commit", "first"), code=("code", "first"))
+            if censored:  # one repetition: one cell, one code
                 agg.update(censored=("censored", "any"), bound=("bound", "max"))
             per_rep = r.groupby(keys, sort=False).agg(**agg).reset_index()
-            frames.append(per_rep[keys + ["value", "unit"] + extra])
+            frames.append(per_rep[keys + ["value", "unit", *_MEASURED_BY] + extra])
         joined = frames[0].reset_index(drop=True)
         for other in frames[1:]:
             joined = joined.merge(other, on=keys, how="inner", suffixes=("", "_b"))
@@ -343,7 +337,10 @@ class Dataset:
                 joined["censored"] = joined["censored"] | joined["censored_b"]
                 joined["bound"] = joined["bound"].where(joined["bound"] != "",
                                                         joined["bound_b"])
-            joined = joined[keys + ["value", "unit"] + extra]
+            for column in _MEASURED_BY:
+                joined[column] = [a if a == b else f"{a} | {b}" for a, b in
+                                  zip(joined[column], joined[f"{column}_b"], strict=True)]
+            joined = joined[keys + ["value", "unit", *_MEASURED_BY] + extra]
         return joined
 
     def sample(self, variant: str, metric: str, experiment: str | None = None,
@@ -585,7 +582,7 @@ class Dataset:
                                           metric=metric))
         if not frames:
             return pd.DataFrame(columns=["variant", "family", "metric", "host", "workload",
-                                         "conditions", "rep", "value", "unit"])
+                                         "conditions", "rep", "value", "unit", *_MEASURED_BY])
         return pd.concat(frames, ignore_index=True)
 
     def compare(self, metric: str, experiment: str | None = None, baseline: str = BASELINE,

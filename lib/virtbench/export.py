@@ -1,4 +1,5 @@
-"""A run's raw rows with its host metadata, as one file: parquet, CSV or JSON.
+"""A run's rows with its host metadata, as one file: parquet, CSV or JSON. The rows are the
+current ones (``history``: superseded readings too), with their ``status`` column.
 
 Parquet keeps the host metadata in the file (``DataFrame.attrs``, which pandas restores on
 reading); CSV gets it beside the file (``FILE.host.json``); JSON holds both in one document.
@@ -15,14 +16,16 @@ from virtbench.results import load_runs
 FORMATS = ("parquet", "csv", "json")
 
 
-def export(run_id: str, fmt: str, out: Path | None = None, root: Path | None = None) -> Path:
-    """Write the run's rows and host metadata to ``out`` (default: ``RUN_ID.FORMAT`` here)."""
+def export(run_id: str, fmt: str, out: Path | None = None, root: Path | None = None, *,
+           history: bool = False) -> Path:
+    """Write the run's rows and host metadata to ``out`` (default: ``RUN_ID.FORMAT`` here):
+    the current rows, or (``history``) superseded readings too; ``status`` says which."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     from virtbench.paths import datasets_dir
 
     root = root or datasets_dir()
-    df = load_runs(run_id, root=root)
+    df = load_runs(run_id, root=root, history=history)
     host = read_host_json(root / run_id)
     out = Path(out) if out else Path(f"{run_id}.{fmt}")
     if fmt == "parquet":

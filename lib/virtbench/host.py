@@ -16,7 +16,8 @@ from pathlib import Path
 from virtbench.accounting import meminfo
 from virtbench.paths import PROJECT_DIR
 from virtbench.process import tool_version
-from virtbench.results import DatasetError, RunRefused, write_atomic
+from virtbench.store.errors import DatasetError, RunRefused
+from virtbench.store.hostfile import read_host_json, write_host_json_file
 
 #: The facts that make two invocations of one run comparable (same host).
 IDENTITY = ("hostname", "cpu_model", "kernel")
@@ -132,18 +133,6 @@ def identity() -> dict[str, str]:
     return {"hostname": platform.node(), "cpu_model": _cpu_model(), "kernel": platform.release()}
 
 
-def read_host_json(run_dir: Path) -> dict:
-    """A run's ``host.json`` ({} when there is none); an unreadable one is a DatasetError
-    naming the file."""
-    path = run_dir / "host.json"
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read {path}: {exc}") from None
-
-
 def run_hosts(run_dir: Path) -> dict[str, dict]:
     """The host.json facts of every host of a run: a campaign's ``hosts/<name>.json`` by
     name, or the one host of a single-host run by its hostname ({} without host.json)."""
@@ -202,12 +191,6 @@ def load(window_s: float = 0.25) -> dict:
             "mem_available_mib": round(meminfo().get("MemAvailable", 0) / 1024)}
 
 
-def _write(run_dir: Path, data: dict) -> Path:
-    path = run_dir / "host.json"
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    return path
-
-
 def write_host_json(run_dir: Path, parameters: dict, accelerators: dict | None = None) -> Path:
     """Write (or extend) ``host.json`` in a run folder: one invocation entry per call (with
     the host's load as it starts), earlier ones kept; replaced atomically."""
@@ -219,7 +202,7 @@ def write_host_json(run_dir: Path, parameters: dict, accelerators: dict | None =
                                 "git_commit": facts["git_commit"],
                                 "host": {k: facts[k] for k in IDENTITY},
                                 "load_before": load(), "pid": os.getpid()})
-    return _write(run_dir, data)
+    return write_host_json_file(run_dir, data)
 
 
 def finish_invocation(run_dir: Path, started: float, outcome: str) -> Path | None:
@@ -232,7 +215,7 @@ def finish_invocation(run_dir: Path, started: float, outcome: str) -> Path | Non
     mine[-1].update({"finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                      "duration_s": round(time.monotonic() - started, 1),
                      "outcome": outcome, "load_after": load()})
-    return _write(run_dir, data)
+    return write_host_json_file(run_dir, data)
 
 
 def record_campaign(run_dir: Path, entry: dict) -> Path:
@@ -240,7 +223,7 @@ def record_campaign(run_dir: Path, entry: dict) -> Path:
     its experiments, start and end, duration, outcome and the load before and after."""
     data = read_host_json(run_dir) or {"invocations": []}
     data.setdefault("campaigns", []).append(entry)
-    return _write(run_dir, data)
+    return write_host_json_file(run_dir, data)
 
 
 def record_selfcheck(run_dir: Path, section: dict) -> Path:
@@ -252,4 +235,4 @@ def record_selfcheck(run_dir: Path, section: dict) -> Path:
         data.setdefault("selfcheck_earlier", []).append(data["selfcheck"])
     data["selfcheck"] = {**section, "finished_at": datetime.now(UTC).isoformat(
         timespec="seconds"), "load_after": load()}
-    return _write(run_dir, data)
+    return write_host_json_file(run_dir, data)

@@ -45,6 +45,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from virtbench.formats import ArchiveError, WasmModuleError, check_module, read_saved_image
+
 DEFAULT_TIME_LIMIT_S = 300.0
 MAX_TIME_LIMIT_S = 86_400.0
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -247,8 +249,6 @@ def checked(spec: WorkloadSpec) -> WorkloadSpec:
         raise SpecError(f"{where}name {spec.name!r}: a non-empty word without spaces, "
                         "slashes or commas")
     if spec.image is not None:
-        from virtbench.platforms.docker.images import ArchiveError, read_saved_image
-
         try:
             read_saved_image(spec.image)
         except ArchiveError as exc:
@@ -258,8 +258,6 @@ def checked(spec: WorkloadSpec) -> WorkloadSpec:
         if exe is None or not exe.is_file():
             raise SpecError(f"{where}command: {spec.command[0]}: no such file (nor on PATH)")
     if spec.wasm is not None:
-        from virtbench.platforms.wasm.common import WasmModuleError, check_module
-
         try:
             check_module(spec.wasm)
         except WasmModuleError as exc:

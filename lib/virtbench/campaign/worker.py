@@ -26,7 +26,9 @@ from virtbench.experiments.core import get, measure_into, missing_rows, unavaila
 from virtbench.host import check_host, read_host_json, write_host_json
 from virtbench.paths import datasets_dir
 from virtbench.platforms.base import Platform, Workload
-from virtbench.results import Row, RunStore, _scan, write_atomic
+from virtbench.results import Row, RunStore
+from virtbench.store.errors import write_atomic
+from virtbench.store.scan import scan
 
 #: Every virtbench worker holds one unit: it marks a benchmark host.
 RESOURCE = "virtbench-host"
@@ -132,10 +134,9 @@ def _measure(run_id: str, cell: Cell) -> CellResult:
 
 def _stored(store: RunStore, cell: Cell) -> list[Row]:
     """The rows of a cell already in the local store (its last attempt)."""
-    scan = _scan(store.path)
-    last = {(c["experiment"], c["variant"], c["workload"], int(c["rep"]), c.get("host", "")): i
-            for i, c in enumerate(scan.cells)}.get(cell.key)
-    return [Row.from_record(r) for r, a in zip(scan.rows, scan.attempt, strict=True)
+    found = scan(store.path)
+    last = found.last().get(cell.key)
+    return [Row.from_record(r) for r, a in zip(found.rows, found.attempt, strict=True)
             if a == last]
 
 

@@ -131,9 +131,8 @@ def register(experiment: Experiment) -> Experiment:
 
 
 def get(name: str) -> Experiment:
-    """The experiment called ``name``; the error lists the valid names."""
-    from virtbench import experiments  # noqa: F401 - registers the built-in experiments
-
+    """The experiment called ``name``; the error lists the valid names (the package's
+    ``__init__``, imported before this module, registers the built-in experiments)."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; valid: {', '.join(sorted(EXPERIMENTS))}")
     return EXPERIMENTS[name]

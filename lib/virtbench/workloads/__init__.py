@@ -4,6 +4,7 @@ Every workload prints one ``VB-RESULT workload=<name> key=value ...`` line on st
 long-running ones a ``VB-READY workload=<name> ...`` line first); see ``src/*.c``.
 """
 
+from virtbench.workloads import speedtest1  # noqa: F401 - registers its builder
 from virtbench.workloads.build import (
     SRC_DIR,
     TARGETS,

@@ -25,7 +25,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from virtbench.paths import cache_dir
@@ -34,8 +34,19 @@ WORKLOADS = ("noop", "cpu", "mem", "fileio", "http", "hog")
 #: Helper programs of the harness itself (native targets only), built like the workloads.
 TOOLS = ("launch",)
 TARGETS = ("native", "static", "wasm")
-#: Built-in workloads built from sources the suite fetches (see their modules).
+#: Built-in workloads built from sources the suite fetches (see their modules); each module
+#: registers its builder (:func:`register_external`) and the package imports it.
 EXTERNAL = ("speedtest1",)
+Builder = Callable[[str, Path | None], Path]
+_EXTERNAL_BUILDERS: dict[str, Builder] = {}
+
+
+def register_external(name: str) -> Callable[[Builder], Builder]:
+    """Register ``builder(target, cache) -> path`` as the way to build workload ``name``."""
+    def add(builder: Builder) -> Builder:
+        _EXTERNAL_BUILDERS[name] = builder
+        return builder
+    return add
 
 SRC_DIR = Path(__file__).resolve().parent / "src"
 
@@ -240,9 +251,7 @@ WORKLOAD_FLAGS: dict[tuple[str, str], tuple[str, ...]] = {
 def build(workload: str, target: str, cache: Path | None = None) -> Path:
     """Compile ``workload`` for ``target`` (or reuse the cached artifact) and return its path."""
     if workload in EXTERNAL:
-        from virtbench.workloads.speedtest1 import build_speedtest1
-
-        return build_speedtest1(target, cache)
+        return _EXTERNAL_BUILDERS[workload](target, cache)
     _check_names(workload, target)
     return compile_c(workload, [source_path(workload)], target, cache=cache,
                      flags=WORKLOAD_FLAGS.get((workload, target), ()))

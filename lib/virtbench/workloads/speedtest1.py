@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from virtbench.paths import cache_dir
-from virtbench.workloads.build import BuildError, compile_c
+from virtbench.workloads.build import BuildError, compile_c, register_external
 
 #: speedtest1.c of SQLite 3.40.1 (Debian 12's sqlite3 source package, any revision)
 SPEEDTEST1_SHA256 = "3bcf072c8766ca7aa7a6ef28d8976b85f7353071744058f4b132056e747349b1"
@@ -137,6 +137,7 @@ def speedtest1_source(cache: Path | None = None) -> Path:
     return out
 
 
+@register_external("speedtest1")
 def build_speedtest1(target: str, cache: Path | None = None) -> Path:
     """``speedtest1`` for ``target`` (native, static or wasm), built once and cached."""
     source = speedtest1_source(cache)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import json
 import os
 import subprocess
 import tarfile
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from virtbench.distro import Rootfs, write_tar
+from virtbench.formats import ArchiveError, UserImage, read_saved_image  # noqa: F401 - re-exported
 from virtbench.platforms.base import (
     NotSupported,
 )
@@ -163,64 +163,6 @@ class ImportSpec:
         """The tree and the files as the tar archive ``docker import`` reads."""
         write_tar(self.rootfs.path, out, self.files, self.dirs)
         return out
-
-
-class ArchiveError(ValueError):
-    """A file that is not a ``docker save`` archive of one image; the message says why."""
-
-
-@dataclass(frozen=True)
-class UserImage:
-    """A user's ``docker save`` archive, loaded as it is (its own layers, configuration and
-    tags). ``image_id`` is its configuration's digest, the engine's image ID; the engine
-    tracks the images it loads for the user and removes only those (see
-    :meth:`DockerEngine.record_loaded`)."""
-
-    name: str
-    archive: Path
-    image_id: str
-    repo_tags: tuple[str, ...] = ()
-
-    @property
-    def tag(self) -> str:
-        return self.image_id
-
-    @property
-    def archive_size(self) -> int:
-        return self.archive.stat().st_size
-
-
-def read_saved_image(archive: Path, name: str = "") -> UserImage:
-    """The image in a ``docker save`` archive (its ``manifest.json``); ArchiveError if the
-    file is missing, not a tar, not a ``docker save`` archive, or holds several images."""
-    if not archive.is_file():
-        raise ArchiveError(f"{archive}: no such file")
-    try:
-        with tarfile.open(archive) as tar:
-            try:
-                member = tar.getmember("manifest.json")
-            except KeyError:
-                raise ArchiveError(
-                    f"{archive} is not a `docker save` archive (it has no manifest.json); a "
-                    "root file system tarball needs `docker import FILE NAME` and then "
-                    "`docker save NAME -o FILE` first") from None
-            manifest = json.load(tar.extractfile(member))
-    except (tarfile.TarError, OSError) as exc:
-        raise ArchiveError(f"{archive} is not a tar archive ({exc}); expected the output "
-                           "of `docker save IMAGE -o FILE`") from None
-    except ValueError as exc:
-        raise ArchiveError(f"{archive}: manifest.json is not valid JSON: {exc}") from None
-    if not isinstance(manifest, list) or len(manifest) != 1:
-        count = len(manifest) if isinstance(manifest, list) else "no"
-        raise ArchiveError(f"{archive} holds {count} images; save exactly one "
-                           "(`docker save IMAGE -o FILE`)")
-    config = str(manifest[0].get("Config", ""))
-    digest = Path(config).name.removesuffix(".json")
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise ArchiveError(f"{archive}: manifest.json names no image configuration "
-                           f"(Config {config!r})")
-    tags = tuple(manifest[0].get("RepoTags") or ())
-    return UserImage(name or archive.stem, archive.resolve(), f"sha256:{digest}", tags)
 
 
 def loaded_refs(messages: list) -> list[str]:

@@ -19,6 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from virtbench.cgroup import Cgroup
+from virtbench.formats import (  # noqa: F401 - re-exported
+    WasmModuleError,
+    check_module,
+    exported_functions,
+)
 from virtbench.platforms.base import (
     Artifact,
     Handle,
@@ -33,10 +38,6 @@ from virtbench.spec import rewrite_paths, stage_dirs
 from virtbench.workloads import build, parse_result_line
 
 GUEST_DIR = "/work"  # where the instance's work directory is preopened
-WASM_MAGIC = b"\0asm"
-CORE_MODULE_VERSION = b"\x01\x00\x00\x00"
-EXPORT_SECTION = 7
-START = "_start"  # the entry point of a WASI command module
 WORKER_MARKER = "VB-WORKER"
 DEFAULT_MEMORY_MIB = 1024
 DEFAULT_TIME_S = 300.0
@@ -49,10 +50,6 @@ WARM_REPS = 100
 DISK_WORKLOADS = ("noop", "cpu", "http")
 PACKAGE_DIR = Path(__file__).resolve().parent
 LIB_DIR = PACKAGE_DIR.parents[2]
-
-
-class WasmModuleError(ValueError):
-    """A .wasm file that is missing or not a WebAssembly core module; the message names it."""
 
 
 #: Limits a Wasm engine has no notion of; applied to its host process through a cgroup.
@@ -91,63 +88,6 @@ class Limits:
                                    f"not {key!r}")
             out = replace(out, **{key: type(getattr(out, key))(value)})
         return out
-
-
-def check_module(path: str | os.PathLike) -> Path:
-    """``path`` if it is a WebAssembly core module; WasmModuleError naming it otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise WasmModuleError(f"WebAssembly module {path} does not exist")
-    with path.open("rb") as fh:
-        head = fh.read(8)
-    if head[:4] != WASM_MAGIC:
-        raise WasmModuleError(f"{path} is not a WebAssembly module (no \\0asm magic number at "
-                              f"its start; it begins with {head[:8]!r})")
-    if head[4:8] != CORE_MODULE_VERSION:
-        raise WasmModuleError(f"{path} is not a WebAssembly core module of version 1 (version "
-                              f"field {head[4:8].hex()}; components are not supported)")
-    try:
-        functions = exported_functions(path.read_bytes())
-    except (IndexError, UnicodeDecodeError):
-        raise WasmModuleError(f"{path} is not a valid WebAssembly module (its sections are "
-                              "truncated or malformed)") from None
-    if START not in functions:
-        raise WasmModuleError(f"{path} exports no {START} function (it is not a WASI command "
-                              "module)")
-    return path
-
-
-def _leb128(data: bytes, pos: int) -> tuple[int, int]:
-    """An unsigned LEB128 number at ``pos``: (value, position after it)."""
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def exported_functions(data: bytes) -> set[str]:
-    """Names of the functions a core module exports (read from its export section)."""
-    names: set[str] = set()
-    pos = 8
-    while pos < len(data):
-        size, body = _leb128(data, pos + 1)
-        if data[pos] == EXPORT_SECTION:
-            count, p = _leb128(data, body)
-            for _ in range(count):
-                length, p = _leb128(data, p)
-                name = data[p:p + length].decode()
-                kind, p = data[p + length], p + length + 1
-                _, p = _leb128(data, p)
-                if kind == 0:  # a function
-                    names.add(name)
-        pos = body + size
-        if pos > len(data):
-            raise IndexError("section runs past the end of the module")
-    return names
 
 
 def module_for(workload: Workload) -> Path:
