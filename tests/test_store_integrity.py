@@ -395,7 +395,9 @@ def test_exit_1_when_a_cell_failed_then_0_after_the_retry(fakes, capsys):
 
 
 def test_exit_2_for_an_empty_run_id(fakes, capsys):
-    assert main(["run", "fakeexp", "--variant", "fakeok", "--run-id", ""]) == 2
+    with pytest.raises(SystemExit) as exited:  # refused by the argument parser
+        main(["run", "fakeexp", "--variant", "fakeok", "--run-id", ""])
+    assert exited.value.code == 2
     assert "invalid run id ''" in capsys.readouterr().err
     assert STATE["calls"] == 0
 
