@@ -275,3 +275,9 @@ def test_provenance_lines_flag_engines_that_differ():
     assert lines["engine drift"] == (
         "wasmtime-py 51.0.0 is installed; run r was measured with 50.0.1")
     assert "engine drift" not in dict(provenance(host, "r", "v", host["versions"]))
+
+
+def test_durations_read_as_a_person_reads_them():
+    from virtbench.durations import duration_text
+
+    assert [duration_text(s) for s in (4.4, 187, 3900)] == ["4 s", "3 min 07 s", "1 h 05 min"]

@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
 
+from virtbench.durations import duration_text
 from virtbench.paths import PACKAGE_DIR, PROJECT_DIR, datasets_dir, notebooks_dir
 from virtbench.provenance import analysis_version, commits_line, provenance
 from virtbench.results import RESULTS_FILE, RunStore, check_run_id, new_run_id
@@ -406,7 +407,10 @@ def reproduce(run_id: str, out: Path, *, quick: bool = False, only: Sequence[str
         r = execute(path, out, parameters, data=data, provenance=made_by)
         results.append(r)
         tail = r.headline if r.status == "ok" else r.error
-        progress(f"[{i}/{len(paths)}] {path.stem}: {r.status} ({r.seconds:.1f} s) {tail}")
+        spent = sum(x.seconds for x in results)
+        left = (f"; about {duration_text(spent / i * (len(paths) - i))} left"
+                if i < len(paths) else "")
+        progress(f"[{i}/{len(paths)}] {path.stem}: {r.status} ({r.seconds:.1f} s{left}) {tail}")
     index = write_index(results, out, run_id, facts, data, made_by)
     failed = [r for r in results if r.status != "ok"]
     progress(f"{len(results)} notebooks: {len(results) - len(failed)} ok, {len(failed)} failed;"

@@ -30,6 +30,7 @@ from virtbench.campaign.worker import (
     host_resource,
     measure_cell,
 )
+from virtbench.durations import duration_text
 from virtbench.experiments.core import get
 from virtbench.host import IDENTITY, collect, read_host_json
 from virtbench.results import RunRefused, RunStore, make_rows, now, write_atomic
@@ -149,7 +150,7 @@ def run(plan: Plan, client, run_id: str, *, expect: int = 0, force: bool = False
 def _collect(pending: dict, client, store: RunStore, plan: Plan, outcome: Outcome, say: Say,
              poll_s: float) -> None:
     """Write each cell as it finishes; give up on a host gone longer than reconnect_s."""
-    total, done = len(pending), 0
+    total, done, start = len(pending), 0, time.monotonic()
     gone: dict[str, float] = {}
     while pending:
         for future in [f for f in pending if f.done()]:
@@ -160,7 +161,9 @@ def _collect(pending: dict, client, store: RunStore, plan: Plan, outcome: Outcom
                 continue
             del pending[future]
             done += 1
-            say(f"[{done}/{total}] {cell.label()} · {status}")
+            elapsed = time.monotonic() - start
+            say(f"[{done}/{total}] {cell.label()} · {status} · {duration_text(elapsed)} "
+                f"elapsed, about {duration_text(elapsed / done * (total - done))} left")
         present = connected(client)
         for host in sorted({c.host for c in pending.values()}):
             if host in present:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from virtbench import catalog, platforms, sweep
+from virtbench.durations import duration_text
 from virtbench.host import check_host, finish_invocation, write_host_json
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement, Row, RunStore, make_rows, now
@@ -316,25 +317,16 @@ class _Clock:
     def progress(self) -> str:
         elapsed = time.monotonic() - self.start
         finished = self.measured + self.failed + self.unsupported
-        left = (f", about {_duration(elapsed / finished * (self.todo - finished))} left"
+        left = (f", about {duration_text(elapsed / finished * (self.todo - finished))} left"
                 if finished else "")
-        return f"{_duration(elapsed)} elapsed{left}"
+        return f"{duration_text(elapsed)} elapsed{left}"
 
     def summary(self, name: str, unavailable: int) -> str:
         return (f"{name}: {self.measured} cells measured, {self.unsupported} not supported, "
                 f"{self.failed} failed, {self.skipped} already stored, {unavailable} variant(s) "
-                f"not available, in {_duration(time.monotonic() - self.start)}")
+                f"not available, in {duration_text(time.monotonic() - self.start)}")
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def _prepare(experiment: Experiment, plats: list[Platform], workloads: list[Workload],
