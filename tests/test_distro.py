@@ -279,3 +279,85 @@ def test_a_skipped_userland_gives_the_primary_rows_with_the_reason():
     rows = on_userlands(plat, "startup", [Workload("noop")], never, skip=QUICK_SKIPS_USERLANDS)
     assert rows and all(m.value is None and m.reason == QUICK_SKIPS_USERLANDS for m in rows)
     assert {m.conditions["userland"] for m in rows} == {"debian"}
+
+
+# ---- the full-OS guest (userland debian-systemd) ---------------------------------------------
+
+def test_the_full_os_userland_is_a_declared_condition_with_its_guest_sizes():
+    from virtbench.dataset import OPT_IN
+
+    for size in ("512", "1024"):
+        catalog.validate("memory", "guest_used", "MiB", {"state": "idle", "guest_memory_mib":
+                                                        size, "userland": "debian-systemd"})
+    catalog.validate("startup", "systemd_startup_finished", "ms",
+                     {"userland": "debian-systemd"})
+    catalog.validate("density", "memory_per_instance", "MiB",
+                     {"userland": "debian-systemd", "guest_memory_mib": "512"})
+    catalog.validate("observability", "probe_syscall_trace", "collected (1/0)",
+                     {"userland": "debian-systemd"})
+    assert "debian-systemd" in OPT_IN["userland"]  # read only when a reader asks for it
+    with pytest.raises(ValueError, match="userland"):
+        catalog.validate("memory", "rss", "MiB", {"userland": "systemd"})
+
+
+def test_the_full_os_packages_add_systemd_to_minbase_and_change_the_cache_key():
+    assert "systemd-sysv" in distro.SYSTEMD_PACKAGES and "strace" in distro.SYSTEMD_PACKAGES
+    mirror = "http://deb.debian.org/debian"
+    assert distro.rootfs_key("bookworm", "minbase", mirror, distro.SYSTEMD_PACKAGES) != \
+        distro.rootfs_key("bookworm", "minbase", mirror, distro.PACKAGES)
+
+
+def test_the_full_os_boots_systemd_from_a_writable_snapshot_of_the_root_disk(tmp_path):
+    from virtbench.platforms.vm.fullos import (
+        FULLOS_ROOT_INIT,
+        SERVICE_SCRIPT,
+        UNIT,
+        UNIT_FILE,
+        fullos_files,
+        fullos_links,
+    )
+
+    order = [FULLOS_ROOT_INIT.index(m) for m in ("insmod", "mount -t ext4 -o rw /dev/vda",
+                                                 "switch_root /newroot /sbin/init")]
+    assert order == sorted(order)
+    assert "ExecStart=/vb/service" in UNIT_FILE and "WantedBy=multi-user.target" in UNIT_FILE
+    assert fullos_files()["vb/service"] == (SERVICE_SCRIPT, 0o755)
+    links = fullos_links()
+    assert links[f"etc/systemd/system/multi-user.target.wants/{UNIT}"].endswith(UNIT)
+    assert links["etc/systemd/system/serial-getty@ttyS0.service"] == "/dev/null"
+    order = [SERVICE_SCRIPT.index(m) for m in ("exec > /dev/console", "VB-BOOTED", "VB-START",
+                                               "/vb/wl/$wl", "VB-EXIT", "wait \"$started\"",
+                                               "/proc/sysrq-trigger")]
+    assert order == sorted(order)
+    argv = qemu_argv(Machine("microvm", "tcg"), tmp_path / "k", tmp_path / "i",
+                     Boot("hog", root=tmp_path / "root.img", root_snapshot=True, trace_s=3))
+    drive = argv[argv.index("-drive") + 1]
+    assert "snapshot=on" in drive and "readonly=on" not in drive
+    assert "vb.trace=3" in argv[argv.index("-append") + 1].split()
+
+
+def test_quick_leaves_the_full_os_guest_to_a_full_run_with_the_reason_in_its_rows():
+    from types import SimpleNamespace
+
+    def measured(_plat):
+        return [disk_rows(_Fake())[0]]
+
+    plat = SimpleNamespace(userlands=("debian", "debian-systemd"),
+                           with_userland=lambda name: _Fake())
+    rows = on_userlands(plat, "disk", [Workload("noop")], measured, quick=True)
+    skipped = [m for m in rows if m.conditions["userland"] == "debian-systemd"]
+    assert skipped and all(m.value is None and m.reason.startswith(
+        "not measured with --quick: the full-OS guest") for m in skipped)
+    assert [m.value for m in rows if m.conditions["userland"] == "debian"] == [1]
+    only = on_userlands(plat, "disk", [Workload("noop")], measured, quick=False,
+                        names=("debian-systemd",))
+    assert [(m.value, m.conditions) for m in only] == [(1, {"userland": "debian-systemd"})]
+
+
+def test_full_os_rows_are_read_only_when_asked_for():
+    data = _rows(("qemu-tcg/microvm", "vm", "noop", 10, None),
+                 ("qemu-tcg/microvm", "vm", "noop", 20, {"userland": "debian"}),
+                 ("qemu-tcg/microvm", "vm", "noop", 30, {"userland": "debian-systemd"}))
+    assert list(data.sample("qemu-tcg/microvm", "artifact_size", "disk")) == [10]
+    assert list(data.sample("qemu-tcg/microvm", "artifact_size", "disk",
+                            conditions={"userland": "debian-systemd"})) == [30]

@@ -87,7 +87,9 @@ class Boot:
     qmp: Path | None = None           # QMP unix socket path
     incoming: Path | None = None      # restore from this migration stream file
     root: Path | None = None          # raw ext4 root disk, attached read-only as the first disk
+    root_snapshot: bool = False       # attach it writable instead, writes to a discarded overlay
     meminfo: bool = False             # init prints VB-MEMINFO after the workload's VB-READY
+    trace_s: float = 0.0              # full-OS guest: strace -f -c the workload for this long
 
 
 def host_tsc_khz() -> int | None:
@@ -129,6 +131,8 @@ def kernel_cmdline(boot: Boot, accel: str = "tcg") -> str:
         parts.append("vb.net=1")
     if boot.meminfo:
         parts.append("vb.meminfo=1")
+    if boot.trace_s:
+        parts.append(f"vb.trace={boot.trace_s:g}")
     return " ".join(parts)
 
 
@@ -146,7 +150,8 @@ def qemu_argv(machine: Machine, kernel: Path, initrd: Path, boot: Boot) -> list[
     pci = machine.bus == "pci"
     blk = "virtio-blk-pci" if pci else "virtio-blk-device"
     if boot.root is not None:
-        argv += ["-drive", f"file={boot.root},format=raw,if=none,id=r0,readonly=on",
+        mode = "snapshot=on" if boot.root_snapshot else "readonly=on"
+        argv += ["-drive", f"file={boot.root},format=raw,if=none,id=r0,{mode}",
                  "-device", f"{blk},drive=r0"]
     if boot.disk is not None:
         argv += ["-drive", f"file={boot.disk},format=raw,if=none,id=d0,cache={boot.disk_cache}",
