@@ -361,3 +361,49 @@ def test_full_os_rows_are_read_only_when_asked_for():
     assert list(data.sample("qemu-tcg/microvm", "artifact_size", "disk")) == [10]
     assert list(data.sample("qemu-tcg/microvm", "artifact_size", "disk",
                             conditions={"userland": "debian-systemd"})) == [30]
+
+
+class _FakeGuests(Platform):
+    """A VM-like variant whose instances are this test process (pure logic of density)."""
+
+    family, variant = "vm", "qemu-tcg/microvm"
+    userlands = ("debian", "debian-systemd")
+    guest_memory_mib = 256
+
+    def check(self) -> Availability:
+        return Availability(True)
+
+    def with_userland(self, name: str) -> _FakeGuests:
+        sibling = _FakeGuests()
+        sibling.userland, sibling.guest_memory_mib = name, 512
+        return sibling
+
+    def instance(self, workload, args=(), **kwargs):
+        from contextlib import contextmanager
+
+        from virtbench.platforms.base import Handle
+
+        @contextmanager
+        def one():
+            yield Handle(pids=[os.getpid()], port=None, ready_ns=0, info={}, who="test")
+        return one()
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_density_of_the_full_os_guest_carries_its_userland_and_guest_size(quick):
+    from virtbench.experiments.core import Params
+    from virtbench.experiments.cross import measure_density
+
+    params = Params(quick=quick, options={"density_max": 3, "density_time_s": 30})
+    rows = measure_density(_FakeGuests(), Workload("mem"), params)
+    for m in rows:
+        catalog.validate("density", m.metric, m.unit, m.conditions)
+    minimal = [m for m in rows if not m.conditions]
+    full = [m for m in rows if m.conditions]
+    assert {m.metric for m in minimal} >= {"memory_per_instance", "instances_per_8gib"}
+    assert {m.conditions.get("userland") for m in full} == {"debian-systemd"}  # not debian
+    if quick:
+        assert all(m.value is None and "--quick" in m.reason for m in full)
+    else:
+        assert {m.metric for m in full} == {m.metric for m in minimal}
+        assert all(m.conditions["guest_memory_mib"] == "512" for m in full)

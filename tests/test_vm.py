@@ -22,7 +22,12 @@ import pytest
 from virtbench.experiments.basic import startup_rows
 from virtbench.experiments.memory import measure_mem, sized_guest
 from virtbench.platforms.base import GuestMeminfo
-from virtbench.platforms.vm.console import guest_meminfo, parse_console
+from virtbench.platforms.vm.console import (
+    guest_meminfo,
+    parse_console,
+    strace_counts,
+    systemd_finished,
+)
 from virtbench.platforms.vm.init import INIT_SCRIPT, READY_MEMINFO
 from virtbench.platforms.vm.initramfs import CpioWriter, modules_needed
 from virtbench.platforms.vm.kernel import KernelError, extract_vmlinux, versioned_dependency
@@ -121,6 +126,27 @@ def test_init_prints_meminfo_after_the_ready_line_and_keeps_the_exit_code(shell)
     assert out[:2] == ["a\\tb", "VB-READY workload=mem mib=0"]  # lines passed on unchanged
     assert out[2].startswith("VB-MEMINFO ") and guest_meminfo(out[2]).total_kib > 0
     assert out[3:] == ["VB-RESULT x=1", "rc=3"]
+
+
+def test_full_os_console_says_systemd_is_pid_1_and_when_its_startup_finished():
+    text = read("console_tcg_microvm_fullos_noop.txt")
+    c = parse_console(text)
+    assert c.ok and c.pid1 == "systemd" and c.result == {"workload": "noop"}
+    assert c.boot_uptime_s is not None and c.boot_uptime_s > 0
+    found = systemd_finished(text)
+    assert found is not None and found.state == "running"
+    assert 0 < found.userspace_us < found.finish_us
+    assert parse_console(read("console_tcg_microvm_cpu.txt")).pid1 is None  # minimal guest
+    assert systemd_finished(read("console_tcg_microvm_cpu.txt")) is None
+
+
+@pytest.mark.parametrize("line, wrong", [
+    ("VB-SYSTEMD state=starting finish_us=0 userspace_us=5", "had not finished"),
+    ("VB-SYSTEMD state=running finish_us= userspace_us=5", "finish_us=''"),
+])
+def test_a_bad_systemd_line_is_an_error_naming_what_is_wrong(line, wrong):
+    with pytest.raises(ValueError, match=re.escape(wrong)):
+        systemd_finished(line)
 
 
 def test_console_tolerates_chunked_lines():

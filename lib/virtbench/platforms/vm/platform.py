@@ -533,7 +533,8 @@ class Qemu(Platform):
         """A guest running ``workload``; for ``http`` QEMU forwards 127.0.0.1:port -> :80.
 
         Ready means, for ``http``, the first HTTP 200 through the forward; for ``mem`` its
-        VB-READY line, and the handle's ``guest_meminfo`` is the guest's own MemTotal and
+        VB-READY line (on the full-OS guest held back until systemd's startup finished), and
+        the handle's ``guest_meminfo`` is the guest's own MemTotal and
         MemAvailable, which init reads right after that line (the workload's output passes
         through init's shell for it); otherwise the guest's VB-START line. ``limits`` may set
         ``memory_mib`` (guest RAM) and ``cpus`` (vCPUs, at least one); ``pids`` and
@@ -570,7 +571,10 @@ class Qemu(Platform):
                         cpus, qmp=Path(tmp) / "qmp.sock", meminfo=mem)
             with self._launch(boot) as (inst, log):
                 self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
-                ready = self._wait(log, "VB-READY" if mem else "VB-START", timeout,
+                # the full OS holds a mem workload's ready line until systemd's startup
+                # finished: that is part of its boot
+                ready = self._wait(log, "VB-READY" if mem else "VB-START",
+                                   max(timeout, self.boot_timeout) if self.full_os else timeout,
                                    f"{workload.name} start")
                 yield Handle(pids=[inst.pid], port=None, ready_ns=ready,
                              info={**info, "qmp_socket": str(boot.qmp)}, who=self._who(memory),
