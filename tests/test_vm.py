@@ -25,7 +25,6 @@ from virtbench.platforms.base import GuestMeminfo
 from virtbench.platforms.vm.console import (
     guest_meminfo,
     parse_console,
-    strace_counts,
     systemd_finished,
 )
 from virtbench.platforms.vm.init import INIT_SCRIPT, READY_MEMINFO
@@ -138,6 +137,15 @@ def test_full_os_console_says_systemd_is_pid_1_and_when_its_startup_finished():
     assert 0 < found.userspace_us < found.finish_us
     assert parse_console(read("console_tcg_microvm_cpu.txt")).pid1 is None  # minimal guest
     assert systemd_finished(read("console_tcg_microvm_cpu.txt")) is None
+
+
+def test_full_os_console_reads_the_guest_memory_of_a_booted_system():
+    text = read("console_tcg_microvm_fullos_mem_meminfo.txt").decode()
+    assert text.index("VB-BOOTED") < text.index("VB-READY") < text.index("VB-MEMINFO")
+    info = guest_meminfo(text)
+    assert info is not None and 256 * 1024 < info.total_kib <= 512 * 1024  # a 512 MiB guest
+    assert 0 < info.used_kib < info.total_kib
+    assert parse_console(text).ok and systemd_finished(text) is not None
 
 
 @pytest.mark.parametrize("line, wrong", [

@@ -24,8 +24,10 @@ console, through ``/dev/console``:
   (``systemctl is-system-running --wait``), from the manager's FinishTimestampMonotonic and
   UserspaceTimestampMonotonic (guest CLOCK_MONOTONIC, microseconds since the kernel started)
 - with ``vb.trace=SECONDS``: the workload runs in the background, ``strace -f -c -p PID``
-  attaches to it for SECONDS, and its summary table is printed between ``VB-STRACE-BEGIN``
-  and ``VB-STRACE-END`` lines; then the workload is stopped
+  attaches to it, and once the workload's /proc status shows the tracer it traces for
+  SECONDS; strace is then stopped (SIGTERM: it prints its summary), its summary table is
+  printed between ``VB-STRACE-BEGIN`` and ``VB-STRACE-END`` lines, and the workload is
+  stopped
 
 After the workload exits (and the ``VB-SYSTEMD`` line is out) the guest powers off through
 ``/proc/sysrq-trigger``, not an orderly systemd shutdown. The serial getty that
@@ -112,10 +114,18 @@ echo "VB-START workload=$wl"
 if [ "$trace" != 0 ]; then
   /vb/wl/$wl $args &
   pid=$!
-  sleep 1
-  echo "{STRACE_BEGIN} pid=$pid seconds=$trace"
-  timeout -s INT "$trace" strace -f -c -p "$pid" 2>&1
-  echo "{STRACE_END} rc=$?"
+  strace -f -c -o /run/vb-strace -p "$pid" &
+  tracer=$!
+  n=0; tp=0
+  while [ "$tp" = 0 ] && [ $n -lt 600 ]; do
+    while read -r key value; do [ "$key" = TracerPid: ] && tp=$value; done < /proc/$pid/status
+    [ "$tp" = 0 ] && sleep 0.1; n=$((n + 1))
+  done
+  sleep "$trace"
+  kill -TERM "$tracer"; wait "$tracer"
+  echo "{STRACE_BEGIN} pid=$pid seconds=$trace tracer_pid=$tp"
+  cat /run/vb-strace
+  echo "{STRACE_END}"
   kill "$pid"; wait "$pid"; rc=0
 elif [ "$meminfo" = 1 ]; then
   {{ /vb/wl/$wl $args; echo "VB-RC $?"; }} | {{ up_and_idle; ready_meminfo; }}; rc=$?

@@ -570,7 +570,8 @@ class Qemu(Platform):
             boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)), memory,
                         cpus, qmp=Path(tmp) / "qmp.sock", meminfo=mem)
             with self._launch(boot) as (inst, log):
-                self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
+                self._wait(log, "VB-BOOTED", self.boot_timeout if self.full_os
+                           else min(timeout, self.boot_timeout), "boot")
                 # the full OS holds a mem workload's ready line until systemd's startup
                 # finished: that is part of its boot
                 ready = self._wait(log, "VB-READY" if mem else "VB-START",
