@@ -407,3 +407,14 @@ def test_density_of_the_full_os_guest_carries_its_userland_and_guest_size(quick)
     else:
         assert {m.metric for m in full} == {m.metric for m in minimal}
         assert all(m.conditions["guest_memory_mib"] == "512" for m in full)
+
+
+def test_the_in_guest_trace_row_says_it_was_traced_inside_the_guest():
+    from virtbench.experiments.observability import guest_trace_row
+
+    seen = guest_trace_row({"write": 40, "fsync": 40, "lseek": 10}, 3.0)
+    catalog.validate("observability", seen.metric, seen.unit, seen.conditions)
+    assert seen.value == 1.0 and seen.conditions == {"userland": "debian-systemd"}
+    assert seen.tags["traced"] == "inside the guest" and seen.tags["fsync_calls"] == "40"
+    assert "bpftrace" in seen.tags["ebpf"]
+    assert guest_trace_row({"write": 40}, 3.0).value == 0.0  # traced, but no fsync seen

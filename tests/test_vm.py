@@ -25,6 +25,7 @@ from virtbench.platforms.base import GuestMeminfo
 from virtbench.platforms.vm.console import (
     guest_meminfo,
     parse_console,
+    strace_counts,
     systemd_finished,
 )
 from virtbench.platforms.vm.init import INIT_SCRIPT, READY_MEMINFO
@@ -146,6 +147,15 @@ def test_full_os_console_reads_the_guest_memory_of_a_booted_system():
     assert info is not None and 256 * 1024 < info.total_kib <= 512 * 1024  # a 512 MiB guest
     assert 0 < info.used_kib < info.total_kib
     assert parse_console(text).ok and systemd_finished(text) is not None
+
+
+def test_strace_summary_printed_inside_the_full_os_guest():
+    text = read("console_tcg_microvm_fullos_strace.txt")
+    counts = strace_counts(text)
+    assert counts == {"fsync": 24, "write": 24, "lseek": 6}  # the hog's io loop; no "total"
+    assert strace_counts(read("console_tcg_microvm_fullos_noop.txt")) is None  # not traced
+    begun = text.decode().split("VB-STRACE-BEGIN")[0]
+    assert strace_counts(begun + "VB-STRACE-BEGIN pid=1\r\nVB-STRACE-END\r\n") == {}
 
 
 @pytest.mark.parametrize("line, wrong", [
