@@ -228,9 +228,10 @@ class Qemu(Platform):
         kernel = self.kernel()
         if self.userland != "minimal":
             if boot.disk is not None or boot.hostfwd_port is not None or boot.incoming:
+                why = ("its guest has no network modules" if self.full_os
+                       else "minbase has no ip")
                 raise NotSupported(f"{self.variant} on the {self.userland} userland boots "
-                                   "without a work disk, network or saved state (its guest "
-                                   "has no network modules)")
+                                   f"without a work disk, network or saved state ({why})")
             boot = replace(boot, root=self.root_disk(), root_snapshot=self.full_os)
             return qemu_argv(self.machine, self.machine.kernel_image(kernel),
                              self.root_initramfs(), boot)
