@@ -400,12 +400,13 @@ def test_density_of_the_full_os_guest_carries_its_userland_and_guest_size(quick)
         catalog.validate("density", m.metric, m.unit, m.conditions)
     minimal = [m for m in rows if not m.conditions]
     full = [m for m in rows if m.conditions]
-    assert {m.metric for m in minimal} >= {"memory_per_instance", "instances_per_8gib"}
+    slopes = {"memory_per_instance", "pss_per_instance", "instances_per_8gib"}
+    assert {m.metric for m in minimal} >= slopes
     assert {m.conditions.get("userland") for m in full} == {"debian-systemd"}  # not debian
     if quick:
         assert all(m.value is None and "--quick" in m.reason for m in full)
-    else:
-        assert {m.metric for m in full} == {m.metric for m in minimal}
+    else:  # the same slopes (values or bounds: the host's memory is noisy)
+        assert {m.metric for m in full} >= slopes | {"rss_per_instance"}
         assert all(m.conditions["guest_memory_mib"] == "512" for m in full)
 
 
