@@ -279,3 +279,143 @@ def test_a_skipped_userland_gives_the_primary_rows_with_the_reason():
     rows = on_userlands(plat, "startup", [Workload("noop")], never, skip=QUICK_SKIPS_USERLANDS)
     assert rows and all(m.value is None and m.reason == QUICK_SKIPS_USERLANDS for m in rows)
     assert {m.conditions["userland"] for m in rows} == {"debian"}
+
+
+# ---- the full-OS guest (userland debian-systemd) ---------------------------------------------
+
+def test_the_full_os_userland_is_a_declared_condition_with_its_guest_sizes():
+    from virtbench.dataset import OPT_IN
+
+    for size in ("512", "1024"):
+        catalog.validate("memory", "guest_used", "MiB", {"state": "idle", "guest_memory_mib":
+                                                        size, "userland": "debian-systemd"})
+    catalog.validate("startup", "systemd_startup_finished", "ms",
+                     {"userland": "debian-systemd"})
+    catalog.validate("density", "memory_per_instance", "MiB",
+                     {"userland": "debian-systemd", "guest_memory_mib": "512"})
+    catalog.validate("observability", "probe_syscall_trace", "collected (1/0)",
+                     {"userland": "debian-systemd"})
+    assert "debian-systemd" in OPT_IN["userland"]  # read only when a reader asks for it
+    with pytest.raises(ValueError, match="userland"):
+        catalog.validate("memory", "rss", "MiB", {"userland": "systemd"})
+
+
+def test_the_full_os_packages_add_systemd_to_minbase_and_change_the_cache_key():
+    assert "systemd-sysv" in distro.SYSTEMD_PACKAGES and "strace" in distro.SYSTEMD_PACKAGES
+    mirror = "http://deb.debian.org/debian"
+    assert distro.rootfs_key("bookworm", "minbase", mirror, distro.SYSTEMD_PACKAGES) != \
+        distro.rootfs_key("bookworm", "minbase", mirror, distro.PACKAGES)
+
+
+def test_the_full_os_boots_systemd_from_a_writable_snapshot_of_the_root_disk(tmp_path):
+    from virtbench.platforms.vm.fullos import (
+        FULLOS_ROOT_INIT,
+        SERVICE_SCRIPT,
+        UNIT,
+        UNIT_FILE,
+        fullos_files,
+        fullos_links,
+    )
+
+    order = [FULLOS_ROOT_INIT.index(m) for m in ("insmod", "mount -t ext4 -o rw /dev/vda",
+                                                 "switch_root /newroot /sbin/init")]
+    assert order == sorted(order)
+    assert "ExecStart=/vb/service" in UNIT_FILE and "WantedBy=multi-user.target" in UNIT_FILE
+    assert fullos_files()["vb/service"] == (SERVICE_SCRIPT, 0o755)
+    links = fullos_links()
+    assert links[f"etc/systemd/system/multi-user.target.wants/{UNIT}"].endswith(UNIT)
+    assert links["etc/systemd/system/serial-getty@ttyS0.service"] == "/dev/null"
+    order = [SERVICE_SCRIPT.index(m) for m in ("exec > /dev/console", "VB-BOOTED", "VB-START",
+                                               "/vb/wl/$wl", "VB-EXIT", "wait \"$started\"",
+                                               "/proc/sysrq-trigger")]
+    assert order == sorted(order)
+    argv = qemu_argv(Machine("microvm", "tcg"), tmp_path / "k", tmp_path / "i",
+                     Boot("hog", root=tmp_path / "root.img", root_snapshot=True, trace_s=3))
+    drive = argv[argv.index("-drive") + 1]
+    assert "snapshot=on" in drive and "readonly=on" not in drive
+    assert "vb.trace=3" in argv[argv.index("-append") + 1].split()
+
+
+def test_quick_leaves_the_full_os_guest_to_a_full_run_with_the_reason_in_its_rows():
+    from types import SimpleNamespace
+
+    def measured(_plat):
+        return [disk_rows(_Fake())[0]]
+
+    plat = SimpleNamespace(userlands=("debian", "debian-systemd"),
+                           with_userland=lambda name: _Fake())
+    rows = on_userlands(plat, "disk", [Workload("noop")], measured, quick=True)
+    skipped = [m for m in rows if m.conditions["userland"] == "debian-systemd"]
+    assert skipped and all(m.value is None and m.reason.startswith(
+        "not measured with --quick: the full-OS guest") for m in skipped)
+    assert [m.value for m in rows if m.conditions["userland"] == "debian"] == [1]
+    only = on_userlands(plat, "disk", [Workload("noop")], measured, quick=False,
+                        names=("debian-systemd",))
+    assert [(m.value, m.conditions) for m in only] == [(1, {"userland": "debian-systemd"})]
+
+
+def test_full_os_rows_are_read_only_when_asked_for():
+    data = _rows(("qemu-tcg/microvm", "vm", "noop", 10, None),
+                 ("qemu-tcg/microvm", "vm", "noop", 20, {"userland": "debian"}),
+                 ("qemu-tcg/microvm", "vm", "noop", 30, {"userland": "debian-systemd"}))
+    assert list(data.sample("qemu-tcg/microvm", "artifact_size", "disk")) == [10]
+    assert list(data.sample("qemu-tcg/microvm", "artifact_size", "disk",
+                            conditions={"userland": "debian-systemd"})) == [30]
+
+
+class _FakeGuests(Platform):
+    """A VM-like variant whose instances are this test process (pure logic of density)."""
+
+    family, variant = "vm", "qemu-tcg/microvm"
+    userlands = ("debian", "debian-systemd")
+    guest_memory_mib = 256
+
+    def check(self) -> Availability:
+        return Availability(True)
+
+    def with_userland(self, name: str) -> _FakeGuests:
+        sibling = _FakeGuests()
+        sibling.userland, sibling.guest_memory_mib = name, 512
+        return sibling
+
+    def instance(self, workload, args=(), **kwargs):
+        from contextlib import contextmanager
+
+        from virtbench.platforms.base import Handle
+
+        @contextmanager
+        def one():
+            yield Handle(pids=[os.getpid()], port=None, ready_ns=0, info={}, who="test")
+        return one()
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_density_of_the_full_os_guest_carries_its_userland_and_guest_size(quick):
+    from virtbench.experiments.core import Params
+    from virtbench.experiments.cross import measure_density
+
+    params = Params(quick=quick, options={"density_max": 3, "density_time_s": 30})
+    rows = measure_density(_FakeGuests(), Workload("mem"), params)
+    for m in rows:
+        catalog.validate("density", m.metric, m.unit, m.conditions)
+    minimal = [m for m in rows if not m.conditions]
+    full = [m for m in rows if m.conditions]
+    slopes = {"memory_per_instance", "pss_per_instance", "instances_per_8gib"}
+    assert {m.metric for m in minimal} >= slopes
+    assert {m.conditions.get("userland") for m in full} == {"debian-systemd"}  # not debian
+    if quick:
+        assert all(m.value is None and "--quick" in m.reason for m in full)
+    else:  # the same slopes (values or bounds: the host's memory is noisy)
+        assert {m.metric for m in full} >= slopes | {"rss_per_instance"}
+        assert all(m.conditions["guest_memory_mib"] == "512" for m in full)
+
+
+def test_the_in_guest_trace_row_says_it_was_traced_inside_the_guest():
+    from virtbench.experiments.observability import guest_trace_row
+
+    seen = guest_trace_row({"write": 40, "fsync": 40, "lseek": 10}, 3.0)
+    catalog.validate("observability", seen.metric, seen.unit, seen.conditions)
+    assert seen.value == 1.0 and seen.conditions == {"userland": "debian-systemd"}
+    assert seen.tags["traced"] == "inside the guest" and seen.tags["fsync_calls"] == "40"
+    assert "bpftrace" in seen.tags["ebpf"]
+    assert guest_trace_row({"write": 40}, 3.0).value == 0.0  # traced, but no fsync seen

@@ -121,3 +121,34 @@ def test_docker_imports_and_runs_the_debian_image(rootfs):
     minimal = [m for m in rows if "userland" not in m.conditions]
     assert {m.metric for m in minimal} >= {"startup", "startup_cold"}
     assert spec.content_size > rootfs.bytes_used
+
+
+@pytest.fixture(scope="module")
+def systemd_rootfs() -> distro.Rootfs:
+    try:
+        return distro.build_rootfs(packages=distro.SYSTEMD_PACKAGES)
+    except distro.DistroUnavailable as exc:
+        if "needs root" in exc.reason or any(s in exc.reason for s in UNREACHABLE):
+            pytest.skip(f"no Debian root file system: {exc.reason}")
+        raise
+
+
+def test_a_tcg_guest_boots_debian_with_systemd_to_the_service(systemd_rootfs):
+    """One boot of the full-OS guest: systemd is PID 1, its service prints the readiness
+    marker, and systemd's own startup-finished point is read from the console."""
+    assert {"systemd", "systemd-sysv", "strace"} <= set(systemd_rootfs.manifest["packages"])
+    before = _qemus()
+    with _usable("qemu-tcg/microvm") as plat:
+        with plat.with_userland("debian-systemd") as guest:
+            guest.prepare([Workload("noop")])
+            rows = _by_metric(startup_rows(guest, Workload("noop")))
+    assert _qemus() - before == set(), "a guest was left running"
+    assert rows["startup"].tags["pid1"] == "systemd"
+    assert "systemd as PID 1" in rows["startup"].description
+    assert 0 < rows["startup"].value < rows["startup_to_exit"].value
+    assert 0 < rows["guest_uptime_at_init"].value < rows["startup"].value
+    finished = rows["systemd_startup_finished"]
+    assert finished.value is not None, finished.reason
+    assert finished.tags["systemd_state"] in ("running", "degraded")
+    assert 0 < int(finished.tags["userspace_start_us"]) / 1000 < finished.value
+    assert "guest of 512 MiB" in rows["peak_rss"].description

@@ -22,7 +22,12 @@ import pytest
 from virtbench.experiments.basic import startup_rows
 from virtbench.experiments.memory import measure_mem, sized_guest
 from virtbench.platforms.base import GuestMeminfo
-from virtbench.platforms.vm.console import guest_meminfo, parse_console
+from virtbench.platforms.vm.console import (
+    guest_meminfo,
+    parse_console,
+    strace_counts,
+    systemd_finished,
+)
 from virtbench.platforms.vm.init import INIT_SCRIPT, READY_MEMINFO
 from virtbench.platforms.vm.initramfs import CpioWriter, modules_needed
 from virtbench.platforms.vm.kernel import KernelError, extract_vmlinux, versioned_dependency
@@ -121,6 +126,45 @@ def test_init_prints_meminfo_after_the_ready_line_and_keeps_the_exit_code(shell)
     assert out[:2] == ["a\\tb", "VB-READY workload=mem mib=0"]  # lines passed on unchanged
     assert out[2].startswith("VB-MEMINFO ") and guest_meminfo(out[2]).total_kib > 0
     assert out[3:] == ["VB-RESULT x=1", "rc=3"]
+
+
+def test_full_os_console_says_systemd_is_pid_1_and_when_its_startup_finished():
+    text = read("console_tcg_microvm_fullos_noop.txt")
+    c = parse_console(text)
+    assert c.ok and c.pid1 == "systemd" and c.result == {"workload": "noop"}
+    assert c.boot_uptime_s is not None and c.boot_uptime_s > 0
+    found = systemd_finished(text)
+    assert found is not None and found.state == "running"
+    assert 0 < found.userspace_us < found.finish_us
+    assert parse_console(read("console_tcg_microvm_cpu.txt")).pid1 is None  # minimal guest
+    assert systemd_finished(read("console_tcg_microvm_cpu.txt")) is None
+
+
+def test_full_os_console_reads_the_guest_memory_of_a_booted_system():
+    text = read("console_tcg_microvm_fullos_mem_meminfo.txt").decode()
+    assert text.index("VB-BOOTED") < text.index("VB-READY") < text.index("VB-MEMINFO")
+    info = guest_meminfo(text)
+    assert info is not None and 256 * 1024 < info.total_kib <= 512 * 1024  # a 512 MiB guest
+    assert 0 < info.used_kib < info.total_kib
+    assert parse_console(text).ok and systemd_finished(text) is not None
+
+
+def test_strace_summary_printed_inside_the_full_os_guest():
+    text = read("console_tcg_microvm_fullos_strace.txt")
+    counts = strace_counts(text)
+    assert counts == {"fsync": 24, "write": 24, "lseek": 6}  # the hog's io loop; no "total"
+    assert strace_counts(read("console_tcg_microvm_fullos_noop.txt")) is None  # not traced
+    begun = text.decode().split("VB-STRACE-BEGIN")[0]
+    assert strace_counts(begun + "VB-STRACE-BEGIN pid=1\r\nVB-STRACE-END\r\n") == {}
+
+
+@pytest.mark.parametrize("line, wrong", [
+    ("VB-SYSTEMD state=starting finish_us=0 userspace_us=5", "had not finished"),
+    ("VB-SYSTEMD state=running finish_us= userspace_us=5", "finish_us=''"),
+])
+def test_a_bad_systemd_line_is_an_error_naming_what_is_wrong(line, wrong):
+    with pytest.raises(ValueError, match=re.escape(wrong)):
+        systemd_finished(line)
 
 
 def test_console_tolerates_chunked_lines():

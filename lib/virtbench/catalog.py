@@ -32,7 +32,8 @@ CONDITIONS: dict[str, str] = {
              "workload (instance_* metrics): idle (serving, nobody calling, 1 s after ready) "
              "| loaded (the peak while wrk loads it: VmHWM or the largest of the samples "
              "taken during the load)",
-    "guest_memory_mib": "memory of the VM guest in MiB (a decimal integer: 128 | 256 | 512)",
+    "guest_memory_mib": "memory of the VM guest in MiB (a decimal integer: 128 | 256 | 512 "
+                        "| 1024)",
     "attack": "the co-located attacker's resource: cpu | mem | io | fd | proc",
     "limits": "whether the attacker ran under the platform's limits (isolation.LIMITS): "
               "off | on",
@@ -68,8 +69,11 @@ CONDITIONS: dict[str, str] = {
     "command": "the Redis command redis-benchmark sent: SET | GET",
     "userland": "the instance's root file system: debian (Debian bookworm minbase from "
                 "debootstrap: a Docker image made with docker import, a VM booted from an "
-                "ext4 root disk) | minimal (no condition: a FROM scratch image of the static "
-                "workload; a kernel + busybox initramfs)",
+                "ext4 root disk) | debian-systemd (VM only, the full-OS guest: the same "
+                "Debian plus systemd-sysv, udev and strace, booted with systemd as PID 1 to "
+                "multi-user.target, the workload run by a systemd service) | minimal (no "
+                "condition: a FROM scratch image of the static workload; a kernel + busybox "
+                "initramfs)",
     "load": "the wrk load profile of the http experiment: light (10 connections, 1 wrk "
             "thread, 2 s; no condition: light) | seed (the seed document's test: 10,000 "
             "connections, one wrk thread per host core, option http_seed_duration_s (300 s "
@@ -92,7 +96,7 @@ VALUES: dict[str, tuple[str, ...]] = {
     "cache": ("warm", "cold"),
     "fs": ("host", "memory"),
     "packing": ("one_process",),
-    "userland": ("minimal", "debian"),
+    "userland": ("minimal", "debian", "debian-systemd"),
     "warm_up": ("none",),
     "time_bound": ("epoch", "none"),
     "memory_limit": ("off",),
@@ -142,13 +146,23 @@ def _startup() -> list[Metric]:
                "the median of runs back to back in one launch helper after untimed warm-up "
                "runs, or with warm_up=none the first run of a fresh helper; Docker, image present: "
                "create_container to wait returning), or to the first line of the guest's "
-               "init (VM: QEMU spawn to VB-BOOTED)", _NET_USERLAND + ("warm_up",)),
+               "init (VM: QEMU spawn to VB-BOOTED); VM, userland=debian-systemd: from "
+               "spawning QEMU to the host reading the readiness marker of the service that "
+               "systemd (PID 1) started on its way to multi-user.target (VB-BOOTED, the first "
+               "line of vb-workload.service's script, printed just before it starts the "
+               "workload)", _NET_USERLAND + ("warm_up",)),
         Metric("startup_to_exit", e, _MS, "lower",
                "VM: from spawning QEMU to wait4 returning after the guest ran the no-op "
                "workload and powered off", _USERLAND),
         Metric("guest_uptime_at_init", e, _MS, "lower",
-               "VM: the guest kernel's own /proc/uptime when init started (guest clock)",
+               "VM: the guest kernel's own /proc/uptime when init started (guest clock; "
+               "userland=debian-systemd: when the systemd service's script started)",
                _USERLAND),
+        Metric("systemd_startup_finished", e, _MS, "lower",
+               "VM, userland=debian-systemd: systemd's own startup-finished point, the total "
+               "systemd-analyze time reports: the manager's FinishTimestampMonotonic, the "
+               "guest's CLOCK_MONOTONIC from the kernel's start to the boot's last job done "
+               "(guest clock; excludes firmware and kernel decompression)", _USERLAND),
         Metric("peak_rss", e, _MIB, "lower",
                "peak RSS (wait4 ru_maxrss) of the process that ran the no-op workload (the "
                "workload, the engine's process, or QEMU)", _USERLAND),
@@ -297,6 +311,8 @@ def _memory() -> list[Metric]:
 
 
 _SLOPE = ("one repetition's least-squares slope (MiB per instance) of")
+#: density rows of a VM guest other than the minimal one: its userland and guest size
+_GUEST = ("userland", "guest_memory_mib")
 _OVER = (" over the number of idle instances started one after another (readings at "
          "checkpoints, from 0 instances); the repetition is the sample, the readings "
          "within it are not; no value (reason: an upper bound) when the fit's 95% CI "
@@ -407,24 +423,24 @@ def _others() -> list[Metric]:
                "on-CPU time of an idle instance's host processes over a fixed window "
                "starting 1 s after it was ready (schedstat)"),
         Metric("memory_per_instance", "density", _MIB, "lower",
-               f"{_SLOPE} the host's MemAvailable drop{_OVER}"),
+               f"{_SLOPE} the host's MemAvailable drop{_OVER}", _GUEST),
         Metric("pss_per_instance", "density", _MIB, "lower",
                f"{_SLOPE} the summed PSS of the instances' host processes{_OVER} (packing "
                "one_process: the PSS of one engine process over the number of idle "
-               "instances it holds)", ("packing",)),
+               "instances it holds)", ("packing", *_GUEST)),
         Metric("rss_per_instance", "density", _MIB, "lower",
-               f"{_SLOPE} the summed VmRSS of the instances' host processes{_OVER}"),
+               f"{_SLOPE} the summed VmRSS of the instances' host processes{_OVER}", _GUEST),
         Metric("cgroup_per_instance", "density", _MIB, "lower",
                f"{_SLOPE} the summed usage of the instances' own cgroups (Docker: the "
-               f"containers' cgroups){_OVER}"),
+               f"containers' cgroups){_OVER}", _GUEST),
         Metric("memory_per_instance_bound", "density", _MIB, "lower",
                "when memory_per_instance is not distinguishable from zero (the 95% CI of "
                "its fit includes 0): the upper end of that CI, an upper bound of the memory "
-               "per instance at the number of instances started (tag instances)"),
+               "per instance at the number of instances started (tag instances)", _GUEST),
         Metric("instances_per_8gib", "density", "instances", "higher",
                "8192 MiB divided by memory_per_instance (only when that slope is above "
                "zero with 95% confidence; otherwise no value and 8192 MiB divided by its "
-               "upper bound in the tag lower_bound)"),
+               "upper bound in the tag lower_bound)", _GUEST),
         Metric("victim_alone", "isolation", _MS, "lower",
                "median compute time of 3 runs of the cpu victim with no attacker (timed "
                "inside the workload)"),
@@ -439,9 +455,12 @@ def _others() -> list[Metric]:
                                   "harness"),
               ("probe_resource_metrics", "memory counters of a running instance read from "
                                          "the host"),
-              ("probe_syscall_trace", "strace from the host saw the workload's fsync on its "
-                                      "own file"),
               ("probe_network_trace", "a traced connection attributed to the workload"))),
+        Metric("probe_syscall_trace", "observability", "collected (1/0)", "higher",
+               "strace from the host saw the workload's fsync on its own file; VM, "
+               "userland=debian-systemd: strace -f -c run inside the guest on the process "
+               f"of the workload's systemd service counted its fsync calls: {probe}",
+               _USERLAND, exact=True),
     ]
 
 

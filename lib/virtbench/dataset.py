@@ -35,9 +35,9 @@ NOT_IN_DATASET = "not in this dataset"
 # Condition values that are a variation of the usual measurement: only rows asked for them
 # by name carry them into a sample (a container started with --network none, the pooling
 # allocator, a warm code cache, a precompiled module, reads after the page cache was dropped,
-# a runtime's in-memory file system, a Debian userland instead of the minimal one, a start
-# without warm-up, an in-engine time bound, the engine's default memory limit, the seed
-# document's 10,000-connection http load instead of the light one).
+# a runtime's in-memory file system, a Debian userland or the full-OS guest instead of the
+# minimal one, a start without warm-up, an in-engine time bound, the engine's default memory
+# limit, the seed document's 10,000-connection http load instead of the light one).
 # The cpu kernels other than the hash chain are asked for by name too, so a request that does
 # not name a kernel reads the hash kernel, as it did before there were others.
 OPT_IN: dict[str, frozenset[str]] = {
@@ -48,7 +48,7 @@ OPT_IN: dict[str, frozenset[str]] = {
     "kernel": frozenset(catalog.VALUES["kernel"]) - {"hash"},
     "cache": frozenset({"cold"}),
     "fs": frozenset({"memory"}),
-    "userland": frozenset({"debian"}),
+    "userland": frozenset({"debian", "debian-systemd"}),
     "warm_up": frozenset({"none"}),
     "time_bound": frozenset({"epoch", "none"}),
     "memory_limit": frozenset({"off"}),

@@ -43,7 +43,10 @@ DEBOOTSTRAP_TIMEOUT_S = 1800.0
 #: apt's package lists, as in Debian's container images (``apt-get update`` restores them).
 CLEANED = ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*_*",
            "var/log/bootstrap.log")
-USERLANDS = ("minimal", "debian")
+#: Packages the full-OS userland (debian-systemd) adds to minbase: systemd as PID 1, udev
+#: (the device units that systemd's serial getty waits for) and strace (in-guest tracing).
+SYSTEMD_PACKAGES = ("systemd-sysv", "udev", "strace")
+USERLANDS = ("minimal", "debian", "debian-systemd")
 #: The suite's static workloads put into the userland (its image and its root disk).
 USERLAND_WORKLOADS = ("noop", "cpu", "mem", "fileio", "http")
 

@@ -42,7 +42,8 @@ STARTUP_METRICS = {"launch": "startup", "to_exit": "startup_to_exit",
                    "load": "startup_load", "remove": "startup_remove",
                    "pause_resume": "pause_resume", "qmp_stop": "qmp_stop",
                    "qmp_cont": "qmp_cont", "snapshot_save": "snapshot_save",
-                   "snapshot_load": "snapshot_load", "snapshot_restore": "snapshot_restore"}
+                   "snapshot_load": "snapshot_load", "snapshot_restore": "snapshot_restore",
+                   "systemd_finished": "systemd_startup_finished"}
 assert set(STARTUP_METRICS) == set(TIMING_KINDS)
 
 
@@ -153,7 +154,7 @@ def measure_disk(plat: Platform, wl: Workload, params: Params) -> list[Measureme
     user's workload, its own image (Docker)."""
     if not wl.builtin:
         return disk_rows(plat, plat.user_artifacts(wl))
-    return disk_rows(plat) + on_userlands(plat, "disk", [wl], disk_rows)
+    return disk_rows(plat) + on_userlands(plat, "disk", [wl], disk_rows, quick=params.quick)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ import threading
 import time
 import traceback
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from virtbench import catalog
 from virtbench.accounting import MemoryReading, cpu_ns, free_port, mem_available_kib, read_memory
 from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
+from virtbench.experiments.userland import on_userlands
 from virtbench.loadgen import run_wrk, wait_closed
 from virtbench.platforms.base import Handle, NotSupported, Platform, Workload
 from virtbench.process import (
@@ -446,7 +447,24 @@ def in_one_process(plat: Platform, wl: Workload, max_n: int) -> list[Measurement
               "slope_ci_high": f"{fit.high:.3f}", "pss_one_mib": f"{pss[0]:.2f}"})]
 
 
+#: The userlands besides the minimal one whose density is measured: the full-OS guest.
+DENSITY_USERLANDS = ("debian-systemd",)
+
+
 def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
+    """The density of the variant's minimal instances (:func:`density_rows`) and, where it
+    offers one, of its full-OS guest (rows with the conditions userland and
+    guest_memory_mib; left to a full run by ``--quick``)."""
+    def full_os(sibling: Platform) -> list[Measurement]:
+        size = {"guest_memory_mib": str(sibling.guest_memory_mib)}
+        return [replace(m, conditions={**m.conditions, **size})
+                for m in density_rows(sibling, wl, params)]
+
+    return density_rows(plat, wl, params) + on_userlands(
+        plat, "density", [wl], full_os, quick=params.quick, names=DENSITY_USERLANDS)
+
+
+def density_rows(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     """Start idle instances until a count, a memory budget or a time limit; fit MiB per instance.
 
     Memory is read at checkpoints (0 instances and about 10 counts up to the most): the

@@ -26,8 +26,11 @@ from virtbench.stats import fit_slope
 
 SETTLE_S = 0.05  # after the ready line, before the reading
 #: The guest sizes (MiB) a VM's memory is read at, on its minimal userland (on the others,
-#: its default guest size only).
+#: its default guest size only, except where :data:`USERLAND_GUEST_SIZES` names sizes).
 GUEST_SIZES = (128, 256, 512)
+#: The guest sizes of the full-OS guest: those the claims about a full VM name (512 MiB)
+#: and one above.
+USERLAND_GUEST_SIZES = {"minimal": GUEST_SIZES, "debian-systemd": (512, 1024)}
 #: Concurrent instances (one host process each) for the marginal memory of one more.
 MARGINAL_INSTANCES = 6
 #: Instances held by one engine process (a fresh process per count), for the same.
@@ -52,7 +55,7 @@ def measure_mem(plat: Platform, mib: int) -> list[Measurement]:
     """Memory of one ``mem mib`` instance (0 = idle): at each guest size for a VM; with the
     marginal memory of one more instance for an engine (Wasm)."""
     if plat.guest_memory_mib is not None:
-        sizes = GUEST_SIZES if plat.userland == "minimal" else (plat.guest_memory_mib,)
+        sizes = USERLAND_GUEST_SIZES.get(plat.userland, (plat.guest_memory_mib,))
         return [m for size in sizes for m in sized_guest(plat, mib, size)]
     if plat.engine_process:
         return engine_instances(plat, mib)

@@ -1,4 +1,5 @@
-"""Observability: what the suite's own host-side probes can collect from each platform.
+"""Observability: what the suite's own host-side probes can collect from each platform, and
+on a VM's full-OS guest, what a tracer inside the guest sees.
 
 Each probe is a real attempt, recorded as 1 (collected) or 0 (the probe ran and saw
 nothing); a probe that cannot run on a variant is a row with no value and the reason.
@@ -11,6 +12,7 @@ import subprocess
 
 from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Params, register
 from virtbench.experiments.memory import measure_mem
+from virtbench.experiments.userland import on_userlands
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.process import child_env, die_with_parent
 from virtbench.results import Measurement
@@ -45,6 +47,42 @@ def probe_syscalls(plat: Platform) -> Measurement:
                        tags={"fsyncs_seen": str(seen)})
 
 
+#: The userland whose guest has a tracer inside (the full-OS guest: strace in its root disk).
+TRACED_USERLAND = "debian-systemd"
+GUEST_TRACE_SECONDS = 3.0
+#: Why the full-OS guest is traced with strace only: bpftrace and perf are not in its root disk.
+NO_EBPF = ("bpftrace and perf were not tried: neither is in the full-OS guest's root disk "
+           "(bpftrace pulls in LLVM and clang; perf must match the guest kernel's version); "
+           "whether the guest kernel would run them is not measured")
+
+
+def guest_trace_row(counts: dict[str, int], seconds: float) -> Measurement:
+    """The in-guest probe's row from the system calls strace counted inside the guest."""
+    fsyncs = counts.get("fsync", 0)
+    return Measurement(
+        "probe_syscall_trace", 1.0 if fsyncs else 0.0, UNIT,
+        f"traced inside the guest: strace -f -c attached (strace -p) for {seconds:g} s, "
+        "inside the full-OS guest, to the process of the workload its systemd service "
+        "vb-workload.service started (hog io: write + fsync on vb-hog.dat in a loop), its "
+        "summary printed on the serial console; 1 when it counted fsync calls",
+        tags={"traced": "inside the guest", "tracer": "strace -f -c",
+              "fsync_calls": str(fsyncs), "syscalls_seen": str(len(counts)),
+              "ebpf": NO_EBPF},
+        conditions={"userland": TRACED_USERLAND})
+
+
+def probe_syscalls_in_guest(plat: Platform, params: Params) -> list[Measurement]:
+    """The system-call probe run inside the variant's full-OS guest, where it offers one;
+    its row has the condition userland and says the tracing happened inside the guest."""
+    def traced(guest: Platform) -> list[Measurement]:
+        counts = guest.trace_syscalls_inside(Workload("hog"), ["io", "600", "4", WORKDIR],
+                                             GUEST_TRACE_SECONDS)
+        return [guest_trace_row(counts, GUEST_TRACE_SECONDS)]
+
+    return on_userlands(plat, "observability", [Workload("hog")], traced,
+                        quick=params.quick, names=(TRACED_USERLAND,))
+
+
 def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     out: list[Measurement] = []
     try:
@@ -73,6 +111,7 @@ def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[
         out.append(probe_syscalls(plat))
     except NotSupported as exc:
         out.append(Measurement.missing("probe_syscall_trace", UNIT, f"not supported: {exc}"))
+    out += probe_syscalls_in_guest(plat, params)
     out.append(Measurement.missing(
         "probe_network_trace", UNIT,
         "no probe yet: attributing a traced connection to the workload (not to a forwarder "

@@ -1,10 +1,12 @@
 """Measurements on the other userlands a variant offers, beside its minimal one.
 
 A Docker or VM variant can run the built-in workloads on a realistic root file system too
-(:attr:`virtbench.platforms.base.Platform.userlands`: Debian's minbase). The startup, memory
-and disk experiments measure it in the same cell, on a sibling object of the variant
-(:meth:`~virtbench.platforms.base.Platform.with_userland`); its rows carry the condition
-``userland=debian``, so readers that do not ask for it keep reading the minimal rows.
+(:attr:`virtbench.platforms.base.Platform.userlands`: Debian's minbase; for a VM also the
+full-OS guest, Debian booted with systemd). The startup, memory and disk experiments (and
+density and observability, for the full-OS guest) measure it in the same cell, on a sibling
+object of the variant (:meth:`~virtbench.platforms.base.Platform.with_userland`); its rows
+carry the condition ``userland=debian`` or ``userland=debian-systemd``, so readers that do
+not ask for it keep reading the minimal rows.
 """
 
 from __future__ import annotations
@@ -18,22 +20,38 @@ from virtbench.distro import DistroUnavailable
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement
 
+#: Userlands that ``--quick`` leaves to a full run, each with the reason its rows give.
+QUICK_SKIPPED_USERLANDS = {
+    "debian-systemd": "the full-OS guest (systemd as PID 1 booted to a service under TCG) "
+                      "takes a minute or more per boot on this host; a full run measures it"}
+
+
+def quick_skip(name: str, quick: bool) -> str:
+    """"not measured with --quick: why" when ``--quick`` leaves the userland ``name`` out."""
+    why = QUICK_SKIPPED_USERLANDS.get(name, "") if quick else ""
+    return f"not measured with --quick: {why}" if why else ""
+
 
 def on_userlands(plat: Platform, experiment: str, workloads: Sequence[Workload],
                  measure: Callable[[Platform], list[Measurement]], *,
-                 skip: str = "") -> list[Measurement]:
+                 skip: str = "", quick: bool = False,
+                 names: Sequence[str] | None = None) -> list[Measurement]:
     """``measure`` on each userland ``plat`` offers (after preparing ``workloads`` there),
-    its rows with the condition ``userland``; a userland that cannot be measured gives the
-    experiment's primary rows with the reason (``not available:`` when this host cannot
-    build it, ``failed:`` when the measurement went wrong, ``skip`` when it is not measured
-    this time)."""
+    or on those of ``names`` it offers, its rows with the condition ``userland``; a userland
+    that cannot be measured gives the experiment's primary rows with the reason (``not
+    available:`` when this host cannot build it, ``failed:`` when the measurement went
+    wrong, ``skip`` when it is not measured this time, ``not measured with --quick:`` for a
+    userland that ``quick`` leaves out)."""
     if not all(w.builtin for w in workloads):
         return []
     out: list[Measurement] = []
     for name in plat.userlands:
+        if names is not None and name not in names:
+            continue
         cond = {"userland": name}
-        if skip:
-            out += [Measurement.missing(m.name, m.unit, skip, conditions={**c, **cond})
+        reason = skip or quick_skip(name, quick)
+        if reason:
+            out += [Measurement.missing(m.name, m.unit, reason, conditions={**c, **cond})
                     for m, c in catalog.primary(experiment) if "userland" in m.conditions]
             continue
         try:

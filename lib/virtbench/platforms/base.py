@@ -165,7 +165,7 @@ class Handle:
 TIMING_KINDS = ("launch", "to_exit", "guest_init", "cold", "warm", "warm_engine", "warm_setup",
                 "aot", "process", "create",
                 "start", "load", "remove", "pause_resume", "qmp_stop", "qmp_cont",
-                "snapshot_save", "snapshot_load", "snapshot_restore")
+                "snapshot_save", "snapshot_load", "snapshot_restore", "systemd_finished")
 
 
 @dataclass(frozen=True)
@@ -178,9 +178,10 @@ class Timing:
     ``aot`` an engine started with nothing compiled, with the module compiled, or from
     precompiled code (``warm_engine`` and ``warm_setup``: a warm start's engine part and the
     suite's per-instance set-up, which together make ``warm``); ``process`` a whole engine
-    process; ``create``, ``start``, ``load`` and ``remove`` one engine call; the rest a VM's
-    pause/resume and snapshot steps. ``ns`` is its length (None when it cannot be timed
-    here: ``reason`` says why), ``interval`` from which event to which and under what;
+    process; ``create``, ``start``, ``load`` and ``remove`` one engine call;
+    ``systemd_finished`` a full-OS guest's own startup-finished point (guest clock); the rest
+    a VM's pause/resume and snapshot steps. ``ns`` is its length (None when it cannot be
+    timed here: ``reason`` says why), ``interval`` from which event to which and under what;
     ``conditions`` and ``tags`` go into its row.
     ``peak_rss_kib``: the peak RSS (wait4) of ``rss_of``, the process that ran this start;
     ``state_bytes``: the size of ``state_of``, the state this step saved.
@@ -308,6 +309,14 @@ class Platform(ABC):
         ``somaxconn`` (the instance's listen backlog cap) serve heavy http loads.
         """
         raise NotSupported(f"long-running instances are not implemented for {self.variant}")
+
+    def trace_syscalls_inside(self, workload: Workload, args: Sequence[str],
+                              seconds: float) -> dict[str, int]:
+        """The system calls of a running instance of ``workload``, counted by a tracer run
+        inside the instance (``strace -f -c`` attached to its process for ``seconds``):
+        {name: calls}. NotSupported where the instance has no tracer of its own inside."""
+        raise NotSupported(f"{self.variant} has no tracer inside its instances; host tracers "
+                           "see its processes directly")
 
     def shared_processes(self) -> dict[str, int]:
         """Host processes every instance of this variant relies on besides its own, by name

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from virtbench.platforms.base import GuestMeminfo
+from virtbench.platforms.vm.fullos import STRACE_BEGIN, STRACE_END, SYSTEMD_LINE
 from virtbench.platforms.vm.init import MEMINFO_LINE
 from virtbench.workloads import parse_result_line
 
@@ -27,6 +28,7 @@ class Console:
 
     booted: bool = False
     boot_uptime_s: float | None = None      # the guest's /proc/uptime when init started
+    pid1: str | None = None                 # /proc/1/comm, when the guest printed it
     started: str | None = None              # workload named by VB-START
     result: dict[str, str] = field(default_factory=dict)  # VB-RESULT pairs
     exit_code: int | None = None            # VB-EXIT rc
@@ -109,6 +111,7 @@ def parse_console(text: str | bytes) -> Console:
     return Console(
         booted=booted is not None,
         boot_uptime_s=uptime,
+        pid1=booted.get("pid1") if booted is not None else None,
         started=started.get("workload") if started is not None else None,
         result=_pairs(text, "VB-RESULT") or {},
         exit_code=exit_code,
@@ -134,3 +137,54 @@ def guest_meminfo(text: str | bytes) -> GuestMeminfo | None:
                          f"{values[0]!r} available_kib={values[1]!r} (expected decimal "
                          "integers from the guest's /proc/meminfo)")
     return GuestMeminfo(int(values[0]), int(values[1]))
+
+
+@dataclass(frozen=True)
+class SystemdStartup:
+    """The full-OS guest's ``VB-SYSTEMD`` line: systemd's state and its startup timestamps
+    (guest CLOCK_MONOTONIC, microseconds since the kernel started)."""
+
+    state: str          # systemctl is-system-running: running | degraded | ...
+    finish_us: int      # FinishTimestampMonotonic: startup finished
+    userspace_us: int   # UserspaceTimestampMonotonic: systemd (PID 1) started
+
+
+def systemd_finished(text: str | bytes) -> SystemdStartup | None:
+    """The console's ``VB-SYSTEMD state=S finish_us=F userspace_us=U`` line; None without
+    one, ValueError if systemd had not finished (F is 0) or a number is missing."""
+    if not isinstance(text, str):
+        text = bytes(text).decode(errors="replace")
+    pairs = _pairs(text, SYSTEMD_LINE)
+    if pairs is None:
+        return None
+    values = [pairs.get(key, "") for key in ("finish_us", "userspace_us")]
+    if not all(v.isdigit() for v in values):
+        raise ValueError(f"{SYSTEMD_LINE} line without two microsecond counts: finish_us="
+                         f"{values[0]!r} userspace_us={values[1]!r} (expected decimal integers "
+                         "from systemctl show)")
+    if int(values[0]) == 0:
+        raise ValueError(f"systemd had not finished starting up (state "
+                         f"{pairs.get('state', '')!r}, FinishTimestampMonotonic 0)")
+    return SystemdStartup(pairs.get("state", ""), int(values[0]), int(values[1]))
+
+
+_STRACE_ROW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+(\d+(?:\.\d+)?)\s+(\d+)\s+(\d+)"
+                         r"\s+(?:(\d+)\s+)?([a-z_][a-z0-9_]*)\s*$")
+
+
+def strace_counts(text: str | bytes) -> dict[str, int] | None:
+    """{system call: calls} from the ``strace -c`` table the full-OS guest printed between
+    ``VB-STRACE-BEGIN`` and ``VB-STRACE-END``; None when the console has no such section
+    (the ``total`` line is left out)."""
+    if not isinstance(text, str):
+        text = bytes(text).decode(errors="replace")
+    begin = text.find(STRACE_BEGIN)
+    end = text.find(STRACE_END, begin)
+    if begin < 0 or end < 0:
+        return None
+    counts: dict[str, int] = {}
+    for line in text[begin:end].replace("\r", "").splitlines():
+        found = _STRACE_ROW.match(line)
+        if found and found.group(6) != "total":
+            counts[found.group(6)] = int(found.group(4))
+    return counts

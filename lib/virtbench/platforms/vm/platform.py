@@ -50,7 +50,20 @@ from virtbench.platforms.base import (
     which,
 )
 from virtbench.platforms.docker.images import is_static_executable
-from virtbench.platforms.vm.console import guest_meminfo, parse_console
+from virtbench.platforms.vm.console import (
+    guest_meminfo,
+    parse_console,
+    strace_counts,
+    systemd_finished,
+)
+from virtbench.platforms.vm.fullos import (
+    FULLOS_WORKLOADS,
+    STRACE_END,
+    SYSTEMD_LINE,
+    build_fullos_disk,
+    build_fullos_initramfs,
+    build_fullos_rootfs,
+)
 from virtbench.platforms.vm.guestpeak import PEAK_LINE, busybox_maxrss_scale, guest_peak_kib
 from virtbench.platforms.vm.init import MEMINFO_LINE
 from virtbench.platforms.vm.initramfs import BUSYBOX, DEVICE_MODULES, build_initramfs
@@ -79,6 +92,10 @@ from virtbench.workloads import WORKLOADS
 GUEST_WORKLOADS = (*WORKLOADS, "speedtest1")
 
 GUEST_MEMORY_MIB = 256
+#: MiB of the full-OS guest (userland debian-systemd) by default: the size the seed's
+#: "VM (Ubuntu) idle 512 MB" speaks of.
+FULLOS_MEMORY_MIB = 512
+FULLOS_BOOT_TIMEOUT_S = 300.0   # systemd to its service under TCG on a busy host
 GUEST_WORKDIR = "/work"
 MIN_DISK_MIB = 128
 EXIT_TIMEOUT_S = 30.0       # from the workload's result to QEMU's exit
@@ -106,8 +123,8 @@ class Qemu(Platform):
     machine_type: ClassVar[str]
     accel: ClassVar[str]
     cpu: ClassVar[str | None] = None
-    boot_timeout: ClassVar[float] = 60.0
-    userlands = ("debian",)
+    boot_timeout: float = 60.0
+    userlands = ("debian", "debian-systemd")
     guest_memory_mib = GUEST_MEMORY_MIB
     own_network_namespace = True  # the guest kernel's own (user networking)
 
@@ -122,17 +139,39 @@ class Qemu(Platform):
         sibling = type(self)()
         sibling._kernel = self._kernel
         sibling.userland = name
+        if name == "debian-systemd":
+            sibling.guest_memory_mib = FULLOS_MEMORY_MIB
+            sibling.boot_timeout = FULLOS_BOOT_TIMEOUT_S
         return sibling
 
+    @property
+    def full_os(self) -> bool:
+        """Whether the guest boots a full OS (systemd as PID 1) to a service."""
+        return self.userland == "debian-systemd"
+
     def root_disk(self) -> Path:
-        """The debian userland's ext4 root disk (built on first use)."""
+        """The userland's ext4 root disk (built on first use)."""
         if self._root is None:
-            self._root = build_root_disk(build_rootfs())
+            self._root = (build_fullos_disk() if self.full_os
+                          else build_root_disk(build_rootfs()))
         return self._root
+
+    def root_initramfs(self) -> Path:
+        """The initramfs that mounts the root disk (and, full OS, starts systemd)."""
+        if self.full_os:
+            return build_fullos_initramfs(self.kernel(), self.machine.bus)
+        return build_root_initramfs(self.kernel(), self.machine.bus)
 
     @property
     def guest_kind(self) -> str:
         """What the guest boots into, for descriptions."""
+        if self.full_os:
+            return ("guest userland: full OS, Debian bookworm minbase + systemd-sysv, udev and "
+                    "strace, booted with systemd as PID 1 (switch_root from a busybox "
+                    "initramfs) to multi-user.target; the workload runs in the systemd "
+                    "service vb-workload.service (a long-running instance counts as ready "
+                    "once systemd reported its startup finished); root disk: virtio ext4, "
+                    "writable, writes discarded (QEMU snapshot=on)")
         if self.userland == "debian":
             return ("guest userland: Debian bookworm minbase on a read-only virtio ext4 root "
                     "disk, mounted by a busybox initramfs (virtio and ext4 modules) that "
@@ -176,8 +215,8 @@ class Qemu(Platform):
 
     def prepare(self, workloads: Sequence[Workload]) -> None:
         kernel = self.kernel()
-        if self.userland == "debian":
-            build_root_initramfs(kernel, self.machine.bus)
+        if self.userland != "minimal":
+            self.root_initramfs()
             self.root_disk()
             return
         names = {w.name for w in workloads if w.builtin} | {"noop", "http"}
@@ -188,13 +227,17 @@ class Qemu(Platform):
 
     def _argv(self, boot: Boot, initrd: Path | None = None) -> list[str]:
         kernel = self.kernel()
-        if self.userland == "debian":
+        if self.userland != "minimal":
             if boot.disk is not None or boot.hostfwd_port is not None or boot.incoming:
-                raise NotSupported(f"{self.variant} on the debian userland boots without a "
-                                   "work disk, network or saved state (minbase has no ip)")
-            boot = replace(boot, root=self.root_disk())
-            initrd = build_root_initramfs(kernel, self.machine.bus)
-            return qemu_argv(self.machine, self.machine.kernel_image(kernel), initrd, boot)
+                why = ("its guest has no network modules" if self.full_os
+                       else "minbase has no ip")
+                raise NotSupported(f"{self.variant} on the {self.userland} userland boots "
+                                   f"without a work disk, network or saved state ({why})")
+            boot = replace(boot, root=self.root_disk(), root_snapshot=self.full_os)
+            return qemu_argv(self.machine, self.machine.kernel_image(kernel),
+                             self.root_initramfs(), boot)
+        if boot.trace_s:
+            raise NotSupported("in-guest tracing needs the full-OS guest (strace in it)")
         initrd = initrd or build_initramfs(boot.workload, kernel, self.machine.bus)
         return qemu_argv(self.machine, self.machine.kernel_image(kernel), initrd, boot)
 
@@ -263,7 +306,7 @@ class Qemu(Platform):
                 # own page cache is the only one between its reads and the disk.
                 cache = "none" if direct_io_works(disk) else "writeback"
             boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)),
-                        GUEST_MEMORY_MIB, disk=disk, disk_cache=cache)
+                        self.guest_memory_mib, disk=disk, disk_cache=cache)
             with self._launch(boot) as (inst, log):
                 self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
                 start = self._wait(log, "VB-START", 60, "guest set-up")
@@ -285,7 +328,7 @@ class Qemu(Platform):
                           guest_output(text) if not workload.prints_result else text,
                           result, peak,
                           rss_of=f"the QEMU process ({self.accel.upper()} guest of "
-                                 f"{GUEST_MEMORY_MIB} MiB)")
+                                 f"{self.guest_memory_mib} MiB)")
 
     @contextmanager
     def _user_boot(self, workload: Workload) -> Iterator[tuple[Boot, Path]]:
@@ -347,13 +390,15 @@ class Qemu(Platform):
         kind = f"{self.machine.boot_kind}; accelerator {tag}; {self.guest_kind}"
         user = workload.user
         with ExitStack() as stack:
-            boot, initrd = Boot(workload.name), None
+            boot, initrd = Boot(workload.name, memory_mib=self.guest_memory_mib), None
             if user is not None:
                 boot, initrd = stack.enter_context(self._user_boot(workload))
             inst, log = stack.enter_context(self._launch(boot, initrd))
             booted = self._wait(log, "VB-BOOTED", self.boot_timeout, "boot")
             self._wait(log, "VB-EXIT", user.time_limit_s if user else 60,
                        f"workload {workload.name}")
+            if self.full_os:
+                self._wait(log, SYSTEMD_LINE, self.boot_timeout, "systemd's startup finished")
             _, peak, exited = self._reap(inst, EXIT_TIMEOUT_S)
             log.close()
             console = parse_console(log.text)
@@ -361,26 +406,59 @@ class Qemu(Platform):
                 user.check_outcome(console.exit_code, guest_output(log.text), workload.name)
             elif console.exit_code != 0:
                 raise self._fail(f"workload {workload.name} failed", log)
+            if self.full_os and console.pid1 != "systemd":
+                raise self._fail(f"PID 1 of the full-OS guest is {console.pid1!r}, not "
+                                 "systemd", log)
+        first = ("the first line of the script that systemd's vb-workload.service runs "
+                 "(VB-BOOTED, just before it starts the workload): systemd as PID 1 brought "
+                 "the guest up to that service" if self.full_os else
+                 "the first line from the guest's init (VB-BOOTED)")
+        starter = "the service's script" if self.full_os else "init"
+        finished = (", systemd reported its startup finished (VB-SYSTEMD) and the guest "
+                    "powered off through sysrq (no orderly shutdown)" if self.full_os else
+                    " and powered off")
         out = [
             Timing("launch", booted - inst.started_ns,
                    f"{kind}: from spawning QEMU (perf_counter_ns before Popen) to the host "
-                   "reading the first line from the guest's init (VB-BOOTED) on the serial "
-                   "console"),
+                   f"reading {first} on the serial console",
+                   tags={"pid1": console.pid1} if console.pid1 else {}),
             Timing("to_exit", exited - inst.started_ns,
                    f"{kind}: from spawning QEMU to wait4 returning after the guest ran "
-                   f"{workload.name} and powered off", peak_rss_kib=peak,
-                   rss_of=f"the QEMU process, {tag} guest of {GUEST_MEMORY_MIB} MiB; "
+                   f"{workload.name}{finished}", peak_rss_kib=peak,
+                   rss_of=f"the QEMU process, {tag} guest of {self.guest_memory_mib} MiB; "
                           f"{self.guest_kind}"),
         ]
         if console.boot_uptime_s is not None:
             out.append(Timing("guest_init", round(console.boot_uptime_s * 1e9),
-                              f"{kind}: the guest kernel's own /proc/uptime when init started "
-                              "(guest clock; excludes firmware and, for a compressed kernel, "
-                              "decompression)"))
+                              f"{kind}: the guest kernel's own /proc/uptime when {starter} "
+                              "started (guest clock; excludes firmware and, for a compressed "
+                              "kernel, decompression)"))
+        if self.full_os:
+            out.append(self._systemd_timing(log.text, kind))
         # pause/resume and snapshots are of the suite's http guest, on the minimal userland
         if user is not None or self.userland != "minimal":
             return out
         return out + self.pause_and_snapshot()
+
+    @staticmethod
+    def _systemd_timing(text: str, kind: str) -> Timing:
+        """systemd's own "Startup finished" point, from the console's VB-SYSTEMD line."""
+        try:
+            found = systemd_finished(text)
+        except ValueError as exc:
+            return Timing("systemd_finished", None, "", reason=f"failed: {exc}")
+        if found is None:
+            return Timing("systemd_finished", None, "",
+                          reason="the guest printed no VB-SYSTEMD line")
+        return Timing("systemd_finished", found.finish_us * 1000,
+                      f"{kind}: systemd's own startup-finished point (what systemd-analyze "
+                      "time reports as its total): the manager's FinishTimestampMonotonic, "
+                      "the guest's CLOCK_MONOTONIC when the boot's jobs were done (from the "
+                      "guest kernel's start; guest clock; includes the busybox initramfs, "
+                      "excludes firmware and, for a compressed kernel, decompression), read "
+                      "with systemctl show after systemctl is-system-running --wait",
+                      tags={"systemd_state": found.state,
+                            "userspace_start_us": str(found.userspace_us)})
 
     def pause_and_snapshot(self) -> list[Timing]:
         """Pause/resume over QMP and a snapshot save + restore of a guest serving HTTP."""
@@ -460,7 +538,8 @@ class Qemu(Platform):
         """A guest running ``workload``; for ``http`` QEMU forwards 127.0.0.1:port -> :80.
 
         Ready means, for ``http``, the first HTTP 200 through the forward; for ``mem`` its
-        VB-READY line, and the handle's ``guest_meminfo`` is the guest's own MemTotal and
+        VB-READY line (on the full-OS guest held back until systemd's startup finished), and
+        the handle's ``guest_meminfo`` is the guest's own MemTotal and
         MemAvailable, which init reads right after that line (the workload's output passes
         through init's shell for it); otherwise the guest's VB-START line. ``limits`` may set
         ``memory_mib`` (guest RAM) and ``cpus`` (vCPUs, at least one); ``pids`` and
@@ -471,7 +550,7 @@ class Qemu(Platform):
         if not workload.builtin or workload.name not in GUEST_WORKLOADS:
             raise NotSupported(f"{self.variant} runs the built-in workloads only")
         limits = dict(limits or {})
-        memory = int(limits.pop("memory_mib", GUEST_MEMORY_MIB))
+        memory = int(limits.pop("memory_mib", self.guest_memory_mib))
         cpus = max(1, math.ceil(float(limits.pop("cpus", 1))))
         nofile, somaxconn = limits.get("nofile"), limits.pop("somaxconn", None)
         contained = [k for k in ("pids", "nofile") if limits.pop(k, None) is not None]
@@ -507,12 +586,38 @@ class Qemu(Platform):
             boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)), memory,
                         cpus, qmp=Path(tmp) / "qmp.sock", meminfo=mem)
             with self._launch(boot) as (inst, log):
-                self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
-                ready = self._wait(log, "VB-READY" if mem else "VB-START", timeout,
+                self._wait(log, "VB-BOOTED", self.boot_timeout if self.full_os
+                           else min(timeout, self.boot_timeout), "boot")
+                # the full OS holds a mem workload's ready line until systemd's startup
+                # finished: that is part of its boot
+                ready = self._wait(log, "VB-READY" if mem else "VB-START",
+                                   max(timeout, self.boot_timeout) if self.full_os else timeout,
                                    f"{workload.name} start")
                 yield Handle(pids=[inst.pid], port=None, ready_ns=ready,
                              info={**info, "qmp_socket": str(boot.qmp)}, who=self._who(memory),
                              guest_meminfo=self._meminfo(log) if mem else None)
+
+    def trace_syscalls_inside(self, workload: Workload, args: Sequence[str],
+                              seconds: float) -> dict[str, int]:
+        """On the full-OS guest: its service starts ``workload`` in the background and runs
+        ``strace -f -c -p PID`` on it inside the guest for ``seconds``; the summary it prints
+        on the console, as {system call: calls}."""
+        if not self.full_os:
+            raise NotSupported(f"{self.variant} traces inside the guest on the full-OS guest "
+                               "(userland debian-systemd) only: strace is in its root disk")
+        if not workload.builtin or workload.name not in FULLOS_WORKLOADS:
+            raise NotSupported(f"the full-OS guest holds the workloads "
+                               f"{', '.join(FULLOS_WORKLOADS)}, not {workload.name}")
+        boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)),
+                    self.guest_memory_mib, trace_s=seconds)
+        with self._launch(boot) as (_, log):
+            self._wait(log, "VB-BOOTED", self.boot_timeout, "boot")
+            self._wait(log, STRACE_END, seconds + HTTP_TIMEOUT_S, "strace inside the guest")
+            text = log.text
+        counts = strace_counts(text)
+        if not counts:
+            raise self._fail("strace printed no summary table inside the guest", log)
+        return counts
 
     def _meminfo(self, log: ConsoleLog) -> GuestMeminfo:
         """The guest's MemTotal and MemAvailable from init's VB-MEMINFO line (printed just
@@ -548,8 +653,8 @@ class Qemu(Platform):
         what = ("compressed bzImage" if self.machine_type == "pc"
                 else "uncompressed ELF vmlinux")
         out = [Artifact("kernel", kernel_bytes, f"the {what} this variant boots ({kernel.label})")]
-        if self.userland == "debian":
-            return out + self._root_disk_artifacts(kernel, kernel_bytes, what)
+        if self.userland != "minimal":
+            return out + self._root_disk_artifacts(kernel_bytes, what)
         with tempfile.TemporaryDirectory(prefix="vb-vm-disk-") as tmp:
             img = make_disk(Path(tmp) / "work.img", MIN_DISK_MIB)
             apparent, allocated = img.stat().st_size, img.stat().st_blocks * 512
@@ -573,19 +678,21 @@ class Qemu(Platform):
                      "sparse raw ext4 image after mke2fs", workload="fileio"),
         ]
 
-    def _root_disk_artifacts(self, kernel: Kernel, kernel_bytes: int,
-                             what: str) -> list[Artifact]:
-        """The debian userland's boot: its initramfs, its root disk, their sum per workload."""
-        initrd = build_root_initramfs(kernel, self.machine.bus).stat().st_size
+    def _root_disk_artifacts(self, kernel_bytes: int, what: str) -> list[Artifact]:
+        """A root-disk userland's boot: its initramfs, its root disk, their sum per
+        workload."""
+        initrd = self.root_initramfs().stat().st_size
         root = self.root_disk()
         apparent, allocated = root.stat().st_size, root.stat().st_blocks * 512
-        label = build_rootfs().label
+        label = (build_fullos_rootfs() if self.full_os else build_rootfs()).label
         disk = (f"the raw ext4 root disk (mkfs.ext4 -d) of {label} with the static workloads "
-                "under /vb/wl")
+                "under /vb/wl" + (" and the systemd unit that runs them" if self.full_os
+                                  else ""))
+        target = "systemd (/sbin/init)" if self.full_os else "it"
         out = [
             Artifact("initramfs", initrd, "gzip cpio: busybox-static, the virtio and ext4 "
-                     "modules and an init that mounts the root disk and switch_roots to it",
-                     workload="noop"),
+                     f"modules and an init that mounts the root disk and switch_roots to "
+                     f"{target}", workload="noop"),
             Artifact("disk_image", apparent, f"apparent size of {disk}", workload="noop"),
             Artifact("disk_image_allocated", allocated, f"blocks allocated (st_blocks) by {disk}",
                      workload="noop"),

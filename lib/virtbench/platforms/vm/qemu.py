@@ -87,9 +87,11 @@ class Boot:
     qmp: Path | None = None           # QMP unix socket path
     incoming: Path | None = None      # restore from this migration stream file
     root: Path | None = None          # raw ext4 root disk, attached read-only as the first disk
+    root_snapshot: bool = False       # attach it writable instead, writes to a discarded overlay
     meminfo: bool = False             # init prints VB-MEMINFO after the workload's VB-READY
     nofile: int | None = None         # the workload's RLIMIT_NOFILE in the guest (and QEMU's)
     somaxconn: int | None = None      # the guest's net.core.somaxconn
+    trace_s: float = 0.0              # full-OS guest: strace -f -c the workload for this long
 
 
 def host_tsc_khz() -> int | None:
@@ -135,6 +137,8 @@ def kernel_cmdline(boot: Boot, accel: str = "tcg") -> str:
         parts.append(f"vb.nofile={int(boot.nofile)}")
     if boot.somaxconn is not None:
         parts.append(f"vb.somaxconn={int(boot.somaxconn)}")
+    if boot.trace_s:
+        parts.append(f"vb.trace={boot.trace_s:g}")
     return " ".join(parts)
 
 
@@ -152,7 +156,8 @@ def qemu_argv(machine: Machine, kernel: Path, initrd: Path, boot: Boot) -> list[
     pci = machine.bus == "pci"
     blk = "virtio-blk-pci" if pci else "virtio-blk-device"
     if boot.root is not None:
-        argv += ["-drive", f"file={boot.root},format=raw,if=none,id=r0,readonly=on",
+        mode = "snapshot=on" if boot.root_snapshot else "readonly=on"
+        argv += ["-drive", f"file={boot.root},format=raw,if=none,id=r0,{mode}",
                  "-device", f"{blk},drive=r0"]
     if boot.disk is not None:
         argv += ["-drive", f"file={boot.disk},format=raw,if=none,id=d0,cache={boot.disk_cache}",

@@ -16,10 +16,12 @@ no ``poweroff``).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from virtbench.distro import USERLAND_WORKLOADS, Rootfs
@@ -82,11 +84,12 @@ while :; do sleep 1; done
 """
 
 
-def root_initramfs_bytes(kernel: Kernel, bus: str) -> bytes:
-    """The uncompressed initramfs that mounts the root disk on ``bus`` ("mmio" or "pci")."""
+def root_initramfs_bytes(kernel: Kernel, bus: str, init: str = ROOT_INIT) -> bytes:
+    """The uncompressed initramfs that mounts the root disk on ``bus`` ("mmio" or "pci")
+    with ``init`` as its /init."""
     if bus not in BUS_MODULES:
         raise ValueError(f"unknown bus {bus!r}; valid: {', '.join(BUS_MODULES)}")
-    cpio = busybox_base(("bin", "dev", "etc", "lib", "lib/modules", "newroot"), ROOT_INIT,
+    cpio = busybox_base(("bin", "dev", "etc", "lib", "lib/modules", "newroot"), init,
                         ROOT_APPLETS)
     modules = kernel.modules_for(BUS_MODULES[bus] + ROOT_MODULES)
     for mod in modules:
@@ -111,12 +114,27 @@ def disk_mib(file_bytes: int) -> int:
 
 def build_root_disk(rootfs: Rootfs) -> Path:
     """The cached raw ext4 image of ``rootfs`` with the static workloads and /vb/init."""
-    workloads = {name: build(name, "static") for name in USERLAND_WORKLOADS}
-    digest = hashlib.sha256(f"{rootfs.build_id}\0{DISTRO_INIT}\0{HEADROOM}".encode())
+    return root_disk_image(rootfs, f"debian-{rootfs.suite}-{rootfs.variant}",
+                           {"vb/init": (DISTRO_INIT, 0o755)}, USERLAND_WORKLOADS,
+                           key_text=DISTRO_INIT)
+
+
+def root_disk_image(rootfs: Rootfs, stem: str, files: Mapping[str, tuple[str, int]],
+                    workload_names: Sequence[str], *, links: Mapping[str, str] | None = None,
+                    key_text: str | None = None) -> Path:
+    """The cached raw ext4 image of ``rootfs`` plus ``files`` (path in the tree -> (text,
+    mode)), symbolic ``links`` (path -> target) and the static ``workload_names`` under
+    /vb/wl; cached as ``STEM-<key>.img`` by what determines it (``key_text``: the text
+    that stands for ``files`` and ``links`` in the key; default: all of them)."""
+    workloads = {name: build(name, "static") for name in workload_names}
+    links = dict(links or {})
+    if key_text is None:
+        key_text = json.dumps([sorted(files.items()), sorted(links.items())])
+    digest = hashlib.sha256(f"{rootfs.build_id}\0{key_text}\0{HEADROOM}".encode())
     for name, path in sorted(workloads.items()):
         digest.update(f"\0{name}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
     key = digest.hexdigest()[:16]
-    out = cache_dir() / "vm" / "rootdisk" / f"debian-{rootfs.suite}-{rootfs.variant}-{key}.img"
+    out = cache_dir() / "vm" / "rootdisk" / f"{stem}-{key}.img"
     if out.is_file() and out.stat().st_size > 0:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -126,8 +144,17 @@ def build_root_disk(rootfs: Rootfs) -> Path:
         run_tool(["cp", "-a", f"{rootfs.path}/.", f"{tree}/"], timeout=600)
         (tree / "vb" / "wl").mkdir(parents=True)
         (tree / "work").mkdir(exist_ok=True)
-        (tree / "vb" / "init").write_text(DISTRO_INIT)
-        (tree / "vb" / "init").chmod(0o755)
+        for rel, (text, mode) in files.items():
+            dest = tree / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.unlink(missing_ok=True)
+            dest.write_text(text)
+            dest.chmod(mode)
+        for rel, target in links.items():
+            dest = tree / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.unlink(missing_ok=True)
+            dest.symlink_to(target)
         for name, path in workloads.items():
             shutil.copyfile(path, tree / "vb" / "wl" / name)
             (tree / "vb" / "wl" / name).chmod(0o755)
