@@ -59,8 +59,13 @@ CONDITIONS: dict[str, str] = {
                "process; no condition: one host process, container or VM per instance)",
     "userland": "the instance's root file system: debian (Debian bookworm minbase from "
                 "debootstrap: a Docker image made with docker import, a VM booted from an "
-                "ext4 root disk) | minimal (no condition: a FROM scratch image of the static "
+                "ext4 root disk) | debian-systemd (a full-OS VM guest: Debian bookworm with "
+                "systemd-sysv, booting through systemd to a service; guest sizes 512 and "
+                "1024 MiB) | minimal (no condition: a FROM scratch image of the static "
                 "workload; a kernel + busybox initramfs)",
+    "load": "the HTTP load profile: light (no condition: wrk with one thread and 10 "
+            "connections for a few seconds) | seed (the seed's test: 10,000 connections, "
+            "all cores, raised file-descriptor limits, a long duration)",
 }
 
 #: Valid values of the enumerated condition keys (a key not listed takes any non-empty
@@ -77,7 +82,8 @@ VALUES: dict[str, tuple[str, ...]] = {
     "cache": ("warm", "cold"),
     "fs": ("host", "memory"),
     "packing": ("one_process",),
-    "userland": ("minimal", "debian"),
+    "userland": ("minimal", "debian", "debian-systemd"),
+    "load": ("light", "seed"),
 }
 _VALUE_CHECKS = {"guest_memory_mib": str.isdigit, "case": str.isdigit}
 
@@ -109,6 +115,7 @@ _STATE = ("state",)
 _USERLAND = ("userland",)
 _STATE_USERLAND = ("state", "userland")
 _NET_USERLAND = ("network", "userland")
+_LOAD = ("load",)
 _ADDS = "memory one running http server instance adds to the host"
 
 
@@ -326,14 +333,14 @@ def _others() -> list[Metric]:
                "one speedtest1 run seen from the host: the platform's whole run interval "
                "(launch to exit)", ("fs",)),
         Metric("requests_per_s", "http", "req/s", "higher",
-               f"wrk's Requests/sec of the http workload {wrk}"),
-        Metric("latency_p50", "http", _MS, "lower", f"wrk's 50th percentile latency {wrk}"),
-        Metric("latency_p99", "http", _MS, "lower", f"wrk's 99th percentile latency {wrk}"),
+               f"wrk's Requests/sec of the http workload {wrk}", _LOAD),
+        Metric("latency_p50", "http", _MS, "lower", f"wrk's 50th percentile latency {wrk}", _LOAD),
+        Metric("latency_p99", "http", _MS, "lower", f"wrk's 99th percentile latency {wrk}", _LOAD),
         Metric("errors", "http", "count", "lower",
-               f"socket errors + non-2xx/3xx responses {wrk}"),
+               f"socket errors + non-2xx/3xx responses {wrk}", _LOAD),
         Metric("cpu_percent_load", "http", "% of one core", "",
                "on-CPU time of the instance's host processes / wall time of the wrk run "
-               "(more CPU may buy more throughput: neither direction is better)"),
+               "(more CPU may buy more throughput: neither direction is better)", _LOAD),
         Metric("cpu_percent_idle", "cpu_usage", "% of one core", "lower",
                "on-CPU time of an idle instance's host processes over a fixed window "
                "starting 1 s after it was ready (schedstat)"),

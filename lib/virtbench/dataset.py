@@ -33,7 +33,8 @@ NOT_IN_DATASET = "not in this dataset"
 # Condition values that are a variation of the usual measurement: only rows asked for them
 # by name carry them into a sample (a container started with --network none, the pooling
 # allocator, a warm code cache, a precompiled module, reads after the page cache was dropped,
-# a runtime's in-memory file system, a Debian userland instead of the minimal one).
+# a runtime's in-memory file system, a Debian userland instead of the minimal one, the
+# seed's HTTP load profile).
 # The cpu kernels other than the hash chain are asked for by name too, so a request that does
 # not name a kernel reads the hash kernel, as it did before there were others.
 OPT_IN: dict[str, frozenset[str]] = {
@@ -44,13 +45,15 @@ OPT_IN: dict[str, frozenset[str]] = {
     "kernel": frozenset(catalog.VALUES["kernel"]) - {"hash"},
     "cache": frozenset({"cold"}),
     "fs": frozenset({"memory"}),
-    "userland": frozenset({"debian"}),
+    "userland": frozenset({"debian", "debian-systemd"}),
+    "load": frozenset({"seed"}),
 }
 # What a row without the key was measured under, for keys that have such a default (the
 # cpu rows of older datasets ran only the hash kernel).
 DEFAULTS: dict[str, str] = {"allocator": "on-demand", "code_cache": "off",
                             "module": "source", "kernel": "hash", "cache": "warm",
-                            "fs": "host", "userland": "minimal"}
+                            "fs": "host", "userland": "minimal",
+                           "load": "light"}
 # Condition keys that say what work was done: a comparison with a baseline holds them equal
 # (a variant's nbody time is divided by the baseline's nbody time).
 PAIRED: tuple[str, ...] = ("kernel",)
