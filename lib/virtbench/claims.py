@@ -75,6 +75,8 @@ VALUE_MEANS: dict[tuple[str, str], str] = {
     ("load", "seed"): "the seed's load (10,000 connections, all cores, long)",
     ("kernel", "syscall"): "the system-call kernel",
 }
+# What a row without a condition key (and no default value) was measured under.
+ABSENT_MEANS: dict[str, str] = {"packing": "one host process per instance"}
 
 
 @dataclass(frozen=True)
@@ -605,7 +607,9 @@ def unmet(req: dict[str, Any], variant: str, experiment: str, metric: str,
             continue
         value = conditions.get(key, dataset.DEFAULTS.get(key))
         if value is None:
-            why.append(f"the row does not state {key}; the claim assumes {_wants(key, want)}")
+            said = f"{key} not given ({ABSENT_MEANS[key]})" if key in ABSENT_MEANS else \
+                f"the row does not state {key}"
+            why.append(f"{said}; the claim assumes {_wants(key, want)}")
         elif key in catalog.VALUES:
             if value not in wants:
                 why.append(f"{_said(key, value)}; the claim assumes {_wants(key, want)}")
@@ -650,31 +654,64 @@ def _base_conditions(query: dict[str, Any], cond_text: str) -> dict[str, Any]:
     return out
 
 
+def _memo(ds: Dataset) -> dict:
+    """A cache of look-ups for one check of ``ds`` (emptied when its rows change)."""
+    memo = ds.__dict__.get("_claims_memo")
+    if memo is None or memo[0] is not ds.df:
+        memo = (ds.df, {})
+        ds.__dict__["_claims_memo"] = memo
+    return memo[1]
+
+
+def _measured(ds: Dataset, variant: str, metric: str, experiment: str | None,
+              workload: str | None, conditions: dict[str, Any] | None) -> pd.DataFrame:
+    """:meth:`Dataset.measured`, remembered for the check (claims share their picks)."""
+    key = ("measured", variant, metric, experiment, workload, repr(sorted(
+        (conditions or {}).items())))
+    memo = _memo(ds)
+    if key not in memo:
+        memo[key] = ds.measured(variant, metric, experiment, workload, conditions)
+    return memo[key]
+
+
 def _versions(ds: Dataset, variant: str, metric: str, experiment: str,
-              workload: str | None, cond_texts: Iterable[str] | None
-              ) -> tuple[set[str], set[str]]:
+              workload: str | None, cond_texts: Iterable[str]) -> tuple[set[str], set[str]]:
     """The measuring-code versions (column ``code``; absent or empty: one unknown version)
     and the commits (column ``commit``) of the rows behind a line."""
-    wanted_texts = set(cond_texts) if cond_texts is not None else None
     codes: set[str] = set()
     commits: set[str] = set()
     for part in metric.split("+"):
-        rows = ds.rows(variant, part, experiment, workload)
-        rows = rows[rows["value"].notna() & ~rows["warmup"].astype(bool)]
-        if wanted_texts is not None and len(rows):
-            keep = [dataset.conditions_text(dataset.parse_conditions(c)) in wanted_texts
-                    for c in rows["conditions"]]
-            rows = rows[keep]
-        if not len(rows):
-            continue
-        if "code" in rows.columns:
-            codes |= {str(c) if isinstance(c, str) and c else UNKNOWN_CODE
-                      for c in rows["code"]}
-        else:
-            codes.add(UNKNOWN_CODE)
-        if "commit" in rows.columns:
-            commits |= {str(c) for c in rows["commit"] if isinstance(c, str) and c}
+        index = _version_index(ds, variant, part, experiment, workload)
+        for text in cond_texts:
+            more_codes, more_commits = index.get(text, (set(), set()))
+            codes |= more_codes
+            commits |= more_commits
     return codes, commits
+
+
+def _version_index(ds: Dataset, variant: str, metric: str, experiment: str,
+                   workload: str | None) -> dict[str, tuple[set[str], set[str]]]:
+    """Conditions text -> (code versions, commits) of the measured rows of one metric."""
+    key = ("versions", variant, metric, experiment, workload)
+    memo = _memo(ds)
+    if key in memo:
+        return memo[key]
+    rows = ds.rows(variant, metric, experiment, workload)
+    rows = rows[rows["value"].notna() & ~rows["warmup"].astype(bool)]
+    n = len(rows)
+    texts = [dataset.conditions_text(dataset.parse_conditions(c)) for c in rows["conditions"]]
+    codes = ([str(c) if isinstance(c, str) and c else UNKNOWN_CODE for c in rows["code"]]
+             if "code" in rows.columns else [UNKNOWN_CODE] * n)
+    commits = ([str(c) if isinstance(c, str) else "" for c in rows["commit"]]
+               if "commit" in rows.columns else [""] * n)
+    index: dict[str, tuple[set[str], set[str]]] = {}
+    for text, code, commit in zip(texts, codes, commits, strict=True):
+        entry = index.setdefault(text, (set(), set()))
+        entry[0].add(code)
+        if commit:
+            entry[1].add(commit)
+    memo[key] = index
+    return index
 
 
 def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str,
@@ -685,7 +722,7 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str,
     baseline = next((b for b in cm.baseline if len(ds.rows(b))), cm.baseline[0])
     if pick.transform in GEOMEAN_TRANSFORMS:
         return _measure_geomean(ds, pick, variant, baseline, query)
-    data = ds.measured(variant, pick.metric, pick.experiment, pick.workload, query)
+    data = _measured(ds, variant, pick.metric, pick.experiment, pick.workload, query)
     if data.empty:
         return None
     unit_out, needs_base = TRANSFORMS[pick.transform]
@@ -708,8 +745,8 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str,
             method = "8192 MiB / memory per instance"
         elif needs_base:
             # the same work on the baseline: its kernel (a PAIRED key) is the group's
-            base = ds.measured(baseline, base_metric, pick.experiment, wl,
-                               _base_conditions(query, cond))
+            base = _measured(ds, baseline, base_metric, pick.experiment, wl,
+                             _base_conditions(query, cond))
             if base.empty:
                 why = ds.reason(baseline, base_metric, pick.experiment)
                 return f"baseline {baseline} has no {base_metric}: {why}"
@@ -747,8 +784,8 @@ def _measure_geomean(ds: Dataset, pick: Pick, variant: str, baseline: str,
     commits: set[str] = set()
     for kernel in kernels:
         asked = {**others, "kernel": kernel}
-        v = ds.measured(variant, pick.metric, pick.experiment, pick.workload, asked)
-        b = ds.measured(baseline, base_metric, pick.experiment, pick.workload, asked)
+        v = _measured(ds, variant, pick.metric, pick.experiment, pick.workload, asked)
+        b = _measured(ds, baseline, base_metric, pick.experiment, pick.workload, asked)
         if v.empty or b.empty:
             missing.append(f"{kernel} on {variant if v.empty else baseline}")
             continue
@@ -948,6 +985,7 @@ def check(ds: Dataset, notebook: str | None = None, keys: Iterable[str] | None =
     """
     pub = published.load() if pub is None else pub
     cmf = claim_map_file or claim_map()
+    ds.__dict__.pop("_claims_memo", None)  # look-ups are remembered within one check only
     key_list = list(keys) if keys is not None else None
     lines: list[dict] = []
     for cm in cmf.claims:
@@ -1062,7 +1100,9 @@ def claim_verdicts(check_table: pd.DataFrame) -> pd.DataFrame:
             else:
                 verdict = min(classes, key=lambda c: VERDICT_ORDER.index(c)
                               if c in VERDICT_ORDER else len(VERDICT_ORDER))
-            detail = "; ".join(dict.fromkeys(r for r in group["reason"] if r))[:300]
+            reasons = sorted(dict.fromkeys(r for r in group["reason"] if r),
+                             key=lambda r: not r.startswith(CONTEXT))
+            detail = "; ".join(reasons)[:300]
             tallied = False
         out.append(dict(claim_id=claim_id, source=first["source"], line=first["line"],
                         claim=first["claim"], claimed=first["claimed"], family=family,
@@ -1077,8 +1117,12 @@ def _counted_verdict(counted: pd.DataFrame) -> tuple[str, str, bool]:
     for name, lines in counted.groupby("reading", sort=False):
         per_reading[str(name)] = _reading_verdict(lines)
     verdicts = list(dict.fromkeys(v for v, _ in per_reading.values()))
-    if len(verdicts) == 1:
+    if len(per_reading) == 1:
         verdict, detail = verdicts[0], next(iter(per_reading.values()))[1]
+    elif len(verdicts) == 1:
+        verdict = verdicts[0]
+        detail = "the readings agree: " + "; ".join(
+            f"{name}: {v}" + (f" ({d})" if d else "") for name, (v, d) in per_reading.items())
     else:
         verdict = "depends on the reading"
         detail = "; ".join(f"reading {name or '(unnamed)'}: {v}" + (f" ({d})" if d else "")
@@ -1103,7 +1147,8 @@ def _reading_verdict(lines: pd.DataFrame) -> tuple[str, str]:
         else:
             by_variant[str(variant)] = None
             split.append(f"{variant} lines disagree (" + "; ".join(
-                f"{r.conditions or r.workload or r.metric}: {verdict_class(r.verdict)}"
+                f"{r.metric}{' ' + r.conditions if r.conditions else ''}: "
+                f"{verdict_class(r.verdict)}"
                 for r in own.itertuples()) + ")")
     decided = list(dict.fromkeys(v for v in by_variant.values() if v))
     if not decided:
@@ -1179,9 +1224,10 @@ def display_table(check_table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-JSON_FIELDS = ["source", "claim_id", "family", "variant", "workload", "conditions", "metric",
-               "unit", "n", "median", "ci_low", "ci_high", "claimed_low", "claimed_high",
-               "verdict", "comparable", "tallied", "reason"]
+JSON_FIELDS = ["source", "claim_id", "family", "reading", "variant", "workload", "conditions",
+               "metric", "unit", "n", "median", "ci_low", "ci_high", "claimed_low",
+               "claimed_high", "verdict", "comparable", "tallied", "reason", "code",
+               "stands_in"]
 
 
 def to_records(check_table: pd.DataFrame) -> dict[str, Any]:
