@@ -536,6 +536,8 @@ DECIDED = ("consistent", "higher than claimed", "lower than claimed", "not confi
            "more than claimed")
 VERDICT_ORDER = (*DECIDED, "mixed", "depends on the reading", "several code versions",
                  "inconclusive", "not comparable", "not measured", "not measurable here")
+#: Claim-level verdicts of claims that were answered but get no single verdict.
+UNSETTLED = ("depends on the reading", "several code versions")
 CONTEXT = "context: "
 UNKNOWN_CODE = "unknown"
 
@@ -1199,7 +1201,22 @@ def headline(check_table: pd.DataFrame, lead: str = "") -> str:
 
 def policy_markdown(policy: stats.Policy = stats.POLICY) -> str:
     """The verdict policy as a Markdown list, for every report's method section."""
-    return "**Verdict policy.**\n\n" + "\n".join(f"- {rule}" for rule in policy.rules())
+    rules = [*policy.rules(), *MAP_RULES]
+    return "**Verdict policy.**\n\n" + "\n".join(f"- {rule}" for rule in rules)
+
+
+#: How the claim map decides what a line answers (printed with the verdict policy).
+MAP_RULES = (
+    "A claim states what it speaks of (hardware virtualization, a full-OS guest of a size, "
+    "reads from the disk, a load profile, the engine's own memory): a line that does not "
+    "meet it is context, shown with the reason, never tallied.",
+    "\"Mixed\" means that variants of one family disagree; when the kernels or conditions "
+    "of one variant disagree, that variant gives no verdict.",
+    "A claim with several honest readings gets a verdict only when every reading with data "
+    "agrees; otherwise \"depends on the reading\", not tallied.",
+    "A verdict whose tallied rows come from more than one version of the measuring code "
+    "reads \"several code versions\" and is not tallied.",
+)
 
 
 def display_table(check_table: pd.DataFrame) -> pd.DataFrame:
