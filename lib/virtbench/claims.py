@@ -69,7 +69,7 @@ VALUE_MEANS: dict[tuple[str, str], str] = {
     ("cache", "warm"): "reads from the page cache",
     ("cache", "cold"): "reads from the disk",
     ("userland", "minimal"): "a kernel + busybox initramfs guest",
-    ("userland", "debian"): "a Debian minbase root disk without an init system",
+    ("userland", "debian"): "a Debian minbase root disk, no systemd",
     ("userland", "debian-systemd"): "a full-OS guest booting with systemd",
     ("load", "light"): "a light load (wrk, 1 thread, 10 connections, seconds)",
     ("load", "seed"): "the seed's load (10,000 connections, all cores, long)",
@@ -1224,18 +1224,23 @@ def display_table(check_table: pd.DataFrame) -> pd.DataFrame:
     tolerance bounds, the median and its CI in the line's ``unit``; ``measured`` says what
     a line without a median shows): :func:`virtbench.tables.to_html` joins and formats them."""
     cols = ["claim", "reference", "claimed", "conversion", "tolerance_low", "tolerance_high",
-            "variant", "workload", "conditions", "n", "median", "ci_low", "ci_high",
-            "measured", "unit", "verdict", "tallied", "comparable"]
+            "reading", "variant", "workload", "conditions", "n", "median", "ci_low", "ci_high",
+            "measured", "unit", "verdict", "tallied", "comparable", "reason"]
     out = check_table.reindex(columns=cols)
-    for column in ("claim", "reference", "claimed", "conversion", "variant", "workload",
-                   "conditions", "measured", "unit", "verdict", "comparable"):
+    for column in ("claim", "reference", "claimed", "conversion", "reading", "variant",
+                   "workload", "conditions", "measured", "unit", "verdict", "comparable",
+                   "reason"):
         out[column] = out[column].astype(object).where(out[column].notna(), "")
     for column in ("tolerance_low", "tolerance_high", "median", "ci_low", "ci_high"):
         out[column] = out[column].astype(float)
     out["tallied"] = ["yes" if t is True else "no" for t in check_table.reindex(
         columns=["tallied"])["tallied"]]
-    out = out.rename(columns={"reference": "source", "claimed": "claimed (as published)"})
-    for column in ("workload", "conditions"):
+    # why a line with a verdict is not tallied (context, not comparable, the baseline itself)
+    out["reason"] = [r if t != "yes" and verdict_class(v) in DECIDED else "" for r, t, v in
+                     zip(out["reason"], out["tallied"], out["verdict"], strict=True)]
+    out = out.rename(columns={"reference": "source", "claimed": "claimed (as published)",
+                              "reason": "why not tallied"})
+    for column in ("reading", "workload", "conditions", "why not tallied"):
         if (out[column] == "").all():
             out = out.drop(columns=column)
     return out.reset_index(drop=True)
