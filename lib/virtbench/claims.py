@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from virtbench import catalog, patterns, published, stats
+from virtbench import catalog, dataset, patterns, published, stats
 from virtbench.dataset import (  # noqa: F401
     BASELINE,
     NOT_IN_DATASET,
@@ -48,12 +48,42 @@ TRANSFORMS: dict[str, tuple[str | None, bool]] = {
     "pct_of_baseline_time": ("%", True),
     "pct_change": ("%", True),
     "pct_reduction": ("%", True),
+    # the geometric mean over the pick's kernels of the per-kernel ratio of medians to the
+    # baseline, with its bootstrap CI (stats.geomean_ratio_ci): 100 x baseline / variant time
+    # ("% of native"), or variant / baseline ("x")
+    "geomean_pct_of_baseline_time": ("%", True),
+    "geomean_ratio": ("x", True),
 }
+GEOMEAN_TRANSFORMS = ("geomean_pct_of_baseline_time", "geomean_ratio")
+
+# What a claim can require of a measured line besides row conditions (catalog.CONDITIONS):
+REQUIREMENTS: dict[str, str] = {
+    "platform": "the variant's platform class (virtbench.platforms.classes.PLATFORM_CLASSES)",
+    "accel": "a VM's accelerator: hardware (KVM) | emulated (TCG); other platforms have none",
+    "memory": "engine: a Wasm number counts the engine's own memory (its CLI process, or the "
+              "marginal memory of one more instance inside one engine), never the Python or "
+              "Node process that embeds it",
+}
+# What a condition value means, for the reason of a line that does not meet a requirement.
+VALUE_MEANS: dict[tuple[str, str], str] = {
+    ("cache", "warm"): "reads from the page cache",
+    ("cache", "cold"): "reads from the disk",
+    ("userland", "minimal"): "a kernel + busybox initramfs guest",
+    ("userland", "debian"): "a Debian minbase root disk, no systemd",
+    ("userland", "debian-systemd"): "a full-OS guest booting with systemd",
+    ("load", "light"): "a light load (wrk, 1 thread, 10 connections, seconds)",
+    ("load", "seed"): "the seed's load (10,000 connections, all cores, long)",
+    ("kernel", "syscall"): "the system-call kernel",
+}
+# What a row without a condition key (and no default value) was measured under.
+ABSENT_MEANS: dict[str, str] = {"packing": "one host process per instance"}
 
 
 @dataclass(frozen=True)
 class Pick:
-    """One way to measure a claim; a claim lists several, the first with data wins."""
+    """One way to measure a reading of a claim. A reading lists several only for variants or
+    datasets that measure the same quantity differently (the first with data that meets the
+    requirements answers); a different quantity is a different reading."""
 
     metric: str
     experiment: str
@@ -62,6 +92,18 @@ class Pick:
     baseline_metric: str | None = None
     variants: tuple[str, ...] = ()
     conditions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One honest meaning of a claim, measured its own way. ``name`` "" is the only reading
+    of a claim given with plain ``picks``."""
+
+    name: str
+    means: str
+    picks: tuple[Pick, ...]
+    requires: dict[str, Any] = field(default_factory=dict)
+    variants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +126,9 @@ class ClaimMap:
     not_measurable: str = ""
     comparable: str = ""
     note: str = ""
+    requires: dict[str, Any] = field(default_factory=dict)
+    readings: tuple[Reading, ...] = ()
+    stands_in: str = ""
     line: int = 0
 
 
@@ -104,8 +149,9 @@ class ClaimMapError(ValueError):
         super().__init__(f"{path}:{line}: {problem}")
 
 
-_CLAIM_KEYS = {f for f in ClaimMap.__dataclass_fields__ if f != "line"}
+_CLAIM_KEYS = ({f for f in ClaimMap.__dataclass_fields__} - {"line", "readings"}) | {"reading"}
 _PICK_KEYS = set(Pick.__dataclass_fields__)
+_READING_KEYS = set(Reading.__dataclass_fields__)
 
 
 def _locate(lines: list[str], start: int, *needles: str) -> int:
@@ -155,19 +201,44 @@ def _parse_claim(path: Path, lines: list[str], start: int, entry: dict) -> Claim
     for required in ("key", "notebooks", "source", "table", "metrics"):
         if required not in entry:
             raise fail("[[claim]]", f"a claim needs {required!r}")
-    picks = []
-    for p in entry.get("picks", ()):
-        bad = set(p) - _PICK_KEYS
-        if bad or "metric" not in p or "experiment" not in p:
-            what = (f"unknown pick field {sorted(bad)[0]!r}" if bad
-                    else "a pick needs 'metric' and 'experiment'")
-            raise fail(str(p.get("metric", "picks")),
-                       f"{what}; valid: {', '.join(sorted(_PICK_KEYS))}")
-        picks.append(Pick(**{**p, "variants": tuple(p.get("variants", ())),
-                             "conditions": dict(p.get("conditions", {}))}))
+
+    def parse_picks(raw: Iterable[dict]) -> tuple[Pick, ...]:
+        picks = []
+        for p in raw:
+            bad = set(p) - _PICK_KEYS
+            if bad or "metric" not in p or "experiment" not in p:
+                what = (f"unknown pick field {sorted(bad)[0]!r}" if bad
+                        else "a pick needs 'metric' and 'experiment'")
+                raise fail(str(p.get("metric", "picks")),
+                           f"{what}; valid: {', '.join(sorted(_PICK_KEYS))}")
+            picks.append(Pick(**{**p, "variants": tuple(p.get("variants", ())),
+                                 "conditions": dict(p.get("conditions", {}))}))
+        return tuple(picks)
+
+    if entry.get("picks") and entry.get("reading"):
+        raise fail("[[claim.reading]]", "a claim has plain picks (one reading) or "
+                   "[[claim.reading]] tables, not both")
+    readings = []
+    for r in entry.get("reading", ()):
+        bad = set(r) - _READING_KEYS
+        missing = [k for k in ("name", "means", "picks") if k not in r]
+        if bad or missing:
+            what = (f"unknown reading field {sorted(bad)[0]!r}" if bad
+                    else f"a reading needs {missing[0]!r}")
+            raise fail(str(r.get("name", "[[claim.reading]]")),
+                       f"{what}; valid: {', '.join(sorted(_READING_KEYS))}")
+        readings.append(Reading(str(r["name"]), str(r["means"]), parse_picks(r["picks"]),
+                                dict(r.get("requires", {})), tuple(r.get("variants", ()))))
+    if len({r.name for r in readings}) < len(readings):
+        raise fail("[[claim.reading]]", "two readings with the same name")
+    plain = parse_picks(entry.get("picks", ()))
+    if plain:
+        readings = [Reading("", "", plain)]
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()
-              if k != "picks"}
-    return ClaimMap(**values, picks=tuple(picks), line=start)
+              if k not in ("picks", "reading", "requires")}
+    return ClaimMap(**values, requires=dict(entry.get("requires", {})),
+                    picks=tuple(p for r in readings for p in r.picks),
+                    readings=tuple(readings), line=start)
 
 
 def _validate(cmf: ClaimMapFile, lines: list[str], pub: pd.DataFrame) -> None:
@@ -202,7 +273,8 @@ def _validate(cmf: ClaimMapFile, lines: list[str], pub: pd.DataFrame) -> None:
         if published_rows(cm, pub).empty:
             raise fail(cm, "table", "selects no published row (table, metrics, systems, "
                                     "condition and stat together)")
-        for pats in (cm.variants, cm.baseline, *(p.variants for p in cm.picks)):
+        for pats in (cm.variants, cm.baseline, *(p.variants for p in cm.picks),
+                     *(r.variants for r in cm.readings)):
             try:
                 patterns.select(pats, known)
             except ValueError as exc:
@@ -211,6 +283,53 @@ def _validate(cmf: ClaimMapFile, lines: list[str], pub: pd.DataFrame) -> None:
             raise fail(cm, "[[claim]]", "needs picks or not_measurable")
         for pick in cm.picks:
             _validate_pick(cm, pick, fail)
+        _validate_requires(cm, cm.requires, cm.picks, "requires", fail)
+        for reading in cm.readings:
+            _validate_requires(cm, reading.requires, reading.picks, reading.name, fail)
+            _validate_requires(cm, {**cm.requires, **reading.requires}, reading.picks,
+                               reading.name or "requires", fail)
+
+
+def _validate_requires(cm: ClaimMap, req: dict[str, Any], picks: Sequence[Pick], at: str,
+                       fail) -> None:
+    """A requirement names a known key with a valid value, and a condition it requires is
+    one the reading's metrics can carry (else no line could ever meet it)."""
+    from virtbench.platforms.classes import PLATFORM_CLASSES
+
+    valid = {"platform": tuple(PLATFORM_CLASSES), "accel": ("hardware", "emulated"),
+             "memory": ("engine",), **catalog.VALUES}
+    for key, want in req.items():
+        wants = [want] if isinstance(want, str) else list(want) if isinstance(
+            want, list) else None
+        if key not in REQUIREMENTS and key not in catalog.CONDITIONS:
+            raise fail(cm, (at, key), f"unknown requirement {key!r}; valid: "
+                       f"{', '.join([*REQUIREMENTS, *catalog.CONDITIONS])}")
+        if not wants:
+            raise fail(cm, (at, key), f"requirement {key!r} needs a value or a list of values")
+        if key in valid:
+            bad = [w for w in wants if w not in valid[key]]
+            if bad:
+                raise fail(cm, (at, key), f"requirement {key}={bad[0]!r} is not valid; "
+                           f"valid: {', '.join(valid[key])}")
+        elif key in catalog.CONDITIONS:
+            if len(wants) != 1 or _bound(wants[0]) is None:
+                raise fail(cm, (at, key), f"requirement {key}={want!r} is not valid; a "
+                           "number, or a bound such as \">=512\" or \"<=256\"")
+        if key in catalog.CONDITIONS and picks and not any(
+                key in catalog.get(p.experiment, m).conditions
+                for p in picks for m in p.metric.split("+")):
+            raise fail(cm, (at, key), f"requirement {key!r}: no metric of these picks takes "
+                       "that condition, so no line could meet it")
+
+
+def _bound(text: str) -> tuple[str, float] | None:
+    """A numeric requirement: ("==" | ">=" | "<=", number); None when not one."""
+    op = text[:2] if text[:2] in (">=", "<=") else "=="
+    number = text[2:] if op != "==" else text
+    try:
+        return op, float(number.strip())
+    except ValueError:
+        return None
 
 
 def _validate_pick(cm: ClaimMap, pick: Pick, fail) -> None:
@@ -218,6 +337,10 @@ def _validate_pick(cm: ClaimMap, pick: Pick, fail) -> None:
     if pick.transform not in TRANSFORMS:
         raise fail(cm, at, f"unknown transform {pick.transform!r}; valid: "
                    f"{', '.join(TRANSFORMS)}")
+    if pick.transform in GEOMEAN_TRANSFORMS and isinstance(
+            pick.conditions.get("kernel", ""), str):
+        raise fail(cm, at, f"transform {pick.transform!r} needs conditions.kernel, the list "
+                   "of kernels to average over")
     names = pick.metric.split("+") + ([pick.baseline_metric] if pick.baseline_metric else [])
     for name in names:
         try:
@@ -404,14 +527,19 @@ def _capability_verdict(claim: str, observed: bool) -> str:
 CHECK_COLUMNS = [
     "key", "claim_id", "source", "line", "reference", "table", "system", "family", "claim",
     "claimed", "claim_low", "claim_high", "tolerance_low", "tolerance_high", "unit",
-    "conversion", "variant", "workload", "conditions", "metric", "method", "n", "median",
-    "ci_low", "ci_high", "measured", "verdict", "comparable", "tallied", "reason", "note",
+    "conversion", "reading", "variant", "workload", "conditions", "metric", "method", "n",
+    "median", "ci_low", "ci_high", "measured", "verdict", "comparable", "tallied", "reason",
+    "code", "commit", "stands_in", "note",
 ]
 # verdict families; the first group gives a verdict, the rest do not
 DECIDED = ("consistent", "higher than claimed", "lower than claimed", "not confirmed here",
            "more than claimed")
-VERDICT_ORDER = (*DECIDED, "mixed", "inconclusive", "not comparable", "not measured",
-                 "not measurable here")
+VERDICT_ORDER = (*DECIDED, "mixed", "depends on the reading", "several code versions",
+                 "inconclusive", "not comparable", "not measured", "not measurable here")
+#: Claim-level verdicts of claims that were answered but get no single verdict.
+UNSETTLED = ("depends on the reading", "several code versions")
+CONTEXT = "context: "
+UNKNOWN_CODE = "unknown"
 
 
 def verdict_class(verdict: str) -> str:
@@ -428,19 +556,188 @@ FLIPPED = {"upper": "lower", "lower": "upper"}
 DECREASING = ("inverse_ratio", "pct_of_baseline_time", "pct_reduction")
 
 
-def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
-                  ) -> list[dict] | str | None:
+# --- requirements ------------------------------------------------------------------------------
+
+
+def _query(pick: Pick, req: dict[str, Any]) -> dict[str, Any]:
+    """The conditions to read a pick with: its own, and every value of each enumerated
+    condition the claim requires (so the rows that do not meet it are shown as context)."""
+    query = dict(pick.conditions)
+    names = pick.metric.split("+")
+    for key in req:
+        if key in catalog.VALUES and key not in query and all(
+                key in catalog.get(pick.experiment, m).conditions for m in names):
+            query[key] = list(catalog.VALUES[key])
+    return query
+
+
+def _said(key: str, value: str) -> str:
+    means = VALUE_MEANS.get((key, value))
+    return f"{key}={value}" + (f" ({means})" if means else "")
+
+
+def _wants(key: str, want: Any) -> str:
+    values = [want] if isinstance(want, str) else list(want)
+    return " or ".join(_said(key, v) if key in catalog.VALUES else f"{key} {v}"
+                       for v in values)
+
+
+def unmet(req: dict[str, Any], variant: str, experiment: str, metric: str,
+          conditions: dict[str, str]) -> str:
+    """Why a measured line does not meet a claim's requirements ("" when it does)."""
+    from virtbench.platforms import classes
+
+    why = []
+    for key, want in req.items():
+        wants = [want] if isinstance(want, str) else list(want)
+        if key in ("platform", "accel", "memory"):
+            try:
+                kind = classes.platform_class(variant)
+                host = classes.engine_host(variant)
+            except ValueError:
+                why.append(f"{variant} is not a registered variant: its platform class is "
+                           "unknown")
+                continue
+            if key == "platform" and kind not in wants:
+                why.append(f"{variant} is {classes.PLATFORM_CLASSES[kind]}; the claim assumes "
+                           + " or ".join(classes.PLATFORM_CLASSES[w] for w in wants))
+            elif key == "accel" and kind.endswith("-vm"):
+                accel = kind.split("-")[0]
+                if accel not in wants:
+                    why.append("emulation: TCG, the claim assumes hardware virtualization"
+                               if accel == "emulated" else
+                               f"{accel} virtualization, the claim assumes {' or '.join(wants)}")
+            elif key == "memory" and host in ("python", "node") and _counts_host(
+                    experiment, metric, conditions):
+                runtime = "Python worker" if host == "python" else "Node process"
+                why.append(f"{metric} counts the {runtime} that embeds the engine; the claim "
+                           "speaks of the engine's own memory")
+            continue
+        value = conditions.get(key, dataset.DEFAULTS.get(key))
+        if value is None:
+            said = f"{key} not given ({ABSENT_MEANS[key]})" if key in ABSENT_MEANS else \
+                f"the row does not state {key}"
+            why.append(f"{said}; the claim assumes {_wants(key, want)}")
+        elif key in catalog.VALUES:
+            if value not in wants:
+                why.append(f"{_said(key, value)}; the claim assumes {_wants(key, want)}")
+        else:
+            op, bound = _bound(str(wants[0])) or ("==", math.nan)
+            number = float(value) if value.replace(".", "", 1).isdigit() else math.nan
+            ok = {"==": number == bound, ">=": number >= bound, "<=": number <= bound}[op]
+            if not ok:
+                why.append(f"{key}={value}; the claim assumes {key} {wants[0]}")
+    return "; ".join(why)
+
+
+def _counts_host(experiment: str, metric: str, conditions: dict[str, str]) -> bool:
+    """Whether a memory number of an embedded Wasm engine includes its host process: every
+    whole-process counter does; the slope over instances inside one process does not."""
+    if experiment == "memory" and metric in ("rss_per_instance",):
+        return False
+    if experiment == "density" and conditions.get("packing") == "one_process":
+        return False
+    return experiment in ("memory", "density", "startup")
+
+
+# --- measuring a pick --------------------------------------------------------------------------
+
+
+def _cond_dict(text: str) -> dict[str, str]:
+    pairs = (part.partition("=") for part in text.split(", ") if part)
+    return {k: v for k, _, v in pairs}
+
+
+def _base_conditions(query: dict[str, Any], cond_text: str) -> dict[str, Any]:
+    """The baseline's conditions for a group: the query with each multi-valued key fixed to
+    the group's value (the same kernel, the same cache state), and the PAIRED keys."""
+    have = _cond_dict(cond_text)
+    out = dict(query)
+    for key, value in query.items():
+        if not isinstance(value, str):
+            fixed = have.get(key, dataset.DEFAULTS.get(key))
+            if fixed is not None:
+                out[key] = fixed
+    out.update(paired_conditions(cond_text))
+    return out
+
+
+def _memo(ds: Dataset) -> dict:
+    """A cache of look-ups for one check of ``ds`` (emptied when its rows change)."""
+    memo = ds.__dict__.get("_claims_memo")
+    if memo is None or memo[0] is not ds.df:
+        memo = (ds.df, {})
+        ds.__dict__["_claims_memo"] = memo
+    return memo[1]
+
+
+def _measured(ds: Dataset, variant: str, metric: str, experiment: str | None,
+              workload: str | None, conditions: dict[str, Any] | None) -> pd.DataFrame:
+    """:meth:`Dataset.measured`, remembered for the check (claims share their picks)."""
+    key = ("measured", variant, metric, experiment, workload, repr(sorted(
+        (conditions or {}).items())))
+    memo = _memo(ds)
+    if key not in memo:
+        memo[key] = ds.measured(variant, metric, experiment, workload, conditions,
+                                censored=True)
+    return memo[key]
+
+
+def _versions(ds: Dataset, variant: str, metric: str, experiment: str,
+              workload: str | None, cond_texts: Iterable[str]) -> tuple[set[str], set[str]]:
+    """The measuring-code versions (column ``code``; absent or empty: one unknown version)
+    and the commits (column ``commit``) of the rows behind a line."""
+    codes: set[str] = set()
+    commits: set[str] = set()
+    for part in metric.split("+"):
+        index = _version_index(ds, variant, part, experiment, workload)
+        for text in cond_texts:
+            more_codes, more_commits = index.get(text, (set(), set()))
+            codes |= more_codes
+            commits |= more_commits
+    return codes, commits
+
+
+def _version_index(ds: Dataset, variant: str, metric: str, experiment: str,
+                   workload: str | None) -> dict[str, tuple[set[str], set[str]]]:
+    """Conditions text -> (code versions, commits) of the measured rows of one metric."""
+    key = ("versions", variant, metric, experiment, workload)
+    memo = _memo(ds)
+    if key in memo:
+        return memo[key]
+    rows = ds.rows(variant, metric, experiment, workload)
+    rows = rows[rows["value"].notna() & ~rows["warmup"].astype(bool)]
+    n = len(rows)
+    texts = [dataset.conditions_text(dataset.parse_conditions(c)) for c in rows["conditions"]]
+    codes = ([str(c) if isinstance(c, str) and c else UNKNOWN_CODE for c in rows["code"]]
+             if "code" in rows.columns else [UNKNOWN_CODE] * n)
+    commits = ([str(c) if isinstance(c, str) else "" for c in rows["commit"]]
+               if "commit" in rows.columns else [""] * n)
+    index: dict[str, tuple[set[str], set[str]]] = {}
+    for text, code, commit in zip(texts, codes, commits, strict=True):
+        entry = index.setdefault(text, (set(), set()))
+        entry[0].add(code)
+        if commit:
+            entry[1].add(commit)
+    memo[key] = index
+    return index
+
+
+def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str,
+                  query: dict[str, Any] | None = None) -> list[dict] | str | None:
     """Checked items for one variant with this pick; a reason string when the baseline is
     missing; None when the variant has no data for it (the next pick is tried)."""
-    data = ds.measured(variant, pick.metric, pick.experiment, pick.workload, pick.conditions,
-                       censored=True)
+    query = dict(pick.conditions) if query is None else query
+    baseline = next((b for b in cm.baseline if len(ds.rows(b))), cm.baseline[0])
+    if pick.transform in GEOMEAN_TRANSFORMS:
+        return _measure_geomean(ds, pick, variant, baseline, query)
+    data = _measured(ds, variant, pick.metric, pick.experiment, pick.workload, query)
     if data.empty:
         return None
     unit_out, needs_base = TRANSFORMS[pick.transform]
     unit = unit_out if unit_out is not None else str(data["unit"].iloc[0])
     exact_metric = all(catalog.get(pick.experiment, m).exact for m in pick.metric.split("+"))
     out = []
-    baseline = next((b for b in cm.baseline if len(ds.rows(b))), cm.baseline[0])
     base_metric = pick.baseline_metric or pick.metric
     for (wl, cond), group in data.groupby(["workload", "conditions"], sort=False):
         method = ""
@@ -449,6 +746,7 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
         bound = next((b for b in group["bound"] if b), "")
         exact = exact_metric
         self_compare = needs_base and variant == baseline
+        codes, commits = _versions(ds, variant, pick.metric, pick.experiment, wl, [cond])
         if pick.transform == "per_8gib":
             if np.median(values) <= 0:
                 return (f"{pick.metric} has a median of {np.median(values):.3g} MiB (<= 0: "
@@ -459,11 +757,14 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
             method = "8192 MiB / memory per instance"
         elif needs_base:
             # the same work on the baseline: its kernel (a PAIRED key) is the group's
-            base = ds.measured(baseline, base_metric, pick.experiment, wl,
-                               {**pick.conditions, **paired_conditions(cond)})
+            base = _measured(ds, baseline, base_metric, pick.experiment, wl,
+                             _base_conditions(query, cond))
             if base.empty:
                 why = ds.reason(baseline, base_metric, pick.experiment)
                 return f"baseline {baseline} has no {base_metric}: {why}"
+            more, more_commits = _versions(ds, baseline, base_metric, pick.experiment, wl,
+                                           set(base["conditions"]))
+            codes, commits = codes | more, commits | more_commits
             paired = group.merge(base, on=["run_id", "rep"], suffixes=("", "_b"))
             if len(paired) >= 2:
                 values = _apply(pick.transform, paired["value"].to_numpy(float),
@@ -478,40 +779,112 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str
                                   for m in base_metric.split("+"))
             if pick.transform in DECREASING:
                 bound = FLIPPED.get(bound, bound)
-        out.append(dict(workload=wl, conditions=cond, values=values, unit=unit, method=method,
-                        exact=exact, self_compare=self_compare, censored=censored,
-                        bound=bound,
+        out.append(dict(workload=wl, conditions=cond, cond=_cond_dict(cond), values=values,
+                        unit=unit, method=method, exact=exact, self_compare=self_compare,
+                        codes=codes, commits=commits, censored=censored, bound=bound,
                         metric=pick.metric if not needs_base else
                         f"{pick.metric} vs {baseline}"))
     return out
 
 
+def _measure_geomean(ds: Dataset, pick: Pick, variant: str, baseline: str,
+                     query: dict[str, Any]) -> list[dict] | str | None:
+    """One item: the geometric mean over the pick's kernels of the ratio of medians to the
+    baseline, with its bootstrap CI; a reason when a kernel is missing on either side."""
+    kernels = list(query["kernel"])
+    others = {k: v for k, v in query.items() if k != "kernel"}
+    base_metric = pick.baseline_metric or pick.metric
+    pairs, missing, workloads = [], [], []
+    codes: set[str] = set()
+    commits: set[str] = set()
+    for kernel in kernels:
+        asked = {**others, "kernel": kernel}
+        v = _measured(ds, variant, pick.metric, pick.experiment, pick.workload, asked)
+        b = _measured(ds, baseline, base_metric, pick.experiment, pick.workload, asked)
+        if v.empty or b.empty:
+            missing.append(f"{kernel} on {variant if v.empty else baseline}")
+            continue
+        workloads += list(v["workload"])
+        for who, metric, frame in ((variant, pick.metric, v), (baseline, base_metric, b)):
+            more, more_commits = _versions(ds, who, metric, pick.experiment, pick.workload,
+                                           set(frame["conditions"]))
+            codes, commits = codes | more, commits | more_commits
+        a, c = v["value"].to_numpy(float), b["value"].to_numpy(float)
+        pairs.append((c, a) if pick.transform == "geomean_pct_of_baseline_time" else (a, c))
+    if len(missing) == len(kernels) and all(" on " + variant in m for m in missing):
+        return None
+    if missing:
+        return (f"no samples of kernel {', '.join(missing)}: a geometric mean needs every "
+                f"kernel ({', '.join(kernels)})")
+    est = stats.geomean_ratio_ci(pairs, confidence=stats.POLICY.confidence,
+                                 n_resamples=ds.n_boot)
+    unit = TRANSFORMS[pick.transform][0] or ""
+    if pick.transform == "geomean_pct_of_baseline_time":
+        est = stats.Estimate(100 * est.value, 100 * est.low, 100 * est.high, est.n)
+    said = ("100 x " + baseline + " time / variant time" if unit == "%"
+            else "variant / " + baseline)
+    return [dict(workload=workloads[0] if workloads else "",
+                 conditions=f"kernel=geomean({'|'.join(kernels)})", cond={}, estimate=est,
+                 unit=unit, exact=False, self_compare=variant == baseline, codes=codes,
+                 commits=commits, metric=f"{pick.metric} vs {baseline}",
+                 method=f"geometric mean over the kernels of the ratio of medians ({said}), "
+                        "bootstrap CI")]
+
+
+def _estimate_verdict(est: stats.Estimate, low: float, high: float, precision: float,
+                      policy: stats.Policy) -> stats.Verdict:
+    """The verdict of an estimate with its own CI (a geometric mean of ratios), under the
+    same policy as :func:`stats.check_claim`."""
+    tol_low, tol_high = stats.tolerance(low, high, precision, policy)
+    if est.n < policy.min_n:
+        verdict = f"inconclusive (n = {est.n} < {policy.min_n})"
+    elif not est.has_ci:
+        verdict = "inconclusive (no CI)"
+    elif est.low > tol_high:
+        verdict = "higher than claimed"
+    elif est.high < tol_low:
+        verdict = "lower than claimed"
+    else:
+        verdict = "consistent"
+    return stats.Verdict(verdict, est, low, high, tol_low, tol_high)
+
+
 def _judge(claim: _Claim, item: dict, policy: stats.Policy) -> dict:
     """The verdict of one measured item against the claim, under every reading of its unit."""
-    finite = np.isfinite(item["values"])
-    values = item["values"][finite]
-    censored = item.get("censored", np.zeros(finite.size, bool))[finite]
-    bound = item.get("bound", "")
-    if values.size == 0:
-        return dict(n=0, measured="", verdict="not measured: no finite value")
     readings = _readings(claim, item["unit"])
-    est = (stats.Estimate(float(np.median(values)), float(values.min()), float(values.max()),
-                          int(values.size))
-           if item["exact"] and np.all(values == values[0]) and not censored.any()
-           else stats.censored_median_ci(values, censored, policy.confidence, bound or "upper"))
-    shown = f"{est} {item['unit']}"
-    if item["exact"] and np.all(values == values[0]):
-        readable = stats.human(est.value, item["unit"])
-        plain = f"{stats._fmt(est.value, 12)} {item['unit']}"
-        shown = (f"{readable} = {plain} (exact)" if readable.replace(",", "") != plain
-                 else f"{plain} (exact)")
-    line = dict(n=int(values.size), median=est.value, ci_low=est.low, ci_high=est.high,
+    if "estimate" in item:
+        est = item["estimate"]
+        shown = f"{est} {item['unit']}"
+
+        def judge(low: float, high: float, prec: float) -> stats.Verdict:
+            return _estimate_verdict(est, low, high, prec, policy)
+    else:
+        finite = np.isfinite(item["values"])
+        values = item["values"][finite]
+        censored = item.get("censored", np.zeros(finite.size, bool))[finite]
+        bound = item.get("bound", "") or "upper"
+        if values.size == 0:
+            return dict(n=0, measured="", verdict="not measured: no finite value")
+        same = bool(item["exact"] and np.all(values == values[0]) and not censored.any())
+        est = (stats.Estimate(float(np.median(values)), float(values.min()),
+                              float(values.max()), int(values.size))
+               if same else stats.censored_median_ci(values, censored, policy.confidence,
+                                                     bound))
+        shown = f"{est} {item['unit']}"
+        if same:
+            readable = stats.human(est.value, item["unit"])
+            plain = f"{stats._fmt(est.value, 12)} {item['unit']}"
+            shown = (f"{readable} = {plain} (exact)" if readable.replace(",", "") != plain
+                     else f"{plain} (exact)")
+
+        def judge(low: float, high: float, prec: float) -> stats.Verdict:
+            return stats.check_claim(values, low, high, precision=prec, exact=item["exact"],
+                                     policy=policy, censored=censored, bound=bound)
+    line = dict(n=int(est.n), median=est.value, ci_low=est.low, ci_high=est.high,
                 measured=shown)
     if isinstance(readings, str):
         return {**line, "verdict": f"not comparable: {readings}"}
-    verdicts = [stats.check_claim(values, low, high, precision=prec, exact=item["exact"],
-                                  policy=policy, censored=censored, bound=bound or "upper")
-                for low, high, prec, _ in readings]
+    verdicts = [judge(low, high, prec) for low, high, prec, _ in readings]
     first = verdicts[0]
     line.update(claim_low=readings[0][0], claim_high=readings[0][1],
                 tolerance_low=first.tolerance_low, tolerance_high=first.tolerance_high,
@@ -526,36 +899,56 @@ def _judge(claim: _Claim, item: dict, policy: stats.Policy) -> dict:
     return {**line, "verdict": f"not comparable: the unit has several readings ({detail})"}
 
 
-def _check_variant(ds: Dataset, cm: ClaimMap, claim: _Claim, variant: str,
-                   policy: stats.Policy) -> list[dict]:
-    picks = [p for p in cm.picks if not p.variants
+def _item_line(pick: Pick, item: dict, variant: str, claim: _Claim,
+               policy: stats.Policy) -> dict:
+    line = dict(variant=variant, workload=item["workload"], conditions=item["conditions"],
+                metric=item["metric"], method=item["method"], unit=item["unit"],
+                code=", ".join(sorted(item["codes"])),
+                commit=", ".join(sorted(item["commits"])))
+    if pick.transform == "capability":
+        values = item["values"][np.isfinite(item["values"])]
+        observed = bool(values.size and np.median(values) > 0)
+        evidence = f"{pick.metric} collected (n={values.size})" if observed else \
+            f"{pick.metric} not collected"
+        line.update(n=int(values.size), measured=evidence, unit="", exact=True,
+                    verdict=_capability_verdict(claim.category, observed))
+    else:
+        line.update(_judge(claim, item, policy))
+    if item["self_compare"]:
+        line["reason"] = "the baseline compared with itself"
+    return line
+
+
+def _check_reading(ds: Dataset, cm: ClaimMap, reading: Reading, claim: _Claim,
+                   variant: str, policy: stats.Policy) -> list[dict]:
+    """The lines of one reading for one variant: the first pick whose rows meet the
+    requirements answers; the rows of an earlier pick that do not are shown as context."""
+    req = {**cm.requires, **reading.requires}
+    picks = [p for p in reading.picks if not p.variants
              or selected(p.variants, variant, ds.family(variant))]
     first_reason = ""
+    context: list[dict] = []
     for pick in picks:
-        got = _measure_pick(ds, cm, pick, variant)
+        got = _measure_pick(ds, cm, pick, variant, _query(pick, req))
         if got is None:
             continue
         if isinstance(got, str):
             first_reason = first_reason or got
             continue
-        lines = []
+        lines, meets = [], False
         for item in got:
-            line = dict(variant=variant, workload=item["workload"],
-                        conditions=item["conditions"], metric=item["metric"],
-                        method=item["method"], unit=item["unit"])
-            if pick.transform == "capability":
-                values = item["values"][np.isfinite(item["values"])]
-                observed = bool(values.size and np.median(values) > 0)
-                evidence = f"{pick.metric} collected (n={values.size})" if observed else \
-                    f"{pick.metric} not collected"
-                line.update(n=int(values.size), measured=evidence, unit="", exact=True,
-                            verdict=_capability_verdict(claim.category, observed))
+            line = _item_line(pick, item, variant, claim, policy)
+            why = unmet(req, variant, pick.experiment, pick.metric, item["cond"])
+            if why:
+                line["reason"] = CONTEXT + why
             else:
-                line.update(_judge(claim, item, policy))
-            if item["self_compare"]:
-                line["reason"] = "the baseline compared with itself"
+                meets = True
             lines.append(line)
-        return lines
+        if meets:
+            return context + lines
+        context = context or lines
+    if context:
+        return context
     excluded = next((r for p in picks if (r := ds.not_comparable(
         variant, p.metric, p.experiment, p.conditions))), "")
     if excluded and not first_reason:
@@ -570,6 +963,24 @@ def _check_variant(ds: Dataset, cm: ClaimMap, claim: _Claim, variant: str,
                   if picks else "no measurement applies to this variant")
     return [dict(variant=variant, metric=" | ".join(p.metric for p in picks), n=0,
                  measured="", verdict=f"not measured: {reason}")]
+
+
+def _check_variant(ds: Dataset, cm: ClaimMap, claim: _Claim, variant: str,
+                   policy: stats.Policy) -> list[dict]:
+    readings = [r for r in cm.readings if not r.variants
+                or selected(r.variants, variant, ds.family(variant))]
+    if not readings:
+        return [dict(variant=variant, n=0, measured="",
+                     verdict="not measured: no reading of this claim applies to this variant")]
+    lines = []
+    stands_in = ""
+    if cm.stands_in:
+        engine = (ds.host.get("accelerators") or {}).get(variant) or variant
+        stands_in = f"{engine} stands in for {cm.stands_in}"
+    for reading in readings:
+        for line in _check_reading(ds, cm, reading, claim, variant, policy):
+            lines.append({**line, "reading": reading.name, "stands_in": stands_in})
+    return lines
 
 
 def _pick_label(pick: Pick) -> str:
@@ -593,6 +1004,7 @@ def check(ds: Dataset, notebook: str | None = None, keys: Iterable[str] | None =
     """
     pub = published.load() if pub is None else pub
     cmf = claim_map_file or claim_map()
+    ds.__dict__.pop("_claims_memo", None)  # look-ups are remembered within one check only
     key_list = list(keys) if keys is not None else None
     lines: list[dict] = []
     for cm in cmf.claims:
@@ -605,7 +1017,8 @@ def check(ds: Dataset, notebook: str | None = None, keys: Iterable[str] | None =
         for _, row in published_rows(cm, pub).iterrows():
             lines.extend(_check_row(ds, cmf, cm, row, pub, policy))
     frame = pd.DataFrame(lines).reindex(columns=CHECK_COLUMNS)
-    for column in ("reason", "conditions", "workload", "family", "variant", "measured"):
+    for column in ("reason", "conditions", "workload", "family", "variant", "measured",
+                   "reading", "code", "commit", "stands_in"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), "")
     frame["n"] = frame["n"].fillna(0).astype(int)
     frame["tallied"] = [_tallied(r) for r in frame.itertuples()]
@@ -679,24 +1092,26 @@ CLAIM_COLUMNS = ["claim_id", "source", "line", "claim", "claimed", "family", "ve
 def claim_verdicts(check_table: pd.DataFrame) -> pd.DataFrame:
     """One verdict per published claim and platform family.
 
-    Tallied lines that agree give their verdict; lines that disagree give "mixed" (the
-    detail lists which variant says what). A claim with no tallied line gets the most
-    informative class among its lines (inconclusive, not comparable, not measured, not
-    measurable here) and is not tallied.
+    Within a reading, a variant's tallied lines (its kernels, workloads, conditions) give
+    the variant's verdict when they agree; the reading's verdict is the one its variants
+    agree on, else "mixed" (only variants disagreeing make it mixed). The claim gets a verdict
+    when every reading with tallied lines agrees, else "depends on the reading" (each
+    reading's verdict in the detail, not tallied). Tallied lines whose rows come from more
+    than one measuring-code version give "several code versions" (not tallied). A claim with
+    no tallied line gets the most informative class among its lines (inconclusive, not
+    comparable, not measured, not measurable here) and is not tallied.
     """
     out = []
     if check_table.empty:
         return pd.DataFrame(columns=CLAIM_COLUMNS)
-    for (claim_id, family), group in check_table.groupby(["claim_id", "family"], sort=False):
+    table = check_table
+    if "reading" not in table.columns:
+        table = table.assign(reading="")
+    for (claim_id, family), group in table.groupby(["claim_id", "family"], sort=False):
         first = group.iloc[0]
         counted = group[group["tallied"]]
         if len(counted):
-            classes = list(dict.fromkeys(verdict_class(v) for v in counted["verdict"]))
-            verdict = classes[0] if len(classes) == 1 else "mixed"
-            detail = "" if len(classes) == 1 else "; ".join(
-                f"{r.variant}{' ' + r.conditions if r.conditions else ''}: "
-                f"{verdict_class(r.verdict)}" for r in counted.itertuples())
-            tallied = True
+            verdict, detail, tallied = _counted_verdict(counted)
         else:
             classes = [verdict_class(v) for v in group["verdict"]]
             if any(c in DECIDED for c in classes):  # decided, but not comparable/self
@@ -704,12 +1119,78 @@ def claim_verdicts(check_table: pd.DataFrame) -> pd.DataFrame:
             else:
                 verdict = min(classes, key=lambda c: VERDICT_ORDER.index(c)
                               if c in VERDICT_ORDER else len(VERDICT_ORDER))
-            detail = "; ".join(dict.fromkeys(r for r in group["reason"] if r))[:300]
+            reasons = sorted(dict.fromkeys(r for r in group["reason"] if r),
+                             key=lambda r: not r.startswith(CONTEXT))
+            detail = "; ".join(reasons)[:300]
             tallied = False
         out.append(dict(claim_id=claim_id, source=first["source"], line=first["line"],
                         claim=first["claim"], claimed=first["claimed"], family=family,
                         verdict=verdict, tallied=tallied, lines=len(group), detail=detail))
     return pd.DataFrame(out, columns=CLAIM_COLUMNS)
+
+
+def _counted_verdict(counted: pd.DataFrame) -> tuple[str, str, bool]:
+    """(verdict, detail, tallied) of a claim and family from its tallied lines."""
+    versions = _code_versions(counted)
+    per_reading: dict[str, tuple[str, str]] = {}
+    for name, lines in counted.groupby("reading", sort=False):
+        per_reading[str(name)] = _reading_verdict(lines)
+    verdicts = list(dict.fromkeys(v for v, _ in per_reading.values()))
+    if len(per_reading) == 1:
+        verdict, detail = verdicts[0], next(iter(per_reading.values()))[1]
+    elif len(verdicts) == 1:
+        verdict = verdicts[0]
+        detail = "the readings agree: " + "; ".join(
+            f"{name}: {v}" + (f" ({d})" if d else "") for name, (v, d) in per_reading.items())
+    else:
+        verdict = "depends on the reading"
+        detail = "; ".join(f"reading {name or '(unnamed)'}: {v}" + (f" ({d})" if d else "")
+                           for name, (v, d) in per_reading.items())
+    if len(versions) > 1:
+        commits = _commits(counted)
+        said = ", ".join(versions) + (f" (commits {', '.join(commits)})" if commits else "")
+        return ("several code versions",
+                f"rows from {len(versions)} measuring-code versions: {said} (else: {verdict})",
+                False)
+    return verdict, detail, verdict in (*DECIDED, "mixed")
+
+
+def _reading_verdict(lines: pd.DataFrame) -> tuple[str, str]:
+    """A reading's verdict over its variants, and the detail when it is not one verdict."""
+    by_variant: dict[str, str | None] = {}
+    split: list[str] = []
+    for variant, own in lines.groupby("variant", sort=False):
+        classes = list(dict.fromkeys(verdict_class(v) for v in own["verdict"]))
+        if len(classes) == 1:
+            by_variant[str(variant)] = classes[0]
+        else:
+            by_variant[str(variant)] = None
+            split.append(f"{variant} lines disagree (" + "; ".join(
+                f"{r.metric}{' ' + r.conditions if r.conditions else ''}: "
+                f"{verdict_class(r.verdict)}"
+                for r in own.itertuples()) + ")")
+    decided = list(dict.fromkeys(v for v in by_variant.values() if v))
+    if not decided:
+        return "inconclusive", "; ".join(split)
+    if len(decided) == 1:
+        return decided[0], "; ".join(split)
+    detail = "; ".join(f"{v}: {c}" for v, c in by_variant.items() if c)
+    return "mixed", "; ".join([detail, *split])
+
+
+def _code_versions(lines: pd.DataFrame) -> list[str]:
+    """The measuring-code versions behind lines ([] when the table does not say)."""
+    if "code" not in lines.columns:
+        return []
+    return list(dict.fromkeys(c for code in lines["code"]
+                              for c in (str(code).split(", ") if code else [UNKNOWN_CODE])))
+
+
+def _commits(lines: pd.DataFrame) -> list[str]:
+    if "commit" not in lines.columns:
+        return []
+    return sorted({c for commit in lines["commit"] for c in str(commit).split(", ")
+                   if c and c != "nan"})
 
 
 def tally(check_table: pd.DataFrame) -> dict[str, int]:
@@ -737,7 +1218,22 @@ def headline(check_table: pd.DataFrame, lead: str = "") -> str:
 
 def policy_markdown(policy: stats.Policy = stats.POLICY) -> str:
     """The verdict policy as a Markdown list, for every report's method section."""
-    return "**Verdict policy.**\n\n" + "\n".join(f"- {rule}" for rule in policy.rules())
+    rules = [*policy.rules(), *MAP_RULES]
+    return "**Verdict policy.**\n\n" + "\n".join(f"- {rule}" for rule in rules)
+
+
+#: How the claim map decides what a line answers (printed with the verdict policy).
+MAP_RULES = (
+    "A claim states what it speaks of (hardware virtualization, a full-OS guest of a size, "
+    "reads from the disk, a load profile, the engine's own memory): a line that does not "
+    "meet it is context, shown with the reason, never tallied.",
+    "\"Mixed\" means that variants of one family disagree; when the kernels or conditions "
+    "of one variant disagree, that variant gives no verdict.",
+    "A claim with several honest readings gets a verdict only when every reading with data "
+    "agrees; otherwise \"depends on the reading\", not tallied.",
+    "A verdict whose tallied rows come from more than one version of the measuring code "
+    "reads \"several code versions\" and is not tallied.",
+)
 
 
 def display_table(check_table: pd.DataFrame) -> pd.DataFrame:
@@ -745,26 +1241,32 @@ def display_table(check_table: pd.DataFrame) -> pd.DataFrame:
     tolerance bounds, the median and its CI in the line's ``unit``; ``measured`` says what
     a line without a median shows): :func:`virtbench.tables.to_html` joins and formats them."""
     cols = ["claim", "reference", "claimed", "conversion", "tolerance_low", "tolerance_high",
-            "variant", "workload", "conditions", "n", "median", "ci_low", "ci_high",
-            "measured", "unit", "verdict", "tallied", "comparable"]
+            "reading", "variant", "workload", "conditions", "n", "median", "ci_low", "ci_high",
+            "measured", "unit", "verdict", "tallied", "comparable", "reason"]
     out = check_table.reindex(columns=cols)
-    for column in ("claim", "reference", "claimed", "conversion", "variant", "workload",
-                   "conditions", "measured", "unit", "verdict", "comparable"):
+    for column in ("claim", "reference", "claimed", "conversion", "reading", "variant",
+                   "workload", "conditions", "measured", "unit", "verdict", "comparable",
+                   "reason"):
         out[column] = out[column].astype(object).where(out[column].notna(), "")
     for column in ("tolerance_low", "tolerance_high", "median", "ci_low", "ci_high"):
         out[column] = out[column].astype(float)
     out["tallied"] = ["yes" if t is True else "no" for t in check_table.reindex(
         columns=["tallied"])["tallied"]]
-    out = out.rename(columns={"reference": "source", "claimed": "claimed (as published)"})
-    for column in ("workload", "conditions"):
+    # why a line with a verdict is not tallied (context, not comparable, the baseline itself)
+    out["reason"] = [r if t != "yes" and verdict_class(v) in DECIDED else "" for r, t, v in
+                     zip(out["reason"], out["tallied"], out["verdict"], strict=True)]
+    out = out.rename(columns={"reference": "source", "claimed": "claimed (as published)",
+                              "reason": "why not tallied"})
+    for column in ("reading", "workload", "conditions", "why not tallied"):
         if (out[column] == "").all():
             out = out.drop(columns=column)
     return out.reset_index(drop=True)
 
 
-JSON_FIELDS = ["source", "claim_id", "family", "variant", "workload", "conditions", "metric",
-               "unit", "n", "median", "ci_low", "ci_high", "claimed_low", "claimed_high",
-               "verdict", "comparable", "tallied", "reason"]
+JSON_FIELDS = ["source", "claim_id", "family", "reading", "variant", "workload", "conditions",
+               "metric", "unit", "n", "median", "ci_low", "ci_high", "claimed_low",
+               "claimed_high", "verdict", "comparable", "tallied", "reason", "code",
+               "stands_in"]
 
 
 def to_records(check_table: pd.DataFrame) -> dict[str, Any]:

@@ -336,7 +336,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
         print(json.dumps(record, indent=1, default=str))
         return 0
     verdicts = claims.claim_verdicts(check)
-    shown = verdicts if args.all else verdicts[verdicts["tallied"]]
+    answered = verdicts["verdict"].isin(claims.UNSETTLED)  # measured, but no one verdict
+    shown = verdicts if args.all else verdicts[verdicts["tallied"] | answered]
     width = max([len(c) for c in shown["claim"]] + [5])
     width = min(width, 58)
     for r in shown.itertuples():

@@ -332,6 +332,7 @@ def details(summary_text: str, frame_or_html: pd.DataFrame | str, caption: str =
 VERDICT_COLORS = {
     "consistent": "#b7e1b0", "higher than claimed": "#f4b183", "lower than claimed": "#9ecae1",
     "mixed": "#d9c2e9", "more than claimed": "#b7e1b0", "not confirmed here": "#f4b183",
+    "depends on the reading": "#e8d9f0", "several code versions": "#e6e6e6",
     "inconclusive": "#e6e6e6", "not comparable": "#f2f2f2", "not measured": "#fafafa",
     "not measurable here": "#ffffff", "no claim": "#ffffff",
 }

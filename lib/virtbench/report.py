@@ -326,10 +326,10 @@ def write_index(results: Sequence[NotebookResult], out: Path, run_id: str, host:
                 made_by: Sequence[tuple[str, str]] = ()) -> Path:
     """``out/index.html``: a card per notebook (thumbnail of its first figure, link, headline,
     status, time), the run (quick mode only when its data were measured so), host and data."""
-    from virtbench.claims import host_line
+    from virtbench.claims import MAP_RULES, host_line
     from virtbench.stats import POLICY
 
-    policy = "".join(f"<li>{html.escape(rule)}</li>" for rule in POLICY.rules())
+    policy = "".join(f"<li>{html.escape(rule)}</li>" for rule in (*POLICY.rules(), *MAP_RULES))
     css = (TEMPLATES_DIR / TEMPLATE_NAME / "static" / "virtbench.css").read_text()
     ok = sum(r.status == "ok" for r in results)
     hostname = str(host.get("hostname") or "unknown host")
