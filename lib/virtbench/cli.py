@@ -322,9 +322,12 @@ def _runs(root: Path | None) -> list[dict]:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     """The claims check of a run: every line checked and one verdict per claim and family."""
-    from virtbench import claims, stats
+    from virtbench import claims, published, stats
     from virtbench.dataset import Dataset
 
+    if args.source is not None and args.source not in published.SOURCES:
+        raise ValueError(f"unknown source {args.source!r}; valid: "
+                         f"{', '.join(published.SOURCES)}")
     policy = stats.Policy(min_n=args.min_n, margin=args.margin)
     ds = Dataset.load(args.run_id, args.datasets or None)
     check = claims.check(ds, source=args.source, policy=policy)
@@ -554,8 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--run-id", default="reference", type=run_id_arg,
                      help="run to check (default: reference)")
     chk.add_argument("--datasets", default="", help="root folder of the datasets")
-    chk.add_argument("--source", choices=("seed", "edera", "lumos", "isolation", "felter"),
-                     help="only the claims of this source")
+    chk.add_argument("--source", metavar="SOURCE",
+                     help="only the claims of this source: seed, edera, lumos, isolation, "
+                          "felter, edera-blog, unikernels")
     chk.add_argument("--min-n", type=positive_int, default=6,
                      help="samples a verdict needs (default 6)")
     chk.add_argument("--margin", type=float, default=0.05,

@@ -6,12 +6,14 @@ the name before '/'), so a new variant gets its class without touching any claim
 
 from __future__ import annotations
 
-from virtbench.platforms import VARIANTS
+from virtbench.platforms import SANDBOXED_CONTAINER, VARIANTS, class_of
 
 #: Platform classes a claim can assume, and what each is.
 PLATFORM_CLASSES: dict[str, str] = {
     "process": "a bare process on the host",
-    "container": "a Linux container (Docker)",
+    "container": "a Linux container (Docker) on the host's kernel",
+    "sandboxed-container": "a container with a kernel boundary of its own (gVisor's runsc: "
+                           "a user-space kernel between the container and the host)",
     "wasm": "a WebAssembly engine on the host",
     "wasm-in-container": "a WebAssembly engine inside a container",
     "hardware-vm": "a VM on hardware virtualization (QEMU with KVM)",
@@ -34,6 +36,8 @@ def platform_class(variant: str) -> str:
     if family == "native":
         return "process"
     if family == "docker":
+        if class_of(variant) == SANDBOXED_CONTAINER:
+            return "sandboxed-container"
         return "wasm-in-container" if "+wasm" in kind else "container"
     if family == "wasm":
         return "wasm"
