@@ -356,6 +356,11 @@ def _validate_pick(cm: ClaimMap, pick: Pick, fail) -> None:
 _MAP_CACHE: dict[Path, ClaimMapFile] = {}
 
 
+def map_inputs() -> list[Path]:
+    """The files a claims check reads besides the run: the claim map and the published CSVs."""
+    return sorted(papers_dir().glob("*.csv")) + [papers_dir() / MAP_FILE]
+
+
 def claim_map(path: Path | None = None) -> ClaimMapFile:
     """The claim map, loaded and validated once per path."""
     path = Path(path) if path else papers_dir() / MAP_FILE
@@ -1023,7 +1028,9 @@ def check(ds: Dataset, notebook: str | None = None, keys: Iterable[str] | None =
     frame["n"] = frame["n"].fillna(0).astype(int)
     frame["tallied"] = [_tallied(r) for r in frame.itertuples()]
     frame["reason"] = [_reason(r) for r in frame.itertuples()]
-    return frame
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
+            and frame[c].dtype != object]  # plain strings: the groupbys that follow are faster
+    return frame.astype({c: object for c in text}) if text else frame
 
 
 def _tallied(line: Any) -> bool:
@@ -1193,10 +1200,11 @@ def _commits(lines: pd.DataFrame) -> list[str]:
                    if c and c != "nan"})
 
 
-def tally(check_table: pd.DataFrame) -> dict[str, int]:
-    """How many (claim, family) pairs fall in each verdict family."""
+def tally(check_table: pd.DataFrame, verdicts: pd.DataFrame | None = None) -> dict[str, int]:
+    """How many (claim, family) pairs fall in each verdict family (``verdicts``: the
+    :func:`claim_verdicts` of the table, when already computed)."""
     counts: dict[str, int] = {}
-    for v in claim_verdicts(check_table)["verdict"]:
+    for v in (claim_verdicts(check_table) if verdicts is None else verdicts)["verdict"]:
         counts[v] = counts.get(v, 0) + 1
     return {v: counts[v] for v in sorted(counts, key=lambda c: VERDICT_ORDER.index(c)
                                          if c in VERDICT_ORDER else len(VERDICT_ORDER))}
@@ -1207,7 +1215,7 @@ def headline(check_table: pd.DataFrame, lead: str = "") -> str:
     claim-level tally (per claim and family)."""
     verdicts = claim_verdicts(check_table)
     decided = verdicts[verdicts["tallied"]]
-    counts = tally(check_table)
+    counts = tally(check_table, verdicts)
     parts = [f"{counts[v]} {v}" for v in (*DECIDED, "mixed") if counts.get(v)]
     rest = [f"{counts[v]} {v}" for v in counts if v not in (*DECIDED, "mixed")]
     text = (f"{len(decided)} of {len(verdicts)} claim-family pairs with a verdict"

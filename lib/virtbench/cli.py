@@ -322,7 +322,7 @@ def _runs(root: Path | None) -> list[dict]:
 
 def cmd_claims(args: argparse.Namespace) -> int:
     """The claims check of a run: every line checked and one verdict per claim and family."""
-    from virtbench import claims, published, stats
+    from virtbench import checkcache, claims, published, stats
     from virtbench.dataset import Dataset
 
     if args.source is not None and args.source not in published.SOURCES:
@@ -330,7 +330,11 @@ def cmd_claims(args: argparse.Namespace) -> int:
                          f"{', '.join(published.SOURCES)}")
     policy = stats.Policy(min_n=args.min_n, margin=args.margin)
     ds = Dataset.load(args.run_id, args.datasets or None)
-    check = claims.check(ds, source=args.source, policy=policy)
+    check = checkcache.cached(
+        lambda: claims.check(ds, source=args.source, policy=policy),
+        [*ds.files, *claims.map_inputs()],
+        {"run": args.run_id, "source": args.source, "min_n": policy.min_n,
+         "margin": policy.margin, "confidence": policy.confidence})
     if args.json:
         record = claims.to_records(check)
         record = {"run_id": ds.run_id, "policy": {"min_n": policy.min_n,

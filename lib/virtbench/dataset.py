@@ -10,6 +10,7 @@ of the rows; a request names the conditions it wants, and the opt-in alternates
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -130,7 +131,19 @@ def parse_conditions(text: object) -> dict[str, str]:
     """The conditions of a row as a dict ("" or NaN: none)."""
     if not isinstance(text, str) or not text:
         return {}
-    return {str(k): str(v) for k, v in json.loads(text).items()}
+    return dict(_parsed(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> tuple[tuple[str, str], ...]:
+    """A row's conditions text parsed once (a run has few distinct condition sets)."""
+    return tuple((str(k), str(v)) for k, v in json.loads(text).items())
+
+
+@functools.lru_cache(maxsize=4096)
+def _row_conditions_text(text: str) -> str:
+    """:func:`conditions_text` of a row's stored conditions, computed once per distinct text."""
+    return conditions_text(parse_conditions(text))
 
 
 def conditions_text(conditions: Mapping[str, str]) -> str:
@@ -181,6 +194,7 @@ class Dataset:
     run_id: str = ""
     n_boot: int = 9999
     hosts: dict[str, dict] = field(default_factory=dict)  # name -> that host's host.json
+    files: list[Path] = field(default_factory=list)  # the run folders' files it was read from
 
     def __post_init__(self) -> None:
         if "conditions" not in self.df.columns:
@@ -191,6 +205,12 @@ class Dataset:
             if column not in self.df.columns:
                 self.df = self.df.assign(**{column: ""})
         self.df["conditions"] = self.df["conditions"].fillna("")
+        # plain Python strings: pandas' Arrow-backed strings make the many small look-ups of
+        # a report several times slower
+        text = [c for c in self.df.columns if pd.api.types.is_string_dtype(self.df[c])
+                and self.df[c].dtype != object]
+        if text:
+            self.df = self.df.astype({c: object for c in text})
 
     @classmethod
     def load(cls, run_id: str | Sequence[str] = "reference", datasets: str | Path | None = None,
@@ -201,10 +221,12 @@ class Dataset:
         ones; ``history`` keeps superseded readings too (their ``status`` says so)."""
         root = Path(datasets) if datasets else datasets_dir()
         ids = [run_id] if isinstance(run_id, str) else list(run_id)
-        frames, hosts, index = [], {}, {}
+        frames, hosts, index, files = [], {}, {}, []
         for rid in ids:
             run, _, name = rid.partition(HOST_SEPARATOR)
             where = run_root(run, root)
+            files += sorted(p for p in (where / run).rglob("*")
+                            if p.is_file() and p.name != "writer.lock")
             df = load_runs(run, root=where, history=history)
             facts = run_hosts(where / run)
             index = index or read_host_json(where / run)
@@ -218,7 +240,7 @@ class Dataset:
             hosts.update(facts)
         df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         host = next(iter(hosts.values())) if len(hosts) == 1 else index
-        ds = cls(df.reset_index(drop=True), host, ", ".join(ids), n_boot, hosts)
+        ds = cls(df.reset_index(drop=True), host, ", ".join(ids), n_boot, hosts, files)
         if variants:
             keep = [v for v in ds.variants() if selected(variants, v, ds.family(v))]
             ds.df = ds.df[ds.df["variant"].isin(keep)].reset_index(drop=True)
@@ -317,8 +339,7 @@ class Dataset:
             if len(r):
                 keep = [wanted(parse_conditions(c), conditions) for c in r["conditions"]]
                 r = r[keep]
-            r = r.assign(conditions=[conditions_text(parse_conditions(c))
-                                     for c in r["conditions"]])
+            r = r.assign(conditions=[_row_conditions_text(c) for c in r["conditions"]])
             agg = dict(value=("value", "median"), unit=("unit", "first"),
                        commit=("commit", "first"), code=("code", "first"))
             if censored:  # one repetition: one cell, one code
