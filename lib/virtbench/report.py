@@ -174,6 +174,8 @@ def export_html(ipynb: Path, target: Path, *, run_id: str = "",
     The page is rendered by the project's own nbconvert template (no JupyterLab CSS, no
     scripts, figures embedded) with a header: the project, a link back to ``index.html``, the
     run id and links to the run's data; then what made it (``provenance``: label, text).
+    The headline sentence, computed by the notebook's last cell, is shown right after the
+    intro (:func:`lead_with_headline`).
     """
     from nbconvert import HTMLExporter
 
@@ -189,10 +191,27 @@ def export_html(ipynb: Path, target: Path, *, run_id: str = "",
             f" ({run_id})" if run_id else ""),
         "data": [{"href": link.href, "text": link.text} for link in data],
         "provenance": [{"label": k, "text": v} for k, v in provenance]}}
-    body, _ = exporter.from_notebook_node(nbformat.read(ipynb, as_version=4),
-                                          resources=resources)
+    nb = lead_with_headline(nbformat.read(ipynb, as_version=4))
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
     target.write_text(body, encoding="utf-8")
     return target
+
+
+def lead_with_headline(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with its cell tagged ``headline`` moved right after the first Markdown
+    cell (the intro): a report opens with its finding, though the sentence is computed last
+    from everything above it. A notebook without such a cell is returned as it is."""
+    cells = list(nb.cells)
+    tagged = [i for i, c in enumerate(cells)
+              if HEADLINE_TAG in c.get("metadata", {}).get("tags", [])]
+    intro = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"), None)
+    if not tagged or intro is None or tagged[0] < intro:
+        return nb
+    cell = cells.pop(tagged[0])
+    cells.insert(intro + 1, cell)
+    moved = nbformat.from_dict(dict(nb))
+    moved.cells = cells
+    return moved
 
 
 def first_figure(nb: nbformat.NotebookNode) -> str:
