@@ -75,6 +75,12 @@ def _register_alt_text() -> None:
     if shell is None:
         return
     png = shell.display_formatter.formatters["image/png"]
+    if plt.Figure not in png.type_printers and not plt.get_fignums():
+        # the inline backend registers its printer when first loaded (by the first figure
+        # otherwise): load it now, while there is no figure that switching would close
+        import matplotlib
+
+        plt.switch_backend(matplotlib.get_backend())
     try:
         draw = png.lookup_by_type(plt.Figure)
     except KeyError:

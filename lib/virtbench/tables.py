@@ -169,6 +169,22 @@ def range_text(low: float, high: float, unit: str = "") -> str:
     return f"[{_number(lo, d)}, {_number(hi, d)}]" + (f" {shown}" if shown else "")
 
 
+def between_text(low: float, high: float, unit: str = "") -> str:
+    """From one value to another in human units, three significant digits: one unit when
+    both read well in it (``"9.28-186 MiB"``), else each in its own (``"202 ms-3 s"``);
+    one value when they are equal (``"131 KiB"``)."""
+    if not (math.isfinite(float(low)) and math.isfinite(float(high))):
+        return ""
+    factor, shown = _scale(max(abs(float(low)), abs(float(high))), unit)
+    lo, hi = (_fmt(float(x) * factor, 3) for x in (low, high))
+    if lo == hi:
+        return human(float(high), unit)
+    own = human(float(low), unit)
+    if shown and not own.endswith(" " + shown):  # the low end reads better in its own unit
+        return f"{own}-{human(float(high), unit)}"
+    return f"{lo}-{hi} {shown}" if shown else f"{lo}-{hi}"
+
+
 def _is_number(v) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
         v, bool | np.bool_)
