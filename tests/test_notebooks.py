@@ -154,11 +154,15 @@ def _layout(out: Path, name: str) -> _Layout:
 
 
 @pytest.mark.parametrize("name", EXPECTED[1:])
-def test_reports_open_with_the_verdicts_and_a_headline_figure(fixture_reports, name):
+def test_reports_open_with_their_finding_figure_then_the_verdicts(fixture_reports, name):
+    """Issue 24: a report leads with its finding (a figure, before any table), and the
+    verdict counts follow."""
     _, out = fixture_reports
+    html = (out / f"{name}.html").read_text()
     order = _layout(out, name).order
-    first_table = order.index("table") if "table" in order else len(order)
-    assert order[:2] == ["img", "img"] and first_table >= 2, (name, order[:6])
+    assert order[0] == "img" and order.count("img") >= 2, (name, order[:6])
+    main = html[html.index("<main"):]
+    assert main.index("<img") < main.index("Verdicts at a glance"), name
 
 
 def test_long_tables_are_folded_and_cells_are_in_human_units(fixture_reports):

@@ -352,7 +352,7 @@ def test_p_values_read_as_p_below_a_thousandth_or_two_digits():
 def test_the_overview_grid_states_measured_ranges_in_human_units():
     from virtbench import tables
 
-    assert tables.between_text(9732671, 194675827, "B") == "9.28-186 MiB"
-    assert tables.between_text(1538, 3866, "ms") == "1.54-3.87 s"
-    assert tables.between_text(202.5, 3002.5, "ms") == "202 ms-3 s"
+    assert tables.between_text(9732671, 194675827, "B") == "9.28\u2013186 MiB"
+    assert tables.between_text(1538, 3866, "ms") == "1.54\u20133.87 s"
+    assert tables.between_text(202.5, 3002.5, "ms") == "202 ms\u20133 s"
     assert tables.between_text(133816, 133816, "B") == "131 KiB"

@@ -449,7 +449,8 @@ def verdict_bars(verdicts: pd.DataFrame, title: str) -> plt.Figure:
     family, coloured like :func:`verdict_matrix` (from ``claims.claim_verdicts``)."""
     shown = verdicts[verdicts["family"] != ""]
     if shown.empty:
-        return no_data("no claim of this report names a platform that runs here", title)
+        return no_data("not measured, because no claim of this report names a platform that "
+                       "runs here", title)
     order = [v for v in VERDICT_COLORS if v in set(shown["verdict"])]
     order += [v for v in dict.fromkeys(shown["verdict"]) if v not in order]
     counts = shown.groupby(["family", "verdict"]).size().unstack(fill_value=0)

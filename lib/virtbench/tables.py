@@ -170,9 +170,9 @@ def range_text(low: float, high: float, unit: str = "") -> str:
 
 
 def between_text(low: float, high: float, unit: str = "") -> str:
-    """From one value to another in human units, three significant digits: one unit when
-    both read well in it (``"9.28-186 MiB"``), else each in its own (``"202 ms-3 s"``);
-    one value when they are equal (``"131 KiB"``)."""
+    """From one value to another in human units, three significant digits, joined by an en
+    dash as the claims are: one unit when both read well in it (``"9.28\u2013186 MiB"``),
+    else each in its own (``"202 ms\u20133 s"``); one value when they are equal."""
     if not (math.isfinite(float(low)) and math.isfinite(float(high))):
         return ""
     factor, shown = _scale(max(abs(float(low)), abs(float(high))), unit)
@@ -181,8 +181,8 @@ def between_text(low: float, high: float, unit: str = "") -> str:
         return human(float(high), unit)
     own = human(float(low), unit)
     if shown and not own.endswith(" " + shown):  # the low end reads better in its own unit
-        return f"{own}-{human(float(high), unit)}"
-    return f"{lo}-{hi} {shown}" if shown else f"{lo}-{hi}"
+        return f"{own}\u2013{human(float(high), unit)}"
+    return f"{lo}\u2013{hi} {shown}" if shown else f"{lo}\u2013{hi}"
 
 
 def _is_number(v) -> bool:
