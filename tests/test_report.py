@@ -356,3 +356,14 @@ def test_the_overview_grid_states_measured_ranges_in_human_units():
     assert tables.between_text(1538, 3866, "ms") == "1.54\u20133.87 s"
     assert tables.between_text(202.5, 3002.5, "ms") == "202 ms\u20133 s"
     assert tables.between_text(133816, 133816, "B") == "131 KiB"
+
+
+def test_the_index_thumbnail_is_described_by_its_figure_alt_text():
+    from nbformat.v4 import new_output
+
+    cell = new_code_cell("fig")
+    cell.outputs = [new_output("display_data", data={"image/png": "iVBORw0KGgo="},
+                               metadata={"image/png": {"alt": "Startup claims"}})]
+    assert report.first_figure_alt(new_notebook(cells=[new_code_cell("x"), cell])) == \
+        "Startup claims"
+    assert report.first_figure_alt(new_notebook(cells=[new_code_cell("x")])) == ""

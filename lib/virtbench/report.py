@@ -66,6 +66,7 @@ class NotebookResult:
     ipynb: Path | None = None
     html: Path | None = None
     thumbnail: str = ""          # the first figure as a small PNG data: URI ("" if none)
+    thumbnail_alt: str = ""      # ... and its alt text (what the figure shows)
 
 
 class SameInterpreterKernelManager(AsyncKernelManager):
@@ -243,6 +244,17 @@ def first_figure(nb: nbformat.NotebookNode) -> str:
     return ""
 
 
+def first_figure_alt(nb: nbformat.NotebookNode) -> str:
+    """The alt text of the first PNG figure among the notebook's outputs (empty if none or
+    it has none): the words the index gives its thumbnail."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("data", {}).get("image/png"):
+                meta = out.get("metadata", {}).get("image/png", {})
+                return str(meta.get("alt", "")) if isinstance(meta, dict) else ""
+    return ""
+
+
 def execute(path: Path, out: Path, parameters: dict, *, kernel_name: str = KERNEL_NAME,
             timeout: float = NOTEBOOK_TIMEOUT_S, data: Sequence[DataLink] = (),
             provenance: Sequence[tuple[str, str]] = ()) -> NotebookResult:
@@ -277,6 +289,7 @@ def execute(path: Path, out: Path, parameters: dict, *, kernel_name: str = KERNE
             nb = nbformat.read(executed, as_version=4)
             result.headline = headline_of(nb)
             result.thumbnail = first_figure(nb)
+            result.thumbnail_alt = first_figure_alt(nb)
             result.html = export_html(executed, out / f"{path.stem}.html",
                                       run_id=str(parameters.get("run_id", "")), data=data,
                                       provenance=provenance)
@@ -314,7 +327,8 @@ def quick_mode(host: dict) -> str:
 def _card(r: NotebookResult) -> str:
     name = html.escape(r.name)
     title = f'<a href="{html.escape(r.html.name)}">{name}</a>' if r.html else name
-    thumb = (f'<img class="vb-thumb" src="{r.thumbnail}" alt="first figure of {name}">'
+    alt = html.escape(r.thumbnail_alt or f"first figure of {r.name}", quote=True)
+    thumb = (f'<img class="vb-thumb" src="{r.thumbnail}" alt="{alt}">'
              if r.thumbnail else '<div class="vb-thumb-none">no figure</div>')
     if r.html:
         thumb = f'<a href="{html.escape(r.html.name)}" tabindex="-1">{thumb}</a>'
