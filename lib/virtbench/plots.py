@@ -47,7 +47,7 @@ def set_style() -> None:
 def alt_text(fig: plt.Figure) -> str:
     """What a figure shows, in words, from its own texts: the suptitle, each axes' title and
     axis labels, and the note of a :func:`no_data` figure (its axes are off)."""
-    parts: list[str] = [fig.get_suptitle()]
+    parts: list[str] = [fig.get_suptitle() if hasattr(fig, "get_suptitle") else ""]  # 3.8+
     for ax in fig.axes:
         parts += [ax.get_title(loc) for loc in ("left", "center", "right")]
         if ax.axison:
