@@ -538,7 +538,7 @@ def test_aspect_verdicts_combine_a_family_and_feed_the_matrix(pub):
     cells = claims.aspect_verdicts(check, {"startup": lambda c: c["key"] == "seed:core:startup"},
                                    ["Docker", "Wasm"]).set_index("system")
     assert cells.loc["Docker", "verdict"] == "mixed"
-    assert cells.loc["Docker", "measured"] == "here 202-3002 ms"  # 3 significant digits
+    assert cells.loc["Docker", "measured"] == "here 202 ms\u20133 s"  # human units, 3 digits
     assert cells.loc["Wasm", "verdict"] == "inconclusive"
     fig = plots.verdict_matrix(cells.reset_index(), "t")
     assert len(fig.axes[0].patches) == 2

@@ -30,3 +30,25 @@ def test_good_parameters_pass():
     check_parameters(**GOOD)
     check_parameters(**{**GOOD, "variants": ["native", "docker/runc"], "run_id": "r@host",
                         "quick": True, "margin": 0})
+
+
+def _all_notebooks():
+    from virtbench.paths import notebooks_dir
+
+    return sorted(notebooks_dir().rglob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", _all_notebooks(), ids=lambda p: p.stem)
+def test_every_parameter_is_typed_for_papermill_help(path):
+    """`papermill --help-notebook` names each parameter's type (issue 24: no "Unknown type")."""
+    import ast
+
+    import papermill as pm
+
+    params = pm.inspect_notebook(str(path))
+    assert {"run_id", "quick", "variants", "min_n", "margin"} <= set(params)
+    for name, p in params.items():
+        assert p["inferred_type_name"] not in ("None", None), name
+        # the annotation matches the default's type
+        default = ast.literal_eval(p["default"])
+        assert type(default).__name__ == p["inferred_type_name"], (name, p)

@@ -53,9 +53,9 @@ def test_shipped_notebooks_have_no_outputs_and_a_parameters_cell(path):
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
     for name in ("run_id", "datasets", "quick", "variants", "min_n", "margin"):
-        assert f"{name} = " in params[0].source
+        assert re.search(rf"^{name}(: \w+)? = ", params[0].source, re.M), name
     for name in ("rerun", "reps"):  # measuring happens through `reproduce --rerun` only
-        assert f"{name} = " not in params[0].source
+        assert not re.search(rf"^{name}\b", params[0].source, re.M), name
     assert any(report.HEADLINE_TAG in c.metadata.get("tags", []) for c in code)
     assert any(c.cell_type == "markdown" and "Statistics" in c.source for c in nb.cells)
     assert "claims_chart" in "".join(c.source for c in code) or path.stem in (
@@ -154,11 +154,15 @@ def _layout(out: Path, name: str) -> _Layout:
 
 
 @pytest.mark.parametrize("name", EXPECTED[1:])
-def test_reports_open_with_the_verdicts_and_a_headline_figure(fixture_reports, name):
+def test_reports_open_with_their_finding_figure_then_the_verdicts(fixture_reports, name):
+    """Issue 24: a report leads with its finding (a figure, before any table), and the
+    verdict counts follow."""
     _, out = fixture_reports
+    html = (out / f"{name}.html").read_text()
     order = _layout(out, name).order
-    first_table = order.index("table") if "table" in order else len(order)
-    assert order[:2] == ["img", "img"] and first_table >= 2, (name, order[:6])
+    assert order[0] == "img" and order.count("img") >= 2, (name, order[:6])
+    main = html[html.index("<main"):]
+    assert main.index("<img") < main.index("Verdicts at a glance"), name
 
 
 def test_long_tables_are_folded_and_cells_are_in_human_units(fixture_reports):

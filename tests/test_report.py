@@ -281,3 +281,89 @@ def test_durations_read_as_a_person_reads_them():
     from virtbench.durations import duration_text
 
     assert [duration_text(s) for s in (4.4, 187, 3900)] == ["4 s", "3 min 07 s", "1 h 05 min"]
+
+
+def test_the_headline_cell_is_shown_right_after_the_intro():
+    from nbformat.v4 import new_markdown_cell
+
+    nb = new_notebook(cells=[new_markdown_cell("# intro"), new_code_cell("a = 1"),
+                             new_code_cell("plot()"), new_code_cell("print('found')")])
+    nb.cells[-1].metadata["tags"] = [report.HEADLINE_TAG]
+    moved = report.lead_with_headline(nb)
+    assert [c.source for c in moved.cells] == ["# intro", "print('found')", "a = 1", "plot()"]
+    assert [c.source for c in nb.cells][-1] == "print('found')"  # the notebook is not changed
+    plain = new_notebook(cells=[new_markdown_cell("# intro"), new_code_cell("a = 1")])
+    assert [c.source for c in report.lead_with_headline(plain).cells] == ["# intro", "a = 1"]
+
+
+def test_alt_text_is_read_from_the_figure_titles_and_notes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from virtbench import plots
+
+    fig, ax = plots.plt.subplots()
+    ax.set_title("Median startup", loc="left")
+    ax.set_xlabel("startup (ms)")
+    assert plots.alt_text(fig) == "Median startup. startup (ms)"
+    note = plots.no_data("not measured, because docker is absent", "Startup")
+    assert plots.alt_text(note) == "Startup. not measured, because docker is absent"
+    plots.plt.close("all")
+
+
+def test_an_empty_claims_chart_says_why_from_the_check():
+    import pandas as pd
+
+    from virtbench import plots
+
+    assert "no published claim" in plots.not_measured_because(pd.DataFrame())
+    check = pd.DataFrame({"n": [0, 0, 0], "reason": ["docker is absent", "docker is absent",
+                                                     "kvm is absent"]})
+    said = plots.not_measured_because(check)
+    assert said == "not measured, because docker is absent; kvm is absent"
+
+
+def test_the_overview_grid_text_is_at_least_11_px_at_1280_px():
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    from virtbench import plots
+
+    systems = ["VM", "Docker", "Wasm", "Edera"]
+    cells = pd.DataFrame([dict(aspect=a, system=s, verdict="consistent", claimed="1-2 s",
+                               measured="1.5 s [1.4, 1.6]") for a in ("startup", "memory")
+                          for s in systems])
+    fig = plots.verdict_matrix(cells, "grid")
+    dpi = fig.get_dpi()
+    shown = min(1.0, plots.PAGE_WIDTH_PX / (fig.get_figwidth() * dpi))  # scale on the page
+    sizes = [t.get_fontsize() * dpi / 72 * shown for t in fig.axes[0].texts]
+    assert sizes and min(sizes) >= 11, sizes
+    plots.plt.close("all")
+
+
+def test_p_values_read_as_p_below_a_thousandth_or_two_digits():
+    from virtbench import tables
+
+    assert tables.number_text(0.00002, "p_holm", "") == "< 0.001"
+    assert tables.number_text(0.02134, "p", "") == "0.021"
+
+
+def test_the_overview_grid_states_measured_ranges_in_human_units():
+    from virtbench import tables
+
+    assert tables.between_text(9732671, 194675827, "B") == "9.28\u2013186 MiB"
+    assert tables.between_text(1538, 3866, "ms") == "1.54\u20133.87 s"
+    assert tables.between_text(202.5, 3002.5, "ms") == "202 ms\u20133 s"
+    assert tables.between_text(133816, 133816, "B") == "131 KiB"
+
+
+def test_the_index_thumbnail_is_described_by_its_figure_alt_text():
+    from nbformat.v4 import new_output
+
+    cell = new_code_cell("fig")
+    cell.outputs = [new_output("display_data", data={"image/png": "iVBORw0KGgo="},
+                               metadata={"image/png": {"alt": "Startup claims"}})]
+    assert report.first_figure_alt(new_notebook(cells=[new_code_cell("x"), cell])) == \
+        "Startup claims"
+    assert report.first_figure_alt(new_notebook(cells=[new_code_cell("x")])) == ""

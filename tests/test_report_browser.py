@@ -123,6 +123,12 @@ window.addEventListener("load", () => {
     broken: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length,
     width: window.innerWidth,
     overflow: document.documentElement.scrollWidth - window.innerWidth,
+    alts: [...document.querySelectorAll("main img")].map(i => i.getAttribute("alt") || ""),
+    order: [...document.querySelectorAll("main img, main h2, main .celltag_headline")]
+      .map(e => e.tagName === "H2" ? e.textContent.replace("\u00b6", "").trim()
+                : e.tagName === "IMG" ? "img" : "headline"),
+    wider: [...document.querySelectorAll("main img")].filter(
+      i => i.getBoundingClientRect().right > window.innerWidth + 1).length,
   }));
 });
 </script>"""
@@ -144,23 +150,44 @@ def _probe(built: Path, tmp: Path, page: str, width: int) -> dict:
     return json.loads(found.group(1).replace("&quot;", '"'))
 
 
-@pytest.mark.parametrize("width", (1280, 400))
+@pytest.mark.parametrize("width", (1280, 390))
 def test_report_layout_as_the_browser_computes_it(built, tmp_path, width):
     probe = _probe(built, tmp_path, "01_startup.html", width)
     assert probe["number"] == ["right"] and probe["text"] == ["left"], probe
-    assert probe["first"] == ["img", "img"], probe  # the verdicts, then the headline figure
+    assert probe["first"] == ["img", "img"], probe  # the finding, then the verdict counts
     assert probe["broken"] == 0
     # headless Chromium's narrowest window is 500 px: still a phone for the stylesheet
     assert probe["width"] == max(width, 500) and probe["overflow"] <= 0, probe
+    assert probe["wider"] == 0, probe  # every figure scales to the page
 
 
-def test_phone_width_screenshot_is_not_blank(built, tmp_path):
+def test_report_leads_with_its_finding(built, tmp_path):
+    """The headline sentence, then the finding figure, then the verdict counts (issue 24)."""
+    order = _probe(built, tmp_path, "01_startup.html", 1280)["order"]
+    assert order[0] == "headline", order
+    verdicts = order.index("Verdicts at a glance")
+    assert "img" in order[:verdicts], order  # a figure before the counts
+    assert order[verdicts + 1] == "img", order
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_image_has_alt_text_from_its_figure(built, tmp_path, page):
+    alts = _probe(built, tmp_path, page, 1280)["alts"]
+    assert alts, page
+    for alt in alts:
+        assert alt.strip() and "No description" not in alt, alts
+    if page != "index.html":  # a report's figures are described by their own titles
+        assert any("claimed vs measured" in alt for alt in alts), alts
+
+
+@pytest.mark.parametrize("width", (1280, 390))
+def test_screenshot_at_desktop_and_phone_width_is_not_blank(built, tmp_path, width):
     from PIL import Image
 
-    png = tmp_path / "phone.png"
-    _chromium(tmp_path, "--window-size=400,1600", f"--screenshot={png}",
+    png = tmp_path / f"page-{width}.png"
+    _chromium(tmp_path, f"--window-size={width},1600", f"--screenshot={png}",
               (built / "01_startup.html").as_uri())
     with Image.open(png) as img:
-        assert img.width == 400
+        assert img.width == width
         colours = img.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is None or len(colours) > 16

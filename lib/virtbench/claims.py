@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from virtbench import catalog, dataset, patterns, published, stats
+from virtbench import catalog, dataset, patterns, published, stats, tables
 from virtbench.dataset import (  # noqa: F401
     BASELINE,
     NOT_IN_DATASET,
@@ -1321,8 +1321,7 @@ def aspect_verdicts(check_table: pd.DataFrame, aspects: dict[str, Any],
             if len(medians):
                 lo, hi = medians["median"].min(), medians["median"].max()
                 unit = medians["unit"].iloc[0]
-                measured = (f"{stats._fmt(lo, 3)} {unit}" if lo == hi
-                            else f"{stats._fmt(lo, 3)}-{stats._fmt(hi, 3)} {unit}")
+                measured = tables.between_text(lo, hi, unit)
             else:
                 measured = "nothing measured"
             cells.append(dict(aspect=aspect, system=system, verdict=verdict,

@@ -29,13 +29,69 @@ from virtbench.stats import human  # noqa: F401  (re-exported for the notebooks)
 FAMILY_COLORS = {"native": "#4d4d4d", "docker": "#1f77b4", "wasm": "#2ca02c", "vm": "#d62728"}
 CLAIM_COLOR = "#bbbbbb"
 LOG_SPAN = 30.0  # use a log axis when the data span more than this factor
+# the width of a report's column at 1280 px (60 rem less its padding): a figure this wide
+# or narrower is shown at its own size there, not scaled down
+PAGE_WIDTH_PX = 928
+CELL_PT = 8.5  # text in a grid's cells: 8.5 pt at 100 dpi = 11.8 px on the page
 
 
 def set_style() -> None:
-    """The suite's one style: seaborn whitegrid, colorblind palette, readable sizes."""
+    """The suite's one style: seaborn whitegrid, colorblind palette, readable sizes; in a
+    notebook, every figure shown carries its alt text (:func:`alt_text`)."""
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.autolayout": False,
                          "axes.titlesize": 12, "axes.labelsize": 11})
+    _register_alt_text()
+
+
+def alt_text(fig: plt.Figure) -> str:
+    """What a figure shows, in words, from its own texts: the suptitle, each axes' title and
+    axis labels, and the note of a :func:`no_data` figure (its axes are off)."""
+    parts: list[str] = [fig.get_suptitle() if hasattr(fig, "get_suptitle") else ""]  # 3.8+
+    for ax in fig.axes:
+        parts += [ax.get_title(loc) for loc in ("left", "center", "right")]
+        if ax.axison:
+            parts += [ax.get_xlabel(), ax.get_ylabel()]
+        else:
+            parts += [t.get_text() for t in ax.texts]
+    parts += [t.get_text() for t in fig.texts]
+    said = [" ".join(p.split()) for p in dict.fromkeys(parts) if p and p.strip()]
+    return ". ".join(said) or "a figure without a title"
+
+
+_ALT = "_virtbench_alt"
+
+
+def _register_alt_text() -> None:
+    """Make the notebook's PNG formatter for matplotlib figures return the figure's alt text
+    as the output's metadata (``{"alt": ...}``: nbconvert writes it as the <img> alt)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    if plt.Figure not in png.type_printers and not plt.get_fignums():
+        # the inline backend registers its printer when first loaded (by the first figure
+        # otherwise): load it now, while there is no figure that switching would close
+        import matplotlib
+
+        plt.switch_backend(matplotlib.get_backend())
+    try:
+        draw = png.lookup_by_type(plt.Figure)
+    except KeyError:
+        return  # figures are not shown as PNG here
+    if getattr(draw, _ALT, False):
+        return
+
+    def with_alt(fig: plt.Figure):
+        data = draw(fig)
+        return (data, {"alt": alt_text(fig)}) if data else data
+
+    setattr(with_alt, _ALT, True)
+    png.for_type(plt.Figure, with_alt)
 
 
 def label(quantity: str, unit: str) -> str:
@@ -168,6 +224,24 @@ def estimates(summary: pd.DataFrame, quantity: str, unit: str, title: str, *,
     return fig
 
 
+def not_measured_because(check: pd.DataFrame, most: int = 3) -> str:
+    """Why a claims check has nothing to chart, from its rows: "not measured, because "
+    and its distinct reasons (the ``most`` commonest), or that no claim is mapped here."""
+    if check.empty:
+        return ("not measured, because no published claim with a number is mapped to this "
+                "report")
+    unmeasured = check[check["n"].fillna(0) == 0]
+    reasons = [str(r) for r in unmeasured.get("reason", pd.Series(dtype=str)).fillna("")
+               if str(r).strip()]
+    if not reasons:
+        return ("not measured, because none of these claims has a measured line with a "
+                "claimed number in its unit (the claims check says why, line by line)")
+    common = pd.Series(reasons).value_counts()
+    said = "; ".join(_clip(r, 140) for r in common.index[:most])
+    more = f" (and {len(common) - most} other reasons)" if len(common) > most else ""
+    return f"not measured, because {said}{more}"
+
+
 def claims_chart(check: pd.DataFrame, title: str, *, log: bool | None = None) -> plt.Figure:
     """Per published claim and platform family: the claimed value or range (grey bar; a
     tick for a single value) beside the measured medians with their 95% CIs, one point per
@@ -178,8 +252,7 @@ def claims_chart(check: pd.DataFrame, title: str, *, log: bool | None = None) ->
     data = check[(check["n"].fillna(0) > 0) & (check["family"].fillna("") != "")]
     data = data.dropna(subset=["median", "claim_low", "claim_high"])
     if data.empty:
-        return no_data("not measured: none of these claims has a measurement in this dataset",
-                       title)
+        return no_data(not_measured_because(check), title)
     data = data.assign(row=[f"{c}|{f}" for c, f in zip(data["claim_id"], data["family"],
                                                         strict=True)])
     units = list(dict.fromkeys(data["unit"]))
@@ -344,7 +417,8 @@ def verdict_matrix(cells: pd.DataFrame, title: str) -> plt.Figure:
     verdict (a verdict family), claimed and measured (short texts)."""
     aspects = list(dict.fromkeys(cells["aspect"]))
     systems = list(dict.fromkeys(cells["system"]))
-    fig, ax = plt.subplots(figsize=(2.6 * len(systems) + 1.6, 0.95 * len(aspects) + 1.2))
+    width = min(PAGE_WIDTH_PX / plt.rcParams["figure.dpi"], 2.6 * len(systems) + 1.6)
+    fig, ax = plt.subplots(figsize=(width, 1.05 * len(aspects) + 1.2))
     for i, aspect in enumerate(aspects):
         for j, system in enumerate(systems):
             row = cells[(cells["aspect"] == aspect) & (cells["system"] == system)]
@@ -352,9 +426,9 @@ def verdict_matrix(cells: pd.DataFrame, title: str) -> plt.Figure:
             ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=VERDICT_COLORS.get(
                 verdict, "#ffffff"), edgecolor="#999999", linewidth=0.8))
             text = verdict if not len(row) else (
-                f"{_clip(str(row['claimed'].iloc[0]), 26)}\n"
-                f"{_clip(str(row['measured'].iloc[0]), 26)}\n{verdict}")
-            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7.5)
+                f"{_clip(str(row['claimed'].iloc[0]), 24)}\n"
+                f"{_clip(str(row['measured'].iloc[0]), 24)}\n{verdict}")
+            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=CELL_PT)
     ax.set_xlim(0, len(systems))
     ax.set_ylim(len(aspects), 0)
     ax.set_xticks(np.arange(len(systems)) + 0.5, systems)
@@ -373,7 +447,8 @@ def verdict_bars(verdicts: pd.DataFrame, title: str) -> plt.Figure:
     family, coloured like :func:`verdict_matrix` (from ``claims.claim_verdicts``)."""
     shown = verdicts[verdicts["family"] != ""]
     if shown.empty:
-        return no_data("no claim of this report names a platform that runs here", title)
+        return no_data("not measured, because no claim of this report names a platform that "
+                       "runs here", title)
     order = [v for v in VERDICT_COLORS if v in set(shown["verdict"])]
     order += [v for v in dict.fromkeys(shown["verdict"]) if v not in order]
     counts = shown.groupby(["family", "verdict"]).size().unstack(fill_value=0)

@@ -66,6 +66,7 @@ class NotebookResult:
     ipynb: Path | None = None
     html: Path | None = None
     thumbnail: str = ""          # the first figure as a small PNG data: URI ("" if none)
+    thumbnail_alt: str = ""      # ... and its alt text (what the figure shows)
 
 
 class SameInterpreterKernelManager(AsyncKernelManager):
@@ -174,6 +175,8 @@ def export_html(ipynb: Path, target: Path, *, run_id: str = "",
     The page is rendered by the project's own nbconvert template (no JupyterLab CSS, no
     scripts, figures embedded) with a header: the project, a link back to ``index.html``, the
     run id and links to the run's data; then what made it (``provenance``: label, text).
+    The headline sentence, computed by the notebook's last cell, is shown right after the
+    intro (:func:`lead_with_headline`).
     """
     from nbconvert import HTMLExporter
 
@@ -189,10 +192,27 @@ def export_html(ipynb: Path, target: Path, *, run_id: str = "",
             f" ({run_id})" if run_id else ""),
         "data": [{"href": link.href, "text": link.text} for link in data],
         "provenance": [{"label": k, "text": v} for k, v in provenance]}}
-    body, _ = exporter.from_notebook_node(nbformat.read(ipynb, as_version=4),
-                                          resources=resources)
+    nb = lead_with_headline(nbformat.read(ipynb, as_version=4))
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
     target.write_text(body, encoding="utf-8")
     return target
+
+
+def lead_with_headline(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with its cell tagged ``headline`` moved right after the first Markdown
+    cell (the intro): a report opens with its finding, though the sentence is computed last
+    from everything above it. A notebook without such a cell is returned as it is."""
+    cells = list(nb.cells)
+    tagged = [i for i, c in enumerate(cells)
+              if HEADLINE_TAG in c.get("metadata", {}).get("tags", [])]
+    intro = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"), None)
+    if not tagged or intro is None or tagged[0] < intro:
+        return nb
+    cell = cells.pop(tagged[0])
+    cells.insert(intro + 1, cell)
+    moved = nbformat.from_dict(dict(nb))
+    moved.cells = cells
+    return moved
 
 
 def first_figure(nb: nbformat.NotebookNode) -> str:
@@ -221,6 +241,17 @@ def first_figure(nb: nbformat.NotebookNode) -> str:
             except ImportError:
                 pass  # the full-size figure, scaled by the page's CSS
             return "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
+    return ""
+
+
+def first_figure_alt(nb: nbformat.NotebookNode) -> str:
+    """The alt text of the first PNG figure among the notebook's outputs (empty if none or
+    it has none): the words the index gives its thumbnail."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("data", {}).get("image/png"):
+                meta = out.get("metadata", {}).get("image/png", {})
+                return str(meta.get("alt", "")) if isinstance(meta, dict) else ""
     return ""
 
 
@@ -258,6 +289,7 @@ def execute(path: Path, out: Path, parameters: dict, *, kernel_name: str = KERNE
             nb = nbformat.read(executed, as_version=4)
             result.headline = headline_of(nb)
             result.thumbnail = first_figure(nb)
+            result.thumbnail_alt = first_figure_alt(nb)
             result.html = export_html(executed, out / f"{path.stem}.html",
                                       run_id=str(parameters.get("run_id", "")), data=data,
                                       provenance=provenance)
@@ -295,7 +327,8 @@ def quick_mode(host: dict) -> str:
 def _card(r: NotebookResult) -> str:
     name = html.escape(r.name)
     title = f'<a href="{html.escape(r.html.name)}">{name}</a>' if r.html else name
-    thumb = (f'<img class="vb-thumb" src="{r.thumbnail}" alt="first figure of {name}">'
+    alt = html.escape(r.thumbnail_alt or f"first figure of {r.name}", quote=True)
+    thumb = (f'<img class="vb-thumb" src="{r.thumbnail}" alt="{alt}">'
              if r.thumbnail else '<div class="vb-thumb-none">no figure</div>')
     if r.html:
         thumb = f'<a href="{html.escape(r.html.name)}" tabindex="-1">{thumb}</a>'

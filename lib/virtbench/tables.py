@@ -32,6 +32,8 @@ FOLD_ROWS = 15  # a table with more rows than this is folded under a one-line su
 VALUE_COLUMNS = frozenset({"value", "median", "ci_low", "ci_high", "median_a", "median_b",
                            "mean", "min", "max", "low", "high", "claim_low", "claim_high",
                            "hodges_lehmann", "p50", "p90", "p99", "std", "mad", "iqr"})
+# Columns that hold a p-value: "< 0.001" or two significant digits.
+P_COLUMNS = frozenset({"p", "p_holm", "p_value"})
 # (members, shown as): numeric columns shown as one text cell
 ESTIMATE = ("median", "ci_low", "ci_high")
 RATIO = ("ratio", "ratio_low", "ratio_high")
@@ -167,6 +169,22 @@ def range_text(low: float, high: float, unit: str = "") -> str:
     return f"[{_number(lo, d)}, {_number(hi, d)}]" + (f" {shown}" if shown else "")
 
 
+def between_text(low: float, high: float, unit: str = "") -> str:
+    """From one value to another in human units, three significant digits, joined by an en
+    dash as the claims are: one unit when both read well in it (``"9.28\u2013186 MiB"``),
+    else each in its own (``"202 ms\u20133 s"``); one value when they are equal."""
+    if not (math.isfinite(float(low)) and math.isfinite(float(high))):
+        return ""
+    factor, shown = _scale(max(abs(float(low)), abs(float(high))), unit)
+    lo, hi = (_fmt(float(x) * factor, 3) for x in (low, high))
+    if lo == hi:
+        return human(float(high), unit)
+    own = human(float(low), unit)
+    if shown and not own.endswith(" " + shown):  # the low end reads better in its own unit
+        return f"{own}\u2013{human(float(high), unit)}"
+    return f"{lo}\u2013{hi} {shown}" if shown else f"{lo}\u2013{hi}"
+
+
 def _is_number(v) -> bool:
     return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
         v, bool | np.bool_)
@@ -176,10 +194,21 @@ def _blank(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v == ""
 
 
+def p_text(p: float) -> str:
+    """A p-value in a table cell: "< 0.001" or two significant digits ("0.021"), the
+    wording of :func:`virtbench.compare.format_p` without its "p"."""
+    from virtbench.compare import format_p
+
+    said = format_p(p)
+    return said.removeprefix("p = ").removeprefix("p ")
+
+
 def number_text(v, column: str, row_unit: str) -> str:
     """A numeric cell: in human units when the column holds a value in a known unit (its
     row's ``unit`` column or a unit in the column name, e.g. "size (B)"), else the number
     with at most six significant digits and no exponent (but for tiny p-values)."""
+    if column in P_COLUMNS:
+        return p_text(float(v))
     named = _UNIT_IN_NAME.search(column)
     unit = named.group(1) if named else (row_unit if column in VALUE_COLUMNS else "")
     if unit in BYTE_UNITS or unit in TIME_UNITS:
