@@ -36,3 +36,11 @@ def test_drift_names_each_engine_that_differs_and_only_those():
     assert drift.sentences(measured, installed, "ref") == [
         "wasmtime-py 51.0.0 is installed; run ref was measured with 50.0.1"]
     assert drift.sentences(measured, measured, "ref") == []
+
+
+def test_an_error_recorded_instead_of_a_version_is_no_version():
+    from virtbench.provenance import engines_line
+
+    measured = {"wasmtime-cli": "Traceback (most recent call last):", "node": "v20"}
+    assert drift.differences(measured, {"wasmtime-cli": "wasmtime 49.0.3", "node": "v20"}) == []
+    assert "Traceback" not in engines_line(measured) and "Node.js v20" in engines_line(measured)

@@ -177,7 +177,7 @@ def test_progress_has_elapsed_time_an_estimate_and_a_final_count(fakes, tmp_path
 
 
 def test_durations_read_as_people_say_them():
-    from virtbench.experiments.core import _duration
+    from virtbench.durations import duration_text as _duration
 
     assert [_duration(s) for s in (4.4, 75, 3 * 3600 + 120)] == ["4 s", "1 min 15 s",
                                                                  "3 h 02 min"]

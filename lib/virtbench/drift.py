@@ -15,6 +15,13 @@ ENGINES: tuple[str, ...] = ("wasmtime-py", "wasmtime-cli", "node", "qemu", "dock
                             "wrk")
 
 
+def recorded(version: object) -> bool:
+    """Whether a recorded version is one (not empty, not "unknown: why", not the first line
+    of an error an older virtbench recorded instead of a version)."""
+    text = str(version or "").strip()
+    return bool(text) and not text.startswith(("unknown", "Traceback", "Error", "error"))
+
+
 def differences(measured: Mapping[str, object], installed: Mapping[str, object]
                 ) -> list[tuple[str, str, str]]:
     """(engine, version that measured the run, version installed) for every engine whose
@@ -22,7 +29,7 @@ def differences(measured: Mapping[str, object], installed: Mapping[str, object]
     out = []
     for key in ENGINES:
         then, now = measured.get(key), installed.get(key)
-        if not then or not now or str(then).startswith("unknown"):
+        if not recorded(then) or not recorded(now):
             continue
         if str(then).strip() != str(now).strip():
             out.append((key, str(then).strip(), str(now).strip()))

@@ -35,7 +35,7 @@ def commits_line(host: Mapping) -> str:
 def engines_line(versions: Mapping[str, object]) -> str:
     """The engines a run recorded: "wasmtime (embedded, wheel) 50.0.1; QEMU ..."."""
     said = [f"{label} {_short(versions[key])}" for key, label in ENGINE_LABELS.items()
-            if versions.get(key) and not str(versions[key]).startswith("unknown")]
+            if drift.recorded(versions.get(key))]
     return "; ".join(said) or "not recorded"
 
 

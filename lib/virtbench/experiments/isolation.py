@@ -101,7 +101,7 @@ def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Meas
 register(Experiment(
     "isolation", "victim slowdown under co-located resource-exhaustion attacks, with and "
     "without the platform's limits", measure_isolation,
-    workloads=("cpu",), reps=2, quick_reps=1, warmup=0,
+    workloads=("cpu",), reps=6, quick_reps=1, warmup=0,
     options={"victim_millions": Option(int, 1, 100_000, "millions of victim iterations"),
              "attack_mem_mib": Option(int, 1, 1 << 20, "MiB the memory attacker takes"),
              "attack_procs": Option(int, 1, 1_000_000, "processes the fork attacker starts")},

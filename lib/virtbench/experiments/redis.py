@@ -102,7 +102,7 @@ def measure_redis(plat: Platform, wl: Workload, params: Params) -> list[Measurem
 register(Experiment(
     "redis", "Redis (Debian's redis-server) as the server in every platform that can serve "
     "the host, loaded by redis-benchmark over loopback: SET and GET, pipelined and not",
-    measure_redis, workloads=("redis-server",), reps=5, quick_reps=2, warmup=1,
+    measure_redis, workloads=("redis-server",), reps=10, quick_reps=2, warmup=1,
     quick_warmup=0, tools=redis_workloads,
     options={"redis_requests": Option(int, 1000, 10_000_000, f"requests per command without "
                                       f"pipelining, x16 with it (default {FULL_REQUESTS}, "

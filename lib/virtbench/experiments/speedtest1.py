@@ -79,7 +79,7 @@ def measure_speedtest1(plat: Platform, wl: Workload, params: Params) -> list[Mea
 register(Experiment(
     "speedtest1", "SQLite's speedtest1 benchmark (per test case and total), the database on "
     "each platform's own file path; each run's verification hash checked against native",
-    measure_speedtest1, workloads=("speedtest1",), reps=5, quick_reps=1, warmup=1,
+    measure_speedtest1, workloads=("speedtest1",), reps=6, quick_reps=1, warmup=1,
     quick_warmup=0,
     options={"speedtest1_size": Option(int, 1, 10_000, f"speedtest1 --size (default "
                                        f"{FULL_SIZE}, quick {QUICK_SIZE})")},

@@ -66,6 +66,6 @@ def measure_sysbench(plat: Platform, wl: Workload, params: Params) -> list[Measu
 register(Experiment(
     "sysbench", "sysbench 1.0 cpu and memory (one thread, fixed time): the host's own "
     "program in every platform that can run it", measure_sysbench, workloads=("sysbench",),
-    reps=5, quick_reps=2, warmup=1, quick_warmup=0, tools=sysbench_workloads,
+    reps=10, quick_reps=2, warmup=1, quick_warmup=0, tools=sysbench_workloads,
     options={"sysbench_time": Option(int, 1, 600, f"seconds of each sysbench run (default "
                                      f"{FULL_TIME_S}, quick {QUICK_TIME_S})")}))
