@@ -170,6 +170,21 @@ def test_repair_keeps_every_good_row_and_reports_what_it_dropped(tmp_path, capsy
     assert repair("r", root=root).dropped == []
 
 
+def test_repair_dry_run_reports_and_writes_nothing(tmp_path, capsys):
+    other = tmp_path / "elsewhere"  # --datasets: another root than the CLI's default
+    store = RunStore("r", root=other)
+    for rep in range(2):
+        cell(store, rep)
+    lines = store.path.read_text().splitlines(keepends=True)
+    lines[3] = lines[3].replace(",ms,0,", ",ms,zero,", 1)
+    before = "".join(lines)
+    store.path.write_text(before)
+    assert main(["repair", "r", "--datasets", str(other), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would drop" in out and "dry run: nothing written" in out
+    assert store.path.read_text() == before
+
+
 # ---- a real writer killed mid-write ----------------------------------------------------------
 
 WRITER = textwrap.dedent("""

@@ -212,10 +212,13 @@ def cmd_repair(args: argparse.Namespace) -> int:
     if not (datasets_dir() / args.run_id).is_dir():
         raise ValueError(f"no run {args.run_id!r} under {datasets_dir()}; runs there: "
                          f"{', '.join(_run_names(datasets_dir())) or 'none'}")
-    report = repair(args.run_id, force=args.force)
+    report = repair(args.run_id, force=args.force, dry_run=args.dry_run)
+    verb = "would drop" if args.dry_run else "dropped"
     for line, why in report.dropped:
-        print(f"dropped {report.path}:{line}: {why}")
-    print(f"kept {report.kept} row(s), dropped {len(report.dropped)}: {report.path}")
+        print(f"{verb} {report.path}:{line}: {why}")
+    print(f"{'would keep' if args.dry_run else 'kept'} {report.kept} row(s), {verb} "
+          f"{len(report.dropped)}: {report.path}" + (" (dry run: nothing written)"
+                                                     if args.dry_run else ""))
     return 0
 
 
@@ -492,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quick", action="store_true", help="few repetitions, small sizes")
     run.add_argument("--run-id", type=run_id_arg,
                      help="store under datasets/RUN_ID (same id resumes)")
+    run.add_argument("--datasets", default="",
+                     help="root folder of the datasets (default: $VIRTBENCH_DATASETS or "
+                          "datasets/)")
     run.add_argument("--seed", type=int, default=0, help="seed of the interleaving order")
     run.add_argument("--force", action="store_true", help="allow writing the reference run")
     run.add_argument("--force-host", action="store_true",
@@ -575,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fix = sub.add_parser("repair", help="rewrite a damaged run keeping every good row")
     fix.add_argument("run_id", metavar="RUN_ID", type=run_id_arg, help="the run under datasets/")
+    fix.add_argument("--datasets", default="", help="root folder of the datasets")
+    fix.add_argument("--dry-run", action="store_true",
+                     help="say what would be dropped, change nothing")
     fix.add_argument("--force", action="store_true", help="allow rewriting the reference run")
     fix.set_defaults(func=cmd_repair)
 
@@ -640,6 +649,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_published(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command_name in ("run", "repair") and args.datasets:
+        # one way to point at data: the same folder every module reads through datasets_dir()
+        os.environ["VIRTBENCH_DATASETS"] = str(Path(args.datasets).resolve())
     # SIGTERM unwinds like Ctrl-C, so every daemon, container and VM is stopped on the way out
     signal.signal(signal.SIGTERM, _terminate)
     if args.command_name == "run" and args.option:

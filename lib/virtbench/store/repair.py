@@ -24,12 +24,17 @@ class RepairReport:
     dropped: list[tuple[int, str]]
 
 
-def repair(run_id: str, root: Path | None = None, *, force: bool = False) -> RepairReport:
+def repair(run_id: str, root: Path | None = None, *, force: bool = False,
+           dry_run: bool = False) -> RepairReport:
     """Rewrite a run keeping every valid row of every complete cell; report what was dropped.
-    A run in an older format is migrated, dropping what cannot be read."""
+    A run in an older format is migrated, dropping what cannot be read. ``dry_run``: only
+    report what would be kept and dropped (a run in the current format), writing nothing."""
     store = RunStore(run_id, root, force=force)
     if not store.path.exists():
         raise DatasetError(f"no dataset {store.path}")
+    if dry_run:
+        found = scan(store.path, strict=False)
+        return RepairReport(store.path, len(found.rows), found.dropped)
     with store.locked(recover=False):
         if not (store.dir / CELLS_FILE).exists():  # cells are inferred as for format 1
             (store.dir / FORMAT_FILE).unlink(missing_ok=True)
