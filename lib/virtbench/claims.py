@@ -836,24 +836,6 @@ def _measure_geomean(ds: Dataset, pick: Pick, variant: str, baseline: str,
                         "bootstrap CI")]
 
 
-def _estimate_verdict(est: stats.Estimate, low: float, high: float, precision: float,
-                      policy: stats.Policy) -> stats.Verdict:
-    """The verdict of an estimate with its own CI (a geometric mean of ratios), under the
-    same policy as :func:`stats.check_claim`."""
-    tol_low, tol_high = stats.tolerance(low, high, precision, policy)
-    if est.n < policy.min_n:
-        verdict = f"inconclusive (n = {est.n} < {policy.min_n})"
-    elif not est.has_ci:
-        verdict = "inconclusive (no CI)"
-    elif est.low > tol_high:
-        verdict = "higher than claimed"
-    elif est.high < tol_low:
-        verdict = "lower than claimed"
-    else:
-        verdict = "consistent"
-    return stats.Verdict(verdict, est, low, high, tol_low, tol_high)
-
-
 def _judge(claim: _Claim, item: dict, policy: stats.Policy) -> dict:
     """The verdict of one measured item against the claim, under every reading of its unit."""
     readings = _readings(claim, item["unit"])
@@ -862,7 +844,7 @@ def _judge(claim: _Claim, item: dict, policy: stats.Policy) -> dict:
         shown = f"{est} {item['unit']}"
 
         def judge(low: float, high: float, prec: float) -> stats.Verdict:
-            return _estimate_verdict(est, low, high, prec, policy)
+            return stats.judge(est, low, high, precision=prec, policy=policy)
     else:
         finite = np.isfinite(item["values"])
         values = item["values"][finite]

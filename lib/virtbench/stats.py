@@ -565,7 +565,6 @@ def check_claim(
     claim_high = claim_low if high is None else float(high)
     if claim_low > claim_high:
         raise ValueError(f"claimed range is reversed: low {claim_low} > high {claim_high}")
-    tol_low, tol_high = tolerance(claim_low, claim_high, precision, policy)
     raw = np.asarray(sample, dtype=float).ravel()
     mask = (np.zeros(raw.shape, dtype=bool) if censored is None
             else np.asarray(censored, dtype=bool).ravel())
@@ -580,7 +579,17 @@ def check_claim(
         estimate = censored_median_ci(x, mask, policy.confidence, bound)
     else:
         estimate = median_ci(x, policy.confidence)
-    verdict = policy.short_of(n, exact)
+    return judge(estimate, claim_low, claim_high, precision=precision, exact=exact,
+                 policy=policy)
+
+
+def judge(estimate: Estimate, low: float, high: float, *, precision: float = 0.0,
+          exact: bool = False, policy: Policy = POLICY) -> Verdict:
+    """The verdict of an estimate with its CI (a median, a geometric mean of ratios) on the
+    claim [low, high] under ``policy``: too few samples or no CI is inconclusive; "higher/
+    lower than claimed" only when the whole CI clears the claim widened by its tolerance."""
+    tol_low, tol_high = tolerance(low, high, precision, policy)
+    verdict = policy.short_of(estimate.n, exact)
     if verdict:
         pass
     elif math.isnan(estimate.low) or math.isnan(estimate.high):
@@ -591,7 +600,7 @@ def check_claim(
         verdict = "lower than claimed"
     else:
         verdict = "consistent"
-    return Verdict(verdict, estimate, claim_low, claim_high, tol_low, tol_high)
+    return Verdict(verdict, estimate, low, high, tol_low, tol_high)
 
 
 def fit_slope(

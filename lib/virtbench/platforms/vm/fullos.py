@@ -43,7 +43,7 @@ from virtbench.distro import SYSTEMD_PACKAGES, USERLAND_WORKLOADS, build_rootfs
 from virtbench.platforms.vm.init import READY_MEMINFO
 from virtbench.platforms.vm.initramfs import BUSYBOX, cached_cpio_gz
 from virtbench.platforms.vm.kernel import Kernel
-from virtbench.platforms.vm.rootdisk import root_disk_image, root_initramfs_bytes
+from virtbench.platforms.vm.rootdisk import root_disk_image, root_init, root_initramfs_bytes
 
 UNIT = "vb-workload.service"
 #: The workloads on the full-OS root disk: the userland's, and the hog the tracing probe
@@ -54,23 +54,7 @@ STRACE_BEGIN, STRACE_END = "VB-STRACE-BEGIN", "VB-STRACE-END"
 
 #: The initramfs's /init: load the modules, mount the root disk read-write (QEMU keeps the
 #: writes in a discarded overlay), hand over to systemd.
-FULLOS_ROOT_INIT = """#!/bin/sh
-export PATH=/bin
-mount -t devtmpfs devtmpfs /dev
-for mod in $(cat /etc/modules); do
-  insmod "/lib/modules/$mod.ko" || echo "VB-ERROR insmod $mod"
-done
-n=0
-while [ ! -b /dev/vda ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-if ! mount -t ext4 -o rw /dev/vda /newroot; then
-  echo "VB-ERROR mount root /dev/vda"
-  poweroff -f
-fi
-umount /dev
-exec switch_root /newroot /sbin/init
-echo "VB-ERROR switch_root /newroot /sbin/init"
-poweroff -f
-"""
+FULLOS_ROOT_INIT = root_init("rw", "/sbin/init")
 
 #: The unit systemd starts on the way to multi-user.target.
 UNIT_FILE = """[Unit]

@@ -39,8 +39,9 @@ ROOT_APPLETS = ("sh", "mount", "umount", "cat", "echo", "insmod", "sleep", "swit
 HEADROOM = 0.25
 MIN_FREE_MIB = 64
 
-#: The initramfs's /init (busybox): load the modules, mount the root disk, switch to it.
-ROOT_INIT = """#!/bin/sh
+#: The initramfs's /init (busybox): load the modules, mount the root disk (``{mode}``: ro or
+#: rw), switch to its ``{init}``.
+ROOT_INIT_TEMPLATE = """#!/bin/sh
 export PATH=/bin
 mount -t devtmpfs devtmpfs /dev
 for mod in $(cat /etc/modules); do
@@ -48,15 +49,23 @@ for mod in $(cat /etc/modules); do
 done
 n=0
 while [ ! -b /dev/vda ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-if ! mount -t ext4 -o ro /dev/vda /newroot; then
+if ! mount -t ext4 -o {mode} /dev/vda /newroot; then
   echo "VB-ERROR mount root /dev/vda"
   poweroff -f
 fi
 umount /dev
-exec switch_root /newroot /vb/init
-echo "VB-ERROR switch_root /newroot /vb/init"
+exec switch_root /newroot {init}
+echo "VB-ERROR switch_root /newroot {init}"
 poweroff -f
 """
+
+
+def root_init(mode: str = "ro", init: str = "/vb/init") -> str:
+    """The initramfs's /init that mounts /dev/vda ``mode`` and hands over to ``init``."""
+    return ROOT_INIT_TEMPLATE.format(mode=mode, init=init)
+
+
+ROOT_INIT = root_init()
 
 #: The root disk's /vb/init (Debian's dash): the markers and workload of the minimal guest.
 DISTRO_INIT = """#!/bin/sh
