@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,9 +21,14 @@ def installed(tmp_path_factory) -> Path:
     """A fresh venv outside the checkout with the built wheel installed (its dependencies
     are this environment's, reached through a .pth file, so nothing is downloaded twice)."""
     tmp = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                    str(tmp / "dist"), str(PROJECT_DIR)], check=True, timeout=600,
-                   capture_output=True)
+    had_build = (PROJECT_DIR / "build").exists()
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+                        str(tmp / "dist"), str(PROJECT_DIR)], check=True, timeout=600,
+                       capture_output=True)
+    finally:  # setuptools builds in the checkout's build/: leave the tree as it was
+        if not had_build:
+            shutil.rmtree(PROJECT_DIR / "build", ignore_errors=True)
     wheel = next((tmp / "dist").glob("virtbench-*.whl"))
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp / "venv")],
                    check=True, timeout=120)
