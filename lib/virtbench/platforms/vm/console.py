@@ -127,16 +127,24 @@ def parse_console(text: str | bytes) -> Console:
 def guest_meminfo(text: str | bytes) -> GuestMeminfo | None:
     """MemTotal and MemAvailable from the console's last ``VB-MEMINFO total_kib=T
     available_kib=A`` line; None without one, ValueError if its numbers are missing or bad."""
+    found = _counts(text, MEMINFO_LINE, ("total_kib", "available_kib"), "KiB counts",
+                    "the guest's /proc/meminfo")
+    return None if found is None else GuestMeminfo(*found[1])
+
+
+def _counts(text: str | bytes, marker: str, keys: tuple[str, str], what: str, source: str
+            ) -> tuple[dict[str, str], tuple[int, int]] | None:
+    """The key=value pairs of the console's last ``marker`` line and its two counts ``keys``
+    as integers; None without such a line, ValueError naming a missing or bad count."""
     pairs = _pairs(text if isinstance(text, str) else bytes(text).decode(errors="replace"),
-                   MEMINFO_LINE)
+                   marker)
     if pairs is None:
         return None
-    values = [pairs.get(key, "") for key in ("total_kib", "available_kib")]
+    values = [pairs.get(key, "") for key in keys]
     if not all(v.isdigit() for v in values):
-        raise ValueError(f"{MEMINFO_LINE} line without two KiB counts: total_kib="
-                         f"{values[0]!r} available_kib={values[1]!r} (expected decimal "
-                         "integers from the guest's /proc/meminfo)")
-    return GuestMeminfo(int(values[0]), int(values[1]))
+        raise ValueError(f"{marker} line without two {what}: {keys[0]}={values[0]!r} "
+                         f"{keys[1]}={values[1]!r} (expected decimal integers from {source})")
+    return pairs, (int(values[0]), int(values[1]))
 
 
 @dataclass(frozen=True)
@@ -152,20 +160,15 @@ class SystemdStartup:
 def systemd_finished(text: str | bytes) -> SystemdStartup | None:
     """The console's ``VB-SYSTEMD state=S finish_us=F userspace_us=U`` line; None without
     one, ValueError if systemd had not finished (F is 0) or a number is missing."""
-    if not isinstance(text, str):
-        text = bytes(text).decode(errors="replace")
-    pairs = _pairs(text, SYSTEMD_LINE)
-    if pairs is None:
+    found = _counts(text, SYSTEMD_LINE, ("finish_us", "userspace_us"), "microsecond counts",
+                    "systemctl show")
+    if found is None:
         return None
-    values = [pairs.get(key, "") for key in ("finish_us", "userspace_us")]
-    if not all(v.isdigit() for v in values):
-        raise ValueError(f"{SYSTEMD_LINE} line without two microsecond counts: finish_us="
-                         f"{values[0]!r} userspace_us={values[1]!r} (expected decimal integers "
-                         "from systemctl show)")
-    if int(values[0]) == 0:
+    pairs, (finish, userspace) = found
+    if finish == 0:
         raise ValueError(f"systemd had not finished starting up (state "
                          f"{pairs.get('state', '')!r}, FinishTimestampMonotonic 0)")
-    return SystemdStartup(pairs.get("state", ""), int(values[0]), int(values[1]))
+    return SystemdStartup(pairs.get("state", ""), finish, userspace)
 
 
 _STRACE_ROW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+(\d+(?:\.\d+)?)\s+(\d+)\s+(\d+)"
