@@ -16,7 +16,8 @@ DEBIAN_PACKAGES += runsc crun sysbench redis-server redis-tools
 
 DEB_SRC := /etc/apt/sources.list.d/virtbench-src.sources
 
-.PHONY: setup system-packages source-packages python-packages reproduce test lint clean
+.PHONY: setup system-packages source-packages python-packages reproduce test lint clean \
+	measure-reference
 
 setup: system-packages source-packages python-packages
 
@@ -63,6 +64,20 @@ reproduce: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -q -rs
+
+# Measures a new reference run from this commit, every experiment in turn, into
+# $(REFERENCE_DATASETS)/reference (resumable: the same command continues a cut-short run).
+# n >= 6 per cell everywhere (startup 20); the seed HTTP load held for 10 s, not 300 s (the
+# duration is in every row); see datasets/README.md. Copy the folder over datasets/reference.
+REFERENCE_DATASETS ?= datasets/new-reference
+REFERENCE_RUN := $(VENV)/bin/virtbench run --run-id reference --force --datasets $(REFERENCE_DATASETS)
+measure-reference: setup
+	$(REFERENCE_RUN) startup
+	for e in memory cpu io cpu_usage density sysbench redis; do \
+		$(REFERENCE_RUN) $$e --reps 6 || exit $$?; done
+	$(REFERENCE_RUN) http --reps 6 --option http_seed_duration_s=10
+	for e in isolation speedtest1 syscalls disk observability; do \
+		$(REFERENCE_RUN) $$e || exit $$?; done
 
 lint: python-packages
 	$(VENV)/bin/ruff check lib tests
