@@ -152,3 +152,29 @@ def test_a_tcg_guest_boots_debian_with_systemd_to_the_service(systemd_rootfs):
     assert finished.tags["systemd_state"] in ("running", "degraded")
     assert 0 < int(finished.tags["userspace_start_us"]) / 1000 < finished.value
     assert "guest of 512 MiB" in rows["peak_rss"].description
+
+
+class _NeverBooted:
+    """Offers the full-OS guest but fails the test if it is ever started."""
+
+    userlands = ("debian-systemd",)
+
+    def with_userland(self, name: str):
+        raise AssertionError(f"the left-out userland {name} was started")
+
+
+def test_option_full_os_0_leaves_the_full_os_guest_out_with_its_reason():
+    from virtbench.experiments.userland import on_userlands
+
+    ms = on_userlands(_NeverBooted(), "startup", [Workload("noop")], lambda p: [],
+                      options={"full_os": 0})
+    assert ms, "the left-out userland still gives its rows, with the reason"
+    assert {m.conditions["userland"] for m in ms} == {"debian-systemd"}
+    assert all(m.value is None and "option full_os=0" in m.reason for m in ms)
+
+
+def test_the_full_os_option_is_declared_where_the_full_os_guest_is_measured():
+    from virtbench import experiments
+
+    for name in ("startup", "memory", "disk", "density", "observability"):
+        assert "full_os" in experiments.EXPERIMENTS[name].options, name

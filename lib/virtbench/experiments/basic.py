@@ -14,7 +14,7 @@ from virtbench import catalog, platforms
 from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
 from virtbench.experiments.cross import measure_instance_memory
 from virtbench.experiments.memory import measure_mem
-from virtbench.experiments.userland import on_userlands
+from virtbench.experiments.userland import FULL_OS_OPTION, on_userlands
 from virtbench.platforms.base import (
     ARTIFACT_KINDS,
     TIMING_KINDS,
@@ -82,7 +82,7 @@ def measure_startup(plat: Platform, wl: Workload, params: Params) -> list[Measur
     offers (condition ``userland``)."""
     return startup_rows(plat, wl) + on_userlands(
         plat, "startup", [wl], lambda p: startup_rows(p, wl),
-        skip=QUICK_SKIPS_USERLANDS if params.quick else "")
+        skip=QUICK_SKIPS_USERLANDS if params.quick else "", options=params.options)
 
 
 def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
@@ -107,7 +107,8 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
         return out
 
     return both_states(plat) + on_userlands(plat, "memory", [Workload("mem")], both_states,
-                                            skip=QUICK_SKIPS_USERLANDS if params.quick else "")
+                                            skip=QUICK_SKIPS_USERLANDS if params.quick else "",
+                                            options=params.options)
 
 
 RAN = "; the user's program run to completion"
@@ -154,7 +155,8 @@ def measure_disk(plat: Platform, wl: Workload, params: Params) -> list[Measureme
     user's workload, its own image (Docker)."""
     if not wl.builtin:
         return disk_rows(plat, plat.user_artifacts(wl))
-    return disk_rows(plat) + on_userlands(plat, "disk", [wl], disk_rows, quick=params.quick)
+    return disk_rows(plat) + on_userlands(plat, "disk", [wl], disk_rows, quick=params.quick,
+                                          options=params.options)
 
 
 @dataclass(frozen=True)
@@ -377,7 +379,8 @@ def measure_io(plat: Platform, wl: Workload, params: Params) -> list[Measurement
 register(Experiment(
     "startup", "time from launch to exit of the no-op workload, and peak memory",
     measure_startup,
-    workloads=("noop",), reps=20, quick_reps=6, warmup=1))
+    workloads=("noop",), reps=20, quick_reps=6, warmup=1,
+    options={"full_os": FULL_OS_OPTION}))
 register(Experiment(
     "memory", "memory of one instance: the mem workload idle and holding a buffer; the http "
     "server idle and at its peak under wrk load",
@@ -386,10 +389,11 @@ register(Experiment(
     options={"mem_mib": Option(int, 1, 65536, "MiB the loaded mem instance holds"),
              "http_duration_s": Option(int, 1, 3600, "seconds of wrk load (http)"),
              "http_threads": Option(int, 1, 1024, "wrk threads (http)"),
-             "http_connections": Option(int, 1, 100_000, "open connections (http)")}))
+             "http_connections": Option(int, 1, 100_000, "open connections (http)"),
+             "full_os": FULL_OS_OPTION}))
 register(Experiment(
     "disk", "bytes on disk needed to run the workloads",
-    measure_disk, workloads=("noop",), once=True))
+    measure_disk, workloads=("noop",), once=True, options={"full_os": FULL_OS_OPTION}))
 register(Experiment(
     "cpu", "run time of deterministic compute kernels (integer, floating point, memory, "
     "branches, calls, system calls), each run's checksum checked against native",

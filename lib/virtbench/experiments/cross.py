@@ -17,7 +17,7 @@ from pathlib import Path
 from virtbench import catalog
 from virtbench.accounting import MemoryReading, cpu_ns, free_port, mem_available_kib, read_memory
 from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
-from virtbench.experiments.userland import on_userlands
+from virtbench.experiments.userland import FULL_OS_OPTION, on_userlands
 from virtbench.loadgen import run_wrk, wait_closed
 from virtbench.platforms.base import Handle, NotSupported, Platform, Workload
 from virtbench.process import (
@@ -461,7 +461,8 @@ def measure_density(plat: Platform, wl: Workload, params: Params) -> list[Measur
                 for m in density_rows(sibling, wl, params)]
 
     return density_rows(plat, wl, params) + on_userlands(
-        plat, "density", [wl], full_os, quick=params.quick, names=DENSITY_USERLANDS)
+        plat, "density", [wl], full_os, quick=params.quick, names=DENSITY_USERLANDS,
+        options=params.options)
 
 
 def density_rows(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
@@ -558,6 +559,7 @@ register(Experiment(
     measure_density,
     workloads=("mem",), reps=10, quick_reps=1, warmup=0,
     options={"density_budget_mib": Option(float, 1, 1 << 20, "MiB of host memory to fill"),
+             "full_os": FULL_OS_OPTION,
              "density_max": Option(int, 2, 10_000, "most instances to start (default by "
                                    "family, DENSITY_MAX)"),
              "density_time_s": Option(float, 1, 86_400, "seconds after which no more "

@@ -12,7 +12,7 @@ import subprocess
 
 from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Params, register
 from virtbench.experiments.memory import measure_mem
-from virtbench.experiments.userland import on_userlands
+from virtbench.experiments.userland import FULL_OS_OPTION, on_userlands
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.process import child_env, die_with_parent
 from virtbench.results import Measurement
@@ -80,7 +80,7 @@ def probe_syscalls_in_guest(plat: Platform, params: Params) -> list[Measurement]
         return [guest_trace_row(counts, GUEST_TRACE_SECONDS)]
 
     return on_userlands(plat, "observability", [Workload("hog")], traced,
-                        quick=params.quick, names=(TRACED_USERLAND,))
+                        quick=params.quick, names=(TRACED_USERLAND,), options=params.options)
 
 
 def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
@@ -123,4 +123,4 @@ register(Experiment(
     "observability", "what host-side probes collect: logs, application timing, resource "
     "metrics, system calls", measure_observability,
     workloads=("noop",), reps=1, quick_reps=1, warmup=0,
-    quick_skips=QUICK_SKIPS_TCG_PC))
+    quick_skips=QUICK_SKIPS_TCG_PC, options={"full_os": FULL_OS_OPTION}))

@@ -12,11 +12,12 @@ not ask for it keep reading the minimal rows.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from virtbench import catalog
 from virtbench.distro import DistroUnavailable
+from virtbench.experiments.core import Option
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement
 
@@ -24,6 +25,21 @@ from virtbench.results import Measurement
 QUICK_SKIPPED_USERLANDS = {
     "debian-systemd": "the full-OS guest (systemd as PID 1 booted to a service under TCG) "
                       "takes a minute or more per boot on this host; a full run measures it"}
+
+
+#: The userland that option ``full_os=0`` leaves out, so that a long campaign can measure
+#: the full-OS guest in an invocation of its own.
+FULL_OS_USERLAND = "debian-systemd"
+FULL_OS_OPTION = Option(int, 0, 1, "1 (default): also measure the full-OS guest (userland "
+                        "debian-systemd); 0: leave it out, its rows say so")
+
+
+def option_skip(name: str, options: Mapping[str, object]) -> str:
+    """"left out of this invocation: why" when option ``full_os=0`` leaves ``name`` out."""
+    if name == FULL_OS_USERLAND and options.get("full_os", 1) == 0:
+        return ("left out of this invocation: option full_os=0 leaves out the full-OS "
+                "guest (it takes a minute or more per boot under TCG)")
+    return ""
 
 
 def quick_skip(name: str, quick: bool) -> str:
@@ -35,13 +51,14 @@ def quick_skip(name: str, quick: bool) -> str:
 def on_userlands(plat: Platform, experiment: str, workloads: Sequence[Workload],
                  measure: Callable[[Platform], list[Measurement]], *,
                  skip: str = "", quick: bool = False,
-                 names: Sequence[str] | None = None) -> list[Measurement]:
+                 names: Sequence[str] | None = None,
+                 options: Mapping[str, object] | None = None) -> list[Measurement]:
     """``measure`` on each userland ``plat`` offers (after preparing ``workloads`` there),
     or on those of ``names`` it offers, its rows with the condition ``userland``; a userland
     that cannot be measured gives the experiment's primary rows with the reason (``not
     available:`` when this host cannot build it, ``failed:`` when the measurement went
     wrong, ``skip`` when it is not measured this time, ``not measured with --quick:`` for a
-    userland that ``quick`` leaves out)."""
+    userland that ``quick`` or option ``full_os=0`` in ``options`` leaves out)."""
     if not all(w.builtin for w in workloads):
         return []
     out: list[Measurement] = []
@@ -49,7 +66,7 @@ def on_userlands(plat: Platform, experiment: str, workloads: Sequence[Workload],
         if names is not None and name not in names:
             continue
         cond = {"userland": name}
-        reason = skip or quick_skip(name, quick)
+        reason = skip or quick_skip(name, quick) or option_skip(name, options or {})
         if reason:
             out += [Measurement.missing(m.name, m.unit, reason, conditions={**c, **cond})
                     for m, c in catalog.primary(experiment) if "userland" in m.conditions]
