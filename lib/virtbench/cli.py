@@ -205,7 +205,8 @@ def _run_names(root: Path) -> list[str]:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    """Rewrite a run keeping every good row; say what was dropped."""
+    """Rewrite a run keeping every good row; say what was dropped and what was derived."""
+    from virtbench.hostheal import heal_host_json
     from virtbench.paths import datasets_dir
     from virtbench.results import repair
 
@@ -216,6 +217,11 @@ def cmd_repair(args: argparse.Namespace) -> int:
     verb = "would drop" if args.dry_run else "dropped"
     for line, why in report.dropped:
         print(f"{verb} {report.path}:{line}: {why}")
+    for note in report.notes:
+        print(("would fix " if args.dry_run else "") + note)
+    warning = heal_host_json(report.path.parent, dry_run=args.dry_run)
+    if warning:
+        print(f"warning: {warning}")
     print(f"{'would keep' if args.dry_run else 'kept'} {report.kept} row(s), {verb} "
           f"{len(report.dropped)}: {report.path}" + (" (dry run: nothing written)"
                                                      if args.dry_run else ""))

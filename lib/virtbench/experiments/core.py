@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from virtbench import catalog, platforms, sweep
 from virtbench.durations import duration_text
 from virtbench.host import check_host, finish_invocation, write_host_json
+from virtbench.hostheal import heal_host_json
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement, Row, RunStore, make_rows, now
 
@@ -169,6 +170,8 @@ def run(
     """
     checked = check_options(experiment, options or {})
     with store.locked():
+        if force_host and (warning := heal_host_json(store.dir)):
+            print(f"virtbench: warning: {warning}", file=sys.stderr, flush=True)
         check_host(store.dir, force=force_host)
         return _run(experiment, variants, store, reps=reps, quick=quick, workloads=workloads,
                     seed=seed, options=checked, progress=progress, remeasure=remeasure)
