@@ -24,6 +24,8 @@ Exit status:
   2  usage error (bad option, experiment, variant or run id; unreadable dataset)
   3  run refused: another process writes it, it was measured on another host
      (--force-host), or it is the read-only reference dataset (--force)
+  4  a file of the run could not be written (a full disk, ...): the line names it and
+     the free space; the rows written before are intact (run the same command again)
 130 interrupted (measured cells are kept)
 """
 
@@ -665,9 +667,13 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             parser.error(f"--option expects KEY=VALUE, got {bad[0]!r}")
     from virtbench.results import RunRefused
+    from virtbench.store.errors import WriteFailed
 
     try:
         return args.func(args)
+    except WriteFailed as exc:
+        print(f"virtbench: error: {exc}", file=sys.stderr)
+        return 4
     except (ValueError, FileNotFoundError) as exc:
         print(f"virtbench: error: {exc}", file=sys.stderr)
         return 2
