@@ -242,6 +242,11 @@ def _run(
         say(clock.summary(experiment.name, len(plats) - len(ready)))
         outcome = "completed" if not clock.failed else f"completed, {clock.failed} cell(s) failed"
         raised = False
+    except WriteFailed as exc:
+        outcome = f"error: {exc}"
+        if WriteFailed.INTACT in str(exc):
+            raise
+        raise exc.resumable() from exc
     except Exception as exc:
         outcome = f"error: {type(exc).__name__}: {exc}"
         raise

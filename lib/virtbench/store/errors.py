@@ -19,6 +19,16 @@ class WriteFailed(RuntimeError):
     """A file of a run could not be written (a full disk, a read-only file system, ...); the
     message names the path, the error and the free space of its file system."""
 
+    #: the message already says that the rows written before are intact
+    INTACT = "the rows written before are intact"
+
+    def resumable(self) -> WriteFailed:
+        """This error saying that the rows written before are intact and how to resume."""
+        if self.INTACT in str(self):
+            return self
+        return WriteFailed(f"{self}; {self.INTACT}: free space and run the same --run-id "
+                           "again to resume")
+
 
 def free_space(path: Path) -> str:
     """"N MiB free of M MiB" on the file system of ``path`` (or of its nearest existing

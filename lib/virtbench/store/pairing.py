@@ -98,12 +98,19 @@ def _aligned(records: Sequence[dict], rows: Sequence[dict[str, str]],
     taken = [0] * len(records)
     matcher = SequenceMatcher(None, rkeys, akeys, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag not in ("equal", "replace"):
-            continue
-        for i, j in zip(range(i1, i2), range(j1, j2), strict=False):
-            if tag == "equal" or _but_workload(rkeys[i]) == _but_workload(akeys[j]):
+        if tag == "equal":
+            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
                 owner[j] = i
                 taken[i] += len(parts[j])
+        elif tag == "replace":  # same cell, rows naming another workload: in order
+            j = j1
+            for i in range(i1, i2):
+                k = next((k for k in range(j, j2)
+                          if _but_workload(akeys[k]) == _but_workload(rkeys[i])), None)
+                if k is not None:
+                    owner[k] = i
+                    taken[i] += len(parts[k])
+                    j = k + 1
 
     def join(j: int, k: int) -> None:  # atom j joins the record of its neighbour k
         who = owner[k]

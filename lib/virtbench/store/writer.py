@@ -142,8 +142,8 @@ class RunStore:
                 what = (write_error(Path(exc.filename or self.path), exc)
                         if isinstance(exc, OSError) else str(exc))
                 raise WriteFailed(
-                    f"{what}; the {kept} row(s) written before are intact: free space and run "
-                    "the same --run-id again to resume") from exc
+                    f"{what}; {WriteFailed.INTACT} ({kept} row(s)): free space and run the "
+                    "same --run-id again to resume") from exc
             except BaseException:
                 self._scan = None  # read again from the file next time
                 raise
