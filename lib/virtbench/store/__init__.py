@@ -3,8 +3,8 @@
 A run holds ``store.json`` (the store format version), ``results.csv`` (one row per sample,
 written as it is measured, each with its status: current or superseded), ``cells.jsonl``
 (one line per complete cell, appended after its rows), ``host.json`` (provenance) and
-``writer.lock`` (there while the one process writing the run holds it). Older formats are migrated once,
-on load, so readers see only the current one.
+``writer.lock`` (there while the one process writing the run holds it). Older formats are
+migrated once, on load, so readers see only the current one.
 
 Modules, one job each (this package imports nothing itself; import the module you need):
 
