@@ -281,8 +281,12 @@ class Platform(ABC):
 
     def recheck(self) -> Availability:
         """Check again (after a check that broke): forget the cached availability."""
-        self.__dict__.pop("availability", None)
+        self.recheck_later()
         return self.availability
+
+    def recheck_later(self) -> None:
+        """Forget the cached availability: the next use checks again."""
+        self.__dict__.pop("availability", None)
 
     def health(self) -> str:
         """"" while what this variant's instances rely on besides their own processes (a
