@@ -320,3 +320,88 @@ def _veths() -> set[str]:
     out = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True,
                          text=True, timeout=30).stdout
     return {line.split(":")[1].strip() for line in out.splitlines() if ":" in line}
+
+
+# ---- the same, without a daemon: what a dead dockerd and a failed cleanup come to ---------
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+class _Client:
+    """A client whose daemon refuses every call, as after dockerd was killed."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def api(self):
+        raise ConnectionError("('Connection aborted.', ConnectionRefusedError(111, "
+                              "'Connection refused'))")
+
+
+def test_a_dead_private_dockerd_is_named_and_still_stopped(tmp_path, monkeypatch):
+    from virtbench.platforms.docker import engine as docker_engine
+
+    engine = docker_engine.DockerEngine(tmp_path / "docker", use_existing=False)
+    stopped: list[bool] = []
+    monkeypatch.setattr(docker_engine.DockerEngine, "stop_daemon",
+                        lambda self: stopped.append(True))
+    engine.private, engine.dockerd_pid, engine.client = True, _dead_pid(), _Client()
+    engine._users = 1
+    problem = engine.daemon_problem()
+    assert problem.startswith(f"the suite's private dockerd (pid {engine.dockerd_pid}) is "
+                              "not running any more") and "\n" not in problem
+    client = engine.client
+    engine.release()  # no call to the dead daemon, which is stopped all the same
+    assert stopped == [True] and client.closed and engine.client is None
+
+
+def test_a_cleanup_that_fails_is_one_line_and_the_daemon_is_still_stopped(tmp_path,
+                                                                          monkeypatch):
+    from virtbench.platforms.docker import engine as docker_engine
+
+    engine = docker_engine.DockerEngine(tmp_path / "docker", use_existing=False)
+    stopped: list[bool] = []
+    monkeypatch.setattr(docker_engine.DockerEngine, "stop_daemon",
+                        lambda self: stopped.append(True))
+    engine.private, engine.dockerd_pid, engine.client = True, os.getpid(), _Client()
+    engine._users = 1
+    with pytest.raises(docker_engine.EngineError) as failed:
+        engine.release()
+    assert str(failed.value).startswith("removing the suite's containers failed: "
+                                        "ConnectionError: ")
+    assert "\n" not in str(failed.value) and stopped == [True]
+
+
+class _Broken(Platform):
+    family = "native"
+    variant = "fakeclose/broken"
+
+    def check(self) -> Availability:
+        return Availability(True, "always")
+
+    def close(self) -> None:
+        raise RuntimeError("cannot remove veth0\nsecond line of a long story")
+
+
+class _Fine(_Broken):
+    variant = "fakeclose/fine"
+    closed = False
+
+    def close(self) -> None:
+        type(self).closed = True
+
+
+def test_close_all_reports_each_failed_cleanup_once_and_closes_the_rest(capsys):
+    from virtbench.experiments.core import close_all
+
+    close_all([_Broken(), _Fine()])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cleanup of fakeclose/broken failed: RuntimeError: " \
+        "cannot remove veth0 second line" in err
+    assert _Fine.closed
