@@ -146,6 +146,30 @@ def test_a_garbled_cells_line_is_derived_from_its_rows(tmp_path):
         range(REPS + 1))
 
 
+def test_a_garbled_header_is_written_again(tmp_path):
+    store = made(tmp_path)
+    damage_line(store, 1, lambda line: line.replace("experiment,family", "exper\xffiment", 1))
+    with pytest.raises(DatasetError, match="header"):
+        load_runs("r", root=tmp_path)
+    report = repair("r", root=tmp_path)
+    assert [line for line, _ in report.dropped] == [1] and report.kept == REPS * ROWS
+    assert len(load_runs("r", root=tmp_path)) == REPS * ROWS
+
+
+def test_a_cells_file_garbled_throughout_is_derived_and_only_the_last_cell_redone(tmp_path):
+    store = made(tmp_path)
+    cells = store.dir / CELLS_FILE
+    cells.write_text("".join("{garbled\n" for _ in range(REPS)))
+    report = repair("r", root=tmp_path)
+    assert report.kept == REPS * ROWS and report.dropped == []
+    again = RunStore("r", root=tmp_path)
+    assert [again.done("startup", "native/static", "noop", rep) for rep in range(REPS)] == [
+        True] * (REPS - 1) + [False]  # the last one may have been cut short
+    cell(again, REPS - 1)
+    assert load_runs("r", root=tmp_path).groupby("rep").size().to_dict() == {
+        rep: ROWS for rep in range(REPS)}
+
+
 def test_a_cell_whose_rows_are_all_gone_is_measured_again(tmp_path):
     store = made(tmp_path)
     text = lines(store)

@@ -265,14 +265,19 @@ def scan(path: Path, strict: bool = True) -> Scan:
     try:
         header = next(csv.reader([data[:header_end].decode()]))
     except (UnicodeDecodeError, csv.Error, StopIteration) as exc:
-        raise DatasetError(f"{path}:1: cannot read the header: {exc}") from None
+        if strict:
+            raise DatasetError(f"{path}:1: cannot read the header: {exc}{repair_hint}"
+                               ) from None
+        header = []
     if header != list(COLUMNS):
-        raise DatasetError(f"{path}: the header is not that of the store format: expected "
-                           f"{', '.join(COLUMNS)}; got {', '.join(header)}")
+        if strict:
+            raise DatasetError(f"{path}: the header is not that of the store format: expected "
+                               f"{', '.join(COLUMNS)}; got {', '.join(header)}{repair_hint}")
+        header, header_end = list(COLUMNS), 0  # a damaged header: read as the first line
     valid: list[dict[str, str]] = []
     where: list[tuple[int, int, int]] = []   # line, start, end of each valid row
     invalid: list[tuple[int, int, str]] = []  # line, start, why
-    for line, start, end, fields, problem in parse(data, header_end, 2,
+    for line, start, end, fields, problem in parse(data, header_end, 1 + (header_end > 0),
                                                    lambda f: check_row(header, f)):
         if problem:
             invalid.append((line, start, problem))
@@ -359,10 +364,12 @@ def _resolve(path: Path, header: list[str], header_end: int, records: list[dict]
             chosen[-1][1]["rows"] += 1
             continue
         record = {**_as_record(valid[j]), "rows": 1, "_derived": True}
-        if where[j][1] >= end:  # after every recorded cell: it may not have been complete
-            record["complete"] = False
         chosen.append((j, record, [j]))
     chosen.sort(key=lambda c: c[0])
+    if chosen and chosen[-1][1].get("_derived") and where[chosen[-1][0]][1] >= end:
+        # the last cell, with no record after the others: it may have been cut short (an
+        # earlier one was complete: the writer went on to the next cell)
+        chosen[-1][1]["complete"] = False
     for _first, record, mine in chosen:
         if record.pop("_derived", False):
             out.notes.append(f"{path}:{where[mine[0]][0]}: cell {_describe(record)} "
