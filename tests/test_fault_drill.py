@@ -303,7 +303,8 @@ def test_a_killed_private_dockerd_is_named_and_cleaned_up(tmp_path):
             proc.wait()
     assert proc.returncode == 1, err
     assert "Traceback" not in err
-    named = [x for x in err.splitlines() if "private dockerd" in x]
+    named = [x for x in err.splitlines()
+             if x.startswith("virtbench: docker/runc: the suite's private dockerd")]
     assert len(named) == 1 and f"pid {daemons[0]}" in named[0]
     df = load_runs("dead", root=datasets)
     failed = df[df["reason"].str.startswith("failed:")]

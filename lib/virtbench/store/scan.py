@@ -310,7 +310,7 @@ def _resolve(path: Path, header: list[str], header_end: int, records: list[dict]
     for n, why in bad_cells:
         out.notes.append(f"{cells_path}:{n}: {why}: its cell is derived from its rows")
     for line, start, why in invalid:
-        if start >= end:
+        if start >= end and not bad_cells:
             out.dropped.append((line, incomplete))
         elif strict:
             raise DatasetError(f"{path}:{line}: {why}{hint} to drop it")
