@@ -406,3 +406,56 @@ def test_close_all_reports_each_failed_cleanup_once_and_closes_the_rest(capsys):
     assert err.count("\n") == 1 and "cleanup of fakeclose/broken failed: RuntimeError: " \
         "cannot remove veth0 second line" in err
     assert _Fine.closed
+
+
+@pytest.mark.integration
+def test_a_killed_wasm_probe_is_retried_and_the_rerun_completes(tmp_path):
+    """The embedded wasmtime variant's availability probe (a worker process of the run)
+    killed: that repetition fails with the reason, the next ones are measured, the next run
+    completes it. Only the probe of the run this test started is killed."""
+    from virtbench.platforms.wasm.embedded import Cranelift
+
+    if not Cranelift().availability.available:
+        pytest.skip(Cranelift().availability.reason)
+    datasets = tmp_path / "datasets"
+    env = {**os.environ, "PYTHONPATH": LIB, "VIRTBENCH_DATASETS": str(datasets)}
+    argv = [sys.executable, "-m", "virtbench.cli", "run", "startup", "--variant",
+            "wasmtime-embedded/cranelift", "--reps", "3", "--run-id", "probe", "--no-progress"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+    def probe() -> int | None:
+        for entry in Path("/proc").iterdir():
+            try:
+                if not entry.name.isdigit() or _ppid(entry) != proc.pid:
+                    continue
+                if b'"mode": "probe"' in (entry / "cmdline").read_bytes():
+                    return int(entry.name)
+            except OSError:
+                continue
+        return None
+
+    try:
+        deadline, victim = time.monotonic() + 120, None
+        while victim is None and time.monotonic() < deadline and proc.poll() is None:
+            victim = probe()
+            time.sleep(0.002)
+        assert victim is not None, "the probe was not seen"
+        os.kill(victim, signal.SIGKILL)
+        _out, err = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "availability check failed" in err
+    df = load_runs("probe", root=datasets)
+    assert df[df["rep"] == 0]["reason"].str.startswith("failed: availability check").all()
+    assert df[df["rep"] > 0]["value"].notna().any()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert full_n("probe", datasets, 3)
+
+
+def _ppid(entry: Path) -> int:
+    return int((entry / "stat").read_text().rpartition(")")[2].split()[1])
