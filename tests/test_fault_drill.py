@@ -427,7 +427,7 @@ def test_a_killed_wasm_probe_is_retried_and_the_rerun_completes(tmp_path):
     def probe() -> int | None:
         for entry in Path("/proc").iterdir():
             try:
-                if not entry.name.isdigit() or _ppid(entry) != proc.pid:
+                if not entry.name.isdigit() or not _descends(entry, proc.pid):
                     continue
                 if b'"mode": "probe"' in (entry / "cmdline").read_bytes():
                     return int(entry.name)
@@ -457,5 +457,14 @@ def test_a_killed_wasm_probe_is_retried_and_the_rerun_completes(tmp_path):
     assert full_n("probe", datasets, 3)
 
 
-def _ppid(entry: Path) -> int:
-    return int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+def _descends(entry: Path, ancestor: int) -> bool:
+    """Whether the process of /proc ``entry`` is a descendant of ``ancestor`` (a worker
+    is started through the launch helper)."""
+    for _ in range(4):
+        ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        if ppid == ancestor:
+            return True
+        if ppid <= 1:
+            return False
+        entry = Path("/proc") / str(ppid)
+    return False
