@@ -343,3 +343,14 @@ def test_a_failed_append_is_cut_back_and_named_in_one_line(tmp_path, monkeypatch
     assert (store.path.read_bytes(), (store.dir / CELLS_FILE).read_bytes()) == before
     assert leftovers(store.dir) == []
     assert len(load_runs("r", root=tmp_path)) == 2 * ROWS
+
+
+def test_a_corrupt_host_json_of_a_run_without_rows_is_rebuilt(tmp_path, capsys):
+    run_dir = tmp_path / "datasets" / "e"
+    run_dir.mkdir(parents=True)
+    (run_dir / "host.json").write_text('{"hostname": ')
+    assert main(["repair", "e"]) == 0
+    assert "rebuilt" in capsys.readouterr().out
+    assert json.loads((run_dir / "host.json").read_text())["rebuilt"]["rows"] == {}
+    assert main(["repair", "e"]) == 2  # nothing left to repair: said so
+    assert "nothing else to repair" in capsys.readouterr().err

@@ -207,26 +207,35 @@ def _run_names(root: Path) -> list[str]:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    """Rewrite a run keeping every good row; say what was dropped and what was derived."""
+    """Rewrite a run keeping every good row; say what was dropped and what was derived; a
+    damaged host.json is rebuilt (a run without rows too)."""
     from virtbench.hostheal import heal_host_json
     from virtbench.paths import datasets_dir
-    from virtbench.results import repair
+    from virtbench.results import READ_ONLY_RUNS, RESULTS_FILE, RunRefused, repair
 
-    if not (datasets_dir() / args.run_id).is_dir():
+    run_dir = datasets_dir() / args.run_id
+    if not run_dir.is_dir():
         raise ValueError(f"no run {args.run_id!r} under {datasets_dir()}; runs there: "
                          f"{', '.join(_run_names(datasets_dir())) or 'none'}")
-    report = repair(args.run_id, force=args.force, dry_run=args.dry_run)
+    if args.run_id in READ_ONLY_RUNS and not args.force and not args.dry_run:
+        raise RunRefused(f"run {args.run_id!r} is the shipped reference dataset and is "
+                         "read-only; --force to repair it")
+    has_rows = (run_dir / RESULTS_FILE).exists()
+    report = repair(args.run_id, force=args.force, dry_run=args.dry_run) if has_rows else None
     verb = "would drop" if args.dry_run else "dropped"
-    for line, why in report.dropped:
+    for line, why in report.dropped if report else ():
         print(f"{verb} {report.path}:{line}: {why}")
-    for note in report.notes:
+    for note in report.notes if report else ():
         print(("would fix " if args.dry_run else "") + note)
-    warning = heal_host_json(report.path.parent, dry_run=args.dry_run)
+    warning = heal_host_json(run_dir, dry_run=args.dry_run)
     if warning:
         print(f"warning: {warning}")
-    print(f"{'would keep' if args.dry_run else 'kept'} {report.kept} row(s), {verb} "
-          f"{len(report.dropped)}: {report.path}" + (" (dry run: nothing written)"
-                                                     if args.dry_run else ""))
+    if report is None and not warning:
+        raise ValueError(f"no dataset {run_dir / RESULTS_FILE} and nothing else to repair")
+    if report is not None:
+        print(f"{'would keep' if args.dry_run else 'kept'} {report.kept} row(s), {verb} "
+              f"{len(report.dropped)}: {report.path}" + (" (dry run: nothing written)"
+                                                         if args.dry_run else ""))
     return 0
 
 
