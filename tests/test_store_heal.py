@@ -6,6 +6,7 @@ behind."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -354,3 +355,18 @@ def test_a_corrupt_host_json_of_a_run_without_rows_is_rebuilt(tmp_path, capsys):
     assert json.loads((run_dir / "host.json").read_text())["rebuilt"]["rows"] == {}
     assert main(["repair", "e"]) == 2  # nothing left to repair: said so
     assert "nothing else to repair" in capsys.readouterr().err
+
+
+def test_the_writer_lock_exists_only_while_held_and_a_second_taker_is_refused(tmp_path):
+    from virtbench.store.lock import try_lock, unlock
+
+    fd, holder = try_lock(tmp_path)
+    assert fd is not None and holder == ""
+    assert (tmp_path / "writer.lock").read_text().strip() == str(os.getpid())
+    again, who = try_lock(tmp_path)  # another open file description: refused
+    assert again is None and who == str(os.getpid())
+    unlock(tmp_path, fd)
+    assert not (tmp_path / "writer.lock").exists()
+    fd, _ = try_lock(tmp_path)
+    assert fd is not None
+    unlock(tmp_path, fd)

@@ -30,8 +30,11 @@ def try_lock(run_dir: Path) -> tuple[int | None, str]:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             return None, holder
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        mine = os.fstat(fd)
+        try:  # still linked (a removed file's inode number may be reused at once)
+            named = os.stat(path)
+            same = mine.st_nlink > 0 and (mine.st_dev, mine.st_ino) == (named.st_dev,
+                                                                         named.st_ino)
         except FileNotFoundError:
             same = False
         if same:
