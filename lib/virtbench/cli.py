@@ -24,6 +24,8 @@ Exit status:
   2  usage error (bad option, experiment, variant or run id; unreadable dataset)
   3  run refused: another process writes it, it was measured on another host
      (--force-host), or it is the read-only reference dataset (--force)
+  4  a file of the run could not be written (a full disk, ...): the line names it and
+     the free space; the rows written before are intact (run the same command again)
 130 interrupted (measured cells are kept)
 """
 
@@ -205,20 +207,35 @@ def _run_names(root: Path) -> list[str]:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    """Rewrite a run keeping every good row; say what was dropped."""
+    """Rewrite a run keeping every good row; say what was dropped and what was derived; a
+    damaged host.json is rebuilt (a run without rows too)."""
+    from virtbench.hostheal import heal_host_json
     from virtbench.paths import datasets_dir
-    from virtbench.results import repair
+    from virtbench.results import READ_ONLY_RUNS, RESULTS_FILE, RunRefused, repair
 
-    if not (datasets_dir() / args.run_id).is_dir():
+    run_dir = datasets_dir() / args.run_id
+    if not run_dir.is_dir():
         raise ValueError(f"no run {args.run_id!r} under {datasets_dir()}; runs there: "
                          f"{', '.join(_run_names(datasets_dir())) or 'none'}")
-    report = repair(args.run_id, force=args.force, dry_run=args.dry_run)
+    if args.run_id in READ_ONLY_RUNS and not args.force and not args.dry_run:
+        raise RunRefused(f"run {args.run_id!r} is the shipped reference dataset and is "
+                         "read-only; --force to repair it")
+    has_rows = (run_dir / RESULTS_FILE).exists()
+    report = repair(args.run_id, force=args.force, dry_run=args.dry_run) if has_rows else None
     verb = "would drop" if args.dry_run else "dropped"
-    for line, why in report.dropped:
+    for line, why in report.dropped if report else ():
         print(f"{verb} {report.path}:{line}: {why}")
-    print(f"{'would keep' if args.dry_run else 'kept'} {report.kept} row(s), {verb} "
-          f"{len(report.dropped)}: {report.path}" + (" (dry run: nothing written)"
-                                                     if args.dry_run else ""))
+    for note in report.notes if report else ():
+        print(("would fix " if args.dry_run else "") + note)
+    warning = heal_host_json(run_dir, dry_run=args.dry_run)
+    if warning:
+        print(f"warning: {warning}")
+    if report is None and not warning:
+        raise ValueError(f"no dataset {run_dir / RESULTS_FILE} and nothing else to repair")
+    if report is not None:
+        print(f"{'would keep' if args.dry_run else 'kept'} {report.kept} row(s), {verb} "
+              f"{len(report.dropped)}: {report.path}" + (" (dry run: nothing written)"
+                                                         if args.dry_run else ""))
     return 0
 
 
@@ -659,9 +676,13 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             parser.error(f"--option expects KEY=VALUE, got {bad[0]!r}")
     from virtbench.results import RunRefused
+    from virtbench.store.errors import WriteFailed
 
     try:
         return args.func(args)
+    except WriteFailed as exc:
+        print(f"virtbench: error: {exc}", file=sys.stderr)
+        return 4
     except (ValueError, FileNotFoundError) as exc:
         print(f"virtbench: error: {exc}", file=sys.stderr)
         return 2

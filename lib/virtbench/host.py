@@ -157,7 +157,9 @@ def check_host(run_dir: Path, force: bool = False) -> None:
     try:
         data = read_host_json(run_dir)
     except DatasetError as exc:
-        raise RunRefused(f"{exc}; --force-host to write a new one") from None
+        raise RunRefused(f"{exc}; run `virtbench repair {run_dir.name}` to rebuild it from "
+                         "the rows and this host (it says what is lost), or --force-host to "
+                         "rebuild it and go on") from None
     if "campaign" in data:
         raise RunRefused(f"run {run_dir.name!r} is a campaign over several hosts; add to it "
                          "with `virtbench campaign PLAN --run-id` or choose another --run-id")

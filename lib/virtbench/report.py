@@ -35,6 +35,7 @@ from virtbench.durations import duration_text
 from virtbench.paths import PACKAGE_DIR, PROJECT_DIR, datasets_dir, notebooks_dir
 from virtbench.provenance import analysis_version, commits_line, provenance
 from virtbench.results import RESULTS_FILE, RunStore, check_run_id, new_run_id
+from virtbench.store.errors import WriteFailed
 
 NOTEBOOKS_DIR = notebooks_dir()
 #: The notebook that sets a campaign's hosts side by side (reports of a multi-host run).
@@ -527,7 +528,11 @@ def measure(run_id: str | None = None, *, quick: bool = False, reps: int | None 
             entry.update(finished_at=after["at"], load_after=after,
                          duration_s=round(time.monotonic() - started, 1),
                          git_commit=host_info.git_commit())
-            host_info.record_campaign(store.dir, entry)
+            try:
+                host_info.record_campaign(store.dir, entry)
+            except WriteFailed:
+                if entry["outcome"] == "completed":
+                    raise  # else the error in flight already says what could not be written
             say(f"campaign {run_id}: {entry['outcome']} in {entry['duration_s']:.0f} s")
     return run_id
 

@@ -114,7 +114,9 @@ def _measure(run_id: str, cell: Cell) -> CellResult:
             reason = unavailable_reason(plat, workloads, lambda _m: None)
             if not reason:
                 _note_accelerator(store.dir, plat)
-            if not reason.startswith("preparation failed"):  # a failure is tried again
+            if plat.availability.retry:  # its check broke: checked again for the next cell
+                plat.recheck_later()
+            elif not reason.startswith("preparation failed"):  # a failure is tried again
                 _STATE.ready[key] = reason
         wl = next((w for w in workloads if w.name == cell.workload), Workload(cell.workload))
         if store.done(*cell.key):

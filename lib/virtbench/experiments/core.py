@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from virtbench import catalog, platforms, sweep
 from virtbench.durations import duration_text
 from virtbench.host import check_host, finish_invocation, write_host_json
+from virtbench.hostheal import heal_host_json
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.results import Measurement, Row, RunStore, make_rows, now
+from virtbench.store.errors import WriteFailed
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,8 @@ def run(
     """
     checked = check_options(experiment, options or {})
     with store.locked():
+        if force_host and (warning := heal_host_json(store.dir)):
+            print(f"virtbench: warning: {warning}", file=sys.stderr, flush=True)
         check_host(store.dir, force=force_host)
         return _run(experiment, variants, store, reps=reps, quick=quick, workloads=workloads,
                     seed=seed, options=checked, progress=progress, remeasure=remeasure)
@@ -194,26 +198,32 @@ def _run(
     say = progress or (lambda _m: None)
 
     plats = [platforms.create(v) for v in variants]
-    accelerators = {p.variant: p.availability.version for p in plats if p.availability.available}
-    started, outcome = time.monotonic(), "interrupted"
-    write_host_json(store.dir, {
-        "experiment": experiment.name, "variants": list(variants), "reps": reps,
-        "quick": quick, "seed": seed, "options": options or {}, "remeasure": remeasure,
-        "workloads": [w.name for w in workloads],
-    }, accelerators)
-
+    started, outcome, raised = time.monotonic(), "interrupted", True
     try:
+        accelerators = {p.variant: p.availability.version for p in plats
+                        if p.availability.available}
+        write_host_json(store.dir, {
+            "experiment": experiment.name, "variants": list(variants), "reps": reps,
+            "quick": quick, "seed": seed, "options": options or {}, "remeasure": remeasure,
+            "workloads": [w.name for w in workloads],
+        }, accelerators)
         ready = _prepare(experiment, plats, workloads, store, params.quick, say)
-        total = (warmup + reps) * len(ready) * len(workloads)
+        waiting = [p for p in plats if p not in ready and p.availability.retry]
+        total = (warmup + reps) * (len(ready) + len(waiting)) * len(workloads)
+
         def stored(variant: str, wl: Workload, rep: int) -> bool:
             return not remeasure and store.done(experiment.name, variant, wl.name, rep)
 
-        todo = sum(not stored(p.variant, wl, rep)
-                   for rep in range(warmup + reps) for p in ready for wl in workloads)
+        todo = sum(not stored(p.variant, wl, rep) for rep in range(warmup + reps)
+                   for p in [*ready, *waiting] for wl in workloads)
         clock = _Clock(todo)
         done = 0
         order = random.Random(seed)
+        warned: set[str] = set()
         for rep in range(warmup + reps):
+            if waiting and rep > 0:  # a check that broke is made again
+                ready += _recheck(experiment, waiting, workloads, store, rep,
+                                  rep < warmup, say)
             shuffled = list(ready)
             order.shuffle(shuffled)
             for plat in shuffled:
@@ -227,16 +237,75 @@ def _run(
                         f" · {clock.progress()}")
                     rows = measure_into(store, experiment, plat, wl, rep, params)
                     clock.count(rows)
+                    _warn_unhealthy(plat, rows, warned)
+            done += len(waiting) * len(workloads)
         say(clock.summary(experiment.name, len(plats) - len(ready)))
         outcome = "completed" if not clock.failed else f"completed, {clock.failed} cell(s) failed"
+        raised = False
+    except WriteFailed as exc:
+        outcome = f"error: {exc}"
+        if WriteFailed.INTACT in str(exc):
+            raise
+        raise exc.resumable() from exc
     except Exception as exc:
         outcome = f"error: {type(exc).__name__}: {exc}"
         raise
     finally:
-        for p in plats:
-            p.close()
-        finish_invocation(store.dir, started, outcome)
+        close_all(plats)
+        try:
+            finish_invocation(store.dir, started, outcome)
+        except WriteFailed:
+            if not raised:
+                raise  # else the error in flight already says what could not be written
     return store
+
+
+def close_all(plats: Sequence[Platform]) -> None:
+    """Close every platform; a cleanup that fails is reported in one line on stderr and the
+    others are closed all the same."""
+    for p in plats:
+        try:
+            p.close()
+        except Exception as exc:
+            print(f"virtbench: warning: cleanup of {p.variant} failed: {one_line(exc)}; the "
+                  "next run removes what it left", file=sys.stderr, flush=True)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as ``Type: message`` on one line."""
+    text = " ".join(traceback.format_exception_only(exc)[-1].split())
+    return text[:300] + (" ..." if len(text) > 300 else "")
+
+
+def _warn_unhealthy(plat: Platform, rows: Sequence[Row], warned: set[str]) -> None:
+    """After a failed cell: say once on stderr what the variant's daemon lacks, if so."""
+    if plat.variant in warned or not any(r.reason.startswith("failed:") for r in rows):
+        return
+    problem = plat.health()
+    if problem:
+        warned.add(plat.variant)
+        print(f"virtbench: {plat.variant}: {problem}; its cells fail until it runs again "
+              "(run the same --run-id again to retry them)", file=sys.stderr, flush=True)
+
+
+def _recheck(experiment: Experiment, waiting: list[Platform], workloads: list[Workload],
+             store: RunStore, rep: int, warmup: bool, say: Progress) -> list[Platform]:
+    """Check again the variants whose availability check broke; return those usable now
+    (taken out of ``waiting``); the others get failed rows for repetition ``rep``."""
+    back = []
+    for plat in list(waiting):
+        plat.recheck()
+        reason = unavailable_reason(plat, workloads, say)
+        if not reason:
+            say(f"{plat.variant}: available on a second check")
+            waiting.remove(plat)
+            back.append(plat)
+            continue
+        if not plat.availability.retry:
+            waiting.remove(plat)
+        for wl in workloads:
+            missing_rows(store, experiment, plat, wl, reason, rep=rep, warmup=warmup)
+    return back
 
 
 def resolve_params(experiment: Experiment, *, reps: int | None = None, quick: bool = False,
@@ -274,6 +343,8 @@ def unavailable_reason(plat: Platform, workloads: list[Workload], say: Progress)
     """"" when the platform is available and prepared for ``workloads``, else why not
     ("not available: ...", "not supported: ..." or "preparation failed: ...")."""
     avail = plat.availability
+    if not avail.available and avail.retry:  # measured again on the next repetition or run
+        return f"failed: {avail.reason}"
     if not avail.available:
         return f"not available: {avail.reason}"
     try:
@@ -358,5 +429,6 @@ def _measure_cell(experiment: Experiment, plat: Platform, wl: Workload,
         reason = f"not supported: {exc}"
     except Exception as exc:
         detail = traceback.format_exception_only(exc)[-1].strip()
-        reason = f"failed: {detail}"
+        problem = plat.health()
+        reason = f"failed: {problem} ({detail})" if problem else f"failed: {detail}"
     return experiment.missing(reason)

@@ -42,6 +42,8 @@ class Availability:
     reason: str = ""
     fix: str = ""
     version: str = ""
+    #: the check itself broke (its probe died, timed out): worth checking again later
+    retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,21 @@ class Platform(ABC):
         try:
             return self.check()
         except Exception as exc:  # a broken probe is a reason, not a crash
-            return Availability(False, f"availability check failed: {exc}")
+            return Availability(False, f"availability check failed: {exc}", retry=True)
+
+    def recheck(self) -> Availability:
+        """Check again (after a check that broke): forget the cached availability."""
+        self.recheck_later()
+        return self.availability
+
+    def recheck_later(self) -> None:
+        """Forget the cached availability: the next use checks again."""
+        self.__dict__.pop("availability", None)
+
+    def health(self) -> str:
+        """"" while what this variant's instances rely on besides their own processes (a
+        daemon) is running, else what is wrong, in one line (asked after a cell failed)."""
+        return ""
 
     @abstractmethod
     def check(self) -> Availability:

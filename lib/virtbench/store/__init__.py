@@ -3,8 +3,8 @@
 A run holds ``store.json`` (the store format version), ``results.csv`` (one row per sample,
 written as it is measured, each with its status: current or superseded), ``cells.jsonl``
 (one line per complete cell, appended after its rows), ``host.json`` (provenance) and
-``writer.lock`` (held by the one process writing the run). Older formats are migrated once,
-on load, so readers see only the current one.
+``writer.lock`` (there while the one process writing the run holds it). Older formats are
+migrated once, on load, so readers see only the current one.
 
 Modules, one job each (this package imports nothing itself; import the module you need):
 
@@ -13,9 +13,11 @@ Modules, one job each (this package imports nothing itself; import the module yo
 - :mod:`.provenance` the commit and the measuring code's fingerprint stamped on rows
 - :mod:`.rows`       measurements -> rows (checked against the metric catalog)
 - :mod:`.hostfile`   reading and writing ``host.json``
+- :mod:`.pairing`    which cell record each row belongs to, by the row's own keys
 - :mod:`.scan`       reading ``results.csv`` + ``cells.jsonl`` (cells, status, bad lines)
+- :mod:`.lock`       the writer lock (``writer.lock`` exists while it is held)
 - :mod:`.migrate`    older formats -> the current one, once
 - :mod:`.writer`     :class:`~.writer.RunStore`: lock, append a cell, supersede, recover
 - :mod:`.reader`     :func:`~.reader.load_runs`: rows as a DataFrame (current by default)
-- :mod:`.repair`     rewrite a damaged run keeping every valid complete cell
+- :mod:`.repair`     rewrite a damaged run keeping every valid row, cells derived from them
 """

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import bisect
 import csv
-import fcntl
 import io
 import itertools
 import json
-import os
 import re
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from pathlib import Path
 from virtbench import catalog
 from virtbench.store.errors import DatasetError, write_atomic
 from virtbench.store.hostfile import read_host_json
+from virtbench.store.lock import try_lock, unlock
 from virtbench.store.provenance import DIRTY, migrated_code
 from virtbench.store.scan import check_row, read_bytes, read_cells, records
 from virtbench.store.schema import (
@@ -40,7 +39,6 @@ from virtbench.store.schema import (
     CURRENT,
     FORMAT_FILE,
     FORMAT_VERSION,
-    LOCK_FILE,
     RESULTS_FILE,
     SUPERSEDED,
     cell_key,
@@ -92,20 +90,16 @@ def ensure_current(run_dir: Path, *, locked: bool = False, strict: bool = True
         return None
     if locked:
         return _migrate_v1(run_dir, strict)
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd, holder = try_lock(run_dir)
+    if fd is None:
+        raise DatasetError(f"{run_dir} is in store format 1 and is being written by "
+                           f"another process (PID {holder}); load it when that ends")
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise DatasetError(f"{run_dir} is in store format 1 and is being written by "
-                               f"another process (PID {holder}); load it when that ends"
-                               ) from None
         if format_version(run_dir) == FORMAT_VERSION:  # migrated while we waited
             return None
         return _migrate_v1(run_dir, strict)
     finally:
-        os.close(fd)
+        unlock(run_dir, fd)
 
 
 def _migrate_v1(run_dir: Path, strict: bool) -> Migrated:
@@ -134,7 +128,13 @@ def _migrate_v1(run_dir: Path, strict: bool) -> Migrated:
     else:  # every row that ends with a newline
         limit = data.rfind(b"\n") + 1
         committed = sum(end <= limit for _l, end, _f, _p in found)
-    commit_of = commit_finder(read_host_json(run_dir))
+    try:
+        host = read_host_json(run_dir)
+    except DatasetError:
+        if strict:
+            raise
+        host = {}  # damaged: the commits of the rows are not known (repair rebuilds it)
+    commit_of = commit_finder(host)
     rows: list[dict[str, str]] = []
     attempt: list[int] = []
     dropped: list[tuple[int, str]] = []

@@ -1,40 +1,46 @@
-"""Rewrite a damaged run keeping every valid row of every complete cell."""
+"""Rewrite a damaged run keeping every valid row, with ``cells.jsonl`` derived from them."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from virtbench.paths import datasets_dir
 from virtbench.store.errors import DatasetError, write_atomic
 from virtbench.store.migrate import ensure_current
-from virtbench.store.scan import scan
-from virtbench.store.schema import CELLS_FILE, FORMAT_FILE
+from virtbench.store.scan import Scan, scan
+from virtbench.store.schema import CELLS_FILE, FORMAT_FILE, RESULTS_FILE, check_run_id
 from virtbench.store.writer import RunStore
 
 
 @dataclass(frozen=True)
 class RepairReport:
-    """What ``repair`` kept and what it dropped (line of results.csv, why)."""
+    """What ``repair`` kept and what it dropped: (line of results.csv, why), and what it did
+    to the cells (``notes``: records derived, dropped, or cells to measure again)."""
 
     path: Path
     kept: int
     dropped: list[tuple[int, str]]
+    notes: list[str] = field(default_factory=list)
 
 
 def repair(run_id: str, root: Path | None = None, *, force: bool = False,
            dry_run: bool = False) -> RepairReport:
-    """Rewrite a run keeping every valid row of every complete cell; report what was dropped.
-    A run in an older format is migrated, dropping what cannot be read. ``dry_run``: only
-    report what would be kept and dropped (a run in the current format), writing nothing."""
+    """Rewrite a run keeping every valid row; ``cells.jsonl`` is derived from the rows where
+    it is damaged or disagrees with them, and a cell that lost rows is measured again on the
+    next run. A run in an older format is migrated, dropping what cannot be read.
+    ``dry_run``: only report what would be kept and dropped, writing nothing. A run that
+    does not exist is a DatasetError (and no folder is made for it)."""
+    run_dir = (root or datasets_dir()) / check_run_id(run_id)
+    if not (run_dir / RESULTS_FILE).is_file():
+        raise DatasetError(f"no dataset {run_dir / RESULTS_FILE}")
     store = RunStore(run_id, root, force=force)
-    if not store.path.exists():
-        raise DatasetError(f"no dataset {store.path}")
     if dry_run:
         found = scan(store.path, strict=False)
-        return RepairReport(store.path, len(found.rows), found.dropped)
+        return RepairReport(store.path, len(found.rows), found.dropped, found.notes)
     with store.locked(recover=False):
         if not (store.dir / CELLS_FILE).exists():  # cells are inferred as for format 1
             (store.dir / FORMAT_FILE).unlink(missing_ok=True)
@@ -42,15 +48,21 @@ def repair(run_id: str, root: Path | None = None, *, force: bool = False,
         if migrated is not None:
             return RepairReport(store.path, migrated.rows, migrated.dropped)
         found = scan(store.path, strict=False)
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(found.header)
-        cells: list[dict] = []
-        for i, row in enumerate(found.rows):
-            writer.writerow([row[c] for c in found.header])
-            if i == 0 or found.attempt[i] != found.attempt[i - 1]:
-                cells.append({**found.cells[found.attempt[i]], "rows": 0})
-            cells[-1]["rows"] += 1
-        write_atomic(store.dir / CELLS_FILE, "".join(json.dumps(c) + "\n" for c in cells))
-        write_atomic(store.path, buf.getvalue())
-    return RepairReport(store.path, len(found.rows), found.dropped)
+        rewrite(store, found)
+    return RepairReport(store.path, len(found.rows), found.dropped, found.notes)
+
+
+def rewrite(store: RunStore, found: Scan) -> None:
+    """Write the rows and cells of a lenient scan: results.csv (each row's status as the
+    cells say), then cells.jsonl, each replaced atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(found.header)
+    for row in found.resolved(history=True):
+        writer.writerow([row[c] for c in found.header])
+    counts = [0] * len(found.cells)
+    for a in found.attempt:
+        counts[a] += 1
+    cells = [{**c, "rows": n} for c, n in zip(found.cells, counts, strict=True) if n]
+    write_atomic(store.path, buf.getvalue())
+    write_atomic(store.dir / CELLS_FILE, "".join(json.dumps(c) + "\n" for c in cells))

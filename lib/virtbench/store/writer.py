@@ -12,7 +12,6 @@ attempt is last, so every load reads the same rows, and the next writer marks th
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import os
@@ -23,7 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 from virtbench.paths import datasets_dir
-from virtbench.store.errors import RunRefused, write_atomic
+from virtbench.store.errors import RunRefused, WriteFailed, write_atomic, write_error
+from virtbench.store.lock import try_lock, unlock
 from virtbench.store.migrate import ensure_current, write_format
 from virtbench.store.reader import load_runs
 from virtbench.store.scan import Scan, scan
@@ -32,7 +32,6 @@ from virtbench.store.schema import (
     COLUMNS,
     CURRENT,
     FAILED_PREFIXES,
-    LOCK_FILE,
     READ_ONLY_RUNS,
     RESULTS_FILE,
     CellKey,
@@ -46,8 +45,7 @@ class RunStore:
 
     def __init__(self, run_id: str, root: Path | None = None, *, force: bool = False) -> None:
         self.run_id = check_run_id(run_id)
-        self.dir = (root or datasets_dir()) / run_id
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = (root or datasets_dir()) / run_id  # made when the run is first locked
         self.path = self.dir / RESULTS_FILE
         self.force = force
         self._done: set[CellKey] | None = None
@@ -59,6 +57,8 @@ class RunStore:
         """True if this cell is complete and did not fail (in this or an earlier process);
         ``host``: the campaign host that measured it ("" in a single-host run)."""
         if self._done is None:
+            if not self.dir.is_dir():
+                return False
             ensure_current(self.dir, locked=self._lock_fd is not None)
             self._done = scan(self.path).done()
         return (experiment, variant, workload, rep, host) in self._done
@@ -83,24 +83,21 @@ class RunStore:
         finally:
             fd, self._lock_fd, self._scan = self._lock_fd, None, None
             if fd is not None:
-                os.ftruncate(fd, 0)
-                os.close(fd)
+                unlock(self.dir, fd)
 
     def _acquire(self) -> None:
         if self.run_id in READ_ONLY_RUNS and not self.force:
             raise RunRefused(f"run {self.run_id!r} is the shipped reference dataset and is "
                              "read-only; choose another --run-id (or --force to write to it)")
-        fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteFailed(write_error(self.dir, exc)) from exc
+        fd, holder = try_lock(self.dir)
+        if fd is None:
             raise RunRefused(f"run {self.run_id!r} is being written by another process "
-                             f"(PID {holder}, lock {self.dir / LOCK_FILE}); wait for it to end "
-                             "or choose another --run-id") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                             f"(PID {holder}, lock in {self.dir}); wait for it to end "
+                             "or choose another --run-id")
         self._lock_fd = fd
 
     def _recover(self) -> None:
@@ -133,11 +130,33 @@ class RunStore:
         key = tuple(cell or (r.experiment, r.variant, r.workload, r.rep))
         key = key if len(key) == 5 else (*key, r.host)
         with self.locked():
+            size = self.path.stat().st_size if self.path.exists() else 0
+            cells = self.dir / CELLS_FILE
+            cells_size = cells.stat().st_size if cells.exists() else 0
+            kept = len(self._scan.rows) if self._scan else 0
             try:
                 self._append(rows, key)
+            except (OSError, WriteFailed) as exc:  # a full disk: cut back what was added
+                self._scan = None
+                self._cut(size, cells_size)
+                what = (write_error(Path(exc.filename or self.path), exc)
+                        if isinstance(exc, OSError) else str(exc))
+                raise WriteFailed(
+                    f"{what}; {WriteFailed.INTACT} ({kept} row(s)): free space and run the "
+                    "same --run-id again to resume") from exc
             except BaseException:
                 self._scan = None  # read again from the file next time
                 raise
+
+    def _cut(self, size: int, cells_size: int) -> None:
+        """Truncate results.csv and cells.jsonl back to ``size`` and ``cells_size`` bytes
+        (what a failed append added; truncating needs no free space)."""
+        for path, keep in ((self.path, size), (self.dir / CELLS_FILE, cells_size)):
+            try:
+                if path.exists() and path.stat().st_size > keep:
+                    os.truncate(path, keep)
+            except OSError:
+                pass  # cut on the next recovery, which reads the records
 
     def _append(self, rows: Sequence[Row], key: CellKey) -> None:
         found = self._scan = self._scan or scan(self.path)
@@ -145,7 +164,7 @@ class RunStore:
         new = not self.path.exists() or self.path.stat().st_size == 0
         if new:
             write_format(self.dir)
-        with self.path.open("ab") as fh:
+        with _named(self.path), self.path.open("ab") as fh:
             if new:
                 fh.write(_line(dict(zip(COLUMNS, COLUMNS, strict=True))))
             pos = fh.tell()
@@ -160,7 +179,7 @@ class RunStore:
         record = dict(zip(("experiment", "variant", "workload", "rep"), key[:4], strict=True))
         if key[4]:
             record["host"] = key[4]
-        with (self.dir / CELLS_FILE).open("a") as fh:
+        with _named(self.dir / CELLS_FILE), (self.dir / CELLS_FILE).open("a") as fh:
             fh.write(json.dumps({**record, "rows": len(rows)}) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
@@ -200,6 +219,17 @@ class RunStore:
     def rows(self, history: bool = False) -> pd.DataFrame:
         """This run's rows as a DataFrame (current ones; ``history``: all)."""
         return load_runs([self.run_id], root=self.dir.parent, history=history)
+
+
+@contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """An OSError inside names ``path`` (a write's error carries no file name)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def _line(record: dict[str, str]) -> bytes:

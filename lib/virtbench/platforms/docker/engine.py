@@ -343,21 +343,38 @@ class DockerEngine:
 
     def shutdown(self) -> None:
         """Remove this process's containers; the last live user also removes the suite's
-        images and networks and stops a private daemon."""
+        images and networks and stops a private daemon (also when removing failed, or the
+        daemon died: then its containers are killed with it). A failure is one EngineError
+        line, raised once all of this is done."""
         self._users = 0
         others = self._unregister()
+        dead = self.daemon_problem()
+        problem = ""
         if self.client is not None:
             try:
-                self.remove_labelled(only_dead_owners=True, images=not others)
+                if not dead:
+                    self.remove_labelled(only_dead_owners=True, images=not others)
+            except Exception as exc:
+                problem = f"removing the suite's containers failed: {_one_line(exc)}"
             finally:
                 self.client.close()
                 self.client = None
-        if self.private and not others:
+        if self.private and (not others or dead):
             self.stop_daemon()
         self.private = False
         self._facts = None
         if self in _ACTIVE:
             _ACTIVE.remove(self)
+        if problem:
+            raise EngineError(problem)
+
+    def daemon_problem(self) -> str:
+        """"" unless this process's private dockerd has died: then say so in one line."""
+        pid = self.dockerd_pid
+        if not self.private or pid is None or pid_alive(pid):
+            return ""
+        return (f"the suite's private dockerd (pid {pid}) is not running any more: it was "
+                f"killed or crashed (its log: {self.logfile})")
 
     def _register(self) -> None:
         self.users_dir.mkdir(parents=True, exist_ok=True)
@@ -668,10 +685,34 @@ class DockerEngine:
         if self._proc is not None:
             self._proc.poll()  # reaped by _terminate; keeps Popen from warning
             self._proc = None
+        self._kill_containers()
         self._unmount_leftovers()
         self.dockerd_pid = None
         self.socket.unlink(missing_ok=True)
         self.restore_host_network()
+
+    def _kill_containers(self) -> None:
+        """Kill what the containers of this daemon left running once it is gone (a daemon
+        killed with SIGKILL leaves its shims and containers, and their network namespaces
+        keep a veth pair on the host): their shims, by the exec-root on the command line,
+        and their processes, by the cgroups named after their ids."""
+        containers = self.root / "data" / "containers"
+        try:
+            ids = [d.name for d in containers.iterdir() if len(d.name) == 64]
+        except OSError:
+            ids = []
+        shims = [p for p in find_processes("containerd-shim-runc-v2")
+                 if str(self.run_dir / "exec") in _cmdline(p)
+                 or any(i in _cmdline(p) for i in ids)]
+        for cid in ids:
+            for group in (Path("/sys/fs/cgroup/system.slice") / f"docker-{cid}.scope",
+                          Path("/sys/fs/cgroup/docker") / cid):
+                _kill_cgroup(group)
+        for pid in shims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def _unmount_leftovers(self) -> None:
         """Unmount what a stopped dockerd leaves mounted: its data-root bind, netns handles."""
@@ -811,6 +852,27 @@ class DockerEngine:
         if len(containerd) == 1:
             out["containerd"] = containerd[0]
         return out
+
+
+def _kill_cgroup(group: Path) -> None:
+    """Kill every process of a cgroup (v2 ``cgroup.kill``, else each pid in it)."""
+    try:
+        if (group / "cgroup.kill").exists():
+            (group / "cgroup.kill").write_text("1")
+            return
+        pids = (group / "cgroup.procs").read_text().split()
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text[:300] + (" ..." if len(text) > 300 else "")
 
 
 def runtime_config(path: str) -> dict:

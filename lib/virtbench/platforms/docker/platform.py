@@ -231,6 +231,9 @@ class DockerPlatform(Platform):
             self._client = None
             self.engine.release()
 
+    def health(self) -> str:
+        return self.engine.daemon_problem()
+
     def describe_userland(self) -> str:
         if self.userland != "debian":
             return ""
