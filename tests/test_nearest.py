@@ -57,10 +57,8 @@ def sandboxed() -> Dataset:
 
 @pytest.fixture(scope="module")
 def checked(sandboxed, pub) -> pd.DataFrame:
-    """Every claim of the seed, Edera's paper, its post and the unikernels artifact."""
-    return pd.concat([claims.check(sandboxed, source=s, pub=pub)
-                      for s in ("seed", "edera", "edera-blog", "unikernels")],
-                     ignore_index=True)
+    """Every claim of the shipped claim map."""
+    return claims.check(sandboxed, pub=pub)
 
 
 def test_edera_lines_are_never_measured_by_gvisor(checked):

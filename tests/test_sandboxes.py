@@ -76,9 +76,9 @@ def test_a_missing_variant_or_baseline_says_why_from_the_data():
     assert list(costs["variant"]) == ["native/static", "docker/crun", "docker/runsc"]
     assert (costs["n"] == 0).all() and costs["ratio"].isna().all()
     runsc = costs.set_index("variant").loc["docker/runsc", "text"]
-    assert runsc.startswith("not measured, because the baseline docker/runc: ")
+    assert runsc.startswith("not measured: the baseline docker/runc: ")
     crun = costs.set_index("variant").loc["docker/crun", "text"]
-    assert crun == "not measured, because not in this dataset (no rows for docker/crun)"
+    assert crun == "not measured: not in this dataset (no rows for docker/crun)"
 
 
 def test_the_headline_quotes_only_what_the_policy_allows():
@@ -113,11 +113,11 @@ def test_a_deviation_is_placed_against_a_stated_limit_never_judged():
         dict(aspect="d", variant="docker/runsc", n=3, ratio=1.0, ratio_low=0.9,
              ratio_high=1.1, text=""),
         dict(aspect="e", variant="docker/runsc", n=0, ratio=math.nan, ratio_low=math.nan,
-             ratio_high=math.nan, text="not measured, because X")])
+             ratio_high=math.nan, text="not measured: X")])
     near = sandboxes.beside_limit(costs, list("abcde"), 5, stats.Policy())
     assert list(near["beside +-5 %"]) == ["inside", "outside", "straddles",
                                           "inconclusive (n = 3 < 6)",
-                                          "not measured, because X"]
+                                          "not measured: X"]
     assert near.loc[1, "deviation_pct"] == pytest.approx(50.0)
 
 

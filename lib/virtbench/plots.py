@@ -455,14 +455,15 @@ def relative_costs(costs: pd.DataFrame, title: str, baseline: str) -> plt.Figure
     measured = costs[costs["n"] > 0]
     if measured.empty:
         reasons = costs["text"].value_counts()
-        said = "; ".join(_clip(str(r), 150) for r in reasons.index[:2]) or \
-            f"not measured, because no variant was compared with {baseline}"
+        said = "not measured, because " + ("; ".join(
+            _clip(str(r).removeprefix("not measured: "), 150) for r in reasons.index[:2])
+            or f"no variant was compared with {baseline}")
         return no_data(said, title)
     aspects = list(dict.fromkeys(measured["aspect"]))
     variants = list(dict.fromkeys(measured["variant"]))
     notes = [_clip(f"{variant}: not measured in {len(own)} of "
                    f"{(costs['variant'] == variant).sum()} aspects, e.g. because "
-                   + str(own["text"].iloc[0]).removeprefix("not measured, because "), 150)
+                   + str(own["text"].iloc[0]).removeprefix("not measured: "), 150)
              for variant, own in costs[costs["n"] == 0].groupby("variant", sort=False)]
     height = 1.4 + 0.42 * len(aspects) + 0.16 * len(notes)
     fig, ax = plt.subplots(figsize=(9, height))

@@ -5,7 +5,8 @@ conditions, or the geometric mean over the cpu kernels). :func:`relative_costs` 
 variant against a baseline (``docker/runc``) as a *cost*: the ratio of medians for a
 quantity where lower is better (time, memory, system calls), the inverse ratio where higher
 is better (throughput), so above 1 always means "costs more than the baseline". A variant or
-baseline without samples gets "not measured, because ..." with the reason from the data.
+baseline without samples gets "not measured: ..." with the reason from the data (a table
+states each reason once below it; a sentence or a figure reads "not measured, because").
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ BASELINE = "docker/runc"
 #: every variant of the sandboxed-container class (registry order).
 COMPARED = ("native/static", "docker/runc", "docker/crun",
             *(v for v in VARIANTS if class_of(v) == "sandboxed container"))
-NOT_MEASURED = "not measured, because "
+NOT_MEASURED = "not measured: "
+BECAUSE = "not measured, because "
 CPU_KERNELS = ("hash", "nbody", "chase", "sort", "fib")  # CPU-bound: not the syscall one
 
 
@@ -197,9 +199,15 @@ def headline_lead(costs: pd.DataFrame, policy: stats.Policy = stats.POLICY,
             parts.append(f"{variant} vs {baseline} measured in {len(measured)} of {len(own)} "
                          f"aspects, {policy.short_of(n)}")
         else:
-            why = own["text"].iloc[0] if len(own) else NOT_MEASURED + "no aspect"
-            parts.append(f"{variant} {why}")
+            why = str(own["text"].iloc[0]) if len(own) else NOT_MEASURED + "no aspect"
+            parts.append(f"{variant} {because(why)}")
     return "Sandboxes: " + ("; ".join(parts) if parts else "no sandboxed variant compared")
+
+
+def because(text: str) -> str:
+    """A table's "not measured: REASON" as a sentence: "not measured, because REASON"."""
+    return BECAUSE + text.removeprefix(NOT_MEASURED) if text.startswith(NOT_MEASURED) \
+        else text
 
 
 def _ratio(line: pd.Series) -> str:
