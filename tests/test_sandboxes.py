@@ -147,6 +147,13 @@ def test_the_cost_figure_says_what_is_missing():
     assert "not measured, because not in this dataset (no rows for docker/runsc)" in said
 
 
+def test_sandboxed_lines_get_a_column_of_their_own():
+    check = pd.DataFrame(dict(variant=["docker/runsc", "docker/runc", ""],
+                              family=["", "docker", ""]))
+    assert list(sandboxes.by_class(check)["family"]) == ["sandboxed container", "docker", ""]
+    assert list(check["family"]) == ["", "docker", ""]  # the input is left as it was
+
+
 def test_the_verdict_matrix_clips_each_line_of_a_cell_alone():
     cells = pd.DataFrame([dict(aspect="startup", system="Edera", verdict="not measurable here",
                                claimed="claimed 1648 ms",

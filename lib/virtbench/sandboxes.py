@@ -19,13 +19,13 @@ import pandas as pd
 
 from virtbench import catalog, stats
 from virtbench.dataset import Dataset
-from virtbench.platforms import VARIANTS, class_of
+from virtbench.platforms import SANDBOXED_CONTAINER, VARIANTS, class_of
 
 BASELINE = "docker/runc"
 #: The variants a sandbox report compares: the bare process, the plain OCI runtimes and
 #: every variant of the sandboxed-container class (registry order).
 COMPARED = ("native/static", "docker/runc", "docker/crun",
-            *(v for v in VARIANTS if class_of(v) == "sandboxed container"))
+            *(v for v in VARIANTS if class_of(v) == SANDBOXED_CONTAINER))
 NOT_MEASURED = "not measured: "
 BECAUSE = "not measured, because "
 CPU_KERNELS = ("hash", "nbody", "chase", "sort", "fib")  # CPU-bound: not the syscall one
@@ -148,6 +148,17 @@ def summary(ds: Dataset, metrics: Sequence[str], experiment: str,
     return out
 
 
+def by_class(check_table: pd.DataFrame) -> pd.DataFrame:
+    """The claims check with the lines of a sandboxed variant (measured or not) in a column
+    of their own: ``family`` "sandboxed container" instead of the engine's family, so that
+    per-family verdicts and charts set gVisor beside container, Wasm and VM."""
+    out = check_table.copy()
+    sandboxed = [v in VARIANTS and class_of(v) == SANDBOXED_CONTAINER
+                 for v in out["variant"]]
+    out.loc[sandboxed, "family"] = SANDBOXED_CONTAINER
+    return out
+
+
 def beside_limit(costs: pd.DataFrame, aspects: Sequence[str], limit_pct: float,
                  policy: stats.Policy = stats.POLICY) -> pd.DataFrame:
     """The cost lines of ``aspects`` as a deviation from the baseline in percent (100 x
@@ -182,7 +193,7 @@ def headline_lead(costs: pd.DataFrame, policy: stats.Policy = stats.POLICY,
     among the aspects the policy lets one quote, else how far it was measured and why not."""
     parts = []
     sandboxed = [v for v in dict.fromkeys(costs["variant"])
-                 if class_of(v) == "sandboxed container"]
+                 if class_of(v) == SANDBOXED_CONTAINER]
     for variant in sandboxed:
         own = costs[costs["variant"] == variant]
         measured = own[own["n"] > 0]
