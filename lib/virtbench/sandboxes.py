@@ -49,8 +49,10 @@ class Aspect:
 
 ASPECTS: tuple[Aspect, ...] = (
     Aspect("startup (image present)", "startup", "startup", {"network": "bridge"}),
+    Aspect("cold startup (image loaded)", "startup", "startup_cold", {"network": "bridge"}),
     Aspect("memory of an idle http server", "memory", "instance_pss", {"state": "idle"}),
     Aspect("CPU kernels (geometric mean)", "cpu", "compute_time", kernels=CPU_KERNELS),
+    Aspect("system-call kernel", "cpu", "compute_time", {"kernel": "syscall"}),
     Aspect("sysbench cpu", "sysbench", "events_per_s"),
     Aspect("sysbench memory", "sysbench", "memory_mib_per_s"),
     Aspect("redis GET", "redis", "requests_per_s", {"pipeline": "1", "command": "GET"}),
