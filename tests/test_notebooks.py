@@ -17,7 +17,8 @@ from virtbench import report
 DATA = Path(__file__).parent / "data"
 NOTEBOOKS = report.notebooks()
 EXPECTED = ["00_overview", "01_startup", "02_memory_density", "03_http", "04_resources",
-            "05_observability", "06_cost", "07_edera", "08_lumos", "09_isolation", "10_felter"]
+            "05_observability", "06_cost", "07_edera", "08_lumos", "09_isolation", "10_felter",
+            "11_sandboxes"]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def sparse_reports(tmp_path_factory) -> list[report.NotebookResult]:
                             datasets=root, progress=lambda _m: None)
 
 
-def test_the_notebooks_are_the_expected_eleven():
+def test_the_notebooks_are_the_expected_twelve():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 

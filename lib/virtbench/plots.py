@@ -27,6 +27,11 @@ from virtbench import tables
 from virtbench.stats import human  # noqa: F401  (re-exported for the notebooks)
 
 FAMILY_COLORS = {"native": "#4d4d4d", "docker": "#1f77b4", "wasm": "#2ca02c", "vm": "#d62728"}
+# a report's column (virtbench.platforms.class_of): the family's colour, and its own for the
+# sandboxed container
+CLASS_COLORS = {"process": FAMILY_COLORS["native"], "container": FAMILY_COLORS["docker"],
+                "sandboxed container": "#9467bd", "wasm": FAMILY_COLORS["wasm"],
+                "vm": FAMILY_COLORS["vm"]}
 CLAIM_COLOR = "#bbbbbb"
 LOG_SPAN = 30.0  # use a log axis when the data span more than this factor
 # the width of a report's column at 1280 px (60 rem less its padding): a figure this wide
@@ -425,9 +430,9 @@ def verdict_matrix(cells: pd.DataFrame, title: str) -> plt.Figure:
             verdict = str(row["verdict"].iloc[0]) if len(row) else "no claim"
             ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=VERDICT_COLORS.get(
                 verdict, "#ffffff"), edgecolor="#999999", linewidth=0.8))
-            text = verdict if not len(row) else (
-                f"{_clip(str(row['claimed'].iloc[0]), 24)}\n"
-                f"{_clip(str(row['measured'].iloc[0]), 24)}\n{verdict}")
+            text = verdict if not len(row) else "\n".join(
+                _clip(line, 24) for field in ("claimed", "measured")
+                for line in str(row[field].iloc[0]).split("\n")) + f"\n{verdict}"
             ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=CELL_PT)
     ax.set_xlim(0, len(systems))
     ax.set_ylim(len(aspects), 0)
@@ -439,6 +444,55 @@ def verdict_matrix(cells: pd.DataFrame, title: str) -> plt.Figure:
         side.set_visible(False)
     ax.set_title(title, loc="left", pad=28)
     fig.tight_layout()
+    return fig
+
+
+def relative_costs(costs: pd.DataFrame, title: str, baseline: str) -> plt.Figure:
+    """Per aspect (rows), each variant's cost relative to ``baseline`` with its 95% CI, one
+    point per variant coloured by its class (:data:`CLASS_COLORS`), on a log axis with the
+    baseline at 1; below the axis, one line per variant with aspects not measured: how many,
+    and the first reason. Fed by :func:`virtbench.sandboxes.relative_costs`."""
+    measured = costs[costs["n"] > 0]
+    if measured.empty:
+        reasons = costs["text"].value_counts()
+        said = "not measured, because " + ("; ".join(
+            _clip(str(r).removeprefix("not measured: "), 150) for r in reasons.index[:2])
+            or f"no variant was compared with {baseline}")
+        return no_data(said, title)
+    aspects = list(dict.fromkeys(measured["aspect"]))
+    variants = list(dict.fromkeys(measured["variant"]))
+    notes = [_clip(f"{variant}: not measured in {len(own)} of "
+                   f"{(costs['variant'] == variant).sum()} aspects, e.g. because "
+                   + str(own["text"].iloc[0]).removeprefix("not measured: "), 150)
+             for variant, own in costs[costs["n"] == 0].groupby("variant", sort=False)]
+    height = 1.4 + 0.42 * len(aspects) + 0.16 * len(notes)
+    fig, ax = plt.subplots(figsize=(9, height))
+    offsets = np.linspace(-0.22, 0.22, len(variants)) if len(variants) > 1 else [0.0]
+    values = [1.0]
+    for offset, variant in zip(offsets, variants, strict=True):
+        own = measured[measured["variant"] == variant]
+        y = np.array([aspects.index(a) for a in own["aspect"]], float) + offset
+        r = own["ratio"].to_numpy(float)
+        lo = np.where(np.isfinite(own["ratio_low"].astype(float)), own["ratio_low"], r)
+        hi = np.where(np.isfinite(own["ratio_high"].astype(float)), own["ratio_high"], r)
+        color = CLASS_COLORS.get(str(own["class"].iloc[0]), "#8c564b")
+        ax.errorbar(r, y, xerr=error_bars(r, lo, hi), fmt="o", ms=5, capsize=2,
+                    color=color, label=f"{variant} ({own['class'].iloc[0]})")
+        values += [*lo, *hi]
+    ax.axvline(1.0, color="#888888", linestyle="--", linewidth=1)
+    ax.set_yticks(np.arange(len(aspects)), aspects)
+    ax.set_ylim(len(aspects) - 0.5, -0.5)
+    v = np.asarray(values, float)
+    _pad(ax, v, bool((v[np.isfinite(v)] > 0).all()))
+    ax.set_xlabel(f"cost relative to {baseline} (time, memory or 1 / throughput; "
+                  "> 1: costs more) — ratio of medians, 95% CI")
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=min(3, len(variants)),
+              fontsize=8, frameon=False)
+    ax.set_title(title, loc="left", pad=22)
+    for i, note in enumerate(notes):
+        fig.text(0.01, (0.05 + 0.16 * (len(notes) - 1 - i)) / height, note, fontsize=8,
+                 color="#666666", va="bottom")
+    fig.tight_layout(rect=(0, (0.08 + 0.16 * len(notes)) / height if notes else 0, 1, 1))
     return fig
 
 

@@ -385,7 +385,7 @@ def write_index(results: Sequence[NotebookResult], out: Path, run_id: str, host:
                                                                   if links else ''}</nav>
 </header>
 <main class="vb-page">
-<h1>virtbench: process, container, WebAssembly and VM, measured here</h1>
+<h1>virtbench: process, container, sandboxed container, WebAssembly and VM, measured here</h1>
 {provenance_html(made_by)}
 <p class="meta">Run <b>{html.escape(run_id)}</b>{f' ({html.escape(mode)})' if mode else ''}
 on {html.escape(hostname)} &middot; host {html.escape(host_line(host))} &middot; measured by
