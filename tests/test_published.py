@@ -18,7 +18,7 @@ GOOD_RANGE = "x,Table 1,Sec,memory,Docker,,,,50,500,MB,range,lower_is_better,not
 GOOD_CATEGORY = "x,Table 2,Sec,tracing,Wasm,,,limited,,,,categorical,none,note"
 
 EXPECTED_ROWS = {"seed": 167, "edera": 10, "lumos": 4, "felter": 103, "isolation": 0,
-                 "edera-blog": 5, "unikernels": 12}
+                 "edera-blog": 6, "unikernels": 12}
 
 
 @pytest.fixture(scope="module")
