@@ -307,16 +307,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _variant_summary(variant: str) -> str:
-    """The first line of the variant class's docstring."""
+    """The variant's own one-line summary (its class's ``summary``; else the first paragraph
+    of the class's own docstring, not one it inherits)."""
     import importlib
-    import inspect
 
-    module, _, cls = platforms.VARIANTS[variant][1].partition(":")
+    module, _, name = platforms.VARIANTS[variant][1].partition(":")
     try:
-        doc = inspect.getdoc(getattr(importlib.import_module(module), cls)) or ""
+        cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         return f"(cannot import: {exc})"
-    return " ".join(doc.strip().split("\n\n")[0].split())
+    text = cls.summary or (cls.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(text.split())
 
 
 def _runs(root: Path | None) -> list[dict]:
