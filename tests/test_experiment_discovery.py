@@ -92,8 +92,8 @@ def test_the_scan_finds_each_module_by_its_experiment_and_skips_shared_code(toy_
 
 
 def test_a_module_without_an_experiment_is_an_error_naming_it(toy_package):
-    (toy_package / "helper.py").write_text("X = 1\n")
-    with pytest.raises(ImportError, match=r"helper\.py defines no EXPERIMENT.*shared/"):
+    (toy_package / "utils.py").write_text("X = 1\n")
+    with pytest.raises(ImportError, match=r"utils\.py defines no EXPERIMENT.*shared/"):
         _scan(toy_package)
 
 
