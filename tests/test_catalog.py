@@ -47,8 +47,8 @@ def test_every_row_of_the_shipped_datasets_is_declared(path):
 def test_every_experiment_declares_its_metrics_and_primary_rows():
     for name, exp in experiments.EXPERIMENTS.items():
         assert catalog.metrics(name)
-        assert exp.metrics, f"{name} has no primary metrics"
-        for m, conditions in exp.metrics:
+        assert exp.primary_metrics(), f"{name} has no primary metrics"
+        for m, conditions in exp.primary_metrics():
             catalog.validate(name, m.name, m.unit, conditions)
     assert set(catalog.experiments()) == set(experiments.EXPERIMENTS)
 

@@ -196,7 +196,7 @@ BAD_INPUT = [
     (["export", "../../other/run", "--format", "csv"], "invalid run id"),
     (["compare", "reference", "../x"], "invalid run id"),
     (["compare", "reference", "reference", "--experiment", "nope"],
-     "unknown experiment 'nope'; valid: startup"),
+     "unknown experiment 'nope'; valid: cpu, "),
     (["compare", "reference", "reference", "--metric", "nope"], "unknown metric 'nope'"),
     (["repair", "nope"], "no run 'nope'"),
     (["repair", "a/b"], "invalid run id"),

@@ -12,8 +12,9 @@ import pytest
 
 from virtbench import catalog, claims, platforms, stats
 from virtbench.dataset import DEFAULTS, GEOMEAN, Dataset, wanted
-from virtbench.experiments import basic
-from virtbench.experiments.core import Params, check_options, get
+from virtbench.experiments import cpu as cpu_mod
+from virtbench.experiments import get
+from virtbench.experiments.base import Params, check_options
 from virtbench.platforms.base import Availability, Platform, RunOutcome, Workload
 
 KERNELS = catalog.VALUES["kernel"]
@@ -23,13 +24,13 @@ KERNELS = catalog.VALUES["kernel"]
 
 def test_every_kernel_has_a_declared_size_option():
     cpu = get("cpu")
-    assert [k.name for k in basic.KERNELS] == list(KERNELS)
-    for k in basic.KERNELS:
+    assert [k.name for k in cpu_mod.KERNELS] == list(KERNELS)
+    for k in cpu_mod.KERNELS:
         opt = cpu.options[k.option]
         assert opt.type is int and opt.low == 1 and opt.high == k.high
         assert 1 <= k.quick < k.full <= k.high
     assert "cpu_chase_mib" in cpu.options
-    assert set(basic.SMOKE_SIZES) <= set(cpu.options)
+    assert set(cpu_mod.SMOKE_SIZES) <= set(cpu.options)
 
 
 @pytest.mark.parametrize("options, problem", [
@@ -51,13 +52,13 @@ def test_kernel_arguments_and_sizes():
     quick, full = Params(quick=True), Params()
     opts = Params(options=check_options(get("cpu"), {"cpu_chase_ksteps": "7",
                                                       "cpu_chase_mib": "8"}))
-    by = {k.name: k for k in basic.KERNELS}
-    assert basic.kernel_args(by["hash"], quick) == ["hash", "5"]
-    assert basic.kernel_args(by["fib"], full) == ["fib", "36"]
-    assert basic.kernel_args(by["chase"], opts) == ["chase", "7", "8"]
-    assert basic.kernel_args(by["chase"], full) == ["chase", "100", "64"]
-    assert basic.kernel_args(by["syscall"], quick) == ["syscall", "20", "{workdir}"]
-    assert basic.cpu_iterations(full) == 20
+    by = {k.name: k for k in cpu_mod.KERNELS}
+    assert cpu_mod.kernel_args(by["hash"], quick) == ["hash", "5"]
+    assert cpu_mod.kernel_args(by["fib"], full) == ["fib", "36"]
+    assert cpu_mod.kernel_args(by["chase"], opts) == ["chase", "7", "8"]
+    assert cpu_mod.kernel_args(by["chase"], full) == ["chase", "100", "64"]
+    assert cpu_mod.kernel_args(by["syscall"], quick) == ["syscall", "20", "{workdir}"]
+    assert cpu_mod.cpu_iterations(full) == 20
 
 
 # -- the checksum check -------------------------------------------------------------------------
@@ -82,12 +83,12 @@ class Fake(Platform):
 
 @pytest.fixture
 def native_sums(monkeypatch):
-    monkeypatch.setattr(basic, "native_checksum", lambda args: f"0x{args[0]}")
+    monkeypatch.setattr(cpu_mod, "native_checksum", lambda args: f"0x{args[0]}")
 
 
 def test_every_kernel_gives_two_rows_with_the_kernel_condition(native_sums):
     plat = Fake()
-    ms = basic.measure_cpu(plat, Workload("cpu"), Params(options=basic.SMOKE_SIZES))
+    ms = cpu_mod.measure_cpu(plat, Workload("cpu"), Params(options=cpu_mod.SMOKE_SIZES))
     assert [c[0] for c in plat.calls] == list(KERNELS)
     assert [(m.metric, m.conditions["kernel"]) for m in ms] == [
         (metric, k) for k in KERNELS for metric in ("wall_time", "compute_time")]
@@ -98,7 +99,7 @@ def test_every_kernel_gives_two_rows_with_the_kernel_condition(native_sums):
 
 
 def test_a_checksum_that_differs_from_native_fails_that_kernel(native_sums):
-    ms = basic.measure_cpu(Fake(wrong="nbody"), Workload("cpu"), Params(quick=True))
+    ms = cpu_mod.measure_cpu(Fake(wrong="nbody"), Workload("cpu"), Params(quick=True))
     bad = [m for m in ms if m.conditions["kernel"] == "nbody"]
     assert len(bad) == 2 and all(m.value is None for m in bad)
     assert bad[0].reason.startswith("failed:")

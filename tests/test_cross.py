@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from virtbench import experiments, platforms
+from virtbench import experiments, platforms, runner
 from virtbench.results import RunStore, measured
 from virtbench.summary import summarize
 
@@ -30,9 +30,9 @@ def run(tmp_path):
     def _run(name: str, variant: str = "native/static", quick: bool = True, **options):
         store = RunStore("x", root=tmp_path)
         exp = experiments.get(name)
-        experiments.run(exp, [variant], store, reps=1, quick=quick, progress=None,
-                        options={**{k: v for k, v in FAST.items() if k in exp.options},
-                                 **options})
+        runner.run(exp, [variant], store, reps=1, quick=quick, progress=None,
+                   options={**{k: v for k, v in FAST.items() if k in exp.options},
+                            **options})
         assert leftovers() == "", f"{name} left processes running"
         return store.rows()
     return _run

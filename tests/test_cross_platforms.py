@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from virtbench import experiments, platforms
+from virtbench import experiments, platforms, runner
 from virtbench.results import RunStore, measured
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -48,8 +48,8 @@ def run(tmp_path, experiment: str, variant: str, quick: bool = True):
     before = running()
     store = RunStore("x", root=tmp_path)
     exp = experiments.get(experiment)
-    experiments.run(exp, [variant], store, reps=1, quick=quick, progress=None,
-                    options={k: v for k, v in FAST.items() if k in exp.options})
+    runner.run(exp, [variant], store, reps=1, quick=quick, progress=None,
+               options={k: v for k, v in FAST.items() if k in exp.options})
     assert running() - before == set(), f"{experiment} on {variant} left processes running"
     return store.rows()
 

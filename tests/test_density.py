@@ -7,7 +7,8 @@ import pytest
 
 from virtbench import catalog
 from virtbench.accounting import MemoryReading
-from virtbench.experiments.cross import checkpoints, instance_memory_rows, slope_rows
+from virtbench.experiments.density import checkpoints, slope_rows
+from virtbench.experiments.memory import instance_memory_rows
 
 COUNTS = [0, 1, 2, *range(10, 201, 10)]
 TAGS = {"instances": "200"}
@@ -93,8 +94,8 @@ def test_instance_memory_of_a_process_has_no_cgroup_rows_and_keeps_the_guest_siz
 
 
 def test_a_platform_without_long_running_instances_gets_reason_rows():
-    from virtbench.experiments.core import Params
-    from virtbench.experiments.cross import measure_instance_memory
+    from virtbench.experiments.base import Params
+    from virtbench.experiments.memory import measure_instance_memory
     from virtbench.platforms.base import Availability, Platform, Workload
 
     class NoInstances(Platform):

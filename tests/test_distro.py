@@ -13,8 +13,9 @@ import pytest
 
 from virtbench import catalog, claims, distro
 from virtbench.distro import DistroUnavailable
-from virtbench.experiments.basic import disk_rows
-from virtbench.experiments.userland import on_userlands
+from virtbench.experiments import get
+from virtbench.experiments.disk import disk_rows
+from virtbench.experiments.shared.userland import on_userlands
 from virtbench.platforms.base import Artifact, Availability, NotSupported, Platform, Workload
 from virtbench.platforms.vm.qemu import Boot, Machine, qemu_argv
 from virtbench.platforms.vm.rootdisk import DISTRO_INIT, ROOT_INIT, disk_mib
@@ -235,11 +236,11 @@ class _Fake(Platform):
 
 def test_userland_rows_carry_the_condition_and_the_sibling_is_closed():
     plat = _Fake()
-    ms = on_userlands(plat, "disk", [Workload("noop")], disk_rows)
+    ms = on_userlands(plat, get("disk"), [Workload("noop")], disk_rows)
     assert [(m.metric, m.conditions) for m in ms] == [("artifact_size", {"userland": "debian"})]
     assert ms[0].description == "bytes; guest userland: debian"
     assert plat.sibling.closed == 1
-    assert on_userlands(plat, "disk", [Workload("x", command=("true",))],
+    assert on_userlands(plat, get("disk"), [Workload("x", command=("true",))],
                         disk_rows) == []
 
 
@@ -250,7 +251,7 @@ def test_userland_rows_carry_the_condition_and_the_sibling_is_closed():
     (RuntimeError("guest hung"), "failed: debian userland: RuntimeError: guest hung"),
 ])
 def test_a_userland_that_cannot_be_measured_gives_reason_rows(exc, prefix):
-    ms = on_userlands(_Fake(exc), "startup", [Workload("noop")], disk_rows)
+    ms = on_userlands(_Fake(exc), get("startup"), [Workload("noop")], disk_rows)
     assert {m.metric for m in ms} == {"startup", "peak_rss"}
     assert all(m.value is None and m.reason.startswith(prefix) for m in ms)
     assert all(m.conditions == {"userland": "debian"} for m in ms)
@@ -269,14 +270,13 @@ def test_status_says_what_doctor_shows(tmp_path, monkeypatch):
 def test_a_skipped_userland_gives_the_primary_rows_with_the_reason():
     from types import SimpleNamespace
 
-    from virtbench.experiments.basic import QUICK_SKIPS_USERLANDS
-    from virtbench.experiments.userland import on_userlands
+    from virtbench.experiments.shared.userland import QUICK_SKIPS_USERLANDS, on_userlands
 
     def never(_plat):
         raise AssertionError("a skipped userland is not measured")
 
     plat = SimpleNamespace(userlands=("debian",))
-    rows = on_userlands(plat, "startup", [Workload("noop")], never, skip=QUICK_SKIPS_USERLANDS)
+    rows = on_userlands(plat, get("startup"), [Workload("noop")], never, skip=QUICK_SKIPS_USERLANDS)
     assert rows and all(m.value is None and m.reason == QUICK_SKIPS_USERLANDS for m in rows)
     assert {m.conditions["userland"] for m in rows} == {"debian"}
 
@@ -344,12 +344,12 @@ def test_quick_leaves_the_full_os_guest_to_a_full_run_with_the_reason_in_its_row
 
     plat = SimpleNamespace(userlands=("debian", "debian-systemd"),
                            with_userland=lambda name: _Fake())
-    rows = on_userlands(plat, "disk", [Workload("noop")], measured, quick=True)
+    rows = on_userlands(plat, get("disk"), [Workload("noop")], measured, quick=True)
     skipped = [m for m in rows if m.conditions["userland"] == "debian-systemd"]
     assert skipped and all(m.value is None and m.reason.startswith(
         "not measured with --quick: the full-OS guest") for m in skipped)
     assert [m.value for m in rows if m.conditions["userland"] == "debian"] == [1]
-    only = on_userlands(plat, "disk", [Workload("noop")], measured, quick=False,
+    only = on_userlands(plat, get("disk"), [Workload("noop")], measured, quick=False,
                         names=("debian-systemd",))
     assert [(m.value, m.conditions) for m in only] == [(1, {"userland": "debian-systemd"})]
 
@@ -391,8 +391,8 @@ class _FakeGuests(Platform):
 
 @pytest.mark.parametrize("quick", [False, True])
 def test_density_of_the_full_os_guest_carries_its_userland_and_guest_size(quick):
-    from virtbench.experiments.core import Params
-    from virtbench.experiments.cross import measure_density
+    from virtbench.experiments.base import Params
+    from virtbench.experiments.density import measure_density
 
     params = Params(quick=quick, options={"density_max": 3, "density_time_s": 30})
     rows = measure_density(_FakeGuests(), Workload("mem"), params)

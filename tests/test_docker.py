@@ -12,15 +12,12 @@ from pathlib import Path
 import pytest
 
 from virtbench.catalog import VALUES
-from virtbench.experiments.basic import (
-    SMOKE_SIZES,
-    disk_rows,
-    measure_cpu,
-    measure_memory,
-    startup_rows,
-)
-from virtbench.experiments.core import Params
-from virtbench.experiments.memory import measure_mem
+from virtbench.experiments.base import Params
+from virtbench.experiments.cpu import SMOKE_SIZES, measure_cpu
+from virtbench.experiments.disk import disk_rows
+from virtbench.experiments.memory import measure_memory
+from virtbench.experiments.shared.mem_instance import measure_mem
+from virtbench.experiments.startup import startup_rows
 from virtbench.platforms.base import Workload
 from virtbench.platforms.docker import engine as docker_engine
 from virtbench.platforms.docker.cgroup import (
@@ -495,7 +492,8 @@ def test_a_users_image_archive_runs_its_command_and_is_removed_after(engine_root
                                                                      tmp_path: Path) -> None:
     from docker.errors import ImageNotFound
 
-    from virtbench.experiments.basic import measure_disk, measure_startup
+    from virtbench.experiments.disk import measure_disk
+    from virtbench.experiments.startup import measure_startup
     from virtbench.platforms.base import NotSupported
     from virtbench.spec import from_flags, from_toml
 

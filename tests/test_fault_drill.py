@@ -17,7 +17,7 @@ import pytest
 
 from virtbench import catalog, experiments, platforms
 from virtbench.cli import main
-from virtbench.experiments.core import Experiment
+from virtbench.experiments.base import Experiment
 from virtbench.platforms.base import Availability, Platform, Workload
 from virtbench.results import CELLS_FILE, Measurement, load_runs, measured, scan
 
@@ -224,7 +224,9 @@ def measure(plat: Platform, wl: Workload, params) -> list[Measurement]:
     return [Measurement("t", 1.0, "ms", "a value")]
 
 
-PROBED = Experiment("fakeprobe", "a fake", measure, reps=3, warmup=0)
+PROBED = Experiment("fakeprobe", "a fake", measure, reps=3, warmup=0,
+                    metrics=(catalog.Metric("t", "fakeprobe", "ms", "lower", "a test value"),),
+                    primary=(("t", {}),))
 
 
 @pytest.fixture
@@ -237,9 +239,7 @@ def probed(monkeypatch):
     monkeypatch.setitem(platforms.VARIANTS, Probed.variant,
                         ("native", "vb_fake_probe_platforms:Probed"))
     monkeypatch.setitem(experiments.EXPERIMENTS, PROBED.name, PROBED)
-    monkeypatch.setitem(catalog.CATALOG, ("fakeprobe", "t"),
-                        catalog.Metric("t", "fakeprobe", "ms", "lower", "a test value"))
-    monkeypatch.setitem(catalog.PRIMARY, "fakeprobe", (("t", {}),))
+    monkeypatch.setitem(catalog.CATALOG, ("fakeprobe", "t"), PROBED.metric("t"))
     PROBES.update(runs=0, kill=1)
 
 
@@ -399,7 +399,7 @@ class _Fine(_Broken):
 
 
 def test_close_all_reports_each_failed_cleanup_once_and_closes_the_rest(capsys):
-    from virtbench.experiments.core import close_all
+    from virtbench.runner import close_all
 
     close_all([_Broken(), _Fine()])
     err = capsys.readouterr().err

@@ -13,7 +13,7 @@ import pytest
 from virtbench import catalog, hyperfine, selfcheck
 from virtbench.cli import main
 from virtbench.dataset import wanted
-from virtbench.experiments.basic import timing_rows
+from virtbench.experiments.startup import timing_rows
 from virtbench.platforms.base import Workload
 from virtbench.platforms.native.platform import TIMED_RUNS, NativeStatic
 from virtbench.platforms.wasm import cli, embedded

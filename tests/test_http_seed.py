@@ -11,8 +11,9 @@ import pytest
 
 from virtbench import catalog
 from virtbench.dataset import wanted
-from virtbench.experiments.core import Params, check_options, get
-from virtbench.experiments.cross import (
+from virtbench.experiments import get
+from virtbench.experiments.base import Params, check_options
+from virtbench.experiments.http import (
     SEED_CONNECTIONS,
     LoadProfile,
     check_proxy_descriptors,

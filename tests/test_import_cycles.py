@@ -1,4 +1,6 @@
-"""Imports point one way: no cycle in lib/virtbench, counting imports inside functions."""
+"""Imports point one way: no cycle in lib/virtbench, counting imports inside functions and
+a package scan (a package whose ``__init__`` walks ``pkgutil.iter_modules`` imports every
+module beside it)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ def import_graph(package: Path) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for module, (path, is_package) in modules.items():
         here = module if is_package else module.rpartition(".")[0]
+        if is_package and "pkgutil.iter_modules(" in path.read_text():
+            graph[module] |= {m for m in modules if m.rpartition(".")[0] == module}
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
@@ -79,3 +83,14 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path):
     (pkg / "b.py").write_text("def f():\n    from p import a\n")
     (pkg / "c.py").write_text("from . import a\n")
     assert cycles(import_graph(pkg)) == [["p.a", "p.b"]]
+
+
+def test_a_cycle_through_a_package_scan_is_found(tmp_path):
+    pkg = tmp_path / "p"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import pkgutil\nfor m in pkgutil.iter_modules(__path__):\n"
+                                     "    pass\n")
+    (pkg / "a.py").write_text("from p.b import f\n")
+    (pkg / "b.py").write_text("")
+    (pkg / "c.py").write_text("import p\n")
+    assert cycles(import_graph(pkg)) == [["p", "p.c"]]

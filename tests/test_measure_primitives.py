@@ -15,15 +15,11 @@ from pathlib import Path
 import pytest
 
 from virtbench import process
-from virtbench.experiments import memory
-from virtbench.experiments.basic import (
-    disk_rows,
-    measure_disk,
-    measure_memory,
-    measure_startup,
-    startup_rows,
-)
-from virtbench.experiments.core import Params
+from virtbench.experiments.base import Params
+from virtbench.experiments.disk import disk_rows, measure_disk
+from virtbench.experiments.memory import measure_memory
+from virtbench.experiments.shared import mem_instance
+from virtbench.experiments.startup import measure_startup, startup_rows
 from virtbench.platforms.base import (
     Artifact,
     Availability,
@@ -138,13 +134,13 @@ def canned_readings(monkeypatch):
                     "Pss": 28 * KIB}
         return STATUS[pid]
 
-    monkeypatch.setattr(memory, "read_proc_status", status)
+    monkeypatch.setattr(mem_instance, "read_proc_status", status)
     monkeypatch.setattr(process, "read_proc_status", status)  # accounting.read_memory's
-    monkeypatch.setattr(memory, "cgroup_memory", lambda pid: CgroupMemory(
+    monkeypatch.setattr(mem_instance, "cgroup_memory", lambda pid: CgroupMemory(
         2, Path("/sys/fs/cgroup/system.slice/docker-0123456789abcdef.scope"), 5 << 20, 6 << 20,
         3 << 20, 1 << 20))
-    monkeypatch.setattr(memory, "program_name", lambda pid: "containerd-shim-runc-v2")
-    monkeypatch.setattr(memory, "SETTLE_S", 0.0)
+    monkeypatch.setattr(mem_instance, "program_name", lambda pid: "containerd-shim-runc-v2")
+    monkeypatch.setattr(mem_instance, "SETTLE_S", 0.0)
 
 
 def _by(rows) -> dict:
@@ -155,7 +151,7 @@ def _by(rows) -> dict:
 def test_memory_of_a_process_instance_comes_from_its_host_processes():
     plat = Fake()
     rows = _by(measure_memory(plat, Workload("mem"), Params(quick=True)))
-    assert plat.started[0][0] == ["0", memory.IDLE_HOLD_MS]  # idle first, then loaded
+    assert plat.started[0][0] == ["0", mem_instance.IDLE_HOLD_MS]  # idle first, then loaded
     assert plat.started[1][0][0] == "16"
     assert set(rows) == {(m, s, "") for m in ("rss", "pss", "faked_rss")
                          for s in ("idle", "loaded")}
@@ -168,7 +164,7 @@ def test_memory_of_a_process_instance_comes_from_its_host_processes():
 
 
 def test_memory_of_a_container_comes_from_its_cgroup_and_the_shim_outside_it():
-    rows = {m.metric: m for m in memory.measure_mem(Fake(cgroup=True), 0)}
+    rows = {m.metric: m for m in mem_instance.measure_mem(Fake(cgroup=True), 0)}
     assert set(rows) == {"cgroup_usage", "cgroup_anon", "cgroup_file", "cgroup_peak",
                          "shim_rss", "shim_pss", "total", "faked_rss"}
     assert rows["cgroup_usage"].value == 5 and rows["cgroup_peak"].value == 6
@@ -181,7 +177,7 @@ def test_memory_of_a_container_comes_from_its_cgroup_and_the_shim_outside_it():
 
 def test_a_guest_is_read_at_each_size_and_a_failed_size_is_a_reason():
     plat = Guest(guest_fails=512)
-    rows = _by(memory.measure_mem(plat, 0))
+    rows = _by(mem_instance.measure_mem(plat, 0))
     assert [kw["limits"] for _, kw in plat.started] == [{"memory_mib": n}
                                                         for n in (128, 256, 512)]
     assert rows["rss", "", "128"].value == 2
@@ -190,7 +186,7 @@ def test_a_guest_is_read_at_each_size_and_a_failed_size_is_a_reason():
     assert failed.value is None and "guest of 512 MiB hung" in failed.reason
     assert failed.reason == rows["guest_used", "", "512"].reason
     plat.userland = "debian"  # other userlands: the default guest size only
-    assert {k[2] for k in _by(memory.measure_mem(plat, 0))} == {"256"}
+    assert {k[2] for k in _by(mem_instance.measure_mem(plat, 0))} == {"256"}
 
 
 def test_a_guest_also_gives_its_kernels_own_accounting_and_other_families_do_not():
@@ -206,19 +202,19 @@ def test_a_guest_also_gives_its_kernels_own_accounting_and_other_families_do_not
 
 
 def test_an_engine_gives_its_peak_and_the_marginal_memory_of_one_more_instance():
-    rows = {m.metric: m for m in memory.measure_mem(Engine(), 0)}
+    rows = {m.metric: m for m in mem_instance.measure_mem(Engine(), 0)}
     assert {"rss", "pss", "peak_rss", "rss_per_instance"} <= set(rows)
     slope = rows["rss_per_instance"]
     assert slope.value == pytest.approx(16.0)
-    assert slope.tags["instances"] == str(memory.PACKED_COUNTS[-1])
+    assert slope.tags["instances"] == str(mem_instance.PACKED_COUNTS[-1])
     assert float(slope.tags["ci_low"]) <= 16.0 <= float(slope.tags["ci_high"])
     assert rows["rss"].value == 30 + 16 and rows["peak_rss"].value == 90  # one instance
 
 
 def test_an_engine_of_one_instance_per_process_gives_the_summed_pss_of_concurrent_ones():
     plat = Cli()
-    rows = {m.metric: m for m in memory.measure_mem(plat, 16)}
-    assert len(plat.started) == memory.MARGINAL_INSTANCES  # all live at once
+    rows = {m.metric: m for m in mem_instance.measure_mem(plat, 16)}
+    assert len(plat.started) == mem_instance.MARGINAL_INSTANCES  # all live at once
     assert rows["pss_per_instance"].value == pytest.approx(8.0)
     assert (rows["rss"].value, rows["pss"].value, rows["peak_rss"].value) == (20, 8, 25)
     assert rows["faked_rss"].value == 40

@@ -9,15 +9,12 @@ import pytest
 
 from virtbench import catalog, platforms
 from virtbench.catalog import VALUES
-from virtbench.experiments.basic import (
-    SMOKE_SIZES,
-    disk_rows,
-    measure_cpu,
-    measure_io,
-    measure_memory,
-    startup_rows,
-)
-from virtbench.experiments.core import Params
+from virtbench.experiments.base import Params
+from virtbench.experiments.cpu import SMOKE_SIZES, measure_cpu
+from virtbench.experiments.disk import disk_rows
+from virtbench.experiments.io import measure_io
+from virtbench.experiments.memory import measure_memory
+from virtbench.experiments.startup import startup_rows
 from virtbench.platforms.base import Workload
 
 pytestmark = pytest.mark.integration
@@ -75,7 +72,7 @@ def test_io_reports_writes_and_warm_and_cold_reads(native):
 
 
 def test_io_cold_reads_without_a_drop_are_reason_rows(native):
-    from virtbench.experiments.basic import io_rows
+    from virtbench.experiments.io import io_rows
 
     base = {"seq_write_mbps": "1", "seq_read_mbps": "2", "rand_read_mbps": "3",
             "rand_write_mbps": "4", "cold_seq_read_mbps": "0", "cold_rand_read_mbps": "0"}

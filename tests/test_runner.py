@@ -7,8 +7,9 @@ import types
 
 import pytest
 
-from virtbench import catalog, experiments, platforms
-from virtbench.experiments.core import Experiment
+from virtbench import catalog, experiments, platforms, runner
+from virtbench.experiments.base import Experiment
+from virtbench.metric import Metric
 from virtbench.platforms.base import Availability, NotSupported, Platform, Workload
 from virtbench.results import Measurement, RunStore
 
@@ -46,14 +47,14 @@ def measure(plat: Platform, wl: Workload, params) -> list[Measurement]:
     return [Measurement("t", float(len(CALLS)), "ms", "a counter")]
 
 
-FAKE = Experiment("fake", "counts calls", measure, reps=3, warmup=1)
+FAKE = Experiment("fake", "counts calls", measure, reps=3, warmup=1,
+                  metrics=(Metric("t", "fake", "ms", "lower", "a counter"),),
+                  primary=(("t", {}),))
 
 
 @pytest.fixture
 def fakes(monkeypatch):
-    monkeypatch.setitem(catalog.CATALOG, ("fake", "t"),
-                        catalog.Metric("t", "fake", "ms", "lower", "a counter"))
-    monkeypatch.setitem(catalog.PRIMARY, "fake", (("t", {}),))
+    monkeypatch.setitem(catalog.CATALOG, ("fake", "t"), FAKE.metric("t"))
     module = types.ModuleType("vb_fake_platforms")
     for cls in (Counting, Counting2, Absent, Refusing):
         setattr(module, cls.__name__, cls)
@@ -67,7 +68,7 @@ def fakes(monkeypatch):
 
 def test_every_cell_is_measured_once_and_interleaved(fakes, tmp_path):
     store = RunStore("r", root=tmp_path)
-    experiments.run(FAKE, ["fake/counting", "fake/counting2"], store, progress=None)
+    runner.run(FAKE, ["fake/counting", "fake/counting2"], store, progress=None)
     df = store.rows()
     assert len(df) == 2 * (3 + 1)
     assert df["warmup"].sum() == 2
@@ -79,16 +80,16 @@ def test_every_cell_is_measured_once_and_interleaved(fakes, tmp_path):
 
 def test_rerun_with_same_store_measures_nothing_again(fakes, tmp_path):
     store = RunStore("r", root=tmp_path)
-    experiments.run(FAKE, ["fake/counting"], store, progress=None)
+    runner.run(FAKE, ["fake/counting"], store, progress=None)
     n = len(CALLS)
-    experiments.run(FAKE, ["fake/counting"], RunStore("r", root=tmp_path), progress=None)
+    runner.run(FAKE, ["fake/counting"], RunStore("r", root=tmp_path), progress=None)
     assert len(CALLS) == n
     assert len(RunStore("r", root=tmp_path).rows()) == 4
 
 
 def test_unavailable_variant_is_a_reason_row(fakes, tmp_path):
     store = RunStore("r", root=tmp_path)
-    experiments.run(FAKE, ["fake/absent"], store, progress=None)
+    runner.run(FAKE, ["fake/absent"], store, progress=None)
     df = store.rows()
     assert len(df) == 1
     assert df["value"].isna().all()
@@ -97,7 +98,7 @@ def test_unavailable_variant_is_a_reason_row(fakes, tmp_path):
 
 def test_unsupported_measurement_is_a_reason_row_per_rep(fakes, tmp_path):
     store = RunStore("r", root=tmp_path)
-    experiments.run(FAKE, ["fake/refusing"], store, reps=2, progress=None)
+    runner.run(FAKE, ["fake/refusing"], store, reps=2, progress=None)
     df = store.rows()
     assert df["value"].isna().all()
     assert set(df["reason"]) == {"not supported: cannot do this"}
@@ -105,7 +106,7 @@ def test_unsupported_measurement_is_a_reason_row_per_rep(fakes, tmp_path):
 
 def test_host_json_records_parameters(fakes, tmp_path):
     store = RunStore("r", root=tmp_path)
-    experiments.run(FAKE, ["fake/counting"], store, reps=2, quick=True, progress=None)
+    runner.run(FAKE, ["fake/counting"], store, reps=2, quick=True, progress=None)
     import json
 
     host = json.loads((store.dir / "host.json").read_text())
@@ -123,10 +124,10 @@ def test_host_json_records_duration_outcome_and_load_before_and_after(fakes, tmp
     import json
 
     store = RunStore("r", root=tmp_path)
-    experiments.run(FAKE, ["fake/counting"], store, reps=2, progress=None)
+    runner.run(FAKE, ["fake/counting"], store, reps=2, progress=None)
     with pytest.raises(KeyboardInterrupt):
-        experiments.run(Experiment("fake", "stops", _boom, reps=1, warmup=0),
-                        ["fake/counting2"], store, progress=None)
+        runner.run(Experiment("fake", "stops", _boom, reps=1, warmup=0),
+                   ["fake/counting2"], store, progress=None)
     done, stopped = json.loads((store.dir / "host.json").read_text())["invocations"]
     assert done["outcome"] == "completed" and stopped["outcome"] == "interrupted"
     for inv in (done, stopped):
@@ -140,8 +141,8 @@ def test_host_json_records_duration_outcome_and_load_before_and_after(fakes, tmp
 @pytest.mark.parametrize("reps", [0, -1])
 def test_non_positive_reps_are_refused(fakes, tmp_path, reps):
     with pytest.raises(ValueError, match="positive"):
-        experiments.run(FAKE, ["fake/counting"], RunStore("r", root=tmp_path), reps=reps,
-                        progress=None)
+        runner.run(FAKE, ["fake/counting"], RunStore("r", root=tmp_path), reps=reps,
+                   progress=None)
 
 
 def test_unknown_names_list_the_valid_ones():
@@ -163,15 +164,15 @@ def test_select_by_family_and_by_prefix():
 def test_progress_has_elapsed_time_an_estimate_and_a_final_count(fakes, tmp_path):
     said: list[str] = []
     store = RunStore("p", root=tmp_path)
-    experiments.run(FAKE, ["fake/counting", "fake/refusing", "fake/absent"], store,
-                    progress=said.append)
+    runner.run(FAKE, ["fake/counting", "fake/refusing", "fake/absent"], store,
+               progress=said.append)
     cells = [m for m in said if m.startswith("[")]
     assert cells and all(" elapsed" in m for m in cells)
     assert any("left" in m for m in cells[1:])
     assert said[-1].startswith("fake: 4 cells measured, 4 not supported, 0 failed, "
                                "0 already stored, 1 variant(s) not available, in ")
     again: list[str] = []
-    experiments.run(FAKE, ["fake/counting"], store, progress=again.append)
+    runner.run(FAKE, ["fake/counting"], store, progress=again.append)
     assert again[-1].startswith("fake: 0 cells measured, 0 not supported, 0 failed, "
                                 "4 already stored")
 
@@ -188,16 +189,16 @@ def test_quick_leaves_out_the_experiments_quick_skips_with_their_reason(fakes, t
 
     skipping = replace(FAKE, quick_skips={"fake/counting2": "a full run measures it"})
     quick = RunStore("q", root=tmp_path)
-    experiments.run(skipping, ["fake/counting", "fake/counting2"], quick, quick=True,
-                    progress=None)
+    runner.run(skipping, ["fake/counting", "fake/counting2"], quick, quick=True,
+               progress=None)
     rows = quick.rows()
     left_out = rows[rows["variant"] == "fake/counting2"]
     assert left_out["value"].isna().all() and len(left_out) == 1
     assert left_out["reason"].iloc[0] == "not measured with --quick: a full run measures it"
     assert {v for v, _ in CALLS} == {"fake/counting"}
     CALLS.clear()
-    experiments.run(skipping, ["fake/counting2"], RunStore("full", root=tmp_path), reps=1,
-                    progress=None)
+    runner.run(skipping, ["fake/counting2"], RunStore("full", root=tmp_path), reps=1,
+               progress=None)
     assert {v for v, _ in CALLS} == {"fake/counting2"}
 
 
@@ -210,11 +211,11 @@ def test_quick_leaves_tcg_pc_to_a_full_run_only_where_the_machine_type_is_not_th
 
 def test_remeasure_measures_stored_cells_again_and_the_new_rows_are_read(fakes, tmp_path):
     store = RunStore("r", root=tmp_path)
-    experiments.run(FAKE, ["fake/counting"], store, reps=2, progress=None)
+    runner.run(FAKE, ["fake/counting"], store, reps=2, progress=None)
     first = sorted(store.rows()["value"])
-    experiments.run(FAKE, ["fake/counting"], store, reps=2, progress=None)
+    runner.run(FAKE, ["fake/counting"], store, reps=2, progress=None)
     assert len(CALLS) == 3  # resumed: nothing measured again
-    experiments.run(FAKE, ["fake/counting"], store, reps=2, progress=None, remeasure=True)
+    runner.run(FAKE, ["fake/counting"], store, reps=2, progress=None, remeasure=True)
     assert len(CALLS) == 6
     again = store.rows()
     assert len(again) == 3 and sorted(again["value"]) == [4.0, 5.0, 6.0] != first

@@ -13,9 +13,9 @@ import pytest
 
 from virtbench import platforms
 from virtbench.accounting import memory_group
-from virtbench.experiments.core import Params
-from virtbench.experiments.memory import measure_mem
+from virtbench.experiments.base import Params
 from virtbench.experiments.redis import measure_redis, redis_workloads
+from virtbench.experiments.shared.mem_instance import measure_mem
 from virtbench.experiments.sysbench import measure_sysbench, sysbench_workloads
 from virtbench.platforms.base import Workload
 from virtbench.platforms.docker.cgroup import hybrid_v2_controllers

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from virtbench import platforms
-from virtbench.experiments import get, run
+from virtbench.experiments import get
 from virtbench.results import RunStore, decode_conditions, decode_tags
+from virtbench.runner import run
 from virtbench.workloads import speedtest1
 from virtbench.workloads.speedtest1 import _dsc_sha256, parse_speedtest1
 

@@ -15,7 +15,7 @@ import pytest
 
 from virtbench import catalog, experiments, platforms
 from virtbench.cli import main
-from virtbench.experiments.core import Experiment
+from virtbench.experiments.base import Experiment
 from virtbench.platforms.base import Availability, Platform, Workload
 from virtbench.results import (
     CELLS_FILE,
@@ -263,7 +263,9 @@ def measure(plat: Platform, wl: Workload, params) -> list[Measurement]:
     return [Measurement("t", 1.0, "ms", "a value")]
 
 
-FAKE = Experiment("fakeheal", "a fake", measure, reps=3, warmup=0)
+FAKE = Experiment("fakeheal", "a fake", measure, reps=3, warmup=0,
+                  metrics=(catalog.Metric("t", "fakeheal", "ms", "lower", "a test value"),),
+                  primary=(("t", {}),))
 
 
 @pytest.fixture
@@ -274,9 +276,7 @@ def fakes(monkeypatch):
     monkeypatch.setitem(platforms.VARIANTS, Steady.variant,
                         ("native", "vb_fake_heal_platforms:Steady"))
     monkeypatch.setitem(experiments.EXPERIMENTS, FAKE.name, FAKE)
-    monkeypatch.setitem(catalog.CATALOG, ("fakeheal", "t"),
-                        catalog.Metric("t", "fakeheal", "ms", "lower", "a test value"))
-    monkeypatch.setitem(catalog.PRIMARY, "fakeheal", (("t", {}),))
+    monkeypatch.setitem(catalog.CATALOG, ("fakeheal", "t"), FAKE.metric("t"))
     STATE["calls"] = 0
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from virtbench import catalog, experiments, platforms
+from virtbench import catalog, experiments, platforms, runner
 from virtbench.cli import main
-from virtbench.experiments.core import Experiment, Option, check_options
+from virtbench.experiments.base import Experiment, Option, check_options
 from virtbench.host import write_host_json
 from virtbench.platforms.base import Availability, Platform, Workload
 from virtbench.results import (
@@ -43,9 +43,7 @@ def test_metrics(monkeypatch):
         for i in range(60):
             monkeypatch.setitem(catalog.CATALOG, (experiment, f"m{i}"),
                                 catalog.Metric(f"m{i}", experiment, "ms", "lower", "a test"))
-    monkeypatch.setitem(catalog.CATALOG, ("fakeexp", "t"),
-                        catalog.Metric("t", "fakeexp", "ms", "lower", "a test value"))
-    monkeypatch.setitem(catalog.PRIMARY, "fakeexp", (("t", {}),))
+    monkeypatch.setitem(catalog.CATALOG, ("fakeexp", "t"), FAKE.metric("t"))
 
 
 def cell(store: RunStore, rep: int, n: int = ROWS_PER_CELL, reason: str = "") -> None:
@@ -332,7 +330,9 @@ def measure(plat: Platform, wl: Workload, params) -> list[Measurement]:
 
 FAKE = Experiment("fakeexp", "a fake", measure, reps=2, warmup=0,
                   options={"size": Option(int, 1, 100, "a size"),
-                           "secs": Option(float, 0.5, 10, "seconds")})
+                           "secs": Option(float, 0.5, 10, "seconds")},
+                  metrics=(catalog.Metric("t", "fakeexp", "ms", "lower", "a test value"),),
+                  primary=(("t", {}),))
 
 
 @pytest.fixture
@@ -349,11 +349,11 @@ def fakes(monkeypatch):
 
 def test_failed_cells_are_measured_again_on_the_next_run(fakes, tmp_path):
     STATE["fail"] = 1
-    experiments.run(FAKE, ["fakeflaky/flaky"], RunStore("f", root=tmp_path), progress=None)
+    runner.run(FAKE, ["fakeflaky/flaky"], RunStore("f", root=tmp_path), progress=None)
     df = load_runs("f", root=tmp_path)
     assert df["reason"].str.startswith("failed: RuntimeError: boom").sum() == 1
     calls = STATE["calls"]
-    experiments.run(FAKE, ["fakeflaky/flaky"], RunStore("f", root=tmp_path), progress=None)
+    runner.run(FAKE, ["fakeflaky/flaky"], RunStore("f", root=tmp_path), progress=None)
     assert STATE["calls"] == calls + 1  # only the failed cell, once
     df = load_runs("f", root=tmp_path)
     assert len(df) == 2 and df["value"].notna().all()  # the retry supersedes the failure
@@ -378,7 +378,7 @@ def test_options_are_typed():
 
 def test_every_option_the_experiments_read_is_declared():
     declared = {k for e in experiments.EXPERIMENTS.values() for k in e.options}
-    src = "".join(p.read_text() for p in Path(experiments.__file__).parent.glob("*.py"))
+    src = "".join(p.read_text() for p in Path(experiments.__file__).parent.rglob("*.py"))
     import re
 
     read = set(re.findall(r"\bo(?:ptions)?\.get\(\"(\w+)\"", src))

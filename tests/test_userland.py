@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from virtbench import distro, platforms
-from virtbench.experiments.basic import measure_disk, measure_startup, startup_rows
-from virtbench.experiments.core import Params
-from virtbench.experiments.memory import measure_mem
+from virtbench.experiments import get
+from virtbench.experiments.base import Params
+from virtbench.experiments.disk import measure_disk
+from virtbench.experiments.shared.mem_instance import measure_mem
+from virtbench.experiments.startup import measure_startup, startup_rows
 from virtbench.platforms.base import Workload
 from virtbench.process import RUN_ENV
 
@@ -164,9 +166,9 @@ class _NeverBooted:
 
 
 def test_option_full_os_0_leaves_the_full_os_guest_out_with_its_reason():
-    from virtbench.experiments.userland import on_userlands
+    from virtbench.experiments.shared.userland import on_userlands
 
-    ms = on_userlands(_NeverBooted(), "startup", [Workload("noop")], lambda p: [],
+    ms = on_userlands(_NeverBooted(), get("startup"), [Workload("noop")], lambda p: [],
                       options={"full_os": 0})
     assert ms, "the left-out userland still gives its rows, with the reason"
     assert {m.conditions["userland"] for m in ms} == {"debian-systemd"}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from virtbench.experiments.basic import startup_rows
-from virtbench.experiments.memory import measure_mem, sized_guest
+from virtbench.experiments.shared.mem_instance import measure_mem, sized_guest
+from virtbench.experiments.startup import startup_rows
 from virtbench.platforms.base import GuestMeminfo
 from virtbench.platforms.vm.console import (
     guest_meminfo,
@@ -475,8 +475,8 @@ def test_cpu_in_guest_matches_native_checksum(tcg_microvm):
 def test_every_cpu_kernel_in_the_guest_matches_native(tcg_microvm):
     """One guest per kernel, small sizes; the syscall kernel writes to the guest's tmpfs."""
     from virtbench.catalog import VALUES
-    from virtbench.experiments.basic import SMOKE_SIZES, measure_cpu
-    from virtbench.experiments.core import Params
+    from virtbench.experiments.base import Params
+    from virtbench.experiments.cpu import SMOKE_SIZES, measure_cpu
     from virtbench.platforms.base import Workload
 
     ms = measure_cpu(tcg_microvm, Workload("cpu"), Params(options=SMOKE_SIZES))
@@ -488,7 +488,7 @@ def test_every_cpu_kernel_in_the_guest_matches_native(tcg_microvm):
 @pytest.mark.integration
 @needs_qemu
 def test_fileio_on_a_virtio_disk(tcg_microvm):
-    from virtbench.experiments.basic import io_rows
+    from virtbench.experiments.io import io_rows
     from virtbench.platforms.base import WORKDIR, Workload
     from virtbench.workloads import as_number, build, parse_result_line
 

@@ -12,20 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from virtbench import platforms
+from virtbench import platforms, runner
 from virtbench.accounting import free_port
 from virtbench.catalog import VALUES
-from virtbench.experiments import core
-from virtbench.experiments.basic import (
-    MEMORY_FS,
-    SMOKE_SIZES,
-    disk_rows,
-    io_rows,
-    measure_cpu,
-    startup_rows,
-)
-from virtbench.experiments.core import Params
-from virtbench.experiments.memory import measure_mem
+from virtbench.experiments import get
+from virtbench.experiments.base import Params
+from virtbench.experiments.cpu import SMOKE_SIZES, measure_cpu
+from virtbench.experiments.disk import disk_rows
+from virtbench.experiments.io import MEMORY_FS, io_rows
+from virtbench.experiments.shared.mem_instance import measure_mem
+from virtbench.experiments.startup import startup_rows
 from virtbench.platforms.base import NotSupported, Workload
 from virtbench.platforms.wasm import cli, embedded, node, wasmer
 from virtbench.platforms.wasm.cli import parse_cli_error
@@ -348,8 +344,8 @@ def test_runner_writes_rows_for_every_wasm_variant(tmp_path):
     """`virtbench run cpu --family wasm`, small: rows with values or reasons, checksums."""
     variants = ["native/static", *platforms.select(families=["wasm"])]
     store = RunStore("test-wasm-cpu", root=tmp_path)
-    core.run(core.get("cpu"), variants, store, reps=2, quick=True,
-             options=SMOKE_SIZES, progress=None)
+    runner.run(get("cpu"), variants, store, reps=2, quick=True,
+               options=SMOKE_SIZES, progress=None)
     df = store.rows()
     measured = df[df["value"].notna() & ~df["warmup"]]
     assert set(df["variant"]) == set(variants)

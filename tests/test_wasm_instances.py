@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from virtbench import platforms
+from virtbench import platforms, runner
 from virtbench.accounting import cpu_ns, free_port
-from virtbench.experiments import core
-from virtbench.experiments.cross import IDLE_HOLD_MS
+from virtbench.experiments import get
+from virtbench.experiments.shared.serving import IDLE_HOLD_MS
 from virtbench.platforms.base import WORKDIR, NotSupported, Workload
 from virtbench.platforms.wasm import embedded, node, wasmer
 from virtbench.results import RunStore, measured
@@ -100,8 +100,8 @@ def test_idle_cpu_falls_back_to_an_idle_mem_instance(tmp_path):
         if not p.availability.available:
             pytest.skip(f"{variant}: {p.availability.reason}")
     store = RunStore("x", root=tmp_path)
-    core.run(core.get("cpu_usage"), [variant], store, reps=1, quick=True, progress=None,
-             options={"idle_window_s": "1"})
+    runner.run(get("cpu_usage"), [variant], store, reps=1, quick=True, progress=None,
+               options={"idle_window_s": "1"})
     row = measured(store.rows()).iloc[0]
     assert row["workload"] == "mem" and 0 <= row["value"] < 2
     assert "cannot serve http" in row["description"]
@@ -114,8 +114,8 @@ def test_density_fits_the_marginal_pss_in_one_process(tmp_path):
         if not p.availability.available:
             pytest.skip(f"{variant}: {p.availability.reason}")
     store = RunStore("x", root=tmp_path)
-    core.run(core.get("density"), [variant], store, reps=1, quick=True, progress=None,
-             options={"density_max": "3"})
+    runner.run(get("density"), [variant], store, reps=1, quick=True, progress=None,
+               options={"density_max": "3"})
     got = measured(store.rows()).set_index(["metric", "conditions"])["value"]
     assert got["pss_per_instance", ""] > 0
     packed = got["pss_per_instance", '{"packing": "one_process"}']

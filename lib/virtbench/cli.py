@@ -167,23 +167,23 @@ def _user_workload(args: argparse.Namespace) -> list[Workload] | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Measure one experiment, store it, print the summary."""
-    from virtbench import experiments
+    from virtbench import experiments, runner
+    from virtbench.experiments.base import check_options
     from virtbench.results import FAILED_PREFIXES, RunStore, check_run_id, new_run_id
     from virtbench.summary import format_summary, summarize, summary_records
 
     experiment = experiments.get(args.experiment)
     variants = platforms.select(args.family or (), args.variant or ())
     workloads = _user_workload(args)
-    options = experiments.core.check_options(
-        experiment, dict(kv.split("=", 1) for kv in args.option or ()))
+    options = check_options(experiment, dict(kv.split("=", 1) for kv in args.option or ()))
     run_id = new_run_id(experiment.name) if args.run_id is None else check_run_id(args.run_id)
     store = RunStore(run_id, force=args.force)
     with store.locked():
         print(f"run {store.run_id}: writing {store.path}", file=sys.stderr, flush=True)
-        experiments.run(experiment, variants, store, reps=args.reps, quick=args.quick,
-                        workloads=workloads, seed=args.seed, options=options,
-                        force_host=args.force_host, remeasure=args.remeasure,
-                        progress=None if args.no_progress else experiments.core._stderr_progress)
+        runner.run(experiment, variants, store, reps=args.reps, quick=args.quick,
+                   workloads=workloads, seed=args.seed, options=options,
+                   force_host=args.force_host, remeasure=args.remeasure,
+                   progress=None if args.no_progress else runner.stderr_progress)
     df = store.rows()
     df = df[(df["experiment"] == experiment.name) & df["variant"].isin(variants)]
     summary = summarize(df)
@@ -242,7 +242,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def _repetitions(e) -> str:
     """An experiment's default repetitions, full and ``--quick``, with warm-ups (as the
     runner resolves them)."""
-    from virtbench.experiments.core import resolve_params
+    from virtbench.experiments.base import resolve_params
 
     if e.once:
         return "measured once"
@@ -307,16 +307,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _variant_summary(variant: str) -> str:
-    """The first line of the variant class's docstring."""
+    """The variant's own one-line summary (its class's ``summary``; else the first paragraph
+    of the class's own docstring, not one it inherits)."""
     import importlib
-    import inspect
 
-    module, _, cls = platforms.VARIANTS[variant][1].partition(":")
+    module, _, name = platforms.VARIANTS[variant][1].partition(":")
     try:
-        doc = inspect.getdoc(getattr(importlib.import_module(module), cls)) or ""
+        cls = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         return f"(cannot import: {exc})"
-    return " ".join(doc.strip().split("\n\n")[0].split())
+    text = cls.summary or (cls.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(text.split())
 
 
 def _runs(root: Path | None) -> list[dict]:

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 
 from virtbench import hyperfine, platforms
 from virtbench.accounting import free_port
-from virtbench.experiments.core import Params
-from virtbench.experiments.cross import WARM_UP_S, measure_http, wrk_settings
+from virtbench.experiments.base import Params
+from virtbench.experiments.http import WARM_UP_S, measure_http
+from virtbench.experiments.shared.serving import wrk_settings
 from virtbench.loadgen import parse_wrk, wait_http
 from virtbench.platforms.base import Platform, Workload
 from virtbench.platforms.wasm.common import memory_dir, python_worker, worker_env

@@ -31,7 +31,7 @@ from virtbench.campaign.worker import (
     measure_cell,
 )
 from virtbench.durations import duration_text
-from virtbench.experiments.core import get
+from virtbench.experiments import get
 from virtbench.host import IDENTITY, collect, read_host_json
 from virtbench.results import RunRefused, RunStore, make_rows, now, write_atomic
 

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from virtbench import platforms
-from virtbench.experiments.core import Params, check_options, get, resolve_params
+from virtbench.experiments import get
+from virtbench.experiments.base import Params, check_options, resolve_params
 
 ALL = "all"
 HOST_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")

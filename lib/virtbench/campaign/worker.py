@@ -22,11 +22,12 @@ from pathlib import Path
 
 from virtbench import platforms, sweep
 from virtbench.campaign.plan import Cell
-from virtbench.experiments.core import get, measure_into, missing_rows, unavailable_reason
+from virtbench.experiments import get
 from virtbench.host import check_host, read_host_json, write_host_json
 from virtbench.paths import datasets_dir
 from virtbench.platforms.base import Platform, Workload
 from virtbench.results import Row, RunStore
+from virtbench.runner import measure_into, missing_rows, unavailable_reason
 from virtbench.store.errors import write_atomic
 from virtbench.store.scan import scan
 

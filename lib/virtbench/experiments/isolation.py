@@ -14,10 +14,24 @@ import re
 import statistics
 from contextlib import ExitStack
 
-from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
+from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Option, Params
+from virtbench.metric import VALUES, Metric
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
-from virtbench.results import Measurement
+from virtbench.store.schema import Measurement
 from virtbench.workloads import as_number, parse_result_line
+
+NAME = "isolation"
+_MS = "ms"
+
+METRICS = (
+    Metric("victim_alone", NAME, _MS, "lower",
+           "median compute time of 3 runs of the cpu victim with no attacker (timed "
+           "inside the workload)"),
+    Metric("slowdown", NAME, "x", "lower",
+           "victim compute time with the co-located attacker(s) running, divided by "
+           "victim_alone", ("attack", "limits")),
+)
+
 
 ATTACKS = ("cpu", "mem", "io", "fd", "proc")
 QUICK_ATTACKS = ("cpu", "mem")  # with --quick; the others get a "not measured" row
@@ -98,11 +112,15 @@ def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Meas
     return out
 
 
-register(Experiment(
-    "isolation", "victim slowdown under co-located resource-exhaustion attacks, with and "
+EXPERIMENT = Experiment(
+    NAME, "victim slowdown under co-located resource-exhaustion attacks, with and "
     "without the platform's limits", measure_isolation,
     workloads=("cpu",), reps=6, quick_reps=1, warmup=0,
     options={"victim_millions": Option(int, 1, 100_000, "millions of victim iterations"),
              "attack_mem_mib": Option(int, 1, 1 << 20, "MiB the memory attacker takes"),
              "attack_procs": Option(int, 1, 1_000_000, "processes the fork attacker starts")},
-    quick_skips=QUICK_SKIPS_TCG_PC))
+    quick_skips=QUICK_SKIPS_TCG_PC,
+    metrics=METRICS,
+    primary=(("victim_alone", {}),) + tuple(
+        ("slowdown", {"attack": a, "limits": lim}) for a in VALUES["attack"]
+        for lim in VALUES["limits"]))

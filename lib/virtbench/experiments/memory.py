@@ -1,234 +1,265 @@
-"""Memory of one instance of the ``mem`` workload, read from the host.
+"""memory: the memory of one instance, read from the host.
 
-The instance is started through :meth:`Platform.instance` (``mem MIB HOLD_MS``: it touches a
-buffer of MIB MiB, prints its ready line and sleeps); once it is ready, the counters are
-read through the platform's primitives: the instance's own cgroup when it has one (a
-container), else its host processes (the workload process, the engine's process, QEMU); the
-host processes outside that cgroup (a container's shim); the platform's shared daemons. A VM
-is read at several guest sizes, and also by its guest kernel's own accounting (the guest's
-MemTotal - MemAvailable); an engine that runs its instances inside its own host process
-(Wasm) also gives that process's peak and the marginal memory of one more instance.
+The ``mem`` workload idle and holding a buffer (:mod:`.shared.mem_instance`: its host
+processes or cgroup, a VM at several guest sizes and by its guest kernel's own accounting,
+an engine's marginal memory of one more instance); the ``http`` server idle and at its peak
+under wrk load; a user's program run to completion, its peaks.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
+from dataclasses import replace
 
-from virtbench.accounting import memory_group, read_memory
-from virtbench.experiments.cross import IDLE_HOLD_MS
-from virtbench.platforms.base import Handle, Platform, Workload
-from virtbench.platforms.docker.cgroup import CgroupMemory, cgroup_memory
-from virtbench.process import program_name, read_proc_status
-from virtbench.results import Measurement
-from virtbench.stats import fit_slope
+from virtbench.accounting import MemoryReading, free_port, read_memory
+from virtbench.experiments.base import Experiment, Option, Params
+from virtbench.experiments.shared.mem_instance import measure_mem
+from virtbench.experiments.shared.serving import SETTLE_S, wrk_settings
+from virtbench.experiments.shared.userland import (
+    FULL_OS_OPTION,
+    QUICK_SKIPS_USERLANDS,
+    on_userlands,
+)
+from virtbench.loadgen import run_wrk
+from virtbench.metric import Metric
+from virtbench.platforms.base import Handle, NotSupported, Platform, RunOutcome, Workload
+from virtbench.store.schema import Measurement
 
-SETTLE_S = 0.05  # after the ready line, before the reading
-#: The guest sizes (MiB) a VM's memory is read at, on its minimal userland (on the others,
-#: its default guest size only, except where :data:`USERLAND_GUEST_SIZES` names sizes).
-GUEST_SIZES = (128, 256, 512)
-#: The guest sizes of the full-OS guest: those the claims about a full VM name (512 MiB)
-#: and one above.
-USERLAND_GUEST_SIZES = {"minimal": GUEST_SIZES, "debian-systemd": (512, 1024)}
-#: Concurrent instances (one host process each) for the marginal memory of one more.
-MARGINAL_INSTANCES = 6
-#: Instances held by one engine process (a fresh process per count), for the same.
-PACKED_COUNTS = (1, 2, 4, 6)
-MIB = 1 << 20
+NAME = "memory"
+_MIB = "MiB"
+_HELD = "of one instance of the mem workload"
+_STATE = ("state",)
+_STATE_USERLAND = ("state", "userland")
+_ADDS = "memory one running http server instance adds to the host"
 
-
-def mem_state(mib: int) -> str:
-    """The instance's state in words, for descriptions."""
-    return "idle" if mib == 0 else f"holding {mib} MiB"
-
-
-@contextmanager
-def mem_instance(plat: Platform, mib: int, **kwargs) -> Iterator[Handle]:
-    """``plat``'s instance of ``mem mib``, holding, ready and settled; stopped on exit."""
-    with plat.instance(Workload("mem"), [str(mib), IDLE_HOLD_MS], **kwargs) as handle:
-        time.sleep(SETTLE_S)
-        yield handle
-
-
-def measure_mem(plat: Platform, mib: int) -> list[Measurement]:
-    """Memory of one ``mem mib`` instance (0 = idle): at each guest size for a VM; with the
-    marginal memory of one more instance for an engine (Wasm)."""
-    if plat.guest_memory_mib is not None:
-        sizes = USERLAND_GUEST_SIZES.get(plat.userland, (plat.guest_memory_mib,))
-        return [m for size in sizes for m in sized_guest(plat, mib, size)]
-    if plat.engine_process:
-        return engine_instances(plat, mib)
-    return one_instance(plat, mib)
-
-
-def sized_guest(plat: Platform, mib: int, size: int) -> list[Measurement]:
-    """One instance in a guest of ``size`` MiB; a guest that fails is a reason, and the
-    other sizes are still read."""
-    cond = {"guest_memory_mib": str(size)}
-    try:
-        rows = one_instance(plat, mib, limits={"memory_mib": size})
-    except Exception as exc:
-        return [Measurement.missing(m, "MiB", str(exc), tags=cond, conditions=cond)
-                for m in ("rss", "pss", "guest_used")]
-    return [Measurement(m.metric, m.value, m.unit, m.description, tags={**cond, **m.tags},
-                        conditions={**cond, **m.conditions}) for m in rows]
-
-
-def one_instance(plat: Platform, mib: int, **kwargs) -> list[Measurement]:
-    """The counters of one ready instance, and of the platform's shared daemons."""
-    with mem_instance(plat, mib, **kwargs) as handle:
-        if handle.cgroup_pid is None:
-            return process_rows(handle, mib, peak=plat.engine_process) + \
-                guest_rows(handle, mib) + daemon_rows(plat, mib, {})
-        cg = cgroup_memory(handle.cgroup_pid)
-        tags = {"cgroup": f"v{cg.version}",
-                **({"network": handle.info["network"]} if "network" in handle.info else {})}
-        return cgroup_rows(handle, cg, mib, tags) + daemon_rows(plat, mib, tags)
-
-
-def process_rows(handle: Handle, mib: int, *, peak: bool = False) -> list[Measurement]:
-    """rss and pss (and, for an engine's process, peak_rss) summed over the host processes."""
-    statuses = [read_proc_status(p) for p in handle.pids]
-    if not statuses or any("VmRSS" not in s for s in statuses):
-        raise RuntimeError(f"/proc/<pid>/status of {handle.who} could not be read (pids "
-                           f"{handle.pids})")
-    where = f"{handle.who}, {mem_state(mib)}"
-    out = [Measurement("rss", _kib_sum(statuses, "VmRSS"), "MiB", f"VmRSS of {where}")]
-    if all("Pss" in s for s in statuses):
-        out.append(Measurement("pss", _kib_sum(statuses, "Pss"), "MiB",
-                               f"PSS (smaps_rollup) of {where}"))
-    if peak and all("VmHWM" in s for s in statuses):
-        out.append(Measurement("peak_rss", _kib_sum(statuses, "VmHWM"), "MiB",
-                               f"VmHWM (peak RSS) of {where}"))
-    return out
-
-
-def guest_rows(handle: Handle, mib: int) -> list[Measurement]:
-    """guest_used: MemTotal - MemAvailable as the guest kernel counts it (none without a
-    guest kernel of its own)."""
-    info = handle.guest_meminfo
-    if info is None:
-        return []
-    return [Measurement(
-        "guest_used", info.used_kib / 1024, "MiB",
-        f"MemTotal - MemAvailable of the guest's own /proc/meminfo ({info.total_kib} - "
-        f"{info.available_kib} KiB), read by the guest's init just after the workload's "
-        f"VB-READY line, {mem_state(mib)}: the guest kernel's accounting, not the host's. It "
-        "holds the guest's processes (the workload, init and the shell that read it), files "
-        "in RAM that cannot be dropped (tmpfs, the initramfs), the guest kernel's "
-        "unreclaimable memory (slab, page tables, stacks) and its reserves (watermarks); "
-        "page cache and reclaimable slab count as available (less a low-watermark share "
-        "the kernel keeps back), so they are mostly not in it, and MemTotal already leaves "
-        "out what the kernel reserved at boot (its image, the page map); the guest run by "
-        f"{handle.who}",
-        tags={"guest_mem_total_kib": str(info.total_kib),
-              "guest_mem_available_kib": str(info.available_kib)})]
+METRICS = (
+    Metric("rss", NAME, _MIB, "lower",
+           f"VmRSS {_HELD}: of the workload process, the engine's process or QEMU",
+           ("state", "guest_memory_mib", "userland")),
+    Metric("pss", NAME, _MIB, "lower",
+           f"PSS (smaps_rollup) {_HELD}: of the workload process, the engine's process "
+           "or QEMU", ("state", "guest_memory_mib", "userland")),
+    Metric("guest_used", NAME, _MIB, "lower",
+           f"VM: MemTotal - MemAvailable of the guest's own /proc/meminfo {_HELD}, read "
+           "inside the guest just after the workload's ready line: the guest kernel's "
+           "accounting, not the host's (its processes, tmpfs and initramfs files, its "
+           "unreclaimable kernel memory and reserves; page cache and reclaimable slab "
+           "count as available, so they are mostly not in it)",
+           ("state", "guest_memory_mib", "userland")),
+    Metric("peak_rss", NAME, _MIB, "lower",
+           f"VmHWM (peak RSS) of the Wasm engine's process {_HELD}; a user's program run "
+           "to completion: the peak RSS (wait4 ru_maxrss) of the host process that ran "
+           "it (the program, the engine's process or QEMU)", _STATE),
+    Metric("rss_per_instance", NAME, _MIB, "lower",
+           "Wasm: least-squares slope of the engine process's VmRSS over the number of "
+           "live instances in it", _STATE),
+    Metric("pss_per_instance", NAME, _MIB, "lower",
+           "Wasm, one instance per process (CLI, Node): least-squares slope of the "
+           "summed PSS of concurrent engine processes over their number", _STATE),
+    Metric("cgroup_usage", NAME, _MIB, "lower",
+           "Docker: memory.current (v2) or memory.usage_in_bytes (v1) of the "
+           "container's cgroup, page cache and kernel memory included", _STATE_USERLAND),
+    Metric("cgroup_anon", NAME, _MIB, "lower",
+           "Docker: anonymous memory (memory.stat anon / rss) of the container's cgroup",
+           _STATE_USERLAND),
+    Metric("cgroup_file", NAME, _MIB, "lower",
+           "Docker: page cache (memory.stat file / cache) charged to the container's "
+           "cgroup", _STATE_USERLAND),
+    Metric("cgroup_peak", NAME, _MIB, "lower",
+           "Docker: peak memory of the container's cgroup since it started; a user's "
+           "program run to completion: the peak (memory.max_usage_in_bytes or "
+           "memory.peak) of a parent cgroup that held only its container, read after it "
+           "exited", _STATE_USERLAND),
+    Metric("shim_peak", NAME, _MIB, "lower",
+           "Docker, a user's program run to completion: VmHWM of the container's "
+           "containerd shim (outside its cgroup), read after the container exited"),
+    Metric("guest_peak_rss", NAME, _MIB, "lower",
+           "VM, a user's program run to completion: its peak RSS inside the guest "
+           "(busybox time %M, the guest kernel's wait4 ru_maxrss)"),
+    Metric("wasm_memory", NAME, _MIB, "lower",
+           "Wasm, a user's program run to completion: size of the instance's exported "
+           "linear memory after _start returned (64 KiB pages; it never shrinks, so it "
+           "is its peak): the program's own heap and data, without the runtime"),
+    Metric("shim_rss", NAME, _MIB, "lower",
+           "Docker: VmRSS of the container's containerd shim (outside its cgroup)",
+           _STATE_USERLAND),
+    Metric("shim_pss", NAME, _MIB, "lower",
+           "Docker: PSS of the container's containerd shim", _STATE_USERLAND),
+    Metric("total", NAME, _MIB, "lower",
+           "Docker: per-container footprint, cgroup_usage + shim_rss (the shared "
+           "daemons are not included)", _STATE_USERLAND),
+    Metric("dockerd_rss", NAME, _MIB, "lower",
+           "Docker: VmRSS of dockerd (shared by all containers)", _STATE_USERLAND),
+    Metric("containerd_rss", NAME, _MIB, "lower",
+           "Docker: VmRSS of containerd (shared by all containers)", _STATE_USERLAND),
+    # the running service (http workload): one counter family for every platform
+    Metric("instance_rss", NAME, _MIB, "lower",
+           f"{_ADDS}: the summed VmRSS of its host processes (the server process; the "
+           "container's init, its containerd shim and docker-proxy; the engine's "
+           "process; QEMU). loaded: the summed VmHWM after the wrk load",
+           ("state", "guest_memory_mib")),
+    Metric("instance_pss", NAME, _MIB, "lower",
+           f"{_ADDS}: the summed PSS (smaps_rollup) of its host processes, shared pages "
+           "split among their users. loaded: the largest sum sampled every 0.25 s "
+           "during the wrk load", ("state", "guest_memory_mib")),
+    Metric("instance_cgroup", NAME, _MIB, "lower",
+           f"{_ADDS}, by the platform's own accounting: Docker, the usage of the "
+           "container's cgroup (memory.current or memory.usage_in_bytes, page cache "
+           "included). loaded: the largest usage sampled during the wrk load", _STATE),
+    Metric("instance_footprint", NAME, _MIB, "lower",
+           f"{_ADDS}: Docker, instance_cgroup plus the VmRSS of the instance's host "
+           "processes outside the cgroup (containerd shim, docker-proxy); the shared "
+           "daemons are not included. loaded: taken at the sample of largest cgroup "
+           "usage", _STATE),
+)
 
 
-def cgroup_rows(handle: Handle, cg: CgroupMemory, mib: int,
-                tags: dict[str, str]) -> list[Measurement]:
-    """The container's cgroup counters ``cg``, the containerd shim outside the cgroup, and
-    their total."""
-    state = mem_state(mib)
-    ms = [
-        Measurement("cgroup_usage", cg.usage / MIB, "MiB",
-                    f"{cg.usage_name} of the container's cgroup ({cg.path.name[:12]}), "
-                    f"{state}; includes page cache and kernel memory charged to it", tags=tags),
-        Measurement("cgroup_anon", cg.anon / MIB, "MiB",
-                    f"{cg.anon_name} (anonymous memory) of the container's cgroup, {state}",
-                    tags=tags),
-        Measurement("cgroup_file", cg.file / MIB, "MiB",
-                    f"{cg.file_name} (page cache) of the container's cgroup, {state}; file "
-                    "pages are charged to the cgroup that first read them, so image files "
-                    "already cached (read during build or load) are not in it", tags=tags),
-    ]
-    if cg.peak is not None:
-        ms.append(Measurement("cgroup_peak", cg.peak / MIB, "MiB",
-                              f"{cg.peak_name} of the container's cgroup: the peak since the "
-                              f"container started, read while {state}", tags=tags))
-    group = memory_group(handle.cgroup_pid)  # gVisor's Sentry, stubs and Gofer share it
-    outside = [p for p in handle.pids if p != handle.cgroup_pid and memory_group(p) != group]
-    shim = outside[0] if len(outside) == 1 else None
-    name = program_name(shim) if shim else ""
-    status = read_proc_status(shim) if shim else {}
-    if "containerd-shim" not in name or "VmRSS" not in status:
-        return ms + [Measurement.missing(
-            "shim_rss", "MiB", f"the container's host processes outside its cgroup (pids "
-            f"{outside}, {name!r}) are not one containerd shim")]
-    shim_rss = status["VmRSS"] / 1024
-    ms.append(Measurement("shim_rss", shim_rss, "MiB",
-                          f"VmRSS of the container's {name} process (outside the cgroup, one "
-                          f"per container), {state}", tags=tags))
-    if "Pss" in status:
-        ms.append(Measurement("shim_pss", status["Pss"] / 1024, "MiB",
-                              f"PSS of the container's {name} (shared pages split among the "
-                              f"shims), {state}", tags=tags))
-    held = len(handle.pids) - len(outside)  # gVisor: its Sentry, stubs and Gofer
-    inside = "" if held <= 1 else f" (holding {held} of the container's host processes)"
-    ms.append(Measurement("total", cg.usage / MIB + shim_rss, "MiB",
-                          f"per-container footprint: {cg.usage_name} of the cgroup{inside} "
-                          f"plus the VmRSS of its {name}; the shared daemons (dockerd, "
-                          f"containerd) are not included, {state}", tags=tags))
-    return ms
+def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
+    """Idle and loaded memory of one instance.
+
+    ``mem``: the instance holding nothing, then a buffer of option ``mem_mib``. ``http``: the
+    memory a running server adds to the host, idle and at its peak under wrk load. A user's
+    program: run to completion, its peaks (:func:`user_peaks`).
+    """
+    if wl.builtin and wl.name == "http":
+        return measure_instance_memory(plat, wl, params)
+    if not wl.builtin:
+        return user_peaks(plat.run(wl, []))
+    loaded = int(params.options.get("mem_mib", 16 if params.quick else 64))
+
+    def both_states(p: Platform) -> list[Measurement]:
+        out = []
+        for mib, state in ((0, "idle"), (loaded, "loaded")):
+            for m in measure_mem(p, mib):
+                out.append(replace(m, tags={**m.tags, "mem_mib": str(mib)},
+                                   conditions={**m.conditions, "state": state}))
+        return out
+
+    return both_states(plat) + on_userlands(plat, EXPERIMENT, [Workload("mem")], both_states,
+                                            skip=QUICK_SKIPS_USERLANDS if params.quick else "",
+                                            options=params.options)
 
 
-def daemon_rows(plat: Platform, mib: int, tags: dict[str, str]) -> list[Measurement]:
-    """VmRSS of each of the platform's shared daemons while one instance runs."""
+RAN = "; the user's program run to completion"
+
+
+def user_peaks(out: RunOutcome) -> list[Measurement]:
+    """The peaks of memory of a user's program run to completion: the peak RSS of the host
+    process that ran it (``rss_of``) and the others its platform read, one row each (no
+    value: the reason)."""
+    rows = []
+    if out.peak_rss_kib is not None:
+        rows.append(Measurement("peak_rss", out.peak_rss_kib / 1024, "MiB",
+                                f"peak RSS (wait4 ru_maxrss) of {out.rss_of}: all that "
+                                f"process held, a runtime's or QEMU's own memory included"
+                                f"{RAN}"))
+    for peak in out.peaks:
+        if peak.value is None:
+            rows.append(Measurement.missing(peak.metric, "MiB", f"not supported: {peak.what}"))
+        else:
+            rows.append(Measurement(peak.metric, peak.value / (1 << 20), "MiB",
+                                    f"{peak.what}{RAN}"))
+    return rows
+
+
+SAMPLE_S = 0.25  # interval of the memory samples taken during a wrk load
+
+
+def _sample_during(handle: Handle, work) -> tuple[object, list[MemoryReading]]:
+    """Run ``work()`` in a thread; read the instance's memory every SAMPLE_S until it ends."""
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = work()
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    samples = []
+    while thread.is_alive():
+        samples.append(read_memory(handle.pids, handle.cgroup_pid))
+        thread.join(SAMPLE_S)
+    samples.append(read_memory(handle.pids, handle.cgroup_pid))
+    if "error" in result:
+        raise result["error"]
+    return result["value"], samples
+
+
+def instance_memory_rows(idle: MemoryReading, loaded: list[MemoryReading], hwm: float,
+                         pids: int, setting: str, tags: dict[str, str],
+                         conditions: dict[str, str]) -> list[Measurement]:
+    """The instance_* rows of one http instance: idle, and the peak under load."""
+    who = f"{pids} host process(es) of the instance"
     out = []
-    for name, pid in plat.shared_processes().items():
-        kib = read_proc_status(pid).get("VmRSS")
-        if kib is not None:
-            out.append(Measurement(f"{name}_rss", kib / 1024, "MiB",
-                                   f"VmRSS of {name} (shared by all instances), read while "
-                                   f"one instance is {mem_state(mib)}", tags=tags))
+    for state, rss, pss, rss_what, pss_what in (
+            ("idle", idle.rss, idle.pss, "summed VmRSS", "summed PSS"),
+            ("loaded", hwm, max(r.pss for r in loaded), "summed VmHWM (peak RSS) after the "
+             f"load ({setting})", f"largest summed PSS of {len(loaded)} samples every "
+             f"{SAMPLE_S:g} s during the load ({setting})")):
+        cond = {**conditions, "state": state}
+        when = (f"idle, {SETTLE_S:g} s after the server was ready, nobody calling"
+                if state == "idle" else "peak under load")
+        out.append(Measurement("instance_rss", rss, "MiB", f"{rss_what} of the {who}; {when}",
+                               tags=tags, conditions=cond))
+        out.append(Measurement("instance_pss", pss, "MiB", f"{pss_what} of the {who}; {when}",
+                               tags=tags, conditions=cond))
+    if idle.cgroup is not None:
+        top = max(loaded, key=lambda r: r.cgroup or 0.0)
+        for state, reading, when in (
+                ("idle", idle, f"idle, {SETTLE_S:g} s after the server was ready"),
+                ("loaded", top, f"the largest of {len(loaded)} samples every {SAMPLE_S:g} s "
+                                f"during the load ({setting})")):
+            cond = {"state": state}
+            out.append(Measurement("instance_cgroup", reading.cgroup, "MiB",
+                                   f"usage of the instance's cgroup (page cache included); "
+                                   f"{when}", tags=tags, conditions=cond))
+            out.append(Measurement("instance_footprint", reading.footprint, "MiB",
+                                   "cgroup usage plus the summed VmRSS of the instance's host "
+                                   f"processes outside it ({reading.outside_rss:.2f} MiB: shim, "
+                                   f"docker-proxy); {when}", tags=tags, conditions=cond))
     return out
 
 
-def engine_instances(plat: Platform, mib: int) -> list[Measurement]:
-    """One instance in an engine's host process, and the marginal memory of one more: the
-    VmRSS of one process holding n instances (a fresh process per n, n in PACKED_COUNTS)
-    where the engine holds several, else the summed PSS of n = 1..MARGINAL_INSTANCES
-    concurrent instances (one host process each). The first reading gives the one-instance
-    rows."""
-    first: list[Measurement] = []
-    series: list[float] = []
-    if plat.instances_per_process:
-        for count in PACKED_COUNTS:
-            with mem_instance(plat, mib, count=count) as handle:
-                first = first or process_rows(handle, mib, peak=True)
-                series.append(read_memory(handle.pids).rss)
-        return first + daemon_rows(plat, mib, {}) + slope_row(
-            "rss_per_instance", list(PACKED_COUNTS), series,
-            f"VmRSS of {handle.who} holding n instances (a fresh process per n)", mib)
-    counts = list(range(1, MARGINAL_INSTANCES + 1))
+def measure_instance_memory(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
+    """Memory a running ``http`` server instance adds to the host: idle, and peak under wrk."""
+    cfg = wrk_settings(params)
+    port = free_port()
     with ExitStack() as stack:
-        handles: list[Handle] = []
-        for _ in counts:
-            handles.append(stack.enter_context(mem_instance(plat, mib)))
-            first = first or process_rows(handles[0], mib, peak=True)
-            series.append(read_memory(p for h in handles for p in h.pids).pss)
-        first += daemon_rows(plat, mib, {})
-    return first + slope_row("pss_per_instance", counts, series,
-                             "the summed PSS of n concurrent instances (each in its own host "
-                             f"process: {handles[0].who})", mib)
+        try:
+            handle = stack.enter_context(plat.instance(wl, port=port))
+        except NotSupported as exc:
+            reason = (f"not supported: the memory of a running server instance is read "
+                      f"through Platform.instance: {exc}")
+            return [Measurement.missing(m, "MiB", reason, conditions={"state": s})
+                    for m in ("instance_rss", "instance_pss") for s in ("idle", "loaded")]
+        time.sleep(SETTLE_S)  # let start-up work finish
+        idle = read_memory(handle.pids, handle.cgroup_pid)
+        report, loaded = _sample_during(handle, lambda: run_wrk(port, **cfg))
+        hwm = read_memory(handle.pids, handle.cgroup_pid).hwm
+    setting = (f"wrk -t{cfg['threads']} -c{cfg['connections']} -d{cfg['duration_s']:g}s, "
+               f"{report.requests_per_s:.0f} req/s")
+    tags = {k: str(v) for k, v in {**cfg, **handle.info}.items()}
+    tags["pids"] = str(len(handle.pids))
+    conditions = ({"guest_memory_mib": handle.info["guest_memory_mib"]}
+                  if "guest_memory_mib" in handle.info else {})
+    return instance_memory_rows(idle, loaded, hwm, len(handle.pids), setting, tags,
+                                conditions)
 
 
-def slope_row(metric: str, counts: list[int], series: list[float], what: str,
-              mib: int) -> list[Measurement]:
-    """The least-squares slope of ``series`` (MiB at ``counts`` instances), CI in the tags."""
-    if len(series) < 3:
-        return [Measurement.missing(metric, "MiB", f"only {len(series)} instance readings")]
-    est = fit_slope(counts, series)
-    return [Measurement(
-        metric, est.value, "MiB",
-        f"least-squares slope of {what} against the number n of live instances "
-        f"(n = {', '.join(map(str, counts))}), each {mem_state(mib)}; 95% CI in the tags "
-        "ci_low/ci_high",
-        tags={"ci_low": repr(est.low), "ci_high": repr(est.high),
-              "instances": str(counts[-1])})]
-
-
-def _kib_sum(statuses: list[dict], key: str) -> float:
-    """The sum of one /proc status field (KiB) over processes, in MiB."""
-    return sum(s.get(key, 0) for s in statuses) / 1024
+EXPERIMENT = Experiment(
+    NAME, "memory of one instance: the mem workload idle and holding a buffer; the http "
+    "server idle and at its peak under wrk load",
+    measure_memory,
+    workloads=("mem", "http"), reps=10, quick_reps=1, warmup=0,
+    options={"mem_mib": Option(int, 1, 65536, "MiB the loaded mem instance holds"),
+             "http_duration_s": Option(int, 1, 3600, "seconds of wrk load (http)"),
+             "http_threads": Option(int, 1, 1024, "wrk threads (http)"),
+             "http_connections": Option(int, 1, 100_000, "open connections (http)"),
+             "full_os": FULL_OS_OPTION},
+    metrics=METRICS,
+    primary=(("rss", {"state": "idle"}), ("rss", {"state": "loaded"}),
+             ("instance_rss", {"state": "idle"}), ("instance_rss", {"state": "loaded"})))

@@ -10,12 +10,35 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Params, register
-from virtbench.experiments.memory import measure_mem
-from virtbench.experiments.userland import FULL_OS_OPTION, on_userlands
+from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Params
+from virtbench.experiments.shared.mem_instance import measure_mem
+from virtbench.experiments.shared.userland import FULL_OS_OPTION, on_userlands
+from virtbench.metric import Metric
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.process import child_env, die_with_parent
-from virtbench.results import Measurement
+from virtbench.store.schema import Measurement
+
+NAME = "observability"
+_USERLAND = ("userland",)
+_PROBE = "1 if the host-side probe collected it, 0 if it ran and saw nothing"
+
+METRICS = (
+    *(Metric(name, NAME, "collected (1/0)", "higher", f"{what}: {_PROBE}",
+             exact=True)
+      for name, what in (
+          ("probe_logs", "the workload's stdout line (VB-RESULT) reached the harness"),
+          ("probe_app_trace", "the workload's own timing (elapsed_ns) reached the "
+                              "harness"),
+          ("probe_resource_metrics", "memory counters of a running instance read from "
+                                     "the host"),
+          ("probe_network_trace", "a traced connection attributed to the workload"))),
+    Metric("probe_syscall_trace", NAME, "collected (1/0)", "higher",
+           "strace from the host saw the workload's fsync on its own file; VM, "
+           "userland=debian-systemd: strace -f -c run inside the guest on the process "
+           f"of the workload's systemd service counted its fsync calls: {_PROBE}",
+           _USERLAND, exact=True),
+)
+
 
 GUEST_SIDE = ("guest_used",)  # memory rows read inside the instance, not by a host probe
 
@@ -79,7 +102,7 @@ def probe_syscalls_in_guest(plat: Platform, params: Params) -> list[Measurement]
                                              GUEST_TRACE_SECONDS)
         return [guest_trace_row(counts, GUEST_TRACE_SECONDS)]
 
-    return on_userlands(plat, "observability", [Workload("hog")], traced,
+    return on_userlands(plat, EXPERIMENT, [Workload("hog")], traced,
                         quick=params.quick, names=(TRACED_USERLAND,), options=params.options)
 
 
@@ -119,8 +142,11 @@ def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[
     return out
 
 
-register(Experiment(
-    "observability", "what host-side probes collect: logs, application timing, resource "
+EXPERIMENT = Experiment(
+    NAME, "what host-side probes collect: logs, application timing, resource "
     "metrics, system calls", measure_observability,
     workloads=("noop",), reps=1, quick_reps=1, warmup=0,
-    quick_skips=QUICK_SKIPS_TCG_PC, options={"full_os": FULL_OS_OPTION}))
+    quick_skips=QUICK_SKIPS_TCG_PC, options={"full_os": FULL_OS_OPTION},
+    metrics=METRICS,
+    primary=tuple((m, {}) for m in ("probe_logs", "probe_app_trace",
+                                    "probe_resource_metrics", "probe_syscall_trace")))

@@ -16,10 +16,27 @@ import subprocess
 import time
 
 from virtbench.accounting import free_port
-from virtbench.experiments.core import Experiment, Option, Params, register
+from virtbench.experiments.base import Experiment, Option, Params
+from virtbench.metric import Metric
 from virtbench.platforms.base import BIND, PORT, NotSupported, Platform, Workload
-from virtbench.results import Measurement
+from virtbench.store.schema import Measurement
 from virtbench.workloads.tools import ToolMissing, parse_redis_benchmark, tool
+
+NAME = "redis"
+_MS = "ms"
+
+METRICS = (
+    Metric("requests_per_s", NAME, "req/s", "higher",
+           "redis-benchmark's requests per second (50 clients, a fixed request count) "
+           "against the platform's redis-server over loopback", ("pipeline", "command")),
+    Metric("latency_p50", NAME, _MS, "lower",
+           "redis-benchmark's 50th percentile latency of one request",
+           ("pipeline", "command")),
+    Metric("latency_p99", NAME, _MS, "lower",
+           "redis-benchmark's 99th percentile latency of one request",
+           ("pipeline", "command")),
+)
+
 
 CLIENTS = 50
 PIPELINES = (1, 16)
@@ -99,11 +116,14 @@ def measure_redis(plat: Platform, wl: Workload, params: Params) -> list[Measurem
     return ms
 
 
-register(Experiment(
-    "redis", "Redis (Debian's redis-server) as the server in every platform that can serve "
+EXPERIMENT = Experiment(
+    NAME, "Redis (Debian's redis-server) as the server in every platform that can serve "
     "the host, loaded by redis-benchmark over loopback: SET and GET, pipelined and not",
     measure_redis, workloads=("redis-server",), reps=10, quick_reps=2, warmup=1,
     quick_warmup=0, tools=redis_workloads,
     options={"redis_requests": Option(int, 1000, 10_000_000, f"requests per command without "
                                       f"pipelining, x16 with it (default {FULL_REQUESTS}, "
-                                      f"quick {QUICK_REQUESTS})")}))
+                                      f"quick {QUICK_REQUESTS})")},
+    metrics=METRICS,
+    primary=tuple(("requests_per_s", {"pipeline": p, "command": c})
+                  for p in ("1", "16") for c in ("SET", "GET")))

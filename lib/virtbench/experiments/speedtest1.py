@@ -10,10 +10,28 @@ equal the static native build's, so every target did the same work on the same r
 from __future__ import annotations
 
 from virtbench import platforms
-from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Option, Params, register
+from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Option, Params
+from virtbench.metric import Metric
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
-from virtbench.results import Measurement
+from virtbench.store.schema import Measurement
 from virtbench.workloads.speedtest1 import parse_speedtest1
+
+NAME = "speedtest1"
+_MS = "ms"
+
+METRICS = (
+    Metric("case_time", NAME, _MS, "lower",
+           "one speedtest1 test case, timed by speedtest1 itself (its printed seconds, "
+           "1 ms resolution), the database in the instance's work directory",
+           ("case", "fs")),
+    Metric("total_time", NAME, _MS, "lower",
+           "speedtest1's TOTAL: the sum of its test cases as it timed them",
+           ("fs",)),
+    Metric("wall_time", NAME, _MS, "lower",
+           "one speedtest1 run seen from the host: the platform's whole run interval "
+           "(launch to exit)", ("fs",)),
+)
+
 
 REFERENCE = "native/static"
 #: --size of a run: about 0.5 s natively at the default (about 10 s under the Wasm JITs,
@@ -76,11 +94,13 @@ def measure_speedtest1(plat: Platform, wl: Workload, params: Params) -> list[Mea
     return ms
 
 
-register(Experiment(
-    "speedtest1", "SQLite's speedtest1 benchmark (per test case and total), the database on "
+EXPERIMENT = Experiment(
+    NAME, "SQLite's speedtest1 benchmark (per test case and total), the database on "
     "each platform's own file path; each run's verification hash checked against native",
     measure_speedtest1, workloads=("speedtest1",), reps=6, quick_reps=1, warmup=1,
     quick_warmup=0,
     options={"speedtest1_size": Option(int, 1, 10_000, f"speedtest1 --size (default "
                                        f"{FULL_SIZE}, quick {QUICK_SIZE})")},
-    quick_skips=QUICK_SKIPS_TCG_PC))
+    quick_skips=QUICK_SKIPS_TCG_PC,
+    metrics=METRICS,
+    primary=(("total_time", {}), ("wall_time", {})))

@@ -9,10 +9,30 @@ the figures are sysbench's own (events per second, MiB per second).
 
 from __future__ import annotations
 
-from virtbench.experiments.core import Experiment, Option, Params, register
+from virtbench.experiments.base import Experiment, Option, Params
+from virtbench.metric import Metric
 from virtbench.platforms.base import NotSupported, Platform, Workload
-from virtbench.results import Measurement
+from virtbench.store.schema import Measurement
 from virtbench.workloads.tools import ToolMissing, parse_sysbench, tool
+
+NAME = "sysbench"
+_MS = "ms"
+
+METRICS = (
+    Metric("events_per_s", NAME, "events/s", "higher",
+           "sysbench cpu (one thread, fixed time, primes up to 10000): its own events "
+           "per second"),
+    Metric("memory_mib_per_s", NAME, "MiB/s", "higher",
+           "sysbench memory (one thread, fixed time, 1 KiB blocks, writes, global "
+           "scope): its own MiB transferred per second"),
+    *(Metric(f"{test}_latency_avg", NAME, _MS, "lower",
+             f"sysbench {test}: its own average latency of one event")
+      for test in ("cpu", "memory")),
+    *(Metric(f"{test}_wall_time", NAME, _MS, "lower",
+             f"one sysbench {test} run seen from the host: the platform's whole run "
+             "interval (launch to exit)") for test in ("cpu", "memory")),
+)
+
 
 FULL_TIME_S, QUICK_TIME_S = 10, 2
 
@@ -63,9 +83,11 @@ def measure_sysbench(plat: Platform, wl: Workload, params: Params) -> list[Measu
     return ms
 
 
-register(Experiment(
-    "sysbench", "sysbench 1.0 cpu and memory (one thread, fixed time): the host's own "
+EXPERIMENT = Experiment(
+    NAME, "sysbench 1.0 cpu and memory (one thread, fixed time): the host's own "
     "program in every platform that can run it", measure_sysbench, workloads=("sysbench",),
     reps=10, quick_reps=2, warmup=1, quick_warmup=0, tools=sysbench_workloads,
     options={"sysbench_time": Option(int, 1, 600, f"seconds of each sysbench run (default "
-                                     f"{FULL_TIME_S}, quick {QUICK_TIME_S})")}))
+                                     f"{FULL_TIME_S}, quick {QUICK_TIME_S})")},
+    metrics=METRICS,
+    primary=(("events_per_s", {}), ("memory_mib_per_s", {})))

@@ -19,11 +19,24 @@ import time
 from pathlib import Path
 
 from virtbench.accounting import free_port, memory_group
-from virtbench.experiments.core import QUICK_SKIPS_TCG_PC, Experiment, Params, register
+from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Params
 from virtbench.loadgen import http_ok
+from virtbench.metric import Metric
 from virtbench.platforms.base import Handle, NotSupported, Platform, Workload
-from virtbench.results import Measurement
+from virtbench.store.schema import Measurement
 from virtbench.workloads.tools import parse_strace_summary
+
+NAME = "syscalls"
+
+METRICS = (
+    Metric("host_syscalls_distinct", NAME, "syscalls", "lower",
+           "distinct host system calls the instance's own processes made while serving "
+           "sequential HTTP requests (strace -f -c from the host)"),
+    Metric("host_syscalls_total", NAME, "calls", "",
+           "host system calls in all the instance's own processes made while serving "
+           "sequential HTTP requests (strace -f -c from the host; the tracing slows them)"),
+)
+
 
 REQUESTS, QUICK_REQUESTS = 200, 50
 ATTACH_S = 1.0
@@ -90,7 +103,9 @@ def measure_syscalls(plat: Platform, wl: Workload, params: Params) -> list[Measu
                         f"host system calls in all: {what}", tags=tags)]
 
 
-register(Experiment(
-    "syscalls", "the host-syscall surface: distinct host system calls of an instance's own "
+EXPERIMENT = Experiment(
+    NAME, "the host-syscall surface: distinct host system calls of an instance's own "
     "processes while it serves HTTP (strace -f -c from the host)", measure_syscalls,
-    workloads=("http",), reps=3, quick_reps=1, warmup=0, quick_skips=QUICK_SKIPS_TCG_PC))
+    workloads=("http",), reps=3, quick_reps=1, warmup=0, quick_skips=QUICK_SKIPS_TCG_PC,
+    metrics=METRICS,
+    primary=(("host_syscalls_distinct", {}),))

@@ -15,16 +15,18 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from virtbench import catalog
 from virtbench.distro import DistroUnavailable
-from virtbench.experiments.core import Option
+from virtbench.experiments.base import Experiment, Option
 from virtbench.platforms.base import NotSupported, Platform, Workload
-from virtbench.results import Measurement
+from virtbench.store.schema import Measurement
 
 #: Userlands that ``--quick`` leaves to a full run, each with the reason its rows give.
 QUICK_SKIPPED_USERLANDS = {
     "debian-systemd": "the full-OS guest (systemd as PID 1 booted to a service under TCG) "
                       "takes a minute or more per boot on this host; a full run measures it"}
+#: Why ``--quick`` measures the startup and memory of the minimal userland only.
+QUICK_SKIPS_USERLANDS = ("not measured with --quick (startup and memory of the minimal "
+                         "userland only; sizes on disk cover every userland)")
 
 
 #: The userland that option ``full_os=0`` leaves out, so that a long campaign can measure
@@ -48,7 +50,7 @@ def quick_skip(name: str, quick: bool) -> str:
     return f"not measured with --quick: {why}" if why else ""
 
 
-def on_userlands(plat: Platform, experiment: str, workloads: Sequence[Workload],
+def on_userlands(plat: Platform, experiment: Experiment, workloads: Sequence[Workload],
                  measure: Callable[[Platform], list[Measurement]], *,
                  skip: str = "", quick: bool = False,
                  names: Sequence[str] | None = None,
@@ -69,7 +71,7 @@ def on_userlands(plat: Platform, experiment: str, workloads: Sequence[Workload],
         reason = skip or quick_skip(name, quick) or option_skip(name, options or {})
         if reason:
             out += [Measurement.missing(m.name, m.unit, reason, conditions={**c, **cond})
-                    for m, c in catalog.primary(experiment) if "userland" in m.conditions]
+                    for m, c in experiment.primary_metrics() if "userland" in m.conditions]
             continue
         try:
             with plat.with_userland(name) as sibling:
@@ -90,7 +92,7 @@ def on_userlands(plat: Platform, experiment: str, workloads: Sequence[Workload],
                             description=_with_note(m.description, note)) for m in ms]
             continue
         out += [Measurement.missing(m.name, m.unit, reason, conditions={**c, **cond})
-                for m, c in catalog.primary(experiment) if "userland" in m.conditions]
+                for m, c in experiment.primary_metrics() if "userland" in m.conditions]
     return out
 
 

@@ -1,11 +1,10 @@
-"""The experiment seam: a registered measurement step, and the runner that interleaves,
-stores and resumes it.
+"""The runner: interleaves an experiment's cells, stores them and resumes them.
 
-An experiment measures one *cell* (one variant, one workload, one repetition) at a time and
-returns that cell's measurements. The runner decides the order (repetitions outside,
-variants inside, in a seeded shuffled order per repetition), skips cells already stored,
-turns unavailable variants and unsupported measurements into rows with a reason, and
-writes each cell to disk before the next one starts.
+It decides the order (repetitions outside, variants inside, in a seeded shuffled order per
+repetition), skips cells already stored, turns unavailable variants and unsupported
+measurements into rows with a reason (the experiment's primary rows), and writes each cell
+to disk before the next one starts. What a cell measures is the experiment's own business
+(:mod:`virtbench.experiments`).
 """
 
 from __future__ import annotations
@@ -15,136 +14,23 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
-from virtbench import catalog, platforms, sweep
+from virtbench import platforms, sweep
 from virtbench.durations import duration_text
+from virtbench.experiments.base import Experiment, Params, check_options, resolve_params
 from virtbench.host import check_host, finish_invocation, write_host_json
 from virtbench.hostheal import heal_host_json
 from virtbench.platforms.base import NotSupported, Platform, Workload
-from virtbench.results import Measurement, Row, RunStore, make_rows, now
 from virtbench.store.errors import WriteFailed
-
-
-@dataclass(frozen=True)
-class Params:
-    """Run parameters every experiment receives."""
-
-    quick: bool = False
-    reps: int = 10
-    warmup: int = 1
-    seed: int = 0
-    options: dict = field(default_factory=dict)
-
-
-MeasureFn = Callable[[Platform, Workload, Params], list[Measurement]]
-
-
-@dataclass(frozen=True)
-class Option:
-    """A declared ``--option key=value``: its type, inclusive range and meaning."""
-
-    type: type[int] | type[float]
-    low: float
-    high: float
-    help: str = ""
-
-    def describe(self, key: str) -> str:
-        return f"{key} ({self.type.__name__} {self.low:g}..{self.high:g}: {self.help})"
-
-
-def check_options(experiment: Experiment, options: Mapping[str, object]) -> dict[str, float]:
-    """Typed option values; an unknown key or a bad value is a ValueError listing valid ones."""
-    declared = experiment.options
-    valid = "; ".join(o.describe(k) for k, o in declared.items()) or "none (it takes no options)"
-    out: dict[str, float] = {}
-    for key, raw in options.items():
-        if key not in declared:
-            raise ValueError(f"unknown option {key!r} for experiment {experiment.name!r}; "
-                             f"valid: {valid}")
-        opt = declared[key]
-        try:
-            value = opt.type(raw)
-            # a range check is false for NaN; int(2.5) is 2, so compare with the float
-            if not opt.low <= value <= opt.high or value != float(raw):
-                raise ValueError
-        except (TypeError, ValueError):
-            raise ValueError(f"option {key}={raw!r} is invalid: expected "
-                             f"{opt.describe(key)}; valid: {valid}") from None
-        out[key] = value
-    return out
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """A named measurement step and its defaults; its metrics are declared in the catalog."""
-
-    name: str
-    description: str
-    measure: MeasureFn
-    workloads: tuple[str, ...] = ("noop",)
-    reps: int = 10
-    quick_reps: int = 3
-    warmup: int = 1
-    quick_warmup: int | None = None        # warm-up repetitions with --quick (None: warmup)
-    once: bool = False                     # a property (e.g. a size), measured a single time
-    options: dict[str, Option] = field(default_factory=dict)  # what --option accepts
-    #: variants this experiment leaves out with --quick, each with the reason its rows give
-    quick_skips: Mapping[str, str] = field(default_factory=dict)
-    #: the workloads when they are not built-in ones (the host's own programs, such as
-    #: Debian's sysbench): a function that names them, called when the experiment runs
-    tools: Callable[[], list[Workload]] | None = None
-
-    def default_workloads(self) -> list[Workload]:
-        """What the experiment runs when the user names no workload."""
-        if self.tools is not None:
-            return self.tools()
-        return [Workload(w) for w in self.workloads]
-
-    @property
-    def metrics(self) -> list[tuple[catalog.Metric, dict[str, str]]]:
-        """The catalog's primary (metric, conditions) pairs: the "not measured" rows."""
-        return catalog.primary(self.name)
-
-    def quick_skip(self, variant: str, quick: bool) -> str:
-        """"not measured with --quick: why" when ``--quick`` leaves ``variant`` out, else ""."""
-        why = self.quick_skips.get(variant, "") if quick else ""
-        return f"not measured with --quick: {why}" if why else ""
-
-    def missing(self, reason: str) -> list[Measurement]:
-        """One row with ``reason`` and no value for each primary metric."""
-        return [Measurement.missing(m.name, m.unit, reason, conditions=c)
-                for m, c in self.metrics]
-
-
-#: What ``--quick`` leaves to a full run in the experiments where the machine type is not
-#: the point: qemu-tcg/pc emulates the same CPU as qemu-tcg/microvm, behind a boot several
-#: times longer (a third of a quick run's time went to it).
-QUICK_SKIPS_TCG_PC = {
-    "qemu-tcg/pc": "qemu-tcg/pc runs the same TCG emulator as qemu-tcg/microvm behind a "
-                   "slower boot; --quick measures its startup, memory, density and disk (where "
-                   "the machine type matters) and leaves this experiment to a full run"}
-
-EXPERIMENTS: dict[str, Experiment] = {}
-
-
-def register(experiment: Experiment) -> Experiment:
-    EXPERIMENTS[experiment.name] = experiment
-    return experiment
-
-
-def get(name: str) -> Experiment:
-    """The experiment called ``name``; the error lists the valid names (the package's
-    ``__init__``, imported before this module, registers the built-in experiments)."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; valid: {', '.join(sorted(EXPERIMENTS))}")
-    return EXPERIMENTS[name]
-
+from virtbench.store.rows import make_rows
+from virtbench.store.schema import Measurement, Row, now
+from virtbench.store.writer import RunStore
 
 Progress = Callable[[str], None]
 
 
-def _stderr_progress(message: str) -> None:
+def stderr_progress(message: str) -> None:
+    """The default progress: one line on stderr."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -158,7 +44,7 @@ def run(
     workloads: Sequence[Workload] | None = None,
     seed: int = 0,
     options: Mapping[str, object] | None = None,
-    progress: Progress | None = _stderr_progress,
+    progress: Progress | None = stderr_progress,
     force_host: bool = False,
     remeasure: bool = False,
 ) -> RunStore:
@@ -188,7 +74,7 @@ def _run(
     workloads: Sequence[Workload] | None = None,
     seed: int = 0,
     options: dict | None = None,
-    progress: Progress | None = _stderr_progress,
+    progress: Progress | None = stderr_progress,
     remeasure: bool = False,
 ) -> RunStore:
     sweep.begin()
@@ -308,24 +194,6 @@ def _recheck(experiment: Experiment, waiting: list[Platform], workloads: list[Wo
     return back
 
 
-def resolve_params(experiment: Experiment, *, reps: int | None = None, quick: bool = False,
-                   seed: int = 0, options: dict | None = None) -> Params:
-    """The parameters of a run: the experiment's default repetitions unless ``reps``, one
-    and no warm-up for a property measured once."""
-    if reps is None:
-        reps = experiment.quick_reps if quick else experiment.reps
-    if reps < 1:
-        raise ValueError(f"reps must be a positive integer, got {reps}")
-    if experiment.once:
-        reps = 1
-    warmup = experiment.warmup
-    if quick and experiment.quick_warmup is not None:
-        warmup = experiment.quick_warmup
-    if experiment.once:
-        warmup = 0
-    return Params(quick=quick, reps=reps, warmup=warmup, seed=seed, options=options or {})
-
-
 def measure_into(store: RunStore, experiment: Experiment, plat: Platform, wl: Workload,
                  rep: int, params: Params, host: str = "") -> list[Row]:
     """Measure one cell and write it to ``store`` (rows stamped with when the cell started
@@ -396,8 +264,6 @@ class _Clock:
         return (f"{name}: {self.measured} cells measured, {self.unsupported} not supported, "
                 f"{self.failed} failed, {self.skipped} already stored, {unavailable} variant(s) "
                 f"not available, in {duration_text(time.monotonic() - self.start)}")
-
-
 
 
 def _prepare(experiment: Experiment, plats: list[Platform], workloads: list[Workload],
