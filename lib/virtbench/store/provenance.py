@@ -1,9 +1,9 @@
 """What measured a row: the git commit of the tree and a fingerprint of the measuring code.
 
 The fingerprint (``code``) hashes the sources that take part in a measurement: every file
-of the package except the analysis-only modules below, so a change to a report or a claim
-does not make two measurements look like different code, and any change to a platform,
-workload, experiment or the runner does.
+of the package except the analysis-only modules below and the Markdown documentation, so a
+change to a report, a claim or a README does not make two measurements look like different
+code, and any change to a platform, workload, experiment or the runner does.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _sources(root: Path) -> list[Path]:
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if (path.is_file() and rel.parts[0] not in ANALYSIS_ONLY
-                and "__pycache__" not in rel.parts and path.suffix != ".pyc"):
+                and "__pycache__" not in rel.parts and path.suffix not in (".pyc", ".md")):
             out.append(path)
     return out
 
