@@ -436,7 +436,8 @@ def test_fixture_measured_lines_carry_median_ci_and_unit(fixture_ds, pub):
     for _, line in measured.iterrows():
         assert line["unit"] != "" and line["measured"].endswith(("ms", "MiB", "B", "%", "x",
                                                                  "instances", "req/s",
-                                                                 "(exact)")), line["measured"]
+                                                                 "MB/s", "(exact)")), \
+            line["measured"]
 
 
 def test_fixture_summary_names_missing_variants(fixture_ds):
