@@ -24,6 +24,7 @@ import pandas as pd
 from virtbench import (
     catalog,
     dataset,
+    magnitudes,
     patterns,
     published,
     rankings,
@@ -426,12 +427,9 @@ CONVERSIONS: dict[tuple[str, str], tuple[tuple[float, str], ...]] = {
     ("x", "x"): ((1.0, ""),),
     ("instances", "instances"): ((1.0, ""),),
 }
-# Published order-of-magnitude classes, read as ranges in ms.
-MAGNITUDES: dict[str, tuple[float, float]] = {
-    "microseconds": (0.001, 1.0),
-    "milliseconds": (1.0, 1000.0),
-    "seconds": (1000.0, 60_000.0),
-}
+# Published order-of-magnitude classes of time, read as ranges in ms (all classes, with their
+# units and boundaries: virtbench.magnitudes).
+MAGNITUDES: dict[str, tuple[float, float]] = magnitudes.TIME_CLASSES
 
 
 def _apply(transform: str, v: np.ndarray, b: np.ndarray | float) -> np.ndarray:
@@ -532,10 +530,8 @@ def _readings(claim: _Claim, unit: str) -> list[tuple[float, float, float, str]]
     """The claim's interval (low, high, precision) in ``unit`` under each reading of its
     unit, with what the reading assumes; or why it cannot be converted."""
     if claim.category:
-        if claim.category in MAGNITUDES and unit == "ms":
-            low, high = MAGNITUDES[claim.category]
-            return [(low, high, 0.0, f"'{claim.category}' read as {low:g}-{high:g} ms")]
-        return f"a category ({claim.category!r}) cannot be compared with {unit or 'no unit'}"
+        found = magnitudes.class_range(claim.category, unit)
+        return found if isinstance(found, str) else [(found[0], found[1], 0.0, found[2])]
     key = (claim.unit, unit)
     if key not in CONVERSIONS:
         return f"no conversion from {claim.unit!r} to {unit!r}"
