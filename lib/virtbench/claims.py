@@ -23,6 +23,7 @@ import pandas as pd
 
 from virtbench import (
     catalog,
+    costs,
     dataset,
     magnitudes,
     patterns,
@@ -138,7 +139,7 @@ class ClaimMap:
     requires: dict[str, Any] = field(default_factory=dict)
     readings: tuple[Reading, ...] = ()
     stands_in: str = ""
-    kind: str = ""  # "" a value claim; "ranking" (virtbench.rankings)
+    kind: str = ""  # "" a value claim; "ranking" (virtbench.rankings); "cost" (virtbench.costs)
     spec: dict[str, Any] = field(default_factory=dict)  # the kind's own settings
     line: int = 0
 
@@ -305,7 +306,7 @@ def _validate(cmf: ClaimMapFile, lines: list[str], pub: pd.DataFrame) -> None:
                                reading.name or "requires", fail)
 
 
-KINDS = {rankings.KIND: rankings.validate}
+KINDS = {rankings.KIND: rankings.validate, costs.KIND: costs.validate}
 
 
 def _kind_problem(cm: ClaimMap, cmf: ClaimMapFile) -> str:
@@ -1067,6 +1068,9 @@ def _check_row(ds: Dataset, cmf: ClaimMapFile, cm: ClaimMap, row: pd.Series,
     if cm.kind == rankings.KIND:
         return [{**head, **line} for line in rankings.check_row(
             ds, row, pub, cm.spec["among"], cm.readings, cm.requires, cmf.systems, policy, unmet)]
+    if cm.kind == costs.KIND:
+        return [{**head, **line} for line in costs.check_row(
+            ds, row, pub, cm.spec, cm.readings, cm.requires, cmf.systems, policy, unmet)]
     patterns = cm.variants or cmf.systems.get(row["system"], ())
     if not patterns:
         return [{**head, "variant": "", "n": 0,

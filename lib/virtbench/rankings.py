@@ -168,7 +168,7 @@ def family_estimate(ds: Dataset, system: str, patterns: Sequence[str], picks: Se
             if pick.variants and not selected(pick.variants, variant, ds.family(variant)):
                 continue
             rows = ds.measured(variant, pick.metric, pick.experiment, pick.workload,
-                               pick.conditions or None, censored=True)
+                               _query(pick, req) or None, censored=True)
             if rows.empty:
                 continue
             keep = []
@@ -287,6 +287,18 @@ def check_row(ds: Dataset, row: pd.Series, pub: pd.DataFrame, among: Sequence[st
                                f"{unranked})")
         out.append(line)
     return out
+
+
+def _query(pick: Any, req: Mapping[str, Any]) -> dict[str, Any]:
+    """The pick's conditions, and every value of each enumerated condition the requirements
+    name (so opt-in rows such as a full-OS guest are read, and judged by the requirements)."""
+    query = dict(pick.conditions)
+    for key in req:
+        if key in catalog.VALUES and key not in query and all(
+                key in catalog.get(pick.experiment, m).conditions
+                for m in pick.metric.split("+")):
+            query[key] = list(catalog.VALUES[key])
+    return query
 
 
 def _stored_reason(ds: Dataset, variant: str, pick: Any) -> str:
