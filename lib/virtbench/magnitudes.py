@@ -31,8 +31,14 @@ def class_range(category: str, unit: str) -> tuple[float, float, str] | str:
     want, low, high, said = CLASSES[category]
     if unit != want:
         return f"a category ({category!r}) cannot be compared with {unit or 'no unit'}"
-    shown = f"{low:g}-{high:g} {unit}" if math.isfinite(high) else f">= {low:g} {unit}"
+    shown = f"{_num(low)}-{_num(high)} {unit}" if math.isfinite(high) else \
+        f">= {_num(low)} {unit}"
     return low, high, f"'{category}' read as {shown} ({said})"
+
+
+def _num(x: float) -> str:
+    """A boundary in plain digits (1,000,000,000, never 1e+09)."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:g}"
 
 
 def class_of(value: float, unit: str) -> str:
