@@ -21,7 +21,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from virtbench import catalog, dataset, patterns, published, stats, tables
+from virtbench import (
+    catalog,
+    costs,
+    dataset,
+    magnitudes,
+    patterns,
+    published,
+    rankings,
+    stats,
+    tables,
+)
 from virtbench.dataset import (  # noqa: F401
     BASELINE,
     NOT_IN_DATASET,
@@ -129,6 +139,8 @@ class ClaimMap:
     requires: dict[str, Any] = field(default_factory=dict)
     readings: tuple[Reading, ...] = ()
     stands_in: str = ""
+    kind: str = ""  # "" a value claim; "ranking" (virtbench.rankings); "cost" (virtbench.costs)
+    spec: dict[str, Any] = field(default_factory=dict)  # the kind's own settings
     line: int = 0
 
 
@@ -281,6 +293,10 @@ def _validate(cmf: ClaimMapFile, lines: list[str], pub: pd.DataFrame) -> None:
                 raise fail(cm, f'"{pats[0]}"', str(exc)) from None
         if not (cm.picks or cm.not_measurable or set(cm.systems) <= set(cmf.not_here)):
             raise fail(cm, "[[claim]]", "needs picks or not_measurable")
+        if cm.kind or cm.spec:
+            problem = _kind_problem(cm, cmf)
+            if problem:
+                raise fail(cm, ("kind", "spec"), problem)
         for pick in cm.picks:
             _validate_pick(cm, pick, fail)
         _validate_requires(cm, cm.requires, cm.picks, "requires", fail)
@@ -288,6 +304,16 @@ def _validate(cmf: ClaimMapFile, lines: list[str], pub: pd.DataFrame) -> None:
             _validate_requires(cm, reading.requires, reading.picks, reading.name, fail)
             _validate_requires(cm, {**cm.requires, **reading.requires}, reading.picks,
                                reading.name or "requires", fail)
+
+
+KINDS = {rankings.KIND: rankings.validate, costs.KIND: costs.validate}
+
+
+def _kind_problem(cm: ClaimMap, cmf: ClaimMapFile) -> str:
+    """Why a claim of another kind (``kind``, ``spec``) is not usable ("" when it is)."""
+    if cm.kind not in KINDS:
+        return f"unknown kind {cm.kind!r}; valid: {', '.join(KINDS)} (or none, a value claim)"
+    return KINDS[cm.kind](cm.spec, cmf.systems)
 
 
 def _validate_requires(cm: ClaimMap, req: dict[str, Any], picks: Sequence[Pick], at: str,
@@ -402,12 +428,9 @@ CONVERSIONS: dict[tuple[str, str], tuple[tuple[float, str], ...]] = {
     ("x", "x"): ((1.0, ""),),
     ("instances", "instances"): ((1.0, ""),),
 }
-# Published order-of-magnitude classes, read as ranges in ms.
-MAGNITUDES: dict[str, tuple[float, float]] = {
-    "microseconds": (0.001, 1.0),
-    "milliseconds": (1.0, 1000.0),
-    "seconds": (1000.0, 60_000.0),
-}
+# Published order-of-magnitude classes of time, read as ranges in ms (all classes, with their
+# units and boundaries: virtbench.magnitudes).
+MAGNITUDES: dict[str, tuple[float, float]] = magnitudes.TIME_CLASSES
 
 
 def _apply(transform: str, v: np.ndarray, b: np.ndarray | float) -> np.ndarray:
@@ -508,10 +531,8 @@ def _readings(claim: _Claim, unit: str) -> list[tuple[float, float, float, str]]
     """The claim's interval (low, high, precision) in ``unit`` under each reading of its
     unit, with what the reading assumes; or why it cannot be converted."""
     if claim.category:
-        if claim.category in MAGNITUDES and unit == "ms":
-            low, high = MAGNITUDES[claim.category]
-            return [(low, high, 0.0, f"'{claim.category}' read as {low:g}-{high:g} ms")]
-        return f"a category ({claim.category!r}) cannot be compared with {unit or 'no unit'}"
+        found = magnitudes.class_range(claim.category, unit)
+        return found if isinstance(found, str) else [(found[0], found[1], 0.0, found[2])]
     key = (claim.unit, unit)
     if key not in CONVERSIONS:
         return f"no conversion from {claim.unit!r} to {unit!r}"
@@ -538,9 +559,10 @@ CHECK_COLUMNS = [
 ]
 # verdict families; the first group gives a verdict, the rest do not
 DECIDED = ("consistent", "higher than claimed", "lower than claimed", "not confirmed here",
-           "more than claimed")
+           "more than claimed", rankings.SAME, rankings.DIFFERS)
 VERDICT_ORDER = (*DECIDED, "mixed", "depends on the reading", "several code versions",
-                 "inconclusive", "not comparable", "not measured", "not measurable here")
+                 "inconclusive", rankings.TIED, "not comparable", "not measured",
+                 "not measurable here")
 #: Claim-level verdicts of claims that were answered but get no single verdict.
 UNSETTLED = ("depends on the reading", "several code versions")
 CONTEXT = "context: "
@@ -1043,6 +1065,12 @@ def _check_row(ds: Dataset, cmf: ClaimMapFile, cm: ClaimMap, row: pd.Series,
     if cm.not_measurable or (row["system"] in cmf.not_here and not cm.variants):
         reason = cm.not_measurable or cmf.not_here[row["system"]]
         return [{**head, "variant": "", "verdict": f"not measurable here: {reason}", "n": 0}]
+    if cm.kind == rankings.KIND:
+        return [{**head, **line} for line in rankings.check_row(
+            ds, row, pub, cm.spec["among"], cm.readings, cm.requires, cmf.systems, policy, unmet)]
+    if cm.kind == costs.KIND:
+        return [{**head, **line} for line in costs.check_row(
+            ds, row, pub, cm.spec, cm.readings, cm.requires, cmf.systems, policy, unmet)]
     patterns = cm.variants or cmf.systems.get(row["system"], ())
     if not patterns:
         return [{**head, "variant": "", "n": 0,

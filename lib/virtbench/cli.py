@@ -377,6 +377,23 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    """Which platform classes meet the budgets asked for, from a run's measurements."""
+    from virtbench import recommend, stats
+    from virtbench.dataset import Dataset
+
+    budget = recommend.Budget(args.max_start_ms, args.max_mem_mib, args.isolation)
+    policy = stats.Policy(min_n=args.min_n)
+    ds = Dataset.load(args.run_id, args.datasets or None)
+    records = recommend.recommend(ds, budget, policy)
+    if args.json:
+        print(json.dumps({"run_id": ds.run_id, "budget": vars(budget), "min_n": policy.min_n,
+                          "classes": records}, indent=1, default=str))
+    else:
+        print(recommend.text(records, budget, ds.run_id))
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Two runs cell by cell: ratio of medians with its CI, Holm-corrected test, verdict."""
     from virtbench import catalog, compare
@@ -596,6 +613,23 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--json", action="store_true",
                      help="every checked line, the claim-level verdicts and the tally")
     chk.set_defaults(func=cmd_claims)
+
+    rec = sub.add_parser("recommend", help="which platform classes meet a start, memory and "
+                         "isolation budget on a run")
+    rec.add_argument("--max-start-ms", type=float, metavar="MS",
+                     help="cold start budget in ms (the seed's decision tree asks < 10 ms)")
+    rec.add_argument("--max-mem-mib", type=float, metavar="MIB",
+                     help="memory budget per idle instance in MiB")
+    rec.add_argument("--isolation", metavar="LEVEL",
+                     help="the weakest isolation acceptable: process, namespace, kernel, "
+                          "hardware")
+    rec.add_argument("--run-id", default="reference", type=run_id_arg,
+                     help="run to answer from (default: reference)")
+    rec.add_argument("--datasets", default="", help="root folder of the datasets")
+    rec.add_argument("--min-n", type=positive_int, default=6,
+                     help="samples an answer needs (default 6)")
+    rec.add_argument("--json", action="store_true", help="the answer as JSON")
+    rec.set_defaults(func=cmd_recommend)
 
     fix = sub.add_parser("repair", help="rewrite a damaged run keeping every good row")
     fix.add_argument("run_id", metavar="RUN_ID", type=run_id_arg, help="the run under datasets/")

@@ -1,0 +1,102 @@
+"""`virtbench recommend`: which platform classes meet a start, memory and isolation budget,
+from hand-made rows (fakes, nothing measured) and from the shipped reference run."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from virtbench import cli, recommend, stats
+from virtbench.dataset import Dataset
+from virtbench.rankings import Family
+
+SPREAD = [0.97, 1.0, 1.03, 0.99, 1.01, 0.98, 1.02, 1.0]
+
+
+def est(value: float, low: float, high: float) -> stats.Estimate:
+    return stats.Estimate(value, low, high, 8)
+
+
+def test_a_budget_is_met_only_by_the_whole_interval():
+    assert recommend.meets(Family("x", estimate=est(5, 4, 6)), 10) == "meets"
+    assert recommend.meets(Family("x", estimate=est(15, 12, 18)), 10) == "misses"
+    assert recommend.meets(Family("x", estimate=est(9, 8, 11)), 10).startswith("undecided")
+    assert recommend.meets(Family("x", reason="inconclusive (n = 4 < 6)"), 10) == \
+        "inconclusive (n = 4 < 6)"
+    assert recommend.meets(Family("x", reason="not measured: no rows"), 10) == \
+        "not measured here: no rows"
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(max_start_ms=-1), "max-start-ms must be a positive number"),
+    (dict(max_mem_mib=float("nan")), "max-mem-mib must be a positive number"),
+    (dict(isolation="vm"), "unknown isolation level 'vm'; valid: process, namespace"),
+    ({}, "give at least one budget"),
+])
+def test_bad_budgets_are_clear_errors(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        recommend.Budget(**kwargs)
+
+
+def rows() -> Dataset:
+    lines = []
+    for variant, family, metric, experiment, median in (
+            ("native/static", "native", "startup", "startup", 0.6),
+            ("wasmtime-cli/jit", "wasm", "startup_process", "startup", 12.0),
+            ("wasmtime-cli/aot", "wasm", "startup_process", "startup", 4.0),
+            ("qemu-tcg/pc", "vm", "startup", "startup", 2500.0),
+            ("native/static", "native", "memory_per_instance", "density", 0.1),
+            ("wasmtime-cli/jit", "wasm", "memory_per_instance", "density", 5.0),
+            ("wasmtime-cli/aot", "wasm", "memory_per_instance", "density", 1.0),
+            ("qemu-tcg/pc", "vm", "memory_per_instance", "density", 150.0)):
+        for rep, f in enumerate(SPREAD):
+            lines.append(dict(run_id="t", experiment=experiment, family=family,
+                              variant=variant, workload="noop", metric=metric,
+                              unit="ms" if experiment == "startup" else "MiB", rep=rep,
+                              value=median * f, conditions="", reason="", warmup=False,
+                              tags="", description="", timestamp="x"))
+    return Dataset(pd.DataFrame(lines), {}, "t", n_boot=199)
+
+
+def test_classes_answer_from_pooled_variants_and_say_what_is_missing():
+    budget = recommend.Budget(max_start_ms=10, max_mem_mib=64, isolation="kernel")
+    by_class = {r["platform_class"]: r for r in recommend.recommend(rows(), budget)}
+    assert by_class["process"]["start"]["outcome"] == "meets"
+    assert by_class["process"]["isolation"]["outcome"] == "misses"
+    assert by_class["process"]["answer"] == "misses"
+    wasm = by_class["wasm"]["start"]
+    assert wasm["by_variant"] == {"wasmtime-cli/jit": "misses", "wasmtime-cli/aot": "meets"}
+    assert by_class["emulated-vm"]["start"]["outcome"] == "misses"
+    assert by_class["emulated-vm"]["isolation"]["level"] == "kernel"
+    assert by_class["hardware-vm"]["answer"] == "not measured here"
+    assert by_class["hardware-vm"]["start"]["outcome"].startswith("not measured here")
+    text = recommend.text(list(by_class.values()), budget, "t")
+    assert "hardware-vm: NOT MEASURED HERE" in text and "declared by the class" in text
+
+
+def test_cli_recommend_on_the_reference(capsys):
+    assert cli.main(["recommend", "--max-start-ms", "10", "--max-mem-mib", "64",
+                     "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by_class = {r["platform_class"]: r for r in out["classes"]}
+    process = by_class["process"]["start"]
+    assert process["n"] >= 6 and process["ci_low"] <= process["median"] <= process["ci_high"]
+    assert process["outcome"] == "meets"  # a process starts in well under 10 ms
+    assert by_class["hardware-vm"]["start"]["outcome"].startswith("not measured here") or \
+        by_class["hardware-vm"]["start"]["n"] >= 6
+    for record in out["classes"]:
+        for name in ("start", "memory"):
+            assert record[name]["outcome"]
+
+
+def test_cli_recommend_bad_input_is_a_clear_error(capsys):
+    assert cli.main(["recommend", "--max-start-ms", "0"]) == 2
+    assert "max-start-ms must be a positive number" in capsys.readouterr().err
+    assert cli.main(["recommend"]) == 2
+    assert "give at least one budget" in capsys.readouterr().err
+    assert cli.main(["recommend", "--isolation", "strong"]) == 2
+    assert "valid: process, namespace, kernel, hardware" in capsys.readouterr().err
+    assert cli.main(["recommend", "--max-mem-mib", "5", "--run-id", "no-such-run"]) == 2
+    assert "no-such-run" in capsys.readouterr().err
