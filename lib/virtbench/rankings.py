@@ -3,8 +3,9 @@
 A star rating ("I/O performance: Docker 5 stars, VM 3") or a "best at" row ("fastest start:
 Wasm") claims an order of platform families on one aspect. Each family is represented by
 the pooled repetitions of its variants whose rows meet the claim's requirements (a VM claim
-that needs hardware virtualization is not answered by TCG rows); its median and
-order-statistic CI place it. Two families whose CIs overlap are tied, never inverted.
+that needs hardware virtualization is not answered by TCG rows) and that have enough
+repetitions of their own for a verdict; its median and order-statistic CI place it. Two
+families whose CIs overlap are tied, never inverted.
 
 The verdict of the claim row of one system compares each pair it takes part in:
 "same order" (every claimed pair measured the same way), "order differs: X before Y here"
@@ -163,6 +164,7 @@ def family_estimate(ds: Dataset, system: str, patterns: Sequence[str], picks: Se
     used: list[str] = []
     unit, codes = "", set()
     context: list[str] = []
+    few: list[tuple[int, str]] = []  # (n, variant) with fewer repetitions than a verdict needs
     for variant in variants:
         for pick in picks:
             if pick.variants and not selected(pick.variants, variant, ds.family(variant)):
@@ -181,6 +183,12 @@ def family_estimate(ds: Dataset, system: str, patterns: Sequence[str], picks: Se
             rows = rows[rows["conditions"].isin(keep)]
             if rows.empty:
                 continue
+            exact = all(catalog.get(pick.experiment, m).exact for m in pick.metric.split("+"))
+            if policy.short_of(len(rows), exact):
+                # a variant's own repetitions must suffice: pooling variants adds no
+                # independent samples of any one of them
+                few.append((len(rows), variant))
+                break
             values.append(rows["value"].to_numpy(float))
             bounds.append(rows["bound"].to_numpy(object))
             used.append(variant)
@@ -188,6 +196,11 @@ def family_estimate(ds: Dataset, system: str, patterns: Sequence[str], picks: Se
             codes |= {c for c in rows["code"] if c}
             break
     family = ds.family(used[0] if used else variants[0])
+    if not used and few:
+        most = max(n for n, _ in few)
+        return Family(system, family, tuple(variants),
+                      reason=f"inconclusive (n = {most} < {policy.min_n}: "
+                             f"{', '.join(f'{v} n = {n}' for n, v in few)})"[:300])
     if not used:
         if context:
             return Family(system, family, tuple(variants),
