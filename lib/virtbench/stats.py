@@ -14,6 +14,7 @@ holds (see that function for which end does).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import warnings
@@ -198,6 +199,7 @@ def _location_ci(
     return Estimate(value, low, high, int(x.size))
 
 
+@functools.lru_cache(maxsize=1024)
 def order_statistic_ranks(n: int, confidence: float = 0.95) -> tuple[int, int, float]:
     """1-based ranks (lo, hi) of the distribution-free CI of the median, and its coverage.
 
