@@ -776,6 +776,8 @@ def _grouped(data: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, pd.DataFr
     for i, key in enumerate(zip(*(data[k].tolist() for k in keys), strict=True)):
         if not any(pd.isna(k) for k in key):
             at.setdefault(key, []).append(i)
+    if len(at) == 1 and len(next(iter(at.values()))) == len(data):
+        return [(next(iter(at)), data)]  # one group: all of it
     return [(key, data.iloc[positions]) for key, positions in at.items()]
 
 
@@ -802,7 +804,11 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str,
     """Checked items for one variant with this pick; a reason string when the baseline is
     missing; None when the variant has no data for it (the next pick is tried)."""
     query = dict(pick.conditions) if query is None else query
-    baseline = next((b for b in cm.baseline if len(ds.rows(b))), cm.baseline[0])
+    memo = _memo(ds)
+    if ("baseline", cm.baseline) not in memo:  # the first baseline the run has
+        memo[("baseline", cm.baseline)] = next((b for b in cm.baseline if len(ds.rows(b))),
+                                               cm.baseline[0])
+    baseline = memo[("baseline", cm.baseline)]
     if pick.transform in GEOMEAN_TRANSFORMS:
         return _measure_geomean(ds, pick, variant, baseline, query)
     data = _measured(ds, variant, pick.metric, pick.experiment, pick.workload, query)

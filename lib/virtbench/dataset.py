@@ -398,7 +398,10 @@ class Dataset:
     def _join_parts(metric: str, frames: list[pd.DataFrame], keys: list[str],
                     extra: list[str], censored: bool) -> pd.DataFrame:
         """The parts of a metric "a+b" summed per repetition (one part: itself)."""
-        joined = frames[0].reset_index(drop=True)
+        joined = frames[0]
+        if len(frames) == 1 and joined.index.equals(pd.RangeIndex(len(joined))):
+            return joined
+        joined = joined.reset_index(drop=True)
         for other in frames[1:]:
             joined = joined.merge(other, on=keys, how="inner", suffixes=("", "_b"))
             if (joined["unit"] != joined["unit_b"]).any():
