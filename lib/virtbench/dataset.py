@@ -298,6 +298,7 @@ class Dataset:
             self._measured: dict[tuple, pd.DataFrame] = {}
             self._rows: dict[tuple, pd.DataFrame] = {}
             self._conditions: dict[tuple, list[str]] | None = None
+            self._reason_index: dict[tuple, tuple] | None = None
             self._indexed = self.df
         return self._index
 
@@ -503,15 +504,45 @@ class Dataset:
         """The reason stored with the rows of ``metric`` (or, when the variant measured
         nothing in ``experiment``, with its rows there: an unavailable or failed variant);
         "" when the dataset gives none."""
+        index = self._reasons()
         for part in metric.split("+"):
-            found = _join_reasons(self.rows(variant, part, experiment)["reason"])
+            found = _join_reasons(index.get((variant, part, experiment), ())
+                                  if index is not None else
+                                  self.rows(variant, part, experiment)["reason"])
             if found:
                 return found
         if experiment is not None:
+            if index is not None:
+                reasons, measured = index.get((variant, None, experiment), ((), True))
+                return "" if measured else _join_reasons(reasons)
             rows = self.rows(variant, None, experiment)
             if len(rows) and rows["value"].notna().sum() == 0:
                 return _join_reasons(rows["reason"])
         return ""
+
+    def _reasons(self) -> dict[tuple, tuple] | None:
+        """The distinct reasons of the rows of each (variant, metric, experiment) and
+        (variant, metric, any experiment), and of each (variant, None, experiment) with
+        whether any of those rows has a value; the run's rows read once (None: a frame
+        without the columns, read per request)."""
+        self._indexes()
+        if self._reason_index is None and {"experiment", "reason"} <= set(self.df.columns):
+            df = self.df
+            by: dict[tuple, dict] = {}
+            in_experiment: dict[tuple, list] = {}
+            for v, m, e, why, value in zip(df["variant"].to_numpy(), df["metric"].to_numpy(),
+                                           df["experiment"].to_numpy(),
+                                           df["reason"].to_numpy(), df["value"].notna(),
+                                           strict=True):
+                by.setdefault((v, m, e), {})[why] = None
+                by.setdefault((v, m, None), {})[why] = None
+                entry = in_experiment.setdefault((v, None, e), [{}, False])
+                entry[0][why] = None
+                entry[1] = entry[1] or bool(value)
+            self._reason_index = {k: tuple(d) for k, d in by.items()}
+            self._reason_index.update({k: (tuple(d), measured)
+                                       for k, (d, measured) in in_experiment.items()})
+        return self._reason_index
 
     def not_comparable(self, variant: str, metric: str, experiment: str | None = None,
                        conditions: Conditions | None = None) -> str:
