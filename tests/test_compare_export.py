@@ -64,6 +64,15 @@ def test_compare_says_not_testable_when_n_cannot_reach_alpha(tmp_path):
     assert "B/A 3.07 [" in text and text.splitlines()[-1] == "a -> b: 2 cells: 2 not testable"
 
 
+def test_compare_text_says_when_n_gives_no_ci(tmp_path):
+    write_run(tmp_path, "a", [10.0], [1.0])
+    write_run(tmp_path, "b", [12.0], [1.0])
+    table = compare.compare(Dataset.load("a", tmp_path), Dataset.load("b", tmp_path))
+    text = compare.format_table(table, "a", "b")
+    assert "nan" not in text
+    assert "B/A 1.2 (no CI at n = 1)" in text
+
+
 @pytest.mark.parametrize(("n_a", "n_b", "p"), [(3, 3, 0.1), (4, 4, 2 / 70), (0, 5, 1.0),
                                                 (1, 1, 1.0)])
 def test_smallest_p_of_the_u_test(n_a, n_b, p):

@@ -258,6 +258,7 @@ def _validate(cmf: ClaimMapFile, lines: list[str], pub: pd.DataFrame) -> None:
 
     known = {v: fam for v, (fam, _) in platforms.VARIANTS.items()}
     seen: set[str] = set()
+    columns = PubColumns(pub)
 
     def fail(cm: ClaimMap, needle: str | tuple[str, ...], problem: str) -> ClaimMapError:
         needles = (needle,) if isinstance(needle, str) else needle
@@ -275,14 +276,14 @@ def _validate(cmf: ClaimMapFile, lines: list[str], pub: pd.DataFrame) -> None:
         if cm.source not in published.SOURCES:
             raise fail(cm, "source", f"unknown source {cm.source!r}; valid: "
                        f"{', '.join(published.SOURCES)}")
-        of_source = pub[pub["source"] == cm.source]
+        of_source = [i for i, s in enumerate(columns.columns["source"]) if s == cm.source]
         for metric in cm.metrics:
-            if not any(_ieq(metric, m) for m in of_source["metric"]):
+            if not any(_ieq(metric, columns.columns["metric"][i]) for i in of_source):
                 raise fail(cm, metric, f"no published {cm.source} row has metric {metric!r}")
         for system in cm.systems:
-            if not any(_ieq(system, s) for s in of_source["system"]):
+            if not any(_ieq(system, columns.columns["system"][i]) for i in of_source):
                 raise fail(cm, system, f"no published {cm.source} row has system {system!r}")
-        if published_rows(cm, pub).empty:
+        if published_rows(cm, pub, columns).empty:
             raise fail(cm, "table", "selects no published row (table, metrics, systems, "
                                     "condition and stat together)")
         for pats in (cm.variants, cm.baseline, *(p.variants for p in cm.picks),
@@ -453,20 +454,41 @@ def _ieq(a: str, b: str) -> bool:
     return a.strip().casefold() == b.strip().casefold()
 
 
-def published_rows(cm: ClaimMap, pub: pd.DataFrame) -> pd.DataFrame:
-    """The published rows a mapping covers."""
-    mask = (pub["source"] == cm.source) & pub["table_or_figure"].str.contains(
-        cm.table, case=False, regex=False)
-    mask &= pub["metric"].apply(lambda m: any(_ieq(m, x) for x in cm.metrics))
-    if cm.systems:
-        mask &= pub["system"].apply(lambda s: any(_ieq(s, x) for x in cm.systems))
-    if cm.condition is not None:
-        mask &= pub["condition"].apply(lambda c: _ieq(c, cm.condition))
-    if cm.stat is not None:
-        mask &= pub["stat"] == cm.stat
-    else:  # a standard deviation belongs to its mean row; only an explicit stat selects it
-        mask &= pub["stat"] != "sd"
-    return pub[mask]
+class PubColumns:
+    """The published rows' columns as lists, read once for the many mappings that select
+    from them (:func:`published_rows`)."""
+
+    def __init__(self, pub: pd.DataFrame) -> None:
+        self.pub = pub
+        self.columns = {c: pub[c].tolist() for c in
+                        ("source", "metric", "system", "condition", "stat")}
+        self._tables: dict[str, np.ndarray] = {}
+
+    def in_table(self, table: str) -> np.ndarray:
+        """Which rows' ``table_or_figure`` contains ``table`` (case-insensitive)."""
+        if table not in self._tables:
+            self._tables[table] = self.pub["table_or_figure"].str.contains(
+                table, case=False, regex=False).to_numpy(bool)
+        return self._tables[table]
+
+
+def published_rows(cm: ClaimMap, pub: pd.DataFrame,
+                   columns: PubColumns | None = None) -> pd.DataFrame:
+    """The published rows a mapping covers (``columns``: ``PubColumns(pub)``, when the
+    caller selects for many mappings)."""
+    columns = columns if columns is not None and columns.pub is pub else PubColumns(pub)
+    col = columns.columns
+    keep = columns.in_table(cm.table).copy()
+    for i in np.flatnonzero(keep):  # the few rows of the table, compared as text
+        stat = col["stat"][i]
+        keep[i] = (col["source"][i] == cm.source
+                   # a standard deviation belongs to its mean row; only an explicit stat
+                   # selects it
+                   and (stat == cm.stat if cm.stat is not None else stat != "sd")
+                   and any(_ieq(col["metric"][i], x) for x in cm.metrics)
+                   and (not cm.systems or any(_ieq(col["system"][i], x) for x in cm.systems))
+                   and (cm.condition is None or _ieq(col["condition"][i], cm.condition)))
+    return pub[keep]
 
 
 def _denominator(row: pd.Series, system: str, pub: pd.DataFrame) -> pd.Series | None:
@@ -706,7 +728,7 @@ def _measured(ds: Dataset, variant: str, metric: str, experiment: str | None,
     memo = _memo(ds)
     if key not in memo:
         memo[key] = ds.measured(variant, metric, experiment, workload, conditions,
-                                censored=True)
+                                censored=True, copy=False)  # read, never changed
     return memo[key]
 
 
@@ -725,6 +747,31 @@ def _versions(ds: Dataset, variant: str, metric: str, experiment: str,
     return codes, commits
 
 
+def _version_rows(ds: Dataset, variant: str, metric: str, experiment: str | None
+                  ) -> list[tuple[str, str, str, str]]:
+    """(workload, conditions text, code version, commit) of each measured row of one metric
+    (of ``experiment`` when given); the run's rows are read once per check."""
+    memo = _memo(ds)
+    if "version rows" not in memo:
+        df = ds.df
+        rows = df[df["value"].notna() & ~df["warmup"].astype(bool)]
+        n = len(rows)
+        said: dict[Any, str] = {}
+        texts = [said[c] if c in said else said.setdefault(
+            c, dataset.conditions_text(dataset.parse_conditions(c))) for c in rows["conditions"]]
+        codes = ([str(c) if isinstance(c, str) and c else UNKNOWN_CODE for c in rows["code"]]
+                 if "code" in rows.columns else [UNKNOWN_CODE] * n)
+        commits = ([str(c) if isinstance(c, str) else "" for c in rows["commit"]]
+                   if "commit" in rows.columns else [""] * n)
+        by_metric: dict[tuple[str, str], list[tuple]] = {}
+        for v, m, e, *line in zip(rows["variant"], rows["metric"], rows["experiment"],
+                                  rows["workload"], texts, codes, commits, strict=True):
+            by_metric.setdefault((str(v), str(m)), []).append((e, *line))
+        memo["version rows"] = by_metric
+    return [tuple(line) for e, *line in memo["version rows"].get((variant, metric), [])
+            if experiment is None or e == experiment]
+
+
 def _version_index(ds: Dataset, variant: str, metric: str, experiment: str,
                    workload: str | None) -> dict[str, tuple[set[str], set[str]]]:
     """Conditions text -> (code versions, commits) of the measured rows of one metric."""
@@ -732,16 +779,10 @@ def _version_index(ds: Dataset, variant: str, metric: str, experiment: str,
     memo = _memo(ds)
     if key in memo:
         return memo[key]
-    rows = ds.rows(variant, metric, experiment, workload)
-    rows = rows[rows["value"].notna() & ~rows["warmup"].astype(bool)]
-    n = len(rows)
-    texts = [dataset.conditions_text(dataset.parse_conditions(c)) for c in rows["conditions"]]
-    codes = ([str(c) if isinstance(c, str) and c else UNKNOWN_CODE for c in rows["code"]]
-             if "code" in rows.columns else [UNKNOWN_CODE] * n)
-    commits = ([str(c) if isinstance(c, str) else "" for c in rows["commit"]]
-               if "commit" in rows.columns else [""] * n)
     index: dict[str, tuple[set[str], set[str]]] = {}
-    for text, code, commit in zip(texts, codes, commits, strict=True):
+    for wl, text, code, commit in _version_rows(ds, variant, metric, experiment):
+        if workload is not None and wl != workload:
+            continue
         entry = index.setdefault(text, (set(), set()))
         entry[0].add(code)
         if commit:
@@ -750,12 +791,46 @@ def _version_index(ds: Dataset, variant: str, metric: str, experiment: str,
     return index
 
 
+def _grouped(data: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
+    """``data.groupby(keys, sort=False)``: (key, rows) in order of first appearance, rows
+    with a missing key left out; without building a grouper for a frame of a few rows."""
+    at: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(*(data[k].tolist() for k in keys), strict=True)):
+        if not any(pd.isna(k) for k in key):
+            at.setdefault(key, []).append(i)
+    if len(at) == 1 and len(next(iter(at.values()))) == len(data):
+        return [(next(iter(at)), data)]  # one group: all of it
+    return [(key, data.iloc[positions]) for key, positions in at.items()]
+
+
+def _paired(group: pd.DataFrame, base: pd.DataFrame) -> tuple[np.ndarray, np.ndarray,
+                                                               np.ndarray]:
+    """The values of ``group`` and ``base`` paired by run and repetition, and the group's
+    censored flags of those pairs: what ``group.merge(base, on=["run_id", "rep"])`` pairs,
+    read directly when each (run, rep) occurs once on each side."""
+    left = list(zip(group["run_id"].tolist(), group["rep"].tolist(), strict=True))
+    right = list(zip(base["run_id"].tolist(), base["rep"].tolist(), strict=True))
+    where = {key: i for i, key in enumerate(right)}
+    if len(where) < len(right) or len(set(left)) < len(left):
+        paired = group.merge(base, on=["run_id", "rep"], suffixes=("", "_b"))
+        return (paired["value"].to_numpy(float), paired["value_b"].to_numpy(float),
+                paired["censored"].to_numpy(bool))
+    mine = [i for i, key in enumerate(left) if key in where]
+    theirs = [where[left[i]] for i in mine]
+    return (group["value"].to_numpy(float)[mine], base["value"].to_numpy(float)[theirs],
+            group["censored"].to_numpy(bool)[mine])
+
+
 def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str,
                   query: dict[str, Any] | None = None) -> list[dict] | str | None:
     """Checked items for one variant with this pick; a reason string when the baseline is
     missing; None when the variant has no data for it (the next pick is tried)."""
     query = dict(pick.conditions) if query is None else query
-    baseline = next((b for b in cm.baseline if len(ds.rows(b))), cm.baseline[0])
+    memo = _memo(ds)
+    if ("baseline", cm.baseline) not in memo:  # the first baseline the run has
+        memo[("baseline", cm.baseline)] = next((b for b in cm.baseline if len(ds.rows(b))),
+                                               cm.baseline[0])
+    baseline = memo[("baseline", cm.baseline)]
     if pick.transform in GEOMEAN_TRANSFORMS:
         return _measure_geomean(ds, pick, variant, baseline, query)
     data = _measured(ds, variant, pick.metric, pick.experiment, pick.workload, query)
@@ -766,7 +841,7 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str,
     exact_metric = all(catalog.get(pick.experiment, m).exact for m in pick.metric.split("+"))
     out = []
     base_metric = pick.baseline_metric or pick.metric
-    for (wl, cond), group in data.groupby(["workload", "conditions"], sort=False):
+    for (wl, cond), group in _grouped(data, ["workload", "conditions"]):
         method = ""
         values = group["value"].to_numpy(float)
         censored = group["censored"].to_numpy(bool)  # values that are only bounds
@@ -792,11 +867,10 @@ def _measure_pick(ds: Dataset, cm: ClaimMap, pick: Pick, variant: str,
             more, more_commits = _versions(ds, baseline, base_metric, pick.experiment, wl,
                                            set(base["conditions"]))
             codes, commits = codes | more, commits | more_commits
-            paired = group.merge(base, on=["run_id", "rep"], suffixes=("", "_b"))
-            if len(paired) >= 2:
-                values = _apply(pick.transform, paired["value"].to_numpy(float),
-                                paired["value_b"].to_numpy(float))
-                censored = paired["censored"].to_numpy(bool)
+            mine, theirs, paired_censored = _paired(group, base)
+            if mine.size >= 2:
+                values = _apply(pick.transform, mine, theirs)
+                censored = paired_censored
                 method = f"per repetition against {baseline} (pairs matched by rep)"
             else:
                 values = _apply(pick.transform, values, float(np.median(base["value"])))
@@ -1011,11 +1085,13 @@ def check(ds: Dataset, notebook: str | None = None, keys: Iterable[str] | None =
     counts (a verdict, comparable, not the baseline against itself); the others are shown
     with their reason.
     """
-    pub = published.load() if pub is None else pub
+    # plain strings: the rows of each mapping are taken from it, one by one
+    pub = dataset.plain_strings(published.load() if pub is None else pub)
     cmf = claim_map_file or claim_map()
     ds.__dict__.pop("_claims_memo", None)  # look-ups are remembered within one check only
     key_list = list(keys) if keys is not None else None
     lines: list[dict] = []
+    columns = PubColumns(pub)
     for cm in cmf.claims:
         if notebook is not None and notebook not in cm.notebooks:
             continue
@@ -1023,7 +1099,7 @@ def check(ds: Dataset, notebook: str | None = None, keys: Iterable[str] | None =
             continue
         if source is not None and cm.source != source:
             continue
-        for _, row in published_rows(cm, pub).iterrows():
+        for _, row in published_rows(cm, pub, columns).iterrows():
             lines.extend(_check_row(ds, cmf, cm, row, pub, policy))
     frame = pd.DataFrame(lines).reindex(columns=CHECK_COLUMNS)
     for column in ("reason", "conditions", "workload", "family", "variant", "measured",
@@ -1032,9 +1108,7 @@ def check(ds: Dataset, notebook: str | None = None, keys: Iterable[str] | None =
     frame["n"] = frame["n"].fillna(0).astype(int)
     frame["tallied"] = [_tallied(r) for r in frame.itertuples()]
     frame["reason"] = [_reason(r) for r in frame.itertuples()]
-    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
-            and frame[c].dtype != object]  # plain strings: the groupbys that follow are faster
-    return frame.astype({c: object for c in text}) if text else frame
+    return dataset.plain_strings(frame)  # plain strings: the groupbys that follow are faster
 
 
 def _tallied(line: Any) -> bool:
@@ -1075,7 +1149,10 @@ def _check_row(ds: Dataset, cmf: ClaimMapFile, cm: ClaimMap, row: pd.Series,
     if not patterns:
         return [{**head, "variant": "", "n": 0,
                  "verdict": f"not measured: no variant stands for {row['system']!r}"}]
-    variants = ds.variants(patterns)
+    memo = _memo(ds)
+    if ("variants", patterns) not in memo:
+        memo[("variants", patterns)] = ds.variants(patterns)
+    variants = memo[("variants", patterns)]
     if not variants:
         return [{**head, "variant": " | ".join(patterns), "n": 0,
                  "verdict": f"not measured: {NOT_IN_DATASET} (no variant matching "
@@ -1124,19 +1201,19 @@ def claim_verdicts(check_table: pd.DataFrame) -> pd.DataFrame:
     table = check_table
     if "reading" not in table.columns:
         table = table.assign(reading="")
-    for (claim_id, family), group in table.groupby(["claim_id", "family"], sort=False):
-        first = group.iloc[0]
-        counted = group[group["tallied"]]
-        if len(counted):
+    for (claim_id, family), group in _groups(_records(table), "claim_id", "family").items():
+        first = group[0]
+        counted = [r for r in group if r["tallied"]]
+        if counted:
             verdict, detail, tallied = _counted_verdict(counted)
         else:
-            classes = [verdict_class(v) for v in group["verdict"]]
+            classes = [verdict_class(r["verdict"]) for r in group]
             if any(c in DECIDED for c in classes):  # decided, but not comparable/self
                 verdict = "not comparable"
             else:
                 verdict = min(classes, key=lambda c: VERDICT_ORDER.index(c)
                               if c in VERDICT_ORDER else len(VERDICT_ORDER))
-            reasons = sorted(dict.fromkeys(r for r in group["reason"] if r),
+            reasons = sorted(dict.fromkeys(r["reason"] for r in group if r["reason"]),
                              key=lambda r: not r.startswith(CONTEXT))
             detail = "; ".join(reasons)[:300]
             tallied = False
@@ -1146,11 +1223,36 @@ def claim_verdicts(check_table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=CLAIM_COLUMNS)
 
 
-def _counted_verdict(counted: pd.DataFrame) -> tuple[str, str, bool]:
+_ROW_FIELDS = ("claim_id", "family", "source", "line", "claim", "claimed", "verdict",
+               "tallied", "reason", "reading", "variant", "metric", "conditions", "code",
+               "commit")
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The check lines as plain dicts of the fields the claim-level verdicts read (a field
+    the table lacks is absent from them, as its column is)."""
+    fields = [f for f in _ROW_FIELDS if f in table.columns]
+    columns = [table[f].tolist() for f in fields]
+    return [dict(zip(fields, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _groups(rows: list[dict[str, Any]], *keys: str) -> dict[Any, list[dict[str, Any]]]:
+    """Rows grouped by ``keys`` in order of first appearance, rows with a missing key left
+    out (as ``DataFrame.groupby(keys, sort=False)`` does); one key: the value itself."""
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        key = tuple(row[k] for k in keys)
+        if any(pd.isna(k) for k in key):
+            continue
+        out.setdefault(key if len(keys) > 1 else key[0], []).append(row)
+    return out
+
+
+def _counted_verdict(counted: list[dict[str, Any]]) -> tuple[str, str, bool]:
     """(verdict, detail, tallied) of a claim and family from its tallied lines."""
     versions = _code_versions(counted)
     per_reading: dict[str, tuple[str, str]] = {}
-    for name, lines in counted.groupby("reading", sort=False):
+    for name, lines in _groups(counted, "reading").items():
         per_reading[str(name)] = _reading_verdict(lines)
     verdicts = list(dict.fromkeys(v for v, _ in per_reading.values()))
     if len(per_reading) == 1:
@@ -1172,20 +1274,20 @@ def _counted_verdict(counted: pd.DataFrame) -> tuple[str, str, bool]:
     return verdict, detail, verdict in (*DECIDED, "mixed")
 
 
-def _reading_verdict(lines: pd.DataFrame) -> tuple[str, str]:
+def _reading_verdict(lines: list[dict[str, Any]]) -> tuple[str, str]:
     """A reading's verdict over its variants, and the detail when it is not one verdict."""
     by_variant: dict[str, str | None] = {}
     split: list[str] = []
-    for variant, own in lines.groupby("variant", sort=False):
-        classes = list(dict.fromkeys(verdict_class(v) for v in own["verdict"]))
+    for variant, own in _groups(lines, "variant").items():
+        classes = list(dict.fromkeys(verdict_class(r["verdict"]) for r in own))
         if len(classes) == 1:
             by_variant[str(variant)] = classes[0]
         else:
             by_variant[str(variant)] = None
             split.append(f"{variant} lines disagree (" + "; ".join(
-                f"{r.metric}{' ' + r.conditions if r.conditions else ''}: "
-                f"{verdict_class(r.verdict)}"
-                for r in own.itertuples()) + ")")
+                f"{r['metric']}{' ' + r['conditions'] if r['conditions'] else ''}: "
+                f"{verdict_class(r['verdict'])}"
+                for r in own) + ")")
     decided = list(dict.fromkeys(v for v in by_variant.values() if v))
     if not decided:
         return "inconclusive", "; ".join(split)
@@ -1195,18 +1297,19 @@ def _reading_verdict(lines: pd.DataFrame) -> tuple[str, str]:
     return "mixed", "; ".join([detail, *split])
 
 
-def _code_versions(lines: pd.DataFrame) -> list[str]:
+def _code_versions(lines: list[dict[str, Any]]) -> list[str]:
     """The measuring-code versions behind lines ([] when the table does not say)."""
-    if "code" not in lines.columns:
+    if not lines or "code" not in lines[0]:
         return []
-    return list(dict.fromkeys(c for code in lines["code"]
-                              for c in (str(code).split(", ") if code else [UNKNOWN_CODE])))
+    return list(dict.fromkeys(c for r in lines
+                              for c in (str(r["code"]).split(", ") if r["code"]
+                                        else [UNKNOWN_CODE])))
 
 
-def _commits(lines: pd.DataFrame) -> list[str]:
-    if "commit" not in lines.columns:
+def _commits(lines: list[dict[str, Any]]) -> list[str]:
+    if not lines or "commit" not in lines[0]:
         return []
-    return sorted({c for commit in lines["commit"] for c in str(commit).split(", ")
+    return sorted({c for r in lines for c in str(r["commit"]).split(", ")
                    if c and c != "nan"})
 
 

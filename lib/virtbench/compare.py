@@ -181,8 +181,12 @@ def format_table(table: pd.DataFrame, run_a: str, run_b: str) -> str:
     out = []
     for r in table.itertuples():
         cond = f" [{r.conditions}]" if r.conditions else ""
-        ratio = (f"; B/A {r.ratio:.3g} [{r.ratio_low:.3g}, {r.ratio_high:.3g}]"
-                 if isinstance(r.ratio, float) and math.isfinite(r.ratio) else "")
+        ratio = ""
+        if isinstance(r.ratio, float) and math.isfinite(r.ratio):
+            ci = (f"[{r.ratio_low:.3g}, {r.ratio_high:.3g}]"
+                  if math.isfinite(r.ratio_low) and math.isfinite(r.ratio_high)
+                  else f"(no CI at n = {min(r.n_a, r.n_b)})")
+            ratio = f"; B/A {r.ratio:.3g} {ci}"
         out.append(f"{r.experiment} {r.variant} {r.workload} {r.metric}{cond}: "
                    f"{stats.human(r.median_a, r.unit)} -> {stats.human(r.median_b, r.unit)} "
                    f"(n = {r.n_a} / {r.n_b}{ratio}): {r.verdict}")

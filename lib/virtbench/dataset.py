@@ -25,6 +25,7 @@ from virtbench import catalog, stats
 from virtbench.host import read_host_json, run_hosts
 from virtbench.paths import datasets_dir, reference_dir
 from virtbench.patterns import selected
+from virtbench.repindex import RepIndex
 from virtbench.results import DatasetError, load_runs
 
 BASELINE = "native/static"
@@ -171,6 +172,14 @@ def wanted(row_conditions: Mapping[str, str], asked: Conditions | None) -> bool:
                    for key, value in row_conditions.items())
 
 
+def plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its text columns as plain Python strings (object dtype): pandas'
+    Arrow-backed strings make the many small look-ups of a report several times slower."""
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c])
+            and frame[c].dtype != object]
+    return frame.astype({c: object for c in text}) if text else frame
+
+
 def run_root(run: str, root: Path) -> Path:
     """The folder holding ``run``: ``root``, except that the shipped reference run stays
     visible whatever ``root`` (``--datasets``, ``$VIRTBENCH_DATASETS``) points at."""
@@ -205,12 +214,7 @@ class Dataset:
             if column not in self.df.columns:
                 self.df = self.df.assign(**{column: ""})
         self.df["conditions"] = self.df["conditions"].fillna("")
-        # plain Python strings: pandas' Arrow-backed strings make the many small look-ups of
-        # a report several times slower
-        text = [c for c in self.df.columns if pd.api.types.is_string_dtype(self.df[c])
-                and self.df[c].dtype != object]
-        if text:
-            self.df = self.df.astype({c: object for c in text})
+        self.df = plain_strings(self.df)
 
     @classmethod
     def load(cls, run_id: str | Sequence[str] = "reference", datasets: str | Path | None = None,
@@ -264,6 +268,9 @@ class Dataset:
         """All rows (measured or with a reason) matching the given fields."""
         frame = self.df
         by_variant, by_metric, _ = self._indexes()
+        key = (variant, metric, experiment, workload)
+        if key in self._rows:
+            return self._rows[key]
         if variant is not None and metric is not None:  # the usual look-up: indexed
             frame = by_metric.get((variant, metric), frame.iloc[0:0])
             metric = None
@@ -273,6 +280,8 @@ class Dataset:
                               ("workload", workload)):
             if value is not None:
                 frame = frame[frame[column] == value]
+        if experiment is not None or workload is not None:  # filtered: kept for the next ask
+            self._rows[key] = frame
         return frame
 
     def _indexes(self) -> tuple[dict, dict, dict[str, str]]:
@@ -287,6 +296,9 @@ class Dataset:
                  self.df[["variant", "family"]].drop_duplicates("variant").itertuples(
                      index=False)})
             self._measured: dict[tuple, pd.DataFrame] = {}
+            self._rows: dict[tuple, pd.DataFrame] = {}
+            self._conditions: dict[tuple, list[str]] | None = None
+            self._reason_index: dict[tuple, tuple] | None = None
             self._indexed = self.df
         return self._index
 
@@ -302,7 +314,7 @@ class Dataset:
 
     def measured(self, variant: str, metric: str, experiment: str | None = None,
                  workload: str | None = None, conditions: Conditions | None = None,
-                 censored: bool = False) -> pd.DataFrame:
+                 censored: bool = False, *, copy: bool = True) -> pd.DataFrame:
         """One value per repetition: measured non-warm-up rows fitting ``conditions`` (see
         :func:`wanted`), readings of one repetition reduced to their median; ``metric``
         "a+b" sums a and b per repetition. Columns: run_id, workload, conditions, rep,
@@ -313,7 +325,10 @@ class Dataset:
         repetitions too, with the bound as value; two more columns say which: ``censored``
         (bool) and ``bound`` ("upper": the value is at most this; "lower"; "" when exact).
         A repetition with a censored reading is censored; a sum of an upper and a lower
-        bound bounds nothing and is left out. Hand them to :func:`stats.check_claim`."""
+        bound bounds nothing and is left out. Hand them to :func:`stats.check_claim`.
+
+        ``copy`` False: the frame the dataset keeps for the next such request, not a copy
+        (for a reader that never changes it)."""
         self._indexes()
         asked = tuple(sorted((k, v if isinstance(v, str) else tuple(v))
                              for k, v in (conditions or {}).items()))
@@ -321,32 +336,73 @@ class Dataset:
         if key not in self._measured:  # a report asks for the same sample many times
             self._measured[key] = self._measure(variant, metric, experiment, workload,
                                                 conditions, censored)
-        return self._measured[key].copy()
+        return self._measured[key].copy() if copy else self._measured[key]
+
+    def _rep_index(self, censored: bool) -> RepIndex | None:
+        """Every repetition of the frame grouped once (:mod:`virtbench.repindex`); None when
+        a request must read the rows one by one (no ``warmup`` column, or two condition sets
+        written as one text)."""
+        if getattr(self, "_rep_indexed", None) is not self.df:
+            self._rep_indexes: dict[bool, RepIndex | None] = {}
+            self._rep_indexed = self.df
+        if censored not in self._rep_indexes:
+            index = None
+            if {"warmup", "experiment", "unit"} <= set(self.df.columns) and len(self.df):
+                index = RepIndex(self.df, censored, self.bounds() if censored else None,
+                                 _row_conditions_text, parse_conditions, plain_strings)
+                index = None if index.ambiguous() else index
+            self._rep_indexes[censored] = index
+        return self._rep_indexes[censored]
 
     def _measure(self, variant: str, metric: str, experiment: str | None,
                  workload: str | None, conditions: Conditions | None,
                  censored: bool) -> pd.DataFrame:
         keys = ["run_id", "host", "workload", "conditions", "rep"]
         extra = ["censored", "bound"] if censored else []
+        index = self._rep_index(censored) if experiment is not None else None
         frames = []
         for part in metric.split("+"):
-            r = self.rows(variant, part, experiment, workload)
-            if censored:
-                b = self.bounds().loc[r.index]
-                r = r.assign(value=r["value"].fillna(b["bound"]),
-                             censored=b["bound_kind"] != "", bound=b["bound_kind"])
-            r = r[r["value"].notna() & ~r["warmup"]]
-            if len(r):
-                keep = [wanted(parse_conditions(c), conditions) for c in r["conditions"]]
-                r = r[keep]
-            r = r.assign(conditions=[_row_conditions_text(c) for c in r["conditions"]])
-            agg = dict(value=("value", "median"), unit=("unit", "first"),
-                       commit=("commit", "first"), code=("code", "first"))
-            if censored:  # one repetition: one cell, one code
-                agg.update(censored=("censored", "any"), bound=("bound", "max"))
-            per_rep = r.groupby(keys, sort=False).agg(**agg).reset_index()
-            frames.append(per_rep[keys + ["value", "unit", *_MEASURED_BY] + extra])
-        joined = frames[0].reset_index(drop=True)
+            if index is None:
+                found = self._reps(self.rows(variant, part, experiment, workload), conditions,
+                                   censored)
+            else:
+                found = index.select(variant, part, experiment, workload,
+                                     lambda cond: wanted(cond, conditions))
+                if found.empty:  # the frame reading no row gives (its columns' dtypes)
+                    found = index.empty(lambda: self._reps(self.df.iloc[0:0], None, censored))
+            frames.append(found)
+        return self._join_parts(metric, frames, keys, extra, censored)
+
+    def _reps(self, r: pd.DataFrame, conditions: Conditions | None,
+              censored: bool) -> pd.DataFrame:
+        """The repetitions of some rows of one metric that fit ``conditions`` (what
+        :class:`RepIndex` gives for all of them at once)."""
+        keys = ["run_id", "host", "workload", "conditions", "rep"]
+        extra = ["censored", "bound"] if censored else []
+        if censored:
+            b = self.bounds().loc[r.index]
+            r = r.assign(value=r["value"].fillna(b["bound"]),
+                         censored=b["bound_kind"] != "", bound=b["bound_kind"])
+        r = r[r["value"].notna() & ~r["warmup"]]
+        if len(r):
+            keep = [wanted(parse_conditions(c), conditions) for c in r["conditions"]]
+            r = r[keep]
+        r = r.assign(conditions=[_row_conditions_text(c) for c in r["conditions"]])
+        agg = dict(value=("value", "median"), unit=("unit", "first"),
+                   commit=("commit", "first"), code=("code", "first"))
+        if censored:  # one repetition: one cell, one code
+            agg.update(censored=("censored", "any"), bound=("bound", "max"))
+        per_rep = r.groupby(keys, sort=False).agg(**agg).reset_index()
+        return plain_strings(per_rep[keys + ["value", "unit", *_MEASURED_BY] + extra])
+
+    @staticmethod
+    def _join_parts(metric: str, frames: list[pd.DataFrame], keys: list[str],
+                    extra: list[str], censored: bool) -> pd.DataFrame:
+        """The parts of a metric "a+b" summed per repetition (one part: itself)."""
+        joined = frames[0]
+        if len(frames) == 1 and joined.index.equals(pd.RangeIndex(len(joined))):
+            return joined
+        joined = joined.reset_index(drop=True)
         for other in frames[1:]:
             joined = joined.merge(other, on=keys, how="inner", suffixes=("", "_b"))
             if (joined["unit"] != joined["unit_b"]).any():
@@ -361,7 +417,7 @@ class Dataset:
             for column in _MEASURED_BY:
                 joined[column] = [a if a == b else f"{a} | {b}" for a, b in
                                   zip(joined[column], joined[f"{column}_b"], strict=True)]
-            joined = joined[keys + ["value", "unit", *_MEASURED_BY] + extra]
+            joined = plain_strings(joined[keys + ["value", "unit", *_MEASURED_BY] + extra])
         return joined
 
     def sample(self, variant: str, metric: str, experiment: str | None = None,
@@ -448,15 +504,45 @@ class Dataset:
         """The reason stored with the rows of ``metric`` (or, when the variant measured
         nothing in ``experiment``, with its rows there: an unavailable or failed variant);
         "" when the dataset gives none."""
+        index = self._reasons()
         for part in metric.split("+"):
-            found = _join_reasons(self.rows(variant, part, experiment)["reason"])
+            found = _join_reasons(index.get((variant, part, experiment), ())
+                                  if index is not None else
+                                  self.rows(variant, part, experiment)["reason"])
             if found:
                 return found
         if experiment is not None:
+            if index is not None:
+                reasons, measured = index.get((variant, None, experiment), ((), True))
+                return "" if measured else _join_reasons(reasons)
             rows = self.rows(variant, None, experiment)
             if len(rows) and rows["value"].notna().sum() == 0:
                 return _join_reasons(rows["reason"])
         return ""
+
+    def _reasons(self) -> dict[tuple, tuple] | None:
+        """The distinct reasons of the rows of each (variant, metric, experiment) and
+        (variant, metric, any experiment), and of each (variant, None, experiment) with
+        whether any of those rows has a value; the run's rows read once (None: a frame
+        without the columns, read per request)."""
+        self._indexes()
+        if self._reason_index is None and {"experiment", "reason"} <= set(self.df.columns):
+            df = self.df
+            by: dict[tuple, dict] = {}
+            in_experiment: dict[tuple, list] = {}
+            for v, m, e, why, value in zip(df["variant"].to_numpy(), df["metric"].to_numpy(),
+                                           df["experiment"].to_numpy(),
+                                           df["reason"].to_numpy(), df["value"].notna(),
+                                           strict=True):
+                by.setdefault((v, m, e), {})[why] = None
+                by.setdefault((v, m, None), {})[why] = None
+                entry = in_experiment.setdefault((v, None, e), [{}, False])
+                entry[0][why] = None
+                entry[1] = entry[1] or bool(value)
+            self._reason_index = {k: tuple(d) for k, d in by.items()}
+            self._reason_index.update({k: (tuple(d), measured)
+                                       for k, (d, measured) in in_experiment.items()})
+        return self._reason_index
 
     def not_comparable(self, variant: str, metric: str, experiment: str | None = None,
                        conditions: Conditions | None = None) -> str:
@@ -465,14 +551,33 @@ class Dataset:
         (fs=memory)"); "" when no such rows were left out."""
         found = []
         for part in metric.split("+"):
-            r = self.rows(variant, part, experiment)
-            for text in r.loc[r["value"].notna(), "conditions"].unique():
+            for text in self._measured_conditions(variant, part, experiment):
                 cond = parse_conditions(text)
                 if wanted(cond, conditions):
                     continue
                 found += [f"{why} ({k}={v})" for (k, v), why in NOT_COMPARABLE.items()
                           if cond.get(k, DEFAULTS.get(k)) == v]
         return "; ".join(dict.fromkeys(found))
+
+    def _measured_conditions(self, variant: str, metric: str, experiment: str | None
+                             ) -> list[str]:
+        """The distinct conditions of the rows of ``metric`` with a value, in the order they
+        first come; the run's rows are read once for every (variant, metric, experiment)."""
+        self._indexes()
+        if self._conditions is None:
+            df = self.df
+            if "experiment" not in df.columns:
+                r = self.rows(variant, metric, experiment)
+                return list(r.loc[r["value"].notna(), "conditions"].unique())
+            has = df["value"].notna().to_numpy()
+            by: dict[tuple, dict[str, None]] = {}
+            for v, m, e, c in zip(df["variant"].to_numpy()[has], df["metric"].to_numpy()[has],
+                                  df["experiment"].to_numpy()[has],
+                                  df["conditions"].to_numpy()[has], strict=True):
+                by.setdefault((v, m, e), {})[c] = None
+                by.setdefault((v, m, None), {})[c] = None
+            self._conditions = {k: list(v) for k, v in by.items()}
+        return self._conditions.get((variant, metric, experiment), [])
 
     def _why_empty(self, variant: str, metric: str, experiment: str | None,
                    conditions: Conditions | None) -> str:

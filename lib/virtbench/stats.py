@@ -14,15 +14,16 @@ holds (see that function for which end does).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 __all__ = [
     "POLICY",
@@ -44,8 +45,22 @@ __all__ = [
 
 VERDICTS = ("consistent", "lower than claimed", "higher than claimed", "inconclusive")
 
-# scipy >= 1.15 calls the seed argument ``rng``; older releases call it ``random_state``.
-_RNG_KEYWORD = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+
+def _scipy_stats() -> Any:
+    """``scipy.stats``, imported on first use: it takes a second to import, and reading a
+    run or a kept claims check needs none of it."""
+    from scipy import stats
+
+    return stats
+
+
+@functools.lru_cache(maxsize=1)
+def _rng_keyword() -> str:
+    """scipy >= 1.15 calls the seed argument ``rng``; older releases call it
+    ``random_state``."""
+    return "rng" if "rng" in inspect.signature(_scipy_stats().bootstrap).parameters \
+        else "random_state"
+
 
 _MANN_WHITNEY_COLUMNS = [
     "group",
@@ -166,14 +181,14 @@ def _bootstrap_ci(
         with warnings.catch_warnings():
             # Degenerate jackknife distributions (common for medians) make BCa warn and give NaN.
             warnings.simplefilter("ignore")
-            result = stats.bootstrap(
+            result = _scipy_stats().bootstrap(
                 data,
                 statistic,
                 n_resamples=n_resamples,
                 confidence_level=confidence,
                 method=method,
                 vectorized=True,
-                **{_RNG_KEYWORD: np.random.default_rng(seed)},
+                **{_rng_keyword(): np.random.default_rng(seed)},
             )
         low, high = (float(v) for v in result.confidence_interval)
         if math.isfinite(low) and math.isfinite(high):
@@ -198,6 +213,7 @@ def _location_ci(
     return Estimate(value, low, high, int(x.size))
 
 
+@functools.lru_cache(maxsize=1024)
 def order_statistic_ranks(n: int, confidence: float = 0.95) -> tuple[int, int, float]:
     """1-based ranks (lo, hi) of the distribution-free CI of the median, and its coverage.
 
@@ -209,13 +225,13 @@ def order_statistic_ranks(n: int, confidence: float = 0.95) -> tuple[int, int, f
         raise ValueError(f"n must be at least 1, got {n}")
     alpha = (1 - confidence) / 2
     # the largest k with P(B <= k - 1) <= alpha; k = 0 means no such interval exists
-    k = int(stats.binom.ppf(alpha, n, 0.5))
-    while k > 0 and stats.binom.cdf(k - 1, n, 0.5) > alpha:
+    k = int(_scipy_stats().binom.ppf(alpha, n, 0.5))
+    while k > 0 and _scipy_stats().binom.cdf(k - 1, n, 0.5) > alpha:
         k -= 1
-    while stats.binom.cdf(k, n, 0.5) <= alpha:
+    while _scipy_stats().binom.cdf(k, n, 0.5) <= alpha:
         k += 1
     k = max(k, 1)
-    coverage = 1 - 2 * float(stats.binom.cdf(k - 1, n, 0.5))
+    coverage = 1 - 2 * float(_scipy_stats().binom.cdf(k - 1, n, 0.5))
     return k, n - k + 1, coverage
 
 
@@ -421,7 +437,7 @@ def mann_whitney_holm(
         if name == reference:
             continue
         x = _clean(values, f"group {name!r}")
-        test = stats.mannwhitneyu(x, ref, alternative="two-sided")
+        test = _scipy_stats().mannwhitneyu(x, ref, alternative="two-sided")
         rows.append(
             {
                 "group": name,
@@ -617,20 +633,20 @@ def fit_slope(
         raise ValueError(f"need at least 2 (x, y) points without NaN, got {xs.size}")
     if np.all(xs == xs[0]):
         raise ValueError("all x values are equal; the slope is undefined")
-    fit = stats.linregress(xs, ys)
+    fit = _scipy_stats().linregress(xs, ys)
     slope = float(fit.slope)
     dof = xs.size - 2
     if dof < 1:
         return Estimate(slope, math.nan, math.nan, int(xs.size))
-    half = float(stats.t.ppf(0.5 + confidence / 2, dof)) * float(fit.stderr)
+    half = float(_scipy_stats().t.ppf(0.5 + confidence / 2, dof)) * float(fit.stderr)
     return Estimate(slope, slope - half, slope + half, int(xs.size))
 
 
 def _bimodality_coefficient(x: np.ndarray) -> float:
     """Sarle's bimodality coefficient; values above 5/9 (0.555) hint at more than one mode."""
     n = x.size
-    skew = stats.skew(x, bias=False)
-    kurt = stats.kurtosis(x, fisher=True, bias=False)
+    skew = _scipy_stats().skew(x, bias=False)
+    kurt = _scipy_stats().kurtosis(x, fisher=True, bias=False)
     return float((skew**2 + 1) / (kurt + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
 
 
@@ -661,7 +677,7 @@ def stability_warnings(sample: Sequence[float] | np.ndarray, unit: str = "") -> 
                 f"wide CI: [{show(est.low)}, {show(est.high)}] spans {pct:.0f}% of the median "
                 f"{show(median)}"
             )
-        rel_mad = float(stats.median_abs_deviation(x, scale="normal")) / abs(median)
+        rel_mad = float(_scipy_stats().median_abs_deviation(x, scale="normal")) / abs(median)
         mean = float(np.mean(x))
         cv = float(np.std(x, ddof=1)) / abs(mean) if mean != 0 else math.inf
         if rel_mad > 0.25 or cv > 0.25:

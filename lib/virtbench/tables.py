@@ -12,10 +12,10 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pandas.io.formats.style import Styler
 
 from virtbench.stats import (
     BYTE_UNITS,
@@ -26,6 +26,9 @@ from virtbench.stats import (
     human,
     order_statistic_ranks,
 )
+
+if TYPE_CHECKING:  # pandas' Styler imports jinja2: only the reports need it
+    from pandas.io.formats.style import Styler
 
 FOLD_ROWS = 15  # a table with more rows than this is folded under a one-line summary
 # Columns that hold a value in the row's ``unit`` (ratios, p-values, counts do not).
