@@ -60,20 +60,42 @@ def rows() -> Dataset:
     return Dataset(pd.DataFrame(lines), {}, "t", n_boot=199)
 
 
-def test_classes_answer_from_pooled_variants_and_say_what_is_missing():
+def test_classes_answer_variant_by_variant_and_say_what_is_missing():
     budget = recommend.Budget(max_start_ms=10, max_mem_mib=64, isolation="kernel")
     by_class = {r["platform_class"]: r for r in recommend.recommend(rows(), budget)}
-    assert by_class["process"]["start"]["outcome"] == "meets"
-    assert by_class["process"]["isolation"]["outcome"] == "misses"
-    assert by_class["process"]["answer"] == "misses"
-    wasm = by_class["wasm"]["start"]
-    assert wasm["by_variant"] == {"wasmtime-cli/jit": "misses", "wasmtime-cli/aot": "meets"}
-    assert by_class["emulated-vm"]["start"]["outcome"] == "misses"
-    assert by_class["emulated-vm"]["isolation"]["level"] == "kernel"
+    process = by_class["process"]
+    assert process["by_variant"]["native/static"]["start"]["outcome"] == "meets"
+    assert process["isolation"]["outcome"] == "misses"
+    assert process["answer"] == "misses"
+    wasm = by_class["wasm"]["by_variant"]
+    assert wasm["wasmtime-cli/jit"]["start"]["outcome"] == "misses"
+    assert wasm["wasmtime-cli/aot"]["start"]["outcome"] == "meets"
+    vm = by_class["emulated-vm"]
+    assert vm["by_variant"]["qemu-tcg/pc"]["start"]["outcome"] == "misses"
+    assert vm["isolation"]["level"] == "kernel" and vm["answer"] == "misses"
     assert by_class["hardware-vm"]["answer"] == "not measured here"
-    assert by_class["hardware-vm"]["start"]["outcome"].startswith("not measured here")
     text = recommend.text(list(by_class.values()), budget, "t")
     assert "hardware-vm: NOT MEASURED HERE" in text and "declared by the class" in text
+
+
+def test_a_class_meets_when_one_variant_meets_every_part():
+    budget = recommend.Budget(max_start_ms=10, max_mem_mib=64)
+    wasm = {r["platform_class"]: r for r in recommend.recommend(rows(), budget)}["wasm"]
+    # jit misses the start budget, aot meets both: the class meets, with aot named
+    assert wasm["answer"] == "meets" and wasm["meeting"] == ["wasmtime-cli/aot"]
+    assert wasm["by_variant"]["wasmtime-cli/jit"]["answer"] == "misses"
+
+
+def test_variants_are_not_pooled_into_enough_repetitions():
+    # each variant has 4 repetitions: 8 rows in the class, but no variant has 6 of its own
+    four = rows().rows()
+    four = four[~((four["variant"].str.startswith("wasmtime-cli")) & (four["rep"] >= 4))]
+    ds = Dataset(four.reset_index(drop=True), {}, "t", n_boot=199)
+    wasm = {r["platform_class"]: r for r in recommend.recommend(
+        ds, recommend.Budget(max_start_ms=100))}["wasm"]
+    assert wasm["answer"] == "inconclusive"
+    assert all(p["start"]["outcome"].startswith("inconclusive (n = 4 < 6")
+               for p in wasm["by_variant"].values())
 
 
 def test_cli_recommend_on_the_reference(capsys):
@@ -81,14 +103,14 @@ def test_cli_recommend_on_the_reference(capsys):
                      "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     by_class = {r["platform_class"]: r for r in out["classes"]}
-    process = by_class["process"]["start"]
+    process = by_class["process"]["by_variant"]["native/static"]["start"]
     assert process["n"] >= 6 and process["ci_low"] <= process["median"] <= process["ci_high"]
     assert process["outcome"] == "meets"  # a process starts in well under 10 ms
-    assert by_class["hardware-vm"]["start"]["outcome"].startswith("not measured here") or \
-        by_class["hardware-vm"]["start"]["n"] >= 6
     for record in out["classes"]:
-        for name in ("start", "memory"):
-            assert record[name]["outcome"]
+        for parts in record["by_variant"].values():
+            assert parts["start"]["outcome"] and parts["memory"]["outcome"]
+            assert parts["answer"] in ("meets", "misses", "undecided", "inconclusive",
+                                       "not measured here")
 
 
 def test_cli_recommend_bad_input_is_a_clear_error(capsys):

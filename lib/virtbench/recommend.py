@@ -1,17 +1,21 @@
 """Which platform classes meet a start-time, memory and isolation budget on a run.
 
 The seed's decision tree asks for a start under 10 ms, a memory budget, an isolation need.
-Here each question is answered from a run: a class (process, container, sandboxed container,
-Wasm, VM; :data:`virtbench.platforms.classes.PLATFORM_CLASSES`) is the pooled repetitions of
-its variants (:func:`virtbench.rankings.family_estimate`), and a budget is met when the whole
-95% CI of the median is within it, missed when the whole CI is beyond it, and undecided when
-the CI spans it. The isolation level is what the class is built to give (declared by its
-definition, not measured); the isolation experiment's slowdowns are its measured side.
+Here each question is answered from a run, variant by variant: a budget is met when the
+whole 95% CI of the variant's own median is within it, missed when the whole CI is beyond
+it, undecided when the CI spans it, and inconclusive when the variant has fewer repetitions
+than a verdict needs. A class (process, container, sandboxed container, Wasm, VM;
+:data:`virtbench.platforms.classes.PLATFORM_CLASSES`) meets the budget when at least one of
+its variants meets every part of it, and misses it when every measured variant misses a
+part; variants are never pooled into one sample. The isolation level is what the class is
+built to give (declared by its definition, not measured); the isolation experiment's
+slowdowns are its measured side.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,65 +101,99 @@ def _class_variants(ds: Dataset, kind: str) -> list[str]:
     return [v for v in ds.variants() if v in VARIANTS and platform_class(v) == kind]
 
 
+def _short(outcome: str) -> str:
+    """"meets", "misses", "undecided", "inconclusive" or "not measured here"."""
+    for word in ("meets", "misses", "undecided", "inconclusive"):
+        if outcome.startswith(word):
+            return word
+    return "not measured here"
+
+
+def _budget_part(ds: Dataset, variant: str, limit: float, picks: tuple[tuple[str, str], ...],
+                 req: Mapping[str, str], policy: stats.Policy) -> dict[str, Any]:
+    """One variant's own median, CI, n and outcome against one budget."""
+    fam = family_estimate(ds, variant, [variant], [_Pick(m, e) for m, e in picks], req,
+                          policy, claims.unmet)
+    est = fam.estimate if fam.ranked else None
+    return dict(outcome=meets(fam, limit), limit=limit, unit=fam.unit,
+                median=est.value if est else None, ci_low=est.low if est else None,
+                ci_high=est.high if est else None, n=est.n if est else 0,
+                estimate=str(est) if est else "")
+
+
+def _combine(outcomes: list[str]) -> str:
+    """A variant's answer from its parts: it misses when one part misses, meets when all
+    meet; otherwise the weakest of undecided, inconclusive, not measured here."""
+    short = [_short(o) for o in outcomes]
+    for word in ("misses", "not measured here", "inconclusive", "undecided"):
+        if word in short:
+            return word
+    return "meets"
+
+
 def recommend(ds: Dataset, budget: Budget, policy: stats.Policy = stats.POLICY
               ) -> list[dict[str, Any]]:
-    """One record per platform class: each budget's measured median, CI, n and outcome, and
-    the class's overall answer ("meets", "misses", "undecided", "not measured here")."""
+    """One record per platform class: each variant's medians, CIs, n and outcomes per
+    budget, the variants that meet every part, and the class's answer ("meets", "misses",
+    "undecided", "inconclusive", "not measured here")."""
     out = []
     for kind, what in PLATFORM_CLASSES.items():
         variants = _class_variants(ds, kind)
         record: dict[str, Any] = dict(platform_class=kind, what=what,
-                                      variants=", ".join(variants))
-        outcomes = []
-        for name, limit, picks, req in (
-                ("start", budget.max_start_ms, START_PICKS, {}),
-                ("memory", budget.max_mem_mib, MEMORY_PICKS, {"memory": "engine"})):
-            if limit is None:
-                continue
-            if not variants:
-                record[name] = dict(outcome="not measured here: no variant of this class in "
-                                    f"run {ds.run_id}")
-                outcomes.append("not measured here")
-                continue
-            fam = family_estimate(ds, kind, variants, [_Pick(m, e) for m, e in picks], req,
-                                  policy, claims.unmet)
-            outcome = meets(fam, limit)
-            est = fam.estimate
-            each = {v: meets(family_estimate(ds, v, [v], [_Pick(m, e) for m, e in picks], req,
-                                             policy, claims.unmet), limit)
-                    for v in fam.variants}
-            record[name] = dict(outcome=outcome, limit=limit, unit=fam.unit,
-                                variants=", ".join(fam.variants),
-                                median=est.value if est else None,
-                                ci_low=est.low if est else None,
-                                ci_high=est.high if est else None, n=est.n if est else 0,
-                                estimate=str(est) if est else "",
-                                by_variant={v: o.split(" (")[0].split(":")[0]
-                                            for v, o in each.items()})
-            outcomes.append(outcome if outcome in ("meets", "misses") else
-                            "undecided" if outcome.startswith("undecided") else
-                            "not measured here")
+                                      variants=", ".join(variants), by_variant={})
+        iso_ok = None
         if budget.isolation is not None:
             level = CLASS_LEVEL[kind]
-            ok = list(LEVELS).index(level) >= list(LEVELS).index(budget.isolation)
-            record["isolation"] = dict(outcome="meets" if ok else "misses", level=level,
+            iso_ok = list(LEVELS).index(level) >= list(LEVELS).index(budget.isolation)
+            record["isolation"] = dict(outcome="meets" if iso_ok else "misses", level=level,
                                        means=LEVELS[level])
-            outcomes.append("meets" if ok else "misses")
-        record["answer"] = ("misses" if "misses" in outcomes else
-                            "not measured here" if "not measured here" in outcomes else
-                            "undecided" if "undecided" in outcomes else "meets")
+        for variant in variants:
+            parts: dict[str, Any] = {}
+            for name, limit, picks, req in (
+                    ("start", budget.max_start_ms, START_PICKS, {}),
+                    ("memory", budget.max_mem_mib, MEMORY_PICKS, {"memory": "engine"})):
+                if limit is not None:
+                    parts[name] = _budget_part(ds, variant, limit, picks, req, policy)
+            outcomes = [p["outcome"] for p in parts.values()]
+            if iso_ok is not None:
+                outcomes.append("meets" if iso_ok else "misses")
+            parts["answer"] = _combine(outcomes)
+            record["by_variant"][variant] = parts
+        answers = [p["answer"] for p in record["by_variant"].values()]
+        record["meeting"] = [v for v, p in record["by_variant"].items()
+                             if p["answer"] == "meets"]
+        if iso_ok is False:
+            record["answer"] = "misses"
+        elif not variants:
+            record["answer"] = "not measured here"
+            record["reason"] = f"no variant of this class in run {ds.run_id}"
+        elif record["meeting"]:
+            record["answer"] = "meets"
+        elif answers and all(a == "misses" for a in answers):
+            record["answer"] = "misses"
+        else:
+            record["answer"] = next(w for w in ("undecided", "inconclusive",
+                                                "not measured here", "misses")
+                                    if w in answers)
         out.append(record)
     return out
 
 
-def _said(part: Mapping[str, Any]) -> str:
-    if part.get("median") is None:
-        return part["outcome"]
+def _part_line(name: str, record: Mapping[str, Any]) -> str:
+    """One budget's line: the variants grouped by outcome, each with its estimate; those
+    without one grouped by their reason, said once."""
     groups: dict[str, list[str]] = {}
-    for variant, outcome in part["by_variant"].items():
-        groups.setdefault(outcome, []).append(variant)
-    each = "; ".join(f"{o}: {', '.join(vs)}" for o, vs in groups.items())
-    return f"{part['estimate']} {part['unit']}: {part['outcome']} (each variant: {each})"
+    for variant, parts in record["by_variant"].items():
+        part = parts[name]
+        if part["estimate"]:
+            key, said = _short(part["outcome"]), f"{variant} {part['estimate']} {part['unit']}"
+        else:
+            why = part["outcome"].removeprefix("not measured here: ")
+            why = why.replace(f"{variant}: ", "").replace(variant, "the variant")
+            why = re.sub(r"^inconclusive \((n = \d+ < \d+).*$", r"\1", why)
+            key, said = f"{_short(part['outcome'])} ({why[:160]})", variant
+        groups.setdefault(key, []).append(said)
+    return f"  {name}: " + "; ".join(f"{o}: {', '.join(vs)}" for o, vs in groups.items())
 
 
 def text(records: list[dict[str, Any]], budget: Budget, run_id: str) -> str:
@@ -165,18 +203,20 @@ def text(records: list[dict[str, Any]], budget: Budget, run_id: str) -> str:
              else "", f"isolation >= {budget.isolation}" if budget.isolation else ""]
     lines = [f"run {run_id}; asked: {', '.join(a for a in asked if a)}"]
     for r in records:
-        split = any(o == "misses" for name in ("start", "memory") if name in r
-                    for o in r[name].get("by_variant", {}).values())
-        lines.append(f"{r['platform_class']}: {r['answer'].upper()}"
-                     + (" (the class's median; not every variant)" if split
-                        and r["answer"] == "meets" else ""))
+        head = f"{r['platform_class']}: {r['answer'].upper()}"
+        if r["meeting"]:
+            head += f" with {', '.join(r['meeting'])}"
+        if r.get("reason"):
+            head += f" ({r['reason'][:200]})"
+        lines.append(head)
         for name in ("start", "memory"):
-            if name in r:
-                lines.append(f"  {name}: {_said(r[name])}")
+            if r["by_variant"] and name in next(iter(r["by_variant"].values())):
+                lines.append(_part_line(name, r))
         if "isolation" in r:
             iso = r["isolation"]
             lines.append(f"  isolation: {iso['level']} ({iso['means']}; declared by the "
                          f"class, not measured): {iso['outcome']}")
-    lines.append(f"start = {START_MEANS}; memory = {MEMORY_MEANS}; a budget is met when the "
-                 "whole 95% CI of the median is within it")
+    lines.append(f"start = {START_MEANS}; memory = {MEMORY_MEANS}; a variant meets a budget "
+                 "when the whole 95% CI of its own median is within it, with n >= the "
+                 "policy's minimum; a class meets it when one of its variants meets every part")
     return "\n".join(lines)
