@@ -14,6 +14,7 @@ import pytest
 
 from virtbench.dataset import Dataset
 from virtbench.export import export
+from virtbench.paths import PACKAGE_DIR
 from virtbench.results import (
     CELLS_FILE,
     COLUMNS,
@@ -74,15 +75,26 @@ def test_the_code_fingerprint_follows_measuring_sources_only(tmp_path):
     pkg = tmp_path / "virtbench"
     (pkg / "platforms").mkdir(parents=True)
     (pkg / "platforms" / "native.py").write_text("A = 1\n")
-    (pkg / "claims.py").write_text("B = 1\n")
+    (pkg / "claims").mkdir()
+    (pkg / "claims" / "lines.py").write_text("B = 1\n")
+    (pkg / "rankings.py").write_text("R = 1\n")
     (pkg / "store").mkdir()
     (pkg / "store" / "writer.py").write_text("C = 1\n")
     before = provenance.fingerprint(pkg)
-    (pkg / "claims.py").write_text("B = 2\n")  # analysis only
+    (pkg / "claims" / "lines.py").write_text("B = 2\n")  # analysis only
+    (pkg / "claims" / "verdicts.py").write_text("V = 1\n")
+    (pkg / "rankings.py").write_text("R = 2\n")
     (pkg / "store" / "writer.py").write_text("C = 2\n")
     assert provenance.fingerprint(pkg) == before
     (pkg / "platforms" / "native.py").write_text("A = 2\n")  # measuring code
     assert provenance.fingerprint(pkg) != before
+
+
+def test_every_analysis_only_name_is_a_part_of_the_package():
+    """A module renamed or turned into a package must not leave a stale name behind (its
+    sources would then count as measuring code)."""
+    stale = [name for name in provenance.ANALYSIS_ONLY if not (PACKAGE_DIR / name).exists()]
+    assert not stale, f"not in {PACKAGE_DIR}: {', '.join(sorted(stale))}"
 
 
 # ---- superseded readings ---------------------------------------------------------------------

@@ -15,12 +15,14 @@ from pathlib import Path
 
 from virtbench.paths import PACKAGE_DIR, PROJECT_DIR
 
-#: Parts of the package that never take part in measuring (analysis, presentation, the CLI
-#: front end, the store itself and its re-export ``results``): left out of the fingerprint.
+#: Parts of the package that never take part in measuring (analysis: the claims check and
+#: the modules it hands claims to, presentation, the CLI front end, the store itself and its
+#: re-export ``results``): left out of the fingerprint. A folder is named without a suffix.
 ANALYSIS_ONLY = frozenset({
-    "claims.py", "stats.py", "report.py", "plots.py", "tables.py", "dataset.py",
-    "published.py", "compare.py", "summary.py", "notebook.py", "export.py", "cli.py",
-    "__main__.py", "results.py", "store", "templates",
+    "claims", "rankings.py", "magnitudes.py", "costs.py", "recommend.py", "repindex.py",
+    "sandboxes.py", "nearest.py", "stats.py", "report.py", "plots.py", "tables.py",
+    "dataset.py", "published.py", "compare.py", "summary.py", "notebook.py", "export.py",
+    "cli.py", "__main__.py", "results.py", "store", "templates",
 })
 CODE_LENGTH = 12
 DIRTY = "+dirty"
