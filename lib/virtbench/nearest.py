@@ -48,7 +48,8 @@ def context_lines(ds: Dataset, check_table: pd.DataFrame, system: str = "Edera",
     """Claims-check lines for ``system``'s claims in ``check_table``, measured on the variants
     of its nearest class (:data:`NEAREST`) with each claim's own picks: the system's verdict
     kept, ``tallied`` False, the reason "context: ..." naming the stand-in. A claim without
-    picks (a rating) gets no line; a class absent from the run gets one line per claim with
+    picks (a rating) or of another kind (a ranking or a cost: they compare families, which a
+    stand-in cannot join) gets no line; a class absent from the run gets one line per claim with
     the reason from the data."""
     if system not in NEAREST:
         raise ValueError(f"no nearest class for {system!r}; known: {', '.join(NEAREST)}")
@@ -60,7 +61,7 @@ def context_lines(ds: Dataset, check_table: pd.DataFrame, system: str = "Edera",
                                        variants=tuple(class_variants(NEAREST[system])),
                                        comparable=f"context only: {said}")
                    for cm in cmf.claims if cm.key in keys and cm.picks
-                   and not cm.not_measurable)
+                   and not cm.not_measurable and not cm.kind)
     if not mapped:
         return check_table.iloc[0:0].assign(nearest="")
     found = claims.check(ds, pub=pub, policy=policy,
