@@ -468,3 +468,18 @@ def _descends(entry: Path, ancestor: int) -> bool:
             return False
         entry = Path("/proc") / str(ppid)
     return False
+
+
+def test_leftover_veths_are_the_new_ones_on_the_bridge_or_with_both_ends_on_the_host():
+    from virtbench.platforms.docker import engine as docker_engine
+
+    out = (
+        "5: vethold@if4: <BROADCAST> mtu 1500 qdisc noqueue master docker0 state UP\n"
+        "7: vethbr@if6: <BROADCAST> mtu 1500 qdisc noqueue master docker0 state UP\n"
+        "8: vetha@vethb: <BROADCAST,MULTICAST,M-DOWN> mtu 1500 qdisc noop state DOWN\n"
+        "9: vethb@vetha: <BROADCAST,MULTICAST,M-DOWN> mtu 1500 qdisc noop state DOWN\n"
+        "11: vethother@if10: <BROADCAST> mtu 1500 qdisc noqueue master br-lab state UP\n")
+    now = docker_engine.parse_veths(out)
+    assert now["vethbr"] == ("if6", "docker0") and now["vetha"] == ("vethb", "")
+    # vethold was there before the daemon; vethother is another bridge's; a pair once
+    assert docker_engine.leftover_veths(now, {"vethold"}) == ["vetha", "vethbr"]

@@ -630,7 +630,8 @@ class DockerEngine:
         if dump.returncode != 0:
             return
         state = {"iptables_restore": restore, "iptables": dump.stdout,
-                 "ip_forward": _read(IP_FORWARD), "docker0": Path(DOCKER0).exists()}
+                 "ip_forward": _read(IP_FORWARD), "docker0": Path(DOCKER0).exists(),
+                 "veths": sorted(host_veths())}
         tmp = self.network_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.network_file)
@@ -646,6 +647,12 @@ class DockerEngine:
                               capture_output=True, text=True, timeout=30)
         if proc.returncode == 0:
             done.append("iptables restored")
+        if not state["docker0"]:
+            left = leftover_veths(host_veths(), set(state.get("veths", ())))
+            for name in left:  # deleting one end of a pair deletes its peer
+                subprocess.run(["ip", "link", "delete", name], capture_output=True, timeout=30)
+            if left:
+                done.append(f"{len(left)} veth(s) deleted")
         if not state["docker0"] and Path(DOCKER0).exists():
             subprocess.run(["ip", "link", "delete", "docker0"], capture_output=True, timeout=30)
             done.append("docker0 deleted")
@@ -852,6 +859,43 @@ class DockerEngine:
         if len(containerd) == 1:
             out["containerd"] = containerd[0]
         return out
+
+
+def parse_veths(ip_output: str) -> dict[str, tuple[str, str]]:
+    """``ip -o link show type veth`` as name -> (peer name or "ifN", master bridge or "")."""
+    out = {}
+    for line in ip_output.splitlines():
+        parts = line.split(": ", 2)
+        if len(parts) < 3:
+            continue
+        name, _, peer = parts[1].strip().partition("@")
+        words = parts[2].split()
+        master = words[words.index("master") + 1] if "master" in words[:-1] else ""
+        out[name] = (peer, master)
+    return out
+
+
+def host_veths() -> dict[str, tuple[str, str]]:
+    """The host's veth links (:func:`parse_veths`); empty when ``ip`` cannot say."""
+    try:
+        proc = subprocess.run(["ip", "-o", "link", "show", "type", "veth"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return parse_veths(proc.stdout) if proc.returncode == 0 else {}
+
+
+def leftover_veths(now: dict[str, tuple[str, str]], before: set[str]) -> list[str]:
+    """The veths a private daemon that created docker0 left: new since it started, and on
+    its bridge or with both ends still on the host (a pair made for a container the daemon
+    died before starting); one name per pair."""
+    left: list[str] = []
+    for name, (peer, master) in sorted(now.items()):
+        if name in before or peer in left:
+            continue
+        if master == "docker0" or peer in now:
+            left.append(name)
+    return left
 
 
 def _kill_cgroup(group: Path) -> None:
