@@ -283,7 +283,7 @@ def test_a_killed_private_dockerd_is_named_and_cleaned_up(tmp_path):
     env = {**os.environ, "PYTHONPATH": LIB, "VIRTBENCH_DATASETS": str(datasets),
            "VIRTBENCH_CACHE": str(cache), "DOCKER_HOST": ""}
     argv = [sys.executable, "-m", "virtbench.cli", "run", "startup", "--variant",
-            "docker/runc", "--reps", "8", "--run-id", "dead", "--no-progress"]
+            "docker/runc", "--reps", "3", "--run-id", "dead", "--no-progress"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     cells = datasets / "dead" / CELLS_FILE
@@ -314,7 +314,7 @@ def test_a_killed_private_dockerd_is_named_and_cleaned_up(tmp_path):
     assert leftovers(datasets / "dead") == []
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr
-    assert full_n("dead", datasets, 8)
+    assert full_n("dead", datasets, 3)
 
 
 def _veths() -> set[str]:

@@ -28,7 +28,7 @@ def two_hosts(root: Path, run_id: str = "camp") -> str:
     facts = json.loads((DATA / "fixture_run" / "host.json").read_text())
     index = {"campaign": {"plan": "plan.toml", "hosts": list(HOSTS)}, "hosts": {},
              "invocations": [{"parameters": {"quick": True}}]}
-    (store.dir / "hosts").mkdir()
+    (store.dir / "hosts").mkdir(parents=True)  # the store makes its folder on first write
     for i, (host, hostname) in enumerate(HOSTS.items()):
         (store.dir / "hosts" / f"{host}.json").write_text(json.dumps({**facts,
                                                                        "hostname": hostname}))

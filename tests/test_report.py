@@ -103,7 +103,7 @@ def test_notebooks_are_found_sorted_and_filtered(tmp_path):
     assert [p.stem for p in report.notebooks(folder=tmp_path)] == ["a", "b", "c_x"]
     assert [p.stem for p in report.notebooks(["x"], folder=tmp_path)] == ["c_x"]
     assert [p.stem for p in report.notebooks()] == sorted(p.stem for p in report.notebooks())
-    assert len(report.notebooks()) == 11
+    assert len(report.notebooks()) == 12
 
 
 def _args(**kw) -> argparse.Namespace:
