@@ -152,11 +152,13 @@ def test_watchdog_answer_parses():
 
 
 @needs_wasm
-def test_watchdog_ends_a_looping_module_in_the_embedded_worker(spin_wasm):
+def test_watchdog_ends_a_looping_module_in_the_embedded_worker(spin_wasm, tmp_path):
     with embedded.Cranelift() as plat:
         if not plat.availability.available:
             pytest.skip(plat.availability.reason)
-        spec = plat.spec("run", spin_wasm, [], Limits(64, 0.5), scratch="/tmp")
+        # the watchdog ends the worker before it can remove its files: a scratch of the
+        # test's own, as the platform gives the worker one of its own
+        spec = plat.spec("run", spin_wasm, [], Limits(64, 0.5), scratch=str(tmp_path))
         answer, done = call_worker(python_worker("worker.py", spec), plat.variant, 60)
         assert answer["interrupted"] and "time limit of 0.5 s" in answer["trap"]
         assert done.returncode == 124  # the worker was ended by its watchdog
