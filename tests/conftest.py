@@ -9,3 +9,27 @@ import pytest
 def _private_datasets(tmp_path, monkeypatch):
     """Runs made by tests never land in the project's datasets/ folder."""
     monkeypatch.setenv("VIRTBENCH_DATASETS", str(tmp_path / "datasets"))
+
+
+@pytest.fixture
+def install_fakes(monkeypatch):
+    """Register, for one test, fake platform classes as variants (each by its ``variant``
+    and ``family``) and a fake experiment with its metrics, as the runner finds real ones."""
+    import sys
+    import types
+
+    from virtbench import catalog, experiments, platforms
+
+    def install(experiment=None, *classes) -> None:
+        module = types.ModuleType("vb_test_fakes")
+        for cls in classes:
+            setattr(module, cls.__name__, cls)
+            monkeypatch.setitem(platforms.VARIANTS, cls.variant,
+                                (cls.family, f"vb_test_fakes:{cls.__name__}"))
+        monkeypatch.setitem(sys.modules, "vb_test_fakes", module)
+        if experiment is not None:
+            monkeypatch.setitem(experiments.EXPERIMENTS, experiment.name, experiment)
+            for metric in experiment.metrics:
+                monkeypatch.setitem(catalog.CATALOG, (experiment.name, metric.name), metric)
+
+    return install

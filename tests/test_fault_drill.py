@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from virtbench import catalog, experiments, platforms
+from virtbench import catalog
 from virtbench.cli import main
 from virtbench.experiments.base import Experiment
 from virtbench.platforms.base import Availability, Platform, Workload
@@ -230,16 +230,8 @@ PROBED = Experiment("fakeprobe", "a fake", measure, reps=3, warmup=0,
 
 
 @pytest.fixture
-def probed(monkeypatch):
-    import types
-
-    module = types.ModuleType("vb_fake_probe_platforms")
-    module.Probed = Probed
-    monkeypatch.setitem(sys.modules, "vb_fake_probe_platforms", module)
-    monkeypatch.setitem(platforms.VARIANTS, Probed.variant,
-                        ("native", "vb_fake_probe_platforms:Probed"))
-    monkeypatch.setitem(experiments.EXPERIMENTS, PROBED.name, PROBED)
-    monkeypatch.setitem(catalog.CATALOG, ("fakeprobe", "t"), PROBED.metric("t"))
+def probed(install_fakes):
+    install_fakes(PROBED, Probed)
     PROBES.update(runs=0, kill=1)
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
-from virtbench import catalog, experiments, platforms, runner
+from virtbench import experiments, platforms, runner
 from virtbench.experiments.base import Experiment
 from virtbench.metric import Metric
 from virtbench.platforms.base import Availability, NotSupported, Platform, Workload
@@ -53,15 +50,8 @@ FAKE = Experiment("fake", "counts calls", measure, reps=3, warmup=1,
 
 
 @pytest.fixture
-def fakes(monkeypatch):
-    monkeypatch.setitem(catalog.CATALOG, ("fake", "t"), FAKE.metric("t"))
-    module = types.ModuleType("vb_fake_platforms")
-    for cls in (Counting, Counting2, Absent, Refusing):
-        setattr(module, cls.__name__, cls)
-    monkeypatch.setitem(sys.modules, "vb_fake_platforms", module)
-    for cls in (Counting, Counting2, Absent, Refusing):
-        monkeypatch.setitem(platforms.VARIANTS, cls.variant,
-                            (cls.family, f"vb_fake_platforms:{cls.__name__}"))
+def fakes(install_fakes):
+    install_fakes(FAKE, Counting, Counting2, Absent, Refusing)
     CALLS.clear()
     yield
 

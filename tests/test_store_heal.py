@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
-from virtbench import catalog, experiments, platforms
+from virtbench import catalog
 from virtbench.cli import main
 from virtbench.experiments.base import Experiment
 from virtbench.platforms.base import Availability, Platform, Workload
@@ -269,14 +267,8 @@ FAKE = Experiment("fakeheal", "a fake", measure, reps=3, warmup=0,
 
 
 @pytest.fixture
-def fakes(monkeypatch):
-    module = types.ModuleType("vb_fake_heal_platforms")
-    module.Steady = Steady
-    monkeypatch.setitem(sys.modules, "vb_fake_heal_platforms", module)
-    monkeypatch.setitem(platforms.VARIANTS, Steady.variant,
-                        ("native", "vb_fake_heal_platforms:Steady"))
-    monkeypatch.setitem(experiments.EXPERIMENTS, FAKE.name, FAKE)
-    monkeypatch.setitem(catalog.CATALOG, ("fakeheal", "t"), FAKE.metric("t"))
+def fakes(install_fakes):
+    install_fakes(FAKE, Steady)
     STATE["calls"] = 0
 
 

@@ -10,12 +10,11 @@ import subprocess
 import sys
 import textwrap
 import time
-import types
 from pathlib import Path
 
 import pytest
 
-from virtbench import catalog, experiments, platforms, runner
+from virtbench import catalog, experiments, runner
 from virtbench.cli import main
 from virtbench.experiments.base import Experiment, Option, check_options
 from virtbench.host import write_host_json
@@ -336,14 +335,8 @@ FAKE = Experiment("fakeexp", "a fake", measure, reps=2, warmup=0,
 
 
 @pytest.fixture
-def fakes(monkeypatch):
-    module = types.ModuleType("vb_fake_store_platforms")
-    for cls in (Steady, Flaky, Missing):
-        setattr(module, cls.__name__, cls)
-        monkeypatch.setitem(platforms.VARIANTS, cls.variant,
-                            (cls.family, f"vb_fake_store_platforms:{cls.__name__}"))
-    monkeypatch.setitem(sys.modules, "vb_fake_store_platforms", module)
-    monkeypatch.setitem(experiments.EXPERIMENTS, FAKE.name, FAKE)
+def fakes(install_fakes):
+    install_fakes(FAKE, Steady, Flaky, Missing)
     STATE.update(fail=0, calls=0)
 
 
