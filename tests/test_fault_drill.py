@@ -266,7 +266,7 @@ def test_a_killed_private_dockerd_is_named_and_cleaned_up(tmp_path):
     cache = tmp_path / "cache"
     root = cache / "docker"
     datasets = tmp_path / "datasets"
-    veths = _veths()
+    veths = set(docker_engine.host_veths())
 
     def mine(name: str) -> list[int]:
         return [p for p in docker_engine.find_processes(name)
@@ -302,17 +302,13 @@ def test_a_killed_private_dockerd_is_named_and_cleaned_up(tmp_path):
     failed = df[df["reason"].str.startswith("failed:")]
     assert len(failed) and failed["reason"].str.contains("private dockerd").all()
     assert mine("dockerd") == [] and mine("containerd") == []
-    assert _veths() == veths
+    assert set(docker_engine.host_veths()) == veths
     assert leftovers(datasets / "dead") == []
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr
     assert full_n("dead", datasets, 3)
 
 
-def _veths() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True,
-                         text=True, timeout=30).stdout
-    return {line.split(":")[1].strip() for line in out.splitlines() if ":" in line}
 
 
 # ---- the same, without a daemon: what a dead dockerd and a failed cleanup come to ---------
