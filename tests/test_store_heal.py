@@ -362,3 +362,39 @@ def test_the_writer_lock_exists_only_while_held_and_a_second_taker_is_refused(tm
     fd, _ = try_lock(tmp_path)
     assert fd is not None
     unlock(tmp_path, fd)
+
+
+def test_a_corrupt_campaign_host_json_is_rebuilt_as_its_index_and_the_campaign_goes_on(
+        tmp_path, capsys, monkeypatch):
+    from virtbench.campaign.client import _check_run
+    from virtbench.dataset import host_line
+
+    monkeypatch.setenv("VIRTBENCH_DATASETS", str(tmp_path))
+    store = RunStore("c", root=tmp_path)
+    for host in ("alpha", "beta"):
+        ms = [Measurement(f"m{i}", float(i), "ms", "a test value") for i in range(ROWS)]
+        store.write_cell(make_rows(ms, run_id="c", experiment="startup", family="native",
+                                   variant="native/static", workload="noop", rep=0, host=host))
+    (store.dir / "hosts").mkdir()
+    (store.dir / "hosts" / "alpha.json").write_text(json.dumps(
+        {"hostname": "alpha-box", "cpu_model": "CPU A", "kernel": "6.1"}))
+    (store.dir / "hosts" / "beta.json").write_text("{")  # damaged too: named by its rows
+    (store.dir / "host.json").write_text('{"campaign": {"hosts": [')
+    assert main(["repair", "c"]) == 0
+    out = capsys.readouterr().out
+    assert "index of a campaign on 2 host(s)" in out and "plan path" in out
+    data = json.loads((store.dir / "host.json").read_text())
+    assert data["campaign"]["hosts"] == ["alpha", "beta"]
+    assert data["hosts"]["alpha"]["file"] == "hosts/alpha.json"
+    assert data["hosts"]["alpha"]["hostname"] == "alpha-box" and "beta" not in data["hosts"]
+    _check_run(store.dir)  # the campaign client takes the run up again
+    assert host_line(data).startswith("1 hosts: alpha = alpha-box: CPU A")
+
+
+def test_a_single_host_run_is_not_rebuilt_as_a_campaign(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VIRTBENCH_DATASETS", str(tmp_path))
+    store = made(tmp_path, 1)
+    (store.dir / "host.json").write_text("[")
+    assert main(["repair", "r"]) == 0
+    assert "index of a campaign" not in capsys.readouterr().out
+    assert "campaign" not in json.loads((store.dir / "host.json").read_text())

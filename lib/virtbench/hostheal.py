@@ -3,11 +3,14 @@
 What only the damaged file held (each invocation's parameters, start, end, load and
 outcome, the accelerator versions, selfcheck and campaign records) cannot come back: the
 warning names it, and the unreadable file is kept beside the new one as
-``host.json.damaged``.
+``host.json.damaged``. A campaign's host.json is an index of its hosts: it is rebuilt as
+one (``campaign`` and ``hosts``, from the rows and each ``hosts/<name>.json``), so the same
+plan and run id go on measuring it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from virtbench.store.scan import scan
 from virtbench.store.schema import HOST_FILE, RESULTS_FILE
 
 DAMAGED_SUFFIX = ".damaged"
+HOSTS_DIR = "hosts"  # a campaign's hosts/<name>.json (see virtbench.campaign.client)
 LOST = ("each invocation's parameters, start, end, load and outcome", "the accelerator "
         "versions", "any selfcheck and campaign records")
 
@@ -44,6 +48,27 @@ def rows_summary(run_dir: Path) -> dict:
             "last_ended": max((r["timestamp"] for r in rows), default=None)}
 
 
+def campaign_index(run_dir: Path, row_hosts: list[str]) -> dict:
+    """The ``campaign`` and ``hosts`` entries of a campaign's host.json, rebuilt from the
+    hosts its rows name and the readable ``hosts/<name>.json`` files ({} for a run measured
+    on one host: no row names a host and there is no ``hosts/`` folder)."""
+    files = sorted((run_dir / HOSTS_DIR).glob("*.json")) if (run_dir / HOSTS_DIR).is_dir() \
+        else []
+    if not row_hosts and not files:
+        return {}
+    entries = {}
+    for path in files:
+        try:
+            facts = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # a damaged host file: its identity stays unknown
+        if isinstance(facts, dict):
+            entries[path.stem] = {"file": f"{HOSTS_DIR}/{path.name}",
+                                  **{k: facts.get(k) for k in IDENTITY}}
+    hosts = sorted(set(row_hosts) | set(entries))
+    return {"campaign": {"plan": None, "hosts": hosts}, "hosts": entries}
+
+
 def heal_host_json(run_dir: Path, *, dry_run: bool = False) -> str:
     """Rebuild a damaged host.json; return the warning that says what was lost ("" when
     host.json is readable or absent: nothing to do). ``dry_run``: only the warning."""
@@ -54,14 +79,21 @@ def heal_host_json(run_dir: Path, *, dry_run: bool = False) -> str:
     facts = collect()
     data = {k: v for k, v in facts.items() if k != "collected_at"}
     summary = rows_summary(run_dir) if (run_dir / RESULTS_FILE).exists() else {}
+    index = campaign_index(run_dir, summary.get("campaign_hosts", []))
+    if index:  # the client's facts stay on top, as the campaign client writes them
+        data.update(index)
     data.update({"invocations": [], "accelerators": {}, "rebuilt": {
         "at": facts["collected_at"], "why": damage,
         "from": "the valid rows of results.csv and a reading of this host at that time",
-        "lost": list(LOST), "rows": summary, "damaged_copy": path.name + DAMAGED_SUFFIX}})
+        "lost": [*LOST, "the campaign's plan path"] if index else list(LOST),
+        "rows": summary, "damaged_copy": path.name + DAMAGED_SUFFIX}})
     verb = "would rebuild" if dry_run else "rebuilt"
-    warning = (f"{verb} {path} ({damage}) from the rows and this host "
+    kind = (f"as the index of a campaign on {len(index['campaign']['hosts'])} host(s) "
+            if index else "")
+    lost = [*LOST, "the campaign's plan path"] if index else list(LOST)
+    warning = (f"{verb} {path} ({damage}) {kind}from the rows and this host "
                f"({', '.join(f'{k} {facts[k]!r}' for k in IDENTITY)}); lost: "
-               f"{'; '.join(LOST)}; the unreadable file is kept as {path.name}{DAMAGED_SUFFIX}")
+               f"{'; '.join(lost)}; the unreadable file is kept as {path.name}{DAMAGED_SUFFIX}")
     if not dry_run:
         copy = path.with_name(path.name + DAMAGED_SUFFIX)
         copy.unlink(missing_ok=True)
