@@ -208,6 +208,40 @@ def test_an_older_run_without_cells_is_migrated_and_written_to(tmp_path):
     assert len((run / CELLS_FILE).read_text().splitlines()) == 4
 
 
+def test_an_older_run_with_a_garbled_row_pairs_the_others_by_their_keys(tmp_path):
+    from virtbench.results import repair
+
+    run = old_run(tmp_path)
+    text = (run / "results.csv").read_text().replace(",1,1.7,", ",1,one,")
+    (run / "results.csv").write_text(text)
+    with pytest.raises(ValueError, match=r"results.csv:3: column 'value'.*virtbench repair"):
+        load_runs("old", root=tmp_path)
+    report = repair("old", root=tmp_path)
+    assert report.kept == 2
+    assert report.dropped == [(3, "column 'value': 'one' is not a number (or empty)")]
+    assert any("startup native/static noop rep 1" in n and "measured again" in n
+               for n in report.notes)
+    store = RunStore("old", root=tmp_path)
+    assert store.done("startup", "native/static", "noop", 0)
+    assert not store.done("startup", "native/static", "noop", 1)
+    assert list(load_runs("old", root=tmp_path)["value"]) == [1.9]
+
+
+def test_an_older_run_with_a_garbled_cell_record_keeps_every_row_with_its_cell(tmp_path):
+    run = old_run(tmp_path)
+    records = (run / CELLS_FILE).read_text().splitlines(keepends=True)
+    records[1] = '{"experiment": "startup", "vari\n'
+    (run / CELLS_FILE).write_text("".join(records))
+    from virtbench.results import repair
+
+    report = repair("old", root=tmp_path)
+    assert report.kept == 3 and report.dropped == []
+    assert any("derived from its rows" in n for n in report.notes)
+    cells = [json.loads(x) for x in (run / CELLS_FILE).read_text().splitlines()]
+    assert [(c["rep"], c["rows"]) for c in cells] == [(0, 1), (1, 1), (0, 1)]
+    assert list(load_runs("old", root=tmp_path)["value"]) == [1.7, 1.9]
+
+
 def test_a_newer_format_is_refused_with_what_to_do(tmp_path):
     store = RunStore("v", root=tmp_path)
     cell(store, 0, 1.0)

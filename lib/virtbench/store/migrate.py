@@ -1,8 +1,10 @@
 """Older run folders -> the current store format, once, on load (atomic rewrites).
 
 Version 1 (no ``store.json``) covers every run written before the format was versioned:
-without ``cells.jsonl`` (a cell is then consecutive rows of one ``make_rows`` call, and a
-torn last line is cut), without the ``conditions`` column (metric-name suffixes such as
+with ``cells.jsonl`` (each upgraded row is then tied to its cell record by its own keys, as
+the current format is read: a lost line in either file costs that line alone) or without
+it (a cell is then consecutive rows of one ``make_rows`` call, and a torn last line is
+cut); without the ``conditions`` column (metric-name suffixes such as
 ``startup_cold_none`` or ``rss_idle`` become metric + conditions), io rows of an in-memory
 file system told only by their ``where`` tag (they get ``fs=memory``), without ``host`` and
 ``started`` (read as ""), and without ``commit``, ``code`` and ``status``: the commit comes
@@ -16,14 +18,12 @@ migration interrupted before ``store.json`` is done again from what is on disk.
 
 from __future__ import annotations
 
-import bisect
 import csv
 import io
-import itertools
 import json
 import re
 from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from virtbench.store.errors import DatasetError, write_atomic
 from virtbench.store.hostfile import read_host_json
 from virtbench.store.lock import try_lock, unlock
 from virtbench.store.provenance import DIRTY, migrated_code
-from virtbench.store.scan import check_row, read_bytes, read_cells, records
+from virtbench.store.scan import Scan, check_row, parse, read_bytes, records, scan
 from virtbench.store.schema import (
     CELLS_FILE,
     COLUMNS,
@@ -73,10 +73,12 @@ def write_format(run_dir: Path) -> None:
 
 @dataclass(frozen=True)
 class Migrated:
-    """What a migration did: rows kept, and (line, why) of those left out."""
+    """What a migration did: rows kept, (line, why) of those left out, and what it did to
+    the cells (``notes``: records derived, or cells to measure again)."""
 
     rows: int
     dropped: list[tuple[int, str]]
+    notes: list[str] = field(default_factory=list)
 
 
 def ensure_current(run_dir: Path, *, locked: bool = False, strict: bool = True
@@ -109,25 +111,12 @@ def _migrate_v1(run_dir: Path, strict: bool) -> Migrated:
     if not found:
         write_format(run_dir)
         return Migrated(0, [])
-    _line, _end, header, problem = found.pop(0)
+    _line, header_end, header, problem = found.pop(0)
     if header is None or problem:
         raise DatasetError(f"{path}:1: cannot read the header: {problem}")
     missing = [c for c in COLUMNS if c not in header and c not in ADDED_COLUMNS]
     if missing:
         raise DatasetError(f"{path}: missing columns {missing}")
-    cells_path = run_dir / CELLS_FILE
-    has_cells = cells_path.exists()
-    cells = read_cells(cells_path, strict) if has_cells else []
-    if has_cells:
-        committed = sum(c["rows"] for c in cells)
-        if committed > len(found) and strict:
-            raise DatasetError(f"{path}: cut short: {cells_path} records {committed} rows, "
-                               f"the file has {len(found)}; run `virtbench repair "
-                               f"{run_dir.name}`")
-        bounds = list(itertools.accumulate(c["rows"] for c in cells))
-    else:  # every row that ends with a newline
-        limit = data.rfind(b"\n") + 1
-        committed = sum(end <= limit for _l, end, _f, _p in found)
     try:
         host = read_host_json(run_dir)
     except DatasetError:
@@ -135,12 +124,16 @@ def _migrate_v1(run_dir: Path, strict: bool) -> Migrated:
             raise
         host = {}  # damaged: the commits of the rows are not known (repair rebuilds it)
     commit_of = commit_finder(host)
+    if (run_dir / CELLS_FILE).exists():
+        return _migrate_v1_paired(run_dir, data, header, header_end, commit_of, strict)
+    limit = data.rfind(b"\n") + 1  # every row that ends with a newline
     rows: list[dict[str, str]] = []
     attempt: list[int] = []
+    cells: list[dict] = []
     dropped: list[tuple[int, str]] = []
-    for i, (line, _end, fields, problem) in enumerate(found):
-        if i >= committed:
-            dropped.append((line, "incomplete cell" if has_cells else "torn last line"))
+    for line, end, fields, problem in found:
+        if end > limit:
+            dropped.append((line, "torn last line"))
             continue
         problem = problem or check_row(header, fields or [])
         if problem:
@@ -149,15 +142,58 @@ def _migrate_v1(run_dir: Path, strict: bool) -> Migrated:
                                    f"{run_dir.name}` to drop it")
             dropped.append((line, problem))
             continue
-        row = dict(zip(header, fields or [], strict=True))
-        row.update({c: row.get(c, "") for c in ADDED_COLUMNS})
-        if has_cells:
-            attempt.append(bisect.bisect_right(bounds, i))
-        else:
-            attempt.append(_infer_cell(cells, rows[-1] if rows else None, row))
+        row = _v1_row(header, fields or [])
+        attempt.append(_infer_cell(cells, rows[-1] if rows else None, row))
         rows.append(_upgrade(row, "conditions" in header, commit_of))
     _write_v1_result(run_dir, rows, attempt, cells)
     return Migrated(len(rows), dropped)
+
+
+def _v1_row(header: list[str], fields: list[str]) -> dict[str, str]:
+    row = dict(zip(header, fields, strict=True))
+    row.update({c: row.get(c, "") for c in ADDED_COLUMNS})
+    return row
+
+
+def _migrate_v1_paired(run_dir: Path, data: bytes, header: list[str], header_end: int,
+                       commit_of: Callable[[str, str], str], strict: bool) -> Migrated:
+    """Version-1 rows with a ``cells.jsonl``: every valid row upgraded in place (a line
+    that cannot be read is kept as it is, so it stays where it was), then read as the
+    current format reads: each row tied to its record by its own keys."""
+    path = run_dir / RESULTS_FILE
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    why: dict[int, str] = {}  # line of the upgraded text -> why the v1 line was not read
+    for _line, start, end, fields, problem in parse(data, header_end, 2,
+                                                   lambda f: check_row(header, f)):
+        if problem:  # kept as it was, where it was: the scan below decides what it costs
+            why[buf.getvalue().count("\n") + 1] = problem
+            buf.write(data[start:end].decode(errors="replace"))
+        else:
+            row = _upgrade(_v1_row(header, fields or []), "conditions" in header, commit_of)
+            writer.writerow({**row, "status": ""})
+    found_now = scan(path, strict, data=buf.getvalue().encode(), problems=why)
+    write_scan(run_dir, found_now)
+    write_format(run_dir)
+    return Migrated(len(found_now.rows), found_now.dropped, found_now.notes)
+
+
+def write_scan(run_dir: Path, found: Scan) -> None:
+    """Write the rows and cells of a lenient scan: results.csv (each row's status as the
+    cells say), then cells.jsonl, each replaced atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(found.header)
+    for row in found.resolved(history=True):
+        writer.writerow([row[c] for c in found.header])
+    counts = [0] * len(found.cells)
+    for a in found.attempt:
+        counts[a] += 1
+    cells = [{**c, "rows": n} for c, n in zip(found.cells, counts, strict=True) if n]
+    write_atomic(run_dir / RESULTS_FILE, buf.getvalue())
+    write_atomic(run_dir / CELLS_FILE, "".join(json.dumps(c) + "\n" for c in cells))
 
 
 def _infer_cell(cells: list[dict], prev: dict | None, row: dict) -> int:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from virtbench.paths import datasets_dir
-from virtbench.store.errors import DatasetError, write_atomic
-from virtbench.store.migrate import ensure_current
+from virtbench.store.errors import DatasetError
+from virtbench.store.migrate import ensure_current, write_scan
 from virtbench.store.scan import Scan, scan
 from virtbench.store.schema import CELLS_FILE, FORMAT_FILE, RESULTS_FILE, check_run_id
 from virtbench.store.writer import RunStore
@@ -46,23 +43,12 @@ def repair(run_id: str, root: Path | None = None, *, force: bool = False,
             (store.dir / FORMAT_FILE).unlink(missing_ok=True)
         migrated = ensure_current(store.dir, locked=True, strict=False)
         if migrated is not None:
-            return RepairReport(store.path, migrated.rows, migrated.dropped)
+            return RepairReport(store.path, migrated.rows, migrated.dropped, migrated.notes)
         found = scan(store.path, strict=False)
         rewrite(store, found)
     return RepairReport(store.path, len(found.rows), found.dropped, found.notes)
 
 
 def rewrite(store: RunStore, found: Scan) -> None:
-    """Write the rows and cells of a lenient scan: results.csv (each row's status as the
-    cells say), then cells.jsonl, each replaced atomically."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(found.header)
-    for row in found.resolved(history=True):
-        writer.writerow([row[c] for c in found.header])
-    counts = [0] * len(found.cells)
-    for a in found.attempt:
-        counts[a] += 1
-    cells = [{**c, "rows": n} for c, n in zip(found.cells, counts, strict=True) if n]
-    write_atomic(store.path, buf.getvalue())
-    write_atomic(store.dir / CELLS_FILE, "".join(json.dumps(c) + "\n" for c in cells))
+    """Write the rows and cells of a lenient scan (see :func:`~.migrate.write_scan`)."""
+    write_scan(store.dir, found)

@@ -246,11 +246,15 @@ def _one_record(lines: list[bytes], check: Callable[[list[str]], str]
     return fields, check(fields or []), used
 
 
-def scan(path: Path, strict: bool = True) -> Scan:
+def scan(path: Path, strict: bool = True, data: bytes | None = None,
+         problems: dict[int, str] | None = None) -> Scan:
     """Read ``results.csv`` and ``cells.jsonl`` of the current format; strict: a malformed
-    row, or rows and records that disagree, is a DatasetError naming the file and line."""
+    row, or rows and records that disagree, is a DatasetError naming the file and line.
+    ``data``: the bytes to read as ``path`` (a migration's upgraded rows), else the file's;
+    ``problems``: line -> why, for lines known to be unreadable (as the older format read
+    them)."""
     repair_hint = f"; run `virtbench repair {path.parent.name}`"
-    data = read_bytes(path)
+    data = read_bytes(path) if data is None else data
     cells_path = path.with_name(CELLS_FILE)
     if data and not cells_path.exists() and strict:
         raise DatasetError(f"{path}: {cells_path.name} is missing, so no cell is known to be "
@@ -280,7 +284,7 @@ def scan(path: Path, strict: bool = True) -> Scan:
     for line, start, end, fields, problem in parse(data, header_end, 1 + (header_end > 0),
                                                    lambda f: check_row(header, f)):
         if problem:
-            invalid.append((line, start, problem))
+            invalid.append((line, start, (problems or {}).get(line, problem)))
         else:
             valid.append(dict(zip(header, fields or [], strict=True)))
             where.append((line, start, end))
