@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.source is not None and args.source not in SOURCES:
         print(
-            f"virtbench published: unknown source {args.source!r}; "
+            f"virtbench published: error: unknown source {args.source!r}; "
             f"valid sources: {_valid_sources()}",
             file=sys.stderr,
         )
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         selected = claims(args.metric, args.system, source=args.source)
     except PublishedDataError as error:
-        print(f"virtbench published: {error}", file=sys.stderr)
+        print(f"virtbench published: error: {error}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(to_records(selected), ensure_ascii=False, indent=2))

@@ -546,6 +546,10 @@ def main(args: argparse.Namespace) -> int:
     """``virtbench reproduce [--quick] [--run-id ID] [--rerun] [--out DIR] [--only NAME]``."""
     root = datasets_dir()
     out = Path(args.out)
+    unmatched = [o for o in args.only or () if not notebooks([o])]
+    if unmatched:  # before anything is measured or read
+        raise ValueError(f"--only {unmatched[0]!r} matches no notebook; notebooks: "
+                         f"{', '.join(p.stem for p in notebooks())}")
     if args.rerun:
         run_id = measure(getattr(args, "run_id", None), quick=bool(args.quick),
                          force=bool(getattr(args, "force", False)))
@@ -554,7 +558,7 @@ def main(args: argparse.Namespace) -> int:
         check_run_id(run_id)
         if not (root / run_id / RESULTS_FILE).exists():
             known = ", ".join(_known_runs(root)) or "none"
-            print(f"virtbench reproduce: no dataset {root / run_id / RESULTS_FILE} "
+            print(f"virtbench reproduce: error: no dataset {root / run_id / RESULTS_FILE} "
                   f"(runs here: {known}); measure one with `virtbench reproduce --rerun "
                   "[--quick]` or name one with --run-id", file=sys.stderr)
             return 2
