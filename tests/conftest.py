@@ -33,3 +33,19 @@ def install_fakes(monkeypatch):
                 monkeypatch.setitem(catalog.CATALOG, (experiment.name, metric.name), metric)
 
     return install
+
+
+@pytest.fixture(scope="session")
+def fixture_reports(tmp_path_factory):
+    """Every notebook executed once per session on the checked-in fixture run, through the
+    batch ``virtbench reproduce`` uses: (results, the reports folder). The notebook tests and
+    the browser tests read the same reports."""
+    from pathlib import Path
+
+    from virtbench import report
+
+    out = tmp_path_factory.mktemp("fixture-reports")
+    results = report.reproduce("fixture_run", out, quick=True,
+                               datasets=Path(__file__).parent / "data",
+                               progress=lambda _m: None)
+    return results, out

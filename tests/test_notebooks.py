@@ -3,10 +3,15 @@ holds almost nothing, through the same batch that ``virtbench reproduce`` uses."
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pandas as pd
@@ -21,24 +26,45 @@ EXPECTED = ["00_overview", "01_startup", "02_memory_density", "03_http", "04_res
             "11_sandboxes"]
 
 
-@pytest.fixture(scope="module")
-def fixture_reports(tmp_path_factory) -> tuple[list[report.NotebookResult], Path]:
-    out = tmp_path_factory.mktemp("reports")
-    return report.reproduce("fixture_run", out, quick=True, datasets=DATA,
-                            progress=lambda _m: None), out
+#: Builds the reports of a run in a process of its own and prints each result as JSON.
+_BUILD = """
+import json, sys
+from pathlib import Path
+from virtbench import report
+results = report.reproduce(sys.argv[1], Path(sys.argv[3]), quick=True, datasets=Path(sys.argv[2]),
+                           progress=lambda _m: None)
+print(json.dumps([{k: getattr(r, k) for k in ("name", "status", "error", "headline")}
+                  for r in results]))
+"""
 
 
-@pytest.fixture(scope="module")
-def sparse_reports(tmp_path_factory) -> list[report.NotebookResult]:
-    """A run with only the bare process's startup: every other cell must say why it is empty."""
+@pytest.fixture(scope="module", autouse=True)
+def sparse_build(tmp_path_factory):
+    """A run with only the bare process's startup, its reports built in a process of its
+    own from the start of this module, beside the fixture run's (two cores, two batches)."""
     root = tmp_path_factory.mktemp("datasets")
     (root / "sparse").mkdir()
     rows = pd.read_csv(DATA / "fixture_run" / "results.csv", dtype=str, keep_default_na=False)
     rows = rows[(rows["variant"] == "native/static") & (rows["experiment"] == "startup")]
     rows.to_csv(root / "sparse" / "results.csv", index=False)
     shutil.copy(DATA / "fixture_run" / "host.json", root / "sparse" / "host.json")
-    return report.reproduce("sparse", tmp_path_factory.mktemp("sparse-reports"), quick=True,
-                            datasets=root, progress=lambda _m: None)
+    out = tmp_path_factory.mktemp("sparse-reports")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(report.PACKAGE_DIR.parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", _BUILD, "sparse", str(root), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def sparse_reports(sparse_build) -> list[SimpleNamespace]:
+    """Every notebook on the sparse run: every other cell must say why it is empty."""
+    stdout, stderr = sparse_build.communicate(timeout=3600)
+    assert sparse_build.returncode == 0, stderr[-3000:]
+    return [SimpleNamespace(**r) for r in json.loads(stdout.splitlines()[-1])]
 
 
 def test_the_notebooks_are_the_expected_twelve():

@@ -113,6 +113,15 @@ def test_cli_recommend_on_the_reference(capsys):
                                        "not measured here")
 
 
+def test_the_budget_flags_have_the_names_of_the_decision_tree(capsys):
+    assert cli.main(["recommend", "--start-budget-ms", "10", "--memory-budget-mib", "64",
+                     "--json"]) == 0
+    spelled = json.loads(capsys.readouterr().out)
+    assert cli.main(["recommend", "--max-start-ms", "10", "--max-mem-mib", "64",
+                     "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == spelled
+
+
 def test_cli_recommend_bad_input_is_a_clear_error(capsys):
     assert cli.main(["recommend", "--max-start-ms", "0"]) == 2
     assert "max-start-ms must be a positive number" in capsys.readouterr().err

@@ -52,11 +52,11 @@ def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("reports")
-    results = report.reproduce("fixture_run", out, quick=True, datasets=DATA,
-                               only=["00_overview", "01_startup"], progress=lambda _m: None)
-    assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
+def built(fixture_reports) -> Path:
+    """The reports of the fixture run (built once per session, see conftest.py)."""
+    results, out = fixture_reports
+    status = {r.name: r.status for r in results}
+    assert status["00_overview"] == status["01_startup"] == "ok", [r.error for r in results]
     return out
 
 

@@ -616,10 +616,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser("recommend", help="which platform classes meet a start, memory and "
                          "isolation budget on a run")
-    rec.add_argument("--max-start-ms", type=float, metavar="MS",
+    rec.add_argument("--max-start-ms", "--start-budget-ms", type=float, metavar="MS",
+                     dest="max_start_ms",
                      help="cold start budget in ms (the seed's decision tree asks < 10 ms)")
-    rec.add_argument("--max-mem-mib", type=float, metavar="MIB",
-                     help="memory budget per idle instance in MiB")
+    rec.add_argument("--max-mem-mib", "--memory-budget-mib", type=float, metavar="MIB",
+                     dest="max_mem_mib", help="memory budget per idle instance in MiB")
     rec.add_argument("--isolation", metavar="LEVEL",
                      help="the weakest isolation acceptable: process, namespace, kernel, "
                           "hardware")
