@@ -35,17 +35,53 @@ def install_fakes(monkeypatch):
     return install
 
 
+def pytest_collection_finish(session) -> None:
+    """Start, in the background, the notebook builds the collected tests read, in the order
+    they are first needed (see reportbuild.py)."""
+    import reportbuild
+
+    needed = [f for item in session.items for f in getattr(item, "fixturenames", ())
+              if f in reportbuild.BUILDS]
+    if needed:
+        reportbuild.set_scratch(session.config._tmp_path_factory.mktemp("report-builds"))
+    for name in dict.fromkeys(needed):
+        reportbuild.start(name)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    import reportbuild
+
+    reportbuild.stop()
+
+
+def _built(name: str):
+    import reportbuild
+
+    return reportbuild.results(name)
+
+
 @pytest.fixture(scope="session")
-def fixture_reports(tmp_path_factory):
-    """Every notebook executed once per session on the checked-in fixture run, through the
-    batch ``virtbench reproduce`` uses: (results, the reports folder). The notebook tests and
-    the browser tests read the same reports."""
-    from pathlib import Path
+def fixture_reports():
+    """Every notebook executed on the checked-in fixture run, through the batch
+    ``virtbench reproduce`` uses: (results, the reports folder); built once per session."""
+    return _built("fixture_reports")
 
-    from virtbench import report
 
-    out = tmp_path_factory.mktemp("fixture-reports")
-    results = report.reproduce("fixture_run", out, quick=True,
-                               datasets=Path(__file__).parent / "data",
-                               progress=lambda _m: None)
-    return results, out
+@pytest.fixture(scope="session")
+def sparse_reports():
+    """Every notebook on a run that holds only the bare process's startup."""
+    return _built("sparse_reports")[0]
+
+
+@pytest.fixture(scope="session")
+def sandbox_reports_reference():
+    """11_sandboxes on the shipped reference: ({name: result}, the reports folder)."""
+    results, out = _built("sandbox_reports_reference")
+    return {r.name: r for r in results}, out
+
+
+@pytest.fixture(scope="session")
+def sandbox_reports_sys1():
+    """00_overview and 11_sandboxes on data/sys1 (gVisor rows): ({name: result}, folder)."""
+    results, out = _built("sandbox_reports_sys1")
+    return {r.name: r for r in results}, out

@@ -274,8 +274,10 @@ def test_a_killed_private_dockerd_is_named_and_cleaned_up(tmp_path):
 
     env = {**os.environ, "PYTHONPATH": LIB, "VIRTBENCH_DATASETS": str(datasets),
            "VIRTBENCH_CACHE": str(cache), "DOCKER_HOST": ""}
+    # --quick: the minimal userland only (the Debian image would be built afresh in this
+    # test's own cache); three repetitions still give cells before and after the kill
     argv = [sys.executable, "-m", "virtbench.cli", "run", "startup", "--variant",
-            "docker/runc", "--reps", "3", "--run-id", "dead", "--no-progress"]
+            "docker/runc", "--quick", "--reps", "3", "--run-id", "dead", "--no-progress"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     cells = datasets / "dead" / CELLS_FILE

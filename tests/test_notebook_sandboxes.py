@@ -2,16 +2,14 @@
 ``virtbench reproduce`` uses: on the shipped reference (whether or not it holds gVisor rows:
 the expectation is read from its data) and on a quick run that has them (``data/sys1``, the
 syscalls experiment measured here with docker/runsc, docker/crun refusing this host's
-cgroups). They execute notebooks: minutes, not seconds; nothing is measured.
+cgroups). The reports are built in the background from the start of the session
+(conftest.py, reportbuild.py); nothing is measured.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from virtbench import report
 from virtbench.dataset import Dataset
 from virtbench.paths import reference_dir
 
@@ -19,30 +17,13 @@ DATA = Path(__file__).parent / "data"
 NAME = "11_sandboxes"
 
 
-def _run(tmp_path_factory, run_id: str, root: Path, only: list[str]):
-    out = tmp_path_factory.mktemp(f"reports-{run_id}")
-    results = report.reproduce(run_id, out, quick=True, only=only, datasets=root,
-                               progress=lambda _m: None)
-    return {r.name: r for r in results}, out
-
-
-@pytest.fixture(scope="module")
-def on_reference(tmp_path_factory):
-    return _run(tmp_path_factory, "reference", reference_dir().parent, [NAME])
-
-
-@pytest.fixture(scope="module")
-def on_sys1(tmp_path_factory):
-    return _run(tmp_path_factory, "sys1", DATA, ["00_overview", NAME])
-
-
 def _main(out: Path, name: str) -> str:
     html = (out / f"{name}.html").read_text()
     return html[html.index("<main"):]
 
 
-def test_the_sandbox_report_runs_on_the_reference(on_reference):
-    results, out = on_reference
+def test_the_sandbox_report_runs_on_the_reference(sandbox_reports_reference):
+    results, out = sandbox_reports_reference
     r = results[NAME]
     assert r.status == "ok", r.error
     assert r.headline.startswith("Sandboxes: ") and "claims:" in r.headline
@@ -62,8 +43,8 @@ def test_the_sandbox_report_runs_on_the_reference(on_reference):
     assert f'href="{NAME}.html"' in index and "Sandboxes: " in index
 
 
-def test_the_sandbox_report_reads_gvisor_rows(on_sys1):
-    results, out = on_sys1
+def test_the_sandbox_report_reads_gvisor_rows(sandbox_reports_sys1):
+    results, out = sandbox_reports_sys1
     r = results[NAME]
     assert r.status == "ok", r.error
     assert r.headline.startswith("Sandboxes: docker/runsc vs docker/runc measured in 1 of ")
@@ -73,8 +54,8 @@ def test_the_sandbox_report_reads_gvisor_rows(on_sys1):
     assert "crun refuses this host" in main  # docker/crun's reason, from its row
 
 
-def test_the_overview_shows_gvisor_beside_edera_as_context(on_sys1):
-    results, out = on_sys1
+def test_the_overview_shows_gvisor_beside_edera_as_context(sandbox_reports_sys1):
+    results, out = sandbox_reports_sys1
     r = results["00_overview"]
     assert r.status == "ok", r.error
     main = _main(out, "00_overview")

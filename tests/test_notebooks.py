@@ -3,18 +3,11 @@ holds almost nothing, through the same batch that ``virtbench reproduce`` uses."
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
 
 import nbformat
-import pandas as pd
 import pytest
 
 from virtbench import report
@@ -24,47 +17,6 @@ NOTEBOOKS = report.notebooks()
 EXPECTED = ["00_overview", "01_startup", "02_memory_density", "03_http", "04_resources",
             "05_observability", "06_cost", "07_edera", "08_lumos", "09_isolation", "10_felter",
             "11_sandboxes"]
-
-
-#: Builds the reports of a run in a process of its own and prints each result as JSON.
-_BUILD = """
-import json, sys
-from pathlib import Path
-from virtbench import report
-results = report.reproduce(sys.argv[1], Path(sys.argv[3]), quick=True, datasets=Path(sys.argv[2]),
-                           progress=lambda _m: None)
-print(json.dumps([{k: getattr(r, k) for k in ("name", "status", "error", "headline")}
-                  for r in results]))
-"""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def sparse_build(tmp_path_factory):
-    """A run with only the bare process's startup, its reports built in a process of its
-    own from the start of this module, beside the fixture run's (two cores, two batches)."""
-    root = tmp_path_factory.mktemp("datasets")
-    (root / "sparse").mkdir()
-    rows = pd.read_csv(DATA / "fixture_run" / "results.csv", dtype=str, keep_default_na=False)
-    rows = rows[(rows["variant"] == "native/static") & (rows["experiment"] == "startup")]
-    rows.to_csv(root / "sparse" / "results.csv", index=False)
-    shutil.copy(DATA / "fixture_run" / "host.json", root / "sparse" / "host.json")
-    out = tmp_path_factory.mktemp("sparse-reports")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(report.PACKAGE_DIR.parent), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", _BUILD, "sparse", str(root), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
-
-
-@pytest.fixture(scope="module")
-def sparse_reports(sparse_build) -> list[SimpleNamespace]:
-    """Every notebook on the sparse run: every other cell must say why it is empty."""
-    stdout, stderr = sparse_build.communicate(timeout=3600)
-    assert sparse_build.returncode == 0, stderr[-3000:]
-    return [SimpleNamespace(**r) for r in json.loads(stdout.splitlines()[-1])]
 
 
 def test_the_notebooks_are_the_expected_twelve():
@@ -87,6 +39,9 @@ def test_shipped_notebooks_have_no_outputs_and_a_parameters_cell(path):
     assert any(c.cell_type == "markdown" and "Statistics" in c.source for c in nb.cells)
     assert "claims_chart" in "".join(c.source for c in code) or path.stem in (
         "05_observability", "06_cost", "09_isolation")
+
+
+# fixture_reports and sparse_reports: built in the background (conftest.py, reportbuild.py)
 
 
 def test_every_notebook_runs_on_the_fixture(fixture_reports):
