@@ -40,6 +40,8 @@ def pytest_collection_finish(session) -> None:
     they are first needed (see reportbuild.py)."""
     import reportbuild
 
+    if session.config.option.collectonly:
+        return
     needed = [f for item in session.items for f in getattr(item, "fixturenames", ())
               if f in reportbuild.BUILDS]
     if needed:
