@@ -87,3 +87,9 @@ def sandbox_reports_sys1():
     """00_overview and 11_sandboxes on data/sys1 (gVisor rows): ({name: result}, folder)."""
     results, out = _built("sandbox_reports_sys1")
     return {r.name: r for r in results}, out
+
+
+@pytest.fixture(scope="session")
+def campaign_reports():
+    """01_startup on a run of two hosts (reportbuild.two_hosts): (results, folder)."""
+    return _built("campaign_reports")

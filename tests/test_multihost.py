@@ -4,45 +4,17 @@ fixture's startup rows stored once per host through the store (a campaign's layo
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from reportbuild import HOSTS, two_hosts
 
-from virtbench import compare, report
+from virtbench import compare
 from virtbench.cli import main
 from virtbench.dataset import Dataset
-from virtbench.results import DatasetError, Row, RunStore, load_runs
+from virtbench.results import DatasetError, load_runs
 
 DATA = Path(__file__).parent / "data"
-HOSTS = {"kvm-box": "big", "laptop": "small"}
-
-
-def two_hosts(root: Path, run_id: str = "camp") -> str:
-    """The fixture's startup rows once per host (the second host's startup times doubled)."""
-    rows = pd.read_csv(DATA / "fixture_run" / "results.csv", dtype=str, keep_default_na=False)
-    rows = rows[rows["experiment"] == "startup"]
-    store = RunStore(run_id, root=root)
-    facts = json.loads((DATA / "fixture_run" / "host.json").read_text())
-    index = {"campaign": {"plan": "plan.toml", "hosts": list(HOSTS)}, "hosts": {},
-             "invocations": [{"parameters": {"quick": True}}]}
-    (store.dir / "hosts").mkdir(parents=True)  # the store makes its folder on first write
-    for i, (host, hostname) in enumerate(HOSTS.items()):
-        (store.dir / "hosts" / f"{host}.json").write_text(json.dumps({**facts,
-                                                                       "hostname": hostname}))
-        index["hosts"][host] = {"file": f"hosts/{host}.json", "hostname": hostname}
-        for _key, cell in rows.groupby(["variant", "workload", "rep", "timestamp"], sort=False):
-            recs = cell.to_dict("records")
-            if i:
-                for r in recs:
-                    if r["metric"] == "startup" and r["value"]:
-                        r["value"] = repr(2 * float(r["value"]))
-            store.write_cell([Row.from_record({**r, "run_id": run_id, "host": host})
-                              for r in recs])
-    (store.dir / "host.json").write_text(json.dumps(index))
-    return run_id
 
 
 def test_rows_carry_their_host_and_a_single_host_run_its_hostname(tmp_path):
@@ -96,12 +68,10 @@ def test_compare_sets_hosts_side_by_side(tmp_path, capsys, monkeypatch):
     assert "native/static noop startup" in capsys.readouterr().out
 
 
-@pytest.mark.slow
-def test_reports_of_a_campaign_per_host_and_side_by_side(tmp_path):
-    run = two_hosts(tmp_path / "datasets")
-    out = tmp_path / "reports"
-    results = report.reproduce(run, out, quick=True, only=["01_startup"],
-                               datasets=tmp_path / "datasets", progress=lambda _m: None)
+def test_reports_of_a_campaign_per_host_and_side_by_side(campaign_reports):
+    """01_startup on a run of two hosts (built in the background: conftest.py)."""
+    results, out = campaign_reports
+    run = "camp"
     assert [r.status for r in results] == ["ok"] * 3, [r.error for r in results]
     assert results[0].headline.startswith("Hosts: 2 host(s) (kvm-box, laptop)")
     page = (out / "hosts.html").read_text()
@@ -110,4 +80,3 @@ def test_reports_of_a_campaign_per_host_and_side_by_side(tmp_path):
         assert (out / host / "01_startup.html").exists()
         assert f'href="{host}/index.html"' in page
     assert (out / "data" / run / "hosts" / "laptop.json").exists()
-    shutil.rmtree(out)
