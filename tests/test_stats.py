@@ -294,6 +294,20 @@ def test_order_statistic_ranks_follow_the_binomial() -> None:
     assert math.isnan(median_ci(range(6)).coverage)
 
 
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.99])
+def test_order_statistic_ranks_equal_scipys_binomial_quantiles(confidence) -> None:
+    """The exact integer sums give the ranks and coverage scipy's binomial gives."""
+    from scipy.stats import binom
+
+    alpha = (1 - confidence) / 2
+    for n in [*range(1, 400), 1000, 2500]:
+        lo, hi, coverage = order_statistic_ranks(n, confidence)
+        below = binom.cdf(lo - 1, n, 0.5)
+        assert hi == n - lo + 1 and coverage == pytest.approx(1 - 2 * below, abs=1e-12)
+        if lo > 1 or below <= alpha:  # an interval that holds: lo is the largest such rank
+            assert below <= alpha + 1e-15 < binom.cdf(lo, n, 0.5)
+
+
 def _coverage(n: int, method: str, trials: int, rng: np.random.Generator) -> float:
     true_median = 1.0  # median of a lognormal(0, 1)
     hits = 0

@@ -224,15 +224,16 @@ def order_statistic_ranks(n: int, confidence: float = 0.95) -> tuple[int, int, f
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     alpha = (1 - confidence) / 2
-    # the largest k with P(B <= k - 1) <= alpha; k = 0 means no such interval exists
-    k = int(_scipy_stats().binom.ppf(alpha, n, 0.5))
-    while k > 0 and _scipy_stats().binom.cdf(k - 1, n, 0.5) > alpha:
-        k -= 1
-    while _scipy_stats().binom.cdf(k, n, 0.5) <= alpha:
+    # the largest k with P(B <= k - 1) <= alpha (k = 0: no such interval exists), from the
+    # exact binomial sums C(n, 0) + ... + C(n, k), in integers
+    total, below, term, k = 1 << n, 0, 1, 0  # below = 2^n P(B <= k - 1); term = C(n, k)
+    while k < n and (below + term) / total <= alpha:
+        below += term
+        term = term * (n - k) // (k + 1)
         k += 1
-    k = max(k, 1)
-    coverage = 1 - 2 * float(_scipy_stats().binom.cdf(k - 1, n, 0.5))
-    return k, n - k + 1, coverage
+    if k == 0:
+        k, below = 1, 1  # [min, max]: P(B <= 0) = 2^-n
+    return k, n - k + 1, 1 - 2 * (below / total)
 
 
 def median_ci(
@@ -391,8 +392,17 @@ def geomean_ratio_ci(
         return np.exp(np.mean(logs, axis=0))
 
     data = tuple(x for pair in clean for x in pair)
-    low, high = _bootstrap_ci(data, statistic, confidence, n_resamples, seed)
+    key = (tuple(x.tobytes() for x in data), tuple(x.size for x in data), confidence,
+           n_resamples, seed)
+    if key not in _GEOMEAN_CIS:  # the same samples asked by several claims: one bootstrap
+        _GEOMEAN_CIS[key] = _bootstrap_ci(data, statistic, confidence, n_resamples, seed)
+    low, high = _GEOMEAN_CIS[key]
     return Estimate(value, low, high, n)
+
+
+#: Bootstrap intervals of :func:`geomean_ratio_ci` by their samples and settings (seeded, so
+#: the same samples give the same interval).
+_GEOMEAN_CIS: dict[tuple, tuple[float, float]] = {}
 
 
 def cliffs_delta(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
