@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 from virtbench import experiments, platforms, runner
 from virtbench.results import RunStore, measured
+from virtbench.sweep import owner_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FAST = {"http_duration_s": "1", "http_seed_duration_s": "2", "http_seed_connections": "2000",
@@ -20,16 +23,21 @@ LEFTOVER = r"qemu-system|(^|/)wrk |wasmtime|containerd-shim|docker-proxy|virtben
 
 
 def running() -> set[str]:
-    """Live processes of the suite's kinds (zombies are dead: they wait only to be reaped)."""
+    """Live processes of the suite's kinds: those this test process started (marked with its
+    pid by the suite's environment variable; another run on the machine is not counted),
+    and the engine's containerd shims and docker-proxies, which carry no mark (the engine is
+    shared by runs). Zombies are dead: they wait only to be reaped."""
     out = subprocess.run(["pgrep", "-af", LEFTOVER], capture_output=True, text=True)
     alive = set()
     for line in out.stdout.splitlines():
         pid = line.split()[0]
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            owner = owner_of(Path(f"/proc/{pid}/environ").read_bytes())
         except (OSError, IndexError):
             continue  # already gone
-        if state != "Z" and "pgrep" not in line:
+        engine = owner is None and re.search(r"containerd-shim|docker-proxy", line)
+        if state != "Z" and "pgrep" not in line and (owner == os.getpid() or engine):
             alive.add(line)
     return alive
 
