@@ -12,6 +12,12 @@ from pathlib import Path
 import pytest
 
 from virtbench.catalog import VALUES
+from virtbench.cgroup import (
+    cgroup_memory,
+    parse_flat_keyed,
+    parse_mountinfo_cgroups,
+    parse_proc_cgroup,
+)
 from virtbench.experiments.base import Params
 from virtbench.experiments.cpu import SMOKE_SIZES, measure_cpu
 from virtbench.experiments.disk import disk_rows
@@ -20,12 +26,6 @@ from virtbench.experiments.shared.mem_instance import measure_mem
 from virtbench.experiments.startup import startup_rows
 from virtbench.platforms.base import Workload
 from virtbench.platforms.docker import engine as docker_engine
-from virtbench.platforms.docker.cgroup import (
-    cgroup_memory,
-    parse_flat_keyed,
-    parse_mountinfo_cgroups,
-    parse_proc_cgroup,
-)
 from virtbench.platforms.docker.engine import (
     LABEL,
     OWNER_LABEL,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from virtbench import process
+from virtbench.cgroup import CgroupMemory
 from virtbench.experiments.base import Params
 from virtbench.experiments.disk import disk_rows, measure_disk
 from virtbench.experiments.memory import measure_memory
@@ -30,7 +31,6 @@ from virtbench.platforms.base import (
     Timing,
     Workload,
 )
-from virtbench.platforms.docker.cgroup import CgroupMemory
 
 KIB = 1024
 #: canned /proc/<pid>/status of the fake's processes (KiB): pid -> fields

@@ -13,12 +13,12 @@ import pytest
 
 from virtbench import platforms
 from virtbench.accounting import memory_group
+from virtbench.cgroup import hybrid_v2_controllers
 from virtbench.experiments.base import Params
 from virtbench.experiments.redis import measure_redis, redis_workloads
 from virtbench.experiments.shared.mem_instance import measure_mem
 from virtbench.experiments.sysbench import measure_sysbench, sysbench_workloads
 from virtbench.platforms.base import Workload
-from virtbench.platforms.docker.cgroup import hybrid_v2_controllers
 from virtbench.platforms.docker.engine import RUNTIMES, runtime_config
 from virtbench.platforms.docker.images import busybox_spec
 from virtbench.process import program_name

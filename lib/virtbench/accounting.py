@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from virtbench.cgroup import cgroup_memory, parse_proc_cgroup
+
 
 def cpu_ns(pids: Iterable[int]) -> int:
     """On-CPU nanoseconds of every thread of ``pids`` (``/proc/<pid>/task/*/schedstat``).
@@ -73,7 +75,6 @@ def read_memory(pids: Iterable[int], cgroup_pid: int | None = None) -> MemoryRea
     Processes that have exited count 0. The cgroup is the memory cgroup of ``cgroup_pid``
     (cgroup v1 or v2): its usage covers every process in it, page cache included.
     """
-    from virtbench.platforms.docker.cgroup import cgroup_memory
     from virtbench.process import read_proc_status
 
     pids = list(dict.fromkeys(pids))
@@ -93,8 +94,6 @@ def read_memory(pids: Iterable[int], cgroup_pid: int | None = None) -> MemoryRea
 def memory_group(pid: int) -> str | None:
     """The memory cgroup of ``pid`` (v1 ``memory`` or the v2 path; None if it is gone):
     processes that share it are counted by its usage, not as outside it."""
-    from virtbench.platforms.docker.cgroup import parse_proc_cgroup
-
     try:
         groups = parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
     except OSError:

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from virtbench.accounting import memory_group, read_memory
+from virtbench.cgroup import CgroupMemory, cgroup_memory
 from virtbench.experiments.shared.serving import IDLE_HOLD_MS
 from virtbench.platforms.base import Handle, Platform, Workload
-from virtbench.platforms.docker.cgroup import CgroupMemory, cgroup_memory
 from virtbench.process import program_name, read_proc_status
 from virtbench.stats import fit_slope
 from virtbench.store.schema import Measurement

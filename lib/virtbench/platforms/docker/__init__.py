@@ -7,5 +7,5 @@ overlay fs or bind-mounted), and a wasmtime CLI inside a container.
 - :mod:`.engine`: the Docker daemon in use: an existing one, or a private ``dockerd``
   started (and stopped) by the suite
 - :mod:`.images`: images built ``FROM scratch`` or by ``docker import``, cached by content
-- :mod:`.cgroup`: a container's memory and CPU counters (cgroup v1 and v2)
+- a container's memory and CPU counters: :mod:`virtbench.cgroup` (every platform's cgroups)
 """

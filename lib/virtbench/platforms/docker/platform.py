@@ -28,6 +28,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from virtbench import distro
+from virtbench.cgroup import (
+    group_peak,
+    hybrid_v2_controllers,
+    peak_group_name,
+    remove_group,
+)
 from virtbench.loadgen import wait_http
 from virtbench.paths import cache_dir
 from virtbench.platforms.base import (
@@ -42,12 +48,6 @@ from virtbench.platforms.base import (
     Workload,
     substitute_server,
     substitute_workdir,
-)
-from virtbench.platforms.docker.cgroup import (
-    group_peak,
-    hybrid_v2_controllers,
-    peak_group_name,
-    remove_group,
 )
 from virtbench.platforms.docker.engine import (
     LABEL,
