@@ -37,6 +37,7 @@ from virtbench.platforms.docker.engine import (
     find_processes,
     mount_points,
 )
+from virtbench.platforms.docker.hybrid import DockerWasmtime
 from virtbench.platforms.docker.images import (
     ImageSpec,
     busybox_spec,
@@ -44,7 +45,7 @@ from virtbench.platforms.docker.images import (
     parse_ldd,
     short_start_error,
 )
-from virtbench.platforms.docker.platform import DockerRunc, DockerRuncHost, DockerWasmtime
+from virtbench.platforms.docker.variants import DockerRunc, DockerRuncHost
 
 DATA = Path(__file__).parent / "data" / "docker"
 CONTAINER_ID = (DATA / "container-id.txt").read_text().strip()
@@ -340,7 +341,7 @@ def _get(port: int) -> bytes:
 
 
 def _native_checksum(millions: int) -> str:
-    from virtbench.platforms.native.platform import NativeStatic
+    from virtbench.platforms.native.variants import NativeStatic
 
     return NativeStatic().run(Workload("cpu"), [str(millions)]).result["checksum"]
 

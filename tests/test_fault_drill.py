@@ -403,7 +403,7 @@ def test_a_killed_wasm_probe_is_retried_and_the_rerun_completes(tmp_path):
     """The embedded wasmtime variant's availability probe (a worker process of the run)
     killed: that repetition fails with the reason, the next ones are measured, the next run
     completes it. Only the probe of the run this test started is killed."""
-    from virtbench.platforms.wasm.embedded import Cranelift
+    from virtbench.platforms.wasm.variants import Cranelift
 
     if not Cranelift().availability.available:
         pytest.skip(Cranelift().availability.reason)

@@ -25,7 +25,7 @@ import pytest
 from virtbench import sweep
 from virtbench.cgroup import cgroup_mode
 from virtbench.platforms.docker import engine as docker_engine
-from virtbench.platforms.wasm import cli, embedded, node, wasmer
+from virtbench.platforms.wasm import cli, node, variants, wasmer
 from virtbench.platforms.wasm.common import (
     WasmModuleError,
     cached_artifact,
@@ -41,8 +41,8 @@ SPIN = bytes.fromhex("0061736d01000000010401600000030201000503010001071302066d65
 NO_START = bytes.fromhex("0061736d01000000010401600000030201000503010001070a01066d656d6f7279"
                          "02000a0901070003400c000b0b")
 SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]
-WASM_CLASSES = [embedded.Cranelift, embedded.Winch, embedded.Pulley, embedded.Aot, cli.Jit,
-                cli.Aot, cli.Tcplisten36, node.NodeWasi, wasmer.Wasmer]
+WASM_CLASSES = [variants.Cranelift, variants.Winch, variants.Pulley, variants.EmbeddedAot,
+                variants.Jit, variants.CliAot, cli.Tcplisten36, node.NodeWasi, wasmer.Wasmer]
 
 
 # ---- what a run owns ---------------------------------------------------------------------
@@ -149,7 +149,7 @@ def test_signal_during_a_wasm_loop(harness, tmp_path, sig, variant, comm, contai
     spin = tmp_path / "spin.wasm"
     spin.write_bytes(SPIN)
     plat = {"node-wasi/v8": node.NodeWasi,
-            "wasmtime-embedded/cranelift": embedded.Cranelift}[variant]()
+            "wasmtime-embedded/cranelift": variants.Cranelift}[variant]()
     if not plat.availability.available:
         pytest.skip(plat.availability.reason)
     proc = harness("startup", "--variant", variant, "--wasm", str(spin))
@@ -171,7 +171,7 @@ def next_run_sweeps(harness) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [*SIGNALS, pytest.param(signal.SIGKILL, id="SIGKILL")])
 def test_signal_during_a_vm_boot(harness, sig):
-    from virtbench.platforms.vm.platform import TcgMicrovm
+    from virtbench.platforms.vm.variants import TcgMicrovm
 
     if not TcgMicrovm().availability.available:
         pytest.skip(TcgMicrovm().availability.reason)

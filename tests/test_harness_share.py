@@ -15,8 +15,9 @@ from virtbench.cli import main
 from virtbench.dataset import wanted
 from virtbench.experiments.startup import timing_rows
 from virtbench.platforms.base import Workload
-from virtbench.platforms.native.platform import TIMED_RUNS, NativeStatic
-from virtbench.platforms.wasm import cli, embedded
+from virtbench.platforms.native.platform import TIMED_RUNS
+from virtbench.platforms.native.variants import NativeStatic
+from virtbench.platforms.wasm import variants
 from virtbench.platforms.wasm.common import (
     GuardRailError,
     Limits,
@@ -153,7 +154,7 @@ def test_watchdog_answer_parses():
 
 @needs_wasm
 def test_watchdog_ends_a_looping_module_in_the_embedded_worker(spin_wasm, tmp_path):
-    with embedded.Cranelift() as plat:
+    with variants.Cranelift() as plat:
         if not plat.availability.available:
             pytest.skip(plat.availability.reason)
         # the watchdog ends the worker before it can remove its files: a scratch of the
@@ -168,7 +169,7 @@ def test_watchdog_ends_a_looping_module_in_the_embedded_worker(spin_wasm, tmp_pa
 
 @needs_wasm
 def test_cli_is_killed_at_the_limit_and_runs_without_epoch_checks(spin_wasm):
-    with cli.Jit() as plat:
+    with variants.Jit() as plat:
         if not plat.availability.available:
             pytest.skip(plat.availability.reason)
         argv = plat.run_argv(Limits(64, 2.0))

@@ -167,7 +167,7 @@ def test_an_image_spec_keeps_the_command_inside_the_image(files):
 
 def test_a_native_variant_says_the_program_lives_in_the_image(files):
     from virtbench.platforms.base import NotSupported
-    from virtbench.platforms.native.platform import NativeStatic
+    from virtbench.platforms.native.variants import NativeStatic
 
     saved_archive(files / "app.tar")
     wl = Workload.of(from_flags(command="/app/solver", image=str(files / "app.tar")))

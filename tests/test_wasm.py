@@ -23,7 +23,7 @@ from virtbench.experiments.io import MEMORY_FS, io_rows
 from virtbench.experiments.shared.mem_instance import measure_mem
 from virtbench.experiments.startup import startup_rows
 from virtbench.platforms.base import NotSupported, Workload
-from virtbench.platforms.wasm import cli, embedded, node, wasmer
+from virtbench.platforms.wasm import cli, node, variants, wasmer
 from virtbench.platforms.wasm.cli import parse_cli_error
 from virtbench.platforms.wasm.common import (
     GuardRailError,
@@ -38,8 +38,8 @@ from virtbench.results import RunStore
 from virtbench.workloads import build, parse_result_line, toolchain_status, wasi_sysroot
 
 DATA = Path(__file__).parent / "data" / "wasm"
-CLASSES = [embedded.Cranelift, embedded.Winch, embedded.Pulley, embedded.Aot, cli.Jit, cli.Aot,
-           cli.Tcplisten36, node.NodeWasi, wasmer.Wasmer]
+CLASSES = [variants.Cranelift, variants.Winch, variants.Pulley, variants.EmbeddedAot,
+           variants.Jit, variants.CliAot, cli.Tcplisten36, node.NodeWasi, wasmer.Wasmer]
 IDS = [c.variant for c in CLASSES]
 CPU_MILLIONS = "2"
 IO_MIB = "2"

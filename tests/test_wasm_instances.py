@@ -15,11 +15,11 @@ from virtbench.accounting import cpu_ns, free_port
 from virtbench.experiments import get
 from virtbench.experiments.shared.serving import IDLE_HOLD_MS
 from virtbench.platforms.base import WORKDIR, NotSupported, Workload
-from virtbench.platforms.wasm import embedded, node, wasmer
+from virtbench.platforms.wasm import node, variants, wasmer
 from virtbench.results import RunStore, measured
 from virtbench.workloads import parse_result_line, toolchain_status
 
-CLASSES = [embedded.Cranelift, embedded.Winch, embedded.Pulley, embedded.Aot, node.NodeWasi,
+CLASSES = [variants.Cranelift, variants.Winch, variants.Pulley, variants.EmbeddedAot, node.NodeWasi,
            wasmer.Wasmer]
 IDLE_CPU_NS = 20_000_000  # at most 20 ms of CPU over a 1 s idle window (2%)
 

@@ -20,28 +20,12 @@ __all__ = [
     "VARIANTS", "CLASSES", "create", "select", "family_of", "class_of",
 ]
 
-# variant name -> (family, "module:Class"); the order is the order of reports.
+# variant name -> (family, "module:Class"), in the order of reports: each family package
+# declares its own variants (``VARIANTS`` in its ``__init__.py``, strings only: nothing of a
+# runtime is imported until a variant is created).
 VARIANTS: dict[str, tuple[str, str]] = {
-    "native/static": ("native", "virtbench.platforms.native.platform:NativeStatic"),
-    "native/dynamic": ("native", "virtbench.platforms.native.platform:NativeDynamic"),
-    "docker/runc": ("docker", "virtbench.platforms.docker.platform:DockerRunc"),
-    "docker/crun": ("docker", "virtbench.platforms.docker.platform:DockerCrun"),
-    "docker/runsc": ("docker", "virtbench.platforms.docker.sandbox:DockerRunsc"),
-    "docker/runc-host": ("docker", "virtbench.platforms.docker.platform:DockerRuncHost"),
-    "docker+wasm/wasmtime-cli": ("docker", "virtbench.platforms.docker.platform:DockerWasmtime"),
-    "wasmtime-embedded/cranelift": ("wasm", "virtbench.platforms.wasm.embedded:Cranelift"),
-    "wasmtime-embedded/winch": ("wasm", "virtbench.platforms.wasm.embedded:Winch"),
-    "wasmtime-embedded/pulley": ("wasm", "virtbench.platforms.wasm.embedded:Pulley"),
-    "wasmtime-embedded/aot": ("wasm", "virtbench.platforms.wasm.embedded:Aot"),
-    "wasmtime-cli/jit": ("wasm", "virtbench.platforms.wasm.cli:Jit"),
-    "wasmtime-cli/aot": ("wasm", "virtbench.platforms.wasm.cli:Aot"),
-    "wasmtime-cli-36/tcplisten": ("wasm", "virtbench.platforms.wasm.cli:Tcplisten36"),
-    "node-wasi/v8": ("wasm", "virtbench.platforms.wasm.node:NodeWasi"),
-    "wasmer/cranelift": ("wasm", "virtbench.platforms.wasm.wasmer:Wasmer"),
-    "qemu-kvm/pc": ("vm", "virtbench.platforms.vm.platform:KvmPc"),
-    "qemu-kvm/microvm": ("vm", "virtbench.platforms.vm.platform:KvmMicrovm"),
-    "qemu-tcg/pc": ("vm", "virtbench.platforms.vm.platform:TcgPc"),
-    "qemu-tcg/microvm": ("vm", "virtbench.platforms.vm.platform:TcgMicrovm"),
+    name: (family, where) for family in FAMILIES
+    for name, where in importlib.import_module(f"virtbench.platforms.{family}").VARIANTS.items()
 }
 
 #: The class of isolation a report's column puts a variant in: its family's, except where

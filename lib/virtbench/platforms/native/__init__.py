@@ -1,2 +1,8 @@
-"""The native family: the workload as a plain host process, statically or dynamically
-linked (:mod:`.platform`)."""
+"""The native family: the workload as a plain host process (:mod:`.platform`), statically or
+dynamically linked (:mod:`.variants`)."""
+
+#: The family's variants, in the order of reports: name -> "module:Class".
+VARIANTS = {
+    "native/static": "virtbench.platforms.native.variants:NativeStatic",
+    "native/dynamic": "virtbench.platforms.native.variants:NativeDynamic",
+}

@@ -167,17 +167,3 @@ class Native(Platform):
         return [Artifact("workload", build(name, self.target).stat().st_size,
                          f"size of the {self.target} {name} executable", workload=name)
                 for name in ("noop", "cpu", "http")]
-
-
-class NativeStatic(Native):
-    variant = "native/static"
-    summary = "statically linked executable (the baseline: the same binary the container runs)"
-    target = "static"
-
-
-class NativeDynamic(Native):
-    variant = "native/dynamic"
-    summary = "dynamically linked executable (glibc loaded at start)"
-    target = "native"
-
-

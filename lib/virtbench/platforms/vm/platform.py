@@ -811,31 +811,6 @@ class Kvm(Qemu):
         return Availability(decision.usable, decision.evidence, fix, self._version(kernel))
 
 
-class KvmPc(Kvm):
-    variant = "qemu-kvm/pc"
-    summary = "QEMU + KVM, pc machine, full boot of the compressed kernel"
-    machine_type = "pc"
-
-
-class KvmMicrovm(Kvm):
-    variant = "qemu-kvm/microvm"
-    summary = "QEMU + KVM, microvm machine, fast boot of the uncompressed kernel (PVH)"
-    machine_type = "microvm"
-
-
-class TcgPc(Tcg):
-    variant = "qemu-tcg/pc"
-    summary = "QEMU TCG (software emulation), pc machine, full boot of the compressed kernel"
-    machine_type = "pc"
-
-
-class TcgMicrovm(Tcg):
-    variant = "qemu-tcg/microvm"
-    summary = ("QEMU TCG (software emulation), microvm machine, fast boot of the uncompressed "
-               "kernel (PVH)")
-    machine_type = "microvm"
-
-
 def guest_peak(console: str) -> Peak:
     """The program's peak RSS inside the guest, from the console's VB-PEAK line."""
     reported = guest_peak_kib(console.replace("\r\n", "\n"))

