@@ -1,4 +1,5 @@
-"""Observability: what the suite's own host-side probes can collect from each platform, and
+"""Observability: what the suite's own host-side probes can collect from each platform, what
+an OpenTelemetry collector on the host receives from a traced program in the instance, and
 on a VM's full-OS guest, what a tracer inside the guest sees.
 
 Each probe is a real attempt, recorded as 1 (collected) or 0 (the probe ran and saw
@@ -14,6 +15,7 @@ from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Params
 from virtbench.experiments.shared.mem_instance import measure_mem
 from virtbench.experiments.shared.userland import FULL_OS_OPTION, on_userlands
 from virtbench.metric import Metric
+from virtbench.otlp import Collector, children_of, traceparent
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
 from virtbench.process import child_env, die_with_parent
 from virtbench.store.schema import Measurement
@@ -32,6 +34,15 @@ METRICS = (
           ("probe_resource_metrics", "memory counters of a running instance read from "
                                      "the host"),
           ("probe_network_trace", "a traced connection attributed to the workload"))),
+    Metric("probe_otlp_spans", NAME, "collected (1/0)", "higher",
+           "application tracing: the built-in trace workload, run in the instance, exported "
+           "its span over OTLP/HTTP (JSON) to a collector the harness ran on the host (read "
+           "against the OTLP schema); 1 when the span arrived, 0 when none did", exact=True),
+    Metric("probe_trace_context", NAME, "collected (1/0)", "higher",
+           "distributed tracing: the span that arrived continued the trace context the "
+           "harness handed in (a W3C traceparent argument): the same trace id, the "
+           "harness's span as its parent; 1 when it did, 0 when it did not or none arrived",
+           exact=True),
     Metric("probe_syscall_trace", NAME, "collected (1/0)", "higher",
            "strace from the host saw the workload's fsync on its own file; VM, "
            "userland=debian-systemd: strace -f -c run inside the guest on the process "
@@ -106,6 +117,32 @@ def probe_syscalls_in_guest(plat: Platform, params: Params) -> list[Measurement]
                         quick=params.quick, names=(TRACED_USERLAND,), options=params.options)
 
 
+def probe_otlp(plat: Platform) -> list[Measurement]:
+    """Application and distributed tracing as OpenTelemetry does them: a collector on the
+    host (:mod:`virtbench.otlp`), the ``trace`` workload in the instance handed a W3C trace
+    context, and whether its span arrived and continued that trace."""
+    bind, reach = plat.collector_route()
+    with Collector(bind) as collector:
+        header, trace_id, parent = traceparent()
+        outcome = plat.run(Workload("trace"), [reach, str(collector.port), header], timeout=120)
+        spans = list(collector.spans)
+    mine = children_of(spans, trace_id, parent)
+    tags = {"collector": f"{bind}:{collector.port}", "reached_at": reach,
+            "spans": str(len(spans)), "status": outcome.result.get("status", ""),
+            "protocol": "OTLP/HTTP JSON, POST /v1/traces"}
+    where = f"the collector listened on {bind}, the instance reached it at {reach}"
+    return [
+        Measurement("probe_otlp_spans", 1.0 if spans else 0.0, UNIT,
+                    "spans the trace workload exported over OTLP/HTTP from inside the "
+                    f"instance reached the harness's collector ({where}); 1 when one did",
+                    tags=tags),
+        Measurement("probe_trace_context", 1.0 if mine else 0.0, UNIT,
+                    "the span continued the W3C trace context handed to the workload (its "
+                    "trace id, and the harness's span as its parent); 1 when it did",
+                    tags={**tags, "trace_id": trace_id, "parent_span_id": parent}),
+    ]
+
+
 def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
     out: list[Measurement] = []
     try:
@@ -131,6 +168,15 @@ def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[
     except NotSupported as exc:
         out.append(Measurement.missing("probe_resource_metrics", UNIT, f"not supported: {exc}"))
     try:
+        out += probe_otlp(plat)
+    except NotSupported as exc:
+        out += [Measurement.missing(m, UNIT, f"not supported: {exc}")
+                for m in ("probe_otlp_spans", "probe_trace_context")]
+    except Exception as exc:  # the traced run failed: these rows are measured again
+        why = " ".join(str(exc).split())[:300]
+        out += [Measurement.missing(m, UNIT, f"failed: the trace workload's run: {why}")
+                for m in ("probe_otlp_spans", "probe_trace_context")]
+    try:
         out.append(probe_syscalls(plat))
     except NotSupported as exc:
         out.append(Measurement.missing("probe_syscall_trace", UNIT, f"not supported: {exc}"))
@@ -143,10 +189,11 @@ def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[
 
 
 EXPERIMENT = Experiment(
-    NAME, "what host-side probes collect: logs, application timing, resource "
-    "metrics, system calls", measure_observability,
+    NAME, "what host-side probes collect: logs, application timing, OTLP spans and "
+    "their trace context, resource metrics, system calls", measure_observability,
     workloads=("noop",), reps=1, quick_reps=1, warmup=0,
     quick_skips=QUICK_SKIPS_TCG_PC, options={"full_os": FULL_OS_OPTION},
     metrics=METRICS,
-    primary=tuple((m, {}) for m in ("probe_logs", "probe_app_trace",
-                                    "probe_resource_metrics", "probe_syscall_trace")))
+    primary=tuple((m, {}) for m in ("probe_logs", "probe_app_trace", "probe_otlp_spans",
+                                    "probe_trace_context", "probe_resource_metrics",
+                                    "probe_syscall_trace")))

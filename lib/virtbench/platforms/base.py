@@ -326,6 +326,13 @@ class Platform(ABC):
         """
         raise NotSupported(f"long-running instances are not implemented for {self.variant}")
 
+    def collector_route(self) -> tuple[str, str]:
+        """Where a collector the harness runs (an OTLP receiver) listens on the host, and the
+        address at which this variant's instances reach it: (host address, instance address),
+        for the built-in ``trace`` workload's ``ADDR``. NotSupported where an instance cannot
+        connect out (say why)."""
+        raise NotSupported(f"{self.variant} gives its instances no route to the host")
+
     def trace_syscalls_inside(self, workload: Workload, args: Sequence[str],
                               seconds: float) -> dict[str, int]:
         """The system calls of a running instance of ``workload``, counted by a tracer run

@@ -6,6 +6,7 @@ long-running ones a ``VB-READY workload=<name> ...`` line first); see ``src/*.c`
 
 from virtbench.workloads import speedtest1  # noqa: F401 - registers its builder
 from virtbench.workloads.build import (
+    NOT_FOR_WASI,
     SRC_DIR,
     TARGETS,
     WORKLOADS,
@@ -20,6 +21,7 @@ from virtbench.workloads.build import (
 from virtbench.workloads.result_line import as_number, parse_result_line
 
 __all__ = [
+    "NOT_FOR_WASI",
     "SRC_DIR",
     "TARGETS",
     "WORKLOADS",

@@ -30,7 +30,13 @@ from pathlib import Path
 
 from virtbench.paths import cache_dir
 
-WORKLOADS = ("noop", "cpu", "mem", "fileio", "http", "hog")
+WORKLOADS = ("noop", "cpu", "mem", "fileio", "http", "hog", "trace")
+#: Workloads that cannot be built for WASI preview 1, and why.
+NOT_FOR_WASI = {
+    "trace": ("a WASI preview-1 module has no sockets that connect (only sock_accept on a "
+              "socket the engine preopened), so it cannot export spans over OTLP/HTTP "
+              "itself: it needs an exporter in its host"),
+}
 #: Helper programs of the harness itself (native targets only), built like the workloads.
 TOOLS = ("launch",)
 TARGETS = ("native", "static", "wasm")
@@ -88,6 +94,8 @@ def _check_names(workload: str, target: str) -> None:
         raise ValueError(f"unknown workload {workload!r}; valid workloads: {', '.join(WORKLOADS)}")
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; valid targets: {', '.join(TARGETS)}")
+    if target == "wasm" and workload in NOT_FOR_WASI:
+        raise BuildError(f"{workload} is not built for wasm: {NOT_FOR_WASI[workload]}")
 
 
 def source_path(workload: str) -> Path:
@@ -332,4 +340,5 @@ def build_all(
     if skip_unavailable:
         status = toolchain_status()
         targets = tuple(t for t in targets if status[t][0])
-    return {(w, t): build(w, t, cache) for t in targets for w in WORKLOADS}
+    return {(w, t): build(w, t, cache) for t in targets for w in WORKLOADS
+            if not (t == "wasm" and w in NOT_FOR_WASI)}

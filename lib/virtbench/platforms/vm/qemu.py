@@ -84,6 +84,9 @@ class Boot:
     disk: Path | None = None          # raw ext4 image, attached as virtio-blk, mounted at /work
     disk_cache: str = "writeback"     # QEMU's cache mode of the disk: writeback | none (O_DIRECT)
     hostfwd_port: int | None = None   # user networking; 127.0.0.1:PORT on the host -> guest :80
+    # user networking; the guest's connections to ADDR:PORT go to 127.0.0.1:PORT on the host
+    # (a collector the harness runs), and nowhere else (restrict=on)
+    guestfwd: tuple[str, int] | None = None
     qmp: Path | None = None           # QMP unix socket path
     incoming: Path | None = None      # restore from this migration stream file
     root: Path | None = None          # raw ext4 root disk, attached read-only as the first disk
@@ -129,7 +132,7 @@ def kernel_cmdline(boot: Boot, accel: str = "tcg") -> str:
         parts.append("vb.args=" + ",".join(boot.args))
     if boot.disk is not None:
         parts.append("vb.disk=1")
-    if boot.hostfwd_port is not None:
+    if boot.hostfwd_port is not None or boot.guestfwd is not None:
         parts.append("vb.net=1")
     if boot.meminfo:
         parts.append("vb.meminfo=1")
@@ -162,9 +165,14 @@ def qemu_argv(machine: Machine, kernel: Path, initrd: Path, boot: Boot) -> list[
     if boot.disk is not None:
         argv += ["-drive", f"file={boot.disk},format=raw,if=none,id=d0,cache={boot.disk_cache}",
                  "-device", f"{'virtio-blk-pci' if pci else 'virtio-blk-device'},drive=d0"]
-    if boot.hostfwd_port is not None:
-        argv += ["-netdev", f"user,id=n0,restrict=on,"
-                            f"hostfwd=tcp:127.0.0.1:{boot.hostfwd_port}-:80",
+    if boot.hostfwd_port is not None or boot.guestfwd is not None:
+        forwards = []
+        if boot.hostfwd_port is not None:
+            forwards.append(f"hostfwd=tcp:127.0.0.1:{boot.hostfwd_port}-:80")
+        if boot.guestfwd is not None:
+            address, port = boot.guestfwd
+            forwards.append(f"guestfwd=tcp:{address}:{port}-tcp:127.0.0.1:{port}")
+        argv += ["-netdev", "user,id=n0,restrict=on," + ",".join(forwards),
                  "-device", "virtio-net-pci,netdev=n0,romfile=" if pci
                  else "virtio-net-device,netdev=n0"]
     if boot.qmp is not None:

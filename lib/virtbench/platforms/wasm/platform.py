@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from virtbench.platforms.base import Artifact, Platform, Workload
-from virtbench.workloads import build
+from virtbench.platforms.base import Artifact, NotSupported, Platform, Workload
+from virtbench.workloads import NOT_FOR_WASI, build
 
 from .common import DISK_WORKLOADS, Limits, module_for, size_artifacts
 
@@ -33,6 +33,9 @@ class WasmPlatform(Platform):
     def prepare(self, workloads: Sequence[Workload]) -> None:
         for w in workloads:
             self.module(w)
+
+    def collector_route(self) -> tuple[str, str]:
+        raise NotSupported(NOT_FOR_WASI["trace"])
 
     def artifacts(self) -> list[Artifact]:
         """The .wasm module of each workload."""
