@@ -13,6 +13,8 @@ DEBIAN_PACKAGES += hyperfine
 DEBIAN_PACKAGES += debootstrap
 # sandboxed and other OCI runtimes (docker/runsc, docker/crun) and the tools published claims name
 DEBIAN_PACKAGES += runsc crun sysbench redis-server redis-tools
+# the network-tracing probe: packets of an instance seen on the host
+DEBIAN_PACKAGES += tcpdump
 
 DEB_SRC := /etc/apt/sources.list.d/virtbench-src.sources
 

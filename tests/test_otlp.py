@@ -123,12 +123,16 @@ def test_spans_arrive_from_the_instance_with_the_trace_context(variant):
     try:
         if not plat.availability.available:
             pytest.skip(f"{variant}: {plat.availability.reason}")
-        spans, context = probe_otlp(plat)
+        spans, context, network = probe_otlp(plat)
     finally:
         plat.close()
     assert (spans.metric, spans.value) == ("probe_otlp_spans", 1.0), spans.tags
     assert (context.metric, context.value) == ("probe_trace_context", 1.0), context.tags
     assert context.tags["status"] == "200" and context.tags["spans"] == "1"
+    assert (network.metric, network.value) == ("probe_network_trace", 1.0), network.tags
+    reach = context.tags["reached_at"]
+    if variant in ("docker/runc", "qemu-tcg/microvm"):  # the instance's own address
+        assert network.tags["from"] and reach not in network.tags["from"].split(", ")
 
 
 @pytest.mark.parametrize("variant", ["wasmtime-cli/jit", "docker+wasm/wasmtime-cli"])
@@ -139,3 +143,43 @@ def test_a_wasi_module_cannot_export_and_the_probe_says_why(variant):
             plat.collector_route()
     finally:
         plat.close()
+
+
+def _pcap(frames: list[bytes], linktype: int = 1) -> bytes:
+    import struct
+
+    head = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
+    return head + b"".join(struct.pack("<IIII", 0, 0, len(f), len(f)) + f for f in frames)
+
+
+def _tcp_frame(src: str, dst: str, sport: int, dport: int, payload: bytes = b"") -> bytes:
+    import socket
+    import struct
+
+    tcp = struct.pack(">HHIIBBHHH", sport, dport, 0, 0, 5 << 4, 0x18, 65535, 0, 0) + payload
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0, 64, 6, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    return b"\x00" * 12 + b"\x08\x00" + ip + tcp
+
+
+def test_a_pcap_of_ethernet_frames_gives_its_tcp_packets():
+    from virtbench.netcapture import TcpPacket, read_pcap
+
+    arp = b"\xff" * 12 + b"\x08\x06" + b"\x00" * 28
+    data = _pcap([_tcp_frame("10.0.2.15", "10.0.2.100", 40000, 4318, b"POST"), arp,
+                  _tcp_frame("10.0.2.100", "10.0.2.15", 4318, 40000)])
+    assert read_pcap(data) == [TcpPacket("10.0.2.15", "10.0.2.100", 40000, 4318, 4),
+                               TcpPacket("10.0.2.100", "10.0.2.15", 4318, 40000, 0)]
+    assert read_pcap(data[:-10]) == read_pcap(data)[:1]  # a cut last record is left out
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    (b"\x00" * 10, "shorter than its 24-byte header"),
+    (b"\x00" * 24, "magic 00000000"),
+    (_pcap([], linktype=113), "link type 113"),
+])
+def test_what_is_not_an_ethernet_pcap_is_refused(data, said):
+    from virtbench.netcapture import read_pcap
+
+    with pytest.raises(ValueError, match=said):
+        read_pcap(data)

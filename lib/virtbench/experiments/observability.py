@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from contextlib import nullcontext
 
 from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Params
 from virtbench.experiments.shared.mem_instance import measure_mem
@@ -33,7 +34,11 @@ METRICS = (
                               "harness"),
           ("probe_resource_metrics", "memory counters of a running instance read from "
                                      "the host"),
-          ("probe_network_trace", "a traced connection attributed to the workload"))),
+          ("probe_network_trace", "the instance's own TCP packets (its OTLP export to the "
+                                  "collector) captured from the host: at a container's "
+                                  "bridge or a guest's virtual NIC, not at a forwarder such "
+                                  "as docker-proxy or QEMU's user network; on the loopback "
+                                  "for a process"))),
     Metric("probe_otlp_spans", NAME, "collected (1/0)", "higher",
            "application tracing: the built-in trace workload, run in the instance, exported "
            "its span over OTLP/HTTP (JSON) to a collector the harness ran on the host (read "
@@ -117,21 +122,32 @@ def probe_syscalls_in_guest(plat: Platform, params: Params) -> list[Measurement]
                         quick=params.quick, names=(TRACED_USERLAND,), options=params.options)
 
 
+OTLP_METRICS = ("probe_otlp_spans", "probe_trace_context", "probe_network_trace")
+
+
 def probe_otlp(plat: Platform) -> list[Measurement]:
-    """Application and distributed tracing as OpenTelemetry does them: a collector on the
+    """Application, distributed and network tracing from one traced run: a collector on the
     host (:mod:`virtbench.otlp`), the ``trace`` workload in the instance handed a W3C trace
-    context, and whether its span arrived and continued that trace."""
+    context, whether its span arrived and continued that trace, and whether the host saw the
+    instance's own packets of that export (:meth:`Platform.capture_traffic`)."""
     bind, reach = plat.collector_route()
     with Collector(bind) as collector:
         header, trace_id, parent = traceparent()
-        outcome = plat.run(Workload("trace"), [reach, str(collector.port), header], timeout=120)
+        try:
+            capturing = plat.capture_traffic(collector.port, reach)
+            no_capture = ""
+        except NotSupported as exc:
+            capturing, no_capture = nullcontext(None), str(exc)
+        with capturing as capture:
+            outcome = plat.run(Workload("trace"), [reach, str(collector.port), header],
+                               timeout=120)
         spans = list(collector.spans)
     mine = children_of(spans, trace_id, parent)
     tags = {"collector": f"{bind}:{collector.port}", "reached_at": reach,
             "spans": str(len(spans)), "status": outcome.result.get("status", ""),
             "protocol": "OTLP/HTTP JSON, POST /v1/traces"}
     where = f"the collector listened on {bind}, the instance reached it at {reach}"
-    return [
+    out = [
         Measurement("probe_otlp_spans", 1.0 if spans else 0.0, UNIT,
                     "spans the trace workload exported over OTLP/HTTP from inside the "
                     f"instance reached the harness's collector ({where}); 1 when one did",
@@ -141,6 +157,17 @@ def probe_otlp(plat: Platform) -> list[Measurement]:
                     "trace id, and the harness's span as its parent); 1 when it did",
                     tags={**tags, "trace_id": trace_id, "parent_span_id": parent}),
     ]
+    if capture is None:
+        out.append(Measurement.missing("probe_network_trace", UNIT,
+                                       f"not supported: {no_capture}"))
+    else:
+        out.append(Measurement(
+            "probe_network_trace", 1.0 if capture.packets else 0.0, UNIT,
+            f"the instance's own TCP packets of its OTLP export to {reach}:{collector.port}, "
+            f"captured from the host at {capture.where}; 1 when any was seen",
+            tags={"packets": str(len(capture.packets)), "from": ", ".join(capture.sources()),
+                  "bytes": str(sum(p.payload for p in capture.packets))}))
+    return out
 
 
 def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
@@ -170,21 +197,16 @@ def measure_observability(plat: Platform, wl: Workload, params: Params) -> list[
     try:
         out += probe_otlp(plat)
     except NotSupported as exc:
-        out += [Measurement.missing(m, UNIT, f"not supported: {exc}")
-                for m in ("probe_otlp_spans", "probe_trace_context")]
+        out += [Measurement.missing(m, UNIT, f"not supported: {exc}") for m in OTLP_METRICS]
     except Exception as exc:  # the traced run failed: these rows are measured again
         why = " ".join(str(exc).split())[:300]
         out += [Measurement.missing(m, UNIT, f"failed: the trace workload's run: {why}")
-                for m in ("probe_otlp_spans", "probe_trace_context")]
+                for m in OTLP_METRICS]
     try:
         out.append(probe_syscalls(plat))
     except NotSupported as exc:
         out.append(Measurement.missing("probe_syscall_trace", UNIT, f"not supported: {exc}"))
     out += probe_syscalls_in_guest(plat, params)
-    out.append(Measurement.missing(
-        "probe_network_trace", UNIT,
-        "no probe yet: attributing a traced connection to the workload (not to a forwarder "
-        "such as docker-proxy or QEMU's user network) needs per-platform knowledge"))
     return out
 
 
@@ -195,5 +217,5 @@ EXPERIMENT = Experiment(
     quick_skips=QUICK_SKIPS_TCG_PC, options={"full_os": FULL_OS_OPTION},
     metrics=METRICS,
     primary=tuple((m, {}) for m in ("probe_logs", "probe_app_trace", "probe_otlp_spans",
-                                    "probe_trace_context", "probe_resource_metrics",
-                                    "probe_syscall_trace")))
+                                    "probe_trace_context", "probe_network_trace",
+                                    "probe_resource_metrics", "probe_syscall_trace")))

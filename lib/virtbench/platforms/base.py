@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from virtbench.spec import WorkloadSpec
 
@@ -332,6 +332,15 @@ class Platform(ABC):
         for the built-in ``trace`` workload's ``ADDR``. NotSupported where an instance cannot
         connect out (say why)."""
         raise NotSupported(f"{self.variant} gives its instances no route to the host")
+
+    def capture_traffic(self, port: int, address: str) -> AbstractContextManager[Any]:
+        """While the block lasts, capture the TCP packets this variant's instances send to
+        ``address``:``port`` (the collector, :meth:`collector_route`), seen from the host at
+        the instance's own network interface where it has one (a container's bridge, a
+        guest's virtual NIC), else where the host sees the workload's own connection; yields a
+        :class:`virtbench.netcapture.Capture` whose packets are filled when the block ends.
+        NotSupported where the host cannot see them."""
+        raise NotSupported(f"{self.variant} has no place where the host sees its packets")
 
     def trace_syscalls_inside(self, workload: Workload, args: Sequence[str],
                               seconds: float) -> dict[str, int]:

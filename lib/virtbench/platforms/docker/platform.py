@@ -239,6 +239,20 @@ class DockerPlatform(Platform):
                                f"address: {exc!r}") from None
         return gateway, gateway
 
+    def capture_traffic(self, port: int, address: str):
+        """On the bridge, at the engine's bridge interface: packets from the container's own
+        address (not docker-proxy's); on the host network, the host's loopback."""
+        from virtbench.netcapture import tcpdump
+
+        if self.networks[0] == "host":
+            return tcpdump("lo", port, "the host's loopback (lo): the container shares the "
+                           "host's network namespace", f"dst host {address}")
+        options = self.api.inspect_network(self.networks[0]).get("Options") or {}
+        bridge = options.get("com.docker.network.bridge.name", "docker0")
+        return tcpdump(bridge, port, f"the engine's bridge {bridge}: packets from the "
+                       "container's own address", f"dst host {address} and not src host "
+                       f"{address}")
+
     def describe_userland(self) -> str:
         if self.userland != "debian":
             return ""

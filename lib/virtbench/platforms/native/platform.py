@@ -166,6 +166,13 @@ class Native(Platform):
         """A host process reaches the host's loopback directly."""
         return "127.0.0.1", "127.0.0.1"
 
+    def capture_traffic(self, port: int, address: str):
+        """The workload's own connection on the host's loopback."""
+        from virtbench.netcapture import tcpdump
+
+        return tcpdump("lo", port, "the host's loopback (lo): the workload process's own "
+                       "connection", f"dst host {address}")
+
     def artifacts(self) -> list[Artifact]:
         """The executable of each workload."""
         return [Artifact("workload", build(name, self.target).stat().st_size,

@@ -34,6 +34,7 @@ from typing import ClassVar
 from virtbench.accounting import free_port
 from virtbench.distro import build_rootfs
 from virtbench.distro import status as distro_status
+from virtbench.netcapture import Capture, read_pcap
 from virtbench.platforms.base import (
     WORKDIR,
     Artifact,
@@ -226,6 +227,24 @@ class Qemu(Platform):
         for name in sorted(names):
             build_initramfs(name, kernel, self.machine.bus)
 
+    _dump: Path | None = None  # where the next trace run writes its guest NIC's frames
+
+    @contextmanager
+    def capture_traffic(self, port: int, address: str) -> Iterator[Capture]:
+        """The guest's own frames at its virtual NIC (QEMU's filter-dump of the user network
+        device), not QEMU's forwarded connection on the host."""
+        capture = Capture("the guest's virtual NIC (QEMU filter-dump): the guest's own "
+                          "packets", port)
+        with tempfile.TemporaryDirectory(prefix="vb-vm-dump-") as tmp:
+            self._dump = Path(tmp) / "guest.pcap"
+            try:
+                yield capture
+            finally:
+                dump, self._dump = self._dump, None
+            if dump.exists():
+                capture.packets = [p for p in read_pcap(dump.read_bytes())
+                                   if p.dport == port and p.dst == address]
+
     def collector_route(self) -> tuple[str, str]:
         """A collector on the host's loopback, reached from the guest at an address of QEMU's
         user network that forwards to it (guestfwd); the guest reaches nothing else."""
@@ -319,7 +338,8 @@ class Qemu(Platform):
                 cache = "none" if direct_io_works(disk) else "writeback"
             boot = Boot(workload.name, tuple(substitute_workdir(args, GUEST_WORKDIR)),
                         self.guest_memory_mib, disk=disk, disk_cache=cache,
-                        guestfwd=_collector_forward(workload, args))
+                        guestfwd=_collector_forward(workload, args),
+                        dump=self._dump if workload.name == "trace" else None)
             with self._launch(boot) as (inst, log):
                 self._wait(log, "VB-BOOTED", min(timeout, self.boot_timeout), "boot")
                 start = self._wait(log, "VB-START", 60, "guest set-up")

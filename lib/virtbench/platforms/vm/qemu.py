@@ -87,6 +87,7 @@ class Boot:
     # user networking; the guest's connections to ADDR:PORT go to 127.0.0.1:PORT on the host
     # (a collector the harness runs), and nowhere else (restrict=on)
     guestfwd: tuple[str, int] | None = None
+    dump: Path | None = None          # pcap of the guest NIC's frames (QEMU filter-dump)
     qmp: Path | None = None           # QMP unix socket path
     incoming: Path | None = None      # restore from this migration stream file
     root: Path | None = None          # raw ext4 root disk, attached read-only as the first disk
@@ -175,6 +176,8 @@ def qemu_argv(machine: Machine, kernel: Path, initrd: Path, boot: Boot) -> list[
         argv += ["-netdev", "user,id=n0,restrict=on," + ",".join(forwards),
                  "-device", "virtio-net-pci,netdev=n0,romfile=" if pci
                  else "virtio-net-device,netdev=n0"]
+        if boot.dump is not None:
+            argv += ["-object", f"filter-dump,id=vbdump,netdev=n0,file={boot.dump}"]
     if boot.qmp is not None:
         argv += ["-qmp", f"unix:{boot.qmp},server=on,wait=off"]
     if boot.incoming is not None:
