@@ -73,7 +73,8 @@ def test_every_imported_package_is_declared():
                 + project["optional-dependencies"]["dev"]}
     owners = metadata.packages_distributions()
     undeclared = {}
-    for module in _imported_top_level() - set(sys.stdlib_module_names) - {"virtbench"}:
+    own = {"virtbench", *(p.stem for p in (ROOT / "tests").glob("*.py"))}  # test helpers
+    for module in _imported_top_level() - set(sys.stdlib_module_names) - own:
         dists = {d.lower().replace("_", "-") for d in owners.get(module, [module])}
         if not dists & declared:
             undeclared[module] = sorted(dists)

@@ -105,8 +105,10 @@ def tcpdump(interface: str, port: int, where: str, extra: str = "") -> Iterator[
     expression = f"tcp and dst port {port}" + (f" and ({extra})" if extra else "")
     with tempfile.TemporaryDirectory(prefix="vb-capture-") as tmp:
         path = Path(tmp) / "capture.pcap"
-        proc = subprocess.Popen([exe, "-i", interface, "-n", "-U", "-s", "256", "-w",
-                                 str(path), expression], stdout=subprocess.DEVNULL,
+        # -Z root: tcpdump would drop to its own user, which cannot write in this folder
+        proc = subprocess.Popen([exe, "-i", interface, "-n", "-U", "--immediate-mode", "-s", "256",
+                                 "-Z", "root",
+                                 "-w", str(path), expression], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, env=child_env(),
                                 preexec_fn=die_with_parent())
         try:

@@ -113,8 +113,12 @@ int main(int argc, char **argv) {
     char reply[512];
     size_t got = 0;
     ssize_t n;
-    while (got < sizeof reply - 1 && (n = recv(fd, reply + got, sizeof reply - 1 - got, 0)) > 0)
+    /* up to the end of the reply's headers: a forwarder may not pass the receiver's close on */
+    while (got < sizeof reply - 1 && (n = recv(fd, reply + got, sizeof reply - 1 - got, 0)) > 0) {
         got += (size_t)n;
+        reply[got] = '\0';
+        if (strstr(reply, "\r\n\r\n") != NULL) break;
+    }
     reply[got] = '\0';
     close(fd);
     int status = 0;
