@@ -18,10 +18,9 @@ from virtbench.host import IDENTITY, collect
 from virtbench.store.errors import DatasetError
 from virtbench.store.hostfile import read_host_json, write_host_json_file
 from virtbench.store.scan import scan
-from virtbench.store.schema import HOST_FILE, RESULTS_FILE
+from virtbench.store.schema import HOST_FILE, HOSTS_DIR, RESULTS_FILE
 
 DAMAGED_SUFFIX = ".damaged"
-HOSTS_DIR = "hosts"  # a campaign's hosts/<name>.json (see virtbench.campaign.client)
 LOST = ("each invocation's parameters, start, end, load and outcome", "the accelerator "
         "versions", "any selfcheck and campaign records")
 
@@ -80,17 +79,15 @@ def heal_host_json(run_dir: Path, *, dry_run: bool = False) -> str:
     data = {k: v for k, v in facts.items() if k != "collected_at"}
     summary = rows_summary(run_dir) if (run_dir / RESULTS_FILE).exists() else {}
     index = campaign_index(run_dir, summary.get("campaign_hosts", []))
-    if index:  # the client's facts stay on top, as the campaign client writes them
-        data.update(index)
+    lost = [*LOST, "the campaign's plan path"] if index else list(LOST)
+    data.update(index)  # the client's facts stay on top, as the campaign client writes them
     data.update({"invocations": [], "accelerators": {}, "rebuilt": {
         "at": facts["collected_at"], "why": damage,
         "from": "the valid rows of results.csv and a reading of this host at that time",
-        "lost": [*LOST, "the campaign's plan path"] if index else list(LOST),
-        "rows": summary, "damaged_copy": path.name + DAMAGED_SUFFIX}})
+        "lost": lost, "rows": summary, "damaged_copy": path.name + DAMAGED_SUFFIX}})
     verb = "would rebuild" if dry_run else "rebuilt"
     kind = (f"as the index of a campaign on {len(index['campaign']['hosts'])} host(s) "
             if index else "")
-    lost = [*LOST, "the campaign's plan path"] if index else list(LOST)
     warning = (f"{verb} {path} ({damage}) {kind}from the rows and this host "
                f"({', '.join(f'{k} {facts[k]!r}' for k in IDENTITY)}); lost: "
                f"{'; '.join(lost)}; the unreadable file is kept as {path.name}{DAMAGED_SUFFIX}")

@@ -9,7 +9,6 @@ a bridge, a guest NIC), the classic pcap file format in either byte order.
 from __future__ import annotations
 
 import shutil
-import signal
 import struct
 import subprocess
 import tempfile
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from virtbench.platforms.base import NotSupported
-from virtbench.process import child_env, die_with_parent
+from virtbench.process import child_env, die_with_parent, interrupt
 
 ETHERNET = 1  # the pcap link type of Ethernet frames (DLT_EN10MB)
 READY_TIMEOUT_S = 10.0
@@ -116,12 +115,7 @@ def tcpdump(interface: str, port: int, where: str, extra: str = "") -> Iterator[
             yield capture
             time.sleep(0.2)  # the last packets through the kernel's buffer
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+            interrupt(proc)
         if path.exists():
             capture.packets = [p for p in read_pcap(path.read_bytes()) if p.dport == port]
 

@@ -273,6 +273,17 @@ def kill_group(pid: int) -> None:
         pass
 
 
+def interrupt(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """End a tracer or capture the way Ctrl-C does (SIGINT: it writes what it has), and
+    SIGKILL it if it has not ended within ``timeout`` seconds; its pipes are drained."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
 def run_tool(argv: Sequence[str | os.PathLike], timeout: float = 30.0, **kw) -> str:
     """Run a helper tool (not a measurement) and return stdout; raise with stderr on failure."""
     proc = subprocess.run(

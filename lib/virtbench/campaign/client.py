@@ -34,8 +34,8 @@ from virtbench.durations import duration_text
 from virtbench.experiments import get
 from virtbench.host import IDENTITY, collect, read_host_json
 from virtbench.results import RunRefused, RunStore, make_rows, now, write_atomic
+from virtbench.store.schema import HOSTS_DIR
 
-HOSTS_DIR = "hosts"
 #: How long to wait for a finished cell's rows; a worker that died holding them never sends
 #: them, and the host check decides what happens to that cell.
 FETCH_S = 5.0

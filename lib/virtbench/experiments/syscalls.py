@@ -12,7 +12,6 @@ executes for them are made at the Sentry's request); each row's tag ``untraced``
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Params
 from virtbench.loadgen import http_ok
 from virtbench.metric import Metric
 from virtbench.platforms.base import Handle, NotSupported, Platform, Workload
+from virtbench.process import interrupt
 from virtbench.store.schema import Measurement
 from virtbench.workloads.tools import parse_strace_summary
 
@@ -83,12 +83,7 @@ def measure_syscalls(plat: Platform, wl: Workload, params: Params) -> list[Measu
             time.sleep(ATTACH_S)
             answered = sum(http_ok(port, timeout=5.0) for _ in range(requests))
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            interrupt(proc, timeout=30)
         counts = parse_strace_summary(out.read_text())
     who = handle.who
     tags = {"traced_pids": str(len(traced)), "untraced": str(len(own) - len(traced)),

@@ -8,7 +8,7 @@ from pathlib import Path
 from virtbench.paths import datasets_dir
 from virtbench.store.errors import DatasetError
 from virtbench.store.migrate import ensure_current, write_scan
-from virtbench.store.scan import Scan, scan
+from virtbench.store.scan import scan
 from virtbench.store.schema import CELLS_FILE, FORMAT_FILE, RESULTS_FILE, check_run_id
 from virtbench.store.writer import RunStore
 
@@ -45,10 +45,5 @@ def repair(run_id: str, root: Path | None = None, *, force: bool = False,
         if migrated is not None:
             return RepairReport(store.path, migrated.rows, migrated.dropped, migrated.notes)
         found = scan(store.path, strict=False)
-        rewrite(store, found)
+        write_scan(store.dir, found)
     return RepairReport(store.path, len(found.rows), found.dropped, found.notes)
-
-
-def rewrite(store: RunStore, found: Scan) -> None:
-    """Write the rows and cells of a lenient scan (see :func:`~.migrate.write_scan`)."""
-    write_scan(store.dir, found)

@@ -23,6 +23,8 @@ RESULTS_FILE = "results.csv"
 CELLS_FILE = "cells.jsonl"
 LOCK_FILE = "writer.lock"
 HOST_FILE = "host.json"
+#: A campaign run keeps each host's own host.json as ``hosts/<name>.json``.
+HOSTS_DIR = "hosts"
 
 COLUMNS = (
     "run_id", "experiment", "family", "variant", "workload", "metric", "conditions", "unit",
