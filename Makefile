@@ -15,6 +15,8 @@ DEBIAN_PACKAGES += debootstrap
 DEBIAN_PACKAGES += runsc crun sysbench redis-server redis-tools
 # the network-tracing probe: packets of an instance seen on the host
 DEBIAN_PACKAGES += tcpdump
+# the portability experiment: an artifact run on an emulated aarch64 CPU (user and system mode)
+DEBIAN_PACKAGES += qemu-user qemu-system-arm libc6-arm64-cross libgcc-s1-arm64-cross
 
 DEB_SRC := /etc/apt/sources.list.d/virtbench-src.sources
 
@@ -81,7 +83,7 @@ measure-reference: setup
 	for e in cpu io cpu_usage sysbench redis; do \
 		$(REFERENCE_RUN) $$e --reps 6 || exit $$?; done
 	$(REFERENCE_RUN) http --reps 6 --option http_seed_duration_s=10
-	for e in isolation speedtest1 syscalls disk observability; do \
+	for e in isolation speedtest1 syscalls disk observability containment portability; do \
 		$(REFERENCE_RUN) $$e || exit $$?; done
 
 lint: python-packages

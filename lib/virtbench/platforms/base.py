@@ -235,6 +235,19 @@ class Artifact:
                              f"{', '.join(ARTIFACT_KINDS)}")
 
 
+@dataclass(frozen=True)
+class Portable:
+    """A variant's artifact of one workload as a user carries it to another host, unchanged:
+    a ``program`` (an executable), an ``image`` (a ``docker save`` archive and the command
+    inside it), a ``module`` (a .wasm file) or a ``guest`` (a kernel and its initramfs)."""
+
+    kind: str
+    path: Path
+    argv: tuple[str, ...] = ()
+    initrd: Path | None = None
+    what: str = ""
+
+
 class Platform(ABC):
     """Base of every platform variant."""
 
@@ -349,6 +362,17 @@ class Platform(ABC):
         {name: calls}. NotSupported where the instance has no tracer of its own inside."""
         raise NotSupported(f"{self.variant} has no tracer inside its instances; host tracers "
                            "see its processes directly")
+
+    def portable_artifact(self, workload: Workload) -> Portable:
+        """What a user of this variant carries to another host to run ``workload`` there,
+        unchanged (built or fetched if needed)."""
+        raise NotSupported(f"{self.variant} names no artifact to carry to another host")
+
+    def supplied_kernel(self) -> str | None:
+        """The release of the kernel this variant boots for its instances when the harness
+        hands it one (a VM's guest kernel); None where instances run on a kernel nobody
+        hands them (the host's, or a sandbox's own)."""
+        return None
 
     def shared_processes(self) -> dict[str, int]:
         """Host processes every instance of this variant relies on besides its own, by name

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from virtbench.paths import cache_dir
 
-WORKLOADS = ("noop", "cpu", "mem", "fileio", "http", "hog", "trace")
+WORKLOADS = ("noop", "cpu", "mem", "fileio", "http", "hog", "trace", "contain")
 #: Workloads that cannot be built for WASI preview 1, and why.
 NOT_FOR_WASI = {
     "trace": ("a WASI preview-1 module has no sockets that connect (only sock_accept on a "

@@ -42,6 +42,7 @@ from virtbench.platforms.base import (
     NotSupported,
     Peak,
     Platform,
+    Portable,
     RunOutcome,
     Timing,
     Workload,
@@ -370,6 +371,11 @@ class DockerPlatform(Platform):
             self.api.import_image(src=str(tarball), repository=repository, tag=tag,
                                   changes=spec.changes)
         self.api.inspect_image(spec.tag)  # raises if the import did not produce the tag
+
+    def portable_artifact(self, workload: Workload) -> Portable:
+        tag, _ = self.image(workload)
+        return Portable("image", self.save_archive(tag), tuple(self.argv(workload, [])),
+                        what=f"the image {tag} (docker save)")
 
     def archive_path(self, tag: str) -> Path:
         return cache_dir() / "docker" / "archives" / (tag.replace("/", "_").replace(":", "_")

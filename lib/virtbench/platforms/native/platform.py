@@ -17,6 +17,7 @@ from virtbench.platforms.base import (
     Handle,
     NotSupported,
     Platform,
+    Portable,
     RunOutcome,
     Timing,
     Workload,
@@ -69,6 +70,13 @@ class Native(Platform):
         for w in workloads:
             if w.builtin:
                 build(w.name, self.target)
+
+    def portable_artifact(self, workload: Workload) -> Portable:
+        if not workload.builtin:
+            raise NotSupported("the artifact carried to another host is measured for the "
+                               "built-in workloads")
+        return Portable("program", build(workload.name, self.target),
+                        what=f"the {self.target} executable")
 
     def run(self, workload: Workload, args: Sequence[str] = (), *,
             timeout: float = 300.0) -> RunOutcome:

@@ -44,6 +44,7 @@ from virtbench.platforms.base import (
     NotSupported,
     Peak,
     Platform,
+    Portable,
     RunOutcome,
     Timing,
     Workload,
@@ -195,6 +196,18 @@ class Qemu(Platform):
         if self._kernel is None:
             self._kernel = fetch_kernel()
         return self._kernel
+
+    def supplied_kernel(self) -> str | None:
+        return self.kernel().release
+
+    def portable_artifact(self, workload: Workload) -> Portable:
+        if not workload.builtin:
+            raise NotSupported("the artifact carried to another host is measured for the "
+                               "built-in workloads")
+        kernel = self.kernel()
+        return Portable("guest", self.machine.kernel_image(kernel),
+                        initrd=build_initramfs(workload.name, kernel, self.machine.bus),
+                        what=f"the guest kernel {kernel.release} and its initramfs")
 
     def _basics(self) -> Availability | None:
         """Unavailable for a missing tool; None when QEMU, busybox and a kernel source exist."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from virtbench.platforms.base import Artifact, NotSupported, Platform, Workload
+from virtbench.platforms.base import Artifact, NotSupported, Platform, Portable, Workload
 from virtbench.workloads import NOT_FOR_WASI, build
 
 from .common import DISK_WORKLOADS, Limits, module_for, size_artifacts
@@ -36,6 +36,9 @@ class WasmPlatform(Platform):
 
     def collector_route(self) -> tuple[str, str]:
         raise NotSupported(NOT_FOR_WASI["trace"])
+
+    def portable_artifact(self, workload: Workload) -> Portable:
+        return Portable("module", self.module(workload), what="the .wasm module")
 
     def artifacts(self) -> list[Artifact]:
         """The .wasm module of each workload."""
