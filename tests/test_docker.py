@@ -25,10 +25,9 @@ from virtbench.experiments.memory import measure_memory
 from virtbench.experiments.shared.mem_instance import measure_mem
 from virtbench.experiments.startup import startup_rows
 from virtbench.platforms.base import Workload
+from virtbench.platforms.docker import daemonsetup, procfs
 from virtbench.platforms.docker import engine as docker_engine
 from virtbench.platforms.docker.engine import (
-    LABEL,
-    OWNER_LABEL,
     DockerEngine,
     EngineError,
     choose_iptables,
@@ -45,6 +44,7 @@ from virtbench.platforms.docker.images import (
     parse_ldd,
     short_start_error,
 )
+from virtbench.platforms.docker.objects import LABEL, OWNER_LABEL
 from virtbench.platforms.docker.variants import DockerRunc, DockerRuncHost
 
 DATA = Path(__file__).parent / "data" / "docker"
@@ -242,7 +242,7 @@ def test_preflight_names_missing_root(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_preflight_names_missing_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(docker_engine, "SYSTEM_DIRS", ())
+    monkeypatch.setattr(daemonsetup, "SYSTEM_DIRS", ())
     with pytest.raises(EngineError, match="dockerd not found") as err:
         DockerEngine(Path("/nonexistent")).preflight()
     assert "docker.io" in err.value.fix
@@ -261,7 +261,7 @@ def test_iptables_falls_back_to_legacy(monkeypatch: pytest.MonkeyPatch, tmp_path
     for name in ("iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore"):
         _fake_tool(tools, name, 0, "")
     monkeypatch.setenv("PATH", str(tools))
-    monkeypatch.setattr(docker_engine, "SYSTEM_DIRS", ())
+    monkeypatch.setattr(daemonsetup, "SYSTEM_DIRS", ())
     override, what = choose_iptables(tmp_path / "bin")
     assert override == tmp_path / "bin"
     assert os.path.realpath(override / "iptables") == str(tools / "iptables-legacy")
@@ -272,7 +272,7 @@ def test_iptables_failure_is_precise(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     _fake_tool(tmp_path, "iptables", 4, "nf_tables: Could not fetch rule set generation id")
     _fake_tool(tmp_path, "iptables-legacy", 3, "cannot initialize iptables table nat")
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(docker_engine, "SYSTEM_DIRS", ())
+    monkeypatch.setattr(daemonsetup, "SYSTEM_DIRS", ())
     with pytest.raises(EngineError) as err:
         choose_iptables(tmp_path / "bin")
     assert "generation id" in err.value.reason and "table nat" in err.value.reason
@@ -314,7 +314,7 @@ def engine_root():
     finally:
         leftover = _daemon_processes(root)
         for pid in leftover:
-            docker_engine.DockerEngine._terminate(pid)
+            procfs.terminate(pid)
         mounts = _mounts_under(root)
         DockerEngine(root)._unmount_leftovers()
         shutil.rmtree(root, ignore_errors=True)

@@ -19,6 +19,7 @@ from virtbench import catalog
 from virtbench.cli import main
 from virtbench.experiments.base import Experiment
 from virtbench.platforms.base import Availability, Platform, Workload
+from virtbench.platforms.docker import hostnet, procfs
 from virtbench.results import CELLS_FILE, Measurement, load_runs, measured, scan
 
 LIB = str(Path(__file__).resolve().parents[1] / "lib")
@@ -266,11 +267,11 @@ def test_a_killed_private_dockerd_is_named_and_cleaned_up(tmp_path):
     cache = tmp_path / "cache"
     root = cache / "docker"
     datasets = tmp_path / "datasets"
-    veths = set(docker_engine.host_veths())
+    veths = set(hostnet.host_veths())
 
     def mine(name: str) -> list[int]:
         return [p for p in docker_engine.find_processes(name)
-                if str(root) in docker_engine._cmdline(p)]
+                if str(root) in procfs.cmdline(p)]
 
     env = {**os.environ, "PYTHONPATH": LIB, "VIRTBENCH_DATASETS": str(datasets),
            "VIRTBENCH_CACHE": str(cache), "DOCKER_HOST": ""}
@@ -304,7 +305,7 @@ def test_a_killed_private_dockerd_is_named_and_cleaned_up(tmp_path):
     failed = df[df["reason"].str.startswith("failed:")]
     assert len(failed) and failed["reason"].str.contains("private dockerd").all()
     assert mine("dockerd") == [] and mine("containerd") == []
-    assert set(docker_engine.host_veths()) == veths
+    assert set(hostnet.host_veths()) == veths
     assert leftovers(datasets / "dead") == []
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr
@@ -461,7 +462,6 @@ def _descends(entry: Path, ancestor: int) -> bool:
 
 
 def test_leftover_veths_are_the_new_ones_on_the_bridge_or_with_both_ends_on_the_host():
-    from virtbench.platforms.docker import engine as docker_engine
 
     out = (
         "5: vethold@if4: <BROADCAST> mtu 1500 qdisc noqueue master docker0 state UP\n"
@@ -469,7 +469,7 @@ def test_leftover_veths_are_the_new_ones_on_the_bridge_or_with_both_ends_on_the_
         "8: vetha@vethb: <BROADCAST,MULTICAST,M-DOWN> mtu 1500 qdisc noop state DOWN\n"
         "9: vethb@vetha: <BROADCAST,MULTICAST,M-DOWN> mtu 1500 qdisc noop state DOWN\n"
         "11: vethother@if10: <BROADCAST> mtu 1500 qdisc noqueue master br-lab state UP\n")
-    now = docker_engine.parse_veths(out)
+    now = hostnet.parse_veths(out)
     assert now["vethbr"] == ("if6", "docker0") and now["vetha"] == ("vethb", "")
     # vethold was there before the daemon; vethother is another bridge's; a pair once
-    assert docker_engine.leftover_veths(now, {"vethold"}) == ["vetha", "vethbr"]
+    assert hostnet.leftover_veths(now, {"vethold"}) == ["vetha", "vethbr"]

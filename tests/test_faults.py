@@ -25,6 +25,7 @@ import pytest
 from virtbench import sweep
 from virtbench.cgroup import cgroup_mode
 from virtbench.platforms.docker import engine as docker_engine
+from virtbench.platforms.docker import hostnet, procfs
 from virtbench.platforms.wasm import cli, node, variants, wasmer
 from virtbench.platforms.wasm.common import (
     WasmModuleError,
@@ -198,8 +199,8 @@ def _iptables() -> str:
 
 
 def _network() -> dict:
-    return {"iptables": _iptables(), "docker0": Path(docker_engine.DOCKER0).exists(),
-            "ip_forward": Path(docker_engine.IP_FORWARD).read_text().strip()}
+    return {"iptables": _iptables(), "docker0": Path(hostnet.DOCKER0).exists(),
+            "ip_forward": Path(hostnet.IP_FORWARD).read_text().strip()}
 
 
 @pytest.mark.integration
@@ -217,7 +218,7 @@ def test_signal_during_dockerd_start(harness, tmp_path, sig):
 
     def dockerd() -> list[int]:
         return [p for p in docker_engine.find_processes("dockerd")
-                if str(root) in docker_engine._cmdline(p)]
+                if str(root) in procfs.cmdline(p)]
 
     proc = harness("startup", "--variant", "docker/runc",
                    env={"VIRTBENCH_CACHE": str(cache), "DOCKER_HOST": ""})
@@ -226,7 +227,7 @@ def test_signal_during_dockerd_start(harness, tmp_path, sig):
     interrupt(proc, sig)
     assert dockerd() == []
     assert [p for p in docker_engine.find_processes("containerd")
-            if str(root) in docker_engine._cmdline(p)] == []
+            if str(root) in procfs.cmdline(p)] == []
     assert [m for m in docker_engine.mount_points(Path("/proc/self/mountinfo").read_text())
             if m.startswith(str(root))] == []
     assert not (root / "host-network.json").exists()
@@ -247,15 +248,15 @@ def test_private_dockerd_stop_restores_the_host_network():
     try:
         engine.acquire(remove_leftovers=False)
         assert engine.private and engine.network_file.is_file()
-        assert "--ip 127.0.0.1" in docker_engine._cmdline(engine.dockerd_pid)
-        assert Path(docker_engine.DOCKER0).exists()
+        assert "--ip 127.0.0.1" in procfs.cmdline(engine.dockerd_pid)
+        assert Path(hostnet.DOCKER0).exists()
         engine.dockerd_pid = None  # as after a start interrupted inside Popen:
         engine.pidfile.unlink()    # the daemon is found by its data-root
     finally:
         engine.release()
         shutil.rmtree(root, ignore_errors=True)
     assert [p for p in docker_engine.find_processes("dockerd") + docker_engine.find_processes(
-        "containerd") if str(root) in docker_engine._cmdline(p)] == []
+        "containerd") if str(root) in procfs.cmdline(p)] == []
     assert not engine.network_file.exists()
     assert _network() == before
 

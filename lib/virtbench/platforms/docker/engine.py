@@ -31,7 +31,6 @@ import atexit
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -41,187 +40,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from virtbench.paths import cache_dir
+from virtbench.platforms.docker import hostnet, objects
+from virtbench.platforms.docker.daemonsetup import (
+    RUNTIMES,
+    EngineError,
+    cgroup_memory_status,
+    choose_iptables,
+    dockerd_failure,
+    explain_failure,
+    runtime_config,
+    search_path,
+)
+from virtbench.platforms.docker.procfs import (
+    cmdline,
+    find_processes,
+    kill_cgroup,
+    mount_points,
+    parent_pid,
+    pid_alive,
+    read_value,
+    terminate,
+)
 from virtbench.process import raise_nofile
 
-LABEL = "virtbench"
-OWNER_LABEL = "virtbench.pid"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
 CLIENT_TIMEOUT_S = 300
 PROBE_TIMEOUT_S = 5
 MAX_UNIX_PATH = 100  # sun_path holds 108 bytes; leave room for containerd's own files
-SYSTEM_DIRS = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")  # searched after PATH for the daemons
-IP_FORWARD = "/proc/sys/net/ipv4/ip_forward"
 #: RLIMIT_NOFILE of a private dockerd, inherited by the docker-proxy of a published port,
 #: which holds two descriptors per proxied connection (the seed's 10,000 connections)
 DOCKERD_NOFILE = 1 << 20
-#: OCI runtimes registered with a private dockerd besides runc: name -> (executable, its
-#: arguments, Debian package). gVisor runs on its ptrace platform: its kvm platform needs a
-#: usable /dev/kvm (on this host's nested KVM, ``runsc --platform=kvm do`` hangs at boot).
-#: Its network is ``host`` (the Sentry's sockets are host sockets in the container's network
-#: namespace): Debian's runsc 20221219 refuses its own netstack ("cannot run with network
-#: enabled in root network namespace") on kernels that show net.core.rmem_default in every
-#: network namespace, the file it takes as the mark of the root one.
-RUNTIMES: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "runsc": ("runsc", ("--platform=ptrace", "--network=host"), "runsc"),
-    "crun": ("crun", (), "crun"),
-}
-DOCKER0 = "/sys/class/net/docker0"
-
-
-class EngineError(RuntimeError):
-    """The engine cannot be used; ``reason`` says exactly why and ``fix`` what to do."""
-
-    def __init__(self, reason: str, fix: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.fix = fix
-
-
-def labels(**extra: str) -> dict[str, str]:
-    """Labels for a container the suite creates: ``virtbench=1`` and the owning process."""
-    return {LABEL: "1", OWNER_LABEL: str(os.getpid()), **extra}
-
-
-def mount_points(mountinfo: str) -> list[str]:
-    """The mount points listed in ``/proc/self/mountinfo`` (octal escapes decoded)."""
-    points = []
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if len(fields) > 4:
-            points.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)),
-                                 fields[4]))
-    return points
-
-
-def search_path() -> str:
-    """``$PATH`` followed by the system directories where Debian puts the daemons."""
-    return os.pathsep.join([os.environ.get("PATH", ""), *SYSTEM_DIRS])
-
-
-def pid_alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def find_processes(name: str) -> list[int]:
-    """Pids of processes whose command name (``/proc/<pid>/comm``) is ``name``."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            comm = (entry / "comm").read_text().strip()
-        except OSError:
-            continue
-        if comm == name[:15]:
-            pids.append(int(entry.name))
-    return sorted(pids)
-
-
-def dockerd_failure(log_text: str) -> str:
-    """Why a dockerd could not start, from its log.
-
-    dockerd ends a failed start with a plain ``failed to start daemon: ...`` line (which may
-    wrap onto a continuation line); otherwise the last ``level=fatal`` or ``level=error``
-    message is the best account; failing that, the last line.
-    """
-    lines = [line.rstrip() for line in log_text.splitlines() if line.strip()]
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].startswith("failed to start daemon"):
-            rest = [x.strip() for x in lines[i + 1:] if not x.startswith("time=")]
-            return " ".join([lines[i], *rest])
-    for level in ("fatal", "error"):
-        for line in reversed(lines):
-            if f"level={level}" in line:
-                msg = re.search(r'msg="((?:[^"\\]|\\.)*)"', line)
-                return msg.group(1).replace('\\"', '"') if msg else line
-    return lines[-1] if lines else "(empty log)"
-
-
-def explain_failure(reason: str) -> str:
-    """The fix that goes with a dockerd start-up failure message."""
-    low = reason.lower()
-    if "iptables" in low or "nat chain" in low:
-        return ("iptables does not work for dockerd; on Debian 12 try "
-                "`update-alternatives --set iptables /usr/sbin/iptables-legacy`, or load the "
-                "nf_tables/ip_tables modules")
-    if "cgroup" in low:
-        return "mount the cgroup hierarchies (memory controller) before starting dockerd"
-    if "graphdriver" in low or "overlay" in low or "storage-driver" in low:
-        return ("the data-root's file system must support overlayfs (ext4/xfs); "
-                "check `modprobe overlay`")
-    if "pid file" in low or "is still running" in low:
-        return "another dockerd uses the same data-root; stop it first"
-    if "containerd" in low:
-        return "apt-get install containerd"
-    return "see the daemon log for details"
-
-
-def cgroup_memory_status() -> tuple[bool, str]:
-    """Whether the memory cgroup controller is mounted (v1 or v2), and which."""
-    v2 = Path("/sys/fs/cgroup/cgroup.controllers")
-    if v2.exists():
-        ok = "memory" in v2.read_text().split()
-        return ok, "cgroup v2 (unified)" + ("" if ok else ": no memory controller enabled")
-    if Path("/sys/fs/cgroup/memory/memory.usage_in_bytes").exists():
-        return True, "cgroup v1 (memory controller at /sys/fs/cgroup/memory)"
-    return False, "no memory cgroup controller mounted under /sys/fs/cgroup"
-
-
-def _probe(argv: list[str]) -> tuple[bool, str]:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, str(exc)
-    return proc.returncode == 0, (proc.stderr or proc.stdout).strip()[-300:]
-
-
-def choose_iptables(bin_dir: Path) -> tuple[Path | None, str]:
-    """Which iptables dockerd can use: the default one (None) or a legacy override directory.
-
-    Returns (directory to put first on dockerd's PATH or None, description). Raises
-    EngineError when neither the default nor the legacy iptables can list the nat table.
-    """
-    search = search_path()
-    default = shutil.which("iptables", path=search)
-    if default is None:
-        raise EngineError("iptables not found (dockerd needs it for the default bridge)",
-                          "apt-get install iptables")
-    ok, why = _probe([default, "-t", "nat", "-L", "-n"])
-    if ok:
-        return None, f"iptables ({Path(os.path.realpath(default)).name})"
-    legacy = shutil.which("iptables-legacy", path=search)
-    if legacy:
-        ok_legacy, why_legacy = _probe([legacy, "-t", "nat", "-L", "-n"])
-        if ok_legacy:
-            bin_dir.mkdir(parents=True, exist_ok=True)
-            for tool in ("iptables", "iptables-save", "iptables-restore"):
-                target = shutil.which(tool.replace("iptables", "iptables-legacy"), path=search)
-                link = bin_dir / tool
-                if target and not link.is_symlink():
-                    link.symlink_to(target)
-            return bin_dir, f"iptables-legacy (the default iptables failed: {why})"
-        why = f"{why}; iptables-legacy: {why_legacy}"
-    raise EngineError(f"iptables cannot list the nat table: {why}", explain_failure("iptables"))
 
 
 @dataclass(frozen=True)
@@ -478,9 +327,9 @@ class DockerEngine:
                 pid = int(pidfile.read_text().strip())
             except (OSError, ValueError):
                 continue
-            if pid_alive(pid) and name == "dockerd" and str(self.root / "data") in _cmdline(pid):
+            if pid_alive(pid) and name == "dockerd" and str(self.root / "data") in cmdline(pid):
                 self.notes.append(f"stopped an unresponsive private dockerd (pid {pid})")
-                self._terminate(pid)
+                terminate(pid)
             if not pid_alive(pid) or name == "dockerd":
                 pidfile.unlink(missing_ok=True)
         self._unmount_leftovers()
@@ -491,7 +340,7 @@ class DockerEngine:
         """Write the private daemon's ``daemon.json``: the installed :data:`RUNTIMES`."""
         self.root.mkdir(parents=True, exist_ok=True)
         text = json.dumps(runtime_config(search_path()), indent=2, sort_keys=True) + "\n"
-        if _read(str(self.config_file)) == text.strip():
+        if read_value(str(self.config_file)) == text.strip():
             return
         tmp = self.config_file.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text)
@@ -528,7 +377,7 @@ class DockerEngine:
                               "the daemon's daemon.json, then reload it), or unset "
                               "DOCKER_HOST and stop that daemon so the suite starts its own")
         pid = self.dockerd_pid
-        if pid is None or f"--config-file {self.config_file}" not in _cmdline(pid):
+        if pid is None or f"--config-file {self.config_file}" not in cmdline(pid):
             raise EngineError(f"the running private dockerd (pid {pid}) was started without "
                               f"{self.config_file}, so it cannot gain runtime {name!r}",
                               "rerun when no other virtbench run uses the engine (its last "
@@ -612,55 +461,13 @@ class DockerEngine:
 
     # ---- the host's network state around a private daemon -------------------------------
     def save_host_network(self, path: str) -> None:
-        """Record iptables (filter and nat), ip_forward and whether docker0 exists.
-
-        An existing record (of a daemon that was never stopped cleanly) is kept: it holds the
-        state from before that daemon.
-        """
-        if self.network_file.is_file():
-            return
-        save = shutil.which("iptables-save", path=path)
-        restore = shutil.which("iptables-restore", path=path)
-        iptables = shutil.which("iptables", path=path)
-        if not (save and restore and iptables):
-            return
-        for table in ("filter", "nat"):  # present in the dump, so the restore resets them
-            _probe([iptables, "-t", table, "-S"])
-        dump = subprocess.run([save], capture_output=True, text=True, timeout=30)
-        if dump.returncode != 0:
-            return
-        state = {"iptables_restore": restore, "iptables": dump.stdout,
-                 "ip_forward": _read(IP_FORWARD), "docker0": Path(DOCKER0).exists(),
-                 "veths": sorted(host_veths())}
-        tmp = self.network_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.network_file)
+        """Record the host's network state before a private daemon starts
+        (:func:`hostnet.save`; an existing record, of a daemon never stopped cleanly, is kept)."""
+        hostnet.save(self.network_file, path)
 
     def restore_host_network(self) -> list[str]:
-        """Put back the state :meth:`save_host_network` recorded; return what was done."""
-        try:
-            state = json.loads(self.network_file.read_text())
-        except (OSError, ValueError):
-            return []
-        done = []
-        proc = subprocess.run([state["iptables_restore"]], input=state["iptables"],
-                              capture_output=True, text=True, timeout=30)
-        if proc.returncode == 0:
-            done.append("iptables restored")
-        if not state["docker0"]:
-            left = leftover_veths(host_veths(), set(state.get("veths", ())))
-            for name in left:  # deleting one end of a pair deletes its peer
-                subprocess.run(["ip", "link", "delete", name], capture_output=True, timeout=30)
-            if left:
-                done.append(f"{len(left)} veth(s) deleted")
-        if not state["docker0"] and Path(DOCKER0).exists():
-            subprocess.run(["ip", "link", "delete", "docker0"], capture_output=True, timeout=30)
-            done.append("docker0 deleted")
-        if state["ip_forward"] and _read(IP_FORWARD) != state["ip_forward"]:
-            Path(IP_FORWARD).write_text(state["ip_forward"])
-            done.append(f"ip_forward reset to {state['ip_forward']}")
-        self.network_file.unlink(missing_ok=True)
-        return done
+        """Put back what :meth:`save_host_network` recorded; return what was done."""
+        return hostnet.restore(self.network_file)
 
     def _log_text(self) -> str:
         try:
@@ -683,14 +490,14 @@ class DockerEngine:
             except (OSError, ValueError):
                 pid = None
         for name, mark in (("dockerd", self.root / "data"), ("containerd", self.run_dir / "exec")):
-            found = {p for p in find_processes(name) if str(mark) in _cmdline(p)}
+            found = {p for p in find_processes(name) if str(mark) in cmdline(p)}
             if name == "dockerd" and pid is not None:
                 found.add(pid)
             for each in sorted(found):
                 if pid_alive(each):
-                    self._terminate(each)
+                    terminate(each)
         if self._proc is not None:
-            self._proc.poll()  # reaped by _terminate; keeps Popen from warning
+            self._proc.poll()  # reaped by terminate(); keeps Popen from warning
             self._proc = None
         self._kill_containers()
         self._unmount_leftovers()
@@ -709,12 +516,12 @@ class DockerEngine:
         except OSError:
             ids = []
         shims = [p for p in find_processes("containerd-shim-runc-v2")
-                 if str(self.run_dir / "exec") in _cmdline(p)
-                 or any(i in _cmdline(p) for i in ids)]
+                 if str(self.run_dir / "exec") in cmdline(p)
+                 or any(i in cmdline(p) for i in ids)]
         for cid in ids:
             for group in (Path("/sys/fs/cgroup/system.slice") / f"docker-{cid}.scope",
                           Path("/sys/fs/cgroup/docker") / cid):
-                _kill_cgroup(group)
+                kill_cgroup(group)
         for pid in shims:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -735,95 +542,11 @@ class DockerEngine:
             except (OSError, subprocess.TimeoutExpired):
                 pass
 
-    @staticmethod
-    def _terminate(pid: int) -> None:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-                if done == pid:
-                    return
-            except ChildProcessError:
-                if not pid_alive(pid):
-                    return
-            time.sleep(0.05)
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-
     # ---- the suite's objects -------------------------------------------------------------
     def remove_labelled(self, *, only_dead_owners: bool, images: bool = True) -> list[str]:
-        """Remove containers (and with ``images`` networks and images) labelled ``virtbench``.
-
-        With ``only_dead_owners`` the containers of other live virtbench processes stay;
-        images still used by a container stay in any case. Returns what was removed.
-        """
-        from docker.errors import APIError, NotFound
-
-        api = self.client.api
-        removed: list[str] = []
-        for c in api.containers(all=True, filters={"label": LABEL}):
-            owner = c.get("Labels", {}).get(OWNER_LABEL, "")
-            mine = owner == str(os.getpid())
-            if only_dead_owners and owner.isdigit() and pid_alive(int(owner)) and not mine:
-                continue
-            try:
-                api.remove_container(c["Id"], force=True, v=True)
-                removed.append(f"container {c['Id'][:12]}")
-            except NotFound:
-                pass
-        if not images:
-            return removed
-        for n in api.networks(filters={"label": LABEL}):
-            try:
-                api.remove_network(n["Id"])
-                removed.append(f"network {n['Name']}")
-            except (NotFound, APIError):
-                pass
-        for img in api.images(filters={"label": LABEL}):
-            for ref in (img.get("RepoTags") or []) + [img["Id"]]:
-                if ref == "<none>:<none>":
-                    continue
-                try:
-                    api.remove_image(ref, force=False)
-                    removed.append(f"image {ref}")
-                except NotFound:
-                    break
-                except APIError:
-                    pass  # in use by a live container, or still tagged elsewhere
-        return removed + self._remove_loaded()
-
-    def _remove_loaded(self) -> list[str]:
-        """Remove the images the suite loaded from users' archives (tags, then the image)."""
-        from docker.errors import APIError, NotFound
-
-        api = self.client.api
-        removed = []
-        for record in sorted(self.loaded_dir.glob("*")) if self.loaded_dir.is_dir() else []:
-            image_id = f"sha256:{record.name}"
-            try:
-                refs = api.inspect_image(image_id).get("RepoTags") or []
-                for ref in refs:
-                    api.remove_image(ref, force=False, noprune=False)
-                if not refs:
-                    api.remove_image(image_id, force=False)
-                removed.append(f"image {', '.join(refs) or image_id[:19]} (loaded from a "
-                               "user's archive)")
-            except NotFound:
-                pass
-            except APIError:
-                continue  # in use by a live container: kept, and so is its record
-            record.unlink(missing_ok=True)
-        return removed
+        """Remove the suite's objects from the engine (:func:`objects.remove_labelled`)."""
+        return objects.remove_labelled(self.client.api, self.loaded_dir,
+                                       only_dead_owners=only_dead_owners, images=images)
 
     # ---- facts ---------------------------------------------------------------------------
     def facts(self) -> EngineFacts:
@@ -861,89 +584,9 @@ class DockerEngine:
         return out
 
 
-def parse_veths(ip_output: str) -> dict[str, tuple[str, str]]:
-    """``ip -o link show type veth`` as name -> (peer name or "ifN", master bridge or "")."""
-    out = {}
-    for line in ip_output.splitlines():
-        parts = line.split(": ", 2)
-        if len(parts) < 3:
-            continue
-        name, _, peer = parts[1].strip().partition("@")
-        words = parts[2].split()
-        master = words[words.index("master") + 1] if "master" in words[:-1] else ""
-        out[name] = (peer, master)
-    return out
-
-
-def host_veths() -> dict[str, tuple[str, str]]:
-    """The host's veth links (:func:`parse_veths`); empty when ``ip`` cannot say."""
-    try:
-        proc = subprocess.run(["ip", "-o", "link", "show", "type", "veth"],
-                              capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    return parse_veths(proc.stdout) if proc.returncode == 0 else {}
-
-
-def leftover_veths(now: dict[str, tuple[str, str]], before: set[str]) -> list[str]:
-    """The veths a private daemon that created docker0 left: new since it started, and on
-    its bridge or with both ends still on the host (a pair made for a container the daemon
-    died before starting); one name per pair."""
-    left: list[str] = []
-    for name, (peer, master) in sorted(now.items()):
-        if name in before or peer in left:
-            continue
-        if master == "docker0" or peer in now:
-            left.append(name)
-    return left
-
-
-def _kill_cgroup(group: Path) -> None:
-    """Kill every process of a cgroup (v2 ``cgroup.kill``, else each pid in it)."""
-    try:
-        if (group / "cgroup.kill").exists():
-            (group / "cgroup.kill").write_text("1")
-            return
-        pids = (group / "cgroup.procs").read_text().split()
-    except OSError:
-        return
-    for pid in pids:
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, ValueError):
-            pass
-
-
 def _one_line(exc: BaseException) -> str:
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text[:300] + (" ..." if len(text) > 300 else "")
-
-
-def runtime_config(path: str) -> dict:
-    """``daemon.json`` content registering the :data:`RUNTIMES` found on ``path``."""
-    runtimes = {}
-    for name, (exe, args, _) in RUNTIMES.items():
-        found = shutil.which(exe, path=path)
-        if found:
-            runtimes[name] = {"path": found, **({"runtimeArgs": list(args)} if args else {})}
-    return {"runtimes": runtimes}
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return ""
-
-
-def parent_pid(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("PPid:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 _SHARED: dict[Path, DockerEngine] = {}

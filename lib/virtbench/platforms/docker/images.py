@@ -17,9 +17,7 @@ from virtbench.formats import ArchiveError, UserImage, read_saved_image  # noqa:
 from virtbench.platforms.base import (
     NotSupported,
 )
-from virtbench.platforms.docker.engine import (
-    LABEL,
-)
+from virtbench.platforms.docker.objects import LABEL
 from virtbench.process import run_tool, tool_version
 
 WORKDIR_IN_CONTAINER = "/work"

@@ -50,13 +50,10 @@ from virtbench.platforms.base import (
     substitute_workdir,
 )
 from virtbench.platforms.docker.engine import (
-    LABEL,
     RUNTIMES,
     DockerEngine,
     EngineError,
-    _cmdline,
     find_processes,
-    labels,
     parent_pid,
     search_path,
     shared_engine,
@@ -74,6 +71,8 @@ from virtbench.platforms.docker.images import (
     version_of,
     with_libraries,
 )
+from virtbench.platforms.docker.objects import LABEL, labels
+from virtbench.platforms.docker.procfs import cmdline
 from virtbench.process import program_name, read_proc_status
 from virtbench.spec import WorkloadSpec, stage_dirs
 from virtbench.workloads import build, parse_result_line, toolchain_status
@@ -527,7 +526,7 @@ class DockerPlatform(Platform):
         except NotSupported as exc:
             cgroup = Peak("cgroup_peak", None, str(exc))
         shim = next((pid for pid in find_processes("containerd-shim")
-                     if cid in _cmdline(pid)), None)
+                     if cid in cmdline(pid)), None)
         hwm = read_proc_status(shim).get("VmHWM") if shim else None
         if hwm is None:
             return (cgroup, Peak("shim_peak", None, "the container's containerd shim had "
