@@ -12,18 +12,20 @@ A running container's handle names its init (whose cgroup is the container's: th
 experiment reads it there, not from the docker client, whose rusage describes the client)
 and the host processes outside that cgroup (its ``containerd-shim-runc-v2``, docker-proxy);
 dockerd and containerd are the shared processes behind every container.
+
+This module holds the variant's availability, its engine and one container run; the images
+(:mod:`.imagestore`), the timed start sequences (:mod:`.starts`) and long-running containers
+(:mod:`.serving`) are mixed in from their own modules.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -33,20 +35,13 @@ from virtbench.cgroup import (
     peak_group_name,
     remove_group,
 )
-from virtbench.loadgen import wait_http
-from virtbench.paths import cache_dir
 from virtbench.platforms.base import (
-    Artifact,
     Availability,
-    Handle,
     NotSupported,
     Peak,
     Platform,
-    Portable,
     RunOutcome,
-    Timing,
     Workload,
-    substitute_server,
     substitute_workdir,
 )
 from virtbench.platforms.docker.engine import (
@@ -54,32 +49,23 @@ from virtbench.platforms.docker.engine import (
     DockerEngine,
     EngineError,
     find_processes,
-    parent_pid,
     search_path,
     shared_engine,
 )
 from virtbench.platforms.docker.images import (
     WORKDIR_IN_CONTAINER,
-    ImageSpec,
-    ImportSpec,
-    UserImage,
-    busybox_spec,
-    is_static_executable,
-    loaded_refs,
-    read_saved_image,
     short_start_error,
     version_of,
-    with_libraries,
 )
-from virtbench.platforms.docker.objects import LABEL, labels
+from virtbench.platforms.docker.imagestore import DISTRO_WORKLOAD_DIR, ImageStore
+from virtbench.platforms.docker.objects import labels
 from virtbench.platforms.docker.procfs import cmdline
+from virtbench.platforms.docker.serving import Serving
+from virtbench.platforms.docker.starts import StartSequences, Timed
 from virtbench.process import program_name, read_proc_status
 from virtbench.spec import WorkloadSpec, stage_dirs
-from virtbench.workloads import build, parse_result_line, toolchain_status
+from virtbench.workloads import parse_result_line, toolchain_status
 
-HTTP_CONTAINER_PORT = 8080
-READY_LINE_WORKLOADS = ("mem", "hog")  # built-ins that print VB-READY once they are running
-DISTRO_WORKLOAD_DIR = "/vb"
 #: How the debian userland starts a workload: through the image's own shell, which execs it.
 SHELL_EXEC = ("/bin/sh", "-c", 'exec "$0" "$@"')
 RUN_INTERVAL = ("from the SDK call APIClient.create_container to APIClient.wait returning "
@@ -89,61 +75,9 @@ RUN_INTERVAL = ("from the SDK call APIClient.create_container to APIClient.wait 
 
 # ---- timed container runs -------------------------------------------------------------------
 
-@dataclass
-class Timed:
-    """perf_counter_ns stamps around the SDK calls of one container run."""
-
-    create: int = 0
-    created: int = 0
-    started: int = 0
-    exited: int = 0
-    remove: int = 0
-    removed: int = 0
-    status: int = -1
-    stdout: str = ""
-    stderr: str = ""
-    peaks: tuple[Peak, ...] = ()
-
-
-def _wait_in_logs(api, cid: str, marker: str, timeout: float) -> int:
-    """Poll the container's stdout until it contains ``marker``; perf_counter_ns when seen."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if marker in api.logs(cid, stdout=True, stderr=False).decode(errors="replace"):
-            return time.perf_counter_ns()
-        state = api.inspect_container(cid)["State"]
-        if not state.get("Running"):
-            logs = api.logs(cid, stdout=True, stderr=True).decode(errors="replace")
-            raise RuntimeError(f"container exited {state.get('ExitCode')} before {marker!r}: "
-                               f"{logs[-600:]!r}")
-        time.sleep(0.005)
-    raise TimeoutError(f"no {marker!r} from container {cid[:12]} within {timeout:g} s")
-
-
-def _proxy_pid(port: int) -> int | None:
-    """The docker-proxy process that publishes host port ``port``, if any."""
-    for pid in find_processes("docker-proxy"):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"-host-port" in argv and argv[argv.index(b"-host-port") + 1] == str(port).encode():
-            return pid
-    return None
-
-
-def distro_image_spec() -> ImportSpec:
-    """The debian userland's image: the cached Debian root file system (built on first use,
-    :func:`virtbench.distro.build_rootfs`) plus the static workloads under /vb."""
-    files = {f"{DISTRO_WORKLOAD_DIR}/{name}": build(name, "static")
-             for name in distro.USERLAND_WORKLOADS}
-    return ImportSpec("debian", distro.build_rootfs(), files,
-                      (WORKDIR_IN_CONTAINER, DISTRO_WORKLOAD_DIR))
-
-
 # ---- the platform ---------------------------------------------------------------------------
 
-class DockerPlatform(Platform):
+class DockerPlatform(ImageStore, StartSequences, Serving, Platform):
     """What the docker variants share: the engine, images, timed runs and measurements."""
 
     family = "docker"
@@ -261,31 +195,6 @@ class DockerPlatform(Platform):
                 "by the image's /bin/sh (dash): sh -c 'exec \"$0\" \"$@\"' WORKLOAD ARGS")
 
     # -- images --
-    def image_spec(self, workload: Workload) -> ImageSpec | ImportSpec | UserImage:
-        """FROM scratch with the static workload at /<name> (or a user's static program, or
-        the user's own image archive); on the debian userland, the Debian root file system
-        with every built-in static workload under /vb (one image for all of them)."""
-        if self.userland == "debian":
-            if not workload.builtin:
-                raise NotSupported("the debian userland runs the built-in workloads only")
-            return distro_image_spec()
-        if workload.builtin:
-            return ImageSpec(f"runc-{workload.name}",
-                             {f"/{workload.name}": build(workload.name, "static")})
-        if workload.user.image is not None:
-            return read_saved_image(workload.user.image, workload.name)
-        if not workload.command:
-            raise NotSupported(f"{self.variant} runs native programs; {workload.name!r} has none")
-        exe = workload.user.program
-        name = Path(workload.command[0]).name  # the invoked name (a symlink's, not its target's)
-        if is_static_executable(exe):
-            return ImageSpec(f"runc-user-{name}", {f"/app/{name}": exe})
-        libraries = with_libraries(exe)  # FROM scratch: the program and what ldd names
-        if not libraries:
-            raise NotSupported(f"{exe} is neither a static executable nor one whose shared "
-                               "libraries ldd can name; images here are FROM scratch")
-        return ImageSpec(f"runc-user-{name}", {f"/app/{name}": exe, **libraries})
-
     def argv(self, workload: Workload, args: Sequence[str]) -> list[str]:
         """The container's command for ``workload`` with ``args`` (after a user's own); on the
         debian userland, the image's shell (Debian's dash) starts it:
@@ -298,112 +207,6 @@ class DockerPlatform(Platform):
         if user.image is not None:  # the command inside the user's image, as it is
             return [*user.command, *user.args, *args]
         return [f"/app/{Path(user.command[0]).name}", *user.command[1:], *user.args, *args]
-
-    def image(self, workload: Workload) -> tuple[str, ImageSpec]:
-        """The image of ``workload``, built or loaded if the engine lacks it; tag and spec."""
-        spec = self.image_spec(workload)
-        return self.ensure_image(spec), spec
-
-    def ensure_image(self, spec: ImageSpec) -> str:
-        """Make sure image ``spec.tag`` is in the engine: load its saved archive or build it.
-
-        Checked on every use (an inspect, outside any timed interval): another virtbench
-        process sharing the engine may have removed it.
-        """
-        from docker.errors import ImageNotFound
-
-        if isinstance(spec, UserImage):
-            return self._ensure_user_image(spec)
-        tag = spec.tag
-        try:
-            self.api.inspect_image(tag)
-        except ImageNotFound:
-            archive = self.archive_path(tag)
-            if archive.exists():
-                self._load(archive)
-            elif isinstance(spec, ImportSpec):
-                self._import(spec)
-            else:
-                self._client.images.build(fileobj=spec.context(), custom_context=True, tag=tag,
-                                          rm=True, forcerm=True, labels={LABEL: "1"},
-                                          timeout=600)
-        return tag
-
-    def _ensure_user_image(self, spec: UserImage) -> str:
-        """The image ID of a user's archive, loaded unless the engine has it: recorded as
-        the suite's (removed with its images) only when the suite loads it."""
-        from docker.errors import ImageNotFound
-
-        try:
-            return self.api.inspect_image(spec.image_id)["Id"]
-        except ImageNotFound:
-            pass
-        for tag in spec.repo_tags:  # a load moves a tag: never take one from a user's image
-            try:
-                other = self.api.inspect_image(tag)["Id"]
-            except ImageNotFound:
-                continue
-            raise NotSupported(f"the engine's tag {tag} names another image ({other[:19]}); "
-                               f"loading {spec.archive} would move it to the archive's image: "
-                               "remove or rename that tag first")
-        self.engine.record_loaded(spec.image_id)
-        refs = self._load(spec.archive)
-        if not refs:
-            raise RuntimeError(f"docker load {spec.archive}: the engine named no loaded image")
-        image_id = self.api.inspect_image(refs[0])["Id"]
-        if image_id != spec.image_id:  # an engine whose IDs are not the config's digest
-            self.engine.record_loaded(image_id)
-        return image_id
-
-    def user_image_owned(self, tag: str) -> bool:
-        """Whether image ``tag`` of a user's archive was loaded by the suite (the suite may
-        remove it); False for an image that was in the engine already (the user's)."""
-        return self.engine.loaded_by_suite(tag)
-
-    def _import(self, spec: ImportSpec) -> None:
-        """``docker import`` of the spec's tree (written to a temporary tar in the cache)."""
-        repository, _, tag = spec.tag.partition(":")
-        where = cache_dir() / "docker"
-        where.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="vb-import-", dir=where) as tmp:
-            tarball = spec.tarball(Path(tmp) / "rootfs.tar")
-            self.api.import_image(src=str(tarball), repository=repository, tag=tag,
-                                  changes=spec.changes)
-        self.api.inspect_image(spec.tag)  # raises if the import did not produce the tag
-
-    def portable_artifact(self, workload: Workload) -> Portable:
-        tag, _ = self.image(workload)
-        return Portable("image", self.save_archive(tag), tuple(self.argv(workload, [])),
-                        what=f"the image {tag} (docker save)")
-
-    def archive_path(self, tag: str) -> Path:
-        return cache_dir() / "docker" / "archives" / (tag.replace("/", "_").replace(":", "_")
-                                                      + ".tar")
-
-    def save_archive(self, tag: str) -> Path:
-        """``docker save`` of ``tag`` into the cache (once)."""
-        path = self.archive_path(tag)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_suffix(".part")
-            with open(part, "wb") as fh:
-                for chunk in self.api.get_image(tag):
-                    fh.write(chunk)
-            os.replace(part, path)
-        return path
-
-    def _load(self, archive: Path) -> list[str]:
-        """``docker load`` of ``archive``; the image references the engine says it loaded."""
-        with open(archive, "rb") as fh:
-            messages = list(self.api.load_image(fh, quiet=True))
-        for msg in messages:
-            if isinstance(msg, dict) and msg.get("error"):
-                raise RuntimeError(f"docker load {archive}: {msg['error']}")
-        return loaded_refs(messages)
-
-    def prepare(self, workloads: Sequence[Workload]) -> None:
-        for w in workloads:
-            self.image(w)
 
     # -- one container run --
     def host_config(self, network: str, *, binds: dict | None = None,
@@ -589,291 +392,8 @@ class DockerPlatform(Platform):
     def workdir_kind(self) -> str:
         return "bind mount (host ext4 dir)" if self.bind_workdir else "container overlay fs"
 
-    # -- startup --
-    def timed_starts(self, workload: Workload) -> list[Timing]:
-        """Existing-image, warm and cold starts, and the create/start/remove split, per network.
-
-        Every interval carries its network as the condition ``network``.
-        """
-        tag, spec = self.image(workload)
-        argv = self.argv(workload, [])
-        user = workload.user
-        out: list[Timing] = []
-        for net in self.networks:
-            out += self._startup_existing(tag, argv, net, user)
-        for net in self.networks:
-            out += self._startup_warm(tag, argv, net, user)
-        if isinstance(spec, UserImage) and not self.user_image_owned(tag):
-            why = (f"not measured: image {tag[:19]} of {spec.archive.name} was in the engine "
-                   "before the suite loaded it (the user's own), and a cold start removes it")
-            return out + [Timing(kind, None, "", conditions={"network": net},
-                                 tags={"network": net}, reason=why)
-                          for net in self.networks for kind in ("cold", "load")]
-        archive = spec.archive if isinstance(spec, UserImage) else self.save_archive(tag)
-        for net in self.networks:
-            out += self._startup_cold(tag, archive, argv, net, user)
-        return out
-
-    def _timing(self, kind: str, net: str, ns: int, interval: str, **tags: str) -> Timing:
-        return Timing(kind, ns, f"{interval}; network {net}", conditions={"network": net},
-                      tags={"network": net, **tags})
-
-    def _check_status(self, t: Timed, what: str, user: WorkloadSpec | None = None) -> None:
-        """RuntimeError unless the container exited 0 (a user's workload: an accepted code
-        and its success pattern)."""
-        if user is not None:
-            user.check_outcome(t.status, t.stdout, f"{what}: container", t.stderr)
-        elif t.status != 0:
-            raise RuntimeError(f"{what}: container exited {t.status}: "
-                               f"{(t.stderr or t.stdout).strip()[-600:]}")
-
-    def _startup_existing(self, tag: str, argv: list[str], net: str,
-                          user: WorkloadSpec | None = None) -> list[Timing]:
-        t = self.run_timed(tag, argv, net, user=user)
-        self._check_status(t, "existing-image start", user)
-        return [
-            self._timing("launch", net, t.exited - t.create,
-                     "image present: from the SDK call APIClient.create_container to "
-                     "APIClient.wait returning the exit status (create, start, run, exit)"),
-            self._timing("create", net, t.created - t.create,
-                     "APIClient.create_container, from the call to its return"),
-            self._timing("start", net, t.started - t.created,
-                     "APIClient.start of the created container, from the call to its return "
-                     "(runc has started the container's process)"),
-            self._timing("remove", net, t.removed - t.remove,
-                     "APIClient.remove_container of the exited container, from the call to "
-                     "its return (teardown, not part of startup)"),
-        ]
-
-    def _startup_warm(self, tag: str, argv: list[str], net: str,
-                      user: WorkloadSpec | None = None) -> list[Timing]:
-        api = self.api
-        limit = user.time_limit_s if user else 60
-        if user is not None and user.stdin is not None:
-            return [Timing("warm", None, "", reason="not supported: a restarted container "
-                           "gets no new standard input to read", tags={"network": net},
-                           conditions={"network": net})]
-        with self.user_mounts(user) as (binds, env):
-            cid = api.create_container(tag, argv, labels=labels(), environment=env or None,
-                                       host_config=self.host_config(net, binds=binds or None)
-                                       )["Id"]
-            try:
-                api.start(cid)
-                self._wait(cid, limit)
-                t0 = time.perf_counter_ns()
-                api.start(cid)
-                status = self._wait(cid, limit)
-                t1 = time.perf_counter_ns()
-                logs = api.logs(cid, stdout=True, stderr=False).decode(errors="replace")
-            finally:
-                self.remove(cid)
-        self._check_status(Timed(status=status, stdout=logs), "warm start", user)
-        return [self._timing("warm", net, t1 - t0,
-                         "warm: restart of a stopped container (created, run and exited once "
-                         "before): from the SDK call APIClient.start to APIClient.wait "
-                         "returning the exit status")]
-
-    def _startup_cold(self, tag: str, archive: Path, argv: list[str],
-                      net: str, user: WorkloadSpec | None = None) -> list[Timing]:
-        api = self.api
-        api.remove_image(tag, force=tag.startswith("sha256:"))  # a user's image: every tag
-        dropped = self._drop_caches()
-        t0 = time.perf_counter_ns()
-        self._load(archive)
-        t1 = time.perf_counter_ns()
-        t = self.run_timed(tag, argv, net, user=user)
-        self._check_status(t, "cold start", user)
-        size = archive.stat().st_size
-        where = ("page cache dropped before the load (sync; drop_caches=3)" if dropped else
-                 "page cache not dropped: the tarball and the engine's files may be in memory")
-        source = ("the user's image archive" if user is not None and user.image is not None
-                  else "the cache")
-        return [
-            self._timing("cold", net, t.exited - t0,
-                     f"cold: image absent from the engine; from the SDK call APIClient."
-                     f"load_image (streaming the {size} B saved image tarball from {source}) "
-                     f"to APIClient.wait returning the exit status (load, create, start, run, "
-                     f"exit); {where}", page_cache_dropped=str(dropped).lower()),
-            self._timing("load", net, t1 - t0,
-                     f"APIClient.load_image of the {size} B saved image tarball, from the call "
-                     f"to the end of the engine's response; {where}",
-                     page_cache_dropped=str(dropped).lower()),
-        ]
-
-    def _drop_caches(self) -> bool:
-        if not self.drop_caches:
-            return False
-        try:
-            os.sync()
-            Path("/proc/sys/vm/drop_caches").write_text("3\n")
-            return True
-        except OSError:
-            return False
-
     # -- shared processes --
     def shared_processes(self) -> dict[str, int]:
         """dockerd and containerd, which every container relies on (none for a remote
         engine)."""
         return self.engine.daemon_pids()
-
-    # -- long-running instances --
-    def server_argv(self, workload: Workload, args: Sequence[str], listen: str,
-                    port: int) -> list[str]:
-        """The container command of the http server listening on ``listen``:``port``."""
-        return self.argv(workload, ["--port", str(port), "--bind", listen, *args])
-
-    @contextmanager
-    def instance(self, workload: Workload, args: Sequence[str] = (), *,
-                 port: int | None = None, limits: dict | None = None,
-                 timeout: float = 120.0) -> Iterator[Handle]:
-        """A detached container; the http workload is reached at 127.0.0.1:``port``.
-
-        On the bridge network the port is published on 127.0.0.1 only, so loopback traffic
-        goes through the userland docker-proxy (Docker's nat rule skips 127.0.0.0/8); with
-        the host network the server binds 127.0.0.1:``port`` itself (no proxy, no NAT).
-        ``limits``: ``memory_mib`` (--memory and --memory-swap), ``cpus`` (--cpus), ``pids``
-        (--pids-limit), ``nofile`` (--ulimit nofile), ``somaxconn`` (--sysctl
-        net.core.somaxconn, bridge only). ``pids`` are the container's init
-        process, its containerd shim and, on the bridge, the docker-proxy of the port.
-        """
-        tag, _ = self.image(workload)
-        api = self.api
-        net = self.networks[0]
-        is_http = workload.builtin and workload.name == "http"
-        ports = None
-        if is_http:
-            if port is None:
-                raise ValueError("the http workload needs a port")
-            if net == "host":
-                argv = self.server_argv(workload, args, "127.0.0.1", port)
-                path = "host network: the server listens on 127.0.0.1 itself (no proxy, no NAT)"
-            elif net == "bridge":
-                argv = self.server_argv(workload, args, "0.0.0.0", HTTP_CONTAINER_PORT)
-                ports = {HTTP_CONTAINER_PORT: ("127.0.0.1", port)}
-                path = (f"bridge network, -p 127.0.0.1:{port}:{HTTP_CONTAINER_PORT}: loopback "
-                        "traffic goes through the userland docker-proxy")
-            else:
-                raise NotSupported(f"network {net} cannot serve http to the host")
-        elif port is not None:  # a user's server ({bind}/{port} in its arguments)
-            server_args = substitute_server(args, "0.0.0.0", HTTP_CONTAINER_PORT)
-            argv = self.argv(workload, substitute_workdir(server_args, WORKDIR_IN_CONTAINER))
-            if net == "bridge":
-                ports = {HTTP_CONTAINER_PORT: ("127.0.0.1", port)}
-                path = (f"bridge network, -p 127.0.0.1:{port}:{HTTP_CONTAINER_PORT}: loopback "
-                        "traffic goes through the userland docker-proxy")
-            elif net == "host":
-                argv = self.argv(workload, substitute_workdir(
-                    substitute_server(args, "127.0.0.1", port), WORKDIR_IN_CONTAINER))
-                path = "host network: the server listens on 127.0.0.1 itself (no proxy, no NAT)"
-            else:
-                raise NotSupported(f"network {net} cannot serve the host")
-        else:
-            argv = self.argv(workload, substitute_workdir(args, WORKDIR_IN_CONTAINER))
-            path = f"network {net}"
-        with self.workdir() as binds:
-            hc = self.host_config(net, binds=binds, ports=ports, limits=limits)
-            cid = api.create_container(tag, argv, labels=labels(), host_config=hc,
-                                       ports=list(ports) if ports else None)["Id"]
-            try:
-                api.start(cid)
-                ready = None
-                if is_http:
-                    _wait_in_logs(api, cid, "VB-READY", timeout)
-                    ready = wait_http(port, timeout)
-                elif workload.builtin and workload.name in READY_LINE_WORKLOADS:
-                    ready = _wait_in_logs(api, cid, "VB-READY", timeout)
-                pid = int(api.inspect_container(cid)["State"]["Pid"])
-                pids = [pid]
-                shim = parent_pid(pid)
-                runtime_pids, runtime_who = self.runtime_processes(pid, shim)
-                pids += runtime_pids
-                if shim:
-                    pids.append(shim)
-                info = {"container": cid[:12], "image": tag, "network": net,
-                        "path": path, **self.instance_info(workload)}
-                if limits:
-                    info["limits"] = ", ".join(f"{k}={v}" for k, v in sorted(limits.items()))
-                if limits and "somaxconn" in limits:
-                    info["somaxconn"] = f"{int(limits['somaxconn'])} (the container's)"
-                proxy = _proxy_pid(port) if ports else None
-                if proxy:
-                    pids.append(proxy)
-                    info["docker_proxy_pid"] = str(proxy)
-                handle = Handle(pids=pids, port=port, ready_ns=ready, info=info,
-                                cgroup_pid=pid, who=f"the container's init{runtime_who}, its "
-                                "containerd shim" + (" and the docker-proxy of its port"
-                                                     if proxy else ""))
-                yield handle
-                if is_http:
-                    self._stop_server(cid, handle)
-            finally:
-                self.remove(cid)
-
-    def instance_info(self, workload: Workload) -> dict[str, str]:
-        return {}
-
-    def runtime_processes(self, pid: int, shim: int | None) -> tuple[list[int], str]:
-        """Host processes the OCI runtime keeps for the container besides its init
-        (``pid``) and shim, and their words for descriptions (" and its ..."): none for
-        runc and crun."""
-        return [], ""
-
-    def _stop_server(self, cid: str, handle: Handle) -> None:
-        """SIGTERM (the static http server then prints its request count), then remove."""
-        api = self.api
-        api.stop(cid, timeout=5)
-        try:
-            result = parse_result_line(api.logs(cid, stdout=True, stderr=False))
-            if "requests" in result:
-                handle.info["requests"] = result["requests"]
-        except ValueError:
-            pass
-
-    # -- disk --
-    @staticmethod
-    def _content_of(spec: ImageSpec | ImportSpec) -> str:
-        files = ", ".join(sorted(spec.files))
-        if isinstance(spec, ImportSpec):
-            return (f"the regular files of {spec.rootfs.label}, each hard-linked file once, "
-                    f"and {files}")
-        return files
-
-    def user_artifacts(self, workload: Workload) -> list[Artifact]:
-        """A user's image: its size as the engine reports it and its archive's bytes."""
-        tag, spec = self.image(workload)
-        if not isinstance(spec, UserImage):
-            return super().user_artifacts(workload)
-        size = int(self.api.inspect_image(tag)["Size"])
-        return [
-            Artifact("workload", size, f"size of the user's image {tag[:19]} "
-                     f"({spec.archive.name}) as the engine reports it (image inspect .Size: "
-                     "uncompressed layers)"),
-            Artifact("image_archive", spec.archive_size,
-                     f"size of the user's `docker save` archive {spec.archive.name}"),
-        ]
-
-    def disk_workloads(self) -> tuple[str, ...]:
-        return ("noop", "cpu", "http")
-
-    def artifacts(self) -> list[Artifact]:
-        """Each image as the engine reports it, the bytes put into it, and its saved archive."""
-        out = []
-        specs = [(name, self.image_spec(Workload(name))) for name in self.disk_workloads()]
-        if self.image_kind == "runc" and self.userland == "minimal":
-            try:
-                specs.append(("busybox", busybox_spec()))
-            except NotSupported:
-                pass
-        for name, spec in specs:
-            tag = self.ensure_image(spec)
-            size = int(self.api.inspect_image(tag)["Size"])
-            archive = self.save_archive(tag)
-            out += [
-                Artifact("workload", size, f"size of image {tag} as the engine reports it "
-                         "(image inspect .Size: uncompressed layers)", workload=name),
-                Artifact("image_content", spec.content_size, f"bytes of the files put into "
-                         f"image {tag} ({self._content_of(spec)})", workload=name),
-                Artifact("image_archive", archive.stat().st_size,
-                         f"size of the `docker save` tarball of {tag}", workload=name),
-            ]
-        return out
