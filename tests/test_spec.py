@@ -16,12 +16,9 @@ import pytest
 from virtbench import platforms
 from virtbench.cli import main
 from virtbench.platforms.base import Workload
-from virtbench.platforms.vm.platform import (
-    guest_output,
-    guest_peak,
-    guest_peak_kib,
-    user_script,
-)
+from virtbench.platforms.vm.common import guest_output, guest_peak
+from virtbench.platforms.vm.guestpeak import guest_peak_kib
+from virtbench.platforms.vm.userboot import user_script
 from virtbench.spec import (
     Dir,
     SpecError,

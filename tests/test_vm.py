@@ -583,7 +583,7 @@ def test_guest_used_grows_by_the_buffer_the_workload_holds(tcg_microvm):
 @needs_qemu
 def test_a_hung_guest_is_reported_and_ended():
     from virtbench.platforms.base import Workload
-    from virtbench.platforms.vm.platform import GuestFailed
+    from virtbench.platforms.vm.common import GuestFailed
     from virtbench.platforms.vm.variants import TcgMicrovm
 
     class Impatient(TcgMicrovm):
