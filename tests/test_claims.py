@@ -520,7 +520,7 @@ def test_io_rows_on_an_in_memory_file_system_are_excluded_from_verdicts(pub):
 
 
 def test_io_rows_without_cache_or_fs_conditions_are_warm_on_a_host_directory():
-    from virtbench.dataset import wanted
+    from virtbench.conditions import wanted
 
     assert wanted({}, {"fs": "host", "cache": "warm"})
     assert not wanted({"cache": "cold"}, {"fs": "host"})

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from virtbench import catalog, claims, platforms, stats
-from virtbench.dataset import DEFAULTS, GEOMEAN, Dataset, wanted
+from virtbench.conditions import DEFAULTS, wanted
+from virtbench.dataset import GEOMEAN, Dataset
 from virtbench.experiments import cpu as cpu_mod
 from virtbench.experiments import get
 from virtbench.experiments.base import Params, check_options

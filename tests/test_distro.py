@@ -284,7 +284,7 @@ def test_a_skipped_userland_gives_the_primary_rows_with_the_reason():
 # ---- the full-OS guest (userland debian-systemd) ---------------------------------------------
 
 def test_the_full_os_userland_is_a_declared_condition_with_its_guest_sizes():
-    from virtbench.dataset import OPT_IN
+    from virtbench.conditions import OPT_IN
 
     for size in ("512", "1024"):
         catalog.validate("memory", "guest_used", "MiB", {"state": "idle", "guest_memory_mib":

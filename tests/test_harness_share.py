@@ -12,7 +12,7 @@ import pytest
 
 from virtbench import catalog, hyperfine, selfcheck
 from virtbench.cli import main
-from virtbench.dataset import wanted
+from virtbench.conditions import wanted
 from virtbench.experiments.startup import timing_rows
 from virtbench.platforms.base import Workload
 from virtbench.platforms.native.platform import TIMED_RUNS

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from virtbench import catalog
-from virtbench.dataset import wanted
+from virtbench.conditions import wanted
 from virtbench.experiments import get
 from virtbench.experiments.base import Params, check_options
 from virtbench.experiments.http import (

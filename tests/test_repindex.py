@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from virtbench import claims
-from virtbench.dataset import Dataset, parse_conditions
+from virtbench.conditions import parse_conditions
+from virtbench.dataset import Dataset
 
 DATA = Path(__file__).parent / "data"
 

@@ -70,7 +70,7 @@ def _asked(text: str) -> dict[str, str]:
 
 def _condition_sets(ds: Dataset, cell: pd.Series) -> list[str]:
     """Every condition set of a cell, opt-in ones included."""
-    from virtbench.dataset import conditions_text, parse_conditions
+    from virtbench.conditions import conditions_text, parse_conditions
 
     rows = ds.rows(cell["variant"], cell["metric"], cell["experiment"], cell["workload"])
     rows = rows[rows["value"].notna() & ~rows["warmup"]]

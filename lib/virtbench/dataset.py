@@ -10,11 +10,9 @@ of the rows; a request names the conditions it wants, and the opt-in alternates
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,9 +20,18 @@ import numpy as np
 import pandas as pd
 
 from virtbench import catalog, stats
+from virtbench.censored import row_bounds
+from virtbench.conditions import (
+    Conditions,
+    conditions_text,
+    parse_conditions,
+    row_conditions_text,
+    wanted,
+)
 from virtbench.host import read_host_json, run_hosts
 from virtbench.paths import datasets_dir, reference_dir
 from virtbench.patterns import selected
+from virtbench.reasons import Reasons
 from virtbench.repindex import RepIndex
 from virtbench.results import DatasetError, load_runs
 
@@ -33,145 +40,9 @@ REFERENCE = "reference"  # the run shipped with the project
 #: ``RUN@HOST``: the rows one host of a campaign measured (``virtbench compare`` and the
 #: notebooks' ``run_id`` take it).
 HOST_SEPARATOR = "@"
-NOT_IN_DATASET = "not in this dataset"
-# Condition values that are a variation of the usual measurement: only rows asked for them
-# by name carry them into a sample (a container started with --network none, the pooling
-# allocator, a warm code cache, a precompiled module, reads after the page cache was dropped,
-# a runtime's in-memory file system, a Debian userland or the full-OS guest instead of the
-# minimal one, a start without warm-up, an in-engine time bound, the engine's default memory
-# limit, the seed document's 10,000-connection http load instead of the light one).
-# The cpu kernels other than the hash chain are asked for by name too, so a request that does
-# not name a kernel reads the hash kernel, as it did before there were others.
-OPT_IN: dict[str, frozenset[str]] = {
-    "network": frozenset({"none"}),
-    "allocator": frozenset({"pooling"}),
-    "code_cache": frozenset({"on"}),
-    "module": frozenset({"precompiled"}),
-    "kernel": frozenset(catalog.VALUES["kernel"]) - {"hash"},
-    "cache": frozenset({"cold"}),
-    "fs": frozenset({"memory"}),
-    "userland": frozenset({"debian", "debian-systemd"}),
-    "warm_up": frozenset({"none"}),
-    "time_bound": frozenset({"epoch", "none"}),
-    "memory_limit": frozenset({"off"}),
-    "load": frozenset({"seed"}),
-}
-# What a row without the key was measured under, for keys that have such a default (the
-# cpu rows of older datasets ran only the hash kernel).
-DEFAULTS: dict[str, str] = {"allocator": "on-demand", "code_cache": "off",
-                            "module": "source", "kernel": "hash", "cache": "warm",
-                            "fs": "host", "userland": "minimal", "load": "light"}
-# Condition keys that say what work was done: a comparison with a baseline holds them equal
-# (a variant's nbody time is divided by the baseline's nbody time).
-PAIRED: tuple[str, ...] = ("kernel",)
 GEOMEAN = "geomean"
 #: Columns saying what measured a row: the git commit and the measuring code's fingerprint.
 _MEASURED_BY = ("commit", "code")
-Conditions = Mapping[str, str | Sequence[str]]
-# Condition values that make a row not comparable with the others: such rows never enter a
-# verdict unless a claim asks for them by name, and this is the reason shown for them.
-NOT_COMPARABLE: dict[tuple[str, str], str] = {
-    ("fs", "memory"): "in-memory filesystem, not a host directory",
-}
-
-
-#: Tags that make a row without a value a censored reading: its value is at most
-#: (``upper_bound``) or at least (``lower_bound``) the tag's number.
-BOUND_TAGS: dict[str, str] = {"upper_bound": "upper", "lower_bound": "lower"}
-#: Density slopes written before those tags: no value and a fit whose 95% CI includes 0.
-SLOPE_METRICS = ("memory_per_instance", "pss_per_instance", "rss_per_instance",
-                 "cgroup_per_instance")
-
-
-def row_bound(experiment: str, metric: str, value: float, tags: object) -> tuple[float, str]:
-    """The bound a row without a value carries and its kind ("upper" or "lower"); (nan, "")
-    for a measured row or one with no bound.
-
-    The tags ``upper_bound`` / ``lower_bound`` say it; a density slope of an older run with
-    no value whose fit's CI includes 0 (``slope_ci_low`` <= 0 < ``slope_ci_high``) is bounded
-    by ``slope_ci_high``, as those runs' reasons say ("below X MiB per instance").
-    """
-    if not math.isnan(value) or not isinstance(tags, str) or not tags:
-        return math.nan, ""
-    found = json.loads(tags)
-    for key, kind in BOUND_TAGS.items():
-        if key in found:
-            return float(found[key]), kind
-    if experiment == "density" and metric in SLOPE_METRICS and "slope_ci_high" in found:
-        low, high = float(found["slope_ci_low"]), float(found["slope_ci_high"])
-        if low <= 0 < high:
-            return high, "upper"
-    return math.nan, ""
-
-
-def _bounds(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Every row's :func:`row_bound` (bounds, kinds). Older density runs have no bound on
-    ``instances_per_8gib``: a repetition whose ``memory_per_instance`` is an upper bound b
-    gets the lower bound 8192 / b there, as its reason says ("at least N instances")."""
-    bound = np.full(len(df), math.nan)
-    kind = np.full(len(df), "", dtype=object)
-    if not len(df) or not {"experiment", "metric", "tags"} <= set(df.columns):
-        return bound, kind
-    todo = np.flatnonzero(df["value"].isna().to_numpy() & (df["tags"].fillna("") != ""))
-    for i in todo:
-        r = df.iloc[i]
-        bound[i], kind[i] = row_bound(r["experiment"], r["metric"], math.nan, r["tags"])
-    per = df["metric"].to_numpy() == "memory_per_instance"
-    per_8gib = (df["metric"].to_numpy() == "instances_per_8gib") & np.isnan(bound) & \
-        df["value"].isna().to_numpy()
-    if per_8gib.any():
-        keys = ["run_id", "variant", "workload", "rep"]
-        source = df.loc[per & (kind == "upper"), keys].assign(b=bound[per & (kind == "upper")])
-        found = df.loc[per_8gib, keys].merge(source, on=keys, how="left")["b"].to_numpy()
-        bound[per_8gib] = 8192 / found
-        kind[per_8gib] = np.where(np.isnan(found), "", "lower")
-    return bound, kind
-
-
-def parse_conditions(text: object) -> dict[str, str]:
-    """The conditions of a row as a dict ("" or NaN: none)."""
-    if not isinstance(text, str) or not text:
-        return {}
-    return dict(_parsed(text))
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed(text: str) -> tuple[tuple[str, str], ...]:
-    """A row's conditions text parsed once (a run has few distinct condition sets)."""
-    return tuple((str(k), str(v)) for k, v in json.loads(text).items())
-
-
-@functools.lru_cache(maxsize=4096)
-def _row_conditions_text(text: str) -> str:
-    """:func:`conditions_text` of a row's stored conditions, computed once per distinct text."""
-    return conditions_text(parse_conditions(text))
-
-
-def conditions_text(conditions: Mapping[str, str]) -> str:
-    """Conditions as short text: "network=none, state=idle" ("" when none)."""
-    return ", ".join(f"{k}={v}" for k, v in sorted(conditions.items()))
-
-
-def paired_conditions(text: str) -> dict[str, str]:
-    """The :data:`PAIRED` keys of conditions given as :func:`conditions_text` text."""
-    pairs = (part.partition("=") for part in text.split(", ") if part)
-    return {k: v for k, _, v in pairs if k in PAIRED}
-
-
-def wanted(row_conditions: Mapping[str, str], asked: Conditions | None) -> bool:
-    """Whether a row's conditions fit a request: each asked key takes an allowed value (a row
-    without the key has its :data:`DEFAULTS` value; with no default, the key does not
-    constrain it), and no unasked key has an opt-in value (:data:`OPT_IN`)."""
-    asked = asked or {}
-    for key, allowed in asked.items():
-        values = [allowed] if isinstance(allowed, str) else list(allowed)
-        value = row_conditions.get(key, DEFAULTS.get(key))
-        if value is not None and value not in values:
-            return False
-    return not any(key not in asked and value in OPT_IN.get(key, ())
-                   for key, value in row_conditions.items())
-
-
 def plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its text columns as plain Python strings (object dtype): pandas'
     Arrow-backed strings make the many small look-ups of a report several times slower."""
@@ -195,7 +66,7 @@ def _variant_order() -> list[str]:
 
 
 @dataclass
-class Dataset:
+class Dataset(Reasons):
     """The rows of one run (or several), its host facts, and helpers to read them."""
 
     df: pd.DataFrame
@@ -306,7 +177,7 @@ class Dataset:
         """Every row's censoring (:func:`row_bound`): columns ``bound`` (nan: none) and
         ``bound_kind`` ("upper", "lower" or ""), indexed like :attr:`df`."""
         if getattr(self, "_bounded", None) is not self.df:  # computed once per frame
-            bound, kind = _bounds(self.df)
+            bound, kind = row_bounds(self.df)
             self._bound_frame = pd.DataFrame({"bound": bound, "bound_kind": kind},
                                              index=self.df.index)
             self._bounded = self.df
@@ -349,7 +220,7 @@ class Dataset:
             index = None
             if {"warmup", "experiment", "unit"} <= set(self.df.columns) and len(self.df):
                 index = RepIndex(self.df, censored, self.bounds() if censored else None,
-                                 _row_conditions_text, parse_conditions, plain_strings)
+                                 row_conditions_text, parse_conditions, plain_strings)
                 index = None if index.ambiguous() else index
             self._rep_indexes[censored] = index
         return self._rep_indexes[censored]
@@ -387,7 +258,7 @@ class Dataset:
         if len(r):
             keep = [wanted(parse_conditions(c), conditions) for c in r["conditions"]]
             r = r[keep]
-        r = r.assign(conditions=[_row_conditions_text(c) for c in r["conditions"]])
+        r = r.assign(conditions=[row_conditions_text(c) for c in r["conditions"]])
         agg = dict(value=("value", "median"), unit=("unit", "first"),
                    commit=("commit", "first"), code=("code", "first"))
         if censored:  # one repetition: one cell, one code
@@ -499,115 +370,6 @@ class Dataset:
         first = metric.split("+")[0]
         units = self.df.loc[self.df["metric"] == first, "unit"]
         return str(units.iloc[0]) if len(units) else ""
-
-    def row_reason(self, variant: str, metric: str, experiment: str | None = None) -> str:
-        """The reason stored with the rows of ``metric`` (or, when the variant measured
-        nothing in ``experiment``, with its rows there: an unavailable or failed variant);
-        "" when the dataset gives none."""
-        index = self._reasons()
-        for part in metric.split("+"):
-            found = _join_reasons(index.get((variant, part, experiment), ())
-                                  if index is not None else
-                                  self.rows(variant, part, experiment)["reason"])
-            if found:
-                return found
-        if experiment is not None:
-            if index is not None:
-                reasons, measured = index.get((variant, None, experiment), ((), True))
-                return "" if measured else _join_reasons(reasons)
-            rows = self.rows(variant, None, experiment)
-            if len(rows) and rows["value"].notna().sum() == 0:
-                return _join_reasons(rows["reason"])
-        return ""
-
-    def _reasons(self) -> dict[tuple, tuple] | None:
-        """The distinct reasons of the rows of each (variant, metric, experiment) and
-        (variant, metric, any experiment), and of each (variant, None, experiment) with
-        whether any of those rows has a value; the run's rows read once (None: a frame
-        without the columns, read per request)."""
-        self._indexes()
-        if self._reason_index is None and {"experiment", "reason"} <= set(self.df.columns):
-            df = self.df
-            by: dict[tuple, dict] = {}
-            in_experiment: dict[tuple, list] = {}
-            for v, m, e, why, value in zip(df["variant"].to_numpy(), df["metric"].to_numpy(),
-                                           df["experiment"].to_numpy(),
-                                           df["reason"].to_numpy(), df["value"].notna(),
-                                           strict=True):
-                by.setdefault((v, m, e), {})[why] = None
-                by.setdefault((v, m, None), {})[why] = None
-                entry = in_experiment.setdefault((v, None, e), [{}, False])
-                entry[0][why] = None
-                entry[1] = entry[1] or bool(value)
-            self._reason_index = {k: tuple(d) for k, d in by.items()}
-            self._reason_index.update({k: (tuple(d), measured)
-                                       for k, (d, measured) in in_experiment.items()})
-        return self._reason_index
-
-    def not_comparable(self, variant: str, metric: str, experiment: str | None = None,
-                       conditions: Conditions | None = None) -> str:
-        """Why the measured rows of ``metric`` that ``conditions`` leave out are not
-        comparable (:data:`NOT_COMPARABLE`, e.g. "in-memory filesystem, not a host directory
-        (fs=memory)"); "" when no such rows were left out."""
-        found = []
-        for part in metric.split("+"):
-            for text in self._measured_conditions(variant, part, experiment):
-                cond = parse_conditions(text)
-                if wanted(cond, conditions):
-                    continue
-                found += [f"{why} ({k}={v})" for (k, v), why in NOT_COMPARABLE.items()
-                          if cond.get(k, DEFAULTS.get(k)) == v]
-        return "; ".join(dict.fromkeys(found))
-
-    def _measured_conditions(self, variant: str, metric: str, experiment: str | None
-                             ) -> list[str]:
-        """The distinct conditions of the rows of ``metric`` with a value, in the order they
-        first come; the run's rows are read once for every (variant, metric, experiment)."""
-        self._indexes()
-        if self._conditions is None:
-            df = self.df
-            if "experiment" not in df.columns:
-                r = self.rows(variant, metric, experiment)
-                return list(r.loc[r["value"].notna(), "conditions"].unique())
-            has = df["value"].notna().to_numpy()
-            by: dict[tuple, dict[str, None]] = {}
-            for v, m, e, c in zip(df["variant"].to_numpy()[has], df["metric"].to_numpy()[has],
-                                  df["experiment"].to_numpy()[has],
-                                  df["conditions"].to_numpy()[has], strict=True):
-                by.setdefault((v, m, e), {})[c] = None
-                by.setdefault((v, m, None), {})[c] = None
-            self._conditions = {k: list(v) for k, v in by.items()}
-        return self._conditions.get((variant, metric, experiment), [])
-
-    def _why_empty(self, variant: str, metric: str, experiment: str | None,
-                   conditions: Conditions | None) -> str:
-        """The text of a summary line with no sample: not comparable, or not measured and
-        why (naming the asked conditions when other conditions were measured)."""
-        excluded = self.not_comparable(variant, metric, experiment, conditions)
-        if excluded:
-            return f"not comparable: {excluded}"
-        why = self.row_reason(variant, metric, experiment)
-        if not why and conditions:
-            r = self.rows(variant, metric, experiment)
-            if r["value"].notna().any():
-                asked = ", ".join(f"{k}={v if isinstance(v, str) else '|'.join(v)}"
-                                  for k, v in sorted(conditions.items()))
-                why = f"{NOT_IN_DATASET} ({variant} has no {metric} rows with {asked})"
-        return "not measured: " + (why or self.reason(variant, metric, experiment))
-
-    def reason(self, variant: str, metric: str, experiment: str | None = None) -> str:
-        """Why ``metric`` has no value for ``variant``: the rows' reason, else what is absent."""
-        return self.row_reason(variant, metric, experiment) or self.absent(
-            variant, [metric], [experiment] if experiment else [])
-
-    def absent(self, variant: str, metrics: Sequence[str], experiments: Sequence[str]) -> str:
-        """The "not in this dataset" reason, naming what is missing."""
-        if not len(self.rows(variant)):
-            return f"{NOT_IN_DATASET} (no rows for {variant})"
-        exps = [e for e in dict.fromkeys(experiments) if e]
-        if exps and not any(len(self.rows(variant, None, e)) for e in exps):
-            return f"{NOT_IN_DATASET} (no {' / '.join(exps)} rows for {variant})"
-        return f"{NOT_IN_DATASET} ({variant} has no {' / '.join(dict.fromkeys(metrics))} rows)"
 
     def first_measured(self, variant: str, picks: Sequence) -> tuple[str, np.ndarray]:
         """The first pick (an object with metric, experiment, workload, conditions and
@@ -803,19 +565,6 @@ class Dataset:
             lines.append(line)
         return pd.DataFrame(lines, columns=columns)
 
-    def kernel_reason(self, variant: str, metric: str, kernel: str,
-                      experiment: str = "cpu") -> str:
-        """Why ``variant`` has no ``metric`` samples of one cpu kernel."""
-        rows = self.rows(variant, metric, experiment)
-        rows = rows[np.array([wanted(parse_conditions(c), {"kernel": kernel})
-                              for c in rows["conditions"]], dtype=bool)]
-        found = _join_reasons(rows["reason"])
-        if found:
-            return found
-        if len(rows) or not len(self.rows(variant, None, experiment)):
-            return self.reason(variant, metric, experiment)
-        return f"{NOT_IN_DATASET} ({variant} has no {metric} rows of kernel {kernel})"
-
     def host_line(self) -> str:
         """One line naming the host the data come from (each host of a campaign)."""
         if len(self.hosts) > 1:
@@ -853,12 +602,5 @@ def host_line(host: dict) -> str:
     return (f"{host.get('hostname', '?')}: {host.get('cpu_model', '?')}, "
             f"{host.get('cpu_count', '?')} CPUs{mem_text}, kernel {host.get('kernel', '?')}, "
             f"{host.get('distro', '?')}, CPU virtualization flags: {flags}")
-
-
-def _join_reasons(reasons: Iterable[str], keep: int = 2) -> str:
-    """Distinct non-empty reasons, the first ``keep`` in full, then how many more."""
-    found = [r for r in dict.fromkeys(reasons) if r]
-    text = "; ".join(found[:keep])
-    return text + (f" (+{len(found) - keep} other reasons)" if len(found) > keep else "")
 
 

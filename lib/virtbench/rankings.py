@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from virtbench import catalog, stats
-from virtbench.dataset import Dataset, parse_conditions
+from virtbench.conditions import parse_conditions
+from virtbench.dataset import Dataset
 from virtbench.patterns import selected
 
 KIND = "ranking"

@@ -46,8 +46,9 @@ from virtbench.claims.transforms import TRANSFORMS
 from virtbench.claims.units import MAGNITUDES
 from virtbench.claims.units import unit_readings as _readings
 from virtbench.claims.verdicts import claim_verdicts, tally
-from virtbench.dataset import BASELINE, NOT_IN_DATASET, Dataset, host_line
+from virtbench.dataset import BASELINE, Dataset, host_line
 from virtbench.patterns import selected
+from virtbench.reasons import NOT_IN_DATASET
 
 #: The names used as ``claims.X`` by the rest of the package, the notebooks and the tests
 #: (``_Claim``, ``_readings`` and ``_check_variant`` are reached by tests only).

@@ -22,7 +22,8 @@ from virtbench.claims.pubrows import (
     reference,
 )
 from virtbench.claims.requirements import unmet
-from virtbench.dataset import NOT_IN_DATASET, Dataset
+from virtbench.dataset import Dataset
+from virtbench.reasons import NOT_IN_DATASET
 
 CHECK_COLUMNS = [
     "key", "claim_id", "source", "line", "reference", "table", "system", "family", "claim",

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from virtbench import catalog, dataset, stats
+from virtbench import catalog, stats
 from virtbench.claims.lookups import memo_of
 from virtbench.claims.model import ClaimMap, Pick
 from virtbench.claims.transforms import (
@@ -20,7 +20,8 @@ from virtbench.claims.transforms import (
     apply,
 )
 from virtbench.claims.versions import row_versions
-from virtbench.dataset import Dataset, paired_conditions
+from virtbench.conditions import DEFAULTS, paired_conditions
+from virtbench.dataset import Dataset
 
 
 def _cond_dict(text: str) -> dict[str, str]:
@@ -35,7 +36,7 @@ def _base_conditions(query: dict[str, Any], cond_text: str) -> dict[str, Any]:
     out = dict(query)
     for key, value in query.items():
         if not isinstance(value, str):
-            fixed = have.get(key, dataset.DEFAULTS.get(key))
+            fixed = have.get(key, DEFAULTS.get(key))
             if fixed is not None:
                 out[key] = fixed
     out.update(paired_conditions(cond_text))

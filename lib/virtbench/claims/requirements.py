@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from virtbench import catalog, dataset
+from virtbench import catalog
+from virtbench import conditions as conditions_mod
 from virtbench.claims.model import Pick
 
 # What a claim can require of a measured line besides row conditions (catalog.CONDITIONS):
@@ -97,7 +98,7 @@ def unmet(req: dict[str, Any], variant: str, experiment: str, metric: str,
                 why.append(f"{metric} counts the {runtime} that embeds the engine; the claim "
                            "speaks of the engine's own memory")
             continue
-        value = conditions.get(key, dataset.DEFAULTS.get(key))
+        value = conditions.get(key, conditions_mod.DEFAULTS.get(key))
         if value is None:
             said = f"{key} not given ({ABSENT_MEANS[key]})" if key in ABSENT_MEANS else \
                 f"the row does not state {key}"

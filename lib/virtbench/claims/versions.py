@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from virtbench import dataset
 from virtbench.claims.lookups import memo_of
+from virtbench.conditions import conditions_text, parse_conditions
 from virtbench.dataset import Dataset
 
 UNKNOWN_CODE = "unknown"
@@ -38,7 +38,7 @@ def _version_rows(ds: Dataset, variant: str, metric: str, experiment: str | None
         n = len(rows)
         said: dict[Any, str] = {}
         texts = [said[c] if c in said else said.setdefault(
-            c, dataset.conditions_text(dataset.parse_conditions(c))) for c in rows["conditions"]]
+            c, conditions_text(parse_conditions(c))) for c in rows["conditions"]]
         codes = ([str(c) if isinstance(c, str) and c else UNKNOWN_CODE for c in rows["code"]]
                  if "code" in rows.columns else [UNKNOWN_CODE] * n)
         commits = ([str(c) if isinstance(c, str) else "" for c in rows["commit"]]

@@ -92,7 +92,7 @@ def slope_rows(counts: list[int], series: dict[str, list[float]], tags: dict[str
     Each slope is this repetition's one sample. A slope whose 95% CI is above zero is a
     value; one whose CI includes zero is an upper bound: a row with no value, the bound in
     its reason and in the tag ``upper_bound`` (a censored sample of the verdicts, see
-    :func:`virtbench.dataset.row_bound`), plus ``memory_per_instance_bound`` and the tag
+    :func:`virtbench.censored.row_bound`), plus ``memory_per_instance_bound`` and the tag
     ``lower_bound`` (8192 / bound) on ``instances_per_8gib`` for MemAvailable. One whose
     CI is below zero (memory came back while instances started: other activity on the
     host) is no figure. None of them is ever a negative value.
