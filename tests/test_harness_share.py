@@ -13,7 +13,7 @@ import pytest
 from virtbench import catalog, hyperfine, selfcheck
 from virtbench.cli import main
 from virtbench.conditions import wanted
-from virtbench.experiments.startup import timing_rows
+from virtbench.experiments.startup import reading_ns, timing_rows
 from virtbench.platforms.base import Workload
 from virtbench.platforms.native.platform import TIMED_RUNS
 from virtbench.platforms.native.variants import NativeStatic
@@ -124,12 +124,14 @@ class _Whole(_Split):
 def test_warm_timings_split_and_whole():
     series = {"setup": [1000, 2000, 3000], "engine": [10000, 20000, 40000]}
     warm, engine, setup = _Split().warm_timings(series, "", {"allocator": "pooling"})
-    assert (warm.kind, warm.ns) == ("warm", 22000)  # median of the per-instance sums
-    assert (engine.kind, engine.ns, setup.kind, setup.ns) == ("warm_engine", 20000,
-                                                              "warm_setup", 2000)
+    # the series, per instance; the experiment reads the median (of the per-instance sums)
+    assert (warm.kind, warm.samples_ns, reading_ns(warm)) == ("warm", (11000, 22000, 43000),
+                                                              22000)
+    assert (reading_ns(engine), reading_ns(setup)) == (20000, 2000)
+    assert engine.kind == "warm_engine" and setup.kind == "warm_setup"
     assert all(t.conditions == {"allocator": "pooling"} for t in (warm, engine, setup))
     warm, engine, setup = _Whole().warm_timings({"total": [5, 7, 9]}, "", {})
-    assert warm.ns == 7 and engine.ns is None and setup.ns is None
+    assert reading_ns(warm) == 7 and reading_ns(engine) is None and reading_ns(setup) is None
     assert engine.reason == "one call does both"
     rows = [m for t in (warm, engine, setup) for m in timing_rows(t)]
     assert [m.metric for m in rows] == ["startup_warm", "startup_warm_engine",

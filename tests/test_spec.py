@@ -247,7 +247,7 @@ def test_the_guest_peak_is_corrected_by_busybox_times_measured_unit():
     scale = busybox_maxrss_scale()
     assert scale in (1, os.sysconf("SC_PAGE_SIZE") // 1024)
     peak = guest_peak("VB-START\r\nVB-PEAK maxrss_kib=65536\r\nVB-EXIT rc=0\r\n")
-    assert peak.metric == "guest_peak_rss" and peak.value == 65536 // scale * 1024
+    assert peak.kind == "guest_rss" and peak.value == 65536 // scale * 1024
     assert guest_peak("VB-START\r\nVB-EXIT rc=0\r\n").value is None
 
 

@@ -37,6 +37,7 @@ from virtbench.accounting import free_port
 from virtbench.experiments.base import Params
 from virtbench.experiments.http import WARM_UP_S, measure_http
 from virtbench.experiments.shared.serving import wrk_settings
+from virtbench.experiments.startup import reading_ns
 from virtbench.loadgen import parse_wrk, wait_http
 from virtbench.platforms.base import Platform, Workload
 from virtbench.platforms.wasm.common import memory_dir, python_worker, worker_env
@@ -118,7 +119,7 @@ def _native_start(s: Settings, rnd: int) -> dict[str, float]:
     def suite() -> dict[str, float]:
         with _platform("native/static") as plat:
             steady, fresh = plat.timed_starts(Workload("noop"))
-        return {"suite": steady.ns / 1e6, "suite_fresh_helper": fresh.ns / 1e6}
+        return {"suite": reading_ns(steady) / 1e6, "suite_fresh_helper": reading_ns(fresh) / 1e6}
 
     def reference() -> dict[str, float]:
         done = hyperfine.run_hyperfine([noop], runs=s.hyperfine_runs, warmup=20)
@@ -155,12 +156,12 @@ def _warm_wasm(s: Settings, rnd: int) -> dict[str, float]:
         def suite() -> dict[str, float]:
             out = {}
             for t in plat.warm_starts(module):
-                if t.ns is None or "memory_limit" in t.conditions:
+                if reading_ns(t) is None or "memory_limit" in t.conditions:
                     continue
                 pooled = "_pooling" if t.conditions.get("allocator") == "pooling" else ""
                 key = {"warm": "suite", "warm_engine": "suite_engine"}.get(t.kind)
                 if key:
-                    out[key + pooled] = t.ns / 1e6
+                    out[key + pooled] = reading_ns(t) / 1e6
             return out
 
         def reference() -> dict[str, float]:

@@ -143,6 +143,9 @@ def measure_memory(plat: Platform, wl: Workload, params: Params) -> list[Measure
 
 
 RAN = "; the user's program run to completion"
+#: The metric of each peak a platform reads (:data:`virtbench.platforms.base.PEAK_KINDS`).
+PEAK_METRICS = {"cgroup": "cgroup_peak", "shim": "shim_peak", "process_rss": "peak_rss",
+                "linear_memory": "wasm_memory", "guest_rss": "guest_peak_rss"}
 
 
 def user_peaks(out: RunOutcome) -> list[Measurement]:
@@ -156,11 +159,11 @@ def user_peaks(out: RunOutcome) -> list[Measurement]:
                                 f"process held, a runtime's or QEMU's own memory included"
                                 f"{RAN}"))
     for peak in out.peaks:
+        metric = PEAK_METRICS[peak.kind]
         if peak.value is None:
-            rows.append(Measurement.missing(peak.metric, "MiB", f"not supported: {peak.what}"))
+            rows.append(Measurement.missing(metric, "MiB", f"not supported: {peak.what}"))
         else:
-            rows.append(Measurement(peak.metric, peak.value / (1 << 20), "MiB",
-                                    f"{peak.what}{RAN}"))
+            rows.append(Measurement(metric, peak.value / (1 << 20), "MiB", f"{peak.what}{RAN}"))
     return rows
 
 

@@ -9,6 +9,8 @@ others the variant offers (condition ``userland``).
 
 from __future__ import annotations
 
+import statistics
+
 from virtbench.experiments.base import Experiment, Params
 from virtbench.experiments.shared.userland import (
     FULL_OS_OPTION,
@@ -132,14 +134,23 @@ def run_to_exit(plat: Platform, wl: Workload) -> Timing:
                   rss_of=out.rss_of)
 
 
+def reading_ns(t: Timing) -> int | None:
+    """The reading of one timed interval: its length, or the median of its steady-state
+    series (``samples_ns``); None when it was not timed."""
+    if t.ns is not None or not t.samples_ns:
+        return t.ns
+    return round(statistics.median(t.samples_ns))
+
+
 def timing_rows(t: Timing) -> list[Measurement]:
     """The rows of one timed interval (ms), with the peak RSS of the process that ran it and
     the size of the state it saved, where it has them."""
     metric = STARTUP_METRICS[t.kind]
-    if t.ns is None:
+    ns = reading_ns(t)
+    if ns is None:
         return [Measurement.missing(metric, "ms", t.reason, tags=dict(t.tags),
                                     conditions=dict(t.conditions))]
-    out = [Measurement(metric, t.ns / 1e6, "ms", t.interval, tags=dict(t.tags),
+    out = [Measurement(metric, ns / 1e6, "ms", t.interval, tags=dict(t.tags),
                        conditions=dict(t.conditions))]
     if t.peak_rss_kib is not None:
         out.append(Measurement("peak_rss", t.peak_rss_kib / 1024, "MiB",

@@ -86,15 +86,25 @@ class Workload:
         return self.spec or WorkloadSpec(self.name, self.command, self.wasm)
 
 
+#: The peaks of memory a platform can read after a run: a container's cgroup, its containerd
+#: shim, the host process that ran it, a Wasm instance's linear memory, the program's peak
+#: RSS inside a guest.
+PEAK_KINDS = ("cgroup", "shim", "process_rss", "linear_memory", "guest_rss")
+
+
 @dataclass(frozen=True)
 class Peak:
-    """A peak of memory one run reached, in bytes, as a catalog metric of the memory
-    experiment (``cgroup_peak``, ``shim_peak``, ``wasm_memory``, ``peak_rss``): ``what``
-    says which counter was read; with no ``value``, why it could not be."""
+    """A peak of memory one run reached, in bytes: ``kind`` names the counter in the
+    platform's own terms (:data:`PEAK_KINDS`), ``what`` says exactly which one was read;
+    with no ``value``, why it could not be. The memory experiment names the metric."""
 
-    metric: str
+    kind: str
     value: int | None
     what: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in PEAK_KINDS:
+            raise ValueError(f"unknown peak kind {self.kind!r}; valid: {', '.join(PEAK_KINDS)}")
 
 
 @dataclass(frozen=True)
@@ -184,7 +194,8 @@ class Timing:
     ``systemd_finished`` a full-OS guest's own startup-finished point (guest clock); the rest
     a VM's pause/resume and snapshot steps. ``ns`` is its length (None when it cannot be
     timed here: ``reason`` says why), ``interval`` from which event to which and under what;
-    ``conditions`` and ``tags`` go into its row.
+    ``conditions`` and ``tags`` go into its row. ``samples_ns``: a steady-state series of the
+    same interval timed back to back (``ns`` None); the experiment reads its median.
     ``peak_rss_kib``: the peak RSS (wait4) of ``rss_of``, the process that ran this start;
     ``state_bytes``: the size of ``state_of``, the state this step saved.
     """
@@ -199,6 +210,7 @@ class Timing:
     rss_of: str = ""
     state_bytes: int | None = None
     state_of: str = ""
+    samples_ns: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in TIMING_KINDS:

@@ -323,18 +323,18 @@ class DockerPlatform(ImageStore, StartSequences, Serving, Platform):
         """The exited container's peak from its parent cgroup, and its shim's VmHWM."""
         try:
             used, counter = group_peak(group)
-            cgroup = Peak("cgroup_peak", used, f"{counter} of a parent cgroup that held only "
+            cgroup = Peak("cgroup", used, f"{counter} of a parent cgroup that held only "
                           f"this container (/{group}), read after it exited; page cache and "
                           "kernel memory charged to it included")
         except NotSupported as exc:
-            cgroup = Peak("cgroup_peak", None, str(exc))
+            cgroup = Peak("cgroup", None, str(exc))
         shim = next((pid for pid in find_processes("containerd-shim")
                      if cid in cmdline(pid)), None)
         hwm = read_proc_status(shim).get("VmHWM") if shim else None
         if hwm is None:
-            return (cgroup, Peak("shim_peak", None, "the container's containerd shim had "
+            return (cgroup, Peak("shim", None, "the container's containerd shim had "
                                  "exited when its exit was reported"))
-        return (cgroup, Peak("shim_peak", hwm * 1024, f"VmHWM of the container's "
+        return (cgroup, Peak("shim", hwm * 1024, f"VmHWM of the container's "
                              f"{program_name(shim)} (outside its cgroup), read after the "
                              "container exited"))
 
@@ -382,9 +382,9 @@ class DockerPlatform(ImageStore, StartSequences, Serving, Platform):
         result = parse_result_line(t.stdout) if workload.prints_result else {}
         if result and workload.name == "fileio":
             result["where"] = self.workdir_kind()
-        peaks = t.peaks or ((Peak("cgroup_peak", None, why_not),) if why_not else ())
+        peaks = t.peaks or ((Peak("cgroup", None, why_not),) if why_not else ())
         if user is not None:
-            peaks += (Peak("peak_rss", None, "the container's processes are children of "
+            peaks += (Peak("process_rss", None, "the container's processes are children of "
                            "its shim, not of the harness (no wait4 rusage): see cgroup_peak"),)
         return RunOutcome(t.exited - t.create, RUN_INTERVAL.format(net=net), t.status, t.stdout,
                           result, None, "", peaks)

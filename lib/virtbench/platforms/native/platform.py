@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -109,7 +108,7 @@ class Native(Platform):
         steady = (f"{how}; median of {len(samples)} runs back to back in one launch helper, "
                   f"after {WARMUP_RUNS} untimed runs")
         return [
-            Timing("launch", round(statistics.median(samples)), steady,
+            Timing("launch", None, steady, samples_ns=tuple(samples),
                    peak_rss_kib=series.peak_rss_kib, rss_of="the workload process",
                    tags={"runs": str(len(samples)), "warmup_runs": str(WARMUP_RUNS)}),
             Timing("launch", first.wall_ns, f"{SPAWN_INTERVAL[first.timed_by]}; the first run "

@@ -54,13 +54,13 @@ def guest_peak(console: str) -> Peak:
     """The program's peak RSS inside the guest, from the console's VB-PEAK line."""
     reported = guest_peak_kib(console.replace("\r\n", "\n"))
     if reported is None:
-        return Peak("guest_peak_rss", None, "the guest printed no VB-PEAK line")
+        return Peak("guest_rss", None, "the guest printed no VB-PEAK line")
     try:
         scale = busybox_maxrss_scale()
     except Exception as exc:  # the unit cannot be measured: no number rather than a guess
-        return Peak("guest_peak_rss", None, f"busybox time's unit is unknown: {exc}")
+        return Peak("guest_rss", None, f"busybox time's unit is unknown: {exc}")
     unit = (f"divided by {scale}, the factor by which this busybox reports it too large "
             "(measured on the host)" if scale != 1 else "in KiB")
-    return Peak("guest_peak_rss", reported // scale * 1024,
+    return Peak("guest_rss", reported // scale * 1024,
                 f"peak RSS of the program inside the guest: the guest kernel's wait4 "
                 f"ru_maxrss as busybox time %M printed it, {unit}")

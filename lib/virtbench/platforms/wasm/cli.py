@@ -245,7 +245,7 @@ class WasmtimeCli(WasmPlatform):
         done = self.launch(workload, module, limits, args)
         result = parse_result_line(done.stdout) if workload.prints_result else {}
         peaks = () if workload.builtin else (
-            Peak("wasm_memory", None, "the wasmtime CLI does not report the instance's "
+            Peak("linear_memory", None, "the wasmtime CLI does not report the instance's "
                  "linear memory (its peak RSS is the process's: peak_rss)"),)
         return RunOutcome(done.wall_ns, self.interval(), done.returncode, done.stdout, result,
                           done.peak_rss_kib, CLI_RSS, peaks)

@@ -170,12 +170,12 @@ def linear_memory(answer: dict, runtime: str) -> Peak:
     ``_start`` returned, or why the runtime did not report it."""
     size = answer.get("linear_memory_bytes")
     if isinstance(size, int):
-        return Peak("wasm_memory", size, "size of the instance's exported linear memory "
+        return Peak("linear_memory", size, "size of the instance's exported linear memory "
                     "after _start returned (its 64 KiB pages; a linear memory never shrinks, so "
                     "this is its peak), the program's own heap and data as the runtime sees it")
     if "linear_memory_bytes" in answer:
-        return Peak("wasm_memory", None, "the module exports no linear memory")
-    return Peak("wasm_memory", None, f"the {runtime} does not report the instance's linear "
+        return Peak("linear_memory", None, "the module exports no linear memory")
+    return Peak("linear_memory", None, f"the {runtime} does not report the instance's linear "
                 "memory")
 
 

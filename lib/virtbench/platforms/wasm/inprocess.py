@@ -14,7 +14,6 @@ several instances in one engine process take ``count``.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -212,14 +211,14 @@ class InProcess(WasmPlatform):
                      for kind in ("warm_engine", "warm_setup")]
         else:
             total = [a + b for a, b in zip(series["setup"], series["engine"], strict=True)]
-            parts = [Timing("warm_engine", round(statistics.median(series["engine"])),
+            parts = [Timing("warm_engine", None,
                             WARM_ENGINE.format(n=len(series["engine"]), **fmt),
-                            conditions=dict(conditions)),
-                     Timing("warm_setup", round(statistics.median(series["setup"])),
+                            conditions=dict(conditions), samples_ns=tuple(series["engine"])),
+                     Timing("warm_setup", None,
                             WARM_SETUP.format(n=len(series["setup"]), **fmt),
-                            conditions=dict(conditions))]
-        return [Timing("warm", round(statistics.median(total)),
-                       WARM.format(n=len(total), **fmt), conditions=dict(conditions)), *parts]
+                            conditions=dict(conditions), samples_ns=tuple(series["setup"]))]
+        return [Timing("warm", None, WARM.format(n=len(total), **fmt),
+                       conditions=dict(conditions), samples_ns=tuple(total)), *parts]
 
     def timed_starts(self, workload: Workload) -> list[Timing]:
         """Cold (or AOT) start in a fresh worker, the whole worker process, warm starts."""
