@@ -168,6 +168,6 @@ def measure_containment(plat: Platform, wl: Workload, params: Params) -> list[Me
 EXPERIMENT = Experiment(
     NAME, "containment: what a program in the instance reaches of its host (a file, a "
     "process, a loopback listener, the kernel), and whether a kernel handed to the platform "
-    "is the one that ran", measure_containment, workloads=("contain",), reps=6,
+    "is the one that ran", measure_containment, workloads=("contain",), reps=3,
     quick_reps=1, warmup=0, quick_skips=QUICK_SKIPS_TCG_PC, metrics=METRICS,
     primary=(("escapes_closed", {}), ("supplied_kernel_ran", {})))

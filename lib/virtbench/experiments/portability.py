@@ -47,6 +47,6 @@ def measure_portability(plat: Platform, wl: Workload, params: Params) -> list[Me
 
 EXPERIMENT = Experiment(
     NAME, f"portability: the variant's artifact, unchanged, run on an {ARCH} CPU (QEMU)",
-    measure_portability, workloads=("noop",), reps=6, quick_reps=1, warmup=0,
+    measure_portability, workloads=("noop",), reps=3, quick_reps=1, warmup=0,
     quick_skips=QUICK_SKIPS_TCG_PC, metrics=METRICS,
     primary=(("runs_on_other_arch", {}),))
