@@ -24,7 +24,7 @@ WASM = ["--variant", "wasmtime-cli/jit", "--reps", "1", "--no-progress"]
 #: plan.toml (not TOML); the datasets folder holds one valid run, ``fx``.
 CASES = [
     # run: experiment, variants, repetitions, run id, options
-    (["run", "nope"], "unknown experiment 'nope'; valid: cpu", 2),
+    (["run", "nope"], "unknown experiment 'nope'; valid: containment, cpu", 2),
     (["run", "startup", "--variant", "nope"], "no variant matches 'nope'", 2),
     (["run", "startup", "--family", "nope"], "unknown family 'nope'; valid: native", 2),
     (["run", "startup", "--reps", "0"], "must be a positive integer (1 or more), got 0", 2),

@@ -194,9 +194,11 @@ def test_list_metrics_plain_fits_and_filters(capsys):
 def test_every_experiment_that_feeds_a_verdict_defaults_to_enough_repetitions():
     from virtbench import claims, experiments
 
-    # a capability is shown by one observation (exempt under the policy)
+    # a capability is shown by one observation, an exact reading by one sample (both exempt
+    # under the policy)
     fed = {pick.experiment for claim in claims.load_map().claims for pick in claim.picks
-           if pick.transform != "capability"}
+           if pick.transform != "capability" and not all(
+               catalog.get(pick.experiment, m).exact for m in pick.metric.split("+"))}
     assert {"startup", "memory", "cpu", "io", "http", "density"} <= fed
     # startup 20; the long isolation and speedtest1 cells the policy's minimum; others 10
     least = {"startup": 20, "isolation": stats.POLICY.min_n, "speedtest1": stats.POLICY.min_n}

@@ -355,17 +355,17 @@ def test_policy_tolerance_is_in_the_table_and_decides(pub):
 
 
 def test_policy_ambiguous_unit_is_not_comparable_unless_every_reading_agrees(pub):
-    # the seed: VM idle CPU 0.5-1.0 %: of one core, or of its 4-core host (2-4 % of a core)?
-    between = rows(*reps("qemu-tcg/pc", "vm", "cpu_usage", "cpu_percent_idle",
+    # the seed (a hardware VM): VM idle CPU 0.5-1.0 %: of one core, or of its 4-core host (2-4 % of a core)?
+    between = rows(*reps("qemu-kvm/pc", "vm", "cpu_usage", "cpu_percent_idle",
                          "% of one core", [1.4, 1.5, 1.5, 1.6, 1.6, 1.7]))
     line = claims.check(between, keys=["seed:cpu-usage:idle"], pub=pub).query(
-        "variant == 'qemu-tcg/pc'").iloc[0]
+        "variant == 'qemu-kvm/pc'").iloc[0]
     assert line["verdict"].startswith("not comparable: the unit has several readings")
     assert not line["tallied"]
-    above = rows(*reps("qemu-tcg/pc", "vm", "cpu_usage", "cpu_percent_idle",
+    above = rows(*reps("qemu-kvm/pc", "vm", "cpu_usage", "cpu_percent_idle",
                        "% of one core", [9.0, 9.5, 10.0, 10.0, 10.5, 11.0]))
     line = claims.check(above, keys=["seed:cpu-usage:idle"], pub=pub).query(
-        "variant == 'qemu-tcg/pc'").iloc[0]
+        "variant == 'qemu-kvm/pc'").iloc[0]
     assert line["verdict"] == "higher than claimed" and line["tallied"]
     assert "of one core" in line["conversion"] and "4-core" in line["conversion"]
 
