@@ -355,7 +355,8 @@ def test_policy_tolerance_is_in_the_table_and_decides(pub):
 
 
 def test_policy_ambiguous_unit_is_not_comparable_unless_every_reading_agrees(pub):
-    # the seed (a hardware VM): VM idle CPU 0.5-1.0 %: of one core, or of its 4-core host (2-4 % of a core)?
+    # the seed (a hardware VM): VM idle CPU 0.5-1.0 %: of one core, or of its 4-core host
+    # (2-4 % of a core)?
     between = rows(*reps("qemu-kvm/pc", "vm", "cpu_usage", "cpu_percent_idle",
                          "% of one core", [1.4, 1.5, 1.5, 1.6, 1.6, 1.7]))
     line = claims.check(between, keys=["seed:cpu-usage:idle"], pub=pub).query(
