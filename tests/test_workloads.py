@@ -133,7 +133,7 @@ def test_as_number_rejects_garbage(text):
 
 
 def test_constants():
-    assert WORKLOADS == ("noop", "cpu", "mem", "fileio", "http", "hog", "trace")
+    assert WORKLOADS == ("noop", "cpu", "mem", "fileio", "http", "hog", "trace", "contain")
     assert set(build_mod.NOT_FOR_WASI) <= set(WORKLOADS)
     assert TARGETS == ("native", "static", "wasm")
     for workload in WORKLOADS:
