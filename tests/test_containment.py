@@ -65,6 +65,17 @@ def test_the_contain_workload_reaches_everything_as_a_host_process():
     assert bad.returncode == 2 and "PORT" in bad.stderr
 
 
+def _measured(variant: str, measure, workload: str) -> list:
+    """One quick cell of ``measure`` on ``variant`` (skipped where the variant is unusable)."""
+    plat = platforms.create(variant)
+    try:
+        if not plat.availability.available:
+            pytest.skip(f"{variant}: {plat.availability.reason}")
+        return measure(plat, Workload(workload), Params(quick=True))
+    finally:
+        plat.close()
+
+
 #: What each family leaves in reach, as measured on this kind of host.
 EXPECTED_CLOSED = {"native/static": 0.0, "docker/runc": 3.0, "docker/runc-host": 2.0,
                    "wasmtime-cli/jit": 4.0, "qemu-tcg/microvm": 4.0}
@@ -73,13 +84,7 @@ EXPECTED_CLOSED = {"native/static": 0.0, "docker/runc": 3.0, "docker/runc-host":
 @pytest.mark.integration
 @pytest.mark.parametrize("variant", sorted(EXPECTED_CLOSED))
 def test_containment_on_each_family(variant):
-    plat = platforms.create(variant)
-    try:
-        if not plat.availability.available:
-            pytest.skip(f"{variant}: {plat.availability.reason}")
-        closed, kernel = measure_containment(plat, Workload("contain"), Params(quick=True))
-    finally:
-        plat.close()
+    closed, kernel = _measured(variant, measure_containment, "contain")
     assert closed.metric == "escapes_closed" and kernel.metric == "supplied_kernel_ran"
     assert closed.value == EXPECTED_CLOSED[variant], closed.description
     reached = [a for a in ("file", "process", "loopback", "kernel")
@@ -150,17 +155,11 @@ EXPECTED_PORTABLE = {"native/static": 0.0, "docker/runc": 0.0, "wasmtime-cli/jit
 @pytest.mark.integration
 @pytest.mark.parametrize("variant", sorted(EXPECTED_PORTABLE))
 def test_portability_on_each_family(variant):
-    plat = platforms.create(variant)
-    try:
-        if not plat.availability.available:
-            pytest.skip(f"{variant}: {plat.availability.reason}")
-        missing = [t for t in (foreignarch.EMULATOR, foreignarch.SYSTEM_EMULATOR)
-                   if foreignarch.shutil.which(t) is None]
-        if missing:
-            pytest.skip(f"not installed: {missing} (make setup installs them)")
-        [row] = measure_portability(plat, Workload("noop"), Params(quick=True))
-    finally:
-        plat.close()
+    missing = [t for t in (foreignarch.EMULATOR, foreignarch.SYSTEM_EMULATOR)
+               if foreignarch.shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"not installed: {missing} (make setup installs them)")
+    [row] = _measured(variant, measure_portability, "noop")
     assert row.metric == "runs_on_other_arch"
     assert row.value == EXPECTED_PORTABLE[variant], row.description
     assert row.tags["arch"] == "aarch64" and row.tags["seen"]

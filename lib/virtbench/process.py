@@ -340,6 +340,18 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def status_value(pid: int, key: str) -> int | None:
+    """The first number of the ``key:`` line of /proc/<pid>/status (None: gone or absent)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name == key:
+                return int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def read_proc_status(pid: int) -> dict[str, int]:
     """VmRSS / VmHWM (KiB) from /proc/<pid>/status and Pss (KiB) from smaps_rollup."""
     values: dict[str, int] = {}

@@ -22,7 +22,7 @@ from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Params
 from virtbench.loadgen import http_ok
 from virtbench.metric import Metric
 from virtbench.platforms.base import Handle, NotSupported, Platform, Workload
-from virtbench.process import interrupt
+from virtbench.process import interrupt, status_value
 from virtbench.store.schema import Measurement
 from virtbench.workloads.tools import parse_strace_summary
 
@@ -44,13 +44,7 @@ ATTACH_S = 1.0
 
 def tracer_pid(pid: int) -> int:
     """``TracerPid`` of ``pid`` (0: not traced, or gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("TracerPid:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return status_value(pid, "TracerPid") or 0
 
 
 def own_processes(handle: Handle) -> list[int]:

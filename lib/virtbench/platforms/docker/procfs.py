@@ -9,6 +9,8 @@ import signal
 import time
 from pathlib import Path
 
+from virtbench.process import status_value
+
 STOP_TIMEOUT_S = 30.0
 
 
@@ -61,13 +63,8 @@ def find_processes(name: str) -> list[int]:
 
 
 def parent_pid(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("PPid:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+    """The parent of ``pid`` (None when it is gone)."""
+    return status_value(pid, "PPid")
 
 
 def read_value(path: str) -> str:
