@@ -171,19 +171,21 @@ def family_estimate(ds: Dataset, system: str, patterns: Sequence[str], picks: Se
             if pick.variants and not selected(pick.variants, variant, ds.family(variant)):
                 continue
             rows = ds.measured(variant, pick.metric, pick.experiment, pick.workload,
-                               _query(pick, req) or None, censored=True)
+                               _query(pick, req) or None, censored=True, copy=False)
             if rows.empty:
                 continue
+            found = dict.fromkeys(rows["conditions"])
             keep = []
-            for cond in dict.fromkeys(rows["conditions"]):
+            for cond in found:
                 why = unmet(req, variant, pick.experiment, pick.metric, _cond_dict(cond))
                 if why:
                     context.append(f"{variant}: {why}")
                 else:
                     keep.append(cond)
-            rows = rows[rows["conditions"].isin(keep)]
-            if rows.empty:
+            if not keep:
                 continue
+            if len(keep) < len(found):
+                rows = rows[rows["conditions"].isin(keep)]
             exact = all(catalog.get(pick.experiment, m).exact for m in pick.metric.split("+"))
             if policy.short_of(len(rows), exact):
                 # a variant's own repetitions must suffice: pooling variants adds no

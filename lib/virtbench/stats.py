@@ -2,7 +2,8 @@
 
 The median's CI is the distribution-free order-statistic (binomial) interval: it holds its
 coverage at every sample size, and says so when the sample is too small to reach the asked
-confidence. Ratios of medians use a seeded two-sample bootstrap (``scipy.stats.bootstrap``).
+confidence. Ratios of medians use a seeded two-sample bootstrap (:mod:`virtbench.bootstrap`,
+equal to ``scipy.stats.bootstrap``'s BCa interval).
 The verdict policy (minimum samples, tolerance, censored values) is :class:`Policy`, stated
 once here and printed by every report. NaNs in input samples are dropped.
 
@@ -15,15 +16,15 @@ holds (see that function for which end does).
 from __future__ import annotations
 
 import functools
-import inspect
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from virtbench import bootstrap
 
 __all__ = [
     "POLICY",
@@ -52,14 +53,6 @@ def _scipy_stats() -> Any:
     from scipy import stats
 
     return stats
-
-
-@functools.lru_cache(maxsize=1)
-def _rng_keyword() -> str:
-    """scipy >= 1.15 calls the seed argument ``rng``; older releases call it
-    ``random_state``."""
-    return "rng" if "rng" in inspect.signature(_scipy_stats().bootstrap).parameters \
-        else "random_state"
 
 
 _MANN_WHITNEY_COLUMNS = [
@@ -177,23 +170,7 @@ def _bootstrap_ci(
     seed: int,
 ) -> tuple[float, float]:
     """BCa bootstrap interval, falling back to the percentile method when BCa yields NaN."""
-    for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
-            # Degenerate jackknife distributions (common for medians) make BCa warn and give NaN.
-            warnings.simplefilter("ignore")
-            result = _scipy_stats().bootstrap(
-                data,
-                statistic,
-                n_resamples=n_resamples,
-                confidence_level=confidence,
-                method=method,
-                vectorized=True,
-                **{_rng_keyword(): np.random.default_rng(seed)},
-            )
-        low, high = (float(v) for v in result.confidence_interval)
-        if math.isfinite(low) and math.isfinite(high):
-            return low, high
-    return math.nan, math.nan
+    return bootstrap.interval(data, statistic, confidence, n_resamples, seed)
 
 
 def _location_ci(
