@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -367,3 +368,36 @@ def test_the_index_thumbnail_is_described_by_its_figure_alt_text():
     assert report.first_figure_alt(new_notebook(cells=[new_code_cell("x"), cell])) == \
         "Startup claims"
     assert report.first_figure_alt(new_notebook(cells=[new_code_cell("x")])) == ""
+
+
+def test_reproducing_some_notebooks_keeps_the_other_cards_of_the_same_run(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "a_first.ipynb", ["print(1)"], headline="first says {run}")
+    _notebook(folder / "b_second.ipynb", ["print(2)"], headline="second says {run}")
+    out = tmp_path / "reports"
+    quiet = dict(quick=True, datasets=DATA, folder=folder, progress=lambda _m: None)
+    report.reproduce("fixture_run", out, **quiet)
+    (folder / "b_second.ipynb").unlink()
+    _notebook(folder / "b_second.ipynb", ["print(3)"], headline="second again")
+    again = report.reproduce("fixture_run", out, only=["b_second"], **quiet)
+    assert [r.name for r in again] == ["b_second"]
+    index = (out / "index.html").read_text()
+    assert index.index("first says") < index.index("second again")  # notebook order
+    assert "second says" not in index and re.search(r"2 of 2\s+notebooks ok", index)
+    (out / "a_first.html").unlink()  # a card whose report is gone is not shown
+    report.reproduce("fixture_run", out, only=["b_second"], **quiet)
+    assert "first says" not in (out / "index.html").read_text()
+
+
+def test_cards_of_another_run_are_not_merged(tmp_path):
+    from virtbench import cards
+
+    (tmp_path / "a.html").write_text("")
+    cards.save([report.NotebookResult("a", "ok", 1.0, html=tmp_path / "a.html")], tmp_path,
+               "run_one")
+    new = [report.NotebookResult("b", "ok", 1.0)]
+    assert [c.name for c in cards.merged(new, tmp_path, "run_one", ["a", "b"])] == ["a", "b"]
+    assert [c.name for c in cards.merged(new, tmp_path, "run_two", ["a", "b"])] == ["b"]
+    (tmp_path / cards.CARDS_FILE).write_text("{not json")
+    assert [c.name for c in cards.merged(new, tmp_path, "run_one", ["a", "b"])] == ["b"]

@@ -682,7 +682,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --rerun --run-id reference: re-measure the shipped reference run")
     rep.add_argument("--out", default="reports", help="output folder (default: reports/)")
     rep.add_argument("--only", action="append", metavar="NOTEBOOK",
-                     help="run only notebooks whose name contains this; repeatable")
+                     help="run only notebooks whose name contains this; repeatable (the "
+                          "index keeps the other reports of the same run)")
     rep.set_defaults(func=cmd_reproduce)
 
     pub = sub.add_parser("published", help="print published figures and the seed's claims",

@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
 
+from virtbench import cards
 from virtbench.durations import duration_text
 from virtbench.paths import PACKAGE_DIR, PROJECT_DIR, datasets_dir, notebooks_dir
 from virtbench.provenance import analysis_version, commits_line, provenance
@@ -445,7 +446,10 @@ def reproduce(run_id: str, out: Path, *, quick: bool = False, only: Sequence[str
         left = (f"; about {duration_text(spent / i * (len(paths) - i))} left"
                 if i < len(paths) else "")
         progress(f"[{i}/{len(paths)}] {path.stem}: {r.status} ({r.seconds:.1f} s{left}) {tail}")
-    index = write_index(results, out, run_id, facts, data, made_by)
+    order = [p.stem for p in notebooks((), folder)]
+    shown = cards.merged(results, out, run_id, order) if only else results
+    cards.save(shown, out, run_id)
+    index = write_index(shown, out, run_id, facts, data, made_by)
     failed = [r for r in results if r.status != "ok"]
     progress(f"{len(results)} notebooks: {len(results) - len(failed)} ok, {len(failed)} failed;"
              f" index: {index}")
