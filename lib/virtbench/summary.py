@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pandas as pd
 
+from virtbench.platforms.native import BASELINE
 from virtbench.results import decode_conditions
 from virtbench.stats import median_ci, ratio_ci, stability_warnings
 
 KEYS = ["experiment", "family", "variant", "workload", "metric", "conditions", "unit"]
 SUMMARY_COLUMNS = KEYS + ["n", "median", "ci_low", "ci_high", "reason", "warnings"]
-BASELINE = "native/static"
 
 
 def metric_label(metric: str, conditions: str) -> str:

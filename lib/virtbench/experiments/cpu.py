@@ -15,6 +15,7 @@ from virtbench import platforms
 from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Option, Params
 from virtbench.metric import VALUES, Metric
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
+from virtbench.platforms.native import BASELINE
 from virtbench.store.schema import Measurement
 from virtbench.workloads import as_number
 
@@ -88,16 +89,15 @@ def kernel_args(kernel: Kernel, params: Params) -> list[str]:
 
 
 _NATIVE_CHECKSUMS: dict[tuple[str, ...], str] = {}
-REFERENCE = "native/static"
 
 
 def native_checksum(args: Sequence[str]) -> str:
     """The checksum the static native build prints for ``args`` (run once per process)."""
     key = tuple(args)
     if key not in _NATIVE_CHECKSUMS:
-        with platforms.create(REFERENCE) as ref:
+        with platforms.create(BASELINE) as ref:
             if not ref.availability.available:
-                raise NotSupported(f"no reference checksum: {REFERENCE} is not available "
+                raise NotSupported(f"no reference checksum: {BASELINE} is not available "
                                    f"({ref.availability.reason})")
             _NATIVE_CHECKSUMS[key] = ref.run(Workload("cpu"), list(args)).result["checksum"]
     return _NATIVE_CHECKSUMS[key]
@@ -129,12 +129,12 @@ def _measure_kernel(plat: Platform, wl: Workload, kernel: Kernel,
         if out.result.get("kernel", "hash") != kernel.name or not got:
             raise RuntimeError(f"the workload printed no {kernel.name} result (an older cpu "
                                "build?)")
-        if plat.variant == REFERENCE:
+        if plat.variant == BASELINE:
             _NATIVE_CHECKSUMS.setdefault(tuple(args), got)
         want = native_checksum(args)
         if got != want:
             raise RuntimeError(f"checksum {got} of kernel {kernel.name} (size {size}) differs "
-                               f"from {REFERENCE}'s {want}: the run did not do the same work")
+                               f"from {BASELINE}'s {want}: the run did not do the same work")
     except Exception as exc:
         detail = traceback.format_exception_only(exc)[-1].strip()
         why = f"not supported: {exc}" if isinstance(exc, NotSupported) else f"failed: {detail}"

@@ -13,6 +13,7 @@ from virtbench import platforms
 from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Option, Params
 from virtbench.metric import Metric
 from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
+from virtbench.platforms.native import BASELINE
 from virtbench.store.schema import Measurement
 from virtbench.workloads.speedtest1 import parse_speedtest1
 
@@ -33,7 +34,6 @@ METRICS = (
 )
 
 
-REFERENCE = "native/static"
 #: --size of a run: about 0.5 s natively at the default (about 10 s under the Wasm JITs,
 #: 30 s under Pulley), so that the repetitions of every variant add about a quarter of an
 #: hour to a full campaign; quick runs stay well under a minute per cell under TCG
@@ -49,9 +49,9 @@ def speedtest1_args(size: int) -> list[str]:
 def reference_verification(size: int) -> tuple[int | None, str]:
     """(result count, hash) of the static native build at ``size`` (one run per process)."""
     if size not in _REFERENCE:
-        with platforms.create(REFERENCE) as ref:
+        with platforms.create(BASELINE) as ref:
             if not ref.availability.available:
-                raise NotSupported(f"no reference run: {REFERENCE} is not available "
+                raise NotSupported(f"no reference run: {BASELINE} is not available "
                                    f"({ref.availability.reason})")
             got = parse_speedtest1(ref.run(Workload("speedtest1"), speedtest1_args(size),
                                            timeout=TIMEOUT_S).stdout)
@@ -67,12 +67,12 @@ def measure_speedtest1(plat: Platform, wl: Workload, params: Params) -> list[Mea
     size = int(params.options.get("speedtest1_size", QUICK_SIZE if params.quick else FULL_SIZE))
     out = plat.run(wl, speedtest1_args(size), timeout=TIMEOUT_S)
     got = parse_speedtest1(out.stdout)
-    if plat.variant == REFERENCE:
+    if plat.variant == BASELINE:
         _REFERENCE.setdefault(size, (got.results, got.hash))
     want = reference_verification(size)
     if (got.results, got.hash) != want:
         raise RuntimeError(f"speedtest1 --size {size} verified {got.results} result values "
-                           f"with hash {got.hash}, {REFERENCE} {want[0]} with {want[1]}: "
+                           f"with hash {got.hash}, {BASELINE} {want[0]} with {want[1]}: "
                            "the run did not compute the same rows")
     fs = {"fs": "memory"} if plat.file_system == "memory" else {}
     where = ("in the runtime's in-memory file system (not a host directory): not comparable"

@@ -6,3 +6,6 @@ VARIANTS = {
     "native/static": "virtbench.platforms.native.variants:NativeStatic",
     "native/dynamic": "virtbench.platforms.native.variants:NativeDynamic",
 }
+
+#: The variant every other is compared with: ratios to native, the reference checksums.
+BASELINE = "native/static"
