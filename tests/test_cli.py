@@ -74,11 +74,12 @@ def test_run_startup_native_json_summary(tmp_path):
                          capture_output=True, text=True, timeout=300, env=env, check=True)
     summary = json.loads(out.stdout)
     fields = {"experiment", "family", "variant", "workload", "metric", "conditions", "unit",
-              "n", "median", "ci_low", "ci_high"}
+              "n", "median", "ci_low", "ci_high", "coverage"}
     assert {s["metric"] for s in summary} == {"startup", "peak_rss"}
     for s in summary:
         assert set(s) == fields
         assert s["n"] == 5 and s["ci_low"] <= s["median"] <= s["ci_high"]
+        assert 0.9 < s["coverage"] < 1  # five samples: [x(1), x(5)], 94 %
     startup = next(s for s in summary if s["metric"] == "startup")
     assert startup["unit"] == "ms" and 0 < startup["median"] < 10_000
     assert "[" in out.stderr  # progress went to stderr

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from virtbench.results import Measurement, RunStore, make_rows
-from virtbench.summary import format_summary, ratios_to_baseline, summarize, summary_records
+from virtbench.summary import format_summary, summarize, summary_records
 
 
 def store_with(tmp_path, samples: dict[str, list[float | None]], metric="latency_p50",
@@ -34,21 +34,6 @@ def test_summary_has_median_ci_and_reason(tmp_path):
     assert "reason" not in records[0]
 
 
-def test_ratio_to_native_with_ci(tmp_path):
-    df = store_with(tmp_path, {"native/static": [10, 11, 9, 10, 10],
-                               "other": [20, 22, 18, 20, 20]})
-    r = ratios_to_baseline(df).set_index("variant")
-    assert r.loc["other", "ratio"] == pytest.approx(2.0)
-    assert r.loc["other", "ci_low"] <= 2.0 <= r.loc["other", "ci_high"]
-    assert r.loc["native/static", "ratio"] == pytest.approx(1.0)
-
-
-def test_zero_baseline_gives_no_ratio(tmp_path):
-    df = store_with(tmp_path, {"native/static": [0, 0, 0], "other": [1, 0, 2]}, metric="errors",
-                    unit="count")
-    assert ratios_to_baseline(df).empty
-
-
 def test_conditions_are_summarized_apart(tmp_path):
     store = RunStore("c", root=tmp_path)
     for rep in range(3):
@@ -61,10 +46,22 @@ def test_conditions_are_summarized_apart(tmp_path):
     assert "startup [network=none]" in format_summary(s)
     assert {tuple(r["conditions"].items()) for r in summary_records(s)} == {
         (("network", "bridge"),), (("network", "none"),)}
-    for rep in range(3):
-        store.write_cell(make_rows([Measurement("startup", 1.0 + rep, "ms")], run_id="c",
-                                   experiment="startup", family="native",
-                                   variant="native/static", workload="noop", rep=rep))
-    ratios = ratios_to_baseline(store.rows()).set_index("conditions")["ratio"]
-    assert ratios['{"network": "bridge"}'] == pytest.approx(5.5)
-    assert ratios['{"network": "none"}'] == pytest.approx(10.5)
+
+
+def test_a_repetition_with_several_readings_counts_once(tmp_path):
+    store = RunStore("r", root=tmp_path)
+    for rep in range(4):
+        readings = [Measurement("startup", 10.0 * (rep + 1) + i, "ms") for i in range(3)]
+        store.write_cell(make_rows(readings, run_id="r", experiment="startup", family="x",
+                                   variant="x/y", workload="noop", rep=rep))
+    (line,) = summary_records(summarize(store.rows()))
+    assert line["n"] == 4  # four repetitions, not twelve readings
+    assert line["median"] == pytest.approx(26.0)  # median of 11, 21, 31, 41
+
+
+def test_the_interval_says_its_real_coverage(tmp_path):
+    df = store_with(tmp_path, {"native/static": [1, 2, 3]})
+    (line,) = summary_records(summarize(df))
+    assert line["coverage"] == pytest.approx(0.75)  # three samples: [min, max] covers 75 %
+    assert "(75%)" in format_summary(summarize(df)) and "95% CI" not in format_summary(
+        summarize(df))

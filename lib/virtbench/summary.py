@@ -1,19 +1,20 @@
-"""Summaries of stored rows: per variant, workload, metric and conditions, the median with its
-95% CI."""
+"""Summaries of stored rows: per variant, workload, metric and conditions, the median of the
+repetitions with its confidence interval, read through :class:`virtbench.dataset.Dataset`
+(one value per repetition, as every report reads them)."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
-from virtbench.platforms.native import BASELINE
+from virtbench.conditions import parse_conditions, row_conditions_text
+from virtbench.dataset import Dataset
 from virtbench.results import decode_conditions
-from virtbench.stats import median_ci, ratio_ci, stability_warnings
+from virtbench.stats import median_ci, stability_warnings
 
 KEYS = ["experiment", "family", "variant", "workload", "metric", "conditions", "unit"]
-SUMMARY_COLUMNS = KEYS + ["n", "median", "ci_low", "ci_high", "reason", "warnings"]
+SUMMARY_COLUMNS = KEYS + ["n", "median", "ci_low", "ci_high", "coverage", "reason", "warnings"]
 
 
 def metric_label(metric: str, conditions: str) -> str:
@@ -24,56 +25,32 @@ def metric_label(metric: str, conditions: str) -> str:
     return f"{metric} [{', '.join(f'{k}={v}' for k, v in found.items())}]"
 
 
-def _with_conditions(df: pd.DataFrame) -> pd.DataFrame:
-    return df if "conditions" in df else df.assign(conditions="")
-
-
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """One line per (experiment, family, variant, workload, metric, conditions, unit).
-
-    Warm-up samples are left out. A cell with no measured value keeps ``n = 0`` and the
-    reason it was not measured.
-    """
-    df = _with_conditions(df)
+    """One line per (experiment, family, variant, workload, metric, conditions, unit): the
+    median of the repetitions (:meth:`Dataset.measured`: warm-ups left out, the readings of
+    one repetition reduced to their median) with its CI and the CI's real coverage. A cell
+    with no measured value keeps ``n = 0`` and the reason it was not measured."""
+    ds = Dataset(df)
     lines = []
-    for key, group in df.groupby(KEYS, sort=False):
-        values = group.loc[~group["warmup"], "value"].dropna().to_numpy(dtype=float)
+    for key, group in ds.df.groupby(KEYS, sort=False):
         line = dict(zip(KEYS, key, strict=True))
+        reps = ds.measured(line["variant"], line["metric"], line["experiment"],
+                           line["workload"], parse_conditions(line["conditions"]), copy=False)
+        mine = reps["conditions"] == row_conditions_text(line["conditions"])
+        values = reps.loc[mine, "value"].to_numpy(dtype=float)
         if len(values) == 0:
             reasons = [r for r in group["reason"].unique() if r]
             line.update(n=0, median=math.nan, ci_low=math.nan, ci_high=math.nan,
-                        reason="; ".join(reasons) or "no sample", warnings="")
+                        coverage=math.nan, reason="; ".join(reasons) or "no sample",
+                        warnings="")
         else:
             est = median_ci(values)
-            line.update(n=est.n, median=est.value, ci_low=est.low, ci_high=est.high, reason="",
-                        warnings="" if len(values) == 1 else
+            line.update(n=est.n, median=est.value, ci_low=est.low, ci_high=est.high,
+                        coverage=est.coverage if math.isfinite(est.coverage) else 0.95,
+                        reason="", warnings="" if len(values) == 1 else
                         "; ".join(stability_warnings(values, line["unit"])))
         lines.append(line)
     return pd.DataFrame(lines, columns=SUMMARY_COLUMNS)
-
-
-def ratios_to_baseline(df: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
-    """Median of each variant divided by the baseline's, per experiment/workload/metric and
-    conditions, with CI. The baseline's samples are those under the same conditions, else
-    those under none (a bare process has no network)."""
-    data = _with_conditions(df[df["value"].notna() & ~df["warmup"]])
-    lines = []
-    for (exp, wl, metric, unit), group in data.groupby(["experiment", "workload", "metric",
-                                                        "unit"]):
-        bases = group[group["variant"] == baseline]
-        for (family, variant, cond), sub in group.groupby(["family", "variant", "conditions"],
-                                                          sort=False):
-            same = bases[bases["conditions"] == cond]
-            base = (same if len(same) else bases[bases["conditions"] == ""])["value"].to_numpy(
-                dtype=float)
-            if len(base) == 0 or float(np.median(base)) == 0:
-                continue  # no baseline, or a zero baseline (e.g. an error count): no ratio
-            est = ratio_ci(sub["value"].to_numpy(dtype=float), base)
-            lines.append(dict(experiment=exp, family=family, variant=variant, workload=wl,
-                              metric=metric, conditions=cond, unit=unit, baseline=baseline,
-                              ratio=est.value,
-                              ci_low=est.low, ci_high=est.high, n=est.n))
-    return pd.DataFrame(lines)
 
 
 def _fmt(x: float) -> str:
@@ -88,7 +65,7 @@ def format_summary(summary: pd.DataFrame) -> str:
     """A plain-text table for the terminal."""
     if summary.empty:
         return "no rows"
-    header = ["variant", "workload", "metric", "n", "median", "95% CI", "unit"]
+    header = ["variant", "workload", "metric", "n", "median", "CI", "unit"]
     rows = []
     for _, s in summary.iterrows():
         if s["n"] == 0:
@@ -96,7 +73,8 @@ def format_summary(summary: pd.DataFrame) -> str:
             rows.append([s["variant"], s["workload"], metric_label(s["metric"], s["conditions"]),
                          "0", "-", ci, s["unit"]])
         else:
-            ci = f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]"
+            ci = (f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}] ({s['coverage']:.0%})"
+                  if math.isfinite(s["ci_low"]) else "(no CI at n = 1)")
             rows.append([s["variant"], s["workload"], metric_label(s["metric"], s["conditions"]),
                          str(s["n"]), _fmt(s["median"]), ci, s["unit"]])
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
@@ -118,7 +96,7 @@ def summary_records(summary: pd.DataFrame) -> list[dict]:
         rec = {k: s[k] for k in KEYS}
         rec["conditions"] = decode_conditions(s["conditions"])
         rec["n"] = int(s["n"])
-        for k in ("median", "ci_low", "ci_high"):
+        for k in ("median", "ci_low", "ci_high", "coverage"):
             v = float(s[k])
             rec[k] = None if math.isnan(v) else v
         if s["n"] == 0:
