@@ -14,19 +14,13 @@ def _private_datasets(tmp_path, monkeypatch):
 @pytest.fixture
 def install_fakes(monkeypatch):
     """Register, for one test, fake platform classes as variants (each by its ``variant``
-    and ``family``) and a fake experiment with its metrics, as the runner finds real ones."""
-    import sys
-    import types
-
+    and ``family``, for callers that name them, such as the command line) and a fake
+    experiment with its metrics, as the runner finds real ones."""
     from virtbench import catalog, experiments, platforms
 
     def install(experiment=None, *classes) -> None:
-        module = types.ModuleType("vb_test_fakes")
         for cls in classes:
-            setattr(module, cls.__name__, cls)
-            monkeypatch.setitem(platforms.VARIANTS, cls.variant,
-                                (cls.family, f"vb_test_fakes:{cls.__name__}"))
-        monkeypatch.setitem(sys.modules, "vb_test_fakes", module)
+            monkeypatch.setitem(platforms.VARIANTS, cls.variant, (cls.family, cls))
         if experiment is not None:
             monkeypatch.setitem(experiments.EXPERIMENTS, experiment.name, experiment)
             for metric in experiment.metrics:

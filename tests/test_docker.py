@@ -26,16 +26,13 @@ from virtbench.experiments.shared.mem_instance import measure_mem
 from virtbench.experiments.startup import startup_rows
 from virtbench.platforms.base import Workload
 from virtbench.platforms.docker import daemonsetup, procfs
-from virtbench.platforms.docker import engine as docker_engine
-from virtbench.platforms.docker.engine import (
-    DockerEngine,
+from virtbench.platforms.docker.daemonsetup import (
     EngineError,
     choose_iptables,
     dockerd_failure,
     explain_failure,
-    find_processes,
-    mount_points,
 )
+from virtbench.platforms.docker.engine import DockerEngine
 from virtbench.platforms.docker.hybrid import DockerWasmtime
 from virtbench.platforms.docker.images import (
     ImageSpec,
@@ -45,6 +42,7 @@ from virtbench.platforms.docker.images import (
     short_start_error,
 )
 from virtbench.platforms.docker.objects import LABEL, OWNER_LABEL
+from virtbench.platforms.docker.procfs import find_processes, mount_points
 from virtbench.platforms.docker.variants import DockerRunc, DockerRuncHost
 
 DATA = Path(__file__).parent / "data" / "docker"
@@ -216,7 +214,7 @@ def test_leftover_cleanup_spares_containers_of_live_processes() -> None:
 
 def _dead_pid() -> int:
     pid = 4_000_000
-    while docker_engine.pid_alive(pid):
+    while procfs.pid_alive(pid):
         pid -= 1
     return pid
 
@@ -362,7 +360,7 @@ def test_engine_starts_runs_a_container_and_leaves_nothing_behind(engine_root: P
         avail = plat.availability
         assert avail.available, avail.reason
         dockerd = engine.dockerd_pid
-        assert engine.private and dockerd and docker_engine.pid_alive(dockerd)
+        assert engine.private and dockerd and procfs.pid_alive(dockerd)
         assert "private dockerd started by virtbench" in avail.reason
         assert avail.version.startswith("Docker Engine ")
 
@@ -411,7 +409,7 @@ def test_engine_starts_runs_a_container_and_leaves_nothing_behind(engine_root: P
         assert sizes["image_archive_size"] > sizes["image_content_size"]
     finally:
         plat.close()
-    assert not engine.private and not docker_engine.pid_alive(dockerd)
+    assert not engine.private and not procfs.pid_alive(dockerd)
     assert not engine.socket.exists()
     assert _daemon_processes(engine_root) == []
     assert _mounts_under(engine_root) == []
@@ -437,7 +435,7 @@ def test_host_network_bind_mount_and_wasm_in_container(engine_root: Path) -> Non
             assert _get(18932) == b"Hello, world\n"
             assert handle.info["network"] == "host" and len(handle.pids) == 2
         io = host.run(Workload("fileio"), ["{workdir}", "2"])
-        assert io.result["where"].startswith("bind mount")
+        assert io.where.startswith("bind mount") and "where" not in io.result
         assert float(io.result["seq_read_mbps"]) > 0
 
         assert hybrid.availability.available, hybrid.availability.reason

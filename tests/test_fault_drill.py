@@ -257,12 +257,12 @@ def test_a_killed_probe_is_retried_on_the_next_repetition(probed, tmp_path, caps
 @pytest.mark.slow
 def test_a_killed_private_dockerd_is_named_and_cleaned_up(tmp_path):
     """Only a dockerd this test started (found by its own data-root) is killed."""
-    from virtbench.platforms.docker import engine as docker_engine
+    from virtbench.platforms.docker.client import DEFAULT_SOCKET
 
     if os.geteuid() != 0:
         pytest.skip("starting dockerd needs root")
-    running = docker_engine.find_processes("dockerd")
-    if running or Path(docker_engine.DEFAULT_SOCKET).exists():
+    running = procfs.find_processes("dockerd")
+    if running or Path(DEFAULT_SOCKET).exists():
         pytest.skip(f"a Docker daemon already runs ({running}); the test starts its own")
     cache = tmp_path / "cache"
     root = cache / "docker"
@@ -270,7 +270,7 @@ def test_a_killed_private_dockerd_is_named_and_cleaned_up(tmp_path):
     veths = set(hostnet.host_veths())
 
     def mine(name: str) -> list[int]:
-        return [p for p in docker_engine.find_processes(name)
+        return [p for p in procfs.find_processes(name)
                 if str(root) in procfs.cmdline(p)]
 
     env = {**os.environ, "PYTHONPATH": LIB, "VIRTBENCH_DATASETS": str(datasets),
@@ -356,6 +356,7 @@ def test_a_dead_private_dockerd_is_named_and_still_stopped(tmp_path, monkeypatch
 def test_a_cleanup_that_fails_is_one_line_and_the_daemon_is_still_stopped(tmp_path,
                                                                           monkeypatch):
     from virtbench.platforms.docker import engine as docker_engine
+    from virtbench.platforms.docker.daemonsetup import EngineError
 
     engine = docker_engine.DockerEngine(tmp_path / "docker", use_existing=False)
     stopped: list[bool] = []
@@ -363,7 +364,7 @@ def test_a_cleanup_that_fails_is_one_line_and_the_daemon_is_still_stopped(tmp_pa
                         lambda self: stopped.append(True))
     engine.private, engine.dockerd_pid, engine.client = True, os.getpid(), _Client()
     engine._users = 1
-    with pytest.raises(docker_engine.EngineError) as failed:
+    with pytest.raises(EngineError) as failed:
         engine.release()
     assert str(failed.value).startswith("removing the suite's containers failed: "
                                         "ConnectionError: ")

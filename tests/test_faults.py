@@ -26,6 +26,7 @@ from virtbench import sweep
 from virtbench.cgroup import cgroup_mode
 from virtbench.platforms.docker import engine as docker_engine
 from virtbench.platforms.docker import hostnet, procfs
+from virtbench.platforms.docker.client import DEFAULT_SOCKET
 from virtbench.platforms.wasm import cli, node, variants, wasmer
 from virtbench.platforms.wasm.common import (
     WasmModuleError,
@@ -209,15 +210,15 @@ def _network() -> dict:
 def test_signal_during_dockerd_start(harness, tmp_path, sig):
     if os.geteuid() != 0:
         pytest.skip("starting dockerd needs root")
-    running = docker_engine.find_processes("dockerd")
-    if running or Path(docker_engine.DEFAULT_SOCKET).exists():
+    running = procfs.find_processes("dockerd")
+    if running or Path(DEFAULT_SOCKET).exists():
         pytest.skip(f"a Docker daemon already runs ({running}); the test starts its own")
     cache = tmp_path / "cache"
     root = cache / "docker"
     before = _network()
 
     def dockerd() -> list[int]:
-        return [p for p in docker_engine.find_processes("dockerd")
+        return [p for p in procfs.find_processes("dockerd")
                 if str(root) in procfs.cmdline(p)]
 
     proc = harness("startup", "--variant", "docker/runc",
@@ -226,9 +227,9 @@ def test_signal_during_dockerd_start(harness, tmp_path, sig):
     time.sleep(0.3)  # dockerd is setting up its bridge and containerd
     interrupt(proc, sig)
     assert dockerd() == []
-    assert [p for p in docker_engine.find_processes("containerd")
+    assert [p for p in procfs.find_processes("containerd")
             if str(root) in procfs.cmdline(p)] == []
-    assert [m for m in docker_engine.mount_points(Path("/proc/self/mountinfo").read_text())
+    assert [m for m in procfs.mount_points(Path("/proc/self/mountinfo").read_text())
             if m.startswith(str(root))] == []
     assert not (root / "host-network.json").exists()
     assert _network() == before
@@ -240,7 +241,7 @@ def test_signal_during_dockerd_start(harness, tmp_path, sig):
 def test_private_dockerd_stop_restores_the_host_network():
     if os.geteuid() != 0:
         pytest.skip("starting dockerd needs root")
-    if docker_engine.find_processes("dockerd"):
+    if procfs.find_processes("dockerd"):
         pytest.skip("a Docker daemon already runs; the test starts its own")
     before = _network()
     root = Path(tempfile.mkdtemp(prefix="vbd-", dir="/tmp"))  # short: unix socket paths
@@ -255,7 +256,7 @@ def test_private_dockerd_stop_restores_the_host_network():
     finally:
         engine.release()
         shutil.rmtree(root, ignore_errors=True)
-    assert [p for p in docker_engine.find_processes("dockerd") + docker_engine.find_processes(
+    assert [p for p in procfs.find_processes("dockerd") + procfs.find_processes(
         "containerd") if str(root) in procfs.cmdline(p)] == []
     assert not engine.network_file.exists()
     assert _network() == before

@@ -73,16 +73,17 @@ def test_io_reports_writes_and_warm_and_cold_reads(native):
 
 def test_io_cold_reads_without_a_drop_are_reason_rows(native):
     from virtbench.experiments.io import io_rows
+    from virtbench.platforms.base import RunOutcome
 
     base = {"seq_write_mbps": "1", "seq_read_mbps": "2", "rand_read_mbps": "3",
             "rand_write_mbps": "4", "cold_seq_read_mbps": "0", "cold_rand_read_mbps": "0"}
-    for extra, why in (({"cold_drop": "ENOSYS", "cold_resident_pct": "na"}, "ENOSYS"),
-                       ({"cold_drop": "ok", "cold_resident_pct": "80.0"}, "80.0%"),
-                       ({"cold_drop": "ok", "cold_resident_pct": "na",
-                         "disk_cache": "writeback"}, "host's page cache"),
-                       ({}, "no cold read rates")):
-        cold = [m for m in io_rows(native, {**base, **extra}, 4)
-                if m.conditions.get("cache") == "cold"]
+    for extra, disk_cache, why in (
+            ({"cold_drop": "ENOSYS", "cold_resident_pct": "na"}, "", "ENOSYS"),
+            ({"cold_drop": "ok", "cold_resident_pct": "80.0"}, "", "80.0%"),
+            ({"cold_drop": "ok", "cold_resident_pct": "na"}, "writeback", "host's page cache"),
+            ({}, "", "no cold read rates")):
+        out = RunOutcome(0, "", 0, "", {**base, **extra}, disk_cache=disk_cache)
+        cold = [m for m in io_rows(native, out, 4) if m.conditions.get("cache") == "cold"]
         assert len(cold) == 2
         assert all(m.value is None and why in m.reason for m in cold), why
 

@@ -211,3 +211,39 @@ def test_remeasure_measures_stored_cells_again_and_the_new_rows_are_read(fakes, 
     assert len(again) == 3 and sorted(again["value"]) == [4.0, 5.0, 6.0] != first
     lines = (store.dir / "results.csv").read_text().splitlines()
     assert len(lines) == 1 + 6  # the earlier attempt stays on disk
+
+
+class Closing(Counting):
+    """A fake that counts how often it is closed."""
+
+    variant = "fake/closing"
+    closed = 0
+
+    def close(self) -> None:
+        type(self).closed += 1
+
+
+class Closing2(Closing):
+    variant = "fake/closing2"
+
+
+def test_variants_are_also_given_as_platform_classes_and_objects(install_fakes, tmp_path):
+    """Neither needs a registry entry; the runner closes what it created and leaves the
+    object it was given to its owner."""
+    import json
+
+    install_fakes(FAKE)  # the experiment only: no variant is registered
+    CALLS.clear()
+    Closing.closed = Closing2.closed = 0
+    mine = Closing2()
+    store = RunStore("r", root=tmp_path)
+    runner.run(FAKE, [Closing, mine], store, reps=1, progress=None)
+    rows = store.rows()
+    assert sorted(set(rows["variant"])) == ["fake/closing", "fake/closing2"]
+    assert rows["value"].notna().all() and set(rows["family"]) == {"native"}
+    assert {v for v, _ in CALLS} == {"fake/closing", "fake/closing2"}
+    assert Closing.closed == 1 and Closing2.closed == 0
+    host = json.loads((store.dir / "host.json").read_text())
+    assert host["invocations"][0]["parameters"]["variants"] == ["fake/closing",
+                                                               "fake/closing2"]
+    assert platforms.create(mine) is mine and isinstance(platforms.create(Closing), Closing)

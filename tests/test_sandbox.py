@@ -19,7 +19,7 @@ from virtbench.experiments.redis import measure_redis, redis_workloads
 from virtbench.experiments.shared.mem_instance import measure_mem
 from virtbench.experiments.sysbench import measure_sysbench, sysbench_workloads
 from virtbench.platforms.base import Workload
-from virtbench.platforms.docker.engine import RUNTIMES, runtime_config
+from virtbench.platforms.docker.daemonsetup import RUNTIMES, runtime_config
 from virtbench.platforms.docker.images import busybox_spec
 from virtbench.process import program_name
 

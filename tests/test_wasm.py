@@ -276,7 +276,7 @@ def test_fileio_through_wasi(plat, native_fileio):
     # the same run gives warm reads and, after fd_advise(DONTNEED), cold ones
     assert out.result["cold_drop"] == "ok" and out.result["cold_resident_pct"] == "na"
     rows = {(m.metric, m.conditions.get("cache", "")): m for m in
-            io_rows(plat, out.result, int(IO_MIB))}
+            io_rows(plat, out, int(IO_MIB))}
     assert set(rows) == {("seq_write", ""), ("rand_write", ""), ("seq_read", "warm"),
                          ("rand_read", "warm"), ("seq_read", "cold"), ("rand_read", "cold")}
     if plat.file_system == "memory":  # wasmer-sdk: an in-memory sandbox file system

@@ -311,11 +311,15 @@ def _variant_summary(variant: str) -> str:
     of the class's own docstring, not one it inherits)."""
     import importlib
 
-    module, _, name = platforms.VARIANTS[variant][1].partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        return f"(cannot import: {exc})"
+    where = platforms.VARIANTS[variant][1]
+    if isinstance(where, str):
+        module, _, name = where.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:
+            return f"(cannot import: {exc})"
+    else:
+        cls = where  # a class registered directly
     text = cls.summary or (cls.__doc__ or "").strip().split("\n\n")[0]
     return " ".join(text.split())
 

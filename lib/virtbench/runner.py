@@ -20,6 +20,7 @@ from virtbench.durations import duration_text
 from virtbench.experiments.base import Experiment, Params, check_options, resolve_params
 from virtbench.host import check_host, finish_invocation, write_host_json
 from virtbench.hostheal import heal_host_json
+from virtbench.platforms import Variant
 from virtbench.platforms.base import NotSupported, Platform, Workload
 from virtbench.store.errors import WriteFailed
 from virtbench.store.rows import make_rows
@@ -36,7 +37,7 @@ def stderr_progress(message: str) -> None:
 
 def run(
     experiment: Experiment,
-    variants: Sequence[str],
+    variants: Sequence[Variant],
     store: RunStore,
     *,
     reps: int | None = None,
@@ -52,6 +53,10 @@ def run(
     that failed are measured again; with ``remeasure`` every chosen cell is measured again,
     its new rows appended and read instead of the earlier ones).
 
+    A variant is a registered name, a Platform class or a platform object
+    (:func:`virtbench.platforms.create`); the runner closes the platforms it created, and
+    leaves the objects it was given to their owner.
+
     Before any platform starts: options are checked, the run's writer lock is taken and the
     host is compared with the run's earlier invocations (unless ``force_host``).
     """
@@ -66,7 +71,7 @@ def run(
 
 def _run(
     experiment: Experiment,
-    variants: Sequence[str],
+    variants: Sequence[Variant],
     store: RunStore,
     *,
     reps: int | None = None,
@@ -84,12 +89,14 @@ def _run(
     say = progress or (lambda _m: None)
 
     plats = [platforms.create(v) for v in variants]
+    created = [p for p, v in zip(plats, variants, strict=True) if p is not v]
     started, outcome, raised = time.monotonic(), "interrupted", True
     try:
         accelerators = {p.variant: p.availability.version for p in plats
                         if p.availability.available}
+        names = [v if isinstance(v, str) else v.variant for v in variants]
         write_host_json(store.dir, {
-            "experiment": experiment.name, "variants": list(variants), "reps": reps,
+            "experiment": experiment.name, "variants": names, "reps": reps,
             "quick": quick, "seed": seed, "options": options or {}, "remeasure": remeasure,
             "workloads": [w.name for w in workloads],
         }, accelerators)
@@ -137,7 +144,7 @@ def _run(
         outcome = f"error: {type(exc).__name__}: {exc}"
         raise
     finally:
-        close_all(plats)
+        close_all(created)
         try:
             finish_invocation(store.dir, started, outcome)
         except WriteFailed:

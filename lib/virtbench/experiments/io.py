@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Option, Params
 from virtbench.metric import Metric
-from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
+from virtbench.platforms.base import WORKDIR, NotSupported, Platform, RunOutcome, Workload
 from virtbench.store.schema import Measurement
 from virtbench.workloads import as_number
 
@@ -57,11 +57,13 @@ IO_DROPPED_BY = {
 }
 
 
-def io_rows(plat: Platform, result: dict[str, str], size: int) -> list[Measurement]:
-    """The io rows of one ``fileio`` run: writes, warm reads, and cold reads or their reason."""
-    where = result.get("where", "")
-    tags = {"size_mib": str(size), **({"where": where} if where else {}),
-            **({"disk_cache": result["disk_cache"]} if result.get("disk_cache") else {})}
+def io_rows(plat: Platform, out: RunOutcome, size: int) -> list[Measurement]:
+    """The io rows of one ``fileio`` run: writes, warm reads, and cold reads or their reason;
+    where its work directory lived and the disk's cache mode, as the platform says, in the
+    tags."""
+    result, disk_cache = out.result, out.disk_cache
+    tags = {"size_mib": str(size), **({"where": out.where} if out.where else {}),
+            **({"disk_cache": disk_cache} if disk_cache else {})}
     memory = plat.file_system == "memory"
     fs = {"fs": "memory"} if memory else {}
     blocks = IO_BLOCKS.format(size=size)
@@ -80,7 +82,6 @@ def io_rows(plat: Platform, result: dict[str, str], size: int) -> list[Measureme
                                conditions=conditions))
     cold = {**fs, "cache": "cold"}
     reason = ""
-    disk_cache = result.get("disk_cache", "")
     resident = result.get("cold_resident_pct", "na")
     if memory:
         reason = f"{MEMORY_FS}: there is no page cache to drop and no disk to read"
@@ -120,7 +121,7 @@ def measure_io(plat: Platform, wl: Workload, params: Params) -> list[Measurement
     out = plat.run(wl, [WORKDIR, str(size)])
     if not out.result:
         raise NotSupported("the workload printed no VB-RESULT line")
-    return io_rows(plat, out.result, size)
+    return io_rows(plat, out, size)
 
 
 EXPERIMENT = Experiment(

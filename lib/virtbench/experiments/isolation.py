@@ -10,13 +10,19 @@ with ``limits`` (None = the platform's defaults).
 from __future__ import annotations
 
 import os
-import re
 import statistics
 from contextlib import ExitStack
 
 from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Option, Params
 from virtbench.metric import VALUES, Metric
-from virtbench.platforms.base import WORKDIR, NotSupported, Platform, Workload
+from virtbench.platforms.base import (
+    WORKDIR,
+    NotReady,
+    NotSupported,
+    Platform,
+    Workload,
+    WorkloadUnsupported,
+)
 from virtbench.store.schema import Measurement
 from virtbench.workloads import as_number, parse_result_line
 
@@ -37,6 +43,9 @@ ATTACKS = ("cpu", "mem", "io", "fd", "proc")
 QUICK_ATTACKS = ("cpu", "mem")  # with --quick; the others get a "not measured" row
 #: Limits for each attacker instance; each platform applies those it can and says which.
 LIMITS = {"memory_mib": 256, "cpus": 0.5, "pids": 64, "nofile": 1024}
+#: Why a cell has no slowdown when an attacker ended before its ready line (NotReady).
+STOPPED = ("the attacker was stopped before it was ready (a limit, or the platform's own "
+           "size, ended it)")
 
 
 def attacker_state(ready_line: str) -> dict[str, str]:
@@ -45,6 +54,13 @@ def attacker_state(ready_line: str) -> dict[str, str]:
         return {}
     fields = parse_result_line(ready_line, marker="VB-READY")
     return {f"attacker_{k}": v for k, v in fields.items() if k in ("taken", "limit_hit")}
+
+
+def _error(exc: Exception) -> str:
+    """An exception in a reason: its class and the start of its message. A NotReady is named
+    by the class it extends, RuntimeError, as in the rows this experiment has stored."""
+    name = RuntimeError.__name__ if isinstance(exc, NotReady) else type(exc).__name__
+    return f"{name}: {str(exc)[:300]}"
 
 
 def _victim_ms(plat: Platform, millions: int) -> float:
@@ -96,19 +112,16 @@ def measure_isolation(plat: Platform, wl: Workload, params: Params) -> list[Meas
             except NotSupported as exc:
                 out.append(Measurement.missing(metric, "x", f"not supported: {exc}",
                                                conditions=cond))
-            except Exception as exc:
-                if "unsupported=1" in str(exc):
-                    found = re.search(r"why=([A-Za-z0-9_-]+)", str(exc))
-                    why = found[1].replace("-", " ") if found else "unsupported"
-                    out.append(Measurement.missing(metric, "x", f"attack not expressible: {why}",
-                                                   conditions=cond))
-                    continue
-                who = ("the attacker was stopped before it was ready (a limit, or the "
-                       "platform's own size, ended it)" if "before 'VB-READY'" in str(exc)
-                       else "victim or attacker failed")
+            except WorkloadUnsupported as exc:
                 out.append(Measurement.missing(
-                    metric, "x", f"{who}: {type(exc).__name__}: {str(exc)[:300]}",
+                    metric, "x", f"attack not expressible: {exc.why or 'unsupported'}",
                     conditions=cond))
+            except NotReady as exc:
+                out.append(Measurement.missing(metric, "x", f"{STOPPED}: {_error(exc)}",
+                                               conditions=cond))
+            except Exception as exc:
+                out.append(Measurement.missing(
+                    metric, "x", f"victim or attacker failed: {_error(exc)}", conditions=cond))
     return out
 
 

@@ -17,13 +17,17 @@ from virtbench.platforms.base import (
 
 __all__ = [
     "FAMILIES", "Availability", "NotSupported", "Platform", "RunOutcome", "Workload",
-    "VARIANTS", "CLASSES", "create", "select", "family_of", "class_of",
+    "VARIANTS", "CLASSES", "Variant", "create", "select", "family_of", "class_of",
 ]
+
+#: A variant as callers name it: its registered name, a Platform class, or a platform object.
+Variant = str | type[Platform] | Platform
 
 # variant name -> (family, "module:Class"), in the order of reports: each family package
 # declares its own variants (``VARIANTS`` in its ``__init__.py``, strings only: nothing of a
-# runtime is imported until a variant is created).
-VARIANTS: dict[str, tuple[str, str]] = {
+# runtime is imported until a variant is created). A variant defined elsewhere (a test's
+# fake) may be registered by its class instead of the string.
+VARIANTS: dict[str, tuple[str, str | type[Platform]]] = {
     name: (family, where) for family in FAMILIES
     for name, where in importlib.import_module(f"virtbench.platforms.{family}").VARIANTS.items()
 }
@@ -51,11 +55,20 @@ def class_of(variant: str) -> str:
     return VARIANT_CLASSES.get(variant, CLASSES[family_of(variant)])
 
 
-def create(variant: str) -> Platform:
-    """Instantiate a variant by exact name; the error lists the valid names."""
+def create(variant: Variant) -> Platform:
+    """The platform object of ``variant``: the object itself, a new object of a Platform
+    class, or a new object of the variant registered under that exact name (the error lists
+    the valid names)."""
+    if isinstance(variant, Platform):
+        return variant
+    if isinstance(variant, type) and issubclass(variant, Platform):
+        return variant()
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
-    module, _, cls = VARIANTS[variant][1].partition(":")
+    where = VARIANTS[variant][1]
+    if not isinstance(where, str):
+        return where()
+    module, _, cls = where.partition(":")
     try:
         return getattr(importlib.import_module(module), cls)()
     except ModuleNotFoundError as exc:

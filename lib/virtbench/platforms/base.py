@@ -7,7 +7,9 @@ daemons behind every instance (:meth:`Platform.shared_processes`), the artifacts
 disk (:meth:`Platform.artifacts`) and its timed start sequences (:meth:`Platform.timed_starts`).
 The experiments measure through these primitives: what a number means, its metric name and
 its unit are theirs. A primitive that a variant cannot provide raises :class:`NotSupported`
-with the reason; experiments record that reason as a row with no value.
+with the reason; experiments record that reason as a row with no value. An instance that
+ends before its workload is ready raises :class:`NotReady` (:class:`WorkloadUnsupported`
+when the workload said it cannot do what it was asked here).
 """
 
 from __future__ import annotations
@@ -32,6 +34,21 @@ BIND, PORT = "{bind}", "{port}"
 
 class NotSupported(Exception):
     """This variant cannot make this measurement; the message says why."""
+
+
+class NotReady(RuntimeError):
+    """An instance ended before its workload printed its ready line (``VB-READY``); the
+    message says how it ended, with the end of its output."""
+
+
+class WorkloadUnsupported(NotReady):
+    """An instance ended before it was ready because its workload cannot do what it was
+    asked on this platform (its result line says ``unsupported=1``, e.g. a fork attack under
+    WASI); ``why`` is the workload's reason in words ("" when it gave none)."""
+
+    def __init__(self, message: str, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -112,10 +129,13 @@ class RunOutcome:
     """One instance run to completion.
 
     ``wall_ns`` covers ``interval`` (each platform says from which event to which);
-    ``result`` holds the workload's ``VB-RESULT`` key=value pairs (empty for user workloads
-    that print none); ``peak_rss_kib`` is the peak RSS of ``rss_of`` (None if unknown);
-    ``peaks`` the other peaks the platform read for this run (a container's cgroup, a Wasm
-    instance's linear memory), or why not.
+    ``result`` holds the workload's ``VB-RESULT`` key=value pairs as it printed them (empty
+    for user workloads that print none); ``peak_rss_kib`` is the peak RSS of ``rss_of``
+    (None if unknown); ``peaks`` the other peaks the platform read for this run (a
+    container's cgroup, a Wasm instance's linear memory), or why not. The platform's own
+    facts about the run: ``where`` the workload's work directory lived, in words ("" when
+    the platform does not say), and ``disk_cache`` the host's cache mode of the disk image
+    under it (a VM's, ``none`` being O_DIRECT; "" when there was no disk image).
     """
 
     wall_ns: int
@@ -126,6 +146,8 @@ class RunOutcome:
     peak_rss_kib: int | None = None
     rss_of: str = ""
     peaks: tuple[Peak, ...] = ()
+    where: str = ""
+    disk_cache: str = ""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ overlay fs or bind-mounted), and a wasmtime CLI inside a container.
 - :mod:`.sandbox`: gVisor (``runsc``) as the engine's runtime: the sandboxed container
 - :mod:`.hybrid`: the wasmtime CLI running the .wasm workload inside a container
 - :mod:`.engine`: the Docker daemon in use: an existing one, or a private ``dockerd``
-  started (and stopped) by the suite
+  started (:mod:`.dockerd`) and stopped by its last user (:mod:`.users`)
 - :mod:`.images`: images built ``FROM scratch`` or by ``docker import``, cached by content
 - a container's memory and CPU counters: :mod:`virtbench.cgroup` (every platform's cgroups)
 """

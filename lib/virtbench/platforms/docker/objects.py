@@ -1,6 +1,13 @@
 """The objects the suite makes in a Docker engine, and their removal: every container, image
 and network carries the label ``virtbench=1`` (containers also ``virtbench.pid=<owner pid>``);
-images loaded from a user's ``docker save`` archive are recorded by id in a folder instead."""
+images loaded from a user's ``docker save`` archive are recorded by id in a folder instead.
+
+A user's own ``docker save`` archive keeps its own configuration (no label can be added): the
+image IDs the suite loads from such archives are recorded under ``<root>/loaded-images/``
+before the load, and removed with the suite's images; an image that was in the engine before
+(the user's) is never recorded. :class:`SuiteObjects` is mixed into
+:class:`virtbench.platforms.docker.engine.DockerEngine`.
+"""
 
 from __future__ import annotations
 
@@ -83,3 +90,26 @@ def remove_loaded(api, loaded_dir: Path) -> list[str]:
             continue  # in use by a live container: kept, and so is its record
         record.unlink(missing_ok=True)
     return removed
+
+
+class SuiteObjects:
+    """The suite's objects in one engine (needs ``root`` and ``client``)."""
+
+    @property
+    def loaded_dir(self) -> Path:
+        return self.root / "loaded-images"
+
+    def record_loaded(self, image_id: str) -> None:
+        """Note that the suite loads image ``image_id`` (``sha256:...``) from a user's
+        archive, so that it is removed like the suite's own images."""
+        self.loaded_dir.mkdir(parents=True, exist_ok=True)
+        (self.loaded_dir / image_id.removeprefix("sha256:")).touch()
+
+    def loaded_by_suite(self, image_id: str) -> bool:
+        """Whether the suite loaded ``image_id`` (rather than finding it in the engine)."""
+        return (self.loaded_dir / image_id.removeprefix("sha256:")).exists()
+
+    def remove_labelled(self, *, only_dead_owners: bool, images: bool = True) -> list[str]:
+        """Remove the suite's objects from the engine (:func:`remove_labelled`)."""
+        return remove_labelled(self.client.api, self.loaded_dir,
+                               only_dead_owners=only_dead_owners, images=images)

@@ -44,14 +44,8 @@ from virtbench.platforms.base import (
     Workload,
     substitute_workdir,
 )
-from virtbench.platforms.docker.engine import (
-    RUNTIMES,
-    DockerEngine,
-    EngineError,
-    find_processes,
-    search_path,
-    shared_engine,
-)
+from virtbench.platforms.docker.daemonsetup import RUNTIMES, EngineError, search_path
+from virtbench.platforms.docker.engine import DockerEngine, shared_engine
 from virtbench.platforms.docker.images import (
     WORKDIR_IN_CONTAINER,
     short_start_error,
@@ -59,7 +53,7 @@ from virtbench.platforms.docker.images import (
 )
 from virtbench.platforms.docker.imagestore import DISTRO_WORKLOAD_DIR, ImageStore
 from virtbench.platforms.docker.objects import labels
-from virtbench.platforms.docker.procfs import cmdline
+from virtbench.platforms.docker.procfs import cmdline, find_processes
 from virtbench.platforms.docker.serving import Serving
 from virtbench.platforms.docker.starts import StartSequences, Timed
 from virtbench.process import program_name, read_proc_status
@@ -380,14 +374,12 @@ class DockerPlatform(ImageStore, StartSequences, Serving, Platform):
                                peaks=user is not None and not why_not)
         self._check_status(t, f"container {' '.join(argv)}", user)
         result = parse_result_line(t.stdout) if workload.prints_result else {}
-        if result and workload.name == "fileio":
-            result["where"] = self.workdir_kind()
         peaks = t.peaks or ((Peak("cgroup", None, why_not),) if why_not else ())
         if user is not None:
             peaks += (Peak("process_rss", None, "the container's processes are children of "
                            "its shim, not of the harness (no wait4 rusage): see cgroup_peak"),)
         return RunOutcome(t.exited - t.create, RUN_INTERVAL.format(net=net), t.status, t.stdout,
-                          result, None, "", peaks)
+                          result, None, "", peaks, where=self.workdir_kind())
 
     def workdir_kind(self) -> str:
         return "bind mount (host ext4 dir)" if self.bind_workdir else "container overlay fs"

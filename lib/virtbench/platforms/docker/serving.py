@@ -23,25 +23,27 @@ from virtbench.platforms.docker.images import (
 )
 from virtbench.platforms.docker.objects import labels
 from virtbench.platforms.docker.procfs import find_processes, parent_pid
+from virtbench.platforms.readiness import READY, ended_before_ready
 from virtbench.workloads import parse_result_line
 
 HTTP_CONTAINER_PORT = 8080
 READY_LINE_WORKLOADS = ("mem", "hog")  # built-ins that print VB-READY once they are running
 
 
-def _wait_in_logs(api, cid: str, marker: str, timeout: float) -> int:
-    """Poll the container's stdout until it contains ``marker``; perf_counter_ns when seen."""
+def _wait_ready_line(api, cid: str, timeout: float) -> int:
+    """Poll the container's stdout until it holds the workload's ready line; perf_counter_ns
+    when seen. NotReady (or WorkloadUnsupported) when the container exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if marker in api.logs(cid, stdout=True, stderr=False).decode(errors="replace"):
+        if READY in api.logs(cid, stdout=True, stderr=False).decode(errors="replace"):
             return time.perf_counter_ns()
         state = api.inspect_container(cid)["State"]
         if not state.get("Running"):
             logs = api.logs(cid, stdout=True, stderr=True).decode(errors="replace")
-            raise RuntimeError(f"container exited {state.get('ExitCode')} before {marker!r}: "
-                               f"{logs[-600:]!r}")
+            raise ended_before_ready(f"container exited {state.get('ExitCode')} before "
+                                     f"{READY!r}: {logs[-600:]!r}", logs)
         time.sleep(0.005)
-    raise TimeoutError(f"no {marker!r} from container {cid[:12]} within {timeout:g} s")
+    raise TimeoutError(f"no {READY!r} from container {cid[:12]} within {timeout:g} s")
 
 
 def _proxy_pid(port: int) -> int | None:
@@ -120,10 +122,10 @@ class Serving:
                 api.start(cid)
                 ready = None
                 if is_http:
-                    _wait_in_logs(api, cid, "VB-READY", timeout)
+                    _wait_ready_line(api, cid, timeout)
                     ready = wait_http(port, timeout)
                 elif workload.builtin and workload.name in READY_LINE_WORKLOADS:
-                    ready = _wait_in_logs(api, cid, "VB-READY", timeout)
+                    ready = _wait_ready_line(api, cid, timeout)
                 pid = int(api.inspect_container(cid)["State"]["Pid"])
                 pids = [pid]
                 shim = parent_pid(pid)

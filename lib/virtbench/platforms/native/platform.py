@@ -23,6 +23,7 @@ from virtbench.platforms.base import (
     substitute_server,
     substitute_workdir,
 )
+from virtbench.platforms.readiness import wait_ready
 from virtbench.process import (
     Completed,
     spawn_and_time,
@@ -162,8 +163,7 @@ class Native(Platform):
                 argv = group.wrap(argv)
                 info["limits"] = group.describe()
             inst = stack.enter_context(start_instance(argv, nofile=nofile))
-            ready = (inst.wait_for("VB-READY", timeout=timeout) if workload.prints_result
-                     else None)
+            ready = wait_ready(inst, timeout) if workload.prints_result else None
             if ready is not None:
                 info["ready_line"] = inst.output[-1]
             yield Handle(pids=[inst.pid], port=port, ready_ns=ready, info=info,

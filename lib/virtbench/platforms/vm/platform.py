@@ -331,15 +331,13 @@ class Qemu(UserBoot, StartSequences, Serving, DiskUse, Platform):
         if console.exit_code != 0:
             raise GuestFailed(f"{self.variant}: workload {workload.name} failed in the guest: "
                               f"{console.problem()}; console tail: {log.tail()!r}")
-        result = dict(console.result)
-        if disk is not None:
-            result["disk_cache"] = cache
         interval = RUN_INTERVAL if workload.prints_result else USER_INTERVAL
         return RunOutcome(end - start, f"{interval} ({self.accel.upper()})", code,
                           guest_output(text) if not workload.prints_result else text,
-                          result, peak,
+                          dict(console.result), peak,
                           rss_of=f"the QEMU process ({self.accel.upper()} guest of "
-                                 f"{self.guest_memory_mib} MiB)")
+                                 f"{self.guest_memory_mib} MiB)",
+                          disk_cache=cache if disk is not None else "")
 
     # -- startup --------------------------------------------------------------------------
 

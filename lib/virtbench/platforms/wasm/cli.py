@@ -37,6 +37,7 @@ from virtbench.platforms.base import (
     Workload,
     substitute_workdir,
 )
+from virtbench.platforms.readiness import wait_ready
 from virtbench.process import (
     Completed,
     ProcessTimeout,
@@ -304,7 +305,7 @@ class WasmtimeCli(WasmPlatform):
                 info["limits"] = f"host process RLIMIT_NOFILE {int(nofile)}"
             with start_instance(argv, env=cli_env(),
                                 nofile=None if nofile is None else int(nofile)) as inst:
-                ready = inst.wait_for("VB-READY", timeout=timeout)
+                ready = wait_ready(inst, timeout)
                 wait_http(port, 5.0, alive=lambda: inst.proc.poll() is None,
                           context=lambda: f"output: {inst.tail()!r}")
                 yield Handle([inst.pid], port=port, ready_ns=ready,

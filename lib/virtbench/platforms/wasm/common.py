@@ -33,6 +33,7 @@ from virtbench.platforms.base import (
     Workload,
     substitute_workdir,
 )
+from virtbench.platforms.readiness import wait_ready
 from virtbench.process import Completed, ProcessTimeout, spawn_and_time, start_instance
 from virtbench.spec import rewrite_paths, stage_dirs
 from virtbench.workloads import build, parse_result_line
@@ -312,7 +313,7 @@ def start_held(stack: ExitStack, argv: list[str], env: dict[str, str], workload:
         argv = group.wrap(argv)
         info["limits"] = f"{info.get('limits', '')}; host process in {group.describe()}"
     inst = stack.enter_context(start_instance(argv, env=env, nofile=nofile))
-    ready = inst.wait_for("VB-READY", timeout=timeout) if workload.prints_result else None
+    ready = wait_ready(inst, timeout) if workload.prints_result else None
     if ready is not None:
         info["ready_line"] = inst.output[-1]
     return Handle([inst.pid], port=port, ready_ns=ready, info=info, who=who)

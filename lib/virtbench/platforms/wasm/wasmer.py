@@ -11,6 +11,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from virtbench.paths import cache_dir
@@ -111,9 +112,7 @@ class Wasmer(InProcess):
         out = outcome(answer, module, limits, workload=workload,
                       wall_ns=in_process_ns(answer), interval=self.interval(), done=done,
                       rss_of=self.process, stopper=self.stopper)
-        if out.result and any(SANDBOX_DIR in a for a in spec["args"]):
-            out.result["where"] = WHERE
-        return out
+        return replace(out, where=WHERE)
 
     def timed_starts(self, workload: Workload) -> list[Timing]:
         """Cold start (empty cache), warm starts, and a start from a primed cache."""
