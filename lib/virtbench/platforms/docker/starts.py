@@ -57,13 +57,22 @@ class StartSequences:
         if isinstance(spec, UserImage) and not self.user_image_owned(tag):
             why = (f"not measured: image {tag[:19]} of {spec.archive.name} was in the engine "
                    "before the suite loaded it (the user's own), and a cold start removes it")
-            return out + [Timing(kind, None, "", conditions={"network": net},
-                                 tags={"network": net}, reason=why)
-                          for net in self.networks for kind in ("cold", "load")]
+            return out + self._no_cold_start(why)
+        others = self.engine.other_users()
+        if others:
+            why = (f"not measured: another virtbench process (pid {', '.join(map(str, others))})"
+                   " uses this engine, and a cold start removes the image it may be running; "
+                   "measure it alone with --remeasure")
+            return out + self._no_cold_start(why)
         archive = spec.archive if isinstance(spec, UserImage) else self.save_archive(tag)
         for net in self.networks:
             out += self._startup_cold(tag, archive, argv, net, user)
         return out
+
+    def _no_cold_start(self, why: str) -> list[Timing]:
+        """The cold-start and load readings of every network, not measured for ``why``."""
+        return [Timing(kind, None, "", conditions={"network": net}, tags={"network": net},
+                       reason=why) for net in self.networks for kind in ("cold", "load")]
 
     def _timing(self, kind: str, net: str, ns: int, interval: str, **tags: str) -> Timing:
         return Timing(kind, ns, f"{interval}; network {net}", conditions={"network": net},

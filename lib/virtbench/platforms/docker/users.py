@@ -92,6 +92,10 @@ class EngineUsers:
         self.users_dir.mkdir(parents=True, exist_ok=True)
         (self.users_dir / str(os.getpid())).touch()
 
+    def other_users(self) -> list[int]:
+        """The pids of the other live virtbench processes using this engine."""
+        return self._live_users()
+
     def _live_users(self) -> list[int]:
         """The other live virtbench processes using this engine (files of dead ones pruned)."""
         others = []
