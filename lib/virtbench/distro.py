@@ -46,7 +46,6 @@ CLEANED = ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/l
 #: Packages the full-OS userland (debian-systemd) adds to minbase: systemd as PID 1, udev
 #: (the device units that systemd's serial getty waits for) and strace (in-guest tracing).
 SYSTEMD_PACKAGES = ("systemd-sysv", "udev", "strace")
-USERLANDS = ("minimal", "debian", "debian-systemd")
 #: The suite's static workloads put into the userland (its image and its root disk).
 USERLAND_WORKLOADS = ("noop", "cpu", "mem", "fileio", "http")
 

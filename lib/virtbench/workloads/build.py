@@ -178,10 +178,6 @@ def _target_flags(target: str, sysroot: Path | None) -> list[str]:
     return ["--target=wasm32-wasi", f"--sysroot={sysroot}", "-O2", *FP_FLAGS]
 
 
-def _command_template(clang: str, target: str, sysroot: Path | None = None) -> list[str]:
-    return [clang, *_target_flags(target, sysroot), "-o", _OUT, _SRC]
-
-
 def toolchain_status() -> dict[str, tuple[bool, str]]:
     """For each target: whether it can be built here, and why (or why not)."""
     clang = _clang()
