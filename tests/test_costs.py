@@ -151,3 +151,88 @@ def test_reference_cost_figures_have_verdicts_or_their_reason(pub):
     verdicts = claims.claim_verdicts(table)
     unanswered = verdicts[verdicts["verdict"] == "not measurable here"]
     assert not any("no measurement maps" in d for d in unanswered["detail"])
+
+
+# --- the cost report: the seed's lines recomputed, a cost rebuilt per variant ---------------
+
+
+def test_the_seed_cost_lines_recomputed_from_their_own_inputs(pub):
+    assert costs.seed_figure(pub, "unit price", "VM (t3.medium)") == (0.0416, 135)
+    with pytest.raises(KeyError, match="no published seed row with metric='unit price', "
+                                       "system='Kubernetes'"):
+        costs.seed_figure(pub, "unit price", "Kubernetes")
+    table = costs.seed_arithmetic(pub).set_index("claim")
+    assert len(table) == 10 and list(table.columns) == ["source", "formula", "claimed",
+                                                        "recomputed", "verdict"]
+    vm = table.loc["VM monthly cost"]
+    assert (vm["source"], vm["formula"], vm["claimed"], vm["recomputed"]) == (
+        "seed L136", "200 x 0.0416 x 730", 6073.0, 6073.6)
+    assert table.loc["saving Wasm vs Docker", "recomputed"] == -70.46
+    assert table.loc["VM total staffing", "formula"] == "0.5 + 30 h / 160"
+    assert table.loc["VM total staffing", "recomputed"] == 0.688
+    assert table["verdict"].str.startswith("consistent").all()
+    # with a 100-hour person-month the VM staffing no longer adds up: 0.5 + 30 / 100
+    vm_staff = costs.seed_arithmetic(pub, 100.0).set_index("claim").loc["VM total staffing"]
+    assert vm_staff["verdict"] == "off by +0.10 person-months"
+
+
+def test_arithmetic_verdicts():
+    assert costs.arithmetic_verdict(6073.6, 6073) == "consistent (arithmetic)"  # 0.01% off
+    assert costs.arithmetic_verdict(5.9, 5) == "consistent (arithmetic)"  # rounded down
+    assert costs.arithmetic_verdict(4.6, 5) == "consistent (arithmetic)"  # rounded
+    assert costs.arithmetic_verdict(100.0, 89) == "arithmetic off by +12.4%"
+    assert costs.arithmetic_verdict(-70.46, -70, tolerance=0.02) == "consistent (arithmetic)"
+    assert costs.arithmetic_verdict(-74.0, -70, tolerance=0.02) == "arithmetic off by +5.7%"
+    assert costs.staffing_verdict(0.25, 0.2) == "consistent (arithmetic, ~)"
+    assert costs.staffing_verdict(0.3, 0.2) == "off by +0.10 person-months"
+
+
+def test_packing_instances_on_hosts_by_memory():
+    assert costs.usable_mib(8.0, 0.10) == pytest.approx(7372.8)
+    assert costs.instances_per_host(60.0, 7372.8) == 122
+    assert costs.instances_per_host(9000.0, 8192.0) == 1  # a host of its own
+    # ceil(1000 / 122) = 9 hosts x $0.0464 x 730 h
+    assert costs.packed_monthly_cost(60.0, 7372.8, 1000, 0.0464, 730) == pytest.approx(
+        9 * 0.0464 * 730)
+    for memory in (0.0, -3.0, math.nan, math.inf):
+        assert math.isnan(costs.packed_monthly_cost(memory, 7372.8, 1000, 0.0464, 730))
+
+
+def memory_rows(variant: str, family: str, metric: str, experiment: str, workload: str,
+                values: list[float], **cond: str) -> list[dict]:
+    return [dict(run_id="t", experiment=experiment, family=family, variant=variant,
+                 workload=workload, metric=metric, unit="MiB", rep=r, value=v,
+                 conditions=json.dumps(cond, sort_keys=True) if cond else "", reason="",
+                 warmup=False, tags="", description="", timestamp="x")
+            for r, v in enumerate(values)]
+
+
+def test_a_cost_rebuilt_per_variant_from_the_first_counter_above_zero():
+    idle = {"state": "idle", "guest_memory_mib": "256"}
+    frame = pd.DataFrame([
+        *density_rows("docker/runc", "docker", 160.0),
+        # density below the noise: the memory of a running idle http instance is used
+        *memory_rows("wasmtime/jit", "wasm", "memory_per_instance", "density", "http",
+                     [-1.0, -2.0, 0.0]),
+        *memory_rows("wasmtime/jit", "wasm", "instance_rss", "memory", "http",
+                     [40.0, 42.0, 44.0], **idle),
+        # only a counter whose median is 0
+        *memory_rows("native/static", "native", "rss", "memory", "mem", [0.0, 0.0], **idle)])
+    ds = Dataset(frame, {}, "t", n_boot=199)
+    metric, cond, sample = costs.memory_sample(ds, "wasmtime/jit")
+    assert (metric, cond, list(sample)) == ("instance_rss", costs.IDLE, [40.0, 42.0, 44.0])
+    table = costs.rebuilt_costs(ds, services=1000, host_memory_gib=8.0, memory_reserve=0.1,
+                                price_per_hour=0.0464, hours=730.0).set_index("variant")
+    docker = table.loc["docker/runc"]
+    assert docker["counter"] == "memory_per_instance" and docker["n"] == 8
+    assert docker["per_host"] == math.floor(7372.8 / docker["median"])
+    hosts_needed = math.ceil(1000 / docker["per_host"])
+    assert docker["monthly_usd"] == pytest.approx(hosts_needed * 0.0464 * 730)
+    assert docker["low_usd"] <= docker["monthly_usd"] <= docker["high_usd"]
+    wasm = table.loc["wasmtime/jit"]
+    assert (wasm["counter"], wasm["median"], wasm["per_host"]) == (
+        "instance_rss, idle", 42.0, 175)
+    native = table.loc["native/static"]
+    assert native["counter"] == "rss" and native["text"].startswith(
+        "not measured: the median is <= 0")
+    assert math.isnan(native["monthly_usd"])

@@ -135,10 +135,10 @@ def _layout(out: Path, name: str) -> _Layout:
     return parser
 
 
-@pytest.mark.parametrize("name", EXPECTED[1:])
+@pytest.mark.parametrize("name", EXPECTED)
 def test_reports_open_with_their_finding_figure_then_the_verdicts(fixture_reports, name):
     """Issue 24: a report leads with its finding (a figure, before any table), and the
-    verdict counts follow."""
+    verdict counts follow; 00_overview's finding is its verdict matrix."""
     _, out = fixture_reports
     html = (out / f"{name}.html").read_text()
     order = _layout(out, name).order
@@ -171,6 +171,29 @@ def test_notebooks_open_their_data_with_one_call_and_measure_nothing(path):
     for leftover in ("Dataset.load", "report.measure", "published.load()", "check = check",
                      "stats.Policy(", "n_boot =", ".split()[0])", 'columns={"text"'):
         assert leftover not in code, f"{path.stem}: {leftover}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_leave_the_analysis_to_the_library(path):
+    """Issue 23: a notebook defines no function of its own (a verdict rule, a selection),
+    names no claim key (it selects claims by notebook, aspect or source from the claim map)
+    and parses no raw tags or conditions (the dataset gives them parsed)."""
+    from virtbench import claims
+
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert not re.search(r"^\s*def ", code, re.M), path.stem
+    assert "json.loads" not in code, path.stem
+    prefixes = sorted({cm.key.split(":")[0] for cm in claims.CLAIMS})
+    named = re.findall(rf"[\"']((?:{'|'.join(map(re.escape, prefixes))}):[^\s\"']*)[\"']", code)
+    assert not named, (path.stem, named)
+
+
+def test_the_key_check_sees_a_key_in_a_notebook():
+    """The pattern above finds keys and key prefixes, not words followed by a colon."""
+    text = 'check(keys=["seed:core:ratings"]); x = "edera:"; label = "seed: " + system'
+    found = re.findall(r"[\"']((?:edera|seed):[^\s\"']*)[\"']", text)
+    assert found == ["seed:core:ratings", "edera:"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

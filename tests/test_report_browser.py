@@ -161,9 +161,11 @@ def test_report_layout_as_the_browser_computes_it(built, tmp_path, width):
     assert probe["wider"] == 0, probe  # every figure scales to the page
 
 
-def test_report_leads_with_its_finding(built, tmp_path):
-    """The headline sentence, then the finding figure, then the verdict counts (issue 24)."""
-    order = _probe(built, tmp_path, "01_startup.html", 1280)["order"]
+@pytest.mark.parametrize("page", ("00_overview.html", "01_startup.html"))
+def test_report_leads_with_its_finding(built, tmp_path, page):
+    """The headline sentence, then the finding figure, then the verdict counts (issue 24);
+    the overview's finding is its verdict matrix."""
+    order = _probe(built, tmp_path, page, 1280)["order"]
     assert order[0] == "headline", order
     verdicts = order.index("Verdicts at a glance")
     assert "img" in order[:verdicts], order  # a figure before the counts

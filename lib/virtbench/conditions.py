@@ -1,7 +1,8 @@
 """What the conditions of a row mean: the alternates a request must ask for by name
 (:data:`OPT_IN`), the value a row without a key was measured under (:data:`DEFAULTS`), the
 keys a comparison holds equal (:data:`PAIRED`), the values that are never comparable
-(:data:`NOT_COMPARABLE`), and the one parser of a row's conditions text."""
+(:data:`NOT_COMPARABLE`), the one parser of a row's conditions text, and a condition's value
+or label as readers show them."""
 
 from __future__ import annotations
 
@@ -71,6 +72,33 @@ def row_conditions_text(text: str) -> str:
 def conditions_text(conditions: Mapping[str, str]) -> str:
     """Conditions as short text: "network=none, state=idle" ("" when none)."""
     return ", ".join(f"{k}={v}" for k, v in sorted(conditions.items()))
+
+
+def conditions_of(text: object) -> dict[str, str]:
+    """The conditions of a row (JSON, as stored) or of a summary line ("k=v, k2=v2", as
+    :func:`conditions_text` writes them) as a dict ("" or NaN: none)."""
+    if not isinstance(text, str) or not text:
+        return {}
+    if text.startswith("{"):
+        return parse_conditions(text)
+    return dict(part.split("=", 1) for part in text.split(", "))
+
+
+def condition_value(text: object, key: str) -> str:
+    """One condition of a row or summary line (:func:`conditions_of`): its value, else the
+    value a row without it was measured under (:data:`DEFAULTS`), else ""."""
+    return conditions_of(text).get(key, DEFAULTS.get(key, ""))
+
+
+def without_condition(text: object, key: str) -> str:
+    """The conditions of a row or summary line but ``key``, as :func:`conditions_text`."""
+    return conditions_text({k: v for k, v in conditions_of(text).items() if k != key})
+
+
+def with_conditions(label: str, conditions: str) -> str:
+    """A label with its conditions text, e.g. "startup (network=none)"; without any, the
+    label alone."""
+    return f"{label} ({conditions})" if conditions else label
 
 
 def paired_conditions(text: str) -> dict[str, str]:

@@ -8,6 +8,10 @@ monthly cost = hosts x price x hours, savings = 100 x (cost A / cost B - 1). The
 instance is the family's pooled density slope (:func:`virtbench.rankings.family_estimate`)
 with its CI; every step is monotone, so the CI's ends map to the figure's ends (the savings'
 interval is the conservative one of its two costs' intervals).
+
+For the cost report: the seed's own cost lines recomputed from their inputs
+(:func:`seed_arithmetic`), and a monthly cost rebuilt per variant from its measured memory
+at prices and host sizes given as parameters (:func:`rebuilt_costs`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from virtbench import rankings, stats
+from virtbench import pubvalues, rankings, stats
 from virtbench.dataset import Dataset
 
 KIND = "cost"
@@ -181,3 +186,175 @@ def validate(spec: Mapping[str, Any], systems: Mapping[str, Any]) -> str:
         return f"unknown spec field {sorted(extra)[0]!r} of a cost claim; valid: hosts, " \
                "aliases, not_rebuilt"
     return ""
+
+
+# -- the seed's cost lines, recomputed from their own inputs
+
+COST_SECTION = "Cost analysis"  # the seed's section of the cost figures
+ARITHMETIC_COLUMNS = ["claim", "source", "formula", "claimed", "recomputed", "verdict"]
+
+
+def seed_figure(pub: pd.DataFrame, metric: str, system: str) -> tuple[float, int]:
+    """One figure of the seed's cost analysis and its line in the seed; KeyError naming it
+    when there is none."""
+    row = pubvalues.find(pub, "seed", metric, system, section=COST_SECTION)
+    return float(row["value"]), int(row["line"])
+
+
+def arithmetic_verdict(recomputed: float, claimed: float, tolerance: float = 0.005) -> str:
+    """A published figure against the same figure recomputed from its inputs: consistent
+    when within ``tolerance`` (relative), equal once both are rounded, or the published
+    figure is the recomputed one rounded down; else how far off it is."""
+    diff = (recomputed - claimed) / claimed if claimed else math.nan
+    ok = (abs(diff) <= tolerance or round(recomputed) == round(claimed)
+          or math.floor(recomputed) == claimed)
+    return "consistent (arithmetic)" if ok else f"arithmetic off by {100 * diff:+.1f}%"
+
+
+def staffing_verdict(recomputed: float, claimed: float, tolerance: float = 0.05) -> str:
+    """A published staffing total (person-months) against the recomputed one: consistent
+    within ``tolerance`` person-months (the seed rounds to one decimal); else the gap."""
+    if abs(recomputed - claimed) <= tolerance + 1e-9:
+        return "consistent (arithmetic, ~)"
+    return f"off by {recomputed - claimed:+.2f} person-months"
+
+
+def _line(claim: str, formula: str, recomputed: float, claimed: float, ref: int,
+          tolerance: float = 0.005) -> dict:
+    return dict(claim=claim, source=f"seed L{ref}", formula=formula, claimed=claimed,
+                recomputed=round(recomputed, 2),
+                verdict=arithmetic_verdict(recomputed, claimed, tolerance))
+
+
+def seed_arithmetic(pub: pd.DataFrame, hours_per_person_month: float = 160.0
+                    ) -> pd.DataFrame:
+    """The seed's cost lines, each recomputed from the seed's own inputs: instances needed,
+    monthly costs, savings, and staffing totals (extra hours over ``hours_per_person_month``).
+    One line each: claim, source, formula, claimed, recomputed, verdict."""
+    def v(metric: str, system: str) -> tuple[float, int]:
+        return seed_figure(pub, metric, system)
+
+    vm, ecs = "VM (t3.medium)", "Docker on ECS (t3.large)"
+    scen, _ = v("scenario size", "all")
+    hours, _ = v("hours per month used in cost formula", "all")
+    vms, l_vms = v("instances", vm)
+    per_vm, _ = v("services per instance", vm)
+    p_vm, _ = v("unit price", vm)
+    c_vm, l_cvm = v("monthly cost", vm)
+    ecs_hosts, l_hosts = v("instances", ecs)
+    per_ecs_host, _ = v("containers per instance", ecs)
+    p_host, _ = v("unit price", ecs)
+    c_host, l_chost = v("monthly cost", ecs)
+    c_wasm, _ = v("monthly cost", "Wasm on Lambda")
+    lines = [
+        _line("VMs needed", f"{scen:g} / {per_vm:g}", scen / per_vm, vms, l_vms),
+        _line("VM monthly cost", f"{vms:g} x {p_vm} x {hours:g}", vms * p_vm * hours, c_vm,
+              l_cvm),
+        _line("ECS hosts needed", f"{scen:g} / {per_ecs_host:g}", scen / per_ecs_host,
+              ecs_hosts, l_hosts),
+        _line("ECS monthly cost", f"{ecs_hosts:g} x {p_host} x {hours:g}",
+              ecs_hosts * p_host * hours, c_host, l_chost)]
+    for system, a, b in (("Docker vs VM", c_host, c_vm), ("Wasm vs Docker", c_wasm, c_host),
+                         ("Wasm vs VM", c_wasm, c_vm)):
+        claimed, ref = v("monthly cost change (savings)", system)
+        lines.append(_line(f"saving {system}", f"100 x ({a:g} / {b:g} - 1)",
+                           100 * (a / b - 1), claimed, ref, tolerance=0.02))
+    for system, extra_metrics, base_metric in (
+            ("VM", ("patch management", "monitoring maintenance"), "system administrator effort"),
+            ("Docker", ("image updates", "monitoring maintenance"), "DevOps engineer effort"),
+            ("Wasm", ("module updates", "monitoring maintenance"), "DevOps engineer effort")):
+        base, _ = v(base_metric, system)
+        extra = sum(v(m, system)[0] for m in extra_metrics)
+        total, ref = v("total staffing", system)
+        recomputed = base + extra / hours_per_person_month
+        lines.append(dict(claim=f"{system} total staffing", source=f"seed L{ref}",
+                          formula=f"{base:g} + {extra:g} h / {hours_per_person_month:g}",
+                          claimed=total, recomputed=round(recomputed, 3),
+                          verdict=staffing_verdict(recomputed, total)))
+    return pd.DataFrame(lines, columns=ARITHMETIC_COLUMNS)
+
+
+# -- a monthly cost rebuilt per variant from its measured memory
+
+IDLE = {"state": "idle", "guest_memory_mib": "256"}  # a VM at its default guest size
+#: the counters a variant's memory per instance is read from, in order: (metric, experiment,
+#: workload, conditions); the first whose median is above 0 is used
+MEMORY_COUNTERS: tuple[tuple[str, str, str | None, dict[str, str] | None], ...] = (
+    ("memory_per_instance", "density", None, None),
+    ("instance_footprint", "memory", "http", IDLE),
+    ("instance_rss", "memory", "http", IDLE),
+    ("total", "memory", None, IDLE),
+    ("cgroup_usage+shim_rss", "memory", None, IDLE),
+    ("rss", "memory", "mem", IDLE),
+)
+REBUILT_COLUMNS = ["variant", "counter", "n", "median", "ci_low", "ci_high", "unit", "text",
+                   "per_host", "monthly_usd", "low_usd", "high_usd"]
+
+
+def memory_sample(ds: Dataset, variant: str
+                  ) -> tuple[str, dict[str, str] | None, np.ndarray]:
+    """The first of :data:`MEMORY_COUNTERS` whose samples of ``variant`` have a median above
+    0: its metric, conditions and samples in MiB; when none has, the last counter's (empty,
+    or with a median of at most 0)."""
+    metric, cond, sample = "", None, np.array([])
+    for metric, experiment, workload, cond in MEMORY_COUNTERS:
+        sample = ds.sample(variant, metric, experiment, workload=workload, conditions=cond)
+        if sample.size and np.median(sample) > 0:
+            break
+    return metric, cond, sample
+
+
+def usable_mib(host_memory_gib: float, memory_reserve: float) -> float:
+    """The memory of one host left for service instances, in MiB: ``memory_reserve`` (a
+    fraction) is kept for the OS and agents."""
+    return host_memory_gib * 1024 * (1 - memory_reserve)
+
+
+def instances_per_host(memory_mib: float, host_mib: float) -> int:
+    """Instances of ``memory_mib`` one host of ``host_mib`` holds, at least one (an instance
+    larger than a host gets a host of its own)."""
+    return max(1, math.floor(host_mib / memory_mib))
+
+
+def packed_monthly_cost(memory_mib: float, host_mib: float, services: int,
+                        price_per_hour: float, hours: float) -> float:
+    """USD per month for ``services`` instances packed on hosts by memory: ceil(services /
+    :func:`instances_per_host`) hosts x price x hours; NaN for a memory that is not a
+    positive number."""
+    if not np.isfinite(memory_mib) or memory_mib <= 0:
+        return math.nan
+    hosts_needed = math.ceil(services / instances_per_host(memory_mib, host_mib))
+    return hosts_needed * price_per_hour * hours
+
+
+def rebuilt_costs(ds: Dataset, *, services: int, host_memory_gib: float,
+                  memory_reserve: float, price_per_hour: float, hours: float
+                  ) -> pd.DataFrame:
+    """Per variant: its memory per instance (:func:`memory_sample`, median [95% CI]), the
+    instances one host holds and the monthly cost of ``services`` instances
+    (:func:`packed_monthly_cost`) with the bounds the memory's CI gives; "not measured" with
+    the reason when no counter has a sample, or when its median is not above 0."""
+    host_mib = usable_mib(host_memory_gib, memory_reserve)
+
+    def monthly(mib: float) -> float:
+        return packed_monthly_cost(mib, host_mib, services, price_per_hour, hours)
+
+    lines = []
+    for variant in ds.variants():
+        metric, cond, sample = memory_sample(ds, variant)
+        if not sample.size:
+            lines.append(dict(variant=variant, n=0, text="not measured: " + ds.reason(
+                variant, "memory_per_instance", "density")))
+            continue
+        est = ds.estimate(sample)
+        if est.value <= 0:
+            lines.append(dict(variant=variant, counter=metric, n=est.n,
+                              text="not measured: the median is <= 0 (below the noise of "
+                                   "the counter)"))
+            continue
+        lines.append(dict(variant=variant, counter=f"{metric}{', idle' if cond else ''}",
+                          n=est.n, median=est.value, ci_low=est.low, ci_high=est.high,
+                          unit="MiB", per_host=instances_per_host(est.value, host_mib),
+                          monthly_usd=monthly(est.value), low_usd=monthly(est.low),
+                          high_usd=monthly(est.high)))
+    return pd.DataFrame(lines, columns=REBUILT_COLUMNS)

@@ -10,6 +10,8 @@ of the rows; a request names the conditions it wants, and the opt-in alternates
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -23,10 +25,13 @@ from virtbench import catalog, stats
 from virtbench.censored import row_bounds
 from virtbench.conditions import (
     Conditions,
+    condition_value,
     conditions_text,
     parse_conditions,
     row_conditions_text,
     wanted,
+    with_conditions,
+    without_condition,
 )
 from virtbench.host import read_host_json, run_hosts
 from virtbench.paths import datasets_dir, reference_dir
@@ -396,6 +401,29 @@ class Dataset(Reasons):
         d = [x for x in rows["description"].unique() if x]
         return d[0] if d else ""
 
+    # -- the parsed parts of rows and lines
+    @staticmethod
+    def tag(rows: pd.DataFrame, name: str) -> pd.Series:
+        """Each row's tag ``name`` as text, "" where the row has none (``tags`` parsed)."""
+        return pd.Series([dict(_parsed_tags(t)).get(name, "") for t in rows["tags"]],
+                         index=rows.index, dtype=object)
+
+    @staticmethod
+    def condition(frame: pd.DataFrame, key: str) -> pd.Series:
+        """Each row's or summary line's condition ``key``, else the value a row without it
+        was measured under (``conditions.DEFAULTS``), else ""."""
+        return pd.Series([condition_value(c, key) for c in frame["conditions"]],
+                         index=frame.index, dtype=object)
+
+    @staticmethod
+    def under(lines: pd.DataFrame, key: str, value: str) -> pd.DataFrame:
+        """The lines (of :meth:`summary` or :meth:`samples`) measured with condition ``key``
+        = ``value``, each metric labelled with its other conditions, e.g. "rss
+        (guest_memory_mib=256)"."""
+        part = lines[(Dataset.condition(lines, key) == value).to_numpy(bool)]
+        return part.assign(metric=[with_conditions(m, without_condition(c, key)) for m, c
+                                   in zip(part["metric"], part["conditions"], strict=True)])
+
     # -- summaries
     def estimate(self, values: np.ndarray) -> stats.Estimate:
         return stats.median_ci(values, n_resamples=self.n_boot)
@@ -585,6 +613,14 @@ class Dataset(Reasons):
         facts = self.hosts.get(name) or (self.host if len(self.host_names()) == 1 else {})
         return Dataset(self.df[self.df["host"] == name].reset_index(drop=True), facts,
                        f"{self.run_id}{HOST_SEPARATOR}{name}", self.n_boot, {name: facts})
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_tags(text: object) -> tuple[tuple[str, str], ...]:
+    """A row's tags text parsed once ("" or NaN: none); every value as text."""
+    if not isinstance(text, str) or not text:
+        return ()
+    return tuple((str(k), str(v)) for k, v in json.loads(text).items())
 
 
 def host_line(host: dict) -> str:

@@ -15,10 +15,12 @@ One job per module, each importing only those before it:
 - ``requirements``: the like-for-like rules (what a line must meet to answer a claim)
 - ``pubrows``: the published rows a mapping selects, as claims; ``units``: a claim in the
   measured unit
-- ``claimmap``: read and validate ``papers/claims.toml``
+- ``claimmap``: read and validate ``papers/claims.toml``; the claims of a notebook, an
+  aspect or a source (``claims_for``, ``keys_for``)
 - ``lookups``, ``versions``, ``measure``: the rows that answer a pick, their code versions
 - ``lines``: the judged lines of one claim and variant; ``checktable``: the whole table
 - ``verdicts``: one verdict per claim and family, and the tally; ``present``: for readers
+  (the headline, the display table, the cells of a verdict or capability matrix)
 """
 
 from __future__ import annotations
@@ -27,15 +29,29 @@ from typing import Any
 
 from virtbench import stats
 from virtbench.claims.checktable import check
-from virtbench.claims.claimmap import claim_map, coverage, load_map, map_inputs
+from virtbench.claims.claimmap import (
+    claim_map,
+    claims_for,
+    coverage,
+    keys_for,
+    load_map,
+    map_inputs,
+)
 from virtbench.claims.lines import check_variant as _check_variant
 from virtbench.claims.model import ClaimMapError, ClaimMapFile
 from virtbench.claims.outcomes import CONTEXT, DECIDED, UNSETTLED, VERDICT_ORDER, verdict_class
 from virtbench.claims.present import (
     MAP_RULES,
+    aspect_selectors,
     aspect_verdicts,
+    capability_matrix,
     display_table,
+    evidence_found,
+    evidence_shares,
     headline,
+    lines_for,
+    matrix_cell_text,
+    matrix_table,
     policy_markdown,
     to_records,
 )
@@ -55,10 +71,12 @@ from virtbench.reasons import NOT_IN_DATASET
 __all__ = [
     "BASELINE", "CONTEXT", "DECIDED", "MAGNITUDES", "MAP_RULES", "NOT_IN_DATASET",
     "TRANSFORMS", "UNSETTLED", "VERDICT_ORDER", "ClaimMapError", "ClaimMapFile", "Dataset",
-    "_Claim", "_check_variant", "_readings", "aspect_verdicts", "check", "claim_map",
-    "claim_verdicts", "coverage", "display_table", "headline", "host_line", "load_map",
-    "map_inputs", "policy_markdown", "published_rows", "selected", "stats", "tally",
-    "to_records", "unmet", "verdict_class",
+    "_Claim", "_check_variant", "_readings", "aspect_selectors", "aspect_verdicts",
+    "capability_matrix", "check", "claim_map", "claim_verdicts", "claims_for", "coverage",
+    "display_table", "evidence_found", "evidence_shares", "headline", "host_line",
+    "keys_for", "lines_for", "load_map", "map_inputs", "matrix_cell_text", "matrix_table",
+    "policy_markdown", "published_rows", "selected", "stats", "tally", "to_records", "unmet",
+    "verdict_class",
 ]
 
 

@@ -1,6 +1,7 @@
 """The claim map ``papers/claims.toml``: read it, validate it against the published CSVs and
-the metric catalog (every problem names file and line), keep it loaded once per path, and
-list which mappings cover each published row."""
+the metric catalog (every problem names file and line), keep it loaded once per path, list
+which mappings cover each published row, and select claims by what they are (notebook,
+aspect, source) rather than by key."""
 
 from __future__ import annotations
 
@@ -73,6 +74,9 @@ def _parse_claim(path: Path, lines: list[str], start: int, entry: dict) -> Claim
     for required in ("key", "notebooks", "source", "table", "metrics"):
         if required not in entry:
             raise fail("[[claim]]", f"a claim needs {required!r}")
+    if "aspect" in entry and not (isinstance(entry["aspect"], str) and entry["aspect"].strip()):
+        raise fail("aspect", f"aspect {entry['aspect']!r} is not valid; a short text naming "
+                   "what the claim is about, e.g. \"startup\"")
 
     def parse_picks(raw: Iterable[dict]) -> tuple[Pick, ...]:
         picks = []
@@ -244,6 +248,39 @@ def claim_map(path: Path | None = None) -> ClaimMapFile:
     if path not in _MAP_CACHE:
         _MAP_CACHE[path] = load_map(path)
     return _MAP_CACHE[path]
+
+
+def claims_for(*, notebook: str | None = None, aspect: str | Sequence[str] | None = None,
+               source: str | None = None, measurable: bool | None = None,
+               cmf: ClaimMapFile | None = None) -> tuple[ClaimMap, ...]:
+    """The claims (of ``cmf``, default the shipped map) matching every filter given, in map
+    order: shown by ``notebook``, about ``aspect`` (one or several), of published ``source``,
+    ``measurable`` here (True) or marked not measurable (False). ValueError naming a
+    notebook, aspect or source no claim has, and the valid ones."""
+    cmf = cmf or claim_map()
+    aspects = (aspect,) if isinstance(aspect, str) else tuple(aspect or ())
+    for name, wanted, known in (
+            ("notebook", (notebook,) if notebook else (), {n for c in cmf.claims
+                                                           for n in c.notebooks}),
+            ("aspect", aspects, {c.aspect for c in cmf.claims if c.aspect}),
+            ("source", (source,) if source else (), {c.source for c in cmf.claims})):
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise ValueError(f"no claim has {name} {unknown[0]!r}; valid: "
+                             f"{', '.join(sorted(known))}")
+    return tuple(cm for cm in cmf.claims
+                 if (notebook is None or notebook in cm.notebooks)
+                 and (not aspects or cm.aspect in aspects)
+                 and (source is None or cm.source == source)
+                 and (measurable is None or measurable != bool(cm.not_measurable)))
+
+
+def keys_for(*, notebook: str | None = None, aspect: str | Sequence[str] | None = None,
+             source: str | None = None, measurable: bool | None = None,
+             cmf: ClaimMapFile | None = None) -> tuple[str, ...]:
+    """The keys of :func:`claims_for` (the same filters), in map order."""
+    return tuple(cm.key for cm in claims_for(notebook=notebook, aspect=aspect, source=source,
+                                             measurable=measurable, cmf=cmf))
 
 
 def coverage(pub: pd.DataFrame | None = None) -> pd.DataFrame:

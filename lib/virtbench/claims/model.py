@@ -62,6 +62,7 @@ class ClaimMap:
     stands_in: str = ""
     kind: str = ""  # "" a value claim; "ranking" (virtbench.rankings); "cost" (virtbench.costs)
     spec: dict[str, Any] = field(default_factory=dict)  # the kind's own settings
+    aspect: str = ""  # what the claim is about, the name notebooks select it by ("" none)
     line: int = 0
 
 
