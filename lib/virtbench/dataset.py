@@ -36,11 +36,11 @@ from virtbench.conditions import (
 from virtbench.host import read_host_json, run_hosts
 from virtbench.paths import datasets_dir, reference_dir
 from virtbench.patterns import selected
+from virtbench.platforms.native import BASELINE
 from virtbench.reasons import Reasons
 from virtbench.repindex import RepIndex
 from virtbench.results import DatasetError, load_runs
 
-BASELINE = "native/static"
 REFERENCE = "reference"  # the run shipped with the project
 #: ``RUN@HOST``: the rows one host of a campaign measured (``virtbench compare`` and the
 #: notebooks' ``run_id`` take it).

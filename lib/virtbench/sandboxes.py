@@ -20,11 +20,12 @@ import pandas as pd
 from virtbench import catalog, stats
 from virtbench.dataset import Dataset
 from virtbench.platforms import SANDBOXED_CONTAINER, VARIANTS, class_of
+from virtbench.platforms.native import BASELINE as NATIVE
 
 BASELINE = "docker/runc"
 #: The variants a sandbox report compares: the bare process, the plain OCI runtimes and
 #: every variant of the sandboxed-container class (registry order).
-COMPARED = ("native/static", "docker/runc", "docker/crun",
+COMPARED = (NATIVE, "docker/runc", "docker/crun",
             *(v for v in VARIANTS if class_of(v) == SANDBOXED_CONTAINER))
 NOT_MEASURED = "not measured: "
 BECAUSE = "not measured, because "
