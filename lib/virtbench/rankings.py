@@ -257,9 +257,11 @@ def claimed_ranks(row: pd.Series, pub: pd.DataFrame, among: Sequence[str]) -> di
 
 def check_row(ds: Dataset, row: pd.Series, pub: pd.DataFrame, among: Sequence[str],
               readings: Sequence[Any], req: Mapping[str, Any], systems: Mapping[str, Any],
-              policy: stats.Policy, unmet: Callable[..., str]) -> list[dict]:
+              policy: stats.Policy, unmet: Callable[..., str],
+              memo: dict | None = None) -> list[dict]:
     """The check lines of one published ranking row: one per reading (a reading is a named
-    set of picks, as in the claim map), for the row's system."""
+    set of picks, as in the claim map), for the row's system. ``memo`` keeps the measured
+    families for the other rows of the same ranking (one check of one dataset)."""
     system = str(row["system"])
     if system not in among:
         return [dict(variant="", n=0, verdict=f"not measured: {system} is not one of the "
@@ -272,8 +274,13 @@ def check_row(ds: Dataset, row: pd.Series, pub: pd.DataFrame, among: Sequence[st
         picks = reading.picks
         better = catalog.get(picks[0].experiment, picks[0].metric.split("+")[0]).better
         need = {**req, **reading.requires}
-        fams = {s: family_estimate(ds, s, systems.get(s, ()), picks, need, policy, unmet)
-                for s in among}
+        key = ("ranking families", tuple(among), id(reading), repr(sorted(need.items())),
+               repr(policy))
+        memo = {} if memo is None else memo
+        if key not in memo:
+            memo[key] = {s: family_estimate(ds, s, systems.get(s, ()), picks, need, policy,
+                                            unmet) for s in among}
+        fams = memo[key]
         mine = fams[system]
         order = measured_order(list(fams.values()), better) if better else ""
         line = dict(reading=reading.name, variant=" | ".join(mine.variants),

@@ -100,7 +100,8 @@ def _check_row(ds: Dataset, cmf: ClaimMapFile, cm: ClaimMap, row: pd.Series,
         return [{**head, "variant": "", "verdict": f"not measurable here: {reason}", "n": 0}]
     if cm.kind == rankings.KIND:
         return [{**head, **line} for line in rankings.check_row(
-            ds, row, pub, cm.spec["among"], cm.readings, cm.requires, cmf.systems, policy, unmet)]
+            ds, row, pub, cm.spec["among"], cm.readings, cm.requires, cmf.systems, policy, unmet,
+            memo_of(ds))]
     if cm.kind == costs.KIND:
         return [{**head, **line} for line in costs.check_row(
             ds, row, pub, cm.spec, cm.readings, cm.requires, cmf.systems, policy, unmet)]
