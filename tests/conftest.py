@@ -29,6 +29,16 @@ def install_fakes(monkeypatch):
     return install
 
 
+def pytest_configure(config) -> None:
+    """A suite started in the background of a script (``cmd &``, nohup) inherits SIGINT
+    ignored, and so would every run the tests start and interrupt: give the session (and so
+    its children) the default SIGINT handling, however it was started."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_collection_finish(session) -> None:
     """Start, in the background, the notebook builds the collected tests read, in the order
     they are first needed (see reportbuild.py)."""
