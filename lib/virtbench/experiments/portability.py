@@ -18,7 +18,7 @@ from __future__ import annotations
 from virtbench.experiments.base import QUICK_SKIPS_TCG_PC, Experiment, Params
 from virtbench.foreignarch import ARCH, run_portable
 from virtbench.metric import Metric
-from virtbench.platforms.base import Platform, Workload
+from virtbench.platforms.base import NotSupported, Platform, Portable, Workload
 from virtbench.store.schema import Measurement
 
 NAME = "portability"
@@ -28,21 +28,34 @@ METRICS = (
     Metric("runs_on_other_arch", NAME, UNIT, "higher",
            f"1 when the variant's artifact of the noop workload (its executable, image, .wasm "
            f"module or guest kernel and initramfs), unchanged, ran on an emulated {ARCH} CPU "
-           f"as an {ARCH} host runs it and printed its VB-RESULT line; 0 when it did not",
-           exact=True),
+           f"as an {ARCH} host runs it and printed its VB-RESULT line; 0 when it did not. "
+           f"module=precompiled: the compiled code an ahead-of-time Wasm variant deploys "
+           f"instead (its .cwasm)", conditions=("module",), exact=True),
 )
 
 
 def measure_portability(plat: Platform, wl: Workload, params: Params) -> list[Measurement]:
-    artifact = plat.portable_artifact(wl)
+    """The portable artifact, and (condition ``module=precompiled``) the precompiled form an
+    ahead-of-time variant deploys instead."""
+    out = [_carried(plat.portable_artifact(wl), {})]
+    compiled = {"module": "precompiled"}
+    try:
+        artifact = plat.precompiled_artifact(wl)
+    except NotSupported as exc:
+        return out + [Measurement.missing("runs_on_other_arch", UNIT, f"not supported: {exc}",
+                                          conditions=compiled)]
+    return out + ([_carried(artifact, compiled)] if artifact is not None else [])
+
+
+def _carried(artifact: Portable, conditions: dict[str, str]) -> Measurement:
     attempt = run_portable(artifact)
     ran = "ran" if attempt.ran else "did not run"
-    return [Measurement(
+    return Measurement(
         "runs_on_other_arch", 1.0 if attempt.ran else 0.0, UNIT,
         f"{artifact.what}, unchanged, on an emulated {ARCH} CPU: {ran} ({attempt.command}: "
-        f"{attempt.seen})",
+        f"{attempt.seen})", conditions=conditions,
         tags={"artifact": artifact.kind, "arch": ARCH, "command": attempt.command,
-              "seen": attempt.seen})]
+              "seen": attempt.seen})
 
 
 EXPERIMENT = Experiment(

@@ -273,7 +273,8 @@ class Artifact:
 class Portable:
     """A variant's artifact of one workload as a user carries it to another host, unchanged:
     a ``program`` (an executable), an ``image`` (a ``docker save`` archive and the command
-    inside it), a ``module`` (a .wasm file) or a ``guest`` (a kernel and its initramfs)."""
+    inside it), a ``module`` (a .wasm file), a ``precompiled`` module (a wasmtime .cwasm) or
+    a ``guest`` (a kernel and its initramfs)."""
 
     kind: str
     path: Path
@@ -401,6 +402,12 @@ class Platform(ABC):
         """What a user of this variant carries to another host to run ``workload`` there,
         unchanged (built or fetched if needed)."""
         raise NotSupported(f"{self.variant} names no artifact to carry to another host")
+
+    def precompiled_artifact(self, workload: Workload) -> Portable | None:
+        """The compiled form this variant deploys instead of its portable artifact (an
+        ahead-of-time variant's precompiled module), to be carried unchanged like it; None
+        when the variant deploys its portable artifact itself."""
+        return None
 
     def supplied_kernel(self) -> str | None:
         """The release of the kernel this variant boots for its instances when the harness

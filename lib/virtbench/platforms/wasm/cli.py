@@ -32,6 +32,7 @@ from virtbench.platforms.base import (
     Handle,
     NotSupported,
     Peak,
+    Portable,
     RunOutcome,
     Timing,
     Workload,
@@ -174,6 +175,12 @@ class WasmtimeCli(WasmPlatform):
                                       f"{parse_cli_error(done.stderr)}")
 
         return cached_artifact(out, wasm, f"wasmtime-cli {self.version}", compile_to)
+
+    def precompiled_artifact(self, workload: Workload) -> Portable | None:
+        if not self.precompiled:
+            return None
+        return Portable("precompiled", self.compiled(self.module(workload)),
+                        what=f"the `wasmtime compile` .cwasm (wasmtime CLI {self.version})")
 
     def loaded(self, workload: Workload) -> Path:
         wasm = self.module(workload)

