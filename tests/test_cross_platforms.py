@@ -44,30 +44,42 @@ def running() -> set[str]:
             alive.add(line)
         elif owner is None and re.search(r"containerd-shim|docker-proxy", line):
             engine_lines.append(line)
-    return alive | {line for line in engine_lines if container_owner(line) in (None, os.getpid())}
+    if not engine_lines:
+        return alive
+    owners = container_owners()
+    return alive | {line for line in engine_lines if owner_of_line(line, owners) in
+                    (None, os.getpid())}
 
 
-def container_owner(line: str) -> int | None:
-    """The owner pid labelled on the container a shim (``-id ID``) or a docker-proxy
-    (``-container-ip IP``) serves; None when no engine knows that container (gone)."""
+def container_owners() -> dict[str, int | None]:
+    """Every suite container's id and IP addresses -> the owner pid labelled on it (None:
+    no label), read once from the engine that answers."""
     from virtbench.platforms.docker.client import DEFAULT_SOCKET, answers, client_for
     from virtbench.platforms.docker.engine import DockerEngine
     from virtbench.platforms.docker.objects import LABEL, OWNER_LABEL
 
-    ident = re.search(r"-id ([0-9a-f]{12,})", line)
-    address = re.search(r"-container-ip (\S+)", line)
     for url in (os.environ.get("DOCKER_HOST"), f"unix://{DEFAULT_SOCKET}",
                 f"unix://{DockerEngine().socket}"):
         if not url or not answers(url):
             continue
-        api = client_for(url, 30).api
-        for c in api.containers(all=True, filters={"label": LABEL}):
+        owners: dict[str, int | None] = {}
+        for c in client_for(url, 30).api.containers(all=True, filters={"label": LABEL}):
+            label = c.get("Labels", {}).get(OWNER_LABEL, "")
+            owner = int(label) if label.isdigit() else None
             nets = (c.get("NetworkSettings") or {}).get("Networks") or {}
-            ips = {n.get("IPAddress") for n in nets.values()}
-            if (ident and c["Id"].startswith(ident[1])) or (address and address[1] in ips):
-                owner = c.get("Labels", {}).get(OWNER_LABEL, "")
-                return int(owner) if owner.isdigit() else None
-    return None
+            owners[c["Id"]] = owner
+            owners.update({n["IPAddress"]: owner for n in nets.values() if n.get("IPAddress")})
+        return owners
+    return {}
+
+
+def owner_of_line(line: str, owners: dict[str, int | None]) -> int | None:
+    """The owner pid of the container a shim (``-id ID``) or a docker-proxy
+    (``-container-ip IP``) serves; None when no engine knows that container (gone)."""
+    ident = re.search(r"-id ([0-9a-f]{12,})", line)
+    address = re.search(r"-container-ip (\S+)", line)
+    key = ident[1] if ident else address[1] if address else ""
+    return owners.get(key)
 
 
 def left_running(before: set[str]) -> set[str]:

@@ -224,7 +224,7 @@ def test_last_live_user_is_the_one_that_cleans_up(tmp_path: Path) -> None:
     engine._register()
     for pid in ("1", str(_dead_pid()), "junk"):
         (engine.users_dir / pid).touch()
-    assert engine._live_users() == [1]
+    assert engine.other_users() == [1]
     assert sorted(p.name for p in engine.users_dir.iterdir()) == sorted(["1", str(os.getpid())])
     assert engine._unregister() == [1]  # pid 1 still uses it: no image removal, no stop
     (engine.users_dir / "1").unlink()

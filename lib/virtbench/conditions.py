@@ -103,8 +103,7 @@ def with_conditions(label: str, conditions: str) -> str:
 
 def paired_conditions(text: str) -> dict[str, str]:
     """The :data:`PAIRED` keys of conditions given as :func:`conditions_text` text."""
-    pairs = (part.partition("=") for part in text.split(", ") if part)
-    return {k: v for k, _, v in pairs if k in PAIRED}
+    return {k: v for k, v in conditions_of(text).items() if k in PAIRED}
 
 
 def wanted(row_conditions: Mapping[str, str], asked: Conditions | None) -> bool:

@@ -10,8 +10,6 @@ of the rows; a request names the conditions it wants, and the opt-in alternates
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -39,7 +37,7 @@ from virtbench.patterns import selected
 from virtbench.platforms.native import BASELINE
 from virtbench.reasons import Reasons
 from virtbench.repindex import RepIndex
-from virtbench.results import DatasetError, load_runs
+from virtbench.results import DatasetError, decode_tags, load_runs
 
 REFERENCE = "reference"  # the run shipped with the project
 #: ``RUN@HOST``: the rows one host of a campaign measured (``virtbench compare`` and the
@@ -405,8 +403,8 @@ class Dataset(Reasons):
     @staticmethod
     def tag(rows: pd.DataFrame, name: str) -> pd.Series:
         """Each row's tag ``name`` as text, "" where the row has none (``tags`` parsed)."""
-        return pd.Series([dict(_parsed_tags(t)).get(name, "") for t in rows["tags"]],
-                         index=rows.index, dtype=object)
+        return pd.Series([str(decode_tags(t if isinstance(t, str) else "").get(name, ""))
+                          for t in rows["tags"]], index=rows.index, dtype=object)
 
     @staticmethod
     def condition(frame: pd.DataFrame, key: str) -> pd.Series:
@@ -613,14 +611,6 @@ class Dataset(Reasons):
         facts = self.hosts.get(name) or (self.host if len(self.host_names()) == 1 else {})
         return Dataset(self.df[self.df["host"] == name].reset_index(drop=True), facts,
                        f"{self.run_id}{HOST_SEPARATOR}{name}", self.n_boot, {name: facts})
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed_tags(text: object) -> tuple[tuple[str, str], ...]:
-    """A row's tags text parsed once ("" or NaN: none); every value as text."""
-    if not isinstance(text, str) or not text:
-        return ()
-    return tuple((str(k), str(v)) for k, v in json.loads(text).items())
 
 
 def host_line(host: dict) -> str:

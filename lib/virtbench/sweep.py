@@ -150,7 +150,7 @@ def _docker() -> list[str]:
         return []
     if (engine.users_dir / str(os.getpid())).exists():
         return []  # this process uses it (a run inside a session that holds the engine)
-    if not pid_alive(pid) or engine._live_users():
+    if not pid_alive(pid) or engine.other_users():
         return []
     engine.stop_daemon()
     return [f"private dockerd {pid} (no live user)"]

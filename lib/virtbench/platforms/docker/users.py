@@ -46,7 +46,7 @@ class EngineUsers:
                     raise
                 ACTIVE.append(self)
                 if remove_leftovers:
-                    alone = not self._live_users()
+                    alone = not self.other_users()
                     self.leftovers = self.remove_labelled(only_dead_owners=True, images=alone)
             self._users += 1
             return self.client
@@ -93,10 +93,6 @@ class EngineUsers:
         (self.users_dir / str(os.getpid())).touch()
 
     def other_users(self) -> list[int]:
-        """The pids of the other live virtbench processes using this engine."""
-        return self._live_users()
-
-    def _live_users(self) -> list[int]:
         """The other live virtbench processes using this engine (files of dead ones pruned)."""
         others = []
         if self.users_dir.is_dir():
@@ -113,7 +109,7 @@ class EngineUsers:
     def _unregister(self) -> list[int]:
         """Remove this process from the users; return the other live users."""
         (self.users_dir / str(os.getpid())).unlink(missing_ok=True)
-        return self._live_users()
+        return self.other_users()
 
 
 def _one_line(exc: BaseException) -> str:
