@@ -25,6 +25,7 @@ from pathlib import Path
 from virtbench.paths import cache_dir
 from virtbench.platforms.base import NotSupported, Portable
 from virtbench.process import child_env, die_with_parent
+from virtbench.workloads import RESULT
 
 ARCH = "aarch64"
 EMULATOR = "qemu-aarch64"  # Debian qemu-user
@@ -37,7 +38,6 @@ GUEST_ARGS = ("-M", "virt", "-cpu", "cortex-a57", "-m", "256", "-nographic", "-n
               "-append", "console=ttyAMA0 panic=-1")
 RUN_TIMEOUT_S = 120.0
 BOOT_TIMEOUT_S = 30.0
-MARKER = "VB-RESULT"
 PACKAGES = "qemu-user qemu-system-arm libc6-arm64-cross libgcc-s1-arm64-cross"
 
 
@@ -76,11 +76,11 @@ def _attempt(argv: list[str], timeout: float) -> Attempt:
                               preexec_fn=die_with_parent())
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
-        ran = MARKER in out
+        ran = RESULT in out
         return Attempt(ran, command, f"no exit within {timeout:g} s; "
                        + (_tail(out) or "no output"))
     out = done.stdout + done.stderr
-    ran = done.returncode == 0 and MARKER in done.stdout
+    ran = done.returncode == 0 and RESULT in done.stdout
     return Attempt(ran, command, f"exit {done.returncode}; " + (_tail(out) or "no output"))
 
 

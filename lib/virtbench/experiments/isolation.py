@@ -24,7 +24,7 @@ from virtbench.platforms.base import (
     WorkloadUnsupported,
 )
 from virtbench.store.schema import Measurement
-from virtbench.workloads import as_number, parse_result_line
+from virtbench.workloads import READY, as_number, parse_result_line
 
 NAME = "isolation"
 _MS = "ms"
@@ -50,9 +50,9 @@ STOPPED = ("the attacker was stopped before it was ready (a limit, or the platfo
 
 def attacker_state(ready_line: str) -> dict[str, str]:
     """What the attacker took before it reported ready, and whether a limit stopped it."""
-    if "VB-READY" not in ready_line:
+    if READY not in ready_line:
         return {}
-    fields = parse_result_line(ready_line, marker="VB-READY")
+    fields = parse_result_line(ready_line, marker=READY)
     return {f"attacker_{k}": v for k, v in fields.items() if k in ("taken", "limit_hit")}
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from virtbench.platforms.base import NotReady, WorkloadUnsupported
 from virtbench.process import Instance, ProcessTimeout
-from virtbench.workloads import parse_result_line
-
-READY = "VB-READY"
+from virtbench.workloads import READY, parse_result_line
 
 
 def ended_before_ready(message: str, output: str | bytes) -> NotReady:

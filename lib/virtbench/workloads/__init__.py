@@ -18,10 +18,12 @@ from virtbench.workloads.build import (
     toolchain_status,
     wasi_sysroot,
 )
-from virtbench.workloads.result_line import as_number, parse_result_line
+from virtbench.workloads.result_line import READY, RESULT, as_number, parse_result_line
 
 __all__ = [
     "NOT_FOR_WASI",
+    "READY",
+    "RESULT",
     "SRC_DIR",
     "TARGETS",
     "WORKLOADS",

@@ -30,7 +30,13 @@ def _tail(text: str) -> str:
     return tail or "(empty output)"
 
 
-def parse_result_line(text: str | bytes, marker: str = "VB-RESULT") -> dict[str, str]:
+#: The line every workload prints with its result, and the line a long-running one prints
+#: once it is ready.
+RESULT = "VB-RESULT"
+READY = "VB-READY"
+
+
+def parse_result_line(text: str | bytes, marker: str = RESULT) -> dict[str, str]:
     """The ``key=value`` pairs of the last line that starts with ``marker``.
 
     Leading whitespace, ANSI escapes and control characters are ignored; tokens after the
